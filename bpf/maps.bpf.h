@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps and load-time tunables shared by every ctrwatch program. */
+#ifndef CW_MAPS_BPF_H
+#define CW_MAPS_BPF_H
+
+/* Set by the loader through the skeleton's rodata before load. */
+const volatile __u32 host_ns[CW_NS_COUNT] = {};
+const volatile __u32 self_tgid = 0;       /* the sensor itself: never reported */
+const volatile __s32 cg_subsys = -1;      /* tracked cgroup hierarchy: -1 cgroup2, else v1 subsys index */
+const volatile __u32 cg_hierarchy = 0;    /* its hierarchy id (cgroup2: 0) */
+const volatile bool trace_all = false;    /* send every fork and exit, not only followed ones */
+const volatile __u64 wake_gap_ns = 2000000; /* at most one forced wake-up per CPU per gap */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024); /* resized by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CW_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Follow set: processes in or around containers (their forks and exits are
+ * sent) and processes userspace has seen exec (their exits are sent). */
+struct task_state {
+	__u64 start_ns;
+	__u32 flags;
+	__u32 _pad0;
+};
+#define TS_FOLLOW 1
+#define TS_KNOWN 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u32); /* tgid */
+	__type(value, struct task_state);
+} tasks SEC(".maps");
+
+/* Scratch space: records are too large for the 512-byte BPF stack. */
+union cw_scratch {
+	struct cw_exec exec;
+	struct cw_cgroup cgroup;
+	struct cw_syscall sc;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, union cw_scratch);
+} scratch SEC(".maps");
+
+/* Syscall records built at sys_enter, completed and sent at sys_exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct cw_syscall);
+} pending SEC(".maps");
+
+/* Last forced wake-up per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_wake SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void *scratch_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+#endif

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Process life: fork, exec, exit. */
+#ifndef CW_PROCESS_BPF_H
+#define CW_PROCESS_BPF_H
+
+#define SIGNAL_GROUP_EXIT 0x00000004 /* include/linux/sched/signal.h, not in BTF */
+
+static __always_inline __u32 ns_diff(const __u32 a[CW_NS_COUNT], const __u32 b[CW_NS_COUNT])
+{
+	__u32 m = 0;
+
+	for (int i = 0; i < CW_NS_COUNT; i++)
+		if (a[i] != b[i])
+			m |= 1 << i;
+	return m;
+}
+
+static __always_inline bool in_host_ns(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum) == host_ns[CW_NS_MNT] &&
+	       task_pid_ns(t, NULL) == host_ns[CW_NS_PID];
+}
+
+/* TP_PROTO(struct task_struct *parent, struct task_struct *child) */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(cw_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u64 pstart = BPF_CORE_READ(parent, group_leader, start_boottime);
+	struct task_state *ps;
+	__u32 pns[CW_NS_COUNT] = {};
+	struct cw_fork r = {};
+	bool followed;
+
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid) || ptgid == self_tgid)
+		return 0; /* a new thread, or the sensor itself */
+
+	/* Fast path for an ordinary host fork: a child that shares its parent's
+	 * nsproxy and creds has no new namespace, so unless the parent is followed
+	 * or in a container there is nothing to send. */
+	ps = follow_get(ptgid, pstart);
+	followed = ps && (ps->flags & TS_FOLLOW);
+	if (!followed && !trace_all &&
+	    BPF_CORE_READ(child, nsproxy) == BPF_CORE_READ(parent, nsproxy) &&
+	    BPF_CORE_READ(child, cred, user_ns) == BPF_CORE_READ(parent, cred, user_ns) &&
+	    in_host_ns(parent))
+		return 0;
+
+	task_fill(&r.task, child);
+	task_ns(parent, pns);
+	r.new_ns = ns_diff(r.task.ns, pns);
+	followed = followed || r.new_ns || (r.task.flags & CW_TF_IN_CONTAINER);
+	if (followed) {
+		r.task.flags |= CW_TF_FOLLOWED;
+		follow_set(r.task.tgid, r.task.start_ns, TS_FOLLOW | TS_KNOWN);
+	} else {
+		follow_set(r.task.tgid, r.task.start_ns, TS_KNOWN);
+	}
+	hdr_fill(&r.hdr, CW_FORK, sizeof(r));
+	emit(&r, CW_FORK, sizeof(r), r.new_ns != 0);
+	return 0;
+}
+
+/* TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct cw_exec *e = scratch_get();
+	struct inode *ino;
+	struct task_state *s;
+	unsigned long as, ae;
+	__u64 len;
+	__u32 flags;
+
+	if (!e || BPF_CORE_READ(p, tgid) == self_tgid)
+		return 0;
+
+	task_fill(&e->task, p);
+	s = follow_get(e->task.tgid, e->task.start_ns);
+	flags = TS_KNOWN;
+	if ((s && (s->flags & TS_FOLLOW)) || (e->task.flags & CW_TF_IN_CONTAINER))
+		flags |= TS_FOLLOW;
+	if (flags & TS_FOLLOW)
+		e->task.flags |= CW_TF_FOLLOWED;
+	follow_set(e->task.tgid, e->task.start_ns, flags);
+
+	e->old_pid = old_pid;
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+	ino = BPF_CORE_READ(bprm, file, f_inode);
+	e->exe_ino = BPF_CORE_READ(ino, i_ino);
+	e->exe_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	e->exe_fs_magic = BPF_CORE_READ(ino, i_sb, s_magic);
+	e->exe_nlink = BPF_CORE_READ(ino, __i_nlink);
+	/* i_mtime_sec/i_ctime_sec came in 6.11; older kernels report 0. */
+	e->exe_mtime = 0;
+	e->exe_ctime = 0;
+	if (bpf_core_field_exists(ino->i_mtime_sec)) {
+		e->exe_mtime = BPF_CORE_READ(ino, i_mtime_sec);
+		e->exe_ctime = BPF_CORE_READ(ino, i_ctime_sec);
+	}
+
+	/* argv as the new image sees it: NUL-separated, at most CW_ARGS_LEN bytes. */
+	as = BPF_CORE_READ(p, mm, arg_start);
+	ae = BPF_CORE_READ(p, mm, arg_end);
+	len = ae > as ? ae - as : 0;
+	e->args_truncated = len > CW_ARGS_LEN;
+	if (len > CW_ARGS_LEN)
+		len = CW_ARGS_LEN;
+	barrier_var(len);
+	if (len > 0 && len <= CW_ARGS_LEN && bpf_probe_read_user(e->args, len, (void *)as)) {
+		stat_inc(CW_STAT_ARGS_FAULT);
+		len = 0;
+	}
+	e->args_len = len;
+	len = CW_EXEC_FIXED_SIZE + ((len + 7) & ~7ULL);
+	if (len > sizeof(*e))
+		len = sizeof(*e);
+	hdr_fill(&e->hdr, CW_EXEC, len);
+	emit(e, CW_EXEC, len, flags & TS_FOLLOW);
+	return 0;
+}
+
+/* TP_PROTO(struct task_struct *p, bool group_dead); group_dead came in 6.16,
+ * so it is derived from signal->live to load on older kernels too. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(cw_exit, struct task_struct *p)
+{
+	struct signal_struct *sig = BPF_CORE_READ(p, signal);
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	__u64 start = BPF_CORE_READ(p, group_leader, start_boottime);
+	struct task_state *s;
+	struct cw_exit r = {};
+	bool followed;
+
+	if (BPF_CORE_READ(sig, live.counter) != 0 || tgid == self_tgid)
+		return 0; /* other threads still run: the process has not exited */
+	s = follow_get(tgid, start);
+	if (!s && !trace_all)
+		return 0;
+	followed = s && (s->flags & TS_FOLLOW);
+	bpf_map_delete_elem(&tasks, &tgid);
+
+	task_fill(&r.task, p);
+	if (followed)
+		r.task.flags |= CW_TF_FOLLOWED;
+	if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
+		r.exit_code = BPF_CORE_READ(sig, group_exit_code);
+	else
+		r.exit_code = BPF_CORE_READ(p, exit_code);
+	hdr_fill(&r.hdr, CW_EXIT, sizeof(r));
+	emit(&r, CW_EXIT, sizeof(r), followed);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Reading a task's identity, credentials, namespaces and cgroup with CO-RE. */
+#ifndef CW_TASK_BPF_H
+#define CW_TASK_BPF_H
+
+static __always_inline __u32 task_pid_ns(struct task_struct *t, __u32 *nspid)
+{
+	struct pid *p = BPF_CORE_READ(t, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(p, level);
+	struct upid up = {};
+
+	bpf_core_read(&up, sizeof(up), &p->numbers[level & 31]);
+	if (nspid)
+		*nspid = up.nr;
+	return BPF_CORE_READ(up.ns, ns.inum);
+}
+
+static __always_inline void task_ns(struct task_struct *t, __u32 ns[CW_NS_COUNT])
+{
+	struct nsproxy *nsp = BPF_CORE_READ(t, nsproxy);
+
+	if (nsp) {
+		ns[CW_NS_MNT] = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+		ns[CW_NS_NET] = BPF_CORE_READ(nsp, net_ns, ns.inum);
+		ns[CW_NS_UTS] = BPF_CORE_READ(nsp, uts_ns, ns.inum);
+		ns[CW_NS_IPC] = BPF_CORE_READ(nsp, ipc_ns, ns.inum);
+		ns[CW_NS_CGROUP] = BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
+		ns[CW_NS_TIME] = BPF_CORE_READ(nsp, time_ns, ns.inum);
+	}
+	ns[CW_NS_USER] = BPF_CORE_READ(t, cred, user_ns, ns.inum);
+	ns[CW_NS_PID] = task_pid_ns(t, NULL);
+}
+
+/* kernfs id of the task's cgroup in the tracked hierarchy (see cg_subsys). */
+static __always_inline __u64 task_cgroup_id(struct task_struct *t)
+{
+	struct css_set *cs = BPF_CORE_READ(t, cgroups);
+	struct cgroup *cg;
+	int i = cg_subsys;
+
+	if (i < 0) {
+		cg = BPF_CORE_READ(cs, dfl_cgrp);
+	} else {
+		struct cgroup_subsys_state *css = NULL;
+
+		bpf_core_read(&css, sizeof(css), &cs->subsys[i & 15]);
+		cg = BPF_CORE_READ(css, cgroup);
+	}
+	return BPF_CORE_READ(cg, kn, id);
+}
+
+static __always_inline bool ns_is_host(const __u32 ns[CW_NS_COUNT])
+{
+	return ns[CW_NS_MNT] == host_ns[CW_NS_MNT] && ns[CW_NS_PID] == host_ns[CW_NS_PID];
+}
+
+static __always_inline void task_fill(struct cw_task *o, struct task_struct *t)
+{
+	const struct cred *cred = BPF_CORE_READ(t, cred);
+	struct task_struct *parent = BPF_CORE_READ(t, real_parent);
+
+	o->pid = BPF_CORE_READ(t, pid);
+	o->tgid = BPF_CORE_READ(t, tgid);
+	o->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+	o->ppid = BPF_CORE_READ(parent, tgid);
+	o->parent_start_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	o->uid = BPF_CORE_READ(cred, uid.val);
+	o->euid = BPF_CORE_READ(cred, euid.val);
+	o->gid = BPF_CORE_READ(cred, gid.val);
+	o->egid = BPF_CORE_READ(cred, egid.val);
+	/* kernel_cap_t is one u64 since 6.3 and two u32 before: same bytes either way. */
+	bpf_core_read(&o->cap_effective, sizeof(o->cap_effective), &cred->cap_effective);
+	task_ns(t, o->ns);
+	task_pid_ns(t, &o->nspid);
+	o->cgroup_id = task_cgroup_id(t);
+	o->flags = 0;
+	if (!ns_is_host(o->ns))
+		o->flags |= CW_TF_IN_CONTAINER;
+	if (o->pid == o->tgid)
+		o->flags |= CW_TF_LEADER;
+	BPF_CORE_READ_STR_INTO(&o->comm, t, comm);
+}
+
+static __always_inline struct task_state *follow_get(__u32 tgid, __u64 start_ns)
+{
+	struct task_state *s = bpf_map_lookup_elem(&tasks, &tgid);
+
+	/* A stale entry of an earlier process with the same pid is not this one. */
+	if (s && s->start_ns != start_ns)
+		return NULL;
+	return s;
+}
+
+static __always_inline void follow_set(__u32 tgid, __u64 start_ns, __u32 flags)
+{
+	struct task_state *s = bpf_map_lookup_elem(&tasks, &tgid);
+	struct task_state n = { .start_ns = start_ns, .flags = flags };
+
+	if (s && s->start_ns == start_ns) {
+		s->flags |= flags;
+		return;
+	}
+	if (bpf_map_update_elem(&tasks, &tgid, &n, BPF_ANY))
+		stat_inc(CW_STAT_TASKS_FULL);
+}
+
+#endif

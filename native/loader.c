@@ -1,0 +1,62 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+#include "ctrwatch.skel.h"
+
+struct cw_loader {
+	struct ctrwatch_bpf *skel;
+};
+
+int cw_loader_open(const struct cw_loader_opts *o, struct cw_loader **out, const char **stage)
+{
+	struct cw_loader *l;
+	int err;
+
+	*out = NULL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	*stage = "open";
+	l->skel = ctrwatch_bpf__open();
+	if (!l->skel) {
+		err = -errno;
+		goto fail;
+	}
+	memcpy((void *)l->skel->rodata->host_ns, o->host_ns, sizeof(o->host_ns));
+	l->skel->rodata->self_tgid = o->self_tgid;
+	l->skel->rodata->cg_subsys = o->cg_subsys;
+	l->skel->rodata->cg_hierarchy = o->cg_hierarchy;
+	l->skel->rodata->trace_all = o->trace_all;
+	l->skel->rodata->wake_gap_ns = o->wake_gap_ns;
+	err = bpf_map__set_max_entries(l->skel->maps.events, o->ring_bytes);
+	if (err)
+		goto fail;
+	*stage = "load";
+	err = ctrwatch_bpf__load(l->skel);
+	if (err)
+		goto fail;
+	*stage = "attach";
+	err = ctrwatch_bpf__attach(l->skel);
+	if (err)
+		goto fail;
+
+	*out = l;
+	return 0;
+fail:
+	cw_loader_destroy(l);
+	return err ? err : -EINVAL;
+}
+
+int cw_loader_events_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.events); }
+int cw_loader_stats_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.stats); }
+int cw_loader_tasks_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.tasks); }
+
+void cw_loader_destroy(struct cw_loader *l)
+{
+	if (!l)
+		return;
+	ctrwatch_bpf__destroy(l->skel); /* detaches every link, closes every map */
+	free(l);
+}

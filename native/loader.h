@@ -1,0 +1,37 @@
+/* Loads and attaches the ctrwatch BPF object: a C interface over the bpftool
+ * skeleton, which is C and does not compile as C++. */
+#ifndef CTRWATCH_LOADER_H
+#define CTRWATCH_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cw_loader_opts {
+	size_t ring_bytes;     /* power of two, multiple of the page size */
+	uint32_t host_ns[8];   /* enum cw_ns order */
+	uint32_t self_tgid;
+	int32_t cg_subsys;     /* -1: cgroup2 */
+	uint32_t cg_hierarchy;
+	bool trace_all;
+	uint64_t wake_gap_ns;
+};
+
+struct cw_loader;
+
+/* Opens, configures, loads and attaches. Returns 0 or a negative errno; *stage
+ * names the step that failed ("open", "load", "attach"). */
+int cw_loader_open(const struct cw_loader_opts *o, struct cw_loader **out, const char **stage);
+int cw_loader_events_fd(const struct cw_loader *l);
+int cw_loader_stats_fd(const struct cw_loader *l);
+int cw_loader_tasks_fd(const struct cw_loader *l);
+void cw_loader_destroy(struct cw_loader *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

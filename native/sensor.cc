@@ -1,0 +1,255 @@
+#include "sensor.h"
+
+#include <cerrno>
+#include <cstring>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "libbpf_log.h"
+#include "loader.h"
+
+extern "C" {
+#include "ctrwatch.h"
+}
+
+struct Sensor::Handles {
+	uv_poll_t poll;
+	uv_timer_t timer;
+	int open = 0; /* handles not yet closed */
+	Sensor *owner;
+};
+
+static uint32_t GetU32(const Napi::Object &o, const char *k, uint32_t dflt)
+{
+	Napi::Value v = o.Get(k);
+	return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : dflt;
+}
+
+Napi::Object Sensor::Init(Napi::Env env, Napi::Object exports)
+{
+	Napi::Function f = DefineClass(env, "Sensor",
+				       {
+					       InstanceMethod("drain", &Sensor::Drain),
+					       InstanceMethod("stats", &Sensor::Stats),
+					       InstanceMethod("taskCount", &Sensor::TaskCount),
+					       InstanceMethod("close", &Sensor::Close),
+				       });
+	exports.Set("Sensor", f);
+	exports.Set("statSlots", Napi::Number::New(env, CW_STAT_MAX));
+	return exports;
+}
+
+/* new Sensor({ ringBytes, hostNs[8], selfTgid, cgSubsys, cgHierarchy, traceAll,
+ *              wakeGapNs, drainMs, onRecords(buf), onLog(level, line) }) */
+Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
+{
+	Napi::Env env = info.Env();
+	if (info.Length() < 1 || !info[0].IsObject())
+		throw Napi::TypeError::New(env, "Sensor(options): options must be an object");
+	Napi::Object o = info[0].As<Napi::Object>();
+	if (!o.Get("onRecords").IsFunction())
+		throw Napi::TypeError::New(env, "Sensor(options): onRecords must be a function");
+	Napi::Value hostNs = o.Get("hostNs");
+	if (!hostNs.IsArray() || hostNs.As<Napi::Array>().Length() != 8)
+		throw Napi::TypeError::New(env, "Sensor(options): hostNs must be an array of 8 inode numbers");
+
+	cw_loader_opts lo = {};
+	lo.ring_bytes = GetU32(o, "ringBytes", 8u << 20);
+	for (uint32_t i = 0; i < 8; i++)
+		lo.host_ns[i] = hostNs.As<Napi::Array>().Get(i).As<Napi::Number>().Uint32Value();
+	lo.self_tgid = GetU32(o, "selfTgid", 0);
+	Napi::Value sub = o.Get("cgSubsys");
+	lo.cg_subsys = sub.IsNumber() ? sub.As<Napi::Number>().Int32Value() : -1;
+	lo.cg_hierarchy = GetU32(o, "cgHierarchy", 0);
+	lo.trace_all = o.Get("traceAll").ToBoolean().Value();
+	Napi::Value gap = o.Get("wakeGapNs");
+	lo.wake_gap_ns = gap.IsNumber() ? (uint64_t)gap.As<Napi::Number>().DoubleValue() : 2000000;
+	uint32_t drain_ms = GetU32(o, "drainMs", 10);
+
+	Napi::Value onLog = o.Get("onLog");
+	LibbpfLogCapture capture;
+	const char *stage = "open";
+	int err = cw_loader_open(&lo, &loader_, &stage);
+	std::vector<LibbpfLine> lines = capture.Take();
+	if (onLog.IsFunction()) {
+		for (auto &l : lines)
+			onLog.As<Napi::Function>().Call({Napi::String::New(env, l.level), Napi::String::New(env, l.text)});
+	}
+	if (err) {
+		std::string msg = std::string("BPF ") + stage + " failed: " + strerror(-err);
+		for (auto it = lines.rbegin(); it != lines.rend() && it - lines.rbegin() < 3; ++it)
+			if (it->level != "debug")
+				msg += "\n  libbpf: " + it->text;
+		Napi::Error e = Napi::Error::New(env, msg);
+		e.Set("errno", Napi::Number::New(env, -err));
+		e.Set("stage", Napi::String::New(env, stage));
+		throw e;
+	}
+
+	rb_ = ring_buffer__new(cw_loader_events_fd(loader_), &Sensor::OnRecord, this, nullptr);
+	if (!rb_) {
+		int e = errno;
+		Shutdown();
+		throw Napi::Error::New(env, std::string("ring_buffer__new failed: ") + strerror(e));
+	}
+	on_records_ = Napi::Persistent(o.Get("onRecords").As<Napi::Function>());
+	async_ = std::make_unique<Napi::AsyncContext>(env, "ctrwatch:drain");
+	/* The handles call back into this object: keep it alive until close(). */
+	self_ = Napi::Persistent(info.This().As<Napi::Object>());
+
+	uv_loop_t *loop = nullptr;
+	napi_get_uv_event_loop(env, &loop);
+	handles_ = new Handles();
+	handles_->owner = this;
+	uv_poll_init(loop, &handles_->poll, ring_buffer__epoll_fd(rb_));
+	handles_->poll.data = handles_;
+	uv_poll_start(&handles_->poll, UV_READABLE, &Sensor::OnPoll);
+	uv_timer_init(loop, &handles_->timer);
+	handles_->timer.data = handles_;
+	uv_timer_start(&handles_->timer, &Sensor::OnTimer, drain_ms, drain_ms);
+	handles_->open = 2;
+}
+
+Sensor::~Sensor() { Shutdown(); }
+
+int Sensor::OnRecord(void *ctx, void *data, size_t size)
+{
+	Sensor *s = static_cast<Sensor *>(ctx);
+	size_t at = s->batch_.size();
+	/* Records are multiples of 8 bytes by construction; pad anyway so that the
+	 * decoder can rely on 8-byte alignment whatever the kernel sends. */
+	size_t padded = (size + 7) & ~size_t(7);
+	s->batch_.resize(at + padded);
+	memcpy(s->batch_.data() + at, data, size);
+	if (padded != size)
+		memset(s->batch_.data() + at + size, 0, padded - size);
+	s->records_++;
+	return 0;
+}
+
+size_t Sensor::DrainNow(bool from_loop)
+{
+	if (!rb_ || draining_)
+		return 0;
+	draining_ = true;
+	batch_.clear();
+	ring_buffer__consume(rb_);
+	size_t n = batch_.size();
+	if (n) {
+		batches_++;
+		Napi::Env env = on_records_.Env();
+		Napi::HandleScope scope(env);
+		Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::Copy(env, batch_.data(), n);
+		if (from_loop) {
+			/* MakeCallback runs microtasks after, as any libuv-driven callback must. */
+			try {
+				on_records_.MakeCallback(self_.Value(), {buf}, *async_);
+			} catch (const Napi::Error &e) {
+				/* A throwing handler must not stop the drain: report it as an uncaught exception. */
+				napi_fatal_exception(env, e.Value());
+			}
+		} else {
+			on_records_.Call(self_.Value(), {buf});
+		}
+	}
+	draining_ = false;
+	return n;
+}
+
+void Sensor::OnPoll(uv_poll_t *h, int status, int)
+{
+	Handles *hs = static_cast<Handles *>(h->data);
+	if (status == 0 && hs->owner)
+		hs->owner->DrainNow(true);
+}
+
+void Sensor::OnTimer(uv_timer_t *h)
+{
+	Handles *hs = static_cast<Handles *>(h->data);
+	if (hs->owner)
+		hs->owner->DrainNow(true);
+}
+
+/* drain(): consume now, synchronously; returns the bytes handed to onRecords. */
+Napi::Value Sensor::Drain(const Napi::CallbackInfo &info)
+{
+	return Napi::Number::New(info.Env(), (double)DrainNow(false));
+}
+
+/* stats(): the kernel's per-CPU counters summed, indexed by enum cw_stat slots. */
+Napi::Value Sensor::Stats(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Napi::Object out = Napi::Object::New(env);
+	Napi::Array kernel = Napi::Array::New(env, CW_STAT_MAX);
+	if (loader_) {
+		int ncpu = libbpf_num_possible_cpus();
+		std::vector<uint64_t> vals(ncpu > 0 ? ncpu : 1);
+		for (uint32_t k = 0; k < CW_STAT_MAX; k++) {
+			uint64_t sum = 0;
+			if (ncpu > 0 && bpf_map_lookup_elem(cw_loader_stats_fd(loader_), &k, vals.data()) == 0)
+				for (int c = 0; c < ncpu; c++)
+					sum += vals[c];
+			kernel.Set(k, Napi::Number::New(env, (double)sum));
+		}
+	}
+	out.Set("kernel", kernel);
+	out.Set("records", Napi::Number::New(env, (double)records_));
+	out.Set("batches", Napi::Number::New(env, (double)batches_));
+	return out;
+}
+
+/* taskCount(): entries in the kernel's follow set (walks the map: not for hot paths). */
+Napi::Value Sensor::TaskCount(const Napi::CallbackInfo &info)
+{
+	uint32_t n = 0;
+	if (loader_) {
+		int fd = cw_loader_tasks_fd(loader_);
+		uint32_t key, next;
+		void *prev = nullptr;
+		while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+			key = next;
+			prev = &key;
+			n++;
+		}
+	}
+	return Napi::Number::New(info.Env(), n);
+}
+
+static void OnHandleClosed(uv_handle_t *h)
+{
+	Sensor::Handles *hs = static_cast<Sensor::Handles *>(h->data);
+	if (--hs->open == 0)
+		delete hs;
+}
+
+void Sensor::Shutdown()
+{
+	if (handles_) {
+		handles_->owner = nullptr;
+		uv_poll_stop(&handles_->poll);
+		uv_timer_stop(&handles_->timer);
+		uv_close(reinterpret_cast<uv_handle_t *>(&handles_->poll), OnHandleClosed);
+		uv_close(reinterpret_cast<uv_handle_t *>(&handles_->timer), OnHandleClosed);
+		handles_ = nullptr;
+	}
+	if (rb_) {
+		ring_buffer__free(rb_);
+		rb_ = nullptr;
+	}
+	if (loader_) {
+		cw_loader_destroy(loader_); /* last: detaches every program */
+		loader_ = nullptr;
+	}
+}
+
+/* close(): idempotent; drains what is left, then detaches everything. */
+Napi::Value Sensor::Close(const Napi::CallbackInfo &info)
+{
+	if (rb_)
+		DrainNow(false);
+	Shutdown();
+	if (!self_.IsEmpty())
+		self_.Reset();
+	return info.Env().Undefined();
+}

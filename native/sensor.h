@@ -1,0 +1,51 @@
+#ifndef CTRWATCH_SENSOR_H
+#define CTRWATCH_SENSOR_H
+
+#include <napi.h>
+#include <uv.h>
+#include <string>
+#include <vector>
+
+struct cw_loader;
+struct ring_buffer;
+
+/*
+ * One loaded BPF object and its ring buffer, drained on the JavaScript thread
+ * (no threads): a uv_poll on the ring buffer's epoll fd for records sent with a
+ * wake-up, and a uv_timer for the ones sent without. Each drain hands JavaScript
+ * one Buffer holding every record it found, back to back.
+ */
+class Sensor : public Napi::ObjectWrap<Sensor> {
+public:
+	static Napi::Object Init(Napi::Env env, Napi::Object exports);
+	explicit Sensor(const Napi::CallbackInfo &info);
+	~Sensor() override;
+
+	struct Handles; /* uv handles, freed by their close callbacks */
+
+private:
+
+	Napi::Value Drain(const Napi::CallbackInfo &info);
+	Napi::Value Stats(const Napi::CallbackInfo &info);
+	Napi::Value TaskCount(const Napi::CallbackInfo &info);
+	Napi::Value Close(const Napi::CallbackInfo &info);
+
+	static int OnRecord(void *ctx, void *data, size_t size);
+	static void OnPoll(uv_poll_t *h, int status, int events);
+	static void OnTimer(uv_timer_t *h);
+	size_t DrainNow(bool from_loop);
+	void Shutdown();
+
+	cw_loader *loader_ = nullptr;
+	ring_buffer *rb_ = nullptr;
+	Handles *handles_ = nullptr;
+	Napi::FunctionReference on_records_;
+	Napi::ObjectReference self_;
+	std::unique_ptr<Napi::AsyncContext> async_;
+	std::vector<uint8_t> batch_;
+	uint64_t records_ = 0;
+	uint64_t batches_ = 0;
+	bool draining_ = false;
+};
+
+#endif

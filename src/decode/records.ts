@@ -1,0 +1,85 @@
+import type { NsName, SyscallName } from './layout';
+
+/** The decoded form of the records in bpf/ctrwatch.h. */
+
+export type Namespaces = Record<NsName, number>;
+
+export interface TaskInfo {
+  pid: number;
+  tgid: number;
+  ppid: number;
+  /** tgid as seen inside its own pid namespace (1 for a container's init). */
+  nspid: number;
+  uid: number;
+  euid: number;
+  gid: number;
+  egid: number;
+  /** Start time (CLOCK_BOOTTIME ns): with tgid, the identity that survives pid reuse. */
+  startNs: bigint;
+  parentStartNs: bigint;
+  capEffective: bigint;
+  /** kernfs id of its cgroup in the tracked hierarchy. */
+  cgroupId: bigint;
+  ns: Namespaces;
+  flags: number;
+  comm: string;
+}
+
+interface Base {
+  /** CLOCK_MONOTONIC ns when the kernel made the record. */
+  ktime: bigint;
+  cpu: number;
+  task: TaskInfo;
+}
+
+export interface ForkRecord extends Base {
+  kind: 'fork';
+  /** Namespaces in which the child differs from its parent. */
+  newNs: NsName[];
+}
+
+export interface ExecRecord extends Base {
+  kind: 'exec';
+  filename: string;
+  argv: string[];
+  argsTruncated: boolean;
+  oldPid: number;
+  exe: { ino: bigint; dev: number; fsMagic: number; nlink: number; mtime: number; ctime: number };
+}
+
+export interface ExitRecord extends Base {
+  kind: 'exit';
+  /** Wait status: (code << 8) | signal. */
+  exitStatus: number;
+}
+
+export interface CgroupRecord extends Base {
+  kind: 'cgroup_mkdir' | 'cgroup_rmdir' | 'cgroup_attach';
+  cgroupId: bigint;
+  hierarchyId: number;
+  level: number;
+  path: string;
+}
+
+export interface SyscallRecord extends Base {
+  kind: 'syscall';
+  syscall: SyscallName;
+  ret: number;
+  args: bigint[];
+  oldNs: Namespaces;
+  path0: string;
+  path1: string;
+  fstype: string;
+}
+
+export type KernelRecord = ForkRecord | ExecRecord | ExitRecord | CgroupRecord | SyscallRecord;
+
+export interface DecodeError {
+  offset: number;
+  reason: string;
+}
+
+export interface DecodedBatch {
+  records: KernelRecord[];
+  errors: DecodeError[];
+}

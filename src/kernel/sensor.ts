@@ -1,0 +1,124 @@
+import type { Logger } from 'pino';
+import { decodeBatch } from '../decode/decode';
+import { statNames } from '../decode/layout';
+import type { DecodedBatch } from '../decode/records';
+import { readHostFacts, type HostFacts } from '../host';
+import { loadBinding, type NativeBinding, type NativeSensor } from '../native';
+import { withTracefs } from './tracefs';
+
+export interface KernelSensorOptions {
+  logger: Logger;
+  /** Ring buffer size in bytes (power of two, at least a page). */
+  ringBytes?: number;
+  /** Send every fork and exit, not only those in and around containers. */
+  traceAll?: boolean;
+  /** Period of the drain that collects records sent without a wake-up. */
+  drainMs?: number;
+  /** Minimum gap between two forced wake-ups on one CPU. */
+  wakeGapNs?: number;
+  host?: HostFacts;
+  /** Injected for unit tests; the real addon by default. */
+  binding?: NativeBinding;
+}
+
+export interface KernelCounters {
+  /** Kernel counters by name (sent_exec, dropped_exec, …). */
+  kernel: Record<string, number>;
+  records: number;
+  batches: number;
+  decodeErrors: number;
+  /** Sum of every dropped_* counter: records the kernel could not send. */
+  dropped: number;
+}
+
+export class SensorStartError extends Error {
+  constructor(message: string, readonly stage: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'SensorStartError';
+  }
+}
+
+const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
+
+/** The kernel side as a source of decoded batches. */
+export class KernelSensor {
+  readonly host: HostFacts;
+  private native?: NativeSensor;
+  private decodeErrors = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: KernelSensorOptions, private readonly onBatch: (b: DecodedBatch) => void) {
+    this.log = opts.logger.child({ component: 'kernel' });
+    this.host = opts.host ?? readHostFacts();
+    const ring = opts.ringBytes ?? 8 << 20;
+    if (!pow2(ring) || ring < 4096) throw new RangeError(`ringBytes must be a power of two of at least 4096, got ${ring}`);
+  }
+
+  start(): void {
+    if (this.native) return;
+    const binding = this.opts.binding ?? loadBinding();
+    const undo = withTracefs();
+    try {
+      this.native = new binding.Sensor({
+        ringBytes: this.opts.ringBytes ?? 8 << 20,
+        hostNs: this.host.hostNs,
+        selfTgid: process.pid,
+        cgSubsys: this.host.cgroup.subsys,
+        cgHierarchy: this.host.cgroup.hierarchy,
+        traceAll: this.opts.traceAll ?? false,
+        wakeGapNs: this.opts.wakeGapNs ?? 2_000_000,
+        drainMs: this.opts.drainMs ?? 10,
+        onRecords: (buf) => this.deliver(buf),
+        onLog: (level, line) => {
+          if (level === 'warn') this.log.warn({ libbpf: true }, line);
+          else if (level === 'info') this.log.info({ libbpf: true }, line);
+          else this.log.trace({ libbpf: true }, line);
+        },
+      });
+    } catch (err) {
+      const e = err as Error & { stage?: string };
+      throw new SensorStartError(e.message, e.stage ?? 'open', err);
+    } finally {
+      undo();
+    }
+    this.log.info({ cgroup: this.host.cgroup, nsSource: this.host.nsSource }, 'kernel programs attached');
+  }
+
+  private deliver(buf: Buffer): void {
+    const batch = decodeBatch(buf);
+    if (batch.errors.length) {
+      this.decodeErrors += batch.errors.length;
+      this.log.warn({ errors: batch.errors.slice(0, 5), count: batch.errors.length }, 'undecodable records skipped');
+    }
+    this.onBatch(batch);
+  }
+
+  /** Collects what the kernel has sent so far, now. */
+  drain(): void {
+    this.native?.drain();
+  }
+
+  counters(): KernelCounters {
+    const s = this.native?.stats() ?? { kernel: [], records: 0, batches: 0 };
+    const names = statNames();
+    const kernel: Record<string, number> = {};
+    let dropped = 0;
+    names.forEach((n, i) => {
+      kernel[n] = s.kernel[i] ?? 0;
+      if (n.startsWith('dropped_')) dropped += kernel[n];
+    });
+    return { kernel, records: s.records, batches: s.batches, decodeErrors: this.decodeErrors, dropped };
+  }
+
+  /** Processes in the kernel's follow set (walks a map). */
+  followed(): number {
+    return this.native?.taskCount() ?? 0;
+  }
+
+  /** Idempotent: drains what is left, then detaches every program. */
+  close(): void {
+    const n = this.native;
+    this.native = undefined;
+    n?.close();
+  }
+}

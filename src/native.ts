@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from './paths';
+
+/** The native addon (native/), as seen from TypeScript. */
+export interface NativeSensorOptions {
+  ringBytes: number;
+  hostNs: number[];
+  selfTgid: number;
+  cgSubsys: number;
+  cgHierarchy: number;
+  traceAll: boolean;
+  wakeGapNs: number;
+  drainMs: number;
+  onRecords: (batch: Buffer) => void;
+  onLog?: (level: string, line: string) => void;
+}
+
+export interface NativeStats {
+  /** The kernel's per-CPU counters, summed, in enum cw_stat slot order. */
+  kernel: number[];
+  records: number;
+  batches: number;
+}
+
+export interface NativeSensor {
+  drain(): number;
+  stats(): NativeStats;
+  taskCount(): number;
+  close(): void;
+}
+
+export interface NativeBinding {
+  Sensor: new (o: NativeSensorOptions) => NativeSensor;
+  statSlots: number;
+}
+
+export class AddonMissingError extends Error {
+  constructor(readonly tried: string[], cause?: unknown) {
+    super(`ctrwatch native addon not loadable; tried:\n  ${tried.join('\n  ')}\nbuild it with: make build`, { cause });
+    this.name = 'AddonMissingError';
+  }
+}
+
+let cached: NativeBinding | undefined;
+
+/** Loads build/Release/ctrwatch.node; the error lists every path tried. */
+export function loadBinding(): NativeBinding {
+  if (cached) return cached;
+  const root = packageRoot();
+  const tried: string[] = [];
+  let lastErr: unknown;
+  for (const rel of ['build/Release/ctrwatch.node', 'build/Debug/ctrwatch.node']) {
+    const p = join(root, rel);
+    if (!existsSync(p)) {
+      tried.push(`${p} (missing)`);
+      continue;
+    }
+    try {
+      cached = require(p) as NativeBinding;
+      return cached;
+    } catch (err) {
+      tried.push(`${p} (${(err as Error).message})`);
+      lastErr = err;
+    }
+  }
+  throw new AddonMissingError(tried, lastErr);
+}
