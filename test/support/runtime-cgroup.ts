@@ -1,6 +1,6 @@
-import { mkdirSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runSync, sleepSync, waitSync } from './runtime-exec';
+import { runSync, waitSync } from './runtime-exec';
 
 /**
  * cgroup state the lab touches: the crun hybrid-mode fix (global, shared by every lab in this
@@ -10,20 +10,24 @@ import { runSync, sleepSync, waitSync } from './runtime-exec';
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const UNIFIED = join(CGROUP_ROOT, 'unified');
 
-/** Mount points of every cgroup hierarchy under /sys/fs/cgroup (v1 and v2). */
-export function cgroupMounts(): string[] {
+/** (mount point, filesystem type) of every mount, from mountinfo. */
+function mounts(): { at: string; fs: string }[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' '))
-    .filter((f) => {
-      const sep = f.indexOf('-');
-      return sep > 0 && (f[sep + 1] === 'cgroup' || f[sep + 1] === 'cgroup2') && f[4].startsWith(CGROUP_ROOT + '/');
-    })
-    .map((f) => f[4]);
+    .filter((f) => f.indexOf('-') > 4)
+    .map((f) => ({ at: f[4], fs: f[f.indexOf('-') + 1] }));
+}
+
+/** Mount points of every cgroup hierarchy under /sys/fs/cgroup (v1 and v2). */
+export function cgroupMounts(): string[] {
+  return mounts()
+    .filter((m) => (m.fs === 'cgroup' || m.fs === 'cgroup2') && m.at.startsWith(CGROUP_ROOT + '/'))
+    .map((m) => m.at);
 }
 
 function isMountPoint(path: string): boolean {
-  return cgroupMounts().includes(path);
+  return mounts().some((m) => m.at === path);
 }
 
 /** rmdir path and every cgroup below it, deepest first; a busy (populated) cgroup stays. */
@@ -78,10 +82,18 @@ export function removeCgroupPaths(paths: readonly string[]): void {
 // crun 1.8 refuses hybrid cgroups while a controller (here hugetlb) sits on cgroup2. The fix
 // mounts each such controller as a v1 hierarchy while crun containers exist. It is global state:
 // holders are counted across every lab in this process and the fix is undone after the last.
+//
+// Unlike recipes.sh, the hierarchy is mounted in a private directory, not /sys/fs/cgroup/<c>:
+// crun only needs the controller gone from cgroup2 and then creates no cgroup in it, so no
+// dying child cgroup (about 1.8 s to be freed here) holds up the undo after a crun container.
+// runc does find the mount and uses it, so runc containers started meanwhile can still delay it.
 
 const holders = new Set<object>();
+/** Controllers this process moved to v1 (a fix someone else made is left to them). */
+const moved = new Set<string>();
+let mountDir: string | undefined;
 
-/** Controllers whose v1 hierarchy reads as live in /proc/cgroups (hierarchy id != 0). */
+/** A controller's v1 hierarchy id (0: on cgroup2) and its number of cgroups, from /proc/cgroups. */
 function hierarchy(controller: string): { id: number; cgroups: number } | undefined {
   for (const line of readFileSync('/proc/cgroups', 'utf8').split('\n')) {
     const [name, id, n] = line.split(/\s+/);
@@ -98,16 +110,16 @@ function v2Controllers(): string[] {
   }
 }
 
-/** Controllers this process moved to v1 (a fix someone else made is left to them). */
-const movedControllers = new Set<string>();
+const mount = (c: string, dir: string) => runSync(['mount', '-t', 'cgroup', '-o', c, 'cgroup', dir], { timeoutMs: 10_000 });
 
 export function acquireCrunHybridFix(holder: object): void {
   holders.add(holder);
   for (const c of v2Controllers()) {
-    const dir = join(CGROUP_ROOT, c);
+    mountDir ??= mkdtempSync('/tmp/ctrwatch-cgfix-');
+    const dir = join(mountDir, c);
     mkdirSync(dir, { recursive: true });
-    if (!isMountPoint(dir)) runSync(['mount', '-t', 'cgroup', '-o', c, 'cgroup', dir], { timeoutMs: 10_000 });
-    movedControllers.add(c);
+    mount(c, dir);
+    moved.add(c);
   }
 }
 
@@ -115,39 +127,32 @@ export function acquireCrunHybridFix(holder: object): void {
  * Drops holder; after the last holder, moves the controllers back to cgroup2. A v1 hierarchy that
  * still has child cgroups (even dying ones) at umount survives invisibly and keeps its controller
  * off cgroup2, so: rmdir the children, wait for /proc/cgroups to count only the root, umount, and
- * mount+retry if it survived. Returns false while some child cgroup is still populated (another
- * container is in it): call again once that is gone.
+ * mount+retry if it survived. Returns false while a child cgroup is still populated (a runc
+ * container started meanwhile is in it): call again once that is gone.
  */
 export function releaseCrunHybridFix(holder: object, timeoutMs = 5_000): boolean {
   holders.delete(holder);
-  if (holders.size > 0) return true;
-  let done = true;
-  for (const c of [...movedControllers]) {
-    if (restoreController(c, timeoutMs)) movedControllers.delete(c);
-    else done = false;
-  }
-  return done;
+  if (holders.size > 0 || !mountDir) return true;
+  for (const c of [...moved]) if (restoreController(c, join(mountDir, c), timeoutMs)) moved.delete(c);
+  if (moved.size > 0) return false;
+  rmdirTree(mountDir);
+  mountDir = undefined;
+  return true;
 }
 
-function restoreController(c: string, timeoutMs: number): boolean {
-  const dir = join(CGROUP_ROOT, c);
+function restoreController(c: string, dir: string, timeoutMs: number): boolean {
   const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; attempt < 10 && Date.now() < deadline; attempt++) {
-    const h = hierarchy(c);
-    if (!h || h.id === 0) break; // already back on cgroup2
+  const left = () => Math.max(0, deadline - Date.now());
+  for (let attempt = 0; attempt < 10 && left() > 0; attempt++) {
+    if ((hierarchy(c)?.id ?? 0) === 0) break; // back on cgroup2
     mkdirSync(dir, { recursive: true });
-    if (!isMountPoint(dir)) runSync(['mount', '-t', 'cgroup', '-o', c, 'cgroup', dir], { timeoutMs: 10_000 });
+    if (!isMountPoint(dir)) mount(c, dir);
     for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmdirTree(join(dir, e.name));
     if (readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory())) return false; // populated: leave mounted
-    waitSync(() => (hierarchy(c)?.cgroups ?? 1) <= 1, Math.max(0, deadline - Date.now()));
+    waitSync(() => (hierarchy(c)?.cgroups ?? 1) <= 1, left());
     runSync(['umount', dir], { timeoutMs: 10_000 });
-    sleepSync(200);
+    // the kernel destroys the hierarchy asynchronously after umount
+    waitSync(() => hierarchy(c)?.id === 0, Math.min(2_000, left()));
   }
-  if (isMountPoint(dir)) return false;
-  try {
-    rmdirSync(dir);
-  } catch {
-    /* not ours to remove or already gone */
-  }
-  return hierarchy(c)?.id === 0;
+  return !isMountPoint(dir) && hierarchy(c)?.id === 0;
 }

@@ -1,0 +1,106 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { NS_NAMES, RECORD_TYPE_MAX, RecordType, statNames, SYSCALL_NAMES, TaskFlag, structs } from '../../src/decode/layout';
+
+/**
+ * The decoder's offsets (src/decode/layout.ts) against the BTF of the built
+ * BPF object: both directions, so that a field added, moved or resized on
+ * either side fails here.
+ */
+const OBJ = join(__dirname, '../../bpf/.output/ctrwatch.bpf.o');
+
+interface BtfType {
+  id: number;
+  kind: string;
+  name?: string;
+  size?: number;
+  type_id?: number;
+  nr_elems?: number;
+  members?: { name: string; type_id: number; bits_offset: number }[];
+  values?: { name: string; val: number }[];
+}
+
+function loadBtf(): Map<number, BtfType> {
+  const out = execFileSync('bpftool', ['btf', 'dump', 'file', OBJ, '-j'], { maxBuffer: 64 << 20 }).toString();
+  const types = (JSON.parse(out) as { types: BtfType[] }).types;
+  return new Map(types.map((t) => [t.id, t]));
+}
+
+function sizeOf(btf: Map<number, BtfType>, id: number): number {
+  const t = btf.get(id);
+  if (!t) throw new Error(`BTF type ${id} missing`);
+  switch (t.kind) {
+    case 'INT': case 'STRUCT': case 'UNION': case 'ENUM': case 'ENUM64':
+      return t.size!;
+    case 'TYPEDEF': case 'CONST': case 'VOLATILE':
+      return sizeOf(btf, t.type_id!);
+    case 'ARRAY':
+      return t.nr_elems! * sizeOf(btf, t.type_id!);
+    case 'PTR':
+      return 8;
+    default:
+      throw new Error(`unexpected BTF kind ${t.kind}`);
+  }
+}
+
+describe('record layout matches the BPF object BTF', () => {
+  it('has a built object to check (make build)', () => {
+    expect(existsSync(OBJ), `${OBJ} is missing: run make build`).toBe(true);
+  });
+
+  const btf = existsSync(OBJ) ? loadBtf() : new Map<number, BtfType>();
+  for (const [name, layout] of Object.entries(structs)) {
+    it(name, () => {
+      const st = [...btf.values()].find((t) => t.kind === 'STRUCT' && t.name === name);
+      expect(st, `struct ${name} not in BTF`).toBeDefined();
+      expect(st!.size).toBe(layout.size);
+      const fromBtf: Record<string, [number, number]> = {};
+      for (const m of st!.members!) {
+        if (m.name.startsWith('_pad')) continue;
+        expect(m.bits_offset % 8, `${name}.${m.name} is a bitfield`).toBe(0);
+        fromBtf[m.name] = [m.bits_offset / 8, sizeOf(btf, m.type_id)];
+      }
+      expect(layout.fields).toEqual(fromBtf);
+    });
+  }
+
+  function enumValues(name: string): Record<string, number> {
+    const e = [...btf.values()].find((t) => t.kind === 'ENUM' && t.name === name);
+    expect(e, `enum ${name} not in BTF`).toBeDefined();
+    return Object.fromEntries(e!.values!.map((v) => [v.name, v.val]));
+  }
+
+  it('enum cw_type', () => {
+    const want: Record<string, number> = { CW_TYPE_MAX: RECORD_TYPE_MAX };
+    for (const [k, v] of Object.entries(RecordType)) want[`CW_${k}`] = v;
+    expect(enumValues('cw_type')).toEqual(want);
+  });
+
+  it('enum cw_ns', () => {
+    const want: Record<string, number> = { CW_NS_COUNT: NS_NAMES.length };
+    NS_NAMES.forEach((n, i) => (want[`CW_NS_${n.toUpperCase()}`] = i));
+    expect(enumValues('cw_ns')).toEqual(want);
+  });
+
+  it('enum cw_sc', () => {
+    const want: Record<string, number> = { CW_SC_MAX: SYSCALL_NAMES.length };
+    SYSCALL_NAMES.forEach((n, i) => i && (want[`CW_SC_${n.toUpperCase()}`] = i));
+    expect(enumValues('cw_sc')).toEqual(want);
+  });
+
+  it('enum cw_task_flags', () => {
+    const want: Record<string, number> = {};
+    for (const [k, v] of Object.entries(TaskFlag)) want[`CW_TF_${k}`] = v;
+    expect(enumValues('cw_task_flags')).toEqual(want);
+  });
+
+  it('enum cw_stat: the counter names cover every slot', () => {
+    const e = enumValues('cw_stat');
+    const names = statNames();
+    expect(names).toHaveLength(e.CW_STAT_MAX);
+    expect(names.slice(e.CW_STAT_PENDING_FULL)).toEqual(['syscall_pending_full', 'follow_set_full', 'args_fault', 'wakeups']);
+    expect(e.CW_STAT_WAKEUPS - e.CW_STAT_PENDING_FULL).toBe(3);
+  });
+});
