@@ -176,23 +176,30 @@ Napi::Value Sensor::Drain(const Napi::CallbackInfo &info)
 	return Napi::Number::New(info.Env(), (double)DrainNow(false));
 }
 
-/* stats(): the kernel's per-CPU counters summed, indexed by enum cw_stat slots. */
+std::vector<uint64_t> Sensor::ReadKernelCounters() const
+{
+	std::vector<uint64_t> out(CW_STAT_MAX, 0);
+	int ncpu = libbpf_num_possible_cpus();
+	if (!loader_ || ncpu <= 0)
+		return final_kernel_.empty() ? out : final_kernel_;
+	std::vector<uint64_t> vals(ncpu);
+	for (uint32_t k = 0; k < CW_STAT_MAX; k++)
+		if (bpf_map_lookup_elem(cw_loader_stats_fd(loader_), &k, vals.data()) == 0)
+			for (int c = 0; c < ncpu; c++)
+				out[k] += vals[c];
+	return out;
+}
+
+/* stats(): the kernel's per-CPU counters summed, indexed by enum cw_stat slots
+ * (after close(), as they were when it detached). */
 Napi::Value Sensor::Stats(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	Napi::Object out = Napi::Object::New(env);
-	Napi::Array kernel = Napi::Array::New(env, CW_STAT_MAX);
-	if (loader_) {
-		int ncpu = libbpf_num_possible_cpus();
-		std::vector<uint64_t> vals(ncpu > 0 ? ncpu : 1);
-		for (uint32_t k = 0; k < CW_STAT_MAX; k++) {
-			uint64_t sum = 0;
-			if (ncpu > 0 && bpf_map_lookup_elem(cw_loader_stats_fd(loader_), &k, vals.data()) == 0)
-				for (int c = 0; c < ncpu; c++)
-					sum += vals[c];
-			kernel.Set(k, Napi::Number::New(env, (double)sum));
-		}
-	}
+	std::vector<uint64_t> k = ReadKernelCounters();
+	Napi::Array kernel = Napi::Array::New(env, k.size());
+	for (uint32_t i = 0; i < k.size(); i++)
+		kernel.Set(i, Napi::Number::New(env, (double)k[i]));
 	out.Set("kernel", kernel);
 	out.Set("records", Napi::Number::New(env, (double)records_));
 	out.Set("batches", Napi::Number::New(env, (double)batches_));
@@ -248,6 +255,8 @@ Napi::Value Sensor::Close(const Napi::CallbackInfo &info)
 {
 	if (rb_)
 		DrainNow(false);
+	if (loader_)
+		final_kernel_ = ReadKernelCounters();
 	Shutdown();
 	if (!self_.IsEmpty())
 		self_.Reset();

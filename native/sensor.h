@@ -34,6 +34,7 @@ private:
 	static void OnPoll(uv_poll_t *h, int status, int events);
 	static void OnTimer(uv_timer_t *h);
 	size_t DrainNow(bool from_loop);
+	std::vector<uint64_t> ReadKernelCounters() const;
 	void Shutdown();
 
 	cw_loader *loader_ = nullptr;
@@ -43,6 +44,7 @@ private:
 	Napi::ObjectReference self_;
 	std::unique_ptr<Napi::AsyncContext> async_;
 	std::vector<uint8_t> batch_;
+	std::vector<uint64_t> final_kernel_; /* counters read just before close() detached */
 	uint64_t records_ = 0;
 	uint64_t batches_ = 0;
 	bool draining_ = false;

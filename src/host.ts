@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { NS_NAMES } from './decode/layout';
 
 /** Facts about the node that the kernel programs are configured with. */
@@ -25,9 +25,17 @@ const PROC_NS: Record<(typeof NS_NAMES)[number], string> = {
   mnt: 'mnt', pid: 'pid', net: 'net', uts: 'uts', ipc: 'ipc', cgroup: 'cgroup', user: 'user', time: 'time',
 };
 
+/** Namespace inode from the link text ("mnt:[4026531841]"): readlink works
+ * on PID 1's links where stat is refused. */
+export function nsInode(pid: string | number, ns: string): number {
+  const m = /:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/ns/${ns}`));
+  if (!m) throw new Error(`unexpected /proc/${pid}/ns/${ns} link`);
+  return Number(m[1]);
+}
+
 function nsInodes(pid: string): number[] | undefined {
   try {
-    return NS_NAMES.map((n) => statSync(`/proc/${pid}/ns/${PROC_NS[n]}`).ino);
+    return NS_NAMES.map((n) => nsInode(pid, PROC_NS[n]));
   } catch {
     return undefined;
   }

@@ -45,6 +45,7 @@ export class KernelSensor {
   readonly host: HostFacts;
   private native?: NativeSensor;
   private decodeErrors = 0;
+  private last?: ReturnType<NativeSensor['stats']>;
   private readonly log: Logger;
 
   constructor(private readonly opts: KernelSensorOptions, private readonly onBatch: (b: DecodedBatch) => void) {
@@ -99,7 +100,7 @@ export class KernelSensor {
   }
 
   counters(): KernelCounters {
-    const s = this.native?.stats() ?? { kernel: [], records: 0, batches: 0 };
+    const s = this.native?.stats() ?? this.last ?? { kernel: [], records: 0, batches: 0 };
     const names = statNames();
     const kernel: Record<string, number> = {};
     let dropped = 0;
@@ -118,7 +119,9 @@ export class KernelSensor {
   /** Idempotent: drains what is left, then detaches every program. */
   close(): void {
     const n = this.native;
+    if (!n) return;
+    n.close();
+    this.last = n.stats(); // after the final drain: what close() delivered counts too
     this.native = undefined;
-    n?.close();
   }
 }

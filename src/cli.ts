@@ -1,0 +1,109 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Logger } from 'pino';
+import { formatCheck, checkBtf, checkPrivileges, explainStartError, runChecks } from './doctor';
+import { createLogger } from './log';
+import { runSensor } from './run';
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+const USAGE = `usage: ctrwatch <command> [options]
+
+commands:
+  run       run the sensor: events as JSON lines on stdout, logs on stderr
+  doctor    check that this node can run the sensor, one line per check
+  help      this text
+
+run options:
+  --raw              print decoded kernel records instead of container events
+  --trace-all        send every fork and exit from the kernel, not only those around containers
+  --ring-mb N        ring buffer size in MiB (power of two, default 8)
+  --drain-ms N       period of the batch drain in ms (default 10)
+  --log-level L      trace, debug, info, warn, error (default info; env CTRWATCH_LOG)
+`;
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: false, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new UsageError(`--${name} must be a positive whole number, got '${v}'`);
+  return Number(v);
+}
+
+async function doctor(log: Logger): Promise<number> {
+  const checks = runChecks(log);
+  for (const c of checks) process.stdout.write(`${formatCheck(c)}\n`);
+  const ok = checks.every((c) => c.ok);
+  process.stdout.write(ok ? 'ctrwatch can run on this node\n' : 'ctrwatch cannot run on this node until the FAIL lines are fixed\n');
+  return ok ? 0 : 1;
+}
+
+async function run(args: string[], log: Logger): Promise<number> {
+  const { values } = parse(args, {
+    raw: { type: 'boolean' },
+    'trace-all': { type: 'boolean' },
+    'ring-mb': { type: 'string' },
+    'drain-ms': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  const ringMb = positiveInt('ring-mb', values['ring-mb'] as string | undefined, 8);
+  if ((ringMb & (ringMb - 1)) !== 0) throw new UsageError(`--ring-mb must be a power of two, got ${ringMb}`);
+  // Refuse at once, in one line, what would otherwise fail deep in libbpf.
+  for (const c of [checkPrivileges(), checkBtf()]) {
+    if (!c.ok) {
+      process.stderr.write(`ctrwatch: cannot run: ${c.detail} — ${c.fix}\n`);
+      return 2;
+    }
+  }
+  return runSensor({
+    logger: log,
+    raw: Boolean(values.raw),
+    traceAll: Boolean(values['trace-all']),
+    ringBytes: ringMb << 20,
+    drainMs: positiveInt('drain-ms', values['drain-ms'] as string | undefined, 10),
+    out: process.stdout,
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const lvl = rest.indexOf('--log-level');
+  const log = createLogger(lvl >= 0 ? rest[lvl + 1] : undefined);
+  try {
+    switch (cmd) {
+      case 'run':
+        return await run(rest, log);
+      case 'doctor':
+        return await doctor(log);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command '${cmd}'`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`ctrwatch: ${err.message}\n${USAGE}`);
+      return 2;
+    }
+    if ((err as Error).name === 'SensorStartError') {
+      process.stderr.write(`ctrwatch: cannot start: ${explainStartError(err)} (ctrwatch doctor checks each piece)\n`);
+      return 2;
+    }
+    log.fatal({ err }, 'ctrwatch failed');
+    return 1;
+  }
+}

@@ -1,0 +1,106 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { readHostFacts } from './host';
+import { SensorStartError, KernelSensor } from './kernel/sensor';
+import { tracefsPath, withTracefs } from './kernel/tracefs';
+import { loadBinding } from './native';
+import type { Logger } from 'pino';
+
+/** One line of `ctrwatch doctor`: what was checked, and what to do when it failed. */
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+const CAP_SYS_ADMIN = 21n;
+const CAP_PERFMON = 38n;
+const CAP_BPF = 39n;
+
+export function capEffective(status = readFileSync('/proc/self/status', 'utf8')): bigint {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  return m ? BigInt(`0x${m[1]}`) : 0n;
+}
+
+const has = (caps: bigint, bit: bigint) => ((caps >> bit) & 1n) === 1n;
+
+export function checkPrivileges(caps = capEffective()): Check {
+  const enough = has(caps, CAP_SYS_ADMIN) || (has(caps, CAP_BPF) && has(caps, CAP_PERFMON));
+  return enough
+    ? { name: 'privileges', ok: true, detail: `CapEff ${caps.toString(16)}` }
+    : { name: 'privileges', ok: false, detail: `CapEff ${caps.toString(16)} lacks CAP_BPF+CAP_PERFMON and CAP_SYS_ADMIN`, fix: 'run as root (or grant CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)' };
+}
+
+export function checkBtf(path = '/sys/kernel/btf/vmlinux'): Check {
+  return existsSync(path)
+    ? { name: 'btf', ok: true, detail: `${path} present` }
+    : { name: 'btf', ok: false, detail: `${path} missing`, fix: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y (every major distribution since 2020 ships one)' };
+}
+
+function checkAddon(): Check {
+  try {
+    loadBinding();
+    return { name: 'addon', ok: true, detail: 'build/Release/ctrwatch.node loads' };
+  } catch (err) {
+    return { name: 'addon', ok: false, detail: (err as Error).message.split('\n')[0], fix: 'build it: make build' };
+  }
+}
+
+function checkTracefs(): Check {
+  const p = tracefsPath();
+  if (p) return { name: 'tracefs', ok: true, detail: `mounted at ${p.replace(/\/events.*/, '')}` };
+  try {
+    withTracefs()();
+    return { name: 'tracefs', ok: true, detail: 'not mounted; the sensor mounts it for the attach and unmounts it after' };
+  } catch (err) {
+    return { name: 'tracefs', ok: false, detail: (err as Error).message, fix: 'mount it: mount -t tracefs nodev /sys/kernel/tracing' };
+  }
+}
+
+function checkHost(): Check {
+  try {
+    const h = readHostFacts();
+    const where = h.cgroup.mode === 'v2' ? 'cgroup2' : `cgroup v1 ${h.cgroup.controller} (hierarchy ${h.cgroup.hierarchy})`;
+    if (!h.cgroup.mount) {
+      return { name: 'cgroups', ok: false, detail: `${where} is not mounted`, fix: 'mount the cgroup filesystem at /sys/fs/cgroup' };
+    }
+    return { name: 'cgroups', ok: true, detail: `tracking ${where} at ${h.cgroup.mount}; host namespaces from ${h.nsSource === 'pid1' ? 'PID 1' : 'the sensor (PID 1 unreadable)'}` };
+  } catch (err) {
+    return { name: 'cgroups', ok: false, detail: (err as Error).message, fix: 'mount /proc and /sys/fs/cgroup' };
+  }
+}
+
+/** What a failed load or attach means, in one line. */
+export function explainStartError(err: unknown): string {
+  const e = err as SensorStartError & { cause?: { errno?: number } };
+  const errno = e.cause?.errno;
+  const base = e.message.split('\n')[0];
+  if (errno === 1 || errno === 13) return `${base}: the kernel refused (permission): run as root; check kernel.unprivileged_bpf_disabled, lockdown and seccomp of the container the sensor runs in`;
+  if (errno === 2) return `${base}: a tracepoint or kernel type is missing on this kernel`;
+  if (errno === 22 && e.stage === 'load') return `${base}: the verifier rejected a program (run with CTRWATCH_LOG=debug for libbpf's log)`;
+  return base;
+}
+
+function checkAttach(logger: Logger): Check {
+  const s = new KernelSensor({ logger, ringBytes: 4096 }, () => {});
+  try {
+    s.start();
+    return { name: 'bpf', ok: true, detail: 'programs load and attach; ring buffer works' };
+  } catch (err) {
+    return { name: 'bpf', ok: false, detail: explainStartError(err), fix: 'see the line above' };
+  } finally {
+    s.close();
+  }
+}
+
+/** Every check, in order; later ones are skipped when an earlier one makes them pointless. */
+export function runChecks(logger: Logger): Check[] {
+  const out = [checkPrivileges(), checkBtf(), checkAddon(), checkHost()];
+  if (out.every((c) => c.ok)) out.push(checkTracefs());
+  if (out.every((c) => c.ok)) out.push(checkAttach(logger));
+  return out;
+}
+
+export function formatCheck(c: Check): string {
+  return `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(10)} ${c.detail}${c.ok || !c.fix ? '' : ` — ${c.fix}`}`;
+}

@@ -1,0 +1,185 @@
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CgroupRecord, ExecRecord, ExitRecord, ForkRecord, KernelRecord, SyscallRecord } from '../../src/decode/records';
+import { readHostFacts } from '../../src/host';
+import { canRunKernelTests } from '../support/env';
+import { RecordingSensor } from '../support/sensor';
+
+const nsIno = (pid: number | string, ns: string) => statSync(`/proc/${pid}/ns/${ns}`).ino;
+const tag = () => `cwtest-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+const CLONE_NEWNS = 0x00020000;
+const CLONE_NEWUTS = 0x04000000;
+const isExec = (argTag: string) => (r: KernelRecord): r is ExecRecord => r.kind === 'exec' && r.argv.includes(argTag);
+
+describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
+  let s: RecordingSensor;
+  beforeAll(() => {
+    s = new RecordingSensor();
+  });
+  afterAll(() => s?.close());
+
+  it('reports an exec with its argv, identity and namespaces, then its exit code', async () => {
+    const t = tag();
+    const child = spawn('/bin/sh', ['-c', 'read x; exit 7', t], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const ex = await s.waitFor(isExec(t));
+    // /proc while it lives: start time (clock ticks since boot) and namespaces.
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const nsMnt = nsIno(child.pid!, 'mnt');
+    child.stdin!.end('\n');
+    const exit = await s.waitFor((r): r is ExitRecord => r.kind === 'exit' && r.task.tgid === child.pid);
+
+    expect(ex.filename).toBe('/bin/sh');
+    expect(ex.argv).toEqual(['/bin/sh', '-c', 'read x; exit 7', t]);
+    expect(ex.task).toMatchObject({ pid: child.pid, tgid: child.pid, ppid: process.pid, uid: 0, euid: 0, comm: 'sh' });
+    expect(ex.task.ns.mnt).toBe(nsMnt);
+    expect(ex.task.ns.pid).toBe(nsIno('self', 'pid'));
+    expect(ex.task.ns.net).toBe(nsIno('self', 'net'));
+    // CLK_TCK is 100 on Linux: the kernel's start time in ns, in ticks, is /proc's.
+    expect(Math.floor(Number(ex.task.startNs) / 1e7)).toBe(startTicks);
+    expect(ex.task.flags & 1).toBe(0); // not in a container
+    expect(ex.exe.ino).toBe(BigInt(statSync('/bin/sh').ino));
+    expect(exit.exitStatus).toBe(7 << 8);
+    expect(exit.task.startNs).toBe(ex.task.startNs);
+  });
+
+  it('reports a signal death in the wait status', async () => {
+    const t = tag();
+    const child = spawn('/bin/sh', ['-c', 'kill -9 $$', t], { stdio: 'ignore' });
+    const exit = await s.waitFor((r): r is ExitRecord => r.kind === 'exit' && r.task.tgid === child.pid);
+    expect(exit.exitStatus & 0x7f).toBe(9);
+  });
+
+  it('filters plain host forks in the kernel, but follows forks into new namespaces', async () => {
+    const t = tag();
+    // The subshell is a fork without exec: no record by default.
+    const r = spawnSync('/bin/sh', ['-c', '(echo $$ > /dev/null); unshare --fork --pid --mount /bin/true', t]);
+    expect(r.status).toBe(0);
+    const ex = await s.waitFor(isExec(t));
+    const sh = ex.task.tgid;
+    const unshareExec = await s.waitFor((x): x is ExecRecord => x.kind === 'exec' && x.task.ppid === sh && x.argv[0] === 'unshare');
+    const fork = await s.waitFor((x): x is ForkRecord => x.kind === 'fork' && x.task.ppid === unshareExec.task.tgid);
+    expect(fork.newNs).toContain('pid');
+    expect(fork.task.nspid).toBe(1);
+    expect(fork.task.flags & 3).toBe(3); // in a container, followed
+    const inner = await s.waitFor((x): x is ExecRecord => x.kind === 'exec' && x.task.tgid === fork.task.tgid);
+    expect(inner.filename).toBe('/bin/true');
+    expect(s.records.some((x) => x.kind === 'fork' && x.task.ppid === sh)).toBe(false);
+  });
+
+  it('reports unshare and setns with flags, result and the namespaces before and after', async () => {
+    const t = tag();
+    const holder = spawn('unshare', ['--mount', '--uts', '/bin/sh', '-c', 'read x', t], { stdio: ['pipe', 'ignore', 'ignore'] });
+    try {
+      const ex = await s.waitFor(isExec(t));
+      const un = await s.waitFor((r): r is SyscallRecord => r.kind === 'syscall' && r.syscall === 'unshare' && r.task.tgid === ex.task.tgid);
+      const mntNs = nsIno(holder.pid!, 'mnt');
+      expect(un.ret).toBe(0);
+      expect(Number(un.args[0]) & (CLONE_NEWNS | CLONE_NEWUTS)).toBe(CLONE_NEWNS | CLONE_NEWUTS);
+      expect(un.oldNs.mnt).toBe(nsIno('self', 'mnt'));
+      expect(un.task.ns.mnt).toBe(mntNs);
+      expect(un.task.ns.uts).toBe(nsIno(holder.pid!, 'uts'));
+
+      // nsenter into it: a successful setns lands in its mount namespace.
+      const t2 = tag();
+      execFileSync('nsenter', ['--target', String(holder.pid), '--mount', '--uts', '/bin/true', t2]);
+      const enter = await s.waitFor(isExec(t2));
+      const setns = s.records.filter((r): r is SyscallRecord => r.kind === 'syscall' && r.syscall === 'setns' && r.task.tgid === enter.task.tgid);
+      expect(setns.length).toBeGreaterThanOrEqual(2);
+      expect(setns.every((r) => r.ret === 0)).toBe(true);
+      expect(setns.some((r) => Number(r.args[1]) === CLONE_NEWNS && r.task.ns.mnt === mntNs && r.oldNs.mnt !== mntNs)).toBe(true);
+    } finally {
+      holder.stdin!.end('\n');
+    }
+    // A failing setns (a net namespace fd given as a mount namespace) carries its errno.
+    const t3 = tag();
+    spawnSync('nsenter', [`--mount=/proc/self/ns/net`, '/bin/true', t3]);
+    await s.waitFor((r) => r.kind === 'exec' && r.argv[0] === 'nsenter' && r.argv.includes(t3));
+    const bad = await s.waitFor((r): r is SyscallRecord => r.kind === 'syscall' && r.syscall === 'setns' && r.ret < 0 && r.task.comm === 'nsenter');
+    expect(bad.ret).toBe(-22); // EINVAL
+  });
+
+  it('reports cgroup mkdir, attach and rmdir in the tracked hierarchy with the kernfs id', async () => {
+    const cg = readHostFacts().cgroup;
+    expect(cg.mount, 'tracked cgroup hierarchy is mounted').toBeTruthy();
+    const name = tag();
+    const dir = join(cg.mount!, name);
+    mkdirSync(dir);
+    const id = BigInt(statSync(dir).ino);
+    const child = spawn('/bin/sh', ['-c', 'read x'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    try {
+      writeFileSync(join(dir, 'cgroup.procs'), String(child.pid));
+      const mk = await s.waitFor((r): r is CgroupRecord => r.kind === 'cgroup_mkdir' && r.path === `/${name}`);
+      expect(mk.cgroupId).toBe(id);
+      expect(mk.level).toBe(1);
+      expect(mk.hierarchyId).toBe(cg.hierarchy);
+      expect(mk.task.tgid).toBe(process.pid); // who made it
+      const at = await s.waitFor((r): r is CgroupRecord => r.kind === 'cgroup_attach' && r.path === `/${name}`);
+      expect(at.task.tgid).toBe(child.pid);
+      expect(at.task.cgroupId).toBe(id); // records carry the cgroup the task is in now
+    } finally {
+      child.stdin!.end('\n');
+      await new Promise((res) => child.once('exit', res));
+      rmdirSync(dir);
+    }
+    const rm = await s.waitFor((r): r is CgroupRecord => r.kind === 'cgroup_rmdir' && r.path === `/${name}`);
+    expect(rm.cgroupId).toBe(id);
+  });
+
+  it('counts what the kernel sent, and the addon delivered all of it', async () => {
+    s.sensor.drain();
+    const c = s.sensor.counters();
+    const sent = Object.entries(c.kernel).filter(([k]) => k.startsWith('sent_')).reduce((a, [, v]) => a + v, 0);
+    expect(c.records).toBe(sent);
+    expect(c.records).toBe(s.records.length + c.decodeErrors);
+    expect(c.dropped).toBe(0);
+  });
+});
+
+describe.runIf(canRunKernelTests)('kernel pipeline options', () => {
+  it('traceAll sends plain host forks too', async () => {
+    const s = new RecordingSensor({ traceAll: true });
+    try {
+      const t = tag();
+      spawnSync('/bin/sh', ['-c', '(echo $$ > /dev/null); true', t]);
+      const ex = await s.waitFor(isExec(t));
+      await s.waitFor((r) => r.kind === 'fork' && r.task.ppid === ex.task.tgid);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a tiny ring buffer under load counts its drops: received + dropped = sent + dropped, none lost silently', async () => {
+    // One page of ring and no wake-ups or drains during the storm: most records cannot fit.
+    const s = new RecordingSensor({ ringBytes: 4096, drainMs: 60_000, wakeGapNs: 1e15 });
+    try {
+      const t = tag();
+      const n = 300;
+      spawnSync('/bin/sh', ['-c', `i=0; while [ $i -lt ${n} ]; do /bin/true ${t}; i=$((i+1)); done`]);
+      s.sensor.drain();
+      const c = s.sensor.counters();
+      const ours = s.records.filter((r) => r.kind === 'exec' && r.argv.includes(t)).length;
+      expect(c.kernel.dropped_exec).toBeGreaterThan(0);
+      expect(ours).toBeLessThan(n);
+      // Every record the kernel says it sent arrived; all the others were counted as dropped.
+      expect(c.records).toBe(Object.entries(c.kernel).filter(([k]) => k.startsWith('sent_')).reduce((a, [, v]) => a + v, 0));
+      expect(c.kernel.sent_exec + c.kernel.dropped_exec).toBeGreaterThanOrEqual(n);
+      expect(ours + c.kernel.dropped_exec).toBeGreaterThanOrEqual(n);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('close() is idempotent and leaves no program attached', () => {
+    const progs = () => (JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j']).toString()) as { name?: string }[])
+      .filter((p) => p.name === 'cw_exec').length;
+    const before = progs();
+    const s = new RecordingSensor();
+    expect(progs()).toBe(before + 1);
+    s.close();
+    s.close();
+    expect(progs()).toBe(before);
+  });
+});
