@@ -64,7 +64,11 @@ export interface OciMount {
 
 export interface OciHook {
   stage: HookStage;
-  /** Runs on the host (createContainer/startContainer: in the container's mount namespace). */
+  /**
+   * A program the runtime runs as root. Per the runtime spec every stage's path resolves in the
+   * runtime's (host) mount namespace except startContainer, whose path resolves in the container;
+   * createContainer/startContainer execute in the container's namespaces, the others in the host's.
+   */
   path: string;
   args: string[];
 }
@@ -342,11 +346,11 @@ export function parseOciConfig(buf: Buffer, opts: OciParseOptions): OciConfigSum
 
   const ociVersion = r.reqStr(doc.ociVersion, 'ociVersion');
 
-  let process: OciConfigSummary['process'];
+  let proc: OciConfigSummary['process'];
   const p = r.obj(doc.process, 'process');
   if (p) {
     const user = r.obj(p.user, 'process.user') ?? {};
-    process = {
+    proc = {
       args: r.strs(p.args, 'process.args', LIMITS.args, 'process.args'),
       cwd: r.str(p.cwd, 'process.cwd') ?? '',
       uid: r.id(user.uid, 'process.user.uid'),
@@ -357,7 +361,7 @@ export function parseOciConfig(buf: Buffer, opts: OciParseOptions): OciConfigSum
       capabilities: parseCaps(r, p.capabilities),
     };
     const aa = r.str(p.apparmorProfile, 'process.apparmorProfile');
-    if (aa !== undefined) process.apparmorProfile = aa;
+    if (aa !== undefined) proc.apparmorProfile = aa;
   }
 
   let root: OciConfigSummary['root'];
@@ -408,10 +412,10 @@ export function parseOciConfig(buf: Buffer, opts: OciParseOptions): OciConfigSum
     hasSeccomp,
     maskedPaths,
     readonlyPaths,
-    privileged: isPrivilegedLike(process?.capabilities.effective ?? [], hasSeccomp, maskedPaths),
+    privileged: isPrivilegedLike(proc?.capabilities.effective ?? [], hasSeccomp, maskedPaths),
     trimmed: [],
   };
-  if (process) summary.process = process;
+  if (proc) summary.process = proc;
   if (root) summary.root = root;
   if (hostname !== undefined) summary.hostname = hostname;
   if (cgroupsPath !== undefined) summary.cgroupsPath = cgroupsPath;

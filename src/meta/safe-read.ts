@@ -33,9 +33,10 @@ export interface SafeReadOptions {
   maxBytes: number;
 }
 
-const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_CLOEXEC } = fs.constants as Record<string, number>;
-const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | (O_CLOEXEC ?? 0);
-const FILE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | (O_CLOEXEC ?? 0);
+// (libuv adds O_CLOEXEC to every open itself.)
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fs.constants;
+const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+const FILE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
 
 /** Split a root-relative path into plain components; '..' and absolute paths are refused. */
 function components(rel: string, shown: string): string[] {

@@ -176,6 +176,70 @@ export function pruneDefaults(type: protobuf.Type, obj: Record<string, unknown>)
   return obj;
 }
 
+const INT32_RANGE: Record<string, [number, number]> = {
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+  sint32: [-(2 ** 31), 2 ** 31 - 1],
+  sfixed32: [-(2 ** 31), 2 ** 31 - 1],
+  uint32: [0, 2 ** 32 - 1],
+  fixed32: [0, 2 ** 32 - 1],
+};
+
+/** Why `v` cannot be the value of scalar or enum `field`, or undefined when it can. */
+function scalarProblem(field: protobuf.Field, v: unknown): string | undefined {
+  if (field.resolvedType instanceof protobuf.Enum) {
+    if (typeof v === 'string') return Object.prototype.hasOwnProperty.call(field.resolvedType.values, v) ? undefined : `unknown ${field.resolvedType.name} ${JSON.stringify(v)}`;
+    return Number.isInteger(v) ? undefined : 'enum name expected';
+  }
+  if (LONG_TYPES.has(field.type)) {
+    const unsigned = field.type === 'uint64' || field.type === 'fixed64';
+    const big = typeof v === 'bigint' ? v : typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : typeof v === 'string' && /^-?\d{1,20}$/.test(v) ? BigInt(v) : undefined;
+    if (big === undefined) return 'integer (bigint, number or decimal string) expected';
+    const [lo, hi] = unsigned ? [0n, 2n ** 64n - 1n] : [-(2n ** 63n), 2n ** 63n - 1n];
+    return big < lo || big > hi ? `${field.type} out of range` : undefined;
+  }
+  const range = INT32_RANGE[field.type];
+  if (range) return Number.isInteger(v) && (v as number) >= range[0] && (v as number) <= range[1] ? undefined : `${field.type} expected`;
+  switch (field.type) {
+    case 'bool':
+      return typeof v === 'boolean' ? undefined : 'boolean expected';
+    case 'string':
+      return typeof v === 'string' ? undefined : 'string expected';
+    case 'double':
+    case 'float':
+      return typeof v === 'number' ? undefined : 'number expected';
+    default:
+      return undefined; // bytes: left to protobufjs
+  }
+}
+
+/**
+ * Check an input object against the schema before protobufjs's fromObject, which coerces
+ * silently ("abc" into a uint32 becomes 0, an unknown enum name disappears). Throws SchemaError.
+ */
+export function checkInput(type: protobuf.Type, obj: unknown, where = type.name): void {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new SchemaError(`${where}: object expected`);
+  const rec = obj as Record<string, unknown>;
+  for (const key of Object.keys(rec)) {
+    const field = type.fields[key];
+    if (!field) throw new SchemaError(`${where}.${key}: no such field`);
+    const v = rec[key];
+    if (v === undefined || v === null) continue;
+    const sub = field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined;
+    const one = (x: unknown, at: string) => {
+      if (sub) return checkInput(sub, x, at);
+      const problem = scalarProblem(field, x);
+      if (problem) throw new SchemaError(`${at}: ${problem}`);
+    };
+    if (field.map) {
+      if (typeof v !== 'object' || Array.isArray(v)) throw new SchemaError(`${where}.${key}: map (object) expected`);
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) one(x, `${where}.${key}[${JSON.stringify(k)}]`);
+    } else if (field.repeated) {
+      if (!Array.isArray(v)) throw new SchemaError(`${where}.${key}: array expected`);
+      v.forEach((x, i) => one(x, `${where}.${key}[${i}]`));
+    } else one(v, `${where}.${key}`);
+  }
+}
+
 /** Replace bigints by decimal strings (protobufjs's fromObject takes strings for 64-bit fields, not bigints). */
 function bigintsToStrings(v: unknown): unknown {
   if (typeof v === 'bigint') return v.toString();
@@ -206,6 +270,7 @@ export function loadEventSchema(packageRoot: string = findPackageRoot()): EventS
   const Event = root.lookupType('ctrwatch.v1.Event');
 
   const toMessage = (obj: EventInput): protobuf.Message => {
+    checkInput(Event, obj);
     let msg: protobuf.Message;
     try {
       msg = Event.fromObject(bigintsToStrings(obj) as Record<string, unknown>);

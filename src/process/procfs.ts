@@ -1,0 +1,116 @@
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { NS_NAMES } from '../decode/layout';
+import type { Namespaces } from '../decode/records';
+import type { Proc } from './table';
+
+/**
+ * Reading processes from /proc: for the startup scan and for processes the
+ * kernel did not report. /proc/<pid>/* are kernel files (not container-controlled)
+ * but can vanish at any moment: every read may fail and returns undefined then.
+ */
+
+const CAP_READ = 64 * 1024;
+let ticksPerSecond = 100; // CLK_TCK: 100 on every Linux architecture that matters
+
+export function setClockTicks(hz: number): void {
+  ticksPerSecond = hz;
+}
+
+function read(path: string): string | undefined {
+  try {
+    const b = readFileSync(path);
+    return b.subarray(0, CAP_READ).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ProcStat {
+  ppid: number;
+  /** Start time since boot, in ns, at clock-tick resolution. */
+  startNs: bigint;
+  comm: string;
+}
+
+export function parseStat(text: string): ProcStat | undefined {
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  const comm = text.slice(text.indexOf('(') + 1, close);
+  const f = text.slice(close + 2).split(' ');
+  const ppid = Number(f[1]);
+  const start = Number(f[19]);
+  if (!Number.isFinite(ppid) || !Number.isFinite(start)) return undefined;
+  return { ppid, startNs: (BigInt(start) * 1_000_000_000n) / BigInt(ticksPerSecond), comm };
+}
+
+export function readNamespaces(pid: number): Namespaces | undefined {
+  const out: Partial<Namespaces> = {};
+  try {
+    for (const n of NS_NAMES) {
+      const m = /:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/ns/${n}`));
+      out[n] = m ? Number(m[1]) : 0;
+    }
+  } catch {
+    return undefined;
+  }
+  return out as Namespaces;
+}
+
+function statusField(status: string, name: string): string | undefined {
+  const m = new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status);
+  return m?.[1];
+}
+
+/** nspid: the last pid of NSpid (its pid in its own pid namespace). */
+function nsPid(status: string, pid: number): number {
+  const v = statusField(status, 'NSpid');
+  const last = v?.trim().split(/\s+/).pop();
+  return last ? Number(last) : pid;
+}
+
+/**
+ * One process from /proc. Start times from /proc have clock-tick resolution,
+ * so `startNs` is rounded down to 10 ms: identity checks against kernel records
+ * use `sameStart`.
+ */
+export function readProc(pid: number, cgroupIdOf?: (pid: number) => bigint): Proc | undefined {
+  const stat = read(`/proc/${pid}/stat`);
+  const status = read(`/proc/${pid}/status`);
+  const cmdline = read(`/proc/${pid}/cmdline`);
+  const ns = readNamespaces(pid);
+  const st = stat ? parseStat(stat) : undefined;
+  if (!st || !status || ns === undefined) return undefined;
+  const uids = statusField(status, 'Uid')?.split(/\s+/).map(Number) ?? [];
+  const cap = statusField(status, 'CapEff');
+  let parentStartNs = 0n;
+  const pstat = st.ppid ? read(`/proc/${st.ppid}/stat`) : undefined;
+  if (pstat) parentStartNs = parseStat(pstat)?.startNs ?? 0n;
+  let exe = '';
+  try {
+    exe = readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    /* kernel thread, or gone */
+  }
+  const argv = cmdline ? cmdline.replace(/\0$/, '').split('\0') : [];
+  return {
+    tgid: pid, startNs: st.startNs, ppid: st.ppid, parentStartNs, nspid: nsPid(status, pid), comm: st.comm,
+    exe, argv: argv.length === 1 && argv[0] === '' ? [] : argv,
+    uid: uids[0] ?? 0, euid: uids[1] ?? 0, capEffective: cap ? BigInt(`0x${cap}`) : 0n, ns,
+    cgroupId: cgroupIdOf ? cgroupIdOf(pid) : 0n,
+  };
+}
+
+/** Every process now, as far as it can be read. */
+export function listPids(): number[] {
+  try {
+    return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Start times of the same process agree to /proc's clock tick. */
+export function sameStart(a: bigint, b: bigint): boolean {
+  const tick = 1_000_000_000n / BigInt(ticksPerSecond);
+  return a / tick === b / tick;
+}

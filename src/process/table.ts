@@ -1,0 +1,168 @@
+import type { KernelRecord, Namespaces, TaskInfo } from '../decode/records';
+import { sameStart } from './procfs';
+
+/** What the sensor knows of one process. Identity: (tgid, startNs). */
+export interface Proc {
+  tgid: number;
+  startNs: bigint;
+  ppid: number;
+  parentStartNs: bigint;
+  nspid: number;
+  comm: string;
+  /** Path given to the last execve, '' until one is seen. */
+  exe: string;
+  argv: string[];
+  uid: number;
+  euid: number;
+  capEffective: bigint;
+  ns: Namespaces;
+  cgroupId: bigint;
+  /** CLOCK_MONOTONIC ns of its exit, once it has exited. */
+  exitedAt?: bigint;
+  exitStatus?: number;
+}
+
+/** Reads a process the kernel did not report (it started before the sensor, or only forked). */
+export type ProcLookup = (tgid: number) => Proc | undefined;
+
+export interface ProcessTableOptions {
+  /** How long an exited process stays for the lookups of late records (ns). */
+  retainExitedNs?: bigint;
+  /** Upper bound on entries; the oldest exited, then the oldest, go first. */
+  maxEntries?: number;
+  lookup?: ProcLookup;
+}
+
+/**
+ * The node's process tree as far as records and /proc show it. Pure but for
+ * the injected lookup: unit tests feed it records.
+ */
+export class ProcessTable {
+  private readonly procs = new Map<number, Proc>();
+  private readonly retain: bigint;
+  private readonly max: number;
+  private readonly lookup?: ProcLookup;
+
+  constructor(o: ProcessTableOptions = {}) {
+    this.retain = o.retainExitedNs ?? 30_000_000_000n;
+    this.max = o.maxEntries ?? 200_000;
+    this.lookup = o.lookup;
+  }
+
+  get size(): number {
+    return this.procs.size;
+  }
+
+  /** The live (or recently exited) process with this pid; with startNs, only that one. */
+  get(tgid: number, startNs?: bigint): Proc | undefined {
+    let p = this.procs.get(tgid);
+    if (!p && this.lookup) {
+      p = this.lookup(tgid);
+      if (p) this.put(p);
+    }
+    if (p && startNs !== undefined && !sameStart(p.startNs, startNs)) return undefined;
+    return p;
+  }
+
+  parent(p: Proc): Proc | undefined {
+    return p.ppid ? this.get(p.ppid, p.parentStartNs) : undefined;
+  }
+
+  /** p, its parent, and so on: at most `max` entries. */
+  chain(p: Proc, max = 12): Proc[] {
+    const out: Proc[] = [p];
+    let cur: Proc | undefined = p;
+    while (out.length < max && (cur = this.parent(cur))) out.push(cur);
+    return out;
+  }
+
+  put(p: Proc): void {
+    this.procs.set(p.tgid, p);
+    if (this.procs.size > this.max) this.evict();
+  }
+
+  /** Updates the table from one record; returns the process it is about. */
+  apply(r: KernelRecord): Proc {
+    const p = this.upsert(r.task);
+    if (r.kind === 'exec') {
+      p.exe = r.filename;
+      p.argv = r.argv;
+    } else if (r.kind === 'exit') {
+      p.exitedAt = r.ktime;
+      p.exitStatus = r.exitStatus;
+    }
+    return p;
+  }
+
+  private upsert(t: TaskInfo): Proc {
+    let p = this.procs.get(t.tgid);
+    if (!p || !sameStart(p.startNs, t.startNs)) {
+      // New, or the pid was reused: the process of the earlier start is gone.
+      const parent = this.get(t.ppid, t.parentStartNs);
+      p = {
+        tgid: t.tgid, startNs: t.startNs, ppid: t.ppid, parentStartNs: t.parentStartNs, nspid: t.nspid,
+        comm: t.comm, exe: '', argv: [], uid: t.uid, euid: t.euid, capEffective: t.capEffective,
+        ns: t.ns, cgroupId: t.cgroupId,
+      };
+      // A fork without exec runs its parent's program.
+      if (parent) {
+        p.exe = parent.exe;
+        p.argv = parent.argv;
+      }
+      this.put(p);
+      return p;
+    }
+    p.startNs = t.startNs; // exact now, where /proc gave clock ticks
+    p.ppid = t.ppid;
+    p.parentStartNs = t.parentStartNs;
+    p.nspid = t.nspid;
+    p.comm = t.comm;
+    p.uid = t.uid;
+    p.euid = t.euid;
+    p.capEffective = t.capEffective;
+    p.ns = t.ns;
+    p.cgroupId = t.cgroupId;
+    return p;
+  }
+
+  /** Drops processes that exited longer ago than the retention. */
+  sweep(nowNs: bigint): number {
+    let n = 0;
+    for (const [k, p] of this.procs) {
+      if (p.exitedAt !== undefined && nowNs - p.exitedAt > this.retain) {
+        this.procs.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Drops entries for which `alive` says the process is gone (seeded or looked-up ones never get an exit record). */
+  prune(alive: (p: Proc) => boolean): number {
+    let n = 0;
+    for (const [k, p] of this.procs) {
+      if (p.exitedAt === undefined && !alive(p)) {
+        this.procs.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private evict(): void {
+    // Map iteration is insertion order: oldest first. Exited ones first, then any.
+    const target = Math.floor(this.max * 0.9);
+    for (const [k, p] of this.procs) {
+      if (this.procs.size <= target) return;
+      if (p.exitedAt !== undefined) this.procs.delete(k);
+    }
+    for (const k of this.procs.keys()) {
+      if (this.procs.size <= target) return;
+      this.procs.delete(k);
+    }
+  }
+
+  values(): IterableIterator<Proc> {
+    return this.procs.values();
+  }
+}
