@@ -56,7 +56,8 @@ describe.runIf(canRunKernelTests)('RuntimeLab', () => {
 
     describe(runtime, () => {
       it.skipIf(!av.ok)('starts a detached container in its own pid namespace, execs in it, stops it', async () => {
-        const c = await timed(runtime, 'first start (daemon, image)', () =>
+        await timed(runtime, 'daemon + image import', () => lab.cli(runtime));
+        const c = await timed(runtime, 'start', () =>
           lab.start(runtime, { args: ['/bin/sleep', '300'], restart: engine ? 'unless-stopped' : undefined }),
         );
         expect(c.runtime).toBe(runtime);

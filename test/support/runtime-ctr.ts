@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { containerdPaths, startContainerd, stopDaemon, type Daemon } from './runtime-daemons';
 import { ANY_CODE, deleteSync, run, type CommandResult } from './runtime-exec';
 import { IMAGE_REF } from './runtime-image';
-import { hostNamespacePath, processRef, type ProcessRef } from './runtime-proc';
+import { hostNamespacePath, processRef } from './runtime-proc';
 import type { ContainerSpec, Driver, DriverStart, Started } from './runtime-types';
 
 /** containerd + ctr: a private containerd (started on first use), namespace 'default'. */
@@ -63,11 +63,11 @@ export class CtrDriver implements Driver {
       await run([...this.ctr, 'run', ...detach, ...flags, IMAGE_REF, name, ...spec.args], { timeoutMs });
       started.initPid = Number(readFileSync(pidFile, 'utf8').trim());
     } catch (e) {
-      this.stopSync(started);
+      if (!/already exists/.test(String(e))) this.stopSync(started); // never remove a namesake
       throw e;
     }
     const ref = processRef(started.initPid);
-    return { started, watch: ref ? [ref] : ([] as ProcessRef[]) };
+    return { started, watch: ref ? [ref] : [] };
   }
 
   exec(c: Started, args: string[]): Promise<CommandResult> {

@@ -11,6 +11,8 @@ export interface Daemon {
   log: string;
   /** Processes it started that must go with it (dockerd's containerd). */
   helpers: ProcessRef[];
+  /** Settles when Node has reaped it (else it lingers as a zombie once we exit). */
+  reaped: Promise<void>;
 }
 
 async function startDaemon(name: string, argv: string[], log: string, ready: string[], timeoutMs = 30_000): Promise<Daemon> {
@@ -18,13 +20,14 @@ async function startDaemon(name: string, argv: string[], log: string, ready: str
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
+  const reaped = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const spawned = await new Promise<number>((resolve, reject) => {
     child.once('spawn', () => resolve(child.pid ?? -1));
     child.once('error', (e) => reject(new CommandError(argv, undefined, `could not start (${(e as NodeJS.ErrnoException).code})`, { cause: e })));
   });
   const ref = processRef(spawned);
   if (!ref) throw new CommandError(argv, { code: -1, stdout: '', stderr: tail(log) }, 'exited at once');
-  const daemon: Daemon = { name, process: ref, log, helpers: [] };
+  const daemon: Daemon = { name, process: ref, log, helpers: [], reaped };
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (!isAlive(ref)) throw new CommandError(argv, { code: child.exitCode ?? -1, stdout: '', stderr: tail(log) }, 'exited before it was ready');

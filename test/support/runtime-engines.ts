@@ -68,13 +68,19 @@ abstract class EngineDriver implements Driver {
       r = await run(argv, { timeoutMs, env: this.env(), okCodes: detached ? [0] : ANY_CODE });
       if (r.code === 125) throw new CommandError(argv, r, 'exited with 125 (engine error)');
     } catch (e) {
-      this.stopSync({ runtime: this.runtime, id: cid() || name, name });
+      // Only what this run created (the cidfile says so): never a namesake.
+      if (cid()) this.stopSync({ runtime: this.runtime, id: cid(), name });
       throw e;
     }
     const started: Started = { runtime: this.runtime, id: cid(), name, image: IMAGE_REF };
     if (!detached) return { started: { ...started, exitCode: r.code, stdout: r.stdout }, watch: [] };
-    const pid = await run([...this.base(), 'inspect', '-f', '{{.State.Pid}}', started.id], { env: this.env() });
-    started.initPid = Number(pid.stdout.trim());
+    try {
+      const pid = await run([...this.base(), 'inspect', '-f', '{{.State.Pid}}', started.id], { env: this.env() });
+      started.initPid = Number(pid.stdout.trim());
+    } catch (e) {
+      this.stopSync(started);
+      throw e;
+    }
     const init = processRef(started.initPid);
     return { started, watch: [...(init ? [init] : []), ...this.helpers(name)] };
   }

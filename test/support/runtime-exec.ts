@@ -145,6 +145,16 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Async twin of waitSync. */
+export async function waitFor(cond: () => boolean, timeoutMs: number, stepMs = 5): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (cond()) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(stepMs);
+  }
+}
+
 /** Every exit status: for commands whose exit code is the container's (run to completion, exec). */
 export const ANY_CODE: readonly number[] = Array.from({ length: 256 }, (_, i) => i);
 

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireCrunHybridFix, releaseCrunHybridFix } from './runtime-cgroup';
 import { ANY_CODE, deleteSync, run, runToFile, type CommandResult } from './runtime-exec';
-import { processRef, type ProcessRef } from './runtime-proc';
+import { processRef } from './runtime-proc';
 import type { ContainerSpec, Driver, DriverStart, Started } from './runtime-types';
 
 /** Capability names by bit number (capability.h). */
@@ -86,7 +86,8 @@ export function ociConfig(template: string, spec: ContainerSpec, name: string, r
 /** runc and crun: one bundle per container over the lab's shared rootfs, state in /run/<tool>. */
 export class OciDriver implements Driver {
   readonly cgroupParents: readonly string[] = [];
-  private readonly holders = new Map<string, object>(); // crun: one hybrid-fix hold per container
+  private readonly holders = new Map<string, object>(); // crun: one hybrid-fix hold per bundle
+  private bundles = 0;
 
   constructor(
     private readonly tool: 'runc' | 'crun',
@@ -97,32 +98,40 @@ export class OciDriver implements Driver {
 
   async start(spec: ContainerSpec, name: string): Promise<DriverStart> {
     if (spec.restart) throw new Error(`${this.tool} has no restart policy`);
-    const bundle = join(this.dir, name);
+    // Never the bundle of a namesake: its config.json is what a sensor reads.
+    const bundle = join(this.dir, `${name}.${++this.bundles}`);
     mkdirSync(bundle, { recursive: true });
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(ociConfig(this.template, spec, name, this.rootfs), null, 1));
     const timeoutMs = spec.timeoutMs ?? 60_000;
-    if (this.tool === 'crun') this.hold(name);
-    try {
-      if (spec.detach === false) {
+    const started: Started = { runtime: this.tool, id: name, name, bundle };
+    this.hold(bundle);
+
+    if (spec.detach === false) {
+      try {
         const r = await run([this.tool, 'run', '--bundle', bundle, name], { timeoutMs, okCodes: ANY_CODE });
-        const started: Started = { runtime: this.tool, id: name, name, exitCode: r.code, stdout: r.stdout, bundle };
-        this.release(name);
-        return { started, watch: [] };
+        return { started: { ...started, exitCode: r.code, stdout: r.stdout }, watch: [] };
+      } finally {
+        this.release(bundle);
       }
-      // create then start, as shims do: `runc init` waits on the exec fifo between the two.
-      const pidFile = join(bundle, 'init.pid');
-      const log = join(bundle, 'stdio.log');
-      await runToFile([this.tool, 'create', '--bundle', bundle, '--pid-file', pidFile, name], log, { timeoutMs });
-      await run([this.tool, 'start', name], { timeoutMs });
-      const initPid = Number(readFileSync(pidFile, 'utf8').trim());
-      const watch: ProcessRef[] = [];
-      const ref = processRef(initPid);
-      if (ref) watch.push(ref);
-      return { started: { runtime: this.tool, id: name, name, initPid, bundle }, watch };
+    }
+    // create then start, as shims do: `runc init` waits on the exec fifo between the two.
+    const pidFile = join(bundle, 'init.pid');
+    try {
+      // A failed create cleans up after itself (and must not touch a namesake).
+      await runToFile([this.tool, 'create', '--bundle', bundle, '--pid-file', pidFile, name], join(bundle, 'stdio.log'), { timeoutMs });
     } catch (e) {
-      this.stopSync({ runtime: this.tool, id: name, name });
+      this.release(bundle);
       throw e;
     }
+    try {
+      await run([this.tool, 'start', name], { timeoutMs });
+      started.initPid = Number(readFileSync(pidFile, 'utf8').trim());
+    } catch (e) {
+      this.stopSync(started);
+      throw e;
+    }
+    const ref = processRef(started.initPid);
+    return { started, watch: ref ? [ref] : [] };
   }
 
   exec(c: Started, args: string[]): Promise<CommandResult> {
@@ -133,7 +142,7 @@ export class OciDriver implements Driver {
     try {
       deleteSync([this.tool, 'delete', '--force', c.id]);
     } finally {
-      this.release(c.id);
+      if (c.bundle) this.release(c.bundle);
     }
   }
 
@@ -153,17 +162,18 @@ export class OciDriver implements Driver {
     return [];
   }
 
-  private hold(name: string): void {
+  private hold(bundle: string): void {
+    if (this.tool !== 'crun') return;
     const h = {};
-    this.holders.set(name, h);
+    this.holders.set(bundle, h);
     acquireCrunHybridFix(h);
   }
 
   /** Drops the container's hold on the crun fix; undoing it may have to wait for close(). */
-  private release(name: string): void {
-    const h = this.holders.get(name);
+  private release(bundle: string): void {
+    const h = this.holders.get(bundle);
     if (!h) return;
-    this.holders.delete(name);
+    this.holders.delete(bundle);
     try {
       releaseCrunHybridFix(h);
     } catch {

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { waitSync } from './runtime-exec';
 
 /** A process identified across pid reuse: pid plus start time (clock ticks after boot). */
@@ -68,10 +68,16 @@ export function processesMentioning(text: string): (ProcessRef & { args: string 
   return found;
 }
 
-/** Children of pid (from /proc/<pid>/task/<pid>/children). */
+/** Children of pid, forked by any of its threads (Go daemons fork from whichever thread runs). */
 export function childrenOf(pid: number): number[] {
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    });
   } catch {
     return [];
   }
@@ -94,5 +100,22 @@ export function hostNamespacePath(type: NamespaceType): string {
     return `/proc/1/ns/${type}`;
   } catch {
     return `/proc/${process.pid}/ns/${type}`;
+  }
+}
+
+const RUNTIME_EXE = /runc|crun|memfd:/;
+
+/**
+ * Whether pid has exec'd its entrypoint: `runc start`/`crun start` return once the init is
+ * released, a moment before it execs (its exe is still runc's memfd clone or crun, its comm
+ * 'runc:[2:INIT]' or 'crun'). Both are checked: execve switches them one after the other.
+ */
+export function hasExeced(pid: number): boolean {
+  try {
+    const exe = readlinkSync(`/proc/${pid}/exe`);
+    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8');
+    return !RUNTIME_EXE.test(exe) && !RUNTIME_EXE.test(comm);
+  } catch {
+    return !existsSync(`/proc/${pid}`); // gone: nothing to wait for; else mid-exec
   }
 }

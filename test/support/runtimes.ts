@@ -1,13 +1,13 @@
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { basename, delimiter, isAbsolute, join } from 'node:path';
 import { findCgroupDirs, releaseCrunHybridFix, removeCgroupDirs, removeCgroupPaths } from './runtime-cgroup';
 import { CtrDriver } from './runtime-ctr';
 import { DOCKER_CLI } from './runtime-daemons';
 import { DockerDriver, PodmanDriver } from './runtime-engines';
-import { runSync, waitSync, type CommandResult } from './runtime-exec';
+import { runSync, sleep, waitFor, waitSync, type CommandResult } from './runtime-exec';
 import { buildImage, type ImageFiles } from './runtime-image';
 import { OciDriver, specTemplate } from './runtime-oci';
-import { isAlive, processesMentioning, terminate, type ProcessRef } from './runtime-proc';
+import { hasExeced, isAlive, processesMentioning, terminate, type ProcessRef } from './runtime-proc';
 import type { ContainerSpec, Driver, RuntimeName, Started } from './runtime-types';
 
 export type { BindMount, ContainerSpec, RuntimeName, Started } from './runtime-types';
@@ -42,6 +42,8 @@ export class RuntimeLab {
     private readonly template: string | undefined,
     /** Parent cgroups (docker, default, libpod_parent) that existed before: never removed. */
     private readonly cgroupsBefore: Set<string>,
+    /** Runtime state dirs under /run that existed before: never removed. */
+    private readonly stateDirsBefore: Set<string>,
   ) {}
 
   /** Whether runtime can run here (root, binaries present); reason says why not. */
@@ -57,7 +59,8 @@ export class RuntimeLab {
       const image = await buildImage(join(dir, 'image'));
       const tool = which('runc') ? 'runc' : which('crun') ? 'crun' : undefined;
       const template = tool && (await specTemplate(join(dir, 'template'), tool));
-      const lab = new RuntimeLab(dir, image, template, new Set(findCgroupDirs(new Set(PARENT_CGROUPS))));
+      const cgroups = new Set(findCgroupDirs(new Set(PARENT_CGROUPS)));
+      const lab = new RuntimeLab(dir, image, template, cgroups, new Set(STATE_DIRS.filter((d) => existsSync(d))));
       openLabs.add(lab);
       installExitHook();
       return lab;
@@ -67,18 +70,28 @@ export class RuntimeLab {
     }
   }
 
-  /** Starts a container (detached unless spec.detach is false); throws if the runtime fails. */
+  /**
+   * Starts a container (detached unless spec.detach is false) and, when detached, returns once its
+   * init has exec'd the entrypoint. Throws if the runtime fails.
+   */
   async start(runtime: RuntimeName, spec: ContainerSpec): Promise<Started> {
     if (this.closed) throw new Error('RuntimeLab is closed');
     const av = RuntimeLab.available(runtime);
     if (!av.ok) throw new Error(av.reason);
-    const name = spec.name ?? `cwt-${basename(this.dir).slice(-6).toLowerCase()}-${++this.names}`;
+    const name = spec.name ?? `cwt-${basename(this.dir).slice(-6)}-${++this.names}`;
     const driver = this.driver(runtime);
     this.cgroupNames.add(name);
     const { started, watch } = await driver.start(spec, name);
     for (const n of driver.cgroupNames(started)) this.cgroupNames.add(n);
-    if (started.initPid !== undefined) this.live.set(key(started), { started, watch });
-    else removeCgroupDirs(new Set(driver.cgroupNames(started)));
+    const pid = started.initPid;
+    if (pid === undefined) {
+      removeCgroupDirs(new Set(driver.cgroupNames(started))); // ran to completion: already removed
+      return started;
+    }
+    this.live.set(key(started), { started, watch });
+    if (!(await waitFor(() => hasExeced(pid), 10_000))) {
+      throw new Error(`${runtime} ${started.id}: init ${pid} did not exec ${spec.args[0]} within 10 s`);
+    }
     return started;
   }
 
@@ -114,7 +127,12 @@ export class RuntimeLab {
    * earlier one fails, and the failures are thrown together at the end.
    */
   async close(): Promise<void> {
-    this.teardownSync();
+    const reaped = [...this.drivers.values()].flatMap((d) => d.daemons().map((x) => x.reaped));
+    try {
+      this.teardownSync();
+    } finally {
+      await Promise.race([Promise.all(reaped), sleep(5_000)]);
+    }
   }
 
   /** close(), synchronously: also run by the process 'exit' hook. */
@@ -150,6 +168,15 @@ export class RuntimeLab {
       const parents = findCgroupDirs(new Set(this.usedParents())).filter((p) => !this.cgroupsBefore.has(p));
       removeCgroupDirs(this.cgroupNames);
       removeCgroupPaths(parents);
+    });
+    step('runtime state dirs', () => {
+      for (const d of STATE_DIRS.filter((x) => !this.stateDirsBefore.has(x))) {
+        try {
+          rmdirSync(d); // only when empty
+        } catch {
+          /* in use or gone */
+        }
+      }
     });
     step('mounts', () => unmountUnder(this.dir));
     step('temp dir', () => {
@@ -202,6 +229,8 @@ export class RuntimeLab {
 }
 
 const PARENT_CGROUPS = ['docker', 'default', 'libpod_parent'];
+/** Fixed state dirs runc, crun and containerd's shims create (deepest first). */
+const STATE_DIRS = ['/run/containerd/runc/default', '/run/containerd/runc', '/run/containerd/s', '/run/containerd/fifo', '/run/containerd', '/run/runc', '/run/crun'];
 
 const REQUIRED: Record<RuntimeName, string[]> = {
   runc: ['runc'],

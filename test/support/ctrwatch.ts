@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** `ctrwatch run` as a child process, its stdout parsed line by line: end to end, as a user runs it. */
+export type Ev = Record<string, any>;
+
+export class CtrwatchProcess {
+  readonly events: Ev[] = [];
+  readonly stderr: string[] = [];
+  private child?: ChildProcess;
+  private exited?: Promise<number | null>;
+
+  static async start(args: string[] = [], readyMs = 30_000): Promise<CtrwatchProcess> {
+    const p = new CtrwatchProcess();
+    await p.spawn(args, readyMs);
+    return p;
+  }
+
+  private async spawn(args: string[], readyMs: number): Promise<void> {
+    const bin = join(__dirname, '../../bin/ctrwatch');
+    const child = spawn(process.execPath, [bin, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.exited = new Promise((res) => child.once('exit', (code) => res(code)));
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      try {
+        this.events.push(JSON.parse(l));
+      } catch {
+        this.events.push({ unparsable: l });
+      }
+    });
+    createInterface({ input: child.stderr! }).on('line', (l) => this.stderr.push(l));
+    await this.waitFor((e) => 'sensorReady' in e, readyMs).catch((err) => {
+      throw new Error(`${err.message}; stderr:\n${this.stderr.slice(-10).join('\n')}`);
+    });
+  }
+
+  async waitFor(pred: (e: Ev) => boolean, ms = 10_000): Promise<Ev> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const e = this.events.find(pred);
+      if (e) return e;
+      if (Date.now() > end) throw new Error('event not seen in time');
+      if (this.child?.exitCode !== null && this.child?.exitCode !== undefined) throw new Error(`ctrwatch exited with ${this.child.exitCode}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Events of one kind about one container id. */
+  of(kind: string, id: string): Ev[] {
+    return this.events.filter((e) => e[kind]?.container?.id === id).map((e) => e[kind]);
+  }
+
+  async stop(): Promise<number | null> {
+    if (!this.child || this.child.exitCode !== null) return this.child?.exitCode ?? null;
+    this.child.kill('SIGTERM');
+    const t = setTimeout(() => this.child?.kill('SIGKILL'), 10_000);
+    const code = await this.exited!;
+    clearTimeout(t);
+    return code;
+  }
+}
