@@ -40,7 +40,9 @@ struct {
 	__type(value, struct task_state);
 } tasks SEC(".maps");
 
-/* Scratch space: records are too large for the 512-byte BPF stack. */
+/* Scratch space: records are too large for the 512-byte BPF stack. Only for
+ * programs on non-faultable tracepoints (sched, cgroup), which run with
+ * preemption off: nothing else can use the same CPU's slot meanwhile. */
 union cw_scratch {
 	struct cw_exec exec;
 	struct cw_cgroup cgroup;
@@ -53,7 +55,9 @@ struct {
 	__type(value, union cw_scratch);
 } scratch SEC(".maps");
 
-/* Syscall records built at sys_enter, completed and sent at sys_exit. */
+/* Syscall records built at sys_enter, completed and sent at sys_exit. Built
+ * in place in this map, never in scratch: syscall tracepoints are faultable
+ * and their programs preemptible. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
@@ -73,8 +77,10 @@ static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
 
+	/* Atomic although per-CPU: programs on faultable (syscall) tracepoints run
+	 * preemptibly, so two programs can interleave on one CPU. */
 	if (v)
-		*v += 1;
+		__sync_fetch_and_add(v, 1);
 }
 
 static __always_inline void *scratch_get(void)

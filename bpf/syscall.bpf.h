@@ -11,6 +11,8 @@
 
 /* nargs: the syscall's argument count. Reading ctx past the tracepoint's own
  * record makes the attach fail with EACCES, so only those are read. */
+static const struct cw_syscall sc_zero = {};
+
 static __always_inline int sc_enter(__u32 sc, int nargs, struct trace_event_raw_sys_enter *ctx)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
@@ -19,7 +21,11 @@ static __always_inline int sc_enter(__u32 sc, int nargs, struct trace_event_raw_
 
 	if ((id >> 32) == self_tgid)
 		return 0;
-	r = scratch_get();
+	if (bpf_map_update_elem(&pending, &id, &sc_zero, BPF_ANY)) {
+		stat_inc(CW_STAT_PENDING_FULL);
+		return 0;
+	}
+	r = bpf_map_lookup_elem(&pending, &id);
 	if (!r)
 		return 0;
 	r->sc = sc;
@@ -30,9 +36,6 @@ static __always_inline int sc_enter(__u32 sc, int nargs, struct trace_event_raw_
 	r->args[2] = nargs > 2 ? ctx->args[2] : 0;
 	r->args[3] = nargs > 3 ? ctx->args[3] : 0;
 	task_ns(t, r->old_ns);
-	r->path0[0] = 0;
-	r->path1[0] = 0;
-	r->fstype[0] = 0;
 	switch (sc) {
 	case CW_SC_MOUNT: /* (dev_name, dir_name, type, flags, data) */
 		bpf_probe_read_user_str(r->path0, sizeof(r->path0), (void *)ctx->args[0]);
@@ -49,8 +52,6 @@ static __always_inline int sc_enter(__u32 sc, int nargs, struct trace_event_raw_
 		bpf_probe_read_user_str(r->path1, sizeof(r->path1), (void *)ctx->args[1]);
 		break;
 	}
-	if (bpf_map_update_elem(&pending, &id, r, BPF_ANY))
-		stat_inc(CW_STAT_PENDING_FULL);
 	return 0;
 }
 

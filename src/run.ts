@@ -1,7 +1,13 @@
+import { release } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { KernelRecord } from './decode/records';
 import { KernelSensor } from './kernel/sensor';
+import { Pipeline } from './pipeline';
+import { toJsonLine } from './proto/schema';
+import { packageRoot } from './paths';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface RunOptions {
   logger: Logger;
@@ -18,28 +24,44 @@ export function rawLine(r: KernelRecord): string {
   return JSON.stringify(r, bigintJson);
 }
 
+export const HOOKS = [
+  'sched_process_fork', 'sched_process_exec', 'sched_process_exit', 'cgroup_mkdir', 'cgroup_rmdir', 'cgroup_attach_task',
+  'sys_setns', 'sys_unshare', 'sys_mount', 'sys_chroot', 'sys_pivot_root', 'sys_ptrace',
+];
+
 /** Runs until SIGINT/SIGTERM; resolves with the exit code. */
 export function runSensor(o: RunOptions): Promise<number> {
   const log = o.logger;
+  let lines: string[] = [];
+  // One write a batch: a write a line costs more than the decode.
+  const flush = () => {
+    if (lines.length) {
+      o.out.write(`${lines.join('\n')}\n`);
+      lines = [];
+    }
+  };
+  let pipeline: Pipeline | undefined;
+  const sensor = new KernelSensor(
+    { logger: log, traceAll: o.traceAll, ringBytes: o.ringBytes, drainMs: o.drainMs },
+    (batch) => {
+      if (pipeline) pipeline.onBatch(batch);
+      else for (const r of batch.records) lines.push(rawLine(r));
+      flush();
+    },
+  );
+  if (!o.raw) {
+    pipeline = new Pipeline({ logger: log, host: sensor.host, emit: (e) => lines.push(toJsonLine(e)) });
+  }
   return new Promise((resolve, reject) => {
-    let chunks: string[] = [];
-    const sensor = new KernelSensor(
-      { logger: log, traceAll: o.traceAll, ringBytes: o.ringBytes, drainMs: o.drainMs },
-      (batch) => {
-        for (const r of batch.records) chunks.push(rawLine(r));
-        if (chunks.length) {
-          // One write a batch: a write a record costs more than the decode.
-          o.out.write(`${chunks.join('\n')}\n`);
-          chunks = [];
-        }
-      },
-    );
     let done = false;
+    let sweeper: NodeJS.Timeout | undefined;
     const stop = (code: number) => {
       if (done) return;
       done = true;
+      if (sweeper) clearInterval(sweeper);
       sensor.close();
-      log.info({ counters: sensor.counters() }, 'sensor stopped');
+      flush();
+      log.info({ counters: sensor.counters(), pipeline: pipeline?.stats() }, 'sensor stopped');
       resolve(code);
     };
     o.out.on('error', (err: NodeJS.ErrnoException) => {
@@ -50,11 +72,19 @@ export function runSensor(o: RunOptions): Promise<number> {
     process.once('SIGTERM', () => stop(0));
     try {
       sensor.start();
+      if (pipeline) {
+        const n = pipeline.start({ version: (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version, kernelRelease: release(), hooks: HOOKS });
+        flush();
+        log.info({ existing: n }, 'sensor ready');
+        sweeper = setInterval(() => pipeline!.sweep(), 5000);
+        sweeper.unref();
+      } else {
+        log.info('sensor ready');
+      }
     } catch (err) {
       done = true;
+      sensor.close();
       reject(err);
-      return;
     }
-    log.info('sensor ready');
   });
 }

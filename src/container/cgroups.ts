@@ -74,6 +74,17 @@ export class CgroupRegistry {
     return undefined;
   }
 
+  /** kernfs id of a live process's cgroup (the directory's inode), 0 when unknown. */
+  idOfPid(pid: number): bigint {
+    const rel = this.pathOfPid(pid);
+    if (!rel || !this.layout.mount) return 0n;
+    try {
+      return lstatSync(join(this.layout.mount, rel), { bigint: true }).ino;
+    } catch {
+      return 0n;
+    }
+  }
+
   get size(): number {
     return this.paths.size;
   }

@@ -108,7 +108,8 @@ export class Enricher {
     if (!id && cgRef) id = cgRef.id;
     if (!runtime && cgRef) runtime = cgRef.runtime;
     runtime ??= 'UNKNOWN';
-    id ??= `mntns-${c.key}`;
+    // Last resort: the mount namespace (inode numbers are reused) and the init's pid.
+    id ??= `mntns-${c.key}-${c.initTgid}`;
 
     const out: ContainerInput = {
       id, runtime, initPid: c.initTgid,

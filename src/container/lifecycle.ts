@@ -38,6 +38,8 @@ export interface ContainerFacts {
   startedNs?: bigint;
   entry?: Proc;
   existing: boolean;
+  /** Created with no runtime in sight: reported together with its start, or never. */
+  deferredCreate?: boolean;
   /** Free slot for enrichment, owned by the caller. */
   meta?: unknown;
 }
@@ -116,7 +118,10 @@ export class Lifecycle {
     let manager: ContainerFacts['manager'];
     let creator: Proc | undefined;
     for (const a of chain) {
-      if (!creator && a.ns.mnt !== key) creator = a;
+      // A forked child shows its parent's argv until it execs: only a program
+      // exec'd outside the new namespace can be the runtime that made it.
+      if (a.execMnt === undefined || a.execMnt === key) continue;
+      creator ??= a;
       if (!runtimeCall) {
         const rc = parseOciRuntime(a.argv);
         if (rc && rc.subcommand !== 'exec') runtimeCall = { ...rc, pid: a.tgid };
@@ -132,6 +137,13 @@ export class Lifecycle {
     };
     this.byKey.set(key, c);
     this.byInit.set(p.tgid, c);
+    // Without a runtime's create in its ancestry, a root change alone is not
+    // yet a container: image unpackers (docker-untar, storage-untar) chroot in
+    // a private mount namespace and never exec. Report it when it starts.
+    if (!runtimeCall && !manager) {
+      c.deferredCreate = true;
+      return [];
+    }
     return [{ kind: 'created', c, ktime }];
   }
 
@@ -152,7 +164,10 @@ export class Lifecycle {
       c.cgroupId = p.cgroupId;
       c.startedNs = ktime;
       c.entry = p;
-      return [{ kind: 'started', c, ktime, process: p }];
+      const started: LifecycleEvent = { kind: 'started', c, ktime, process: p };
+      if (!c.deferredCreate) return [started];
+      c.deferredCreate = false;
+      return [{ kind: 'created', c, ktime: c.createdNs }, started];
     }
     return this.isEntry(p, c) ? [{ kind: 'exec', c, ktime, process: p }] : [];
   }
@@ -178,9 +193,10 @@ export class Lifecycle {
 
   private exit(c: ContainerFacts, ktime: bigint, exitStatus?: number): LifecycleEvent[] {
     if (c.status === 'exited') return [];
+    const reported = !c.deferredCreate;
     c.status = 'exited';
     this.byKey.delete(c.key);
     if (this.byInit.get(c.initTgid) === c) this.byInit.delete(c.initTgid);
-    return [{ kind: 'exited', c, ktime, exitStatus }];
+    return reported ? [{ kind: 'exited', c, ktime, exitStatus }] : [];
   }
 }

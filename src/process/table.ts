@@ -9,8 +9,10 @@ export interface Proc {
   parentStartNs: bigint;
   nspid: number;
   comm: string;
-  /** Path given to the last execve, '' until one is seen. */
+  /** Path given to the last execve, '' until one is seen (a fork shows its parent's). */
   exe: string;
+  /** Mount namespace it was in at its last exec; undefined when it never exec'd (its argv is its parent's). */
+  execMnt?: number;
   argv: string[];
   uid: number;
   euid: number;
@@ -87,6 +89,7 @@ export class ProcessTable {
     if (r.kind === 'exec') {
       p.exe = r.filename;
       p.argv = r.argv;
+      p.execMnt = r.task.ns.mnt;
     } else if (r.kind === 'exit') {
       p.exitedAt = r.ktime;
       p.exitStatus = r.exitStatus;

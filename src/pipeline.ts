@@ -1,0 +1,119 @@
+import type { Logger } from 'pino';
+import type { DecodedBatch } from './decode/records';
+import type { HostFacts } from './host';
+import { CgroupRegistry } from './container/cgroups';
+import { Enricher, type EnrichedMeta } from './container/enrich';
+import { Lifecycle, nsFromArray, type ContainerFacts, type LifecycleEvent } from './container/lifecycle';
+import { scanExisting } from './container/scan';
+import { EventStamper, exitFields, processInput } from './events';
+import { readProc } from './process/procfs';
+import { ProcessTable } from './process/table';
+import type { EventInput } from './proto/schema';
+
+export interface PipelineOptions {
+  logger: Logger;
+  host: HostFacts;
+  /** Receives every event, stamped, in order. */
+  emit: (e: EventInput) => void;
+  /** Reads processes the kernel did not report; /proc by default. */
+  lookupProcs?: boolean;
+}
+
+/**
+ * decode → process table → container lifecycle → enrichment → events. Every
+ * stage but the /proc and metadata reads at the edges is a plain function of
+ * its input.
+ */
+export class Pipeline {
+  readonly procs: ProcessTable;
+  readonly cgroups: CgroupRegistry;
+  readonly lifecycle: Lifecycle;
+  readonly stamper: EventStamper;
+  private readonly enricher: Enricher;
+  private readonly log: Logger;
+  private records = 0;
+  private events = 0;
+
+  constructor(private readonly o: PipelineOptions) {
+    this.log = o.logger.child({ component: 'pipeline' });
+    const hostNs = nsFromArray(o.host.hostNs);
+    this.cgroups = new CgroupRegistry(o.host.cgroup);
+    this.procs = new ProcessTable({
+      lookup: o.lookupProcs === false ? undefined : (pid) => readProc(pid, (x) => this.cgroups.idOfPid(x)),
+    });
+    this.lifecycle = new Lifecycle(this.procs, hostNs);
+    this.enricher = new Enricher(this.procs, hostNs, this.cgroups, o.logger);
+    this.stamper = new EventStamper(o.host.bootId);
+  }
+
+  private emit(e: EventInput, ktime?: bigint): void {
+    this.events++;
+    this.o.emit(this.stamper.stamp(e, ktime));
+  }
+
+  /**
+   * Startup: reads the cgroup tree and /proc, adopts the containers that run
+   * already, emits sensorReady, then each of them once (containerStarted with
+   * existing: true — never as newly created).
+   */
+  start(ready: Omit<NonNullable<EventInput['sensorReady']>, 'existingContainers'>): number {
+    this.cgroups.walk();
+    const found = scanExisting(nsFromArray(this.o.host.hostNs), this.procs, (pid) => this.cgroups.idOfPid(pid));
+    for (const c of found) this.lifecycle.adopt(c);
+    this.emit({ sensorReady: { ...ready, existingContainers: found.length } });
+    for (const c of found) {
+      const meta = this.meta(c);
+      this.emit({ containerStarted: { container: this.enricher.withEntry(meta, c), process: c.entry && processInput(c.entry) } });
+    }
+    return found.length;
+  }
+
+  private meta(c: ContainerFacts): EnrichedMeta {
+    if (!c.meta) c.meta = this.enricher.enrich(c);
+    return c.meta as EnrichedMeta;
+  }
+
+  onBatch(batch: DecodedBatch): void {
+    for (const r of batch.records) {
+      this.records++;
+      const p = this.procs.apply(r);
+      this.cgroups.onRecord(r);
+      const evs = this.lifecycle.onRecord(r, p);
+      for (const ev of evs) this.report(ev);
+      if (r.kind === 'cgroup_rmdir') this.cgroups.forget(r.cgroupId);
+    }
+  }
+
+  private report(ev: LifecycleEvent): void {
+    const c = ev.c;
+    const meta = this.meta(c);
+    const container = this.enricher.withEntry(meta, c);
+    switch (ev.kind) {
+      case 'created': {
+        const creator = c.runtimeCall ? this.procs.get(c.runtimeCall.pid) : c.creator;
+        this.emit({ containerCreated: { container, process: creator && processInput(creator) } }, ev.ktime);
+        return;
+      }
+      case 'started':
+        this.emit({ containerStarted: { container, process: processInput(ev.process) } }, ev.ktime);
+        return;
+      case 'exec': {
+        const parent = this.procs.parent(ev.process);
+        this.emit({ containerExec: { container, process: processInput(ev.process), parent: parent && processInput(parent) } }, ev.ktime);
+        return;
+      }
+      case 'exited':
+        this.emit({ containerExited: { container, process: c.entry && processInput(c.entry), ...exitFields(ev.exitStatus) } }, ev.ktime);
+        return;
+    }
+  }
+
+  /** Periodic upkeep: forget processes that exited long enough ago. */
+  sweep(nowNs = process.hrtime.bigint()): void {
+    this.procs.sweep(nowNs);
+  }
+
+  stats(): { records: number; events: number; processes: number; containers: number } {
+    return { records: this.records, events: this.events, processes: this.procs.size, containers: this.lifecycle.running().length };
+  }
+}
