@@ -63,7 +63,7 @@ doctor: setup build
 	$(Q)./bin/ctrwatch doctor
 
 test: setup build
-	$(Q)npx --no-install vitest run
+	$(Q)npx --no-install vitest run $(VITEST_ARGS)
 
 test-unit: node_modules/.stamp
 	$(Q)npx --no-install vitest run test/unit

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { formatCheck, checkBtf, checkPrivileges, explainStartError, runChecks } from './doctor';
 import { createLogger } from './log';
 import { runSensor } from './run';
+import { formatJson, formatTable, listContainers } from './ps';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -15,6 +16,7 @@ const USAGE = `usage: ctrwatch <command> [options]
 
 commands:
   run       run the sensor: events as JSON lines on stdout, logs on stderr
+  ps        list the containers running now, whatever runtime made them (--json: one JSON object a line)
   doctor    check that this node can run the sensor, one line per check
   help      this text
 
@@ -85,6 +87,12 @@ export async function main(argv: string[]): Promise<number> {
         return await run(rest, log);
       case 'doctor':
         return await doctor(log);
+      case 'ps': {
+        const { values } = parse(rest, { json: { type: 'boolean' }, 'log-level': { type: 'string' } });
+        const cs = listContainers(log);
+        process.stdout.write(`${values.json ? formatJson(cs) : formatTable(cs)}${cs.length || !values.json ? '\n' : ''}`);
+        return 0;
+      }
       case undefined:
       case 'help':
       case '--help':

@@ -27,6 +27,8 @@ function read(path: string): string | undefined {
 
 export interface ProcStat {
   ppid: number;
+  /** PF_KTHREAD: a kernel thread (kdevtmpfs even has its own mount namespace and root). */
+  kernelThread: boolean;
   /** Start time since boot, in ns, at clock-tick resolution. */
   startNs: bigint;
   comm: string;
@@ -38,9 +40,11 @@ export function parseStat(text: string): ProcStat | undefined {
   const comm = text.slice(text.indexOf('(') + 1, close);
   const f = text.slice(close + 2).split(' ');
   const ppid = Number(f[1]);
+  const flags = Number(f[6]);
   const start = Number(f[19]);
   if (!Number.isFinite(ppid) || !Number.isFinite(start)) return undefined;
-  return { ppid, startNs: (BigInt(start) * 1_000_000_000n) / BigInt(ticksPerSecond), comm };
+  const PF_KTHREAD = 0x00200000;
+  return { ppid, kernelThread: (flags & PF_KTHREAD) !== 0, startNs: (BigInt(start) * 1_000_000_000n) / BigInt(ticksPerSecond), comm };
 }
 
 export function readNamespaces(pid: number): Namespaces | undefined {
@@ -79,7 +83,7 @@ export function readProc(pid: number, cgroupIdOf?: (pid: number) => bigint): Pro
   const cmdline = read(`/proc/${pid}/cmdline`);
   const ns = readNamespaces(pid);
   const st = stat ? parseStat(stat) : undefined;
-  if (!st || !status || ns === undefined) return undefined;
+  if (!st || !status || ns === undefined || st.kernelThread) return undefined;
   const uids = statusField(status, 'Uid')?.split(/\s+/).map(Number) ?? [];
   const cap = statusField(status, 'CapEff');
   let parentStartNs = 0n;

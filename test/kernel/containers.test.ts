@@ -192,3 +192,30 @@ describe.runIf(canRunKernelTests)('containers that ran before the sensor', () =>
     }
   }, 180_000);
 });
+
+describe.runIf(canRunKernelTests)('ctrwatch ps', () => {
+  it('lists the running containers with no daemon asked, as --json and as a table', async () => {
+    const lab = await RuntimeLab.open();
+    try {
+      const p = await lab.start('podman', { args: ['/bin/sleep', '300'] });
+      const r = await lab.start('runc', { args: ['/bin/sleep', '300'], hostNet: true });
+      const bin = join(__dirname, '../../bin/ctrwatch');
+      const list = execFileSync(process.execPath, [bin, 'ps', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString().trim().split('\n').map((l) => JSON.parse(l));
+      const pp = list.find((c) => c.id === p.id);
+      const rr = list.find((c) => c.id === r.id);
+      expect(pp).toMatchObject({ runtime: 'PODMAN', name: p.name, image: 'localhost/busybox:latest', initPid: p.initPid, existing: true });
+      expect(rr).toMatchObject({ runtime: 'RUNC', initPid: r.initPid, bundle: r.bundle });
+      expect(rr.hostNamespaces).toContain('NET');
+      const table = execFileSync(process.execPath, [bin, 'ps'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+      expect(table.split('\n')[0]).toMatch(/^CONTAINER ID\s+RUNTIME\s+NAME/);
+      expect(table).toContain(r.id);
+      await lab.stop(r);
+      const after = execFileSync(process.execPath, [bin, 'ps', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+      expect(after).not.toContain(`"${r.id}"`);
+      expect(after).toContain(p.id);
+    } finally {
+      await lab.close();
+    }
+  }, 120_000);
+});
