@@ -54,7 +54,11 @@ enum cw_sc {
 	CW_SC_CHROOT = 4,
 	CW_SC_PIVOT_ROOT = 5,
 	CW_SC_PTRACE = 6,
-	CW_SC_MAX = 7,
+	CW_SC_OPEN_WRITE = 7,    /* open/openat for writing a kernel control file (release_agent, core_pattern, …) */
+	CW_SC_CONNECT_UNIX = 8,  /* connect to a *.sock unix socket (runtime APIs) from a followed process */
+	CW_SC_INIT_MODULE = 9,
+	CW_SC_FINIT_MODULE = 10,
+	CW_SC_MAX = 11,
 };
 
 #define CW_COMM_LEN 16
@@ -147,11 +151,11 @@ struct cw_cgroup {
 struct cw_syscall {
 	struct cw_hdr hdr;
 	struct cw_task task;      /* after the call: setns/unshare show the new namespaces here */
-	__u64 args[4];            /* raw arguments (setns: fd, nstype; unshare: flags; mount: flags; ptrace: request, pid) */
+	__u64 args[4];            /* raw arguments (setns: fd, nstype; unshare: flags; mount: flags; ptrace: request, pid; open: flags) */
 	__u32 old_ns[CW_NS_COUNT];/* namespaces before the call */
 	__u32 sc;                 /* enum cw_sc */
-	__s32 ret;
-	char path0[CW_SCPATH_LEN];/* mount: source; chroot/pivot_root: new root */
+	__s32 ret;                /* open/connect are sent at entry: ret is 0 there */
+	char path0[CW_SCPATH_LEN];/* mount: source; chroot/pivot_root: new root; open: file; connect: socket path */
 	char path1[CW_SCPATH_LEN];/* mount: target; pivot_root: put_old */
 	char fstype[CW_FSTYPE_LEN];
 };

@@ -1,6 +1,9 @@
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
 #include "ctrwatch.skel.h"
@@ -9,9 +12,26 @@ struct cw_loader {
 	struct ctrwatch_bpf *skel;
 };
 
-int cw_loader_open(const struct cw_loader_opts *o, struct cw_loader **out, const char **stage)
+/* Syscall tracepoints that a kernel may lack (init_module on a kernel built
+ * without modules, open on arm64): their programs are left out, not fatal. */
+static bool tracepoint_exists(const char *sec)
+{
+	static const char *roots[] = { "/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events" };
+	const char *tp = sec + strlen("tracepoint/");
+	char path[256];
+
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", roots[i], tp);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char **stage)
 {
 	struct cw_loader *l;
+	struct bpf_program *prog;
 	int err;
 
 	*out = NULL;
@@ -33,6 +53,13 @@ int cw_loader_open(const struct cw_loader_opts *o, struct cw_loader **out, const
 	err = bpf_map__set_max_entries(l->skel->maps.events, o->ring_bytes);
 	if (err)
 		goto fail;
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		if (strncmp(sec, "tracepoint/", 11) == 0 && !tracepoint_exists(sec)) {
+			bpf_program__set_autoload(prog, false);
+			o->skipped(o->ctx, sec);
+		}
+	}
 	*stage = "load";
 	err = ctrwatch_bpf__load(l->skel);
 	if (err)

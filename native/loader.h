@@ -19,13 +19,16 @@ struct cw_loader_opts {
 	uint32_t cg_hierarchy;
 	bool trace_all;
 	uint64_t wake_gap_ns;
+	/* Called for each program left out because its tracepoint is missing. */
+	void (*skipped)(void *ctx, const char *section);
+	void *ctx;
 };
 
 struct cw_loader;
 
 /* Opens, configures, loads and attaches. Returns 0 or a negative errno; *stage
  * names the step that failed ("open", "load", "attach"). */
-int cw_loader_open(const struct cw_loader_opts *o, struct cw_loader **out, const char **stage);
+int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char **stage);
 int cw_loader_events_fd(const struct cw_loader *l);
 int cw_loader_stats_fd(const struct cw_loader *l);
 int cw_loader_tasks_fd(const struct cw_loader *l);

@@ -67,6 +67,9 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 	uint32_t drain_ms = GetU32(o, "drainMs", 10);
 
 	Napi::Value onLog = o.Get("onLog");
+	std::vector<std::string> skipped;
+	lo.ctx = &skipped;
+	lo.skipped = [](void *ctx, const char *sec) { static_cast<std::vector<std::string> *>(ctx)->push_back(sec); };
 	LibbpfLogCapture capture;
 	const char *stage = "open";
 	int err = cw_loader_open(&lo, &loader_, &stage);
@@ -74,6 +77,8 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 	if (onLog.IsFunction()) {
 		for (auto &l : lines)
 			onLog.As<Napi::Function>().Call({Napi::String::New(env, l.level), Napi::String::New(env, l.text)});
+		for (auto &sec : skipped)
+			onLog.As<Napi::Function>().Call({Napi::String::New(env, "skipped"), Napi::String::New(env, sec)});
 	}
 	if (err) {
 		std::string msg = std::string("BPF ") + stage + " failed: " + strerror(-err);

@@ -80,7 +80,9 @@ export type NsName = (typeof NS_NAMES)[number];
 export const TaskFlag = { IN_CONTAINER: 1, FOLLOWED: 2, LEADER: 4 } as const;
 
 /** enum cw_sc */
-export const SYSCALL_NAMES = ['', 'setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace'] as const;
+export const SYSCALL_NAMES = [
+  '', 'setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open_write', 'connect_unix', 'init_module', 'finit_module',
+] as const;
 export type SyscallName = Exclude<(typeof SYSCALL_NAMES)[number], ''>;
 
 /** Size of the exec record before args[]. */

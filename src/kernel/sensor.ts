@@ -71,7 +71,8 @@ export class KernelSensor {
         drainMs: this.opts.drainMs ?? 10,
         onRecords: (buf) => this.deliver(buf),
         onLog: (level, line) => {
-          if (level === 'warn') this.log.warn({ libbpf: true }, line);
+          if (level === 'skipped') this.log.warn({ tracepoint: line }, 'tracepoint missing on this kernel: its program is left out');
+          else if (level === 'warn') this.log.warn({ libbpf: true }, line);
           else if (level === 'info') this.log.info({ libbpf: true }, line);
           else this.log.trace({ libbpf: true }, line);
         },

@@ -129,10 +129,14 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
   });
 
   it('counts what the kernel sent, and the addon delivered all of it', async () => {
+    // The node keeps running while we look: everything sent before the first
+    // reading must have arrived by the drain after it, and no more than was sent.
+    const sent = (k: Record<string, number>) => Object.entries(k).filter(([n]) => n.startsWith('sent_')).reduce((a, [, v]) => a + v, 0);
+    const before = s.sensor.counters();
     s.sensor.drain();
     const c = s.sensor.counters();
-    const sent = Object.entries(c.kernel).filter(([k]) => k.startsWith('sent_')).reduce((a, [, v]) => a + v, 0);
-    expect(c.records).toBe(sent);
+    expect(c.records).toBeGreaterThanOrEqual(sent(before.kernel));
+    expect(c.records).toBeLessThanOrEqual(sent(c.kernel));
     expect(c.records).toBe(s.records.length + c.decodeErrors);
     expect(c.dropped).toBe(0);
   });
@@ -158,13 +162,18 @@ describe.runIf(canRunKernelTests)('kernel pipeline options', () => {
       const t = tag();
       const n = 300;
       spawnSync('/bin/sh', ['-c', `i=0; while [ $i -lt ${n} ]; do /bin/true ${t}; i=$((i+1)); done`]);
+      const sent = (k: Record<string, number>) => Object.entries(k).filter(([n]) => n.startsWith('sent_')).reduce((a, [, v]) => a + v, 0);
+      const before = s.sensor.counters();
       s.sensor.drain();
       const c = s.sensor.counters();
       const ours = s.records.filter((r) => r.kind === 'exec' && r.argv.includes(t)).length;
       expect(c.kernel.dropped_exec).toBeGreaterThan(0);
       expect(ours).toBeLessThan(n);
-      // Every record the kernel says it sent arrived; all the others were counted as dropped.
-      expect(c.records).toBe(Object.entries(c.kernel).filter(([k]) => k.startsWith('sent_')).reduce((a, [, v]) => a + v, 0));
+      // Every record the kernel says it sent arrived (the node goes on meanwhile:
+      // at least what was sent before the drain, at most what was sent after it);
+      // all the others were counted as dropped.
+      expect(c.records).toBeGreaterThanOrEqual(sent(before.kernel));
+      expect(c.records).toBeLessThanOrEqual(sent(c.kernel));
       expect(c.kernel.sent_exec + c.kernel.dropped_exec).toBeGreaterThanOrEqual(n);
       expect(ours + c.kernel.dropped_exec).toBeGreaterThanOrEqual(n);
     } finally {
@@ -173,13 +182,16 @@ describe.runIf(canRunKernelTests)('kernel pipeline options', () => {
   });
 
   it('close() is idempotent and leaves no program attached', () => {
-    const progs = () => (JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j']).toString()) as { name?: string }[])
-      .filter((p) => p.name === 'cw_exec').length;
-    const before = progs();
+    // Other sensors may come and go on the node meanwhile: follow this one's program ids.
+    const ids = () => new Set((JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j']).toString()) as { id: number; name?: string }[])
+      .filter((p) => p.name?.startsWith('cw_')).map((p) => p.id));
+    const before = ids();
     const s = new RecordingSensor();
-    expect(progs()).toBe(before + 1);
+    const mine = [...ids()].filter((id) => !before.has(id));
+    expect(mine.length).toBeGreaterThanOrEqual(18);
     s.close();
     s.close();
-    expect(progs()).toBe(before);
+    const after = ids();
+    expect(mine.filter((id) => after.has(id))).toEqual([]);
   });
 });
