@@ -4,6 +4,8 @@ import { formatCheck, checkBtf, checkPrivileges, explainStartError, runChecks } 
 import { createLogger } from './log';
 import { runSensor } from './run';
 import { formatJson, formatTable, listContainers } from './ps';
+import { DEFAULT_POLICY, loadPolicy, PolicyError, type Policy } from './detect/policy';
+import { RULES } from './detect/catalog';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -25,7 +27,11 @@ run options:
   --trace-all        send every fork and exit from the kernel, not only those around containers
   --ring-mb N        ring buffer size in MiB (power of two, default 8)
   --drain-ms N       period of the batch drain in ms (default 10)
+  --policy FILE      rules, severities, allowlists (YAML; validated at start, see policy.example.yaml)
+  --state-dir DIR    where node state (images seen) is kept (default /var/lib/ctrwatch, or the policy's)
   --log-level L      trace, debug, info, warn, error (default info; env CTRWATCH_LOG)
+
+rules                 list every detection rule with its ATT&CK techniques and default severity
 `;
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
@@ -57,7 +63,22 @@ async function run(args: string[], log: Logger): Promise<number> {
     'ring-mb': { type: 'string' },
     'drain-ms': { type: 'string' },
     'log-level': { type: 'string' },
+    policy: { type: 'string' },
+    'state-dir': { type: 'string' },
   });
+  let policy: Policy = { ...DEFAULT_POLICY };
+  if (values.policy) {
+    try {
+      policy = loadPolicy(values.policy);
+    } catch (err) {
+      if (err instanceof PolicyError) {
+        process.stderr.write(`ctrwatch: bad policy: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
+  }
+  if (values['state-dir']) policy.stateDir = values['state-dir'];
   const ringMb = positiveInt('ring-mb', values['ring-mb'] as string | undefined, 8);
   if ((ringMb & (ringMb - 1)) !== 0) throw new UsageError(`--ring-mb must be a power of two, got ${ringMb}`);
   // Refuse at once, in one line, what would otherwise fail deep in libbpf.
@@ -74,6 +95,7 @@ async function run(args: string[], log: Logger): Promise<number> {
     ringBytes: ringMb << 20,
     drainMs: positiveInt('drain-ms', values['drain-ms'] as string | undefined, 10),
     out: process.stdout,
+    policy,
   });
 }
 
@@ -87,6 +109,9 @@ export async function main(argv: string[]): Promise<number> {
         return await run(rest, log);
       case 'doctor':
         return await doctor(log);
+      case 'rules':
+        for (const r of RULES) process.stdout.write(`${r.id.padEnd(30)} ${r.techniques.join(',').padEnd(16)} ${r.severity.padEnd(8)} ${r.summary}\n`);
+        return 0;
       case 'ps': {
         const { values } = parse(rest, { json: { type: 'boolean' }, 'log-level': { type: 'string' } });
         const cs = listContainers(log);

@@ -8,7 +8,11 @@ import { scanExisting } from './container/scan';
 import { EventStamper, exitFields, processInput } from './events';
 import { readProc } from './process/procfs';
 import { ProcessTable } from './process/table';
-import type { EventInput } from './proto/schema';
+import type { ContainerInput, EventInput } from './proto/schema';
+import { Detector } from './detect/detector';
+import { DEFAULT_POLICY, type Policy } from './detect/policy';
+import type { Finding } from './detect/types';
+import type { Proc } from './process/table';
 
 export interface PipelineOptions {
   logger: Logger;
@@ -17,6 +21,7 @@ export interface PipelineOptions {
   emit: (e: EventInput) => void;
   /** Reads processes the kernel did not report; /proc by default. */
   lookupProcs?: boolean;
+  policy?: Policy;
 }
 
 /**
@@ -30,9 +35,11 @@ export class Pipeline {
   readonly lifecycle: Lifecycle;
   readonly stamper: EventStamper;
   private readonly enricher: Enricher;
+  private readonly detector: Detector;
   private readonly log: Logger;
   private records = 0;
   private events = 0;
+  private detections = 0;
 
   constructor(private readonly o: PipelineOptions) {
     this.log = o.logger.child({ component: 'pipeline' });
@@ -44,6 +51,28 @@ export class Pipeline {
     this.lifecycle = new Lifecycle(this.procs, hostNs);
     this.enricher = new Enricher(this.procs, hostNs, this.cgroups, o.logger);
     this.stamper = new EventStamper(o.host.bootId);
+    this.detector = new Detector({
+      procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs,
+      policy: o.policy ?? DEFAULT_POLICY, wall: (t) => this.stamper.wall(t), logger: o.logger,
+      containerOf: (c) => {
+        const meta = this.meta(c);
+        return { k: this.enricher.withEntry(meta, c), meta };
+      },
+    });
+  }
+
+  private detect(fs: Finding[], ktime?: bigint): void {
+    for (const f of fs) {
+      this.detections++;
+      const container: ContainerInput | undefined = f.container ? this.enricher.withEntry(this.meta(f.container), f.container) : undefined;
+      const chain = f.actor ? this.procs.chain(f.actor, 8).map((x: Proc) => processInput(x)) : [];
+      this.emit({
+        detection: {
+          ruleId: f.ruleId, techniques: this.detector.techniques(f.ruleId), severity: f.severity, message: f.message,
+          container, chain, attributes: f.attributes,
+        },
+      }, ktime);
+    }
   }
 
   private emit(e: EventInput, ktime?: bigint): void {
@@ -64,6 +93,7 @@ export class Pipeline {
     for (const c of found) {
       const meta = this.meta(c);
       this.emit({ containerStarted: { container: this.enricher.withEntry(meta, c), process: c.entry && processInput(c.entry) } });
+      this.detect(this.detector.onLifecycle({ kind: 'started', c, ktime: process.hrtime.bigint(), process: c.entry! }));
     }
     return found.length;
   }
@@ -79,7 +109,11 @@ export class Pipeline {
       const p = this.procs.apply(r);
       this.cgroups.onRecord(r);
       const evs = this.lifecycle.onRecord(r, p);
-      for (const ev of evs) this.report(ev);
+      for (const ev of evs) {
+        this.report(ev);
+        this.detect(this.detector.onLifecycle(ev), ev.ktime);
+      }
+      this.detect(this.detector.onRecord(r, p), r.ktime);
       if (r.kind === 'cgroup_rmdir') this.cgroups.forget(r.cgroupId);
     }
   }
@@ -113,7 +147,7 @@ export class Pipeline {
     this.procs.sweep(nowNs);
   }
 
-  stats(): { records: number; events: number; processes: number; containers: number } {
-    return { records: this.records, events: this.events, processes: this.procs.size, containers: this.lifecycle.running().length };
+  stats(): { records: number; events: number; detections: number; processes: number; containers: number } {
+    return { records: this.records, events: this.events, detections: this.detections, processes: this.procs.size, containers: this.lifecycle.running().length };
   }
 }

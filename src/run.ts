@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { KernelRecord } from './decode/records';
 import { KernelSensor } from './kernel/sensor';
 import { Pipeline } from './pipeline';
+import type { Policy } from './detect/policy';
 import { toJsonLine } from './proto/schema';
 import { packageRoot } from './paths';
 import { readFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ export interface RunOptions {
   ringBytes: number;
   drainMs: number;
   out: Writable;
+  policy?: Policy;
 }
 
 const bigintJson = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
@@ -50,7 +52,7 @@ export function runSensor(o: RunOptions): Promise<number> {
     },
   );
   if (!o.raw) {
-    pipeline = new Pipeline({ logger: log, host: sensor.host, emit: (e) => lines.push(toJsonLine(e)) });
+    pipeline = new Pipeline({ logger: log, host: sensor.host, policy: o.policy, emit: (e) => lines.push(toJsonLine(e)) });
   }
   return new Promise((resolve, reject) => {
     let done = false;

@@ -59,6 +59,7 @@ export class KernelSensor {
     if (this.native) return;
     const binding = this.opts.binding ?? loadBinding();
     const undo = withTracefs();
+    const skipped: string[] = [];
     try {
       this.native = new binding.Sensor({
         ringBytes: this.opts.ringBytes ?? 8 << 20,
@@ -71,7 +72,7 @@ export class KernelSensor {
         drainMs: this.opts.drainMs ?? 10,
         onRecords: (buf) => this.deliver(buf),
         onLog: (level, line) => {
-          if (level === 'skipped') this.log.warn({ tracepoint: line }, 'tracepoint missing on this kernel: its program is left out');
+          if (level === 'skipped') skipped.push(line.replace('tracepoint/', ''));
           else if (level === 'warn') this.log.warn({ libbpf: true }, line);
           else if (level === 'info') this.log.info({ libbpf: true }, line);
           else this.log.trace({ libbpf: true }, line);
@@ -83,6 +84,7 @@ export class KernelSensor {
     } finally {
       undo();
     }
+    if (skipped.length) this.log.warn({ tracepoints: skipped }, 'tracepoints missing on this kernel: their programs are left out');
     this.log.info({ cgroup: this.host.cgroup, nsSource: this.host.nsSource }, 'kernel programs attached');
   }
 

@@ -1,0 +1,39 @@
+import type { RuleInfo } from './types';
+
+/** Every rule ctrwatch has. Ids are stable: policies and SIEM queries name them. */
+export const RULES: readonly RuleInfo[] = [
+  // T1611 Escape to Host — at start
+  { id: 'escape.privileged-container', techniques: ['T1611'], severity: 'HIGH', summary: 'container runs privileged (nearly every capability, no seccomp, no masked paths)' },
+  { id: 'escape.host-namespaces', techniques: ['T1611'], severity: 'HIGH', summary: "container shares the host's pid, ipc or mount namespace (MEDIUM for net or uts alone)" },
+  { id: 'escape.root-container', techniques: ['T1611'], severity: 'LOW', summary: 'container entrypoint runs as root without a user namespace' },
+  { id: 'escape.sensitive-mount', techniques: ['T1611'], severity: 'HIGH', summary: "host /, /proc, /sys, /etc, kubelet state, a block device or a runtime socket mounted in (CRITICAL for /, devices, sockets)" },
+  // T1611 — actions
+  { id: 'escape.setns-host', techniques: ['T1611'], severity: 'CRITICAL', summary: "a container process joined one of the host's namespaces (setns, nsenter)" },
+  { id: 'escape.mount-cgroupfs', techniques: ['T1611'], severity: 'HIGH', summary: 'a container process mounted a cgroup filesystem' },
+  { id: 'escape.mount-device', techniques: ['T1611'], severity: 'CRITICAL', summary: 'a container process mounted a host block device' },
+  { id: 'escape.kernel-control-write', techniques: ['T1611'], severity: 'CRITICAL', summary: 'a container process opened release_agent, core_pattern, uevent_helper, modprobe or sysrq-trigger for writing (HIGH for notify_on_release)' },
+  { id: 'escape.module-load', techniques: ['T1611'], severity: 'CRITICAL', summary: 'a container process loaded a kernel module' },
+  { id: 'escape.ptrace-host', techniques: ['T1611'], severity: 'HIGH', summary: 'a container process attached with ptrace to a process outside the container' },
+  { id: 'escape.chroot-host', techniques: ['T1611'], severity: 'HIGH', summary: "a container process changed root into the host's filesystem (a host / mount, /proc/<pid>/root)" },
+  { id: 'escape.usermode-helper', techniques: ['T1611'], severity: 'CRITICAL', summary: 'the kernel ran a program on behalf of a container (release agent, core_pattern pipe) — LOW when no container set it up' },
+  // T1610 Deploy Container
+  { id: 'deploy.image-not-allowed', techniques: ['T1610'], severity: 'MEDIUM', summary: "container started from an image outside the policy's allowlist" },
+  { id: 'deploy.unknown-runtime', techniques: ['T1610'], severity: 'MEDIUM', summary: 'container made by something that is not a known runtime' },
+  { id: 'deploy.from-container', techniques: ['T1610', 'T1611'], severity: 'HIGH', summary: "a container deployed another one (a runtime CLI or a runtime's socket used from inside a container)" },
+  // T1613 Container and Resource Discovery
+  { id: 'discovery.runtime-cli', techniques: ['T1613'], severity: 'LOW', summary: 'container or orchestrator enumeration by CLI (HIGH from a container, MEDIUM by an unexpected user)' },
+  { id: 'discovery.runtime-socket', techniques: ['T1613'], severity: 'HIGH', summary: "a container process connected to a container runtime's API socket" },
+  // T1053.007 Container Orchestration Job
+  { id: 'orchestration.k8s-job', techniques: ['T1053.007'], severity: 'LOW', summary: 'container of a Kubernetes Job or CronJob' },
+  { id: 'orchestration.scheduled-image', techniques: ['T1053.007'], severity: 'LOW', summary: 'the same image started again and again at a regular interval' },
+  // T1543.005 Container Service
+  { id: 'persistence.restart-policy', techniques: ['T1543.005'], severity: 'LOW', summary: 'container with an always / unless-stopped restart policy' },
+  { id: 'persistence.service-unit', techniques: ['T1543.005'], severity: 'LOW', summary: 'a container started from a service manager unit' },
+  { id: 'persistence.oci-hook', techniques: ['T1543.005'], severity: 'MEDIUM', summary: 'the OCI bundle runs host programs as hooks' },
+  // T1204.003 Malicious Image
+  { id: 'image.first-seen', techniques: ['T1204.003'], severity: 'LOW', summary: 'an image never seen on this node before' },
+  { id: 'image.local-import', techniques: ['T1204.003'], severity: 'MEDIUM', summary: 'an image imported or built on this node (LOW for the import itself)' },
+  { id: 'drift.exec-new-file', techniques: ['T1204.003'], severity: 'HIGH', summary: 'a container ran a file written or changed after it started' },
+];
+
+export const RULE_BY_ID = new Map(RULES.map((r) => [r.id, r]));
