@@ -6,19 +6,16 @@ import { basename } from '../container/runtime-cli';
  */
 const CLIS = new Set(['docker', 'podman', 'nerdctl', 'crictl', 'ctr', 'kubectl', 'oc', 'runc', 'crun', 'buildah', 'kubeadm']);
 
-/** argv without options (and without the values of the few global options that take one). */
-function words(argv: string[]): string[] {
-  const out: string[] = [];
-  const takesValue = new Set(['-H', '--host', '-a', '--address', '-n', '--namespace', '--context', '--kubeconfig', '--root', '--runroot', '--log', '-c', '--config', '--url', '-s', '--server', '-r', '--runtime-endpoint', '-i', '--image-endpoint', '-o', '--output']);
-  for (let i = 1; i < argv.length && out.length < 4; i++) {
-    const a = argv[i];
-    if (a.startsWith('-')) {
-      if (takesValue.has(a)) i++;
-      continue;
-    }
-    out.push(a);
-  }
-  return out;
+/**
+ * The CLI's verb and the word after it. Options are skipped; since an option's
+ * value cannot be told from a word in general, the verb is the first word the
+ * CLI knows as one (values like `overlay` or `runc` are not).
+ */
+function verb(cli: string, argv: string[]): [string?, string?] {
+  const vocab = VOCAB[cli];
+  const w = argv.slice(1).filter((a) => !a.startsWith('-'));
+  const i = w.findIndex((x) => vocab.has(x));
+  return i < 0 ? [] : [w[i], w[i + 1]];
 }
 
 export function cliOf(argv: string[]): string | undefined {
@@ -28,13 +25,27 @@ export function cliOf(argv: string[]): string | undefined {
 
 const ENUM_DOCKER = new Set(['ps', 'ls', 'list', 'images', 'inspect', 'info', 'top', 'stats', 'port']);
 const OBJECTS = new Set(['container', 'containers', 'image', 'images', 'network', 'volume', 'pod', 'pods', 'c', 'i', 'task', 'tasks', 't', 'namespace', 'namespaces', 'ns', 'snapshot', 'snapshots', 'node', 'system']);
+const ENGINE_VERBS = ['run', 'create', 'start', 'restart', 'import', 'load', 'build', 'buildx', 'exec', 'rm', 'stop', 'kill', 'pull', 'push', 'commit', 'save', 'tag'];
+const set = (...xs: (string | string[] | Set<string>)[]) => new Set(xs.flatMap((x) => (typeof x === 'string' ? [x] : [...x])));
+const VOCAB: Record<string, Set<string>> = {
+  docker: set(ENUM_DOCKER, OBJECTS, ENGINE_VERBS),
+  podman: set(ENUM_DOCKER, OBJECTS, ENGINE_VERBS),
+  nerdctl: set(ENUM_DOCKER, OBJECTS, ENGINE_VERBS),
+  crictl: set('ps', 'pods', 'images', 'img', 'inspect', 'inspectp', 'inspecti', 'info', 'stats', 'statsp', 'run', 'runp', 'create', 'start', 'exec', 'rm', 'rmp', 'stop', 'stopp', 'pull'),
+  ctr: set(OBJECTS, 'run', 'image', 'images', 'i'),
+  kubectl: set('get', 'describe', 'top', 'api-resources', 'api-versions', 'cluster-info', 'auth', 'run', 'create', 'apply', 'exec', 'delete', 'logs'),
+  oc: set('get', 'describe', 'top', 'api-resources', 'api-versions', 'cluster-info', 'auth', 'run', 'create', 'apply', 'exec', 'delete', 'logs'),
+  runc: set('list', 'state', 'ps', 'run', 'create', 'start', 'exec', 'delete', 'kill'),
+  crun: set('list', 'state', 'ps', 'run', 'create', 'start', 'exec', 'delete', 'kill'),
+  buildah: set('bud', 'build', 'commit', 'from', 'images', 'containers'),
+  kubeadm: set('init', 'join'),
+};
 
 /** Is this argv an enumeration of containers or cluster resources? Returns what it lists. */
 export function enumeration(argv: string[]): string | undefined {
   const cli = cliOf(argv);
   if (!cli) return undefined;
-  const w = words(argv);
-  const [a, b] = w;
+  const [a = '', b = ''] = verb(cli, argv);
   switch (cli) {
     case 'docker': case 'podman': case 'nerdctl':
       if (ENUM_DOCKER.has(a)) return `${cli} ${a}`;
@@ -59,14 +70,15 @@ export function enumeration(argv: string[]): string | undefined {
 export function deployment(argv: string[]): string | undefined {
   const cli = cliOf(argv);
   if (!cli) return undefined;
-  const [a, b] = words(argv);
+  const [a = '', b = ''] = verb(cli, argv);
   switch (cli) {
     case 'docker': case 'podman': case 'nerdctl':
       if (['run', 'create', 'start', 'restart'].includes(a)) return `${cli} ${a}`;
       if (a === 'container' && ['run', 'create', 'start', 'restart'].includes(b)) return `${cli} container ${b}`;
       return undefined;
     case 'ctr':
-      if (a === 'run' || ((a === 'c' || a === 'container' || a === 'containers') && b === 'create') || ((a === 't' || a === 'task' || a === 'tasks') && b === 'start')) return `ctr ${w2(a, b)}`;
+      if (a === 'run') return 'ctr run';
+      if (((a === 'c' || a === 'container' || a === 'containers') && b === 'create') || ((a === 't' || a === 'task' || a === 'tasks') && b === 'start')) return `ctr ${a} ${b}`;
       return undefined;
     case 'crictl':
       return ['run', 'runp', 'create', 'start'].includes(a) ? `crictl ${a}` : undefined;
@@ -79,13 +91,12 @@ export function deployment(argv: string[]): string | undefined {
   }
 }
 
-const w2 = (a: string, b?: string) => (b ? `${a} ${b}` : a);
 
 /** Does this argv import or build an image locally? Returns what it did. */
 export function imageImport(argv: string[]): string | undefined {
   const cli = cliOf(argv);
   if (!cli) return undefined;
-  const [a, b] = words(argv);
+  const [a = '', b = ''] = verb(cli, argv);
   switch (cli) {
     case 'docker': case 'podman': case 'nerdctl':
       if (['import', 'load', 'build'].includes(a)) return `${cli} ${a}`;

@@ -1,0 +1,157 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { CgroupRegistry } from '../../src/container/cgroups';
+import { Lifecycle } from '../../src/container/lifecycle';
+import { decodeBatch } from '../../src/decode/decode';
+import type { KernelRecord, Namespaces, TaskInfo } from '../../src/decode/records';
+import { RULES } from '../../src/detect/catalog';
+import { deployment, enumeration, imageImport } from '../../src/detect/cli-patterns';
+import { Detector } from '../../src/detect/detector';
+import { ImageStore } from '../../src/detect/image-store';
+import { DEFAULT_POLICY, globMatch, parsePolicy, PolicyError } from '../../src/detect/policy';
+import { sensitiveMounts } from '../../src/detect/start-rules';
+import { ProcessTable } from '../../src/process/table';
+import { execRecord, syscallRecord, task } from '../support/records';
+
+describe('policy file', () => {
+  it('parses rules, images, creators, discovery users, floor and state dir', () => {
+    const p = parsePolicy([
+      'rules:',
+      '  escape.root-container: false',
+      '  escape.privileged-container: { severity: critical }',
+      'images: { allow: ["registry.example.com/*"] }',
+      'trustedCreators: [/usr/bin/bwrap]',
+      'discovery: { allowedUids: [0, 1000] }',
+      'minSeverity: LOW',
+      'stateDir: /var/lib/x',
+    ].join('\n'));
+    expect(p.rules).toEqual({ 'escape.root-container': { enabled: false }, 'escape.privileged-container': { enabled: true, severity: 'CRITICAL' } });
+    expect(p).toMatchObject({ imageAllow: ['registry.example.com/*'], trustedCreators: ['/usr/bin/bwrap'], discoveryUids: [0, 1000], minSeverity: 'LOW', stateDir: '/var/lib/x' });
+    expect(parsePolicy('')).toEqual(DEFAULT_POLICY);
+  });
+
+  const bad: [string, string][] = [
+    ['rules:\n  escape.nope: true\n', 'p.yaml:2:3: unknown rule \'escape.nope\' (ctrwatch rules lists them)'],
+    ['minSeverity: LOUD\n', "p.yaml:1:14: minSeverity must be one of INFO, LOW, MEDIUM, HIGH, CRITICAL, not 'LOUD'"],
+    ['colour: blue\n', 'p.yaml:1:1: unknown key \'colour\' (rules, images, trustedCreators, discovery, minSeverity, stateDir)'],
+    ['discovery:\n  allowedUids: [root]\n', 'p.yaml:2:17: each uid must be a whole number ≥ 0'],
+    ['images:\n  allow: registry\n', 'p.yaml:2:10: images.allow must be a list'],
+    ['rules: [1, 2]\n', 'p.yaml:1:8: rules must be a mapping of rule id to settings'],
+    ['stateDir: relative/dir\n', 'p.yaml:1:11: stateDir must be an absolute path'],
+  ];
+  for (const [text, msg] of bad) {
+    it(`refuses: ${msg.slice(7, 60)}`, () => {
+      expect(() => parsePolicy(text, 'p.yaml')).toThrow(PolicyError);
+      expect(() => parsePolicy(text, 'p.yaml')).toThrow(msg);
+    });
+  }
+
+  it('refuses broken YAML with its position', () => {
+    expect(() => parsePolicy('rules:\n  a: [1, 2\n', 'p.yaml')).toThrow(/^p\.yaml:\d+:\d+: /);
+  });
+
+  it('globs', () => {
+    expect(globMatch('registry.example.com/*', 'registry.example.com/team/app:1')).toBe(true);
+    expect(globMatch('registry.example.com/*', 'evil.com/registry.example.com/x')).toBe(false);
+    expect(globMatch('*.example.com/app', 'a.example.com/app')).toBe(true);
+  });
+
+  it('every rule has an id, techniques and a known severity, ids unique', () => {
+    expect(new Set(RULES.map((r) => r.id)).size).toBe(RULES.length);
+    for (const r of RULES) expect(r.techniques.every((t) => /^T\d{4}(\.\d{3})?$/.test(t))).toBe(true);
+    const covered = new Set(RULES.flatMap((r) => r.techniques));
+    for (const t of ['T1611', 'T1610', 'T1613', 'T1053.007', 'T1543.005', 'T1204.003']) expect(covered).toContain(t);
+  });
+});
+
+describe('runtime command lines', () => {
+  const lab = ['/usr/bin/podman', '--root', '/x', '--storage-driver', 'overlay', '--runtime', 'runc'];
+  it('finds enumeration, deployment and image import, skipping option values', () => {
+    expect(enumeration(['docker', '-H', 'unix:///s', 'ps', '-a'])).toBe('docker ps');
+    expect(enumeration(['docker', 'container', 'ls'])).toBe('docker container ls');
+    expect(enumeration(['kubectl', '--context', 'prod', 'get', 'pods'])).toBe('kubectl get pods');
+    expect(enumeration(['ctr', '-n', 'k8s.io', 'c', 'ls'])).toBe('ctr c ls');
+    expect(enumeration(['crictl', 'ps'])).toBe('crictl ps');
+    expect(enumeration([...lab, 'ps'])).toBe('podman ps');
+    expect(enumeration(['docker', 'run', 'x'])).toBeUndefined();
+    expect(enumeration(['dockerd'])).toBeUndefined();
+    expect(deployment([...lab, 'run', '--rm', 'img'])).toBe('podman run');
+    expect(deployment(['ctr', 'run', 'img', 'id'])).toBe('ctr run');
+    expect(deployment(['docker', 'ps'])).toBeUndefined();
+    expect(imageImport([...lab, 'import', 'rootfs.tar', 'x'])).toBe('podman import');
+    expect(imageImport(['ctr', '-a', 's', 'image', 'import', 'a.tar'])).toBe('ctr image import');
+    expect(imageImport(['docker', 'build', '.'])).toBe('docker build');
+  });
+});
+
+describe('sensitive mounts', () => {
+  it('rates host /, devices, sockets and system dirs; not what runtimes bind in anyway', () => {
+    const got = sensitiveMounts({
+      mounts: [
+        { source: '/', destination: '/host', type: 'bind' },
+        { source: '/run/containerd/containerd.sock', destination: '/s', type: 'bind' },
+        { source: '/dev/sda1', destination: '/d', type: 'bind' },
+        { source: '/var/lib/kubelet', destination: '/k', type: 'bind' },
+        { source: '/etc/hosts', destination: '/etc/hosts', type: 'bind' },
+        { source: '/dev/null', destination: '/x', type: 'bind' },
+        { source: 'proc', destination: '/proc', type: 'proc' },
+        { source: '/srv/data', destination: '/data', type: 'bind' },
+      ],
+    });
+    expect(got.map((m) => [m.source, m.severity])).toEqual([
+      ['/', 'CRITICAL'], ['/run/containerd/containerd.sock', 'CRITICAL'], ['/dev/sda1', 'CRITICAL'], ['/var/lib/kubelet', 'HIGH'],
+    ]);
+  });
+});
+
+describe('action rules on synthetic records', () => {
+  const HOST: Namespaces = { mnt: 1, pid: 2, net: 3, uts: 4, ipc: 5, cgroup: 6, user: 7, time: 8 };
+  const CTR: Namespaces = { ...HOST, mnt: 11, pid: 12, net: 13 };
+  const t = (pid: number, ppid: number, ns: Namespaces, o: Partial<TaskInfo> = {}) =>
+    task({ pid, tgid: pid, ppid, nspid: pid, ns, startNs: BigInt(pid) * 1_000_000_000n, parentStartNs: BigInt(ppid) * 1_000_000_000n, ...o });
+
+  function setup() {
+    const procs = new ProcessTable();
+    const lifecycle = new Lifecycle(procs, HOST);
+    const det = new Detector({
+      procs, lifecycle, cgroups: new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }), host: HOST,
+      policy: DEFAULT_POLICY, wall: (k) => k, logger: pino({ level: 'silent' }), images: new ImageStore(),
+      containerOf: () => ({ k: { id: 'c1', name: 'c1', runtime: 'RUNC' }, meta: { container: {}, problems: [] } }),
+    });
+    const feed = (bufs: Buffer[]) => {
+      const out: string[] = [];
+      for (const r of decodeBatch(Buffer.concat(bufs)).records as KernelRecord[]) {
+        const p = procs.apply(r);
+        lifecycle.onRecord(r, p);
+        out.push(...det.onRecord(r, p).map((f) => `${f.ruleId}:${f.severity}`));
+      }
+      return out;
+    };
+    // A runc container, started.
+    feed([
+      execRecord(t(100, 1, HOST), '/usr/sbin/runc', ['runc', 'create', 'c1']),
+      syscallRecord(5, 0, [], t(103, 100, CTR, { nspid: 1 })),
+      execRecord(t(103, 1, CTR, { nspid: 1 }), '/bin/sh', ['sh']),
+    ]);
+    return feed;
+  }
+
+  it('a module load from a container is CRITICAL (kernels with modules; none on the test machine)', () => {
+    const feed = setup();
+    expect(feed([syscallRecord(10, 0, [3n], t(110, 103, CTR, { nspid: 2 }))])).toEqual(['escape.module-load:CRITICAL']);
+    expect(feed([syscallRecord(10, 0, [3n], t(120, 1, HOST))])).toEqual([]);
+  });
+
+  it('a usermode helper right after a release_agent write is CRITICAL, on its own LOW', () => {
+    const feed = setup();
+    expect(feed([execRecord(t(130, 2, HOST), '/sbin/modprobe', ['modprobe', 'x'])])).toEqual(['escape.usermode-helper:LOW']);
+    expect(feed([syscallRecord(7, 0, [0x241n], t(111, 103, CTR, { nspid: 3 }), CTR, ['/tmp/cg/release_agent', '', ''])])).toEqual(['escape.kernel-control-write:CRITICAL']);
+    expect(feed([execRecord(t(131, 2, HOST), '/tmp/agent', ['/tmp/agent'])])).toEqual(['escape.usermode-helper:CRITICAL']);
+  });
+
+  it('setns from the host into a container (docker exec) is not an escape; from a container into the host is', () => {
+    const feed = setup();
+    expect(feed([syscallRecord(1, 0, [5n, 0x20000n], t(140, 1, CTR), HOST)])).toEqual([]);
+    expect(feed([syscallRecord(1, 0, [5n, 0x20000n], t(141, 103, { ...CTR, mnt: HOST.mnt }, { nspid: 4 }), CTR)])).toEqual(['escape.setns-host:CRITICAL']);
+  });
+});
