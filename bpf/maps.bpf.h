@@ -23,15 +23,15 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* Follow set: processes in or around containers (their forks and exits are
- * sent) and processes userspace has seen exec (their exits are sent). */
+/* Follow set: processes in or around containers: in other namespaces than the
+ * host's, or descended from one that moved. Their forks and exits are sent;
+ * an ordinary host process only sends its execs (no map update, no exit). */
 struct task_state {
 	__u64 start_ns;
 	__u32 flags;
 	__u32 _pad0;
 };
 #define TS_FOLLOW 1
-#define TS_KNOWN 2
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -52,9 +52,7 @@ int BPF_PROG(cw_fork, struct task_struct *parent, struct task_struct *child)
 	followed = followed || r.new_ns || (r.task.flags & CW_TF_IN_CONTAINER);
 	if (followed) {
 		r.task.flags |= CW_TF_FOLLOWED;
-		follow_set(r.task.tgid, r.task.start_ns, TS_FOLLOW | TS_KNOWN);
-	} else {
-		follow_set(r.task.tgid, r.task.start_ns, TS_KNOWN);
+		follow_set(r.task.tgid, r.task.start_ns, TS_FOLLOW);
 	}
 	hdr_fill(&r.hdr, CW_FORK, sizeof(r));
 	emit(&r, CW_FORK, sizeof(r), r.new_ns != 0);
@@ -70,19 +68,19 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	struct task_state *s;
 	unsigned long as, ae;
 	__u64 len;
-	__u32 flags;
+	bool followed;
 
 	if (!e || BPF_CORE_READ(p, tgid) == self_tgid)
 		return 0;
 
 	task_fill(&e->task, p);
 	s = follow_get(e->task.tgid, e->task.start_ns);
-	flags = TS_KNOWN;
-	if ((s && (s->flags & TS_FOLLOW)) || (e->task.flags & CW_TF_IN_CONTAINER))
-		flags |= TS_FOLLOW;
-	if (flags & TS_FOLLOW)
+	followed = (s && (s->flags & TS_FOLLOW)) || (e->task.flags & CW_TF_IN_CONTAINER);
+	if (followed) {
 		e->task.flags |= CW_TF_FOLLOWED;
-	follow_set(e->task.tgid, e->task.start_ns, flags);
+		if (!s)
+			follow_set(e->task.tgid, e->task.start_ns, TS_FOLLOW);
+	}
 
 	e->old_pid = old_pid;
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
@@ -116,7 +114,7 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (len > sizeof(*e))
 		len = sizeof(*e);
 	hdr_fill(&e->hdr, CW_EXEC, len);
-	emit(e, CW_EXEC, len, flags & TS_FOLLOW);
+	emit(e, CW_EXEC, len, followed);
 	return 0;
 }
 

@@ -66,7 +66,7 @@ static __always_inline int sc_exit(struct trace_event_raw_sys_exit *ctx)
 	task_fill(&r->task, bpf_get_current_task_btf());
 	/* A process that moved itself into other namespaces is followed from now on. */
 	if ((r->sc == CW_SC_SETNS || r->sc == CW_SC_UNSHARE) && r->ret == 0) {
-		follow_set(r->task.tgid, r->task.start_ns, TS_FOLLOW | TS_KNOWN);
+		follow_set(r->task.tgid, r->task.start_ns, TS_FOLLOW);
 		r->task.flags |= CW_TF_FOLLOWED;
 	}
 	hdr_fill(&r->hdr, CW_SYSCALL, sizeof(*r));

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DecodedBatch } from './decode/records';
 import type { HostFacts } from './host';
@@ -142,9 +143,13 @@ export class Pipeline {
     }
   }
 
-  /** Periodic upkeep: forget processes that exited long enough ago. */
-  sweep(nowNs = process.hrtime.bigint()): void {
+  /**
+   * Periodic upkeep: forget processes that exited long enough ago, and host
+   * processes that are gone (the kernel sends no exit for those: only their exec).
+   */
+  sweep(nowNs = process.hrtime.bigint(), pruneGone = false): void {
     this.procs.sweep(nowNs);
+    if (pruneGone) this.procs.prune((p) => existsSync(`/proc/${p.tgid}`));
   }
 
   stats(): { records: number; events: number; detections: number; processes: number; containers: number } {

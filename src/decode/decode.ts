@@ -24,37 +24,73 @@ const CGROUP_KINDS = {
   [RecordType.CGROUP_ATTACH]: 'cgroup_attach',
 } as const;
 
-/** A NUL-terminated string in a fixed-size field. */
-function cstr(buf: Buffer, at: number, len: number): string {
-  const end = buf.indexOf(0, at);
-  return buf.toString('utf8', at, end < 0 || end > at + len ? at + len : end);
+/**
+ * Views over one batch. Records are 8-byte aligned in it (the addon pads
+ * them), so fields are read through typed arrays: an order of magnitude
+ * cheaper than Buffer's read methods at a few million fields a second.
+ */
+interface Views {
+  buf: Buffer;
+  u32: Uint32Array;
+  i32: Int32Array;
+  u64: BigUint64Array;
 }
 
-function namespaces(buf: Buffer, at: number): Namespaces {
+function views(buf: Buffer): Views {
+  // An unaligned Buffer (a slice of someone's pool) is copied once to align it.
+  const b = buf.byteOffset % 8 === 0 ? buf : Buffer.from(buf);
   return {
-    mnt: buf.readUInt32LE(at), pid: buf.readUInt32LE(at + 4), net: buf.readUInt32LE(at + 8),
-    uts: buf.readUInt32LE(at + 12), ipc: buf.readUInt32LE(at + 16), cgroup: buf.readUInt32LE(at + 20),
-    user: buf.readUInt32LE(at + 24), time: buf.readUInt32LE(at + 28),
+    buf: b,
+    u32: new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2),
+    i32: new Int32Array(b.buffer, b.byteOffset, b.length >>> 2),
+    u64: new BigUint64Array(b.buffer, b.byteOffset, b.length >>> 3),
   };
 }
 
-function task(buf: Buffer, at: number): TaskInfo {
+/** Bytes [start, end) as a string: short ASCII decoded in JavaScript, anything else as UTF-8. */
+function str(buf: Buffer, start: number, end: number): string {
+  if (end - start > 64) return buf.toString('utf8', start, end);
+  let s = '';
+  for (let i = start; i < end; i++) {
+    const c = buf[i];
+    if (c >= 0x80) return buf.toString('utf8', start, end);
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
+/** A NUL-terminated string in a fixed-size field. */
+function cstr(buf: Buffer, at: number, len: number): string {
+  let end = at;
+  const max = at + len;
+  while (end < max && buf[end] !== 0) end++;
+  return str(buf, at, end);
+}
+
+function namespaces(u32: Uint32Array, w: number): Namespaces {
+  return { mnt: u32[w], pid: u32[w + 1], net: u32[w + 2], uts: u32[w + 3], ipc: u32[w + 4], cgroup: u32[w + 5], user: u32[w + 6], time: u32[w + 7] };
+}
+
+function task(v: Views, at: number): TaskInfo {
+  const w = at >>> 2;
+  const q = at >>> 3;
+  const u32 = v.u32;
   return {
-    startNs: buf.readBigUInt64LE(at + T.start_ns[0]),
-    parentStartNs: buf.readBigUInt64LE(at + T.parent_start_ns[0]),
-    capEffective: buf.readBigUInt64LE(at + T.cap_effective[0]),
-    cgroupId: buf.readBigUInt64LE(at + T.cgroup_id[0]),
-    pid: buf.readUInt32LE(at + T.pid[0]),
-    tgid: buf.readUInt32LE(at + T.tgid[0]),
-    ppid: buf.readUInt32LE(at + T.ppid[0]),
-    nspid: buf.readUInt32LE(at + T.nspid[0]),
-    uid: buf.readUInt32LE(at + T.uid[0]),
-    euid: buf.readUInt32LE(at + T.euid[0]),
-    gid: buf.readUInt32LE(at + T.gid[0]),
-    egid: buf.readUInt32LE(at + T.egid[0]),
-    ns: namespaces(buf, at + T.ns[0]),
-    flags: buf.readUInt32LE(at + T.flags[0]),
-    comm: cstr(buf, at + T.comm[0], T.comm[1]),
+    startNs: v.u64[q + (T.start_ns[0] >>> 3)],
+    parentStartNs: v.u64[q + (T.parent_start_ns[0] >>> 3)],
+    capEffective: v.u64[q + (T.cap_effective[0] >>> 3)],
+    cgroupId: v.u64[q + (T.cgroup_id[0] >>> 3)],
+    pid: u32[w + (T.pid[0] >>> 2)],
+    tgid: u32[w + (T.tgid[0] >>> 2)],
+    ppid: u32[w + (T.ppid[0] >>> 2)],
+    nspid: u32[w + (T.nspid[0] >>> 2)],
+    uid: u32[w + (T.uid[0] >>> 2)],
+    euid: u32[w + (T.euid[0] >>> 2)],
+    gid: u32[w + (T.gid[0] >>> 2)],
+    egid: u32[w + (T.egid[0] >>> 2)],
+    ns: namespaces(u32, w + (T.ns[0] >>> 2)),
+    flags: u32[w + (T.flags[0] >>> 2)],
+    comm: cstr(v.buf, at + T.comm[0], T.comm[1]),
   };
 }
 
@@ -63,11 +99,11 @@ function argv(buf: Buffer, at: number, len: number): string[] {
   const out: string[] = [];
   const end = at + len;
   let i = at;
-  while (i < end) {
-    let j = buf.indexOf(0, i);
-    if (j < 0 || j > end) j = end;
-    out.push(buf.toString('utf8', i, j));
-    i = j + 1;
+  for (let j = at; j <= end; j++) {
+    if (j === end || buf[j] === 0) {
+      if (j > i || j < end) out.push(str(buf, i, j));
+      i = j + 1;
+    }
   }
   return out;
 }
@@ -76,62 +112,68 @@ function nsMask(mask: number): (typeof NS_NAMES)[number][] {
   return NS_NAMES.filter((_, i) => mask & (1 << i));
 }
 
-function one(buf: Buffer, at: number, type: number, size: number): KernelRecord | string {
-  const base = {
-    ktime: buf.readBigUInt64LE(at + cw_hdr.fields.ktime[0]),
-    cpu: buf.readUInt32LE(at + cw_hdr.fields.cpu[0]),
-    task: task(buf, at + TASK_AT),
-  };
+/** A signed 64-bit seconds field as a number (exact below 2^53). */
+function i64(v: Views, at: number): number {
+  return v.i32[(at >>> 2) + 1] * 4294967296 + v.u32[at >>> 2];
+}
+
+const u32at = (v: Views, at: number) => v.u32[at >>> 2];
+
+function one(v: Views, at: number, type: number, size: number): KernelRecord | string {
+  const buf = v.buf;
+  const ktime = v.u64[(at + cw_hdr.fields.ktime[0]) >>> 3];
+  const cpu = u32at(v, at + cw_hdr.fields.cpu[0]);
+  const t = task(v, at + TASK_AT);
   switch (type) {
     case RecordType.FORK:
-      return { kind: 'fork', ...base, newNs: nsMask(buf.readUInt32LE(at + cw_fork.fields.new_ns[0])) };
+      return { kind: 'fork', ktime, cpu, task: t, newNs: nsMask(u32at(v, at + cw_fork.fields.new_ns[0])) };
     case RecordType.EXEC: {
       const F = cw_exec.fields;
-      const argsLen = buf.readUInt32LE(at + F.args_len[0]);
+      const argsLen = u32at(v, at + F.args_len[0]);
       if (argsLen > F.args[1] || EXEC_FIXED_SIZE + argsLen > size) return `exec args_len ${argsLen} exceeds record size ${size}`;
       return {
-        kind: 'exec', ...base,
+        kind: 'exec', ktime, cpu, task: t,
         filename: cstr(buf, at + F.filename[0], F.filename[1]),
         argv: argv(buf, at + F.args[0], argsLen),
-        argsTruncated: buf.readUInt32LE(at + F.args_truncated[0]) !== 0,
-        oldPid: buf.readUInt32LE(at + F.old_pid[0]),
+        argsTruncated: u32at(v, at + F.args_truncated[0]) !== 0,
+        oldPid: u32at(v, at + F.old_pid[0]),
         exe: {
-          ino: buf.readBigUInt64LE(at + F.exe_ino[0]),
-          dev: buf.readUInt32LE(at + F.exe_dev[0]),
-          fsMagic: buf.readUInt32LE(at + F.exe_fs_magic[0]),
-          nlink: buf.readUInt32LE(at + F.exe_nlink[0]),
-          mtime: Number(buf.readBigInt64LE(at + F.exe_mtime[0])),
-          ctime: Number(buf.readBigInt64LE(at + F.exe_ctime[0])),
+          ino: v.u64[(at + F.exe_ino[0]) >>> 3],
+          dev: u32at(v, at + F.exe_dev[0]),
+          fsMagic: u32at(v, at + F.exe_fs_magic[0]),
+          nlink: u32at(v, at + F.exe_nlink[0]),
+          mtime: i64(v, at + F.exe_mtime[0]),
+          ctime: i64(v, at + F.exe_ctime[0]),
         },
       };
     }
     case RecordType.EXIT:
-      return { kind: 'exit', ...base, exitStatus: buf.readInt32LE(at + cw_exit.fields.exit_code[0]) };
+      return { kind: 'exit', ktime, cpu, task: t, exitStatus: v.i32[(at + cw_exit.fields.exit_code[0]) >>> 2] };
     case RecordType.CGROUP_MKDIR:
     case RecordType.CGROUP_RMDIR:
     case RecordType.CGROUP_ATTACH: {
       const F = cw_cgroup.fields;
       const r: CgroupRecord = {
-        kind: CGROUP_KINDS[type], ...base,
-        cgroupId: buf.readBigUInt64LE(at + F.cgroup_id[0]),
-        hierarchyId: buf.readUInt32LE(at + F.hierarchy_id[0]),
-        level: buf.readUInt32LE(at + F.level[0]),
+        kind: CGROUP_KINDS[type], ktime, cpu, task: t,
+        cgroupId: v.u64[(at + F.cgroup_id[0]) >>> 3],
+        hierarchyId: u32at(v, at + F.hierarchy_id[0]),
+        level: u32at(v, at + F.level[0]),
         path: cstr(buf, at + F.path[0], F.path[1]),
       };
       return r;
     }
     case RecordType.SYSCALL: {
       const F = cw_syscall.fields;
-      const sc = buf.readUInt32LE(at + F.sc[0]);
+      const sc = u32at(v, at + F.sc[0]);
       const name = SYSCALL_NAMES[sc];
       if (!name) return `unknown syscall ${sc}`;
-      const a = at + F.args[0];
+      const q = (at + F.args[0]) >>> 3;
       return {
-        kind: 'syscall', ...base,
+        kind: 'syscall', ktime, cpu, task: t,
         syscall: name as SyscallName,
-        ret: buf.readInt32LE(at + F.ret[0]),
-        args: [buf.readBigUInt64LE(a), buf.readBigUInt64LE(a + 8), buf.readBigUInt64LE(a + 16), buf.readBigUInt64LE(a + 24)],
-        oldNs: namespaces(buf, at + F.old_ns[0]),
+        ret: v.i32[(at + F.ret[0]) >>> 2],
+        args: [v.u64[q], v.u64[q + 1], v.u64[q + 2], v.u64[q + 3]],
+        oldNs: namespaces(v.u32, (at + F.old_ns[0]) >>> 2),
         path0: cstr(buf, at + F.path0[0], F.path0[1]),
         path1: cstr(buf, at + F.path1[0], F.path1[1]),
         fstype: cstr(buf, at + F.fstype[0], F.fstype[1]),
@@ -146,9 +188,11 @@ function one(buf: Buffer, at: number, type: number, size: number): KernelRecord 
  * throws: a bad record is reported in `errors` and skipped by its size; a size
  * that cannot be trusted ends the batch there (reported too).
  */
-export function decodeBatch(buf: Buffer): DecodedBatch {
+export function decodeBatch(input: Buffer): DecodedBatch {
   const records: KernelRecord[] = [];
   const errors: DecodeError[] = [];
+  const v = views(input);
+  const buf = v.buf;
   let at = 0;
   while (at < buf.length) {
     if (buf.length - at < cw_hdr.size) {
@@ -167,7 +211,7 @@ export function decodeBatch(buf: Buffer): DecodedBatch {
     } else if (size < min) {
       errors.push({ offset: at, reason: `record type ${type} size ${size} below its minimum ${min}` });
     } else {
-      const r = one(buf, at, type, size);
+      const r = one(v, at, type, size);
       if (typeof r === 'string') errors.push({ offset: at, reason: r });
       else records.push(r);
     }

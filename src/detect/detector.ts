@@ -6,7 +6,7 @@ import type { KernelRecord, Namespaces, SyscallRecord, ExecRecord } from '../dec
 import type { Proc, ProcessTable } from '../process/table';
 import type { ContainerInput } from '../proto/schema';
 import { RULE_BY_ID } from './catalog';
-import { deployment, enumeration, imageImport } from './cli-patterns';
+import { cliOf, deployment, enumeration, imageImport } from './cli-patterns';
 import { ImageStore } from './image-store';
 import type { Policy } from './policy';
 import { sensitiveMounts, startRules } from './start-rules';
@@ -154,6 +154,7 @@ export class Detector {
         f.push({ ruleId: 'escape.usermode-helper', severity: 'LOW', message: `the kernel ran ${r.filename} as a usermode helper`, actor: p, attributes: { program: r.filename } });
       }
     }
+    if (!cliOf(r.argv)) return f.concat(this.drift(r, p, c));
     const en = enumeration(r.argv);
     if (en) {
       const sev: Severity = c ? 'HIGH' : this.d.policy.discoveryUids.includes(p.uid) ? 'LOW' : 'MEDIUM';
@@ -175,6 +176,11 @@ export class Detector {
       this.lastImport = { what: imp, at: r.ktime };
       f.push({ ruleId: 'image.local-import', severity: c ? 'MEDIUM' : 'LOW', message: `image ${imp.split(' ').pop()}ed locally${c ? ` inside container ${this.name(c)}` : ''}: '${r.argv.slice(0, 6).join(' ')}'`, container: c, actor: p, attributes: { command: imp } });
     }
+    return f.concat(this.drift(r, p, c));
+  }
+
+  private drift(r: ExecRecord, p: Proc, c: ContainerFacts | undefined): Finding[] {
+    const f: Finding[] = [];
     if (c && c.entry && p.tgid !== c.entry.tgid && c.startedNs !== undefined) {
       // Drift: the file exec'd was written (or its inode changed) after the container started.
       const startedSec = Number(this.d.wall(c.startedNs) / 1_000_000_000n);

@@ -1,5 +1,9 @@
 import type { KernelRecord, Namespaces, TaskInfo } from '../decode/records';
 import { sameStart } from './procfs';
+import { TaskFlag } from '../decode/layout';
+
+/** Task flags that make a process worth keeping until its exit: the kernel follows it. */
+const HOST_ONLY_MASK = TaskFlag.IN_CONTAINER | TaskFlag.FOLLOWED;
 
 /** What the sensor knows of one process. Identity: (tgid, startNs). */
 export interface Proc {
@@ -32,6 +36,8 @@ export interface ProcessTableOptions {
   retainExitedNs?: bigint;
   /** Upper bound on entries; the oldest exited, then the oldest, go first. */
   maxEntries?: number;
+  /** How many unfollowed host processes to keep after their exec. */
+  recentHost?: number;
   lookup?: ProcLookup;
 }
 
@@ -41,23 +47,32 @@ export interface ProcessTableOptions {
  */
 export class ProcessTable {
   private readonly procs = new Map<number, Proc>();
+  /**
+   * Host processes the kernel does not follow send their exec and nothing
+   * else (no exit): kept here, the newest few thousand, so that their children
+   * find them as parents without a /proc read; older ones are read from /proc
+   * again when needed. Keeping them all would grow with every exec on the node.
+   */
+  private readonly recent = new Map<number, Proc>();
+  private readonly recentMax: number;
   private readonly retain: bigint;
   private readonly max: number;
   private readonly lookup?: ProcLookup;
 
   constructor(o: ProcessTableOptions = {}) {
     this.retain = o.retainExitedNs ?? 30_000_000_000n;
-    this.max = o.maxEntries ?? 200_000;
+    this.max = o.maxEntries ?? 65_536;
+    this.recentMax = o.recentHost ?? 4096;
     this.lookup = o.lookup;
   }
 
   get size(): number {
-    return this.procs.size;
+    return this.procs.size + this.recent.size;
   }
 
   /** The live (or recently exited) process with this pid; with startNs, only that one. */
   get(tgid: number, startNs?: bigint): Proc | undefined {
-    let p = this.procs.get(tgid);
+    let p = this.procs.get(tgid) ?? this.recent.get(tgid);
     if (!p && this.lookup) {
       p = this.lookup(tgid);
       if (p) this.put(p);
@@ -99,6 +114,15 @@ export class ProcessTable {
 
   private upsert(t: TaskInfo): Proc {
     let p = this.procs.get(t.tgid);
+    if (!p) {
+      // A host process seen before, now followed (it moved into new namespaces), graduates.
+      const r = this.recent.get(t.tgid);
+      if (r && sameStart(r.startNs, t.startNs) && (t.flags & HOST_ONLY_MASK) !== 0) {
+        this.recent.delete(t.tgid);
+        this.procs.set(t.tgid, r);
+      }
+      p = this.procs.get(t.tgid) ?? this.recent.get(t.tgid);
+    }
     if (!p || !sameStart(p.startNs, t.startNs)) {
       // New, or the pid was reused: the process of the earlier start is gone.
       const parent = this.get(t.ppid, t.parentStartNs);
@@ -112,7 +136,8 @@ export class ProcessTable {
         p.exe = parent.exe;
         p.argv = parent.argv;
       }
-      this.put(p);
+      if ((t.flags & HOST_ONLY_MASK) === 0) this.putRecent(p);
+      else this.put(p);
       return p;
     }
     p.startNs = t.startNs; // exact now, where /proc gave clock ticks
@@ -126,6 +151,13 @@ export class ProcessTable {
     p.ns = t.ns;
     p.cgroupId = t.cgroupId;
     return p;
+  }
+
+  private putRecent(p: Proc): void {
+    this.procs.delete(p.tgid);
+    this.recent.delete(p.tgid);
+    this.recent.set(p.tgid, p);
+    if (this.recent.size > this.recentMax) this.recent.delete(this.recent.keys().next().value as number);
   }
 
   /** Drops processes that exited longer ago than the retention. */
@@ -165,7 +197,8 @@ export class ProcessTable {
     }
   }
 
-  values(): IterableIterator<Proc> {
-    return this.procs.values();
+  *values(): IterableIterator<Proc> {
+    yield* this.procs.values();
+    yield* this.recent.values();
   }
 }

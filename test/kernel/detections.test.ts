@@ -183,11 +183,12 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     expect(job).toMatchObject({ severity: 'LOW', techniques: ['T1053.007'] });
     expect(job.attributes.cronJob).toBe('backup');
     await lab.stop(c);
+    // Four runs on a fixed 1.5 s schedule (start jitter under load stays well within the rule's 25%).
     const tag = `sched-${process.pid}`;
+    const t0 = Date.now();
     for (let i = 0; i < 4; i++) {
-      const t0 = Date.now();
+      await new Promise((r) => setTimeout(r, Math.max(0, t0 + i * 1500 - Date.now())));
       await lab.start('runc', { args: ['/bin/echo', tag], detach: false });
-      await new Promise((r) => setTimeout(r, 1000 - (Date.now() - t0)));
     }
     const s = await waitDet('orchestration.scheduled-image', (d) => d.attributes.key.includes(tag));
     expect(Number(s.attributes.periodSeconds)).toBeGreaterThan(0.7);
@@ -236,7 +237,12 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
   it('T1204.003: an image imported here and new to the node, and drift', async () => {
     const cli = await lab.cli('podman');
     const tag = `localhost/cwtest-${process.pid}:1`;
-    execFileSync(cli[0], [...cli.slice(1), 'import', join(lab.dir, 'image', 'rootfs.tar'), tag], { stdio: 'ignore' });
+    // A rootfs of its own content: an identical tar would be the same image, not a new one.
+    const img = mkdtempSync(join(lab.dir, 'img-'));
+    copyFileSync(join(lab.dir, 'image', 'rootfs.tar'), join(img, 'rootfs.tar'));
+    writeFileSync(join(img, 'unique'), `${process.pid}-${Date.now()}\n`);
+    execFileSync('tar', ['-rf', join(img, 'rootfs.tar'), '-C', img, 'unique']);
+    execFileSync(cli[0], [...cli.slice(1), 'import', join(img, 'rootfs.tar'), tag], { stdio: 'ignore' });
     expect((await waitDet('image.local-import', (d) => d.attributes.command === 'podman import')).severity).toBe('LOW');
     const r = spawnSync(cli[0], [...cli.slice(1), 'run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096', tag, '/bin/true']);
     expect(r.status, r.stderr.toString()).toBe(0);

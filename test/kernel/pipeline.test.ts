@@ -20,7 +20,7 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
   });
   afterAll(() => s?.close());
 
-  it('reports an exec with its argv, identity and namespaces, then its exit code', async () => {
+  it('reports an exec with its argv, identity and namespaces; a plain host process sends no exit', async () => {
     const t = tag();
     const child = spawn('/bin/sh', ['-c', 'read x; exit 7', t], { stdio: ['pipe', 'ignore', 'ignore'] });
     const ex = await s.waitFor(isExec(t));
@@ -29,7 +29,7 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
     const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
     const nsMnt = nsIno(child.pid!, 'mnt');
     child.stdin!.end('\n');
-    const exit = await s.waitFor((r): r is ExitRecord => r.kind === 'exit' && r.task.tgid === child.pid);
+    await new Promise((res) => child.once('exit', res));
 
     expect(ex.filename).toBe('/bin/sh');
     expect(ex.argv).toEqual(['/bin/sh', '-c', 'read x; exit 7', t]);
@@ -39,17 +39,28 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
     expect(ex.task.ns.net).toBe(nsIno('self', 'net'));
     // CLK_TCK is 100 on Linux: the kernel's start time in ns, in ticks, is /proc's.
     expect(Math.floor(Number(ex.task.startNs) / 1e7)).toBe(startTicks);
-    expect(ex.task.flags & 1).toBe(0); // not in a container
+    expect(ex.task.flags & 3).toBe(0); // not in a container, not followed
     expect(ex.exe.ino).toBe(BigInt(statSync('/bin/sh').ino));
-    expect(exit.exitStatus).toBe(7 << 8);
-    expect(exit.task.startNs).toBe(ex.task.startNs);
+    await new Promise((res) => setTimeout(res, 100));
+    s.sensor.drain();
+    expect(s.records.some((r) => r.kind === 'exit' && r.task.tgid === child.pid)).toBe(false);
   });
 
-  it('reports a signal death in the wait status', async () => {
+  it('reports the exit code and signal of followed processes', async () => {
     const t = tag();
-    const child = spawn('/bin/sh', ['-c', 'kill -9 $$', t], { stdio: 'ignore' });
-    const exit = await s.waitFor((r): r is ExitRecord => r.kind === 'exit' && r.task.tgid === child.pid);
-    expect(exit.exitStatus & 0x7f).toBe(9);
+    const r = spawnSync('unshare', ['--fork', '--pid', '--mount', '/bin/sh', '-c', 'exit 7', t]);
+    expect(r.status).toBe(7);
+    const ex = await s.waitFor((x): x is ExecRecord => isExec(t)(x) && x.filename === '/bin/sh');
+    const exit = await s.waitFor((x): x is ExitRecord => x.kind === 'exit' && x.task.tgid === ex.task.tgid);
+    expect(exit.exitStatus).toBe(7 << 8);
+    expect(exit.task.startNs).toBe(ex.task.startNs);
+    expect(exit.task.nspid).toBe(1);
+    // PID 1 of a pid namespace ignores SIGKILL from inside it: kill its child.
+    const t2 = tag();
+    spawnSync('unshare', ['--fork', '--pid', '--mount', '/bin/sh', '-c', '/bin/sh -c "kill -9 \\$\\$" inner; true', t2]);
+    const ex2 = await s.waitFor((x): x is ExecRecord => x.kind === 'exec' && x.argv.includes('inner') && x.task.nspid === 2);
+    const exit2 = await s.waitFor((x): x is ExitRecord => x.kind === 'exit' && x.task.tgid === ex2.task.tgid);
+    expect(exit2.exitStatus & 0x7f).toBe(9);
   });
 
   it('filters plain host forks in the kernel, but follows forks into new namespaces', async () => {
