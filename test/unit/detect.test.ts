@@ -8,7 +8,8 @@ import { RULES } from '../../src/detect/catalog';
 import { deployment, enumeration, imageImport } from '../../src/detect/cli-patterns';
 import { Detector } from '../../src/detect/detector';
 import { ImageStore } from '../../src/detect/image-store';
-import { DEFAULT_POLICY, globMatch, parsePolicy, PolicyError } from '../../src/detect/policy';
+import { join } from 'node:path';
+import { DEFAULT_POLICY, globMatch, loadPolicy, parsePolicy, PolicyError } from '../../src/detect/policy';
 import { sensitiveMounts } from '../../src/detect/start-rules';
 import { ProcessTable } from '../../src/process/table';
 import { execRecord, syscallRecord, task } from '../support/records';
@@ -45,6 +46,12 @@ describe('policy file', () => {
       expect(() => parsePolicy(text, 'p.yaml')).toThrow(msg);
     });
   }
+
+  it('the example policy in the repository is valid', () => {
+    const p = loadPolicy(join(__dirname, '../../policy.example.yaml'));
+    expect(p.rules['escape.root-container']).toEqual({ enabled: false });
+    expect(p.imageAllow).toContain('registry.example.com/*');
+  });
 
   it('refuses broken YAML with its position', () => {
     expect(() => parsePolicy('rules:\n  a: [1, 2\n', 'p.yaml')).toThrow(/^p\.yaml:\d+:\d+: /);
