@@ -17,22 +17,21 @@ static __always_inline __u32 ns_diff(const __u32 a[CW_NS_COUNT], const __u32 b[C
 
 static __always_inline bool in_host_ns(struct task_struct *t)
 {
-	return BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum) == host_ns[CW_NS_MNT] &&
-	       task_pid_ns(t, NULL) == host_ns[CW_NS_PID];
+	return t->nsproxy->mnt_ns->ns.inum == host_ns[CW_NS_MNT] && task_pid_ns(t, NULL) == host_ns[CW_NS_PID];
 }
 
 /* TP_PROTO(struct task_struct *parent, struct task_struct *child) */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(cw_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ptgid = BPF_CORE_READ(parent, tgid);
-	__u64 pstart = BPF_CORE_READ(parent, group_leader, start_boottime);
+	__u32 ptgid = parent->tgid;
+	__u64 pstart = parent->group_leader->start_boottime;
 	struct task_state *ps;
 	__u32 pns[CW_NS_COUNT] = {};
 	struct cw_fork r = {};
 	bool followed;
 
-	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid) || ptgid == self_tgid)
+	if (child->pid != child->tgid || ptgid == self_tgid)
 		return 0; /* a new thread, or the sensor itself */
 
 	/* Fast path for an ordinary host fork: a child that shares its parent's
@@ -41,8 +40,7 @@ int BPF_PROG(cw_fork, struct task_struct *parent, struct task_struct *child)
 	ps = follow_get(ptgid, pstart);
 	followed = ps && (ps->flags & TS_FOLLOW);
 	if (!followed && !trace_all &&
-	    BPF_CORE_READ(child, nsproxy) == BPF_CORE_READ(parent, nsproxy) &&
-	    BPF_CORE_READ(child, cred, user_ns) == BPF_CORE_READ(parent, cred, user_ns) &&
+	    child->nsproxy == parent->nsproxy && child->cred->user_ns == parent->cred->user_ns &&
 	    in_host_ns(parent))
 		return 0;
 
@@ -70,7 +68,7 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	__u64 len;
 	bool followed;
 
-	if (!e || BPF_CORE_READ(p, tgid) == self_tgid)
+	if (!e || p->tgid == self_tgid)
 		return 0;
 
 	task_fill(&e->task, p);
@@ -83,23 +81,23 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	}
 
 	e->old_pid = old_pid;
-	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
-	ino = BPF_CORE_READ(bprm, file, f_inode);
-	e->exe_ino = BPF_CORE_READ(ino, i_ino);
-	e->exe_dev = BPF_CORE_READ(ino, i_sb, s_dev);
-	e->exe_fs_magic = BPF_CORE_READ(ino, i_sb, s_magic);
-	e->exe_nlink = BPF_CORE_READ(ino, __i_nlink);
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename);
+	ino = bprm->file->f_inode;
+	e->exe_ino = ino->i_ino;
+	e->exe_dev = ino->i_sb->s_dev;
+	e->exe_fs_magic = ino->i_sb->s_magic;
+	e->exe_nlink = ino->__i_nlink;
 	/* i_mtime_sec/i_ctime_sec came in 6.11; older kernels report 0. */
 	e->exe_mtime = 0;
 	e->exe_ctime = 0;
 	if (bpf_core_field_exists(ino->i_mtime_sec)) {
-		e->exe_mtime = BPF_CORE_READ(ino, i_mtime_sec);
-		e->exe_ctime = BPF_CORE_READ(ino, i_ctime_sec);
+		e->exe_mtime = ino->i_mtime_sec;
+		e->exe_ctime = ino->i_ctime_sec;
 	}
 
 	/* argv as the new image sees it: NUL-separated, at most CW_ARGS_LEN bytes. */
-	as = BPF_CORE_READ(p, mm, arg_start);
-	ae = BPF_CORE_READ(p, mm, arg_end);
+	as = p->mm->arg_start;
+	ae = p->mm->arg_end;
 	len = ae > as ? ae - as : 0;
 	e->args_truncated = len > CW_ARGS_LEN;
 	if (len > CW_ARGS_LEN)
@@ -123,14 +121,14 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(cw_exit, struct task_struct *p)
 {
-	struct signal_struct *sig = BPF_CORE_READ(p, signal);
-	__u32 tgid = BPF_CORE_READ(p, tgid);
-	__u64 start = BPF_CORE_READ(p, group_leader, start_boottime);
+	struct signal_struct *sig = p->signal;
+	__u32 tgid = p->tgid;
+	__u64 start = p->group_leader->start_boottime;
 	struct task_state *s;
 	struct cw_exit r = {};
 	bool followed;
 
-	if (BPF_CORE_READ(sig, live.counter) != 0 || tgid == self_tgid)
+	if (sig->live.counter != 0 || tgid == self_tgid)
 		return 0; /* other threads still run: the process has not exited */
 	s = follow_get(tgid, start);
 	if (!s && !trace_all)
@@ -141,10 +139,10 @@ int BPF_PROG(cw_exit, struct task_struct *p)
 	task_fill(&r.task, p);
 	if (followed)
 		r.task.flags |= CW_TF_FOLLOWED;
-	if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
-		r.exit_code = BPF_CORE_READ(sig, group_exit_code);
+	if (sig->flags & SIGNAL_GROUP_EXIT)
+		r.exit_code = sig->group_exit_code;
 	else
-		r.exit_code = BPF_CORE_READ(p, exit_code);
+		r.exit_code = p->exit_code;
 	hdr_fill(&r.hdr, CW_EXIT, sizeof(r));
 	emit(&r, CW_EXIT, sizeof(r), followed);
 	return 0;

@@ -116,7 +116,7 @@ static __always_inline bool ends_with(const char *s, long len, const char *pat, 
 static __always_inline bool followed_now(void)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
-	struct task_state *s = follow_get(BPF_CORE_READ(t, tgid), BPF_CORE_READ(t, group_leader, start_boottime));
+	struct task_state *s = follow_get(t->tgid, t->group_leader->start_boottime);
 
 	return s && (s->flags & TS_FOLLOW);
 }

@@ -1,12 +1,20 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Reading a task's identity, credentials, namespaces and cgroup with CO-RE. */
+/*
+ * Reading a task's identity, credentials, namespaces and cgroup with CO-RE.
+ * Why plain `a->b->c` and not BPF_CORE_READ: the tasks here are BTF pointers
+ * (tp_btf arguments, bpf_get_current_task_btf()), so the verifier turns these
+ * loads into direct, fault-safe memory reads (still relocated by CO-RE through
+ * vmlinux.h's preserve_access_index); BPF_CORE_READ makes one probe-read helper
+ * call per hop, which made the host fast path cost over a microsecond.
+ * Variable array indexes still need bpf_core_read.
+ */
 #ifndef CW_TASK_BPF_H
 #define CW_TASK_BPF_H
 
 static __always_inline __u32 task_pid_ns(struct task_struct *t, __u32 *nspid)
 {
-	struct pid *p = BPF_CORE_READ(t, group_leader, thread_pid);
-	unsigned int level = BPF_CORE_READ(p, level);
+	struct pid *p = t->group_leader->thread_pid;
+	unsigned int level = p->level;
 	struct upid up = {};
 
 	bpf_core_read(&up, sizeof(up), &p->numbers[level & 31]);
@@ -17,29 +25,29 @@ static __always_inline __u32 task_pid_ns(struct task_struct *t, __u32 *nspid)
 
 static __always_inline void task_ns(struct task_struct *t, __u32 ns[CW_NS_COUNT])
 {
-	struct nsproxy *nsp = BPF_CORE_READ(t, nsproxy);
+	struct nsproxy *nsp = t->nsproxy;
 
 	if (nsp) {
-		ns[CW_NS_MNT] = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
-		ns[CW_NS_NET] = BPF_CORE_READ(nsp, net_ns, ns.inum);
-		ns[CW_NS_UTS] = BPF_CORE_READ(nsp, uts_ns, ns.inum);
-		ns[CW_NS_IPC] = BPF_CORE_READ(nsp, ipc_ns, ns.inum);
-		ns[CW_NS_CGROUP] = BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
-		ns[CW_NS_TIME] = BPF_CORE_READ(nsp, time_ns, ns.inum);
+		ns[CW_NS_MNT] = nsp->mnt_ns->ns.inum;
+		ns[CW_NS_NET] = nsp->net_ns->ns.inum;
+		ns[CW_NS_UTS] = nsp->uts_ns->ns.inum;
+		ns[CW_NS_IPC] = nsp->ipc_ns->ns.inum;
+		ns[CW_NS_CGROUP] = nsp->cgroup_ns->ns.inum;
+		ns[CW_NS_TIME] = nsp->time_ns->ns.inum;
 	}
-	ns[CW_NS_USER] = BPF_CORE_READ(t, cred, user_ns, ns.inum);
+	ns[CW_NS_USER] = t->cred->user_ns->ns.inum;
 	ns[CW_NS_PID] = task_pid_ns(t, NULL);
 }
 
 /* kernfs id of the task's cgroup in the tracked hierarchy (see cg_subsys). */
 static __always_inline __u64 task_cgroup_id(struct task_struct *t)
 {
-	struct css_set *cs = BPF_CORE_READ(t, cgroups);
+	struct css_set *cs = t->cgroups;
 	struct cgroup *cg;
 	int i = cg_subsys;
 
 	if (i < 0) {
-		cg = BPF_CORE_READ(cs, dfl_cgrp);
+		cg = cs->dfl_cgrp;
 	} else {
 		struct cgroup_subsys_state *css = NULL;
 
@@ -56,18 +64,18 @@ static __always_inline bool ns_is_host(const __u32 ns[CW_NS_COUNT])
 
 static __always_inline void task_fill(struct cw_task *o, struct task_struct *t)
 {
-	const struct cred *cred = BPF_CORE_READ(t, cred);
-	struct task_struct *parent = BPF_CORE_READ(t, real_parent);
+	const struct cred *cred = t->cred;
+	struct task_struct *parent = t->real_parent;
 
-	o->pid = BPF_CORE_READ(t, pid);
-	o->tgid = BPF_CORE_READ(t, tgid);
-	o->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
-	o->ppid = BPF_CORE_READ(parent, tgid);
-	o->parent_start_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
-	o->uid = BPF_CORE_READ(cred, uid.val);
-	o->euid = BPF_CORE_READ(cred, euid.val);
-	o->gid = BPF_CORE_READ(cred, gid.val);
-	o->egid = BPF_CORE_READ(cred, egid.val);
+	o->pid = t->pid;
+	o->tgid = t->tgid;
+	o->start_ns = t->group_leader->start_boottime;
+	o->ppid = parent->tgid;
+	o->parent_start_ns = parent->group_leader->start_boottime;
+	o->uid = cred->uid.val;
+	o->euid = cred->euid.val;
+	o->gid = cred->gid.val;
+	o->egid = cred->egid.val;
 	/* kernel_cap_t is one u64 since 6.3 and two u32 before: same bytes either way. */
 	bpf_core_read(&o->cap_effective, sizeof(o->cap_effective), &cred->cap_effective);
 	task_ns(t, o->ns);
@@ -78,7 +86,7 @@ static __always_inline void task_fill(struct cw_task *o, struct task_struct *t)
 		o->flags |= CW_TF_IN_CONTAINER;
 	if (o->pid == o->tgid)
 		o->flags |= CW_TF_LEADER;
-	BPF_CORE_READ_STR_INTO(&o->comm, t, comm);
+	__builtin_memcpy(o->comm, t->comm, sizeof(o->comm));
 }
 
 static __always_inline struct task_state *follow_get(__u32 tgid, __u64 start_ns)

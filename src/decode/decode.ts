@@ -59,12 +59,45 @@ function str(buf: Buffer, start: number, end: number): string {
   return s;
 }
 
+/**
+ * Recently decoded byte runs (comm, filename, argv): a node runs the same
+ * commands again and again, and turning bytes into strings is the decoder's
+ * main cost. Keyed by a hash, checked byte for byte; bounded; values frozen.
+ */
+const CACHE_MAX = 4096;
+const cache = new Map<number, { src: Buffer; value: string | readonly string[] }>();
+
+function hashBytes(buf: Buffer, start: number, end: number, salt: number): number {
+  let h = 0x811c9dc5 ^ salt;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  return h >>> 0;
+}
+
+function cached<T extends string | readonly string[]>(buf: Buffer, start: number, end: number, salt: number, make: () => T): T {
+  const h = hashBytes(buf, start, end, salt);
+  const hit = cache.get(h);
+  if (hit && hit.src.length === end - start) {
+    let same = true;
+    for (let i = 0, n = end - start; i < n; i++) {
+      if (hit.src[i] !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return hit.value as T;
+  }
+  const value = make();
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(h, { src: Buffer.from(buf.subarray(start, end)), value });
+  return value;
+}
+
 /** A NUL-terminated string in a fixed-size field. */
 function cstr(buf: Buffer, at: number, len: number): string {
   let end = at;
   const max = at + len;
   while (end < max && buf[end] !== 0) end++;
-  return str(buf, at, end);
+  return end - at <= 2 ? str(buf, at, end) : cached(buf, at, end, 1, () => str(buf, at, end));
 }
 
 function namespaces(u32: Uint32Array, w: number): Namespaces {
@@ -94,8 +127,12 @@ function task(v: Views, at: number): TaskInfo {
   };
 }
 
-/** NUL-separated argv; a trailing partial argument (truncated) is kept. */
+/** NUL-separated argv; a trailing partial argument (truncated) is kept. Shared: never mutate. */
 function argv(buf: Buffer, at: number, len: number): string[] {
+  return cached(buf, at, at + len, 2, () => Object.freeze(splitArgs(buf, at, len))) as string[];
+}
+
+function splitArgs(buf: Buffer, at: number, len: number): string[] {
   const out: string[] = [];
   const end = at + len;
   let i = at;
