@@ -1,0 +1,107 @@
+/**
+ * What runs alongside the storm. Each variant is a command started before the
+ * storm and stopped (SIGTERM) after it; `baseline` and `control` start nothing.
+ *
+ * To measure another sensor command (e.g. the full pipeline once `ctrwatch run`
+ * exists), either edit the list below or set
+ *   BENCH_SENSOR_CMD='./bin/ctrwatch run > /dev/null'
+ * which replaces the command of the `sensor` variant (run with /bin/sh -c
+ * 'exec …' from the package root; stdout then is whatever the command says).
+ */
+import { join } from 'node:path';
+import { CODE } from './lib';
+
+export type Scenario = 'host' | 'container';
+
+export interface Variant {
+  /** Unique within its scenario. */
+  name: string;
+  scenario: Scenario;
+  description: string;
+  /** argv; empty for a run with nothing alongside the storm. */
+  cmd: string[];
+  /**
+   * 'counters': stdout is sensor-proc's JSON lines (ready, counters on SIGUSR2);
+   * 'none': stdout goes to the run's log file and only CPU time is measured.
+   */
+  protocol: 'counters' | 'none';
+  /** Where stdout goes when protocol is 'none': the run's log file (default) or /dev/null. */
+  stdout?: 'log' | 'null';
+  /** Left out unless named in BENCH_VARIANTS. */
+  optIn?: boolean;
+  /** Attached BPF programs (links + perf attachments) to wait for before the storm. */
+  minAttached: number;
+  /** The one figure with a target: the sensor's overhead on the host storm. */
+  target?: { minRatio: number; text: string };
+}
+
+const node = process.execPath;
+const sensorProc = join(CODE, 'dist', 'bench', 'sensor-proc.js');
+
+/** bpftrace on the same three tracepoints, printing similar fields, output to /dev/null. */
+export const BPFTRACE_PROGRAM = [
+  'tracepoint:sched:sched_process_fork { printf("fork %d %d %s\\n", args->parent_pid, args->child_pid, comm); }',
+  'tracepoint:sched:sched_process_exec { printf("exec %d %d %s %s\\n", pid, args->old_pid, comm, str(args->filename)); }',
+  'tracepoint:sched:sched_process_exit { printf("exit %d %s\\n", pid, comm); }',
+].join(' ');
+
+function sensorVariant(scenario: Scenario, name: string, description: string, extra: string[], target?: Variant['target']): Variant {
+  return { name, scenario, description, cmd: [node, sensorProc, ...extra], protocol: 'counters', minAttached: 3, target };
+}
+
+const TARGET = { minRatio: 0.97, text: 'overhead < 3% (ratio ≥ 0.97)' };
+
+export function defaultVariants(): Variant[] {
+  const v: Variant[] = [
+    { name: 'baseline', scenario: 'host', description: 'storm alone', cmd: [], protocol: 'none', minAttached: 0 },
+    { name: 'control', scenario: 'host', description: 'storm alone again (A/A: the noise floor of a ratio)', cmd: [], protocol: 'none', minAttached: 0 },
+    sensorVariant('host', 'sensor', 'KernelSensor + decode in JS, default options (drainMs 10)', [], TARGET),
+    sensorVariant('host', 'sensor-raw', 'KernelSensor without decode (batches counted, not decoded)', ['--raw']),
+    sensorVariant('host', 'sensor-drain50', 'KernelSensor + decode, drainMs 50', ['--drain-ms', '50']),
+    {
+      name: 'bpftrace', scenario: 'host', description: 'bpftrace printf on sched_process_fork/exec/exit to /dev/null',
+      cmd: ['bpftrace', '-o', '/dev/null', '-e', BPFTRACE_PROGRAM], protocol: 'none', minAttached: 3,
+    },
+    // The storm in its own mount namespace: every process is "in a container",
+    // so forks, execs and exits are all sent, execs and exits with a wake-up
+    // (at most one per CPU per wakeGapNs).
+    { name: 'baseline', scenario: 'container', description: 'storm alone (own mount namespace)', cmd: [], protocol: 'none', minAttached: 0 },
+    sensorVariant('container', 'sensor', 'KernelSensor + decode, default options (wakeGapNs 2 ms)', []),
+    sensorVariant('container', 'sensor-gap0', 'KernelSensor + decode, wakeGapNs 0 (a wake-up per urgent record)', ['--wake-gap-ns', '0']),
+    // The full pipeline, events to /dev/null (opt-in: BENCH_VARIANTS=...,ctrwatch-run).
+    ...(['host', 'container'] as const).map((scenario): Variant => ({
+      name: 'ctrwatch-run', scenario, description: 'ctrwatch run (full pipeline), events to /dev/null',
+      cmd: [node, join(CODE, 'bin', 'ctrwatch'), 'run'], protocol: 'none', stdout: 'null', minAttached: 3, optIn: true,
+    })),
+  ];
+  const cmd = process.env.BENCH_SENSOR_CMD;
+  if (cmd) {
+    for (const x of v) {
+      if (x.name === 'sensor') {
+        x.cmd = ['/bin/sh', '-c', `exec ${cmd}`];
+        x.protocol = 'none';
+        x.description = `${cmd}`;
+      }
+    }
+  }
+  return v;
+}
+
+/**
+ * The variants to run: BENCH_VARIANTS, a comma-separated list of names or
+ * scenario:name (e.g. "sensor,container:sensor"), or all by default (a few
+ * for a quick run).
+ * BENCH_SCENARIOS (host,container) selects whole scenarios. Every selected
+ * scenario keeps its baseline, against which its ratios are computed.
+ */
+export function selectedVariants(dfltNames?: string): Variant[] {
+  const all = defaultVariants();
+  const scen = (process.env.BENCH_SCENARIOS ?? 'host,container').split(',').map((s) => s.trim()).filter(Boolean);
+  const names = (process.env.BENCH_VARIANTS ?? dfltNames)?.split(',').map((s) => s.trim()).filter(Boolean);
+  return all.filter((v) => {
+    if (!scen.includes(v.scenario)) return false;
+    if (v.name === 'baseline') return true;
+    if (!names) return !v.optIn;
+    return names.includes(v.name) || names.includes(`${v.scenario}:${v.name}`);
+  });
+}
