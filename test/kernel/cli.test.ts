@@ -1,0 +1,40 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { canRunKernelTests } from '../support/env';
+
+const BIN = join(__dirname, '../../bin/ctrwatch');
+const ctrwatch = (args: string[], uid?: number) =>
+  spawnSync(process.execPath, [BIN, ...args], { uid, gid: uid, encoding: 'utf8', timeout: 60_000 });
+
+describe.runIf(canRunKernelTests)('ctrwatch doctor and run prerequisites', () => {
+  it('doctor: one ok line per check and exit 0 where the sensor can run', () => {
+    const r = ctrwatch(['doctor']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    for (const name of ['privileges', 'btf', 'addon', 'cgroups', 'tracefs', 'bpf']) {
+      expect(lines.some((l) => l.startsWith('ok') && l.includes(name))).toBe(true);
+    }
+    expect(lines.at(-1)).toBe('ctrwatch can run on this node');
+  });
+
+  it('doctor and run without privileges: a FAIL line saying what to do, no stack trace', () => {
+    const d = ctrwatch(['doctor'], 65534);
+    expect(d.status).toBe(1);
+    expect(d.stdout).toMatch(/^FAIL {2}privileges .* — run as root/m);
+    const r = ctrwatch(['run'], 65534);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^ctrwatch: cannot run: CapEff 0 lacks CAP_BPF\+CAP_PERFMON and CAP_SYS_ADMIN — run as root/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).toBe('');
+  });
+
+  it('bad flags are named', () => {
+    const r = ctrwatch(['run', '--ring-mb', '3']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--ring-mb must be a power of two, got 3');
+    const u = ctrwatch(['run', '--bogus']);
+    expect(u.status).toBe(2);
+    expect(u.stderr).toContain("Unknown option '--bogus'");
+  });
+});
