@@ -30,6 +30,7 @@ run options:
   --policy FILE      rules, severities, allowlists (YAML; validated at start, see policy.example.yaml)
   --state-dir DIR    where node state (images seen) is kept (default /var/lib/ctrwatch, or the policy's)
   --log-level L      trace, debug, info, warn, error (default info; env CTRWATCH_LOG)
+  --check            validate the options and the policy, then exit (0: all good)
 
 rules                 list every detection rule with its ATT&CK techniques and default severity
 `;
@@ -65,6 +66,7 @@ async function run(args: string[], log: Logger): Promise<number> {
     'log-level': { type: 'string' },
     policy: { type: 'string' },
     'state-dir': { type: 'string' },
+    check: { type: 'boolean' },
   });
   let policy: Policy = { ...DEFAULT_POLICY };
   if (values.policy) {
@@ -81,6 +83,11 @@ async function run(args: string[], log: Logger): Promise<number> {
   if (values['state-dir']) policy.stateDir = values['state-dir'];
   const ringMb = positiveInt('ring-mb', values['ring-mb'] as string | undefined, 8);
   if ((ringMb & (ringMb - 1)) !== 0) throw new UsageError(`--ring-mb must be a power of two, got ${ringMb}`);
+  const drainMs = positiveInt('drain-ms', values['drain-ms'] as string | undefined, 10);
+  if (values.check) {
+    process.stdout.write('configuration ok\n');
+    return 0;
+  }
   // Refuse at once, in one line, what would otherwise fail deep in libbpf.
   for (const c of [checkPrivileges(), checkBtf()]) {
     if (!c.ok) {
@@ -93,7 +100,7 @@ async function run(args: string[], log: Logger): Promise<number> {
     raw: Boolean(values.raw),
     traceAll: Boolean(values['trace-all']),
     ringBytes: ringMb << 20,
-    drainMs: positiveInt('drain-ms', values['drain-ms'] as string | undefined, 10),
+    drainMs,
     out: process.stdout,
     policy,
   });
