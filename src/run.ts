@@ -5,7 +5,7 @@ import type { KernelRecord } from './decode/records';
 import { KernelSensor } from './kernel/sensor';
 import { Pipeline } from './pipeline';
 import type { Policy } from './detect/policy';
-import { toJsonLine } from './proto/schema';
+import { fastJsonLine } from './proto/fast-json';
 import { packageRoot } from './paths';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,7 +52,7 @@ export function runSensor(o: RunOptions): Promise<number> {
     },
   );
   if (!o.raw) {
-    pipeline = new Pipeline({ logger: log, host: sensor.host, policy: o.policy, emit: (e) => lines.push(toJsonLine(e)) });
+    pipeline = new Pipeline({ logger: log, host: sensor.host, policy: o.policy, emit: (e) => lines.push(fastJsonLine(e)) });
   }
   return new Promise((resolve, reject) => {
     let done = false;
