@@ -10,6 +10,16 @@ const volatile __s32 cg_subsys = -1;      /* tracked cgroup hierarchy: -1 cgroup
 const volatile __u32 cg_hierarchy = 0;    /* its hierarchy id (cgroup2: 0) */
 const volatile bool trace_all = false;    /* send every fork and exit, not only followed ones */
 const volatile __u64 wake_gap_ns = 2000000; /* at most one forced wake-up per CPU per gap */
+const volatile bool exec_all = false;     /* send every exec, not only those the filter names */
+
+/* Execs of host processes that are sent: their comm (the exec'd file's name,
+ * NUL-padded to 16 bytes) is a key here. Filled by the loader before attach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[CW_COMM_LEN]);
+	__type(value, __u8);
+} exec_names SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

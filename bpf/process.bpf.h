@@ -71,9 +71,20 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (!e || p->tgid == self_tgid)
 		return 0;
 
+	/* An ordinary host process's exec is sent only when its program is
+	 * container tooling (runtimes, their CLIs, nsenter, unshare, chroot…) or
+	 * the kernel started it (a usermode helper, child of kthreadd). */
+	s = follow_get(p->tgid, p->group_leader->start_boottime);
+	followed = (s && (s->flags & TS_FOLLOW)) || !in_host_ns(p);
+	if (!followed && !exec_all && p->real_parent->tgid != 2) {
+		char key[CW_COMM_LEN];
+
+		__builtin_memcpy(key, p->comm, sizeof(key));
+		if (!bpf_map_lookup_elem(&exec_names, key))
+			return 0;
+	}
+
 	task_fill(&e->task, p);
-	s = follow_get(e->task.tgid, e->task.start_ns);
-	followed = (s && (s->flags & TS_FOLLOW)) || (e->task.flags & CW_TF_IN_CONTAINER);
 	if (followed) {
 		e->task.flags |= CW_TF_FOLLOWED;
 		if (!s)

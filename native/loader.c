@@ -50,6 +50,7 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 	l->skel->rodata->cg_hierarchy = o->cg_hierarchy;
 	l->skel->rodata->trace_all = o->trace_all;
 	l->skel->rodata->wake_gap_ns = o->wake_gap_ns;
+	l->skel->rodata->exec_all = o->exec_all;
 	err = bpf_map__set_max_entries(l->skel->maps.events, o->ring_bytes);
 	if (err)
 		goto fail;
@@ -64,6 +65,16 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 	err = ctrwatch_bpf__load(l->skel);
 	if (err)
 		goto fail;
+	*stage = "exec filter";
+	for (size_t i = 0; i < o->n_exec_names; i++) {
+		char key[16] = {};
+		__u8 one = 1;
+
+		strncpy(key, o->exec_names[i], sizeof(key) - 1);
+		err = bpf_map__update_elem(l->skel->maps.exec_names, key, sizeof(key), &one, sizeof(one), BPF_ANY);
+		if (err)
+			goto fail;
+	}
 	*stage = "attach";
 	err = ctrwatch_bpf__attach(l->skel);
 	if (err)

@@ -18,6 +18,9 @@ struct cw_loader_opts {
 	int32_t cg_subsys;     /* -1: cgroup2 */
 	uint32_t cg_hierarchy;
 	bool trace_all;
+	bool exec_all;           /* send every exec, not only the named programs' */
+	const char *const *exec_names; /* programs (comm, up to 15 bytes) whose host execs are sent */
+	size_t n_exec_names;
 	uint64_t wake_gap_ns;
 	/* Called for each program left out because its tracepoint is missing. */
 	void (*skipped)(void *ctx, const char *section);

@@ -62,6 +62,19 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 	lo.cg_subsys = sub.IsNumber() ? sub.As<Napi::Number>().Int32Value() : -1;
 	lo.cg_hierarchy = GetU32(o, "cgHierarchy", 0);
 	lo.trace_all = o.Get("traceAll").ToBoolean().Value();
+	lo.exec_all = lo.trace_all || o.Get("execAll").ToBoolean().Value();
+	std::vector<std::string> names;
+	std::vector<const char *> name_ptrs;
+	Napi::Value en = o.Get("execNames");
+	if (en.IsArray()) {
+		Napi::Array a = en.As<Napi::Array>();
+		for (uint32_t i = 0; i < a.Length(); i++)
+			names.push_back(a.Get(i).ToString().Utf8Value());
+	}
+	for (auto &n : names)
+		name_ptrs.push_back(n.c_str());
+	lo.exec_names = name_ptrs.data();
+	lo.n_exec_names = name_ptrs.size();
 	Napi::Value gap = o.Get("wakeGapNs");
 	lo.wake_gap_ns = gap.IsNumber() ? (uint64_t)gap.As<Napi::Number>().DoubleValue() : 2000000;
 	uint32_t drain_ms = GetU32(o, "drainMs", 10);

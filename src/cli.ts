@@ -24,7 +24,8 @@ commands:
 
 run options:
   --raw              print decoded kernel records instead of container events
-  --trace-all        send every fork and exit from the kernel, not only those around containers
+  --trace-all        send every fork, exec and exit from the kernel, not only those around containers
+  --exec-all         send every exec on the host, not only container tooling's (runtimes, CLIs, nsenter…)
   --ring-mb N        ring buffer size in MiB (power of two, default 8)
   --drain-ms N       period of the batch drain in ms (default 10)
   --policy FILE      rules, severities, allowlists (YAML; validated at start, see policy.example.yaml)
@@ -61,6 +62,7 @@ async function run(args: string[], log: Logger): Promise<number> {
   const { values } = parse(args, {
     raw: { type: 'boolean' },
     'trace-all': { type: 'boolean' },
+    'exec-all': { type: 'boolean' },
     'ring-mb': { type: 'string' },
     'drain-ms': { type: 'string' },
     'log-level': { type: 'string' },
@@ -99,6 +101,7 @@ async function run(args: string[], log: Logger): Promise<number> {
     logger: log,
     raw: Boolean(values.raw),
     traceAll: Boolean(values['trace-all']),
+    execAll: Boolean(values['exec-all']),
     ringBytes: ringMb << 20,
     drainMs,
     out: process.stdout,

@@ -10,6 +10,10 @@ export interface NativeSensorOptions {
   cgSubsys: number;
   cgHierarchy: number;
   traceAll: boolean;
+  /** Send every exec (traceAll implies it), not only the execNames' and the followed processes'. */
+  execAll?: boolean;
+  /** Programs (comm: the exec'd file's name, up to 15 bytes) whose execs on the host are sent. */
+  execNames?: string[];
   wakeGapNs: number;
   drainMs: number;
   onRecords: (batch: Buffer) => void;

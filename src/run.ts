@@ -14,6 +14,7 @@ export interface RunOptions {
   logger: Logger;
   raw: boolean;
   traceAll: boolean;
+  execAll?: boolean;
   ringBytes: number;
   drainMs: number;
   out: Writable;
@@ -44,7 +45,7 @@ export function runSensor(o: RunOptions): Promise<number> {
   };
   let pipeline: Pipeline | undefined;
   const sensor = new KernelSensor(
-    { logger: log, traceAll: o.traceAll, ringBytes: o.ringBytes, drainMs: o.drainMs },
+    { logger: log, traceAll: o.traceAll, execAll: o.execAll, ringBytes: o.ringBytes, drainMs: o.drainMs },
     (batch) => {
       if (pipeline) pipeline.onBatch(batch);
       else for (const r of batch.records) lines.push(rawLine(r));

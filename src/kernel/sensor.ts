@@ -10,8 +10,12 @@ export interface KernelSensorOptions {
   logger: Logger;
   /** Ring buffer size in bytes (power of two, at least a page). */
   ringBytes?: number;
-  /** Send every fork and exit, not only those in and around containers. */
+  /** Send every fork, exec and exit, not only those in and around containers. */
   traceAll?: boolean;
+  /** Send every exec on the host, not only container tooling's. */
+  execAll?: boolean;
+  /** Extra program names whose host execs are sent (beside EXEC_NAMES). */
+  execNames?: string[];
   /** Period of the drain that collects records sent without a wake-up. */
   drainMs?: number;
   /** Minimum gap between two forced wake-ups on one CPU. */
@@ -39,6 +43,20 @@ export class SensorStartError extends Error {
 }
 
 const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
+
+/**
+ * Host programs whose execs the kernel sends (a process's comm after exec is
+ * its file's name, cut to 15 bytes): container runtimes and their managers,
+ * the CLIs that enumerate, deploy or import images, and the tools that enter
+ * or make namespaces and roots. Everything else on the host sends nothing
+ * unless it is followed (in or around a container) or a usermode helper.
+ */
+export const EXEC_NAMES = [
+  'runc', 'crun', 'youki', 'runsc', 'kata-runtime', 'containerd', 'containerd-shim', 'dockerd', 'docker', 'docker-init',
+  'podman', 'conmon', 'crio', 'cri-o', 'nerdctl', 'crictl', 'ctr', 'buildah', 'skopeo', 'buildkitd', 'kubectl', 'kubelet',
+  'kubeadm', 'oc', 'helm', 'lxc-start', 'lxc-execute', 'lxc-attach', 'systemd-nspawn', 'bwrap', 'firejail', 'unshare',
+  'nsenter', 'chroot', 'pivot_root', 'setns', 'capsh',
+];
 
 /** The kernel side as a source of decoded batches. */
 export class KernelSensor {
@@ -68,6 +86,8 @@ export class KernelSensor {
         cgSubsys: this.host.cgroup.subsys,
         cgHierarchy: this.host.cgroup.hierarchy,
         traceAll: this.opts.traceAll ?? false,
+        execAll: this.opts.execAll ?? false,
+        execNames: [...EXEC_NAMES, ...(this.opts.execNames ?? [])].map((n) => n.slice(0, 15)),
         wakeGapNs: this.opts.wakeGapNs ?? 2_000_000,
         drainMs: this.opts.drainMs ?? 10,
         onRecords: (buf) => this.deliver(buf),

@@ -15,12 +15,28 @@ const isExec = (argTag: string) => (r: KernelRecord): r is ExecRecord => r.kind 
 
 describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
   let s: RecordingSensor;
+  let all: RecordingSensor; // execAll: every host exec, to check exec records of any program
   beforeAll(() => {
     s = new RecordingSensor();
+    all = new RecordingSensor({ execAll: true });
   });
-  afterAll(() => s?.close());
+  afterAll(() => {
+    s?.close();
+    all?.close();
+  });
+
+  it('sends no exec of a plain host program, but those of container tooling', async () => {
+    const t = tag();
+    spawnSync('/bin/sh', ['-c', 'true', t]);
+    const un = spawnSync('unshare', ['--mount', '/bin/true', t]);
+    expect(un.status).toBe(0);
+    const ex = await s.waitFor((r): r is ExecRecord => isExec(t)(r) && r.argv[0] === 'unshare');
+    expect(ex.task.comm).toBe('unshare');
+    expect(s.records.some((r) => isExec(t)(r) && r.filename === '/bin/sh')).toBe(false);
+  });
 
   it('reports an exec with its argv, identity and namespaces; a plain host process sends no exit', async () => {
+    const s = all;
     const t = tag();
     const child = spawn('/bin/sh', ['-c', 'read x; exit 7', t], { stdio: ['pipe', 'ignore', 'ignore'] });
     const ex = await s.waitFor(isExec(t));
@@ -68,7 +84,7 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
     // The subshell is a fork without exec: no record by default.
     const r = spawnSync('/bin/sh', ['-c', '(echo $$ > /dev/null); unshare --fork --pid --mount /bin/true', t]);
     expect(r.status).toBe(0);
-    const ex = await s.waitFor(isExec(t));
+    const ex = await all.waitFor(isExec(t));
     const sh = ex.task.tgid;
     const unshareExec = await s.waitFor((x): x is ExecRecord => x.kind === 'exec' && x.task.ppid === sh && x.argv[0] === 'unshare');
     const fork = await s.waitFor((x): x is ForkRecord => x.kind === 'fork' && x.task.ppid === unshareExec.task.tgid);
@@ -168,7 +184,7 @@ describe.runIf(canRunKernelTests)('kernel pipeline options', () => {
 
   it('a tiny ring buffer under load counts its drops: received + dropped = sent + dropped, none lost silently', async () => {
     // One page of ring and no wake-ups or drains during the storm: most records cannot fit.
-    const s = new RecordingSensor({ ringBytes: 4096, drainMs: 60_000, wakeGapNs: 1e15 });
+    const s = new RecordingSensor({ ringBytes: 4096, drainMs: 60_000, wakeGapNs: 1e15, execAll: true });
     try {
       const t = tag();
       const n = 300;
