@@ -1,36 +1,72 @@
 /**
  * `make bench` = node dist/bench/run.js: snapshots the built code into
  * bench/out/snap and re-runs itself from there (others may rebuild the shared
- * tree meanwhile), builds the storm, runs the decode benchmark, the overhead
- * rounds and the kernel-side pass, then writes bench/REPORT.md and
- * bench/report.json. Needs root (BPF).
+ * tree meanwhile), builds the storm, runs the parts, then writes
+ * bench/REPORT.md and bench/report.json. Needs root (BPF, containers).
  *
- * Environment (defaults in brackets; BENCH_QUICK=1 or --quick for a < 2 min run):
+ * Parts, in this order: decode (records bench/out/batches.bin), scale
+ * (pipeline memory, event-loop lag, throughput), rules (Detector cost), loss
+ * (small ring: received + dropped = produced), latency (container start and
+ * detection, per runtime), churn (500 short-lived containers), overhead
+ * (storm rounds), bpfstats (kernel side).
+ *
+ * Environment (defaults in brackets; BENCH_QUICK=1 or --quick for a < 3 min run):
+ *   BENCH_ONLY [all of the above]     parts to run, comma-separated
  *   BENCH_ROUNDS [10; quick 3]        overhead rounds
  *   BENCH_SECONDS [2]                 seconds per storm
  *   BENCH_WORKERS [online CPUs]       storm workers
  *   BENCH_SETTLE_MS [500]             pause between attach and storm
  *   BENCH_DECODE_REPS [15; quick 10]  decode repetitions
  *   BENCH_DECODE_REP_MS [200; quick 100]
- *   BENCH_ONLY [decode,overhead,bpfstats]  parts to run
- *   BENCH_VARIANTS [all; quick: control,host:sensor,bpftrace,container:sensor]
+ *   BENCH_VARIANTS [all but opt-in; quick: control,host:ctrwatch-run]
  *   BENCH_SCENARIOS, BENCH_SENSOR_CMD, BENCH_CHILD: see variants.ts, lib.ts
+ *   BENCH_LATENCY_N [30; quick 5]     measured containers per runtime
+ *   BENCH_RUNTIMES [runc,crun,containerd,podman,docker]
+ *   BENCH_CHURN_N [500; quick 100], BENCH_CHURN_PARALLEL [4]
+ *   BENCH_SCALE_CONTAINERS [10000], BENCH_SCALE_INSIDE [9] (processes per container besides init)
+ *   BENCH_LAG_SECONDS [5; quick 2]
+ *   BENCH_PIPE_REPS [15; quick 5], BENCH_PIPE_REP_MS [200; quick 100]  throughput and rules
+ *   BENCH_LOSS_RINGS [4096,8192,16384; quick 4096], BENCH_LOSS_ROUNDS [2; quick 1],
+ *   BENCH_LOSS_SECONDS [2; quick 1], BENCH_LOSS_DRAIN_MS [1000]
  *   BENCH_REPORT_NAME                 write bench/out/<name>.md/.json instead (side runs)
  */
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { runBpfStats } from './bpfstats';
+import { runChurn } from './churn';
 import { runDecode } from './decode';
+import { RUNTIMES, type RuntimeName } from './lab';
+import { runLatency } from './latency';
 import {
-  buildStorm, envNum, killAll, killChildrenOnExit, leftovers, machine, ROOT, sleep, snapshot, type BuildIdentity,
+  buildStorm, CODE, envNum, killAll, killChildrenOnExit, leftovers, machine, ROOT, sleep, snapshot, type BuildIdentity,
 } from './lib';
-import { runOverhead } from './overhead';
-import { writeReport, type BenchReport } from './report';
+import { runLoss } from './loss';
+import { runOverhead, type OverheadResult } from './overhead';
+import { writeReport, type BenchReport, type RunCounters } from './report';
+import { runRules } from './rules';
+import { runScale } from './scale';
 import { selectedVariants } from './variants';
 
 /** Variants of a quick run unless BENCH_VARIANTS says otherwise. */
-const QUICK_VARIANTS = 'control,host:sensor,bpftrace,container:sensor';
+const QUICK_VARIANTS = 'control,host:ctrwatch-run';
+const PARTS = ['decode', 'scale', 'rules', 'loss', 'latency', 'churn', 'overhead', 'bpfstats'];
+
+/** The kernel counters `ctrwatch run` logged when it stopped, per overhead run (its protocol has no counters line). */
+function ctrwatchCounters(o: OverheadResult): RunCounters[] {
+  const out: RunCounters[] = [];
+  for (const r of o.runs.filter((x) => x.variant === 'ctrwatch-run' && x.log)) {
+    try {
+      const line = readFileSync(join(ROOT, r.log!), 'utf8').split('\n').find((l) => l.includes('"sensor stopped"'));
+      const j = line ? (JSON.parse(line) as { counters?: { records: number; dropped: number; decodeErrors: number } }) : undefined;
+      out.push({ round: r.round, scenario: r.scenario, records: j?.counters?.records, dropped: j?.counters?.dropped, decodeErrors: j?.counters?.decodeErrors });
+    } catch {
+      out.push({ round: r.round, scenario: r.scenario });
+    }
+  }
+  return out;
+}
 
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`);
 
@@ -55,7 +91,9 @@ async function main(): Promise<number> {
   killChildrenOnExit();
   const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
   const t0 = Date.now();
-  const only = (process.env.BENCH_ONLY ?? 'decode,overhead,bpfstats').split(',').map((s) => s.trim());
+  const only = (process.env.BENCH_ONLY ?? PARTS.join(',')).split(',').map((s) => s.trim());
+  const unknown = only.filter((p) => !PARTS.includes(p));
+  if (unknown.length) throw new RangeError(`BENCH_ONLY: unknown part(s) ${unknown.join(', ')}; parts: ${PARTS.join(', ')}`);
   const rounds = Math.round(envNum('BENCH_ROUNDS', quick ? 3 : 10));
   const seconds = envNum('BENCH_SECONDS', 2);
   const workers = Math.round(envNum('BENCH_WORKERS', cpus().length));
@@ -84,9 +122,37 @@ async function main(): Promise<number> {
       recordSeconds: 2, workers, storm, log,
     });
   }
+  const reps = Math.round(envNum('BENCH_PIPE_REPS', quick ? 5 : 15));
+  const repMs = envNum('BENCH_PIPE_REP_MS', quick ? 100 : 200);
+  if (only.includes('scale')) {
+    report.scale = await runScale({
+      containers: Math.round(envNum('BENCH_SCALE_CONTAINERS', 10_000)), inside: Math.round(envNum('BENCH_SCALE_INSIDE', 9)),
+      lagSeconds: envNum('BENCH_LAG_SECONDS', quick ? 2 : 5), full: !quick, reps, repMs, log,
+    });
+  }
+  if (only.includes('rules')) report.rules = await runRules({ reps, repMs, log });
+  if (only.includes('loss')) {
+    report.loss = await runLoss({
+      ringSizes: (process.env.BENCH_LOSS_RINGS ?? (quick ? '4096' : '4096,8192,16384')).split(',').map(Number),
+      rounds: Math.round(envNum('BENCH_LOSS_ROUNDS', quick ? 1 : 2)), seconds: envNum('BENCH_LOSS_SECONDS', quick ? 1 : 2),
+      drainMs: Math.round(envNum('BENCH_LOSS_DRAIN_MS', 1000)), workers, storm, log,
+    });
+  }
+  if (only.includes('latency')) {
+    const runtimes = (process.env.BENCH_RUNTIMES ?? RUNTIMES.join(',')).split(',').map((s) => s.trim()) as RuntimeName[];
+    const bad = runtimes.filter((r) => !RUNTIMES.includes(r));
+    if (bad.length) throw new RangeError(`BENCH_RUNTIMES: unknown ${bad.join(', ')}`);
+    report.latency = await runLatency({ perRuntime: Math.round(envNum('BENCH_LATENCY_N', quick ? 5 : 30)), runtimes, log });
+  }
+  if (only.includes('churn')) {
+    report.churn = await runChurn({
+      containers: Math.round(envNum('BENCH_CHURN_N', quick ? 100 : 500)), parallel: Math.round(envNum('BENCH_CHURN_PARALLEL', 4)), log,
+    });
+  }
   if (only.includes('overhead')) {
     log(`overhead: ${rounds} rounds of pairs (baseline, variant), storms of ${seconds} s: ${variants.filter((v) => v.name !== 'baseline').map((v) => `${v.scenario}:${v.name}`).join(', ')}`);
     report.overhead = await runOverhead({ rounds, seconds, workers, settleMs, storm, variants, log });
+    report.ctrwatchCounters = ctrwatchCounters(report.overhead);
   }
   if (only.includes('bpfstats')) {
     const which = variants.filter((v) => ['sensor', 'bpftrace', 'ctrwatch-run'].includes(v.name));
@@ -96,7 +162,10 @@ async function main(): Promise<number> {
 
   killAll();
   await sleep(200);
-  report.leftovers = leftovers(['bench/out/storm', 'dist/bench/sensor-proc.js', 'printf("fork %d %d %s']);
+  report.leftovers = leftovers([
+    'bench/out/storm', 'dist/bench/sensor-proc.js', 'printf("fork %d %d %s', 'dist/bench/ctrwatch-reader.js', 'dist/bench/pipeline-proc.js',
+    join(CODE, 'bin', 'ctrwatch'), 'cwbench/stamp', ...[report.latency?.labDir, report.churn?.labDir].filter((d): d is string => !!d),
+  ]);
   report.wallS = (Date.now() - t0) / 1000;
   const md = writeReport(report);
   log(`bench: wrote ${md.slice(ROOT.length + 1)} and its .json in ${report.wallS.toFixed(0)} s`);

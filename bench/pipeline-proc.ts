@@ -1,0 +1,393 @@
+/**
+ * The real pipeline (src/pipeline.ts) fed synthetic or recorded kernel
+ * records, in a process of its own (a fresh heap for memory figures, its own
+ * JIT state). One mode per run; prints one JSON line.
+ *
+ *   node --expose-gc dist/bench/pipeline-proc.js scale '{"containers":10000,"inside":9,"lagSeconds":5}'
+ *   node dist/bench/pipeline-proc.js throughput '{"reps":15,"repMs":200}'
+ *   node dist/bench/pipeline-proc.js rules '{"reps":15,"repMs":200}'
+ *
+ * Pipeline options: lookupProcs false (no /proc reads for synthetic pids), a
+ * silent logger, a policy whose stateDir is a temp dir, emit = toJsonLine (the
+ * encoding `ctrwatch run` does for stdout), its bytes counted.
+ */
+import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import pino from 'pino';
+import { decodeBatch } from '../src/decode/decode';
+import type { DecodedBatch } from '../src/decode/records';
+import { DEFAULT_POLICY } from '../src/detect/policy';
+import { Pipeline } from '../src/pipeline';
+import { toJsonLine } from '../src/proto/schema';
+import { loadBatches } from './decode';
+import { OUT, quantile, summarize } from './lib';
+import { batches, execRecord, exitRecord, forkRecord, HOST_NS, Synth, SYNTH_HOST } from './synth';
+import { TaskFlag } from '../src/decode/layout';
+import type { TaskInfo } from '../src/decode/records';
+
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+
+/** A bundle with runc's default config.json, shared by every synthetic container (enrichment reads it). */
+function bundle(tmp: string): string {
+  const dir = join(tmp, 'bundle');
+  mkdirSync(dir, { recursive: true });
+  const config = {
+    ociVersion: '1.0.2-dev',
+    process: {
+      terminal: false, user: { uid: 0, gid: 0 }, args: ['sleep', 'infinity'], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'], cwd: '/',
+      capabilities: Object.fromEntries(['bounding', 'effective', 'permitted'].map((k) => [k, ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']])),
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }], noNewPrivileges: true,
+    },
+    root: { path: 'rootfs', readonly: true },
+    hostname: 'runc',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    ],
+    linux: {
+      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'].map((type) => ({ type })),
+      maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],
+      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+    },
+  };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, '\t'));
+  return dir;
+}
+
+interface Made {
+  pipeline: Pipeline;
+  bytes: () => number;
+  events: () => number;
+  /** Wall ns spent in toJsonLine so far. */
+  encodeNs: () => number;
+}
+
+function makePipeline(tmp: string, name: string): Made {
+  let bytes = 0;
+  let events = 0;
+  let encodeNs = 0n;
+  const stateDir = join(tmp, `state-${name}`);
+  mkdirSync(stateDir, { recursive: true });
+  const pipeline = new Pipeline({
+    logger: pino({ level: 'silent' }), host: SYNTH_HOST, lookupProcs: false,
+    policy: { ...DEFAULT_POLICY, stateDir },
+    emit: (e) => {
+      const t = process.hrtime.bigint();
+      bytes += toJsonLine(e).length + 1;
+      encodeNs += process.hrtime.bigint() - t;
+      events++;
+    },
+  });
+  return { pipeline, bytes: () => bytes, events: () => events, encodeNs: () => Number(encodeNs) };
+}
+
+/** Replaces the pipeline's detector with one that finds nothing (bench only). */
+function withoutDetector(p: Pipeline): Pipeline {
+  (p as unknown as { detector: unknown }).detector = { onRecord: () => [], onLifecycle: () => [], techniques: () => [] };
+  return p;
+}
+
+const mb = (b: number) => b / (1 << 20);
+
+function memory() {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return { rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers) };
+}
+
+// ---------------------------------------------------------------- scale
+
+interface ScaleConfig {
+  containers: number;
+  inside: number;
+  lagSeconds: number;
+  /** ProcessTable maxEntries override (bench only): undefined keeps the Pipeline's default. */
+  maxEntries?: number;
+}
+
+/** A short-lived process in a running container (a health check): fork, exec, exit. */
+function checkIn(synthPid: { next: number }, init: number, nsBase: number, cgroupId: bigint, kt: { t: bigint }): Buffer[] {
+  const ns = { mnt: nsBase, pid: nsBase + 1, net: nsBase + 2, uts: nsBase + 3, ipc: nsBase + 4, cgroup: nsBase + 5, user: HOST_NS.user, time: HOST_NS.time };
+  const tgid = synthPid.next++;
+  const t: TaskInfo = {
+    pid: tgid, tgid, ppid: init, nspid: 100, uid: 0, euid: 0, gid: 0, egid: 0, startNs: BigInt(tgid) * 1_000_000n, parentStartNs: BigInt(init) * 1_000_000n,
+    capEffective: 0xa80425fbn, cgroupId, ns, flags: TaskFlag.LEADER | TaskFlag.FOLLOWED | TaskFlag.IN_CONTAINER, comm: 'curl',
+  };
+  const k = () => (kt.t += 10_000n);
+  return [forkRecord(t, k()), execRecord(t, k(), '/usr/bin/curl', ['/usr/bin/curl', '-fsS', 'http://127.0.0.1:8080/healthz']), exitRecord(t, k(), 0)];
+}
+
+async function scale(cfg: ScaleConfig, tmp: string) {
+  const m0 = memory();
+  const made = makePipeline(tmp, 'scale');
+  const p = made.pipeline;
+  if (cfg.maxEntries) (p.procs as unknown as { max: number }).max = cfg.maxEntries;
+  const synth = new Synth(bundle(tmp));
+  // Compact handles of the running containers: init pid, namespace base, cgroup id.
+  const inits = new Uint32Array(cfg.containers);
+  const nsBases = new Uint32Array(cfg.containers);
+  const cgroups = new Float64Array(cfg.containers);
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  let records = 0;
+  let pending: Buffer[] = [];
+  const flush = () => {
+    if (!pending.length) return;
+    const b = decodeBatch(Buffer.concat(pending));
+    records += b.records.length;
+    p.onBatch(b);
+    pending = [];
+  };
+  for (let i = 0; i < cfg.containers; i++) {
+    const c = synth.start(cfg.inside);
+    inits[i] = c.init.tgid;
+    nsBases[i] = c.init.ns.mnt;
+    cgroups[i] = Number(c.cgroupId);
+    pending.push(...c.records);
+    if (pending.length >= 256) flush();
+  }
+  flush();
+  const buildCpu = process.cpuUsage(c0);
+  const buildS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const stats = p.stats();
+  const m1 = memory();
+
+  // Steady state: a 10 ms drain of a mixed batch, as the addon delivers them.
+  const ticks = Math.round((cfg.lagSeconds * 1000) / 10);
+  const pid = { next: 50_000_000 };
+  const kt = { t: 10_000_000_000_000n };
+  const tickBatches: Buffer[] = [];
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  let tickRecords = 0;
+  for (let k = 0; k < ticks; k++) {
+    const recs: Buffer[] = [];
+    for (let j = 0; j < 10; j++) {
+      const i = Math.floor(rnd() * cfg.containers);
+      recs.push(...checkIn(pid, inits[i], nsBases[i], BigInt(cgroups[i]), kt)); // 1,000 health checks/s
+    }
+    for (let j = 0; j < 5; j++) recs.push(synth.hostExec()); // 500 host execs/s
+    if (k % 5 === 0) recs.push(...synth.life(3)); // 20 short container lives/s
+    tickRecords += recs.length;
+    tickBatches.push(Buffer.concat(recs));
+  }
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  const batchMs: number[] = [];
+  let sweepMs = NaN;
+  h.enable();
+  await new Promise<void>((resolve) => {
+    let k = 0;
+    const timer = setInterval(() => {
+      const s = process.hrtime.bigint();
+      p.onBatch(decodeBatch(tickBatches[k]));
+      batchMs.push(Number(process.hrtime.bigint() - s) / 1e6);
+      if (k === Math.floor(ticks / 2)) {
+        // run.ts sweeps every 5 s: once here, inside the phase.
+        const s2 = process.hrtime.bigint();
+        p.sweep(undefined, false);
+        sweepMs = Number(process.hrtime.bigint() - s2) / 1e6;
+      }
+      if (++k >= ticks) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 10);
+  });
+  h.disable();
+  const lag = {
+    p50Ms: h.percentile(50) / 1e6, p99Ms: h.percentile(99) / 1e6, maxMs: h.max / 1e6, meanMs: h.mean / 1e6, samples: h.count,
+  };
+  // Every 6th sweep in run.ts also prunes processes gone from /proc (an existsSync each): one block of the loop.
+  const procsBeforePrune = p.stats().processes;
+  const s3 = process.hrtime.bigint();
+  p.sweep(undefined, true);
+  const pruneMs = Number(process.hrtime.bigint() - s3) / 1e6;
+  const table = p.procs as unknown as { max: number; recentMax: number };
+  return {
+    config: cfg, records, stats, tableBound: table.max, recentBound: table.recentMax, buildS, buildCpuS: (buildCpu.user + buildCpu.system) / 1e6,
+    memoryBefore: m0, memory: m1, steady: { ticks, records: tickRecords, recordsPerS: tickRecords / cfg.lagSeconds, batchMs: { p50: quantile(batchMs, 0.5), p99: quantile(batchMs, 0.99), max: Math.max(...batchMs) } },
+    lag, sweepMs, pruneMs, procsBeforePrune, eventsEmitted: made.events(),
+  };
+}
+
+// ---------------------------------------------------------------- throughput and rules
+
+interface RateConfig {
+  reps: number;
+  repMs: number;
+}
+
+interface Mix {
+  name: string;
+  description: string;
+  buffers: Buffer[];
+}
+
+function mixes(tmp: string): Mix[] {
+  const out: Mix[] = [];
+  const synth = new Synth(bundle(tmp));
+  const recs: Buffer[] = [];
+  for (let i = 0; i < 2000; i++) {
+    recs.push(...synth.life(3));
+    recs.push(synth.hostExec());
+  }
+  out.push({
+    name: 'containers',
+    description: '2,000 synthetic runc container lives (runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, 3 processes forked and exec\'d inside, exits, cgroup rmdir) and a host exec each; batches of 256',
+    buffers: batches(recs, 256),
+  });
+  const file = join(OUT, 'batches.bin');
+  if (existsSync(file)) {
+    out.push({ name: 'recorded', description: 'bench/out/batches.bin: batches recorded from the kernel programs during a host storm and a storm in its own mount namespace (bench/decode.ts)', buffers: loadBatches(file) });
+  }
+  return out;
+}
+
+function countRecords(bufs: Buffer[]): { records: number; kinds: Record<string, number> } {
+  const kinds: Record<string, number> = {};
+  let records = 0;
+  for (const b of bufs) {
+    for (const r of decodeBatch(b).records) {
+      kinds[r.kind] = (kinds[r.kind] ?? 0) + 1;
+      records++;
+    }
+  }
+  return { records, kinds };
+}
+
+/** Repeats fn (one pass over `records` records) for at least repMs; CPU and wall ns per record. */
+function timed(fn: () => void, records: number, repMs: number): { cpuNs: number; wallNs: number; passes: number } {
+  let passes = 0;
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  let ns = 0n;
+  do {
+    fn();
+    passes++;
+    ns = process.hrtime.bigint() - t0;
+  } while (ns < BigInt(repMs) * 1_000_000n);
+  const c = process.cpuUsage(c0);
+  return { cpuNs: ((c.user + c.system) * 1000) / (passes * records), wallNs: Number(ns) / (passes * records), passes };
+}
+
+function throughput(cfg: RateConfig, tmp: string) {
+  const out = [];
+  for (const mix of mixes(tmp)) {
+    const { records, kinds } = countRecords(mix.buffers);
+    const made = makePipeline(tmp, `tp-${mix.name}`);
+    const pass = () => {
+      for (const b of mix.buffers) made.pipeline.onBatch(decodeBatch(b));
+    };
+    for (let i = 0; i < 5; i++) pass();
+    const e0 = made.events();
+    const b0 = made.bytes();
+    const n0 = made.encodeNs();
+    let passes = 0;
+    let wallNs = 0;
+    const rates: number[] = [];
+    const wallRates: number[] = [];
+    for (let r = 0; r < cfg.reps; r++) {
+      const t = timed(pass, records, cfg.repMs);
+      passes += t.passes;
+      wallNs += t.wallNs * t.passes * records;
+      rates.push(1e9 / t.cpuNs);
+      wallRates.push(1e9 / t.wallNs);
+    }
+    const encodeShare = (made.encodeNs() - n0) / wallNs;
+    const events = made.events() - e0;
+    const eventsPerPass = events / passes;
+    const rate = summarize(rates);
+    out.push({
+      name: mix.name, description: mix.description, records, batches: mix.buffers.length, kinds,
+      eventsPerPass, bytesPerPass: (made.bytes() - b0) / passes,
+      encodeShare, encodeUsPerEvent: events ? (made.encodeNs() - n0) / events / 1000 : NaN,
+      rates, rate, wallRate: summarize(wallRates),
+      eventsPerS: summarize(rates.map((x) => (x * eventsPerPass) / records)),
+    });
+  }
+  return out;
+}
+
+function rules(cfg: RateConfig, tmp: string) {
+  const out = [];
+  for (const mix of mixes(tmp)) {
+    const decoded: DecodedBatch[] = mix.buffers.map((b) => decodeBatch(b));
+    const records = decoded.reduce((s, b) => s + b.records.length, 0);
+    const kinds: Record<string, number> = {};
+    for (const b of decoded) for (const r of b.records) kinds[r.kind] = (kinds[r.kind] ?? 0) + 1;
+    const a = makePipeline(tmp, `rules-a-${mix.name}`);
+    const b = makePipeline(tmp, `rules-b-${mix.name}`);
+    withoutDetector(b.pipeline);
+    const passOf = (m: Made) => () => {
+      for (const d of decoded) m.pipeline.onBatch(d);
+    };
+    const pa = passOf(a);
+    const pb = passOf(b);
+    for (let i = 0; i < 5; i++) {
+      pa();
+      pb();
+    }
+    const ea = a.events();
+    const eb = b.events();
+    const na = a.encodeNs();
+    const nb = b.encodeNs();
+    let passesA = 0;
+    let passesB = 0;
+    const withNs: number[] = [];
+    const withoutNs: number[] = [];
+    const added: number[] = [];
+    for (let r = 0; r < cfg.reps; r++) {
+      // Side by side, the order alternating: the pair shares the machine's state of the moment.
+      const first = r % 2 === 0;
+      const x = timed(first ? pa : pb, records, cfg.repMs);
+      const y = timed(first ? pb : pa, records, cfg.repMs);
+      const [ta, tb] = first ? [x, y] : [y, x];
+      passesA += ta.passes;
+      passesB += tb.passes;
+      withNs.push(ta.cpuNs);
+      withoutNs.push(tb.cpuNs);
+      added.push(ta.cpuNs - tb.cpuNs);
+    }
+    out.push({
+      name: mix.name, description: mix.description, records, kinds,
+      eventsPerPassWith: (a.events() - ea) / passesA, eventsPerPassWithout: (b.events() - eb) / passesB,
+      /** Of the added ns per record, how much is toJsonLine of the extra (detection) events (wall ns). */
+      encodeAddedNs: ((a.encodeNs() - na) / passesA - (b.encodeNs() - nb) / passesB) / records,
+      withNs: summarize(withNs), withoutNs: summarize(withoutNs), addedNs: summarize(added), added,
+    });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const [mode, json] = process.argv.slice(2);
+  const cfg = JSON.parse(json ?? '{}') as Record<string, unknown>;
+  const tmp = mkdtempSync(join(tmpdir(), 'ctrwatch-bench-pipeline-'));
+  try {
+    let result: unknown;
+    if (mode === 'scale') result = await scale(cfg as unknown as ScaleConfig, tmp);
+    else if (mode === 'throughput') result = throughput(cfg as unknown as RateConfig, tmp);
+    else if (mode === 'rules') result = rules(cfg as unknown as RateConfig, tmp);
+    else throw new Error(`unknown mode ${mode}`);
+    process.stdout.write(JSON.stringify(result) + '\n');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`pipeline-proc: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

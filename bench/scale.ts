@@ -1,0 +1,134 @@
+/**
+ * Scale and throughput of the real pipeline (src/pipeline.ts), each in a
+ * process of its own (bench/pipeline-proc.ts):
+ *
+ * - scale: resident memory with N tracked containers (synthetic runc create →
+ *   pivot_root → exec sequences, each in its own mount namespace) and M
+ *   processes inside each; then event-loop lag while 10 ms batches of a steady
+ *   mix arrive (health-check processes in running containers, host execs, short
+ *   container lives), with the 5-second sweep inside; then the /proc prune that
+ *   every 6th sweep runs. Runs: the Pipeline as `ctrwatch run` builds it, and
+ *   (full run) the same with the process table's bound raised so that every
+ *   process is kept, and containers alone (to split the memory by kind).
+ * - throughput: decode → correlate → detect → encode (toJsonLine) on one
+ *   thread, records per CPU-second, over synthetic container lives and over
+ *   the batches recorded by bench/decode.ts.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { CODE, ROOT, track, exited, type Summary } from './lib';
+
+export interface ScaleConfig {
+  containers: number;
+  inside: number;
+  lagSeconds: number;
+  /** Also the runs with every process kept and with containers alone. */
+  full: boolean;
+  reps: number;
+  repMs: number;
+  log: (msg: string) => void;
+}
+
+export interface ScaleRun {
+  name: string;
+  description: string;
+  config: { containers: number; inside: number; lagSeconds: number; maxEntries?: number };
+  records: number;
+  stats: { records: number; events: number; detections: number; processes: number; containers: number };
+  /** The process table's bounds in that run: followed processes, recent host processes. */
+  tableBound: number;
+  recentBound: number;
+  buildS: number;
+  memoryBefore: { rssMb: number; heapUsedMb: number };
+  memory: { rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number; arrayBuffersMb: number };
+  steady: { ticks: number; records: number; recordsPerS: number; batchMs: { p50: number; p99: number; max: number } };
+  lag: { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number; samples: number };
+  sweepMs: number;
+  pruneMs: number;
+  procsBeforePrune: number;
+}
+
+export interface ThroughputMix {
+  name: string;
+  description: string;
+  records: number;
+  batches: number;
+  kinds: Record<string, number>;
+  eventsPerPass: number;
+  bytesPerPass: number;
+  /** Share of wall time spent in toJsonLine, and µs per event encoded. */
+  encodeShare: number;
+  encodeUsPerEvent: number;
+  rates: number[];
+  rate: Summary;
+  wallRate: Summary;
+  eventsPerS: Summary;
+}
+
+export interface ScaleResult {
+  command: string;
+  runs: ScaleRun[];
+  throughput: ThroughputMix[];
+  throughputCommand: string;
+  errors: string[];
+  wallS: number;
+}
+
+export const MEMORY_TARGET_MB = 100;
+export const THROUGHPUT_TARGET = 200_000;
+
+/** Runs pipeline-proc.js in a child; its one JSON line. */
+export async function pipelineProc(mode: string, cfg: object, gc = false): Promise<unknown> {
+  const args = [...(gc ? ['--expose-gc'] : []), join(CODE, 'dist', 'bench', 'pipeline-proc.js'), mode, JSON.stringify(cfg)];
+  const p = track(spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
+  let out = '';
+  let err = '';
+  p.stdout!.on('data', (d) => (out += d));
+  p.stderr!.on('data', (d) => (err += d));
+  const code = await exited(p);
+  if (code !== 0) throw new Error(`pipeline-proc ${mode} exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+export function procCommand(mode: string, cfg: object, gc = false): string {
+  return `node ${gc ? '--expose-gc ' : ''}dist/bench/pipeline-proc.js ${mode} '${JSON.stringify(cfg)}'`;
+}
+
+export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
+  const t0 = Date.now();
+  const base = { containers: cfg.containers, inside: cfg.inside, lagSeconds: cfg.lagSeconds };
+  const plan: { name: string; description: string; c: ScaleRun['config'] }[] = [
+    { name: 'default', description: `${cfg.containers.toLocaleString('en-US')} containers × ${cfg.inside + 1} processes, Pipeline as ctrwatch run builds it (the process table's default bound)`, c: base },
+  ];
+  if (cfg.full) {
+    plan.push(
+      { name: 'all-processes', description: `the same with the process table's bound raised to 200,000 (bench only): every process kept`, c: { ...base, maxEntries: 200_000 } },
+      { name: 'containers-only', description: `${cfg.containers.toLocaleString('en-US')} containers, their init only`, c: { ...base, inside: 0 } },
+    );
+  }
+  const res: ScaleResult = {
+    command: procCommand('scale', base, true), runs: [], throughput: [], errors: [],
+    throughputCommand: procCommand('throughput', { reps: cfg.reps, repMs: cfg.repMs }), wallS: 0,
+  };
+  for (const x of plan) {
+    try {
+      const r = (await pipelineProc('scale', x.c, true)) as ScaleRun;
+      r.name = x.name;
+      r.description = x.description;
+      res.runs.push(r);
+      cfg.log(`scale ${x.name}: ${r.stats.containers} containers, ${r.stats.processes} processes: RSS ${r.memory.rssMb.toFixed(0)} MB (heap ${r.memory.heapUsedMb.toFixed(0)} MB); lag p99 ${r.lag.p99Ms.toFixed(1)} ms, max ${r.lag.maxMs.toFixed(1)} ms; sweep ${r.sweepMs.toFixed(1)} ms, prune ${r.pruneMs.toFixed(0)} ms`);
+    } catch (e) {
+      res.errors.push(`${x.name}: ${(e as Error).message}`);
+      cfg.log(`scale ${x.name} failed: ${(e as Error).message}`);
+    }
+  }
+  try {
+    res.throughput = (await pipelineProc('throughput', { reps: cfg.reps, repMs: cfg.repMs })) as ThroughputMix[];
+    for (const m of res.throughput) cfg.log(`throughput ${m.name}: ${Math.round(m.rate.median).toLocaleString('en-US')} records/CPU-s, ${Math.round(m.eventsPerS.median).toLocaleString('en-US')} events/s (encode ${(m.encodeShare * 100).toFixed(0)}% of the time)`);
+  } catch (e) {
+    res.errors.push(`throughput: ${(e as Error).message}`);
+    cfg.log(`throughput failed: ${(e as Error).message}`);
+  }
+  res.wallS = (Date.now() - t0) / 1000;
+  return res;
+}

@@ -1,0 +1,219 @@
+/**
+ * Synthetic kernel records, byte by byte in the kernel's layout (the approach
+ * of test/support/records.ts, copied here so that bench code needs no test
+ * code), and whole container lives as runc makes them: runc create (a host
+ * exec) → cgroup mkdir → fork of runc init into new namespaces → pivot_root →
+ * exec of the entrypoint, then processes inside (fork, exec), then exits and
+ * the cgroup's removal. Every container gets its own mount, pid, net, uts, ipc
+ * and cgroup namespace inodes and its own pids.
+ */
+import { cw_cgroup, cw_exec, cw_exit, cw_fork, cw_hdr, cw_syscall, cw_task, EXEC_FIXED_SIZE, NS_NAMES, RecordType, TaskFlag } from '../src/decode/layout';
+import type { Namespaces, TaskInfo } from '../src/decode/records';
+import type { HostFacts } from '../src/host';
+
+/** The host namespaces of the synthetic node (those of test/support/records.ts). */
+export const HOST_NS: Namespaces = { mnt: 4026531841, pid: 4026531836, net: 4026531840, uts: 4026531838, ipc: 4026531839, cgroup: 4026531835, user: 4026531837, time: 4026531834 };
+
+export const SYNTH_HOST: HostFacts = {
+  hostNs: NS_NAMES.map((n) => HOST_NS[n]),
+  nsSource: 'pid1',
+  // No mount: nothing is walked or read from the real cgroup tree.
+  cgroup: { mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' },
+  bootId: 'bench-synthetic',
+};
+
+const FULL_CAPS = 0x1ffffffffffn;
+const DEFAULT_CAPS = 0xa80425fbn; // runc's default set
+
+function cstr(buf: Buffer, at: number, len: number, s: string) {
+  buf.write(s.slice(0, len - 1), at, 'utf8');
+}
+
+function hdr(buf: Buffer, type: number, size: number, ktime: bigint, cpu: number) {
+  buf.writeUInt16LE(type, cw_hdr.fields.type[0]);
+  buf.writeUInt16LE(size, cw_hdr.fields.size[0]);
+  buf.writeUInt32LE(cpu, cw_hdr.fields.cpu[0]);
+  buf.writeBigUInt64LE(ktime, cw_hdr.fields.ktime[0]);
+}
+
+function putTask(buf: Buffer, at: number, t: TaskInfo) {
+  const F = cw_task.fields;
+  buf.writeBigUInt64LE(t.startNs, at + F.start_ns[0]);
+  buf.writeBigUInt64LE(t.parentStartNs, at + F.parent_start_ns[0]);
+  buf.writeBigUInt64LE(t.capEffective, at + F.cap_effective[0]);
+  buf.writeBigUInt64LE(t.cgroupId, at + F.cgroup_id[0]);
+  for (const k of ['pid', 'tgid', 'ppid', 'nspid', 'uid', 'euid', 'gid', 'egid', 'flags'] as const) buf.writeUInt32LE(t[k], at + F[k][0]);
+  NS_NAMES.forEach((n, i) => buf.writeUInt32LE(t.ns[n], at + F.ns[0] + 4 * i));
+  cstr(buf, at + F.comm[0], F.comm[1], t.comm);
+}
+
+const TASK_AT = cw_fork.fields.task[0];
+
+export function forkRecord(t: TaskInfo, ktime: bigint, newNsMask = 0): Buffer {
+  const b = Buffer.alloc(cw_fork.size);
+  hdr(b, RecordType.FORK, cw_fork.size, ktime, t.pid & 1);
+  putTask(b, TASK_AT, t);
+  b.writeUInt32LE(newNsMask, cw_fork.fields.new_ns[0]);
+  return b;
+}
+
+export function execRecord(t: TaskInfo, ktime: bigint, filename: string, argv: string[]): Buffer {
+  const args = Buffer.from(argv.join('\0') + '\0');
+  const len = Math.min(args.length, cw_exec.fields.args[1]);
+  const size = EXEC_FIXED_SIZE + ((len + 7) & ~7);
+  const b = Buffer.alloc(size);
+  hdr(b, RecordType.EXEC, size, ktime, t.pid & 1);
+  putTask(b, TASK_AT, t);
+  const F = cw_exec.fields;
+  b.writeBigUInt64LE(1234n + BigInt(filename.length), F.exe_ino[0]);
+  b.writeBigInt64LE(1700000000n, F.exe_mtime[0]);
+  b.writeBigInt64LE(1700000001n, F.exe_ctime[0]);
+  b.writeUInt32LE(66, F.exe_dev[0]);
+  b.writeUInt32LE(0x794c7630, F.exe_fs_magic[0]);
+  b.writeUInt32LE(1, F.exe_nlink[0]);
+  b.writeUInt32LE(t.pid, F.old_pid[0]);
+  b.writeUInt32LE(len, F.args_len[0]);
+  b.writeUInt32LE(0, F.args_truncated[0]);
+  cstr(b, F.filename[0], F.filename[1], filename);
+  args.copy(b, F.args[0], 0, len);
+  return b;
+}
+
+export function exitRecord(t: TaskInfo, ktime: bigint, status = 0): Buffer {
+  const b = Buffer.alloc(cw_exit.size);
+  hdr(b, RecordType.EXIT, cw_exit.size, ktime, t.pid & 1);
+  putTask(b, TASK_AT, t);
+  b.writeInt32LE(status, cw_exit.fields.exit_code[0]);
+  return b;
+}
+
+export function cgroupRecord(type: 4 | 5 | 6, path: string, id: bigint, t: TaskInfo, ktime: bigint, level = 2): Buffer {
+  const b = Buffer.alloc(cw_cgroup.size);
+  hdr(b, type, cw_cgroup.size, ktime, t.pid & 1);
+  putTask(b, TASK_AT, t);
+  b.writeBigUInt64LE(id, cw_cgroup.fields.cgroup_id[0]);
+  b.writeUInt32LE(0, cw_cgroup.fields.hierarchy_id[0]);
+  b.writeUInt32LE(level, cw_cgroup.fields.level[0]);
+  cstr(b, cw_cgroup.fields.path[0], cw_cgroup.fields.path[1], path);
+  return b;
+}
+
+export function syscallRecord(sc: number, ret: number, args: bigint[], t: TaskInfo, ktime: bigint, oldNs: Namespaces, paths: [string, string, string]): Buffer {
+  const b = Buffer.alloc(cw_syscall.size);
+  const F = cw_syscall.fields;
+  hdr(b, RecordType.SYSCALL, cw_syscall.size, ktime, t.pid & 1);
+  putTask(b, TASK_AT, t);
+  args.forEach((a, i) => b.writeBigUInt64LE(a, F.args[0] + 8 * i));
+  NS_NAMES.forEach((n, i) => b.writeUInt32LE(oldNs[n], F.old_ns[0] + 4 * i));
+  b.writeUInt32LE(sc, F.sc[0]);
+  b.writeInt32LE(ret, F.ret[0]);
+  cstr(b, F.path0[0], F.path0[1], paths[0]);
+  cstr(b, F.path1[0], F.path1[1], paths[1]);
+  cstr(b, F.fstype[0], F.fstype[1], paths[2]);
+  return b;
+}
+
+const SC_PIVOT_ROOT = 5;
+
+/** argv of the processes a container runs after its entrypoint: typical service commands. */
+const INSIDE = [
+  ['/bin/sh', '-c', 'exec nginx -g "daemon off;"'],
+  ['/usr/sbin/nginx', '-g', 'daemon off;'],
+  ['/usr/local/bin/python3', '-m', 'gunicorn', '--bind', '0.0.0.0:8000', '--workers', '4', 'app.wsgi:application'],
+  ['/usr/local/bin/node', '/app/server.js', '--port', '3000'],
+  ['/bin/cat', '/etc/hostname'],
+  ['/usr/bin/curl', '-fsS', 'http://127.0.0.1:8080/healthz'],
+];
+
+/**
+ * Makes container lives with fresh pids, start times, namespace inodes and
+ * cgroup ids. The node has one "shim" host process (pid 900) above every
+ * runc create, as containerd's shim or a test harness would be.
+ */
+export class Synth {
+  private pid = 100_000;
+  private ns = 4_100_000_000;
+  private cg = 1_000_000n;
+  private kt = 1_000_000_000n;
+  private n = 0;
+  private readonly shim: TaskInfo;
+
+  constructor(readonly bundle: string) {
+    this.shim = this.task({ tgid: 900, ppid: 1, comm: 'shim', flags: TaskFlag.LEADER, ns: HOST_NS });
+  }
+
+  private ktime(): bigint {
+    this.kt += 20_000n;
+    return this.kt;
+  }
+
+  private task(o: { tgid: number; ppid: number; comm: string; flags: number; ns: Namespaces; parentStartNs?: bigint; nspid?: number; cgroupId?: bigint; caps?: bigint }): TaskInfo {
+    return {
+      pid: o.tgid, tgid: o.tgid, ppid: o.ppid, nspid: o.nspid ?? o.tgid, uid: 0, euid: 0, gid: 0, egid: 0,
+      startNs: BigInt(o.tgid) * 1_000_000n, parentStartNs: o.parentStartNs ?? BigInt(o.ppid) * 1_000_000n,
+      capEffective: o.caps ?? FULL_CAPS, cgroupId: o.cgroupId ?? 1n, ns: o.ns, flags: o.flags, comm: o.comm,
+    };
+  }
+
+  /** The runc create, cgroup, fork, pivot_root, entry exec of one container, and `inside` more processes (fork + exec each). */
+  start(inside: number): { records: Buffer[]; init: TaskInfo; procs: TaskInfo[]; runc: TaskInfo; cgroupId: bigint; cgroupPath: string; id: string } {
+    const i = this.n++;
+    const id = `bench${i.toString(16).padStart(8, '0')}`;
+    const out: Buffer[] = [];
+    const runc = this.task({ tgid: this.pid++, ppid: this.shim.tgid, comm: 'runc', flags: TaskFlag.LEADER, ns: HOST_NS, parentStartNs: this.shim.startNs });
+    out.push(execRecord(runc, this.ktime(), '/usr/sbin/runc', ['runc', '--root', '/run/runc', 'create', '--bundle', this.bundle, '--pid-file', `${this.bundle}/${id}.pid`, id]));
+    const cgroupId = this.cg++;
+    const cgroupPath = `/bench.slice/${id}`;
+    out.push(cgroupRecord(RecordType.CGROUP_MKDIR, cgroupPath, cgroupId, runc, this.ktime()));
+    const base = this.ns;
+    this.ns += 8;
+    const cns: Namespaces = { mnt: base, pid: base + 1, net: base + 2, uts: base + 3, ipc: base + 4, cgroup: base + 5, user: HOST_NS.user, time: HOST_NS.time };
+    const init = this.task({
+      tgid: this.pid++, ppid: runc.tgid, parentStartNs: runc.startNs, nspid: 1, comm: 'runc:[2:INIT]', cgroupId,
+      flags: TaskFlag.LEADER | TaskFlag.FOLLOWED | TaskFlag.IN_CONTAINER, ns: cns, caps: DEFAULT_CAPS,
+    });
+    out.push(forkRecord(init, this.ktime(), 0b111111));
+    out.push(syscallRecord(SC_PIVOT_ROOT, 0, [0n, 0n, 0n, 0n], init, this.ktime(), cns, ['.', '.', '']));
+    out.push(execRecord(init, this.ktime(), '/bin/sleep', ['sleep', 'infinity']));
+    const procs: TaskInfo[] = [init];
+    for (let k = 0; k < inside; k++) {
+      const p = this.task({
+        tgid: this.pid++, ppid: init.tgid, parentStartNs: init.startNs, nspid: k + 2, comm: 'sh', cgroupId,
+        flags: TaskFlag.LEADER | TaskFlag.FOLLOWED | TaskFlag.IN_CONTAINER, ns: cns, caps: DEFAULT_CAPS,
+      });
+      out.push(forkRecord(p, this.ktime()));
+      const argv = INSIDE[k % INSIDE.length];
+      out.push(execRecord(p, this.ktime(), argv[0], argv));
+      procs.push(p);
+    }
+    return { records: out, init, procs, runc, cgroupId, cgroupPath, id };
+  }
+
+  /** Exits of procs (init last) and the cgroup's removal. */
+  stop(c: { procs: TaskInfo[]; runc: TaskInfo; cgroupId: bigint; cgroupPath: string }): Buffer[] {
+    const out: Buffer[] = [];
+    for (const p of [...c.procs.slice(1), c.procs[0]]) out.push(exitRecord(p, this.ktime(), 0));
+    out.push(cgroupRecord(RecordType.CGROUP_RMDIR, c.cgroupPath, c.cgroupId, c.runc, this.ktime()));
+    return out;
+  }
+
+  /** A whole life: start, `inside` processes, their exits, init's exit, cgroup rmdir. */
+  life(inside: number): Buffer[] {
+    const c = this.start(inside);
+    return [...c.records, ...this.stop(c)];
+  }
+
+  /** An ordinary host exec (the kernel sends these for every host process). */
+  hostExec(): Buffer {
+    const argv = INSIDE[this.n++ % INSIDE.length];
+    const t = this.task({ tgid: this.pid++, ppid: this.shim.tgid, parentStartNs: this.shim.startNs, comm: 'sh', flags: TaskFlag.LEADER, ns: HOST_NS });
+    return execRecord(t, this.ktime(), argv[0], argv);
+  }
+}
+
+/** Concatenates records into kernel-like batches of at most `per` records. */
+export function batches(records: Buffer[], per: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < records.length; i += per) out.push(Buffer.concat(records.slice(i, i + per)));
+  return out;
+}
