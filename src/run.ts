@@ -79,8 +79,7 @@ export function runSensor(o: RunOptions): Promise<number> {
         const n = pipeline.start({ version: (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version, kernelRelease: release(), hooks: HOOKS });
         flush();
         log.info({ existing: n }, 'sensor ready');
-        let ticks = 0;
-        sweeper = setInterval(() => pipeline!.sweep(undefined, ++ticks % 6 === 0), 5000);
+        sweeper = setInterval(() => pipeline!.sweep(undefined, true), 5000);
         sweeper.unref();
       } else {
         log.info('sensor ready');

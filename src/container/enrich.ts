@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Namespaces } from '../decode/records';
 import { containerFromCgroupPath } from '../meta/cgroup-path';
 import { formatRestartPolicy, readDockerContainer } from '../meta/docker';
-import { readOciConfig, type OciConfigSummary } from '../meta/oci-config';
+import { readOciConfig, type OciConfigSummary, type OciHook } from '../meta/oci-config';
 import { readPodmanContainer } from '../meta/podman';
 import type { ContainerInput, RuntimeName } from '../proto/schema';
 import type { ProcessTable } from '../process/table';
@@ -25,7 +25,8 @@ import { findRuntimeState } from './state-scan';
  */
 export interface EnrichedMeta {
   container: ContainerInput;
-  oci?: OciConfigSummary;
+  /** What the rules need of the bundle's config.json, kept per container (the rest is dropped: memory). */
+  oci?: { privileged: boolean; hooks: OciHook[] };
   /** Why some metadata is missing. */
   problems: string[];
 }
@@ -167,7 +168,7 @@ export class Enricher {
     }
     out.name ??= id;
     if (problems.length) this.log.warn({ container: id, runtime, problems }, 'container metadata incomplete');
-    return { container: out, oci, problems };
+    return { container: out, oci: oci && { privileged: oci.privileged, hooks: oci.hooks }, problems };
   }
 
   /** Facts only the entry process has: the user and the capabilities it really runs with. */

@@ -172,11 +172,20 @@ export class ProcessTable {
     return n;
   }
 
-  /** Drops entries for which `alive` says the process is gone (seeded or looked-up ones never get an exit record). */
-  prune(alive: (p: Proc) => boolean): number {
+  private pruneQueue: number[] = [];
+
+  /**
+   * Drops entries for which `alive` says the process is gone (seeded or
+   * looked-up ones never get an exit record). At most `budget` entries a call,
+   * resuming where the last call stopped, so that the event loop never stalls.
+   */
+  prune(alive: (p: Proc) => boolean, budget = 2000): number {
+    if (!this.pruneQueue.length) this.pruneQueue = [...this.procs.keys()];
     let n = 0;
-    for (const [k, p] of this.procs) {
-      if (p.exitedAt === undefined && !alive(p)) {
+    for (let i = 0; i < budget && this.pruneQueue.length; i++) {
+      const k = this.pruneQueue.pop()!;
+      const p = this.procs.get(k);
+      if (p && p.exitedAt === undefined && !alive(p)) {
         this.procs.delete(k);
         n++;
       }
