@@ -8,7 +8,7 @@
  *   node dist/bench/pipeline-proc.js rules '{"reps":15,"repMs":200}'
  *
  * Pipeline options: lookupProcs false (no /proc reads for synthetic pids), a
- * silent logger, a policy whose stateDir is a temp dir, emit = toJsonLine (the
+ * silent logger, a policy whose stateDir is a temp dir, emit = fastJsonLine, as ctrwatch run does (the
  * encoding `ctrwatch run` does for stdout), its bytes counted.
  */
 import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -20,7 +20,7 @@ import { decodeBatch } from '../src/decode/decode';
 import type { DecodedBatch } from '../src/decode/records';
 import { DEFAULT_POLICY } from '../src/detect/policy';
 import { Pipeline } from '../src/pipeline';
-import { toJsonLine } from '../src/proto/schema';
+import { fastJsonLine as toJsonLine } from '../src/proto/fast-json';
 import { loadBatches } from './decode';
 import { OUT, quantile, summarize } from './lib';
 import { batches, execRecord, exitRecord, forkRecord, HOST_NS, Synth, SYNTH_HOST } from './synth';

@@ -360,7 +360,7 @@ function renderPipeline(r: BenchReport, L: string[]): void {
   const sc = r.scale;
   if (sc) {
     L.push('## Pipeline at scale', '');
-    L.push(`Command: ${code(sc.command)} (each run a fresh process; memory after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = toJsonLine): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with one sweep in the middle; event-loop lag from monitorEventLoopDelay; then the sweep with the /proc prune that \`ctrwatch run\` does every 6th sweep.`, '');
+    L.push(`Command: ${code(sc.command)} (each run a fresh process; memory after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = fastJsonLine, as ctrwatch run): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with one sweep in the middle; event-loop lag from monitorEventLoopDelay; then the sweep with the bounded /proc prune step that \`ctrwatch run\` does every sweep.`, '');
     L.push('| Run | containers | processes tracked (table bound) | RSS MB | heap used MB | lag p50 / p99 / max, ms | batch time p99 / max, ms | sweep, ms | sweep + prune, ms |', '|---|---|---|---|---|---|---|---|---|');
     for (const x of sc.runs) {
       L.push(`| ${x.name}: ${x.description} | ${f0(x.stats.containers)} | ${f0(x.stats.processes)} (${f0(x.tableBound)} + ${f0(x.recentBound)} host) | ${f0(x.memory.rssMb)} | ${f0(x.memory.heapUsedMb)} | ${f2(x.lag.p50Ms)} / ${f2(x.lag.p99Ms)} / ${f2(x.lag.maxMs)} | ${f2(x.steady.batchMs.p99)} / ${f2(x.steady.batchMs.max)} | ${f2(x.sweepMs)} | ${f0(x.pruneMs)} (${f0(x.procsBeforePrune)} processes) |`);
@@ -378,7 +378,7 @@ function renderPipeline(r: BenchReport, L: string[]): void {
     L.push('');
     if (sc.throughput.length) {
       L.push('### Throughput', '');
-      L.push(`Command: ${code(sc.throughputCommand)}: passes over the input (decodeBatch, Pipeline.onBatch, toJsonLine of every event), after 5 warm-up passes; records ÷ the process's CPU time (all its threads, GC included) per repetition.`, '');
+      L.push(`Command: ${code(sc.throughputCommand)}: passes over the input (decodeBatch, Pipeline.onBatch, fastJsonLine of every event), after 5 warm-up passes; records ÷ the process's CPU time (all its threads, GC included) per repetition.`, '');
       L.push('| Mix | records | kinds | events/pass | records/CPU-s median (Q1–Q3) | records/wall-s | events/s | encode share of time | µs per event encoded |', '|---|---|---|---|---|---|---|---|---|');
       for (const m of sc.throughput) {
         const kinds = Object.entries(m.kinds).map(([k, n]) => `${k} ${f0(n)}`).join(', ');
