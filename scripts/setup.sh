@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3)
 # Real runtimes and tools the tests and benchmarks drive.
-TEST_PKGS=(runc crun containerd podman docker.io busybox-static util-linux iproute2 bpftrace)
+TEST_PKGS=(runc crun containerd podman docker.io busybox-static util-linux iproute2 bpftrace openssl nats-server)
 PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 
 missing=()

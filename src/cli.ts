@@ -6,6 +6,9 @@ import { runSensor } from './run';
 import { formatJson, formatTable, listContainers } from './ps';
 import { DEFAULT_POLICY, loadPolicy, PolicyError, type Policy } from './detect/policy';
 import { RULES } from './detect/catalog';
+import { CredentialsError, OutputSpecError, parseOutputs, SINK_FLAGS, SINK_USAGE, sinkFlags, type SinkFlags } from './sinks';
+import { COLLECT_FLAGS, COLLECT_USAGE, collectFlags } from './collect/flags';
+import { runCollector } from './collect/collector';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -19,6 +22,8 @@ const USAGE = `usage: ctrwatch <command> [options]
 commands:
   run       run the sensor: events as JSON lines on stdout, logs on stderr
   ps        list the containers running now, whatever runtime made them (--json: one JSON object a line)
+  collect   the reference collector: ctrwatch collect --listen HOST:PORT --out DIR
+  rules     list every detection rule with its ATT&CK techniques and default severity
   doctor    check that this node can run the sensor, one line per check
   help      this text
 
@@ -32,9 +37,8 @@ run options:
   --state-dir DIR    where node state (images seen) is kept (default /var/lib/ctrwatch, or the policy's)
   --log-level L      trace, debug, info, warn, error (default info; env CTRWATCH_LOG)
   --check            validate the options and the policy, then exit (0: all good)
-
-rules                 list every detection rule with its ATT&CK techniques and default severity
-`;
+${SINK_USAGE}
+${COLLECT_USAGE}`;
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
   try {
@@ -69,7 +73,16 @@ async function run(args: string[], log: Logger): Promise<number> {
     policy: { type: 'string' },
     'state-dir': { type: 'string' },
     check: { type: 'boolean' },
+    ...SINK_FLAGS,
   });
+  let sinks: SinkFlags;
+  try {
+    sinks = sinkFlags(values);
+    parseOutputs(sinks.outputs, { insecurePlaintext: sinks.options.insecurePlaintext });
+  } catch (err) {
+    if (err instanceof OutputSpecError) throw new UsageError(err.message);
+    throw err;
+  }
   let policy: Policy = { ...DEFAULT_POLICY };
   if (values.policy) {
     try {
@@ -106,6 +119,7 @@ async function run(args: string[], log: Logger): Promise<number> {
     drainMs,
     out: process.stdout,
     policy,
+    sinks,
   });
 }
 
@@ -119,6 +133,24 @@ export async function main(argv: string[]): Promise<number> {
         return await run(rest, log);
       case 'doctor':
         return await doctor(log);
+      case 'collect': {
+        const { values } = parse(rest, { ...COLLECT_FLAGS, 'log-level': { type: 'string' } });
+        let opts;
+        try {
+          opts = collectFlags(values);
+        } catch (err) {
+          if (err instanceof OutputSpecError || err instanceof CredentialsError) throw new UsageError((err as Error).message);
+          throw err;
+        }
+        const c = await runCollector({ ...opts, logger: log });
+        log.info({ address: c.address }, 'collector listening');
+        await new Promise<void>((r) => {
+          process.once('SIGINT', r);
+          process.once('SIGTERM', r);
+        });
+        await c.close();
+        return 0;
+      }
       case 'rules':
         for (const r of RULES) process.stdout.write(`${r.id.padEnd(30)} ${r.techniques.join(',').padEnd(16)} ${r.severity.padEnd(8)} ${r.summary}\n`);
         return 0;
@@ -139,7 +171,11 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`ctrwatch: ${err.message}\n${USAGE}`);
+      process.stderr.write(`ctrwatch: ${err.message} (ctrwatch help lists the options)\n`);
+      return 2;
+    }
+    if (err instanceof OutputSpecError || err instanceof CredentialsError) {
+      process.stderr.write(`ctrwatch: ${err.message}\n`);
       return 2;
     }
     if ((err as Error).name === 'SensorStartError') {

@@ -1,14 +1,14 @@
-import { release } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { hostname, release } from 'node:os';
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { KernelRecord } from './decode/records';
-import { KernelSensor } from './kernel/sensor';
-import { Pipeline } from './pipeline';
 import type { Policy } from './detect/policy';
-import { fastJsonLine } from './proto/fast-json';
+import { KernelSensor } from './kernel/sensor';
 import { packageRoot } from './paths';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { Pipeline } from './pipeline';
+import { countersFrom, SensorMetrics, startSinks, startStatsTicker, type SinkFlags } from './sinks';
 
 export interface RunOptions {
   logger: Logger;
@@ -17,8 +17,10 @@ export interface RunOptions {
   execAll?: boolean;
   ringBytes: number;
   drainMs: number;
+  /** Where --raw lines go (the sinks write the events). */
   out: Writable;
   policy?: Policy;
+  sinks?: SinkFlags;
 }
 
 const bigintJson = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
@@ -29,65 +31,76 @@ export function rawLine(r: KernelRecord): string {
 
 export const HOOKS = [
   'sched_process_fork', 'sched_process_exec', 'sched_process_exit', 'cgroup_mkdir', 'cgroup_rmdir', 'cgroup_attach_task',
-  'sys_setns', 'sys_unshare', 'sys_mount', 'sys_chroot', 'sys_pivot_root', 'sys_ptrace',
+  'sys_setns', 'sys_unshare', 'sys_mount', 'sys_chroot', 'sys_pivot_root', 'sys_ptrace', 'sys_open(at)', 'sys_connect',
+  'sys_init_module', 'sys_finit_module',
 ];
 
-/** Runs until SIGINT/SIGTERM; resolves with the exit code. */
-export function runSensor(o: RunOptions): Promise<number> {
+const version = () => (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+
+/** Runs until SIGINT/SIGTERM (or stdout closes); resolves with the exit code. */
+export async function runSensor(o: RunOptions): Promise<number> {
   const log = o.logger;
-  let lines: string[] = [];
-  // One write a batch: a write a line costs more than the decode.
-  const flush = () => {
-    if (lines.length) {
-      o.out.write(`${lines.join('\n')}\n`);
-      lines = [];
-    }
-  };
   let pipeline: Pipeline | undefined;
+  let raw: string[] = [];
   const sensor = new KernelSensor(
     { logger: log, traceAll: o.traceAll, execAll: o.execAll, ringBytes: o.ringBytes, drainMs: o.drainMs },
     (batch) => {
-      if (pipeline) pipeline.onBatch(batch);
-      else for (const r of batch.records) lines.push(rawLine(r));
-      flush();
+      if (pipeline) {
+        pipeline.onBatch(batch);
+        return;
+      }
+      for (const r of batch.records) raw.push(rawLine(r));
+      // One write a batch: a write a line costs more than the decode.
+      o.out.write(`${raw.join('\n')}\n`);
+      raw = [];
     },
   );
-  if (!o.raw) {
-    pipeline = new Pipeline({ logger: log, host: sensor.host, policy: o.policy, emit: (e) => lines.push(fastJsonLine(e)) });
-  }
-  return new Promise((resolve, reject) => {
-    let done = false;
-    let sweeper: NodeJS.Timeout | undefined;
-    const stop = (code: number) => {
-      if (done) return;
-      done = true;
-      if (sweeper) clearInterval(sweeper);
-      sensor.close();
-      flush();
-      log.info({ counters: sensor.counters(), pipeline: pipeline?.stats() }, 'sensor stopped');
-      resolve(code);
-    };
+
+  let stopping: ((code: number) => void) | undefined;
+  const stopped = new Promise<number>((resolve) => (stopping = resolve));
+  const sf = o.sinks ?? { outputs: [], options: {}, statsIntervalMs: 60_000 };
+  const hub = o.raw
+    ? undefined
+    : await startSinks(sf.outputs, { ...sf.options, logger: log, node: hostname(), bootId: sensor.host.bootId, onStdoutClosed: () => stopping?.(0) });
+  if (hub) pipeline = new Pipeline({ logger: log, host: sensor.host, policy: o.policy, emit: (e) => hub.publish(e) });
+  if (o.raw) {
     o.out.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') stop(0);
+      if (err.code === 'EPIPE') stopping?.(0);
       else log.error({ err }, 'stdout failed');
     });
-    process.once('SIGINT', () => stop(0));
-    process.once('SIGTERM', () => stop(0));
-    try {
-      sensor.start();
-      if (pipeline) {
-        const n = pipeline.start({ version: (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version, kernelRelease: release(), hooks: HOOKS });
-        flush();
-        log.info({ existing: n }, 'sensor ready');
-        sweeper = setInterval(() => pipeline!.sweep(undefined, true), 5000);
-        sweeper.unref();
-      } else {
-        log.info('sensor ready');
-      }
-    } catch (err) {
-      done = true;
-      sensor.close();
-      reject(err);
+  }
+
+  const counters = () => countersFrom(sensor.counters(), pipeline?.stats());
+  const metrics = hub && sf.metrics ? await new SensorMetrics({ hub, read: counters }).listen(sf.metrics, log) : undefined;
+  let ticker: { stop(): void } | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
+  process.once('SIGINT', () => stopping?.(0));
+  process.once('SIGTERM', () => stopping?.(0));
+  try {
+    sensor.start();
+    if (pipeline && hub) {
+      const n = pipeline.start({ version: version(), kernelRelease: release(), hooks: HOOKS });
+      log.info({ existing: n, outputs: sf.outputs.length ? sf.outputs : ['stdout'] }, 'sensor ready');
+      sweeper = setInterval(() => pipeline!.sweep(undefined, true), 5000);
+      sweeper.unref();
+      const p = pipeline;
+      ticker = startStatsTicker({ intervalMs: sf.statsIntervalMs, hub, read: counters, emit: (e) => hub.publish(p.stamper.stamp(e)) });
+    } else {
+      log.info('sensor ready');
     }
-  });
+  } catch (err) {
+    sensor.close();
+    await hub?.close();
+    await metrics?.close();
+    throw err;
+  }
+
+  const code = await stopped;
+  if (sweeper) clearInterval(sweeper);
+  ticker?.stop();
+  sensor.close(); // drains what is left into the pipeline first
+  await hub?.close();
+  await metrics?.close();
+  log.info({ counters: sensor.counters(), pipeline: pipeline?.stats(), sinks: hub?.stats() }, 'sensor stopped');
+  return code;
 }
