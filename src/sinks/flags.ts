@@ -20,13 +20,15 @@ export const SINK_FLAGS = {
 
 export const SINK_USAGE = `  --output URL           where events go, repeatable (default stdout):
                            stdout | file:PATH[?max-mb=256&keep=5] | grpc://HOST:PORT | grpcs://HOST:PORT
+                           | otlp+http(s)://HOST:PORT[/PREFIX] (OTLP logs, protobuf, gzip)
+                           | nats://HOST:PORT[,HOST:PORT…]/SUBJECT[?stream=NAME&replicas=3] (NATS JetStream)
                            grpc options: ?batch=1000&compress=gzip&fsync=interval|always|never
   --spool-dir DIR        spool of the network outputs (default /var/lib/ctrwatch/spool)
   --spool-max-mb N       spool size a network output (default 1024); when full, stats go first, detections last
   --tls-ca FILE          CA of the collector's certificate (grpcs://)
   --tls-cert FILE        client certificate (grpcs://), with --tls-key FILE
   --token-file FILE      bearer token sent to the collector (first line)
-  --insecure-plaintext   allow grpc:// to an address that is not loopback
+  --insecure-plaintext   allow grpc://, otlp+http:// or nats:// to an address that is not loopback
   --metrics HOST:PORT    serve Prometheus metrics at /metrics
   --stats-interval-s N   a sensorStats event every N seconds (default 60)
 `;

@@ -9,12 +9,15 @@ import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { OutputSpecError } from './types';
 
+import { parseFleetOutput, type FleetSpec } from './fleet';
+
 export type FsyncPolicy = 'interval' | 'always' | 'never';
 
 export type OutputSpec =
   | { kind: 'stdout'; url: string }
   | { kind: 'file'; url: string; path: string; maxBytes: number; keep: number }
-  | { kind: 'grpc'; url: string; host: string; port: number; tls: boolean; batchEvents: number; compress: boolean; fsync: FsyncPolicy };
+  | { kind: 'grpc'; url: string; host: string; port: number; tls: boolean; batchEvents: number; compress: boolean; fsync: FsyncPolicy }
+  | { kind: 'fleet'; url: string; fleet: FleetSpec };
 
 export interface ParseOutputsOptions {
   /** Allow grpc:// (clear text) to a host that is not loopback. */
@@ -51,8 +54,16 @@ function parseOne(url: string, o: ParseOutputsOptions): OutputSpec {
     onlyKeys(url, params, ['max-mb', 'keep']);
     return { kind: 'file', url, path: path.resolve(p), maxBytes: positive(url, params, 'max-mb', 256, 1 << 20) * 2 ** 20, keep: positive(url, params, 'keep', 5, 1000) };
   }
+  const fleet = parseFleetOutput(url);
+  if (fleet) {
+    const hosts = fleet.kind === 'otlp' ? (fleet.tls ? [] : [fleet.host]) : fleet.servers.map((s) => s.replace(/:\d+$/, ''));
+    if (!o.insecurePlaintext && hosts.some((h) => !isLoopback(h))) {
+      throw new OutputSpecError(`--output ${url}: events would cross the network in clear text; use otlp+https:// or pass --insecure-plaintext`);
+    }
+    return { kind: 'fleet', url, fleet };
+  }
   const m = /^(grpcs?):\/\/(.*)$/.exec(url);
-  if (!m) throw new OutputSpecError(`--output ${url}: unknown output (expected stdout, file:PATH, grpc://HOST:PORT or grpcs://HOST:PORT)`);
+  if (!m) throw new OutputSpecError(`--output ${url}: unknown output (expected stdout, file:PATH, grpc://HOST:PORT, grpcs://HOST:PORT, otlp+http(s)://HOST:PORT or nats://HOST:PORT/SUBJECT)`);
   let u: URL;
   try {
     u = new URL(`http://${m[2]}`);
@@ -81,7 +92,7 @@ export function parseOutputs(urls: readonly string[], o: ParseOutputsOptions = {
   const specs = (urls.length ? urls : ['stdout']).map((u) => parseOne(u.trim(), o));
   const seen = new Set<string>();
   for (const s of specs) {
-    const key = s.kind === 'file' ? `file:${s.path}` : s.kind === 'grpc' ? `grpc:${s.host}:${s.port}` : 'stdout';
+    const key = s.kind === 'file' ? `file:${s.path}` : s.kind === 'grpc' ? `grpc:${s.host}:${s.port}` : s.kind === 'fleet' ? `fleet:${s.url}` : 'stdout';
     if (seen.has(key)) throw new OutputSpecError(`--output ${s.url}: given twice`);
     seen.add(key);
   }

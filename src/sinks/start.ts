@@ -6,6 +6,17 @@ import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { loadEventSchema, type EventSchema } from '../proto/schema';
 import { compileEventCodec, type EventCodec } from './codec';
+import { createFleetSink } from './fleet';
+import { readFileSync } from 'node:fs';
+import { packageRoot } from '../paths';
+
+const SENSOR_VERSION = (() => {
+  try {
+    return (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
 import { clientCredentials, CredentialsError, readTokens, type TlsFiles } from './credentials';
 import { FileSink } from './file';
 import { GrpcSink, type GrpcSinkOptions } from './grpc';
@@ -54,8 +65,10 @@ export async function createSinks(specs: readonly OutputSpec[], o: CreateSinksOp
   if ((tls.ca || tls.cert || tls.key) && !grpcSpecs.some((s) => s.kind === 'grpc' && s.tls)) {
     throw new CredentialsError('--tls-ca/--tls-cert/--tls-key given but no grpcs:// output uses them');
   }
-  if (o.tokenFile && !grpcSpecs.length) throw new CredentialsError('--token-file given but no grpc output uses it');
+  const fleetSpecs = specs.filter((s) => s.kind === 'fleet');
+  if (o.tokenFile && !grpcSpecs.length && !fleetSpecs.length) throw new CredentialsError('--token-file given but no network output uses it');
   const token = o.tokenFile ? readTokens(o.tokenFile)[0] : undefined;
+  const fleetToken = token;
   const sinks: Sink[] = [];
   try {
     for (const spec of specs) {
@@ -63,6 +76,15 @@ export async function createSinks(specs: readonly OutputSpec[], o: CreateSinksOp
         sinks.push(new StdoutSink({ logger: o.logger, codec: o.codec, out: o.stdout, onClosed: o.onStdoutClosed }));
       } else if (spec.kind === 'file') {
         sinks.push(new FileSink({ logger: o.logger, path: spec.path, maxBytes: spec.maxBytes, keep: spec.keep }));
+      } else if (spec.kind === 'fleet') {
+        sinks.push(
+          await createFleetSink(spec.fleet, {
+            logger: o.logger, codec: o.codec, node: o.node, bootId: o.bootId, instanceId: o.instanceId,
+            spoolDir: o.spoolDir ?? DEFAULT_SPOOL_DIR, spoolMaxBytes: o.spoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES,
+            version: SENSOR_VERSION, token: fleetToken,
+            headers: fleetToken && spec.fleet.kind === 'otlp' ? { authorization: `Bearer ${fleetToken}` } : undefined,
+          }),
+        );
       } else {
         sinks.push(
           await GrpcSink.create({

@@ -1,0 +1,132 @@
+// Collect from a JetStream stream instead of gRPC: a durable pull consumer reads the events
+// that nats:// sinks published (one ctrwatch.v1.Event a message, Nats-Msg-Id
+// `${node}:${boot}:${instance}:${seq}`) and writes them as the gRPC collector does:
+// DIR/<node>/events-NNNNNN.jsonl + state.json through NodeLog (group commit, de-duplication
+// windows per boot/instance). A message is acknowledged only after the lines it produced are
+// durable, so a crash redelivers it and the window drops what was already written.
+// Messages that are not valid events (bad protobuf, bad node name) are logged, counted and
+// terminated (never redelivered).
+
+import * as path from 'node:path';
+import { AckPolicy, connect, DeliverPolicy, type JsMsg, type NatsConnection } from 'nats';
+import type { Logger } from 'pino';
+import type { EventCodec } from '../sinks/codec';
+import { NodeLog } from './node-log';
+
+const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+
+export interface JetStreamCollectorOptions {
+  servers: string[];
+  stream: string;
+  /** Durable consumer name (kept by the server: a restarted collector goes on from there). */
+  durable: string;
+  outDir: string;
+  codec: EventCodec;
+  logger: Logger;
+  maxFileBytes?: number;
+  batch?: number;
+  token?: string;
+}
+
+export interface JetStreamCollectorStats {
+  received: number;
+  written: number;
+  duplicates: number;
+  invalid: number;
+}
+
+export class JetStreamCollector {
+  private readonly log: Logger;
+  private readonly nodes = new Map<string, Promise<NodeLog>>();
+  private readonly counters: JetStreamCollectorStats = { received: 0, written: 0, duplicates: 0, invalid: 0 };
+  private stopped = false;
+  private loop?: Promise<void>;
+
+  private constructor(private readonly o: JetStreamCollectorOptions, private readonly nc: NatsConnection) {
+    this.log = o.logger.child({ component: 'jetstream-collector', stream: o.stream });
+  }
+
+  static async start(o: JetStreamCollectorOptions): Promise<JetStreamCollector> {
+    const nc = await connect({ servers: o.servers, token: o.token, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: 'ctrwatch collect' });
+    const jsm = await nc.jetstreamManager();
+    try {
+      await jsm.consumers.info(o.stream, o.durable);
+    } catch {
+      await jsm.consumers.add(o.stream, { durable_name: o.durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: 30_000_000_000, max_ack_pending: 20_000 });
+    }
+    const c = new JetStreamCollector(o, nc);
+    c.loop = c.run();
+    return c;
+  }
+
+  stats(): JetStreamCollectorStats {
+    return { ...this.counters };
+  }
+
+  private nodeLog(node: string): Promise<NodeLog> {
+    let p = this.nodes.get(node);
+    if (!p) {
+      p = NodeLog.open({ dir: path.join(this.o.outDir, node), maxFileBytes: this.o.maxFileBytes ?? 256 << 20, logger: this.o.logger });
+      this.nodes.set(node, p);
+    }
+    return p;
+  }
+
+  private async run(): Promise<void> {
+    const js = this.nc.jetstream();
+    const consumer = await js.consumers.get(this.o.stream, this.o.durable);
+    while (!this.stopped) {
+      try {
+        const msgs: JsMsg[] = [];
+        const it = await consumer.fetch({ max_messages: this.o.batch ?? 1000, expires: 1000 });
+        for await (const m of it) msgs.push(m);
+        if (msgs.length) await this.handle(msgs);
+      } catch (err) {
+        if (this.stopped) break;
+        this.log.warn({ err }, 'fetch failed: trying again');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private async handle(msgs: JsMsg[]): Promise<void> {
+    const texts = new Map<string, { text: string[]; lines: number }>();
+    const bad: JsMsg[] = [];
+    for (const m of msgs) {
+      this.counters.received++;
+      try {
+        const h = this.o.codec.head(m.data);
+        if (!NODE_RE.test(h.node)) throw new Error(`node ${JSON.stringify(h.node.slice(0, 80))} is not a valid node name`);
+        const id = m.headers?.get('Nats-Msg-Id') ?? '';
+        const parts = id.split(':');
+        const instance = parts.length >= 4 ? parts[parts.length - 2]! : 'unknown';
+        const log = await this.nodeLog(h.node);
+        // Synchronous from the window check to the queued text (per node), as in collector.ts.
+        const win = log.window(`${h.bootId}/${instance}`);
+        if (!win.accept(BigInt(h.seq))) {
+          this.counters.duplicates++;
+          continue;
+        }
+        const line = this.o.codec.jsonLine(m.data) + '\n';
+        let t = texts.get(h.node);
+        if (!t) texts.set(h.node, (t = { text: [], lines: 0 }));
+        t.text.push(line);
+        t.lines++;
+      } catch (err) {
+        this.counters.invalid++;
+        bad.push(m);
+        this.log.error({ err, subject: m.subject, streamSeq: m.seq }, 'not a valid event: terminated');
+      }
+    }
+    await Promise.all([...texts].map(async ([node, t]) => (await this.nodeLog(node)).append(t.text.join(''), t.lines)));
+    for (const t of texts.values()) this.counters.written += t.lines;
+    for (const m of msgs) (bad.includes(m) ? m.term() : m.ack());
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    await this.loop?.catch(() => undefined);
+    await this.nc.drain().catch(() => undefined);
+    for (const p of this.nodes.values()) await (await p).close();
+  }
+}
