@@ -9,6 +9,10 @@ import { RULES } from './detect/catalog';
 import { CredentialsError, OutputSpecError, parseOutputs, SINK_FLAGS, SINK_USAGE, sinkFlags, type SinkFlags } from './sinks';
 import { COLLECT_FLAGS, COLLECT_USAGE, collectFlags } from './collect/flags';
 import { runCollector } from './collect/collector';
+import { JetStreamCollector } from './collect/jetstream';
+import { compileEventCodec } from './sinks/codec';
+import { loadEventSchema } from './proto/schema';
+import { readFileSync } from 'node:fs';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -23,6 +27,7 @@ commands:
   run       run the sensor: events as JSON lines on stdout, logs on stderr
   ps        list the containers running now, whatever runtime made them (--json: one JSON object a line)
   collect   the reference collector: ctrwatch collect --listen HOST:PORT --out DIR
+            or from a JetStream stream: ctrwatch collect --from nats://HOST:PORT/STREAM --out DIR [--durable NAME]
   rules     list every detection rule with its ATT&CK techniques and default severity
   doctor    check that this node can run the sensor, one line per check
   help      this text
@@ -123,6 +128,27 @@ async function run(args: string[], log: Logger): Promise<number> {
   });
 }
 
+/** `ctrwatch collect --from nats://HOST:PORT[,…]/STREAM --out DIR [--durable NAME]`: drain a fleet's JetStream stream. */
+async function collectJetStream(args: string[], log: Logger): Promise<number> {
+  const { values } = parse(args, { from: { type: 'string' }, out: { type: 'string' }, durable: { type: 'string' }, 'token-file': { type: 'string' }, 'log-level': { type: 'string' } });
+  const m = /^nats:\/\/([^/]+)\/([A-Za-z0-9_-]{1,64})$/.exec(values.from ?? '');
+  if (!m) throw new UsageError(`--from must be nats://HOST:PORT[,HOST:PORT…]/STREAM, got '${values.from}'`);
+  if (!values.out) throw new UsageError('--out DIR is required');
+  const token = values['token-file'] ? readFileSync(values['token-file'], 'utf8').split('\n')[0].trim() : undefined;
+  const c = await JetStreamCollector.start({
+    servers: m[1].split(','), stream: m[2], durable: values.durable ?? 'ctrwatch-collector', outDir: values.out,
+    codec: compileEventCodec(loadEventSchema()), logger: log, token,
+  });
+  log.info({ stream: m[2], servers: m[1] }, 'collecting from JetStream');
+  await new Promise<void>((r) => {
+    process.once('SIGINT', r);
+    process.once('SIGTERM', r);
+  });
+  await c.close();
+  log.info({ stats: c.stats() }, 'collector stopped');
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   const lvl = rest.indexOf('--log-level');
@@ -134,6 +160,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'doctor':
         return await doctor(log);
       case 'collect': {
+        const from = rest.indexOf('--from');
+        if (from >= 0) return await collectJetStream(rest, log);
         const { values } = parse(rest, { ...COLLECT_FLAGS, 'log-level': { type: 'string' } });
         let opts;
         try {
