@@ -13,19 +13,12 @@ import { OtlpSink, type OtlpSpec } from './otlp';
 import type { SpoolIdentity } from './spool';
 import { OutputSpecError, type Sink } from './types';
 
+import { onlyKeys, positive } from './url-params';
+
 export type FleetSpec = OtlpSpec | NatsSpec;
 export type { OtlpSpec, NatsSpec };
 
-function positive(url: string, params: URLSearchParams, key: string, dflt: number, max: number): number {
-  const v = params.get(key);
-  if (v === null) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new OutputSpecError(`--output ${url}: ${key} must be a whole number from 1 to ${max}, got '${v}'`);
-  return Number(v);
-}
 
-function onlyKeys(url: string, params: URLSearchParams, allowed: string[]): void {
-  for (const k of params.keys()) if (!allowed.includes(k)) throw new OutputSpecError(`--output ${url}: unknown option '${k}' (known: ${allowed.join(', ')})`);
-}
 
 function fsyncOf(url: string, params: URLSearchParams): 'interval' | 'always' | 'never' {
   const f = params.get('fsync') ?? 'interval';

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { OutputSpecError } from './types';
 
 import { parseFleetOutput, type FleetSpec } from './fleet';
+import { onlyKeys, positive } from './url-params';
 
 export type FsyncPolicy = 'interval' | 'always' | 'never';
 
@@ -30,18 +31,7 @@ export function isLoopback(host: string): boolean {
   return isIP(h) === 4 && h.startsWith('127.');
 }
 
-function positive(url: string, params: URLSearchParams, key: string, dflt: number, max: number): number {
-  const v = params.get(key);
-  if (v === null) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new OutputSpecError(`--output ${url}: ${key} must be a whole number from 1 to ${max}, got '${v}'`);
-  return Number(v);
-}
 
-function onlyKeys(url: string, params: URLSearchParams, allowed: string[]): void {
-  for (const k of params.keys()) {
-    if (!allowed.includes(k)) throw new OutputSpecError(`--output ${url}: unknown option '${k}' (known: ${allowed.join(', ') || 'none'})`);
-  }
-}
 
 function parseOne(url: string, o: ParseOutputsOptions): OutputSpec {
   if (url === 'stdout' || url === '-') return { kind: 'stdout', url: 'stdout' };
