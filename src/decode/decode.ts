@@ -100,8 +100,34 @@ function cstr(buf: Buffer, at: number, len: number): string {
   return end - at <= 2 ? str(buf, at, end) : cached(buf, at, end, 1, () => str(buf, at, end));
 }
 
+/**
+ * Namespace sets are shared: every process of a container, and every host
+ * process, has the same eight inodes. One frozen object per distinct set
+ * (looked up by mount namespace) keeps the process table small: inode
+ * numbers above 2^31 are boxed heap numbers, eight of them per copy.
+ */
+const NS_MAX = 16384;
+const nsSets = new Map<number, Namespaces[]>();
+let nsCount = 0;
+
 function namespaces(u32: Uint32Array, w: number): Namespaces {
-  return { mnt: u32[w], pid: u32[w + 1], net: u32[w + 2], uts: u32[w + 3], ipc: u32[w + 4], cgroup: u32[w + 5], user: u32[w + 6], time: u32[w + 7] };
+  const mnt = u32[w];
+  const list = nsSets.get(mnt);
+  if (list) {
+    for (const n of list) {
+      if (n.pid === u32[w + 1] && n.net === u32[w + 2] && n.uts === u32[w + 3] && n.ipc === u32[w + 4] &&
+          n.cgroup === u32[w + 5] && n.user === u32[w + 6] && n.time === u32[w + 7]) return n;
+    }
+  }
+  const n: Namespaces = Object.freeze({ mnt, pid: u32[w + 1], net: u32[w + 2], uts: u32[w + 3], ipc: u32[w + 4], cgroup: u32[w + 5], user: u32[w + 6], time: u32[w + 7] });
+  if (nsCount >= NS_MAX) {
+    nsSets.clear();
+    nsCount = 0;
+  }
+  if (list) list.push(n);
+  else nsSets.set(mnt, [n]);
+  nsCount++;
+  return n;
 }
 
 function task(v: Views, at: number): TaskInfo {
