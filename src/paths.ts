@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** The package's root folder, from src/ (vitest, tsx) or dist/src/ (built). */
@@ -9,4 +9,13 @@ export function packageRoot(): string {
     d = dirname(d);
   }
   throw new Error(`ctrwatch: package root not found above ${__dirname}`);
+}
+
+/** The package's version, from its package.json ('unknown' when unreadable). */
+export function sensorVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }

@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
-import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { KernelRecord } from './decode/records';
 import type { Policy } from './detect/policy';
 import { KernelSensor } from './kernel/sensor';
-import { packageRoot } from './paths';
+import { sensorVersion } from './paths';
 import { Pipeline } from './pipeline';
 import { countersFrom, SensorMetrics, startSinks, startStatsTicker, type SinkFlags } from './sinks';
 
@@ -34,8 +32,6 @@ export const HOOKS = [
   'sys_setns', 'sys_unshare', 'sys_mount', 'sys_chroot', 'sys_pivot_root', 'sys_ptrace', 'sys_open(at)', 'sys_connect',
   'sys_init_module', 'sys_finit_module',
 ];
-
-const version = () => (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 
 /** Runs until SIGINT/SIGTERM (or stdout closes); resolves with the exit code. */
 export async function runSensor(o: RunOptions): Promise<number> {
@@ -79,7 +75,7 @@ export async function runSensor(o: RunOptions): Promise<number> {
   try {
     sensor.start();
     if (pipeline && hub) {
-      const n = pipeline.start({ version: version(), kernelRelease: release(), hooks: HOOKS });
+      const n = pipeline.start({ version: sensorVersion(), kernelRelease: release(), hooks: HOOKS });
       log.info({ existing: n, outputs: sf.outputs.length ? sf.outputs : ['stdout'] }, 'sensor ready');
       sweeper = setInterval(() => pipeline!.sweep(undefined, true), 5000);
       sweeper.unref();

@@ -3,7 +3,7 @@ import { sameStart } from './procfs';
 import { TaskFlag } from '../decode/layout';
 
 /** Task flags that make a process worth keeping until its exit: the kernel follows it. */
-const HOST_ONLY_MASK = TaskFlag.IN_CONTAINER | TaskFlag.FOLLOWED;
+const FOLLOWED_MASK = TaskFlag.IN_CONTAINER | TaskFlag.FOLLOWED;
 
 /** What the sensor knows of one process. Identity: (tgid, startNs). */
 export interface Proc {
@@ -117,7 +117,7 @@ export class ProcessTable {
     if (!p) {
       // A host process seen before, now followed (it moved into new namespaces), graduates.
       const r = this.recent.get(t.tgid);
-      if (r && sameStart(r.startNs, t.startNs) && (t.flags & HOST_ONLY_MASK) !== 0) {
+      if (r && sameStart(r.startNs, t.startNs) && (t.flags & FOLLOWED_MASK) !== 0) {
         this.recent.delete(t.tgid);
         this.procs.set(t.tgid, r);
       }
@@ -136,7 +136,7 @@ export class ProcessTable {
         p.exe = parent.exe;
         p.argv = parent.argv;
       }
-      if ((t.flags & HOST_ONLY_MASK) === 0) this.putRecent(p);
+      if ((t.flags & FOLLOWED_MASK) === 0) this.putRecent(p);
       else this.put(p);
       return p;
     }

@@ -11,7 +11,7 @@ import { Backoff } from './backoff';
 import { ClassQueue } from './class-queue';
 import type { OutputSpec } from './outputs';
 import { Spool, type SpoolBatch, type SpoolIdentity } from './spool';
-import { countDrop, emptyStats, type Sink, type SinkEvent, type SinkStats } from './types';
+import { countDrop, emptyStats, type Sink, type SinkEvent, type SinkStats, spooledStats } from './types';
 import { decodeAck, encodeBatch, type Ack } from './wire';
 
 export const SHIP_PATH = '/ctrwatch.v1.Collector/Ship';
@@ -243,16 +243,7 @@ export class GrpcSink implements Sink {
   }
 
   stats(): SinkStats {
-    const sp = this.spool.stats();
-    return {
-      ...this.counters,
-      queued: this.queue.length,
-      spooledEvents: sp.events,
-      spooledBytes: sp.bytes,
-      connected: this.connected,
-      dropped: structuredClone(this.counters.dropped),
-      failures: { ...this.counters.failures, ...(sp.corruptSegments ? { spool_corrupt: sp.corruptSegments } : {}) },
-    };
+    return spooledStats(this.counters, this.queue.length, this.connected, this.spool.stats());
   }
 
   /** Resolves once everything offered so far is acknowledged (tests, benches). */

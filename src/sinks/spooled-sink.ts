@@ -13,7 +13,7 @@ import { Backoff } from './backoff';
 import { ClassQueue } from './class-queue';
 import type { FsyncPolicy } from './outputs';
 import { Spool, type SpoolBatch, type SpoolIdentity } from './spool';
-import { countDrop, emptyStats, type Sink, type SinkEvent, type SinkStats } from './types';
+import { countDrop, emptyStats, type Sink, type SinkEvent, type SinkStats, spooledStats } from './types';
 
 export type SendResult =
   | { kind: 'ok'; /** Records the destination took but rejected (OTLP partial success). */ rejected?: number }
@@ -221,16 +221,7 @@ export abstract class SpooledSink implements Sink {
   }
 
   stats(): SinkStats {
-    const sp = this.spool?.stats() ?? { events: 0, bytes: 0, corruptSegments: 0 };
-    return {
-      ...this.counters,
-      queued: this.queue.length,
-      spooledEvents: sp.events,
-      spooledBytes: sp.bytes,
-      connected: this.connected,
-      dropped: structuredClone(this.counters.dropped),
-      failures: { ...this.counters.failures, ...(sp.corruptSegments ? { spool_corrupt: sp.corruptSegments } : {}) },
-    };
+    return spooledStats(this.counters, this.queue.length, this.connected, this.spool?.stats() ?? { events: 0, bytes: 0, corruptSegments: 0 });
   }
 
   /** Resolves once everything offered so far is delivered (tests, benches). */

@@ -7,16 +7,7 @@ import type { Logger } from 'pino';
 import { loadEventSchema, type EventSchema } from '../proto/schema';
 import { compileEventCodec, type EventCodec } from './codec';
 import { createFleetSink } from './fleet';
-import { readFileSync } from 'node:fs';
-import { packageRoot } from '../paths';
-
-const SENSOR_VERSION = (() => {
-  try {
-    return (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-})();
+import { sensorVersion } from '../paths';
 import { clientCredentials, CredentialsError, readTokens, type TlsFiles } from './credentials';
 import { FileSink } from './file';
 import { GrpcSink, type GrpcSinkOptions } from './grpc';
@@ -81,7 +72,7 @@ export async function createSinks(specs: readonly OutputSpec[], o: CreateSinksOp
           await createFleetSink(spec.fleet, {
             logger: o.logger, codec: o.codec, node: o.node, bootId: o.bootId, instanceId: o.instanceId,
             spoolDir: o.spoolDir ?? DEFAULT_SPOOL_DIR, spoolMaxBytes: o.spoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES,
-            version: SENSOR_VERSION, token: fleetToken,
+            version: sensorVersion(), token: fleetToken,
             headers: fleetToken && spec.fleet.kind === 'otlp' ? { authorization: `Bearer ${fleetToken}` } : undefined,
           }),
         );

@@ -101,3 +101,19 @@ export function countDrop(s: SinkStats, reason: DropReason, cls: EventClass, n =
 export function emptyStats(name: string): SinkStats {
   return { name, offered: 0, delivered: 0, queued: 0, spooledEvents: 0, spooledBytes: 0, dropped: {}, failures: {} };
 }
+
+/** A spooling sink's stats: its counters as a snapshot, with queue and spool depth. */
+export function spooledStats(
+  counters: SinkStats, queued: number, connected: boolean,
+  sp: { events: number; bytes: number; corruptSegments: number },
+): SinkStats {
+  return {
+    ...counters,
+    queued,
+    spooledEvents: sp.events,
+    spooledBytes: sp.bytes,
+    connected,
+    dropped: structuredClone(counters.dropped),
+    failures: { ...counters.failures, ...(sp.corruptSegments ? { spool_corrupt: sp.corruptSegments } : {}) },
+  };
+}
