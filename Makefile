@@ -23,7 +23,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all setup deps build run test test-unit bench doctor clean
+.PHONY: all setup deps build run test test-unit bench doctor clean vmlinux
 
 all: build
 
@@ -59,6 +59,13 @@ dist/.stamp: $(TS_SRC) node_modules/.stamp
 
 $(OUT):
 	$(Q)mkdir -p $@
+
+# Refresh the committed kernel types from a BTF file (default: this kernel's).
+# Take the newest kernel you can: older layouts are reached through CO-RE flavours.
+BTF ?= /sys/kernel/btf/vmlinux
+vmlinux:
+	$(Q)mkdir -p bpf/vmlinux/$(ARCH)
+	$(Q)$(BPFTOOL) btf dump file $(BTF) format c > bpf/vmlinux/$(ARCH)/vmlinux.h.tmp && mv bpf/vmlinux/$(ARCH)/vmlinux.h.tmp bpf/vmlinux/$(ARCH)/vmlinux.h
 
 run: setup build
 	$(Q)./bin/ctrwatch run $(ARGS)

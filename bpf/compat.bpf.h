@@ -43,9 +43,13 @@ static __always_inline void inode_times(struct inode *ino, __s64 *mtime, __s64 *
 	} else if (bpf_core_field_exists(b->__i_ctime)) {
 		*mtime = BPF_CORE_READ(b, i_mtime.tv_sec);
 		*ctime = BPF_CORE_READ(b, __i_ctime.tv_sec);
-	} else {
+	} else if (bpf_core_field_exists(a->i_ctime)) {
 		*mtime = BPF_CORE_READ(a, i_mtime.tv_sec);
 		*ctime = BPF_CORE_READ(a, i_ctime.tv_sec);
+	} else {
+		/* A layout not known here: times 0 rather than a failed load. */
+		*mtime = 0;
+		*ctime = 0;
 	}
 }
 

@@ -75,5 +75,5 @@ static __always_inline void TRF(task_fill)(struct cw_task *o, struct task_struct
 		o->flags |= CW_TF_IN_CONTAINER;
 	if (o->pid == o->tgid)
 		o->flags |= CW_TF_LEADER;
-	TR_COPY(o->comm, t->comm, sizeof(o->comm));
+	TR_COPY(o->comm, &t->comm, sizeof(o->comm));
 }
