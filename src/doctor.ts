@@ -79,6 +79,9 @@ export function explainStartError(err: unknown): string {
   const e = err as SensorStartError & { cause?: { errno?: number } };
   const errno = e.cause?.errno;
   const base = e.message.split('\n')[0];
+  // The verifier's refusal comes back as EACCES or EINVAL with libbpf naming the program.
+  const prog = /prog '(\w+)': (?:BPF program load failed|failed to load)/.exec(e.message)?.[1];
+  if (e.stage === 'load' && prog) return `${base}: the kernel's verifier rejected program ${prog} (CTRWATCH_LOG=debug prints its log; please report it with \`uname -r\`)`;
   if (errno === 1 || errno === 13) return `${base}: the kernel refused (permission): run as root; check kernel.unprivileged_bpf_disabled, lockdown and seccomp of the container the sensor runs in`;
   if (errno === 2) return `${base}: a tracepoint or kernel type is missing on this kernel`;
   if (errno === 22 && e.stage === 'load') return `${base}: the verifier rejected a program (run with CTRWATCH_LOG=debug for libbpf's log)`;

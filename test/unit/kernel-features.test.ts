@@ -51,3 +51,16 @@ describe('kernel features', () => {
     expect(hookName('raw_tp/sched_switch')).toBe('sched_switch');
   });
 });
+
+describe('a failed load, in one line', () => {
+  it('names the program the verifier rejected, not a permission problem', async () => {
+    const { explainStartError } = await import('../../src/doctor');
+    const { SensorStartError } = await import('../../src/kernel/sensor');
+    const err = new SensorStartError("BPF load failed: Permission denied\n  libbpf: prog 'cw_cgroup_mkdir': failed to load: -13", 'load', { errno: 13 });
+    const line = explainStartError(err);
+    expect(line).toMatch(/verifier rejected program cw_cgroup_mkdir/);
+    expect(line).not.toMatch(/run as root/);
+    const perm = explainStartError(new SensorStartError('BPF load failed: Operation not permitted', 'load', { errno: 1 }));
+    expect(perm).toMatch(/run as root/);
+  });
+});
