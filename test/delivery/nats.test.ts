@@ -17,6 +17,7 @@ import { createFleetSink, parseFleetOutput } from '../../src/sinks/fleet';
 import { msgId, type NatsSpec } from '../../src/sinks/nats';
 import { classOfKind, type Sink } from '../../src/sinks/types';
 import { syntheticEvent } from './synthetic';
+import { requires } from '../support/env';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 const codec = compileEventCodec(loadEventSchema());
@@ -197,7 +198,7 @@ function checkExactlyOnce(got: { seqs: number[]; ids: string[]; messages: number
   expect(got.ids[0]).toBe(msgId('node-a', 'boot-1', 'inst-1', got.seqs[0]!));
 }
 
-describe.skipIf(!haveNats)('nats JetStream sink (3-node cluster)', () => {
+describe.runIf(requires(haveNats, 'nats-server (apt-get install nats-server)'))('nats JetStream sink (3-node cluster)', () => {
   it('one node killed while publishing: after recovery every event is in the stream exactly once', async () => {
     const c = await Cluster.start();
     clusters.push(c);

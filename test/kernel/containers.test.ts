@@ -3,6 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canRunKernelTests } from '../support/env';
+import { runtimeReady } from '../support/runtimes';
 import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
 import { RUNTIMES, RuntimeLab, type RuntimeName } from '../support/runtimes';
 
@@ -29,7 +30,7 @@ describe.runIf(canRunKernelTests)('container records from real runtimes (ctrwatc
   };
 
   for (const rt of RUNTIMES) {
-    describe.runIf(RuntimeLab.available(rt).ok)(rt, () => {
+    describe.runIf(runtimeReady(rt))(rt, () => {
       it('gives one created, one started, one exited record, and an exec into it', async () => {
         const c = await lab.start(rt, { args: ['/bin/sleep', '300'] });
         await cw.waitFor((e) => e.containerStarted?.container?.id === c.id);

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canRunKernelTests } from '../support/env';
-import {
+import { runtimeReady,
   RUNTIMES,
   RuntimeLab,
   isAlive,
@@ -51,7 +51,7 @@ describe.runIf(canRunKernelTests)('RuntimeLab', () => {
   });
 
   for (const runtime of RUNTIMES) {
-    const av = RuntimeLab.available(runtime);
+    const av = { ok: runtimeReady(runtime) };
     const engine = runtime === 'docker' || runtime === 'podman';
 
     describe(runtime, () => {

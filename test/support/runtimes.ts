@@ -5,6 +5,7 @@ import { CtrDriver } from './runtime-ctr';
 import { DOCKER_CLI } from './runtime-daemons';
 import { DockerDriver, PodmanDriver } from './runtime-engines';
 import { runSync, sleep, waitFor, waitSync, type CommandResult } from './runtime-exec';
+import { requires } from './env';
 import { buildImage, type ImageFiles } from './runtime-image';
 import { OciDriver, specTemplate } from './runtime-oci';
 import { hasExeced, isAlive, processesMentioning, terminate, type ProcessRef } from './runtime-proc';
@@ -290,4 +291,10 @@ function installExitHook(): void {
       }
     }
   });
+}
+
+/** Whether tests of one runtime can run here; under CI=true a missing runtime fails the run. */
+export function runtimeReady(rt: RuntimeName): boolean {
+  const av = RuntimeLab.available(rt);
+  return requires(av.ok, av.ok ? rt : av.reason);
 }
