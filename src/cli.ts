@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Logger } from 'pino';
 import { formatCheck, checkBtf, checkPrivileges, explainStartError, runChecks } from './doctor';
-import { createLogger } from './log';
+import { createLogger, logLevelFrom } from './log';
 import { runSensor } from './run';
 import { formatJson, formatTable, listContainers } from './ps';
 import { DEFAULT_POLICY, loadPolicy, PolicyError, type Policy } from './detect/policy';
@@ -53,9 +53,15 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   }
 }
 
-function positiveInt(name: string, v: string | undefined, dflt: number): number {
+/** 1 GiB: the ring's size in bytes must fit the addon's 32-bit option (and is far past any need). */
+const MAX_RING_MB = 1024;
+/** Records sent without a wake-up wait for the drain: past 10 s, start-to-line latency is lost. */
+const MAX_DRAIN_MS = 10_000;
+
+function positiveInt(name: string, v: string | undefined, dflt: number, max: number): number {
   if (v === undefined) return dflt;
   if (!/^\d+$/.test(v) || Number(v) <= 0) throw new UsageError(`--${name} must be a positive whole number, got '${v}'`);
+  if (Number(v) > max) throw new UsageError(`--${name} must be at most ${max}, got ${v}`);
   return Number(v);
 }
 
@@ -101,9 +107,9 @@ async function run(args: string[], log: Logger): Promise<number> {
     }
   }
   if (values['state-dir']) policy.stateDir = values['state-dir'];
-  const ringMb = positiveInt('ring-mb', values['ring-mb'] as string | undefined, 8);
+  const ringMb = positiveInt('ring-mb', values['ring-mb'] as string | undefined, 8, MAX_RING_MB);
   if ((ringMb & (ringMb - 1)) !== 0) throw new UsageError(`--ring-mb must be a power of two, got ${ringMb}`);
-  const drainMs = positiveInt('drain-ms', values['drain-ms'] as string | undefined, 10);
+  const drainMs = positiveInt('drain-ms', values['drain-ms'] as string | undefined, 10, MAX_DRAIN_MS);
   if (values.check) {
     process.stdout.write('configuration ok\n');
     return 0;
@@ -151,8 +157,14 @@ async function collectJetStream(args: string[], log: Logger): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  const lvl = rest.indexOf('--log-level');
-  const log = createLogger(lvl >= 0 ? rest[lvl + 1] : undefined);
+  let level: string;
+  try {
+    level = logLevelFrom(rest);
+  } catch (err) {
+    process.stderr.write(`ctrwatch: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const log = createLogger(level);
   try {
     switch (cmd) {
       case 'run':

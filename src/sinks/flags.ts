@@ -43,11 +43,17 @@ export interface SinkFlags {
 
 type Values = { [K in keyof typeof SINK_FLAGS]?: (typeof SINK_FLAGS)[K]['type'] extends 'boolean' ? boolean : K extends 'output' ? string[] : string };
 
-function positive(name: string, v: string | undefined, dflt: number): number {
+function positive(name: string, v: string | undefined, dflt: number, max: number): number {
   if (v === undefined) return dflt;
   if (!/^\d+$/.test(v) || Number(v) <= 0) throw new OutputSpecError(`--${name} must be a positive whole number, got '${v}'`);
+  if (Number(v) > max) throw new OutputSpecError(`--${name} must be at most ${max}, got ${v}`);
   return Number(v);
 }
+
+/** A timer longer than 2^31-1 ms fires at once in Node: a day is the longest stats interval. */
+const MAX_STATS_INTERVAL_S = 86_400;
+/** 1 TiB of spool. */
+const MAX_SPOOL_MB = 1 << 20;
 
 /** parseArgs values → startSinks options. Throws OutputSpecError (a usage error). */
 export function sinkFlags(v: Values): SinkFlags {
@@ -56,12 +62,12 @@ export function sinkFlags(v: Values): SinkFlags {
     outputs: v.output ?? [],
     options: {
       spoolDir: v['spool-dir'],
-      spoolMaxBytes: positive('spool-max-mb', v['spool-max-mb'], 1024) * 2 ** 20,
+      spoolMaxBytes: positive('spool-max-mb', v['spool-max-mb'], 1024, MAX_SPOOL_MB) * 2 ** 20,
       tls: tls.ca || tls.cert || tls.key ? tls : undefined,
       tokenFile: v['token-file'],
       insecurePlaintext: v['insecure-plaintext'] ?? false,
     },
     metrics: v.metrics,
-    statsIntervalMs: positive('stats-interval-s', v['stats-interval-s'], 60) * 1000,
+    statsIntervalMs: positive('stats-interval-s', v['stats-interval-s'], 60, MAX_STATS_INTERVAL_S) * 1000,
   };
 }

@@ -29,10 +29,31 @@ describe.runIf(canRunKernelTests)('ctrwatch doctor and run prerequisites', () =>
     expect(r.stdout).toBe('');
   });
 
+  it('--log-level takes both spellings and names a bad level', () => {
+    const ok = ctrwatch(['run', '--log-level=debug', '--check']);
+    expect(ok.status, ok.stderr).toBe(0);
+    const bad = ctrwatch(['run', '--log-level=loud', '--check']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim()).toBe("ctrwatch: --log-level must be one of trace, debug, info, warn, error, fatal, silent, got 'loud'");
+    const env = spawnSync(process.execPath, [BIN, 'rules'], { encoding: 'utf8', env: { ...process.env, CTRWATCH_LOG: 'nope' } });
+    expect(env.status).toBe(2);
+    expect(env.stderr).toContain("CTRWATCH_LOG must be one of");
+    expect(env.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('bad flags are named', () => {
     const r = ctrwatch(['run', '--ring-mb', '3']);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--ring-mb must be a power of two, got 3');
+    for (const [flag, v, msg] of [
+      ['--ring-mb', '2048', '--ring-mb must be at most 1024, got 2048'],
+      ['--drain-ms', '99999999999', '--drain-ms must be at most 10000, got 99999999999'],
+      ['--stats-interval-s', '9999999999', '--stats-interval-s must be at most 86400, got 9999999999'],
+    ]) {
+      const o = ctrwatch(['run', flag, v, '--check']);
+      expect(o.status, o.stderr).toBe(2);
+      expect(o.stderr).toContain(msg);
+    }
     const u = ctrwatch(['run', '--bogus']);
     expect(u.status).toBe(2);
     expect(u.stderr).toContain("Unknown option '--bogus'");
