@@ -23,13 +23,17 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all setup deps build run test test-unit bench doctor clean vmlinux
+.PHONY: all setup setup-test deps build run test test-unit bench doctor clean vmlinux
 
 all: build
 
 # Debian packages and npm modules; idempotent, quick when all is there already.
+# `setup` is what building and running take; `setup-test` adds what the tests drive.
 setup deps:
-	$(Q)bash scripts/setup.sh
+	$(Q)bash scripts/setup.sh run
+
+setup-test:
+	$(Q)bash scripts/setup.sh test
 
 build: $(OUT)/ctrwatch.bpf.o $(OUT)/ctrwatch.skel.h build/Release/ctrwatch.node dist/.stamp
 
@@ -73,7 +77,7 @@ run: setup build
 doctor: setup build
 	$(Q)./bin/ctrwatch doctor
 
-test: setup build
+test: setup-test build
 	$(Q)npx --no-install vitest run $(VITEST_ARGS)
 
 # No root needed: the BPF object builds from the committed vmlinux.h, and the
@@ -81,7 +85,7 @@ test: setup build
 test-unit: node_modules/.stamp $(OUT)/ctrwatch.bpf.o
 	$(Q)npx --no-install vitest run test/unit
 
-bench: setup build
+bench: setup-test build
 	$(Q)node dist/bench/run.js
 
 clean:

@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Installs what ctrwatch builds and tests with: Debian packages, then npm modules.
-# Idempotent: a second run checks and returns in about a second.
+# Installs what ctrwatch needs: `setup.sh run` (make run, make doctor) only what building and
+# running the sensor take; `setup.sh test` (make test, make bench) adds the container runtimes
+# and tools the tests drive. Idempotent: a second run checks and returns in about a second.
+# It changes nothing else on the node: no policy-rc.d is left behind, and apt is never allowed
+# to remove a package (it stops and says so instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+what=${1:-run}
 
 BUILD_PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3)
 # Real runtimes and tools the tests and benchmarks drive.
 TEST_PKGS=(runc crun containerd podman docker.io busybox-static util-linux iproute2 bpftrace openssl nats-server)
-PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
+case "$what" in
+  run) PKGS=("${BUILD_PKGS[@]}") ;;
+  test) PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  *) echo "usage: setup.sh run|test" >&2; exit 2 ;;
+esac
+# Node.js 18 or later: Debian's own (bookworm has 18) when the node has none.
+node_ok() { command -v node >/dev/null && node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)'; }
+node_ok || PKGS+=(nodejs npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -19,11 +30,21 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   echo "setup: installing ${missing[*]}" >&2
-  # Debian's postinst scripts would start dockerd/containerd: forbid that, tests start their own.
-  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }
+  # Debian's postinst scripts would start dockerd/containerd: forbid that while apt runs (the
+  # tests start their own), and take the guard away again, so later upgrades restart services.
+  rc=/usr/sbin/policy-rc.d
+  if [ ! -e "$rc" ]; then
+    printf '#!/bin/sh\n# ctrwatch setup: removed when its apt-get install ends\nexit 101\n' > "$rc"
+    chmod +x "$rc"
+    trap 'rm -f "$rc"' EXIT
+  fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # --no-remove: if installing would remove anything (say, Docker CE for docker.io), stop.
+  if ! apt-get install -y -qq --no-install-recommends --no-remove "${missing[@]}" >/dev/null; then
+    echo "setup: apt-get would not install ${missing[*]} without removing other packages (or failed): nothing was changed; install them yourself" >&2
+    exit 1
+  fi
 fi
 
 if [ ! -f node_modules/.stamp ] || [ package-lock.json -nt node_modules/.stamp ]; then
