@@ -110,3 +110,5 @@ void cw_loader_destroy(struct cw_loader *l)
 	ctrwatch_bpf__destroy(l->skel); /* detaches every link, closes every map */
 	free(l);
 }
+
+const void *cw_loader_object(size_t *size) { return ctrwatch_bpf__elf_bytes(size); }

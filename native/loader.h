@@ -40,6 +40,8 @@ int cw_loader_tasks_fd(const struct cw_loader *l);
 void cw_loader_programs(const struct cw_loader *l,
 			void (*cb)(void *ctx, const char *name, const char *section, bool attached), void *ctx);
 void cw_loader_destroy(struct cw_loader *l);
+/* The BPF object this addon carries (the ELF the skeleton embeds). */
+const void *cw_loader_object(size_t *size);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,9 @@ Napi::Object Sensor::Init(Napi::Env env, Napi::Object exports)
 	exports.Set("Sensor", f);
 	exports.Set("statSlots", Napi::Number::New(env, CW_STAT_MAX));
 	exports.Set("probe", Napi::Function::New(env, &Sensor::Probe, "probe"));
+	size_t obj_size = 0;
+	const void *obj = cw_loader_object(&obj_size);
+	exports.Set("object", Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t *>(obj), obj_size));
 	return exports;
 }
 

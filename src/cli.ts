@@ -2,6 +2,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Logger } from 'pino';
 import { formatCheck, checkBtf, checkPrivileges, explainStartError, runChecks } from './doctor';
 import { createLogger, logLevelFrom } from './log';
+import { loadBinding } from './native';
+import { formatVersion, versionInfo } from './version';
 import { runSensor } from './run';
 import { formatJson, formatTable, listContainers } from './ps';
 import { DEFAULT_POLICY, loadPolicy, PolicyError, type Policy } from './detect/policy';
@@ -29,6 +31,7 @@ commands:
   collect   the reference collector: ctrwatch collect --listen HOST:PORT --out DIR
             or from a JetStream stream: ctrwatch collect --from nats://HOST:PORT/STREAM --out DIR [--durable NAME]
   rules     list every detection rule with its ATT&CK techniques and default severity
+  version   sensor, BPF object and schema versions, and what this kernel offers (--json)
   doctor    check that this node can run the sensor, one line per check
   help      this text
 
@@ -189,6 +192,12 @@ export async function main(argv: string[]): Promise<number> {
           process.once('SIGTERM', r);
         });
         await c.close();
+        return 0;
+      }
+      case 'version': {
+        const { values } = parse(rest, { json: { type: 'boolean' }, 'log-level': { type: 'string' } });
+        const v = versionInfo(loadBinding(), checkPrivileges().ok);
+        process.stdout.write(`${values.json ? JSON.stringify(v) : formatVersion(v)}\n`);
         return 0;
       }
       case 'rules':

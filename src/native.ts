@@ -42,6 +42,8 @@ export interface NativeBinding {
   statSlots: number;
   /** What the running kernel offers to BPF (loads tiny probes; needs privileges). */
   probe(): KernelFeatures;
+  /** The BPF object (ELF) built into the addon. */
+  object: Buffer;
 }
 
 export class AddonMissingError extends Error {

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canRunKernelTests } from '../support/env';
@@ -34,5 +35,17 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
     const degraded = r.stdout.split('\n').filter((l) => l.startsWith('warn  degraded'));
     if (hasModules) expect(degraded.filter((l) => l.includes('escape.module-load'))).toEqual([]);
     else expect(degraded).toContainEqual(expect.stringMatching(/escape\.module-load: no sys_enter_init_module .*not seen/));
+  });
+
+  it('version names the sensor, the BPF object built in, the schema and the features probed', () => {
+    const r = spawnSync(process.execPath, [BIN, 'version', '--json'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const v = JSON.parse(r.stdout);
+    const obj = readFileSync(join(__dirname, '../../bpf/.output/ctrwatch.bpf.o'));
+    expect(v.bpfObject).toBe(createHash('sha256').update(obj).digest('hex').slice(0, 16));
+    const pkg = /^package (\S+);/m.exec(readFileSync(join(__dirname, '../../proto/ctrwatch/v1/events.proto'), 'utf8'))![1];
+    expect(v.schema).toBe(pkg);
+    expect(v.sensor).toBe(JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8')).version);
+    expect(v.features).toMatchObject({ btf: true, ringbuf: true, tracing: true });
   });
 });
