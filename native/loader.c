@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
 #include "ctrwatch.skel.h"
@@ -12,20 +14,49 @@ struct cw_loader {
 	struct ctrwatch_bpf *skel;
 };
 
-/* Syscall tracepoints that a kernel may lack (init_module on a kernel built
- * without modules, open on arm64): their programs are left out, not fatal. */
-static bool tracepoint_exists(const char *sec)
+/* The id of a tracepoint ("syscalls/sys_enter_setns") in the given tracefs, or
+ * -errno: a kernel may lack one (init_module without modules, open on arm64). */
+static int tracepoint_id(const char *tracefs, const char *tp)
 {
-	static const char *roots[] = { "/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events" };
-	const char *tp = sec + strlen("tracepoint/");
-	char path[256];
+	char path[512];
+	FILE *f;
+	int id = -ENOENT;
 
-	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", roots[i], tp);
-		if (access(path, F_OK) == 0)
-			return true;
+	snprintf(path, sizeof(path), "%s/events/%s/id", tracefs, tp);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%d", &id) != 1)
+		id = -EINVAL;
+	fclose(f);
+	return id;
+}
+
+/* Why not libbpf's auto-attach for tracepoint programs: it reads ids from
+ * /sys/kernel/tracing, which another process may unmount mid-attach; here the
+ * ids come from the caller's tracefs (a private mount). The link goes into the
+ * skeleton's slot, so destroy() detaches it like the others. */
+static int attach_tracepoint(struct bpf_program *prog, int id, struct bpf_link **slot)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_TRACEPOINT,
+		.size = sizeof(attr),
+		.config = (__u64)id,
+	};
+	struct bpf_link *link;
+	int pfd, err;
+
+	pfd = syscall(__NR_perf_event_open, &attr, -1 /* pid */, 0 /* cpu */, -1 /* group */, PERF_FLAG_FD_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	link = bpf_program__attach_perf_event(prog, pfd);
+	err = libbpf_get_error(link);
+	if (err) {
+		close(pfd);
+		return err;
 	}
-	return false;
+	*slot = link;
+	return 0;
 }
 
 int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char **stage)
@@ -56,7 +87,11 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 		goto fail;
 	bpf_object__for_each_program(prog, l->skel->obj) {
 		const char *sec = bpf_program__section_name(prog);
-		if (strncmp(sec, "tracepoint/", 11) == 0 && !tracepoint_exists(sec)) {
+
+		if (strncmp(sec, "tracepoint/", 11) != 0)
+			continue;
+		bpf_program__set_autoattach(prog, false); /* attach_tracepoint() below */
+		if (tracepoint_id(o->tracefs, sec + 11) < 0) {
 			bpf_program__set_autoload(prog, false);
 			o->skipped(o->ctx, sec);
 		}
@@ -79,6 +114,18 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 	err = ctrwatch_bpf__attach(l->skel);
 	if (err)
 		goto fail;
+	for (int i = 0; i < l->skel->skeleton->prog_cnt; i++) {
+		struct bpf_program *p = *l->skel->skeleton->progs[i].prog;
+		const char *sec = bpf_program__section_name(p);
+		int id;
+
+		if (strncmp(sec, "tracepoint/", 11) != 0 || !bpf_program__autoload(p))
+			continue;
+		id = tracepoint_id(o->tracefs, sec + 11);
+		err = id < 0 ? id : attach_tracepoint(p, id, l->skel->skeleton->progs[i].link);
+		if (err)
+			goto fail;
+	}
 
 	*out = l;
 	return 0;

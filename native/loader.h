@@ -22,6 +22,7 @@ struct cw_loader_opts {
 	const char *const *exec_names; /* programs (comm, up to 15 bytes) whose host execs are sent */
 	size_t n_exec_names;
 	uint64_t wake_gap_ns;
+	const char *tracefs;     /* a mounted tracefs: syscall tracepoint ids are read there */
 	/* Called for each program left out because its tracepoint is missing. */
 	void (*skipped)(void *ctx, const char *section);
 	void *ctx;

@@ -84,6 +84,10 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 	Napi::Value gap = o.Get("wakeGapNs");
 	lo.wake_gap_ns = gap.IsNumber() ? (uint64_t)gap.As<Napi::Number>().DoubleValue() : 2000000;
 	uint32_t drain_ms = GetU32(o, "drainMs", 10);
+	if (!o.Get("tracefs").IsString())
+		throw Napi::TypeError::New(env, "Sensor(options): tracefs must be the path of a mounted tracefs");
+	std::string tracefs = o.Get("tracefs").As<Napi::String>().Utf8Value();
+	lo.tracefs = tracefs.c_str();
 
 	Napi::Value onLog = o.Get("onLog");
 	std::vector<std::string> skipped;

@@ -51,11 +51,11 @@ function checkAddon(): Check {
 }
 
 function checkTracefs(): Check {
-  const p = tracefsPath();
-  if (p) return { name: 'tracefs', ok: true, detail: `mounted at ${p.replace(/\/events.*/, '')}` };
   try {
-    withTracefs()();
-    return { name: 'tracefs', ok: true, detail: 'not mounted; the sensor mounts it for the attach and unmounts it after' };
+    const t = withTracefs();
+    const own = t.path !== tracefsPath();
+    t.release();
+    return { name: 'tracefs', ok: true, detail: own ? 'the sensor mounts a private tracefs for the attach and unmounts it after' : `using the node's tracefs at ${t.path} (no privilege to mount one)` };
   } catch (err) {
     return { name: 'tracefs', ok: false, detail: (err as Error).message, fix: 'mount it: mount -t tracefs nodev /sys/kernel/tracing' };
   }

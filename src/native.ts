@@ -6,6 +6,8 @@ import { packageRoot } from './paths';
 /** The native addon (native/), as seen from TypeScript. */
 export interface NativeSensorOptions {
   ringBytes: number;
+  /** A mounted tracefs: syscall tracepoints are looked up there. */
+  tracefs: string;
   hostNs: number[];
   selfTgid: number;
   cgSubsys: number;

@@ -83,11 +83,12 @@ export class KernelSensor {
     this.features = binding.probe();
     const no = refusal(this.features, release());
     if (no) throw new SensorStartError(no, 'probe');
-    const undo = withTracefs();
+    const tracefs = withTracefs();
     const skipped: string[] = [];
     try {
       this.native = new binding.Sensor({
         ringBytes: this.opts.ringBytes ?? 8 << 20,
+        tracefs: tracefs.path,
         hostNs: this.host.hostNs,
         selfTgid: process.pid,
         cgSubsys: this.host.cgroup.subsys,
@@ -109,7 +110,7 @@ export class KernelSensor {
       const e = err as Error & { stage?: string };
       throw new SensorStartError(e.message, e.stage ?? 'open', err);
     } finally {
-      undo();
+      tracefs.release();
     }
     this.programs = this.native.programs();
     const lost = degradations(this.programs);

@@ -1,13 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmdirSync } from 'node:fs';
 
 /**
- * libbpf finds a syscall tracepoint's id in tracefs, which nodes often leave
- * unmounted. Once programs are attached tracefs is no longer needed, so the
- * sensor mounts it for the attach and unmounts what it mounted right after.
+ * Syscall tracepoint programs attach by the tracepoint's id, read from tracefs,
+ * which nodes often leave unmounted. The sensor mounts a private tracefs of its
+ * own under /run for the attach and unmounts it right after: the node's
+ * /sys/kernel/tracing is never touched, and nobody unmounting it (another
+ * ctrwatch, an admin) can pull it away mid-attach. Without the privilege to
+ * mount, an already mounted tracefs is used.
  */
 const CANDIDATES = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
+/** A mounted tracefs with syscall tracepoints, if the node has one. */
 export function tracefsPath(): string | undefined {
   return CANDIDATES.find((p) => existsSync(`${p}/events/syscalls`));
 }
@@ -19,25 +23,45 @@ export class TracefsError extends Error {
   }
 }
 
-/** Ensures tracefs is reachable; returns an undo that unmounts it if we mounted it. */
-export function withTracefs(): () => void {
-  if (tracefsPath()) return () => {};
-  const where = CANDIDATES[0];
+export interface Tracefs {
+  /** Where tracefs is mounted for this attach. */
+  path: string;
+  /** Unmounts and removes the private mount (a no-op when the node's was used). */
+  release(): void;
+}
+
+const quiet = { stdio: ['ignore', 'ignore', 'pipe'] as ('ignore' | 'pipe')[], timeout: 10_000 };
+
+/** A tracefs for one attach: a private mount, else the node's own. */
+export function withTracefs(base = '/run'): Tracefs {
+  let dir: string | undefined;
+  let mountErr: unknown;
   try {
-    mkdirSync(where, { recursive: true });
-    execFileSync('mount', ['-t', 'tracefs', 'nodev', where], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+    dir = mkdtempSync(`${base}/ctrwatch-tracefs-`);
+    execFileSync('mount', ['-t', 'tracefs', 'nodev', dir], quiet);
   } catch (err) {
-    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new TracefsError(`cannot mount tracefs at ${where}${stderr ? `: ${stderr}` : ''}`, err);
+    mountErr = err;
+    if (dir) rmdirSync(dir);
+    dir = undefined;
   }
-  if (!existsSync(`${where}/events/syscalls`)) {
-    throw new TracefsError(`tracefs at ${where} has no syscall tracepoints (kernel built without CONFIG_FTRACE_SYSCALLS)`);
+  if (!dir) {
+    const shared = tracefsPath();
+    if (shared) return { path: shared, release: () => {} };
+    const stderr = (mountErr as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new TracefsError(`cannot mount tracefs${stderr ? `: ${stderr}` : ''} and none is mounted`, mountErr);
   }
-  return () => {
+  const path = dir;
+  const release = () => {
     try {
-      execFileSync('umount', [where], { stdio: 'ignore', timeout: 10_000 });
+      execFileSync('umount', [path], quiet);
+      rmdirSync(path);
     } catch {
-      /* busy (someone else uses it now): leave it */
+      /* already gone */
     }
   };
+  if (!existsSync(`${path}/events/syscalls`)) {
+    release();
+    throw new TracefsError('tracefs has no syscall tracepoints (kernel built without CONFIG_FTRACE_SYSCALLS)');
+  }
+  return { path, release };
 }

@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canRunKernelTests } from '../support/env';
@@ -47,5 +47,27 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
     expect(v.schema).toBe(pkg);
     expect(v.sensor).toBe(JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8')).version);
     expect(v.features).toMatchObject({ btf: true, ringbuf: true, tracing: true });
+  });
+
+  it("attaches through a private tracefs: the node's /sys/kernel/tracing is left alone, even while someone flaps it", async () => {
+    const mounts = () => readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => / tracefs /.test(l)).sort();
+    const before = mounts();
+    const nodeHas = before.some((l) => l.split(' ')[1] === '/sys/kernel/tracing');
+    // Another process mounting and unmounting the node's tracefs over and over (left as found).
+    const flap = nodeHas
+      ? undefined
+      : spawn('sh', ['-c', 'for i in $(seq 300); do mount -t tracefs nodev /sys/kernel/tracing; umount /sys/kernel/tracing; done'], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = spawnSync(process.execPath, [BIN, 'doctor'], { encoding: 'utf8', timeout: 60_000 });
+        expect(r.stdout, r.stderr).toMatch(/^ok {4}bpf /m);
+      }
+    } finally {
+      flap?.kill();
+      await new Promise((res) => (flap ? flap.once('exit', res) : res(null)));
+      if (!nodeHas) spawnSync('umount', ['/sys/kernel/tracing'], { stdio: 'ignore' });
+    }
+    expect(mounts()).toEqual(before);
+    expect(readdirSync('/run').filter((n) => n.startsWith('ctrwatch-tracefs-'))).toEqual([]);
   });
 });
