@@ -50,7 +50,7 @@ export class Detector {
   private readonly reportedSchedules = new Map<string, bigint>();
 
   constructor(private readonly d: DetectorDeps) {
-    this.images = d.images ?? new ImageStore(d.policy.stateDir);
+    this.images = d.images ?? new ImageStore(d.policy.stateDir, d.logger);
   }
 
   /** Applies policy: off rules vanish, severities are overridden, the floor is enforced. */

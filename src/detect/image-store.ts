@@ -1,36 +1,75 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 
 /**
  * Images seen on this node, kept across sensor restarts in
  * <stateDir>/images-seen.json (bounded). The first run seeds it silently
  * from the containers already running, so that only new images are news.
+ * A store that cannot be read or written costs persistence, never a
+ * detection: each failure is counted and logged (a write failure once per
+ * distinct error, not once per image), and an unreadable store is set aside,
+ * not overwritten.
  */
 const MAX_IMAGES = 10_000;
+const MAX_BYTES = 8 << 20;
+
+export interface ImageStoreErrors {
+  read: number;
+  write: number;
+}
 
 export class ImageStore {
   private readonly seen = new Map<string, number>();
   private readonly file?: string;
   /** True when no store existed: the node's images are being learnt. */
   readonly fresh: boolean;
+  readonly errors: ImageStoreErrors = { read: 0, write: 0 };
+  private lastWriteError?: string;
 
-  constructor(stateDir?: string) {
+  constructor(stateDir?: string, private readonly log?: Logger) {
     if (!stateDir) {
       this.fresh = true;
       return;
     }
     this.file = join(stateDir, 'images-seen.json');
-    let fresh = true;
+    this.fresh = !this.load(this.file);
+  }
+
+  /** True when a store was read. A missing one is no error; any other failure is. */
+  private load(file: string): boolean {
+    let text: string;
     try {
-      const doc = JSON.parse(readFileSync(this.file, 'utf8').slice(0, 8 << 20)) as unknown;
-      if (doc && typeof doc === 'object' && !Array.isArray(doc)) {
-        for (const [k, v] of Object.entries(doc as Record<string, unknown>)) if (typeof v === 'number') this.seen.set(k, v);
-        fresh = false;
-      }
-    } catch {
-      /* missing or unreadable: start afresh */
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      this.readFailed(file, err, false);
+      return false;
     }
-    this.fresh = fresh;
+    try {
+      if (text.length > MAX_BYTES) throw new Error(`larger than ${MAX_BYTES} bytes`);
+      const doc = JSON.parse(text) as unknown;
+      if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('not a JSON object');
+      for (const [k, v] of Object.entries(doc as Record<string, unknown>)) if (typeof v === 'number') this.seen.set(k, v);
+      return true;
+    } catch (err) {
+      this.readFailed(file, err, true);
+      return false;
+    }
+  }
+
+  private readFailed(file: string, err: unknown, setAside: boolean): void {
+    this.errors.read++;
+    let kept: string | undefined;
+    if (setAside) {
+      kept = `${file}.unreadable-${Date.now()}`;
+      try {
+        renameSync(file, kept);
+      } catch {
+        kept = undefined;
+      }
+    }
+    this.log?.warn({ err, file, keptAs: kept }, 'image store unreadable: images seen before count as new');
   }
 
   /** Records the image; true when it had not been seen before. */
@@ -49,8 +88,12 @@ export class ImageStore {
       const tmp = `${this.file}.tmp`;
       writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.seen)));
       renameSync(tmp, this.file);
-    } catch {
-      /* a read-only state dir costs persistence, not detection */
+      this.lastWriteError = undefined;
+    } catch (err) {
+      this.errors.write++;
+      const what = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      if (what !== this.lastWriteError) this.log?.warn({ err, file: this.file }, 'image store not written: first-seen state will not survive a restart');
+      this.lastWriteError = what;
     }
   }
 }
