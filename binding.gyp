@@ -7,7 +7,8 @@
         "native/sensor.cc",
         "native/libbpf_log.cc",
         "native/loader.c",
-        "native/probe.c"
+        "native/probe.c",
+        "native/contain.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

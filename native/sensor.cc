@@ -8,6 +8,7 @@
 #include "libbpf_log.h"
 #include "loader.h"
 #include "probe.h"
+#include "contain.h"
 
 extern "C" {
 #include "ctrwatch.h"
@@ -39,6 +40,7 @@ Napi::Object Sensor::Init(Napi::Env env, Napi::Object exports)
 	exports.Set("Sensor", f);
 	exports.Set("statSlots", Napi::Number::New(env, CW_STAT_MAX));
 	exports.Set("probe", Napi::Function::New(env, &Sensor::Probe, "probe"));
+	exports.Set("killProcess", Napi::Function::New(env, &Sensor::KillProcess, "killProcess"));
 	size_t obj_size = 0;
 	const void *obj = cw_loader_object(&obj_size);
 	exports.Set("object", Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t *>(obj), obj_size));
@@ -273,6 +275,19 @@ Napi::Value Sensor::Programs(const Napi::CallbackInfo &info)
 			},
 			&ctx);
 	return out;
+}
+
+/* killProcess(pid, startNs: bigint): 0, or a negative errno (-ESRCH: gone, or the pid is reused). */
+Napi::Value Sensor::KillProcess(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBigInt())
+		throw Napi::TypeError::New(env, "killProcess(pid: number, startNs: bigint)");
+	bool lossless = false;
+	uint64_t start = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+	if (!lossless)
+		throw Napi::RangeError::New(env, "killProcess: startNs out of range");
+	return Napi::Number::New(env, cw_kill_process(info[0].As<Napi::Number>().Int32Value(), start));
 }
 
 /* probe(): what the running kernel offers (see native/probe.h); needs no loaded object. */

@@ -19,6 +19,7 @@ class Sensor : public Napi::ObjectWrap<Sensor> {
 public:
 	static Napi::Object Init(Napi::Env env, Napi::Object exports);
 	static Napi::Value Probe(const Napi::CallbackInfo &info);
+	static Napi::Value KillProcess(const Napi::CallbackInfo &info);
 	explicit Sensor(const Napi::CallbackInfo &info);
 	~Sensor() override;
 

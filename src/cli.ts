@@ -8,6 +8,7 @@ import { runSensor } from './run';
 import { formatJson, formatTable, listContainers } from './ps';
 import { DEFAULT_POLICY, loadPolicy, PolicyError, type Policy } from './detect/policy';
 import { RULES } from './detect/catalog';
+import { KILLABLE } from './contain/catalog';
 import { CredentialsError, OutputSpecError, parseOutputs, SINK_FLAGS, SINK_USAGE, sinkFlags, type SinkFlags } from './sinks';
 import { COLLECT_FLAGS, COLLECT_USAGE, collectFlags } from './collect/flags';
 import { runCollector } from './collect/collector';
@@ -201,7 +202,10 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'rules':
-        for (const r of RULES) process.stdout.write(`${r.id.padEnd(30)} ${r.techniques.join(',').padEnd(16)} ${r.severity.padEnd(8)} ${r.summary}\n`);
+        for (const r of RULES) {
+          const kill = KILLABLE[r.id] ? `kill:${KILLABLE[r.id]}` : '';
+          process.stdout.write(`${r.id.padEnd(30)} ${r.techniques.join(',').padEnd(16)} ${r.severity.padEnd(8)} ${kill.padEnd(11)} ${r.summary}\n`);
+        }
         return 0;
       case 'ps': {
         const { values } = parse(rest, { json: { type: 'boolean' }, 'log-level': { type: 'string' } });

@@ -44,6 +44,8 @@ export interface NativeBinding {
   statSlots: number;
   /** What the running kernel offers to BPF (loads tiny probes; needs privileges). */
   probe(): KernelFeatures;
+  /** SIGKILL to pid if it is still the process that started at startNs (ns since boot); 0 or -errno. */
+  killProcess(pid: number, startNs: bigint): number;
   /** The BPF object (ELF) built into the addon. */
   object: Buffer;
 }

@@ -14,6 +14,7 @@ import { Detector } from './detect/detector';
 import { DEFAULT_POLICY, type Policy } from './detect/policy';
 import type { Finding } from './detect/types';
 import type { Proc } from './process/table';
+import { Containment, type KillFn } from './contain/containment';
 
 export interface PipelineOptions {
   logger: Logger;
@@ -23,7 +24,12 @@ export interface PipelineOptions {
   /** Reads processes the kernel did not report; /proc by default. */
   lookupProcs?: boolean;
   policy?: Policy;
+  /** Kills one process (pid, start) for rules whose policy action is kill; refuses with -ENOSYS by default. */
+  kill?: KillFn;
 }
+
+const ENOSYS = 38;
+const PATH_NAME = { kernel: 'KERNEL', user: 'USER_SPACE' } as const;
 
 /**
  * decode → process table → container lifecycle → enrichment → events. Every
@@ -37,6 +43,7 @@ export class Pipeline {
   readonly stamper: EventStamper;
   private readonly enricher: Enricher;
   private readonly detector: Detector;
+  readonly containment: Containment;
   private readonly log: Logger;
   private records = 0;
   private events = 0;
@@ -52,6 +59,7 @@ export class Pipeline {
     this.lifecycle = new Lifecycle(this.procs, hostNs);
     this.enricher = new Enricher(this.procs, hostNs, this.cgroups, o.logger);
     this.stamper = new EventStamper(o.host.bootId);
+    this.containment = new Containment({ policy: o.policy ?? DEFAULT_POLICY, selfPid: process.pid, kill: o.kill ?? (() => -ENOSYS), logger: this.log });
     this.detector = new Detector({
       procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs,
       policy: o.policy ?? DEFAULT_POLICY, wall: (t) => this.stamper.wall(t), logger: o.logger,
@@ -67,10 +75,12 @@ export class Pipeline {
       this.detections++;
       const container: ContainerInput | undefined = f.container ? this.enricher.withEntry(this.meta(f.container), f.container) : undefined;
       const chain = f.actor ? this.procs.chain(f.actor, 8).map((x: Proc) => processInput(x)) : [];
+      const act = this.containment.apply(f, container?.image);
+      const containment = act.outcome && { outcome: act.outcome, path: act.path && PATH_NAME[act.path], reason: act.reason };
       this.emit({
         detection: {
           ruleId: f.ruleId, techniques: this.detector.techniques(f.ruleId), severity: f.severity, message: f.message,
-          container, chain, attributes: f.attributes,
+          container, chain, attributes: f.attributes, containment,
         },
       }, ktime);
     }

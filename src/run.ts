@@ -5,6 +5,7 @@ import type { KernelRecord } from './decode/records';
 import type { Policy } from './detect/policy';
 import { KernelSensor } from './kernel/sensor';
 import { sensorVersion } from './paths';
+import { loadBinding } from './native';
 import { Pipeline } from './pipeline';
 import { countersFrom, SensorMetrics, startSinks, startStatsTicker, type SinkFlags } from './sinks';
 
@@ -52,7 +53,7 @@ export async function runSensor(o: RunOptions): Promise<number> {
   const hub = o.raw
     ? undefined
     : await startSinks(sf.outputs, { ...sf.options, logger: log, node: hostname(), bootId: sensor.host.bootId, onStdoutClosed: () => stopping?.(0) });
-  if (hub) pipeline = new Pipeline({ logger: log, host: sensor.host, policy: o.policy, emit: (e) => hub.publish(e) });
+  if (hub) pipeline = new Pipeline({ logger: log, host: sensor.host, policy: o.policy, emit: (e) => hub.publish(e), kill: (pid, start) => loadBinding().killProcess(pid, start) });
   if (o.raw) {
     o.out.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') stopping?.(0);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { ACTIONS, KILLABLE, type Action } from '../contain/catalog';
 import { RULE_BY_ID } from './catalog';
 import { SEVERITIES, type Severity } from './types';
 
@@ -10,7 +11,8 @@ import { SEVERITIES, type Severity } from './types';
  * bad file is refused with file:line:column and the reason.
  */
 export interface Policy {
-  rules: Record<string, { enabled: boolean; severity?: Severity }>;
+  /** action: what to do to the acting process beyond reporting (default report). */
+  rules: Record<string, { enabled: boolean; severity?: Severity; action?: Action }>;
   /** Glob patterns ('*' any run of characters); empty: no allowlist, the rule is off. */
   imageAllow: string[];
   /** Exe paths or basenames allowed to make containers without a known runtime. */
@@ -99,7 +101,7 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
             p.rules[id] = { enabled: set.value };
             continue;
           }
-          if (!isMap(set)) return fail(set as Node, `rule ${id}: give true/false or {enabled, severity}`);
+          if (!isMap(set)) return fail(set as Node, `rule ${id}: give true/false or {enabled, severity, action}`);
           const r: Policy['rules'][string] = { enabled: true };
           for (const sp of set.items) {
             const sk = str(sp.key, 'a rule setting');
@@ -108,8 +110,13 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
               r.enabled = sp.value.value;
             } else if (sk === 'severity') {
               r.severity = severity(sp.value, `rule ${id}: severity`);
+            } else if (sk === 'action') {
+              const a = str(sp.value, `rule ${id}: action`);
+              if (!(ACTIONS as readonly string[]).includes(a)) return fail(sp.value as Node, `rule ${id}: action must be one of ${ACTIONS.join(', ')}, not '${a}'`);
+              if (a !== 'report' && !KILLABLE[id]) return fail(sp.value as Node, `rule ${id} cannot kill; rules that can: ${Object.keys(KILLABLE).join(', ')}`);
+              r.action = a as Action;
             } else {
-              return fail(sp.key as Node, `rule ${id}: unknown setting '${sk}' (enabled, severity)`);
+              return fail(sp.key as Node, `rule ${id}: unknown setting '${sk}' (enabled, severity, action)`);
             }
           }
           p.rules[id] = r;

@@ -94,6 +94,11 @@ export interface EventInput {
     container?: ContainerInput;
     chain?: ProcessInput[];
     attributes?: Record<string, string>;
+    containment?: {
+      outcome?: 'OUTCOME_UNSPECIFIED' | 'KILLED' | 'WOULD_KILL' | 'KILL_FAILED' | 'SPARED';
+      path?: 'PATH_UNSPECIFIED' | 'KERNEL' | 'USER_SPACE';
+      reason?: string;
+    };
   };
   sensorStats?: {
     eventsEmitted?: U64;
