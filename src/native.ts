@@ -4,7 +4,15 @@ import { packageRoot } from './paths';
 
 /** The native addon (native/), as seen from TypeScript. */
 export interface NativeSensorOptions {
+  /** Bulk ring (fork/exec/exit). */
   ringBytes: number;
+  /** Priority ring (lifecycle, escape and guard records). */
+  prioRingBytes?: number;
+  /** Token bucket per process for the records it causes (0: the kernel's default). */
+  ratePerSec?: number;
+  rateBurst?: number;
+  /** TCP/UDP ports whose connects from followed processes are sent. */
+  watchPorts?: number[];
   hostNs: number[];
   selfTgid: number;
   cgSubsys: number;
@@ -25,12 +33,18 @@ export interface NativeStats {
   kernel: number[];
   records: number;
   batches: number;
+  /** Records taken from each ring: with the kernel's ring_*_sent, exact accounting per ring. */
+  recordsPrio?: number;
+  recordsBulk?: number;
+  consumeErrors?: number;
 }
 
 export interface NativeSensor {
   drain(): number;
   stats(): NativeStats;
   taskCount(): number;
+  /** Replaces the runtime sockets the kernel matches unix connects against: [dev (kernel encoding), ino]. */
+  setRuntimeSockets?(list: [number, bigint][]): void;
   close(): void;
 }
 

@@ -14,6 +14,7 @@ import { Detector } from './detect/detector';
 import { DEFAULT_POLICY, type Policy } from './detect/policy';
 import type { Finding } from './detect/types';
 import type { Proc } from './process/table';
+import type { RuntimeSockets } from './container/runtime-sockets';
 
 export interface PipelineOptions {
   logger: Logger;
@@ -23,6 +24,8 @@ export interface PipelineOptions {
   /** Reads processes the kernel did not report; /proc by default. */
   lookupProcs?: boolean;
   policy?: Policy;
+  /** Runtime API sockets by file identity (discovery.runtime-socket). */
+  runtimeSockets?: RuntimeSockets;
 }
 
 /**
@@ -55,6 +58,7 @@ export class Pipeline {
     this.detector = new Detector({
       procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs,
       policy: o.policy ?? DEFAULT_POLICY, wall: (t) => this.stamper.wall(t), logger: o.logger,
+      runtimeSockets: o.runtimeSockets, selfPid: process.pid,
       containerOf: (c) => {
         const meta = this.meta(c);
         return { k: this.enricher.withEntry(meta, c), meta };
