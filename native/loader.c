@@ -152,6 +152,12 @@ int cw_loader_set_runtime_sockets(struct cw_loader *l, const uint32_t *devs, con
 int cw_loader_stats_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.stats); }
 int cw_loader_tasks_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.tasks); }
 
+void cw_loader_detach(struct cw_loader *l)
+{
+	if (l)
+		ctrwatch_bpf__detach(l->skel);
+}
+
 void cw_loader_destroy(struct cw_loader *l)
 {
 	if (!l)

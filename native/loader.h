@@ -44,6 +44,8 @@ int cw_loader_prio_events_fd(const struct cw_loader *l);
 int cw_loader_set_runtime_sockets(struct cw_loader *l, const uint32_t *devs, const uint64_t *inos, size_t n);
 int cw_loader_stats_fd(const struct cw_loader *l);
 int cw_loader_tasks_fd(const struct cw_loader *l);
+/* Detaches every program, keeping the maps (rings, counters) readable. */
+void cw_loader_detach(struct cw_loader *l);
 void cw_loader_destroy(struct cw_loader *l);
 
 #ifdef __cplusplus

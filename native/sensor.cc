@@ -373,9 +373,13 @@ void Sensor::Shutdown()
 	}
 }
 
-/* close(): idempotent; drains what is left, then detaches everything. */
+/* close(): idempotent; detaches every program, drains what is left, reads the
+ * counters, then frees everything: nothing is sent after the final count, so
+ * records taken out of each ring equal the kernel's sent counter for it. */
 Napi::Value Sensor::Close(const Napi::CallbackInfo &info)
 {
+	if (loader_)
+		cw_loader_detach(loader_);
 	if (rb_)
 		DrainNow(false);
 	if (loader_)
