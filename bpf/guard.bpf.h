@@ -21,6 +21,9 @@ static __always_inline void guard_fill_current(struct cw_task *o)
  * write of its own, a timer) have the sensor as current and are left out.
  * TP_PROTO(int sig, struct kernel_siginfo *info, struct task_struct *task, int group, int result)
  */
+#define CW_SIGCHLD 17
+#define CW_PF_EXITING 0x00000004 /* include/linux/sched.h, not in BTF */
+
 SEC("tp_btf/signal_generate")
 int BPF_PROG(cw_signal, int sig, struct kernel_siginfo *info, struct task_struct *task, int group, int result)
 {
@@ -28,6 +31,10 @@ int BPF_PROG(cw_signal, int sig, struct kernel_siginfo *info, struct task_struct
 	struct cw_guard r = {};
 
 	if (task->tgid != self_tgid || sender == self_tgid)
+		return 0;
+	/* A child's death notice: the kernel signals for the exiting child, which
+	 * has no namespaces left to judge it by; it is not the child's act. */
+	if (sig == CW_SIGCHLD && (bpf_get_current_task_btf()->flags & CW_PF_EXITING))
 		return 0;
 	if (!bucket_take(sender, false))
 		return 0;

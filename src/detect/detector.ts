@@ -209,7 +209,8 @@ export class Detector {
   /** In a container: a started one by its mount namespace, or (one the sensor has not adopted) the kernel's flag. */
   private actorContainer(r: KernelRecord, p: Proc): { c?: ContainerFacts; inContainer: boolean } {
     const c = this.containerOfNs(p.ns.mnt);
-    return { c, inContainer: !!c || (r.task.flags & TaskFlag.IN_CONTAINER) !== 0 };
+    // An exiting task has no namespaces left (all read 0): the kernel's flag says nothing then.
+    return { c, inContainer: !!c || ((r.task.flags & TaskFlag.IN_CONTAINER) !== 0 && r.task.ns.mnt !== 0) };
   }
 
   private where(c: ContainerFacts | undefined, inContainer: boolean, p: Proc): string {

@@ -68,7 +68,9 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
     }
   };
   const about = (c: Started) => (d: Ev) => d.container?.id === c.id;
-  const loudAbout = (c: Started) => cw.events.filter((e) => e.detection?.container?.id === c.id && LOUD.includes(e.detection.severity)).map((e) => e.detection.ruleId);
+  // The rules this file is about, and every escape: an ordinary container raises none of them at MEDIUM or above.
+  const OURS = /^(sensor\.|escape\.|evasion\.|discovery\.runtime-socket)/;
+  const loudAbout = (c: Started) => cw.events.filter((e) => e.detection?.container?.id === c.id && OURS.test(e.detection.ruleId) && LOUD.includes(e.detection.severity)).map((e) => e.detection.ruleId);
   const mounts = () => [{ source: bin, destination: '/t' }];
 
   it('signals to the sensor from a container are CRITICAL, whatever the signal; the sensor lives on; a container signalling its own children is quiet', async () => {
@@ -94,7 +96,8 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
       await new Promise((res) => setTimeout(res, 500));
       expect(loudAbout(q)).toEqual([]);
       expect(cw.events.filter((e) => e.detection?.ruleId === 'sensor.signal' && e.detection.attributes.signal === 'SIGTERM')).toEqual([]);
-      expect(cw.events.filter((e) => e.detection?.ruleId === 'sensor.signal').every((e) => e.detection.container?.id === c.id)).toBe(true);
+      const others = cw.events.filter((e) => e.detection?.ruleId === 'sensor.signal' && e.detection.container?.id !== c.id);
+      expect(others.map((e) => ({ ...e.detection, container: e.detection.container?.id, chain: e.detection.chain?.slice(0, 2) }))).toEqual([]);
     } finally {
       await lab.stop(c);
       await lab.stop(q);
@@ -118,9 +121,10 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
     }
   });
 
-  it('bpf() from a container: CRITICAL when it takes a map by id, HIGH when seccomp refuses it', async () => {
+  it('bpf() from a container: CRITICAL when it takes a map by id, HIGH when the kernel refuses it', async () => {
     const priv = await lab.start('runc', { args: ['/bin/sleep', '300'], privileged: true, mounts: mounts() });
-    const plain = await lab.start('docker', { args: ['/bin/sleep', '300'], mounts: mounts() });
+    // No CAP_SYS_ADMIN and no seccomp: the kernel itself refuses (a call seccomp refuses never reaches the syscall tracepoints).
+    const plain = await lab.start('runc', { args: ['/bin/sleep', '300'], mounts: mounts() });
     try {
       const r = await lab.exec(priv, ['/t/guard-actions', 'bpf']);
       expect(r.stdout).toMatch(/MAP_GET_FD_BY_ID \d+ -> \d+ errno 0/);
@@ -138,7 +142,7 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
     }
   });
 
-  it('io_uring: setup from a container is MEDIUM (refused under Docker seccomp too); its open and connect are counted per container', async () => {
+  it('io_uring: setup from a container is MEDIUM (runc and docker); its open and connect are counted per container', async () => {
     const c = await lab.start('runc', { args: ['/bin/sleep', '300'], mounts: mounts() });
     const d = await lab.start('docker', { args: ['/bin/sleep', '300'], mounts: mounts() });
     try {
@@ -152,10 +156,9 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
       // The first operation is reported at once, the rest in the next summary; both ops reach the kernel's record.
       expect(ops.attributes.ops).toMatch(/openat 1|connect 1/);
 
+      // docker.io 20.10's default seccomp profile still allows io_uring (later ones refuse it, and a refused call is not seen).
       await lab.exec(d, ['/t/guard-actions', 'uring', '/etc/hostname', '127.0.0.1', '9']);
-      const refused = await waitDet('escape.io-uring-setup', about(d));
-      expect(refused.severity).toBe('MEDIUM');
-      expect(Number(refused.attributes.result)).toBeLessThan(0);
+      expect((await waitDet('escape.io-uring-setup', about(d))).severity).toBe('MEDIUM');
     } finally {
       await lab.stop(c);
       await lab.stop(d);
@@ -167,7 +170,7 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
     const sock = cli[2].replace('unix://', '');
     const c = await lab.start('runc', {
       args: ['/bin/sleep', '300'], hostNet: true,
-      mounts: [...mounts(), { source: sock, destination: '/run/api' }, { source: '/', destination: '/host' }],
+      mounts: [...mounts(), { source: sock, destination: '/run/api' }],
     });
     try {
       // Bind-mounted under a name that is no runtime's.
@@ -178,9 +181,11 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
       expect(d.attributes.socket).toBe(sock);
       expect(d.attributes.daemon).toBe('dockerd');
       // Through a symlink with another name.
-      await lab.exec(c, ['/bin/ln', '-sf', `/host${sock}`, '/tmp/x']);
+      const ln = await lab.exec(c, ['/bin/sh', '-c', 'ln -sf /run/api /tmp/x && ls -l /tmp/x /run/api']);
+      expect(ln.code, ln.stdout + ln.stderr).toBe(0);
       const before = cw.events.filter((e) => e.detection?.ruleId === 'discovery.runtime-socket').length;
-      await lab.exec(c, ['/t/guard-actions', 'unix', '/tmp/x']);
+      const viaLink = await lab.exec(c, ['/t/guard-actions', 'unix', '/tmp/x']);
+      expect(viaLink.stdout).toContain('-> 0 errno 0');
       await cw.waitFor((e) => e.detection?.ruleId === 'discovery.runtime-socket' && cw.events.filter((x) => x.detection?.ruleId === 'discovery.runtime-socket').length > before);
       // TCP to a runtime API port from the policy's list.
       await lab.exec(c, ['/t/guard-actions', 'tcp', '127.0.0.1', String(apiPort)]);
