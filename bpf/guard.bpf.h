@@ -34,7 +34,7 @@ int BPF_PROG(cw_signal, int sig, struct kernel_siginfo *info, struct task_struct
 		return 0;
 	/* A child's death notice: the kernel signals for the exiting child, which
 	 * has no namespaces left to judge it by; it is not the child's act. */
-	if (sig == CW_SIGCHLD && (bpf_get_current_task_btf()->flags & CW_PF_EXITING))
+	if (sig == CW_SIGCHLD && (BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), flags) & CW_PF_EXITING))
 		return 0;
 	if (!bucket_take(sender, false))
 		return 0;
