@@ -15,37 +15,36 @@ static __always_inline void guard_fill_current(struct cw_task *o)
 }
 
 /*
- * Signals to the sensor, whoever sends them: the kernel's own signal
- * generation point, so kill, tgkill, pidfd_send_signal, sigqueue and a
- * process group signal all pass here. The sensor's own signals (SIGPIPE on a
- * write of its own, a timer) have the sensor as current and are left out.
+ * Signals to the sensor: the kernel's own signal generation point, so kill,
+ * tgkill, sigqueue, pidfd_send_signal and a process group signal all pass
+ * here. Only signals a process sends are its act: those carry no siginfo
+ * (SEND_SIG_NOINFO, 0) or a user si_code (<= 0: SI_USER, SI_QUEUE, SI_TKILL;
+ * rt_sigqueueinfo refuses a positive code to another process), and are
+ * generated in the sender's own syscall, so current is the sender. Signals the
+ * kernel makes (SEND_SIG_PRIV, or a positive code: a child's death notice,
+ * SIGIO, a fault) may be generated in interrupt context with any task as
+ * current, and are left out; so are the sensor's own.
  * TP_PROTO(int sig, struct kernel_siginfo *info, struct task_struct *task, int group, int result)
  */
-#define CW_SIGCHLD 17
-#define CW_PF_EXITING 0x00000004 /* include/linux/sched.h, not in BTF */
-
 SEC("tp_btf/signal_generate")
 int BPF_PROG(cw_signal, int sig, struct kernel_siginfo *info, struct task_struct *task, int group, int result)
 {
 	__u32 sender = bpf_get_current_pid_tgid() >> 32;
 	struct cw_guard r = {};
 
-	if (task->tgid != self_tgid || sender == self_tgid)
+	if (task->tgid != self_tgid || sender == self_tgid || (unsigned long)info == 1)
 		return 0;
-	/* A child's death notice: the kernel signals for the exiting child, which
-	 * has no namespaces left to judge it by; it is not the child's act. */
-	if (sig == CW_SIGCHLD && (BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), flags) & CW_PF_EXITING))
-		return 0;
+	if ((unsigned long)info > 1) {
+		r.code = BPF_CORE_READ(info, si_code);
+		if (r.code > 0)
+			return 0;
+	}
 	if (!bucket_take(sender, false))
 		return 0;
 	guard_fill_current(&r.task);
 	r.what = CW_GUARD_SIGNAL;
 	r.target_tid = task->pid;
 	r.sig = sig;
-	r.code = 0;
-	/* SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) are not pointers. */
-	if ((unsigned long)info > 1)
-		r.code = BPF_CORE_READ(info, si_code);
 	r.result = result;
 	hdr_fill(&r.hdr, CW_GUARD, sizeof(r));
 	emit(&r, CW_GUARD, sizeof(r), true);
