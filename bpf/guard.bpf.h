@@ -39,7 +39,7 @@ int BPF_PROG(cw_signal, int sig, struct kernel_siginfo *info, struct task_struct
 		if (r.code > 0)
 			return 0;
 	}
-	if (!bucket_take(sender, false))
+	if (!bucket_take(sender, CW_BUCKET_GUARD))
 		return 0;
 	guard_fill_current(&r.task);
 	r.what = CW_GUARD_SIGNAL;
@@ -135,7 +135,7 @@ int cw_guard_exit_ptrace(struct trace_event_raw_sys_exit *ctx)
 		if (BPF_CORE_READ(up.ns, ns.inum) != host_ns[CW_NS_PID])
 			return 0;
 	}
-	if ((id >> 32) == self_tgid || !bucket_take(id >> 32, ret < 0))
+	if ((id >> 32) == self_tgid || !bucket_take(id >> 32, CW_BUCKET_GUARD))
 		return 0;
 	r.what = CW_GUARD_PTRACE;
 	r.result = ret;

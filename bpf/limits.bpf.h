@@ -15,8 +15,19 @@ struct cw_bucket {
 	__u64 milli; /* tokens × 1000 */
 };
 
-/* Key: tgid, and bit 32 set for failed calls, so that a flood of failing
- * calls cannot spend the budget of the successful ones that matter. */
+/* What a record is, for its bucket: a process has one bucket per class, so
+ * that a flood of one kind (failing calls, connects to its own sockets,
+ * io_uring submissions) cannot spend the budget of another (the successful
+ * escape call, the runtime-socket connect, the signal to the sensor). */
+enum cw_bucket_class {
+	CW_BUCKET_SC_OK = 0,
+	CW_BUCKET_SC_FAILED = 1,
+	CW_BUCKET_CONNECT = 2,
+	CW_BUCKET_GUARD = 3,
+	CW_BUCKET_URING = 4,
+};
+
+/* Key: tgid | class << 32. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -26,9 +37,9 @@ struct {
 
 /* Takes one token of a process's bucket; counts a refusal. Unlocked: two CPUs
  * may both take the last token, which only loosens the limit by one. */
-static __always_inline bool bucket_take(__u32 tgid, bool failed)
+static __always_inline bool bucket_take(__u32 tgid, enum cw_bucket_class cls)
 {
-	__u64 key = tgid | ((__u64)failed << 32);
+	__u64 key = tgid | ((__u64)cls << 32);
 	__u64 now = bpf_ktime_get_ns();
 	__u64 cap = (__u64)rate_burst * 1000;
 	struct cw_bucket *b = bpf_map_lookup_elem(&buckets, &key);
@@ -92,7 +103,7 @@ static __always_inline bool guard_admit_sc(__u64 id, long ret)
 		stat_inc(CW_STAT_FAILED_UNFOLLOWED);
 		return false;
 	}
-	return bucket_take(tgid, failed);
+	return bucket_take(tgid, failed ? CW_BUCKET_SC_FAILED : CW_BUCKET_SC_OK);
 }
 
 #endif

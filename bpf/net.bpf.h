@@ -115,8 +115,10 @@ static __always_inline bool name_ends_sock(const char *p, int n)
 	       p[(n - 8) & 127] == 'c' && p[(n - 7) & 127] == 'k' && p[(n - 6) & 127] == '.' && p[(n - 5) & 127] == 't';
 }
 
+/* -1: not to be sent; 0: sent for the name the server bound; 1: a runtime socket user space knows. */
 static __always_inline int connect_unix(struct cw_connect *r, struct sock *sk)
 {
+	bool known;
 	struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ((struct unix_sock *)sk, peer);
 	struct dentry *d;
 	struct unix_address *a;
@@ -134,12 +136,13 @@ static __always_inline int connect_unix(struct cw_connect *r, struct sock *sk)
 	n = 0;
 	if (a)
 		n = bpf_core_read_str(r->path, sizeof(r->path), &a->name[0].sun_path) - 1;
-	if (!bpf_map_lookup_elem(&rt_socks, &k) && !(n > 0 && name_ends_sock(r->path, n)))
+	known = bpf_map_lookup_elem(&rt_socks, &k) != NULL;
+	if (!known && !(n > 0 && name_ends_sock(r->path, n)))
 		return -1;
 	r->peer_ino = k.ino;
 	r->peer_dev = k.dev;
 	r->peer_kind = CW_PEER_UNIX_PATH;
-	return 0;
+	return known;
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
@@ -149,6 +152,7 @@ int cw_net_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	struct conn_try *t = bpf_map_lookup_elem(&conn_tries, &id);
 	struct cw_connect rec = {}, *r = &rec; /* on the stack: this program is preemptible, per-CPU scratch is not safe */
 	long ret = ctx->ret;
+	int known = 0;
 
 	if (!t)
 		return 0;
@@ -165,12 +169,18 @@ int cw_net_exit_connect(struct trace_event_raw_sys_exit *ctx)
 		if (ret != 0 && ret != -CW_EINPROGRESS)
 			return 0;
 		sk = fd_sock(r->fd);
-		if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != CW_AF_UNIX || connect_unix(r, sk))
+		if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != CW_AF_UNIX)
+			return 0;
+		known = connect_unix(r, sk);
+		if (known < 0)
 			return 0;
 	} else {
 		r->peer_kind = CW_PEER_INET;
 	}
-	if (!bucket_take(id >> 32, ret < 0 && ret != -CW_EINPROGRESS))
+	/* A connect to a socket user space knows as a runtime's is always sent:
+	 * its bucket is for the rest (sockets named *.sock, watched ports), so a
+	 * flood of connects to a container's own *.sock cannot hide it. */
+	if (known <= 0 && !bucket_take(id >> 32, CW_BUCKET_CONNECT))
 		return 0;
 	guard_fill_current(&r->task);
 	hdr_fill(&r->hdr, CW_CONNECT, sizeof(*r));

@@ -28,7 +28,7 @@ static __always_inline int uring_submit(__u32 opcode, __u64 user_data, bool sq_t
 	if (opcode != CW_IORING_OP_CONNECT && opcode != CW_IORING_OP_OPENAT && opcode != CW_IORING_OP_OPENAT2 &&
 	    opcode != CW_IORING_OP_SOCKET)
 		return 0;
-	if (!bucket_take(tgid, false))
+	if (!bucket_take(tgid, CW_BUCKET_URING))
 		return 0;
 	guard_fill_current(&r.task);
 	r.user_data = user_data;

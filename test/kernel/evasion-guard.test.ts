@@ -187,6 +187,13 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
       const viaLink = await lab.exec(c, ['/t/guard-actions', 'unix', '/tmp/x']);
       expect(viaLink.stdout).toContain('-> 0 errno 0');
       await cw.waitFor((e) => e.detection?.ruleId === 'discovery.runtime-socket' && cw.events.filter((x) => x.detection?.ruleId === 'discovery.runtime-socket').length > before);
+      // A flood of connects to a socket of its own named *.sock spends its connect bucket; the runtime socket still gets through.
+      const n = cw.events.filter((e) => e.detection?.ruleId === 'discovery.runtime-socket').length;
+      const flood = await lab.exec(c, ['/t/guard-actions', 'sockflood', '2000', '/run/api']);
+      expect(flood.stdout).toContain('own.sock connects 2000 of 2000');
+      expect(flood.stdout).toContain('connect unix /run/api -> 0 errno 0');
+      await cw.waitFor((e) => e.detection?.ruleId === 'discovery.runtime-socket' && e.detection.attributes.matchedBy === 'inode' &&
+        cw.events.filter((x) => x.detection?.ruleId === 'discovery.runtime-socket').length > n);
       // TCP to a runtime API port from the policy's list.
       await lab.exec(c, ['/t/guard-actions', 'tcp', '127.0.0.1', String(apiPort)]);
       const t = await waitDet('discovery.runtime-socket', (x) => about(c)(x) && x.attributes.port === String(apiPort));
