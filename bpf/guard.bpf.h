@@ -148,8 +148,8 @@ int cw_guard_exit_ptrace(struct trace_event_raw_sys_exit *ctx)
 /*
  * bpf() and io_uring_setup() from a followed or in-container process: the
  * usual syscall record (sc_enter/sc_exit). bpf() is called by host tools too,
- * so the follow set is looked up first and the namespaces read only when the
- * process is not in it.
+ * so the follow set is looked up first and, only when the process is not in
+ * it, its mount namespace read (a container's key; three probe reads).
  */
 #define CW_BPF_ATTR_PEEK 8
 
@@ -159,7 +159,7 @@ int cw_guard_enter_bpf(struct trace_event_raw_sys_enter *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct cw_syscall *r;
 
-	if ((id >> 32) == self_tgid || (!followed_tgid(id >> 32) && !current_in_container()))
+	if ((id >> 32) == self_tgid || (!followed_tgid(id >> 32) && !current_mnt_not_host()))
 		return 0;
 	sc_enter(CW_SC_BPF, 3, ctx);
 	/* The attr's first 8 bytes: map_id/prog_id of a GET_FD_BY_ID, map_fd of an update or delete. */
@@ -180,7 +180,7 @@ int cw_guard_enter_io_uring_setup(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
-	if ((id >> 32) == self_tgid || (!followed_tgid(id >> 32) && !current_in_container()))
+	if ((id >> 32) == self_tgid || (!followed_tgid(id >> 32) && !current_mnt_not_host()))
 		return 0;
 	return sc_enter(CW_SC_IO_URING_SETUP, 2, ctx);
 }

@@ -72,17 +72,28 @@ static __always_inline bool followed_tgid(__u32 tgid)
 	return s && (s->flags & TS_FOLLOW);
 }
 
-/* The current task outside the host's mount or pid namespace (probe reads:
- * syscall tracepoints get no BTF task pointer before 5.11). */
+/* The current task outside the host's mount namespace: what keys a
+ * container (probe reads: syscall tracepoints get no BTF task pointer before
+ * 5.11). */
+static __always_inline bool current_mnt_not_host(void)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum) != host_ns[CW_NS_MNT];
+}
+
+/* … or outside the host's pid namespace. */
 static __always_inline bool current_in_container(void)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct pid *p = BPF_CORE_READ(t, group_leader, thread_pid);
-	unsigned int level = BPF_CORE_READ(p, level);
+	struct pid *p;
+	unsigned int level;
 	struct upid up = {};
 
-	if (BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum) != host_ns[CW_NS_MNT])
+	if (current_mnt_not_host())
 		return true;
+	p = BPF_CORE_READ(t, group_leader, thread_pid);
+	level = BPF_CORE_READ(p, level);
 	bpf_core_read(&up, sizeof(up), &p->numbers[level & 31]);
 	return BPF_CORE_READ(up.ns, ns.inum) != host_ns[CW_NS_PID];
 }
