@@ -189,16 +189,15 @@ int Sensor::OnBulkRecord(void *ctx, void *data, size_t size)
 
 void Sensor::Append(const void *data, size_t size)
 {
-	Sensor *s = this;
-	size_t at = s->batch_.size();
+	size_t at = batch_.size();
 	/* Records are multiples of 8 bytes by construction; pad anyway so that the
 	 * decoder can rely on 8-byte alignment whatever the kernel sends. */
 	size_t padded = (size + 7) & ~size_t(7);
-	s->batch_.resize(at + padded);
-	memcpy(s->batch_.data() + at, data, size);
+	batch_.resize(at + padded);
+	memcpy(batch_.data() + at, data, size);
 	if (padded != size)
-		memset(s->batch_.data() + at + size, 0, padded - size);
-	s->records_++;
+		memset(batch_.data() + at + size, 0, padded - size);
+	records_++;
 }
 
 size_t Sensor::DrainNow(bool from_loop)

@@ -36,6 +36,7 @@ export interface NativeStats {
   /** Records taken from each ring: with the kernel's ring_*_sent, exact accounting per ring. */
   recordsPrio?: number;
   recordsBulk?: number;
+  /** ring_buffer__consume calls that failed (an epoll or ring error). */
   consumeErrors?: number;
 }
 

@@ -42,6 +42,8 @@ export interface KernelCounters {
   dropped: number;
   /** Records taken from each ring by the consumer. */
   ringRecords: { prio: number; bulk: number };
+  /** Drains that failed in the addon (ring_buffer__consume < 0). */
+  consumeErrors: number;
 }
 
 export class SensorStartError extends Error {
@@ -151,7 +153,7 @@ export class KernelSensor {
       kernel[n] = s.kernel[i] ?? 0;
       if (n.startsWith('dropped_')) dropped += kernel[n];
     });
-    return { kernel, records: s.records, batches: s.batches, decodeErrors: this.decodeErrors, dropped, ringRecords: { prio: s.recordsPrio ?? 0, bulk: s.recordsBulk ?? 0 } };
+    return { kernel, records: s.records, batches: s.batches, decodeErrors: this.decodeErrors, dropped, ringRecords: { prio: s.recordsPrio ?? 0, bulk: s.recordsBulk ?? 0 }, consumeErrors: s.consumeErrors ?? 0 };
   }
 
   /** Tells the kernel which unix sockets are runtime APIs, by file identity. */
