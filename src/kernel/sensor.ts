@@ -10,7 +10,7 @@ export interface KernelSensorOptions {
   logger: Logger;
   /** Bulk ring buffer size in bytes (power of two, at least a page). */
   ringBytes?: number;
-  /** Priority ring buffer size (same rules); default a quarter of ringBytes, at least 256 KiB. */
+  /** Priority ring buffer size (same rules); default ringBytes, at least 256 KiB. */
   prioRingBytes?: number;
   /** Records one process may cause per second, and in a burst (kernel defaults 64 and 256). */
   ratePerSec?: number;
@@ -88,7 +88,9 @@ export class KernelSensor {
   }
 
   private prioRingBytes(): number {
-    return this.opts.prioRingBytes ?? Math.max((this.opts.ringBytes ?? 8 << 20) >>> 2, 256 << 10);
+    // As large as the bulk ring: 50 runc containers started at once send ~2 MB of
+    // syscall records (51 mounts each, 752 bytes a record) into this ring alone.
+    return this.opts.prioRingBytes ?? Math.max(this.opts.ringBytes ?? 8 << 20, 256 << 10);
   }
 
   start(): void {
