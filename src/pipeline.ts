@@ -58,7 +58,7 @@ export class Pipeline {
     this.detector = new Detector({
       procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs,
       policy: o.policy ?? DEFAULT_POLICY, wall: (t) => this.stamper.wall(t), logger: o.logger,
-      runtimeSockets: o.runtimeSockets, selfPid: process.pid,
+      runtimeSockets: o.runtimeSockets,
       containerOf: (c) => {
         const meta = this.meta(c);
         return { k: this.enricher.withEntry(meta, c), meta };

@@ -29,8 +29,6 @@ export interface DetectorDeps {
   images?: ImageStore;
   /** Runtime API sockets by file identity; without it only the bound name decides. */
   runtimeSockets?: RuntimeSockets;
-  /** The sensor's own pid (host view). */
-  selfPid?: number;
 }
 
 const NS_JOINABLE: (keyof Namespaces)[] = ['mnt', 'net', 'ipc', 'uts', 'cgroup', 'user', 'pid'];
