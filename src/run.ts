@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { KernelRecord } from './decode/records';
 import type { Policy } from './detect/policy';
 import { KernelSensor } from './kernel/sensor';
-import { RuntimeSockets } from './container/runtime-sockets';
+import { procIo, RuntimeSockets, scanRuntimeSockets } from './container/runtime-sockets';
 import { DEFAULT_POLICY } from './detect/policy';
 import { sensorVersion } from './paths';
 import { Pipeline } from './pipeline';
@@ -64,7 +64,7 @@ export async function runSensor(o: RunOptions): Promise<number> {
     ? undefined
     : await startSinks(sf.outputs, { ...sf.options, logger: log, node: hostname(), bootId: sensor.host.bootId, onStdoutClosed: () => stopping?.(0) });
   // Runtime sockets by inode: pushed to the kernel's filter whenever the set changes.
-  const runtimeSockets = new RuntimeSockets(undefined, (list) => {
+  const runtimeSockets = new RuntimeSockets(() => scanRuntimeSockets(procIo, sensor.host.hostNs[0]), (list) => {
     try {
       sensor.setRuntimeSockets(list);
       log.debug({ sockets: list.map((s) => ({ path: s.path, source: s.source })) }, 'runtime sockets');

@@ -100,8 +100,12 @@ export const procIo: SocketScanIo = {
   }),
 };
 
-/** Every runtime socket found now. */
-export function scanRuntimeSockets(io: SocketScanIo = procIo, selfPid = process.pid): RuntimeSocket[] {
+/**
+ * Every runtime socket found now. hostMnt: the host's mount namespace inode
+ * (HostFacts), so that a sensor running in a mount namespace of its own still
+ * recognises the host's daemons; the sensor's own namespace without it.
+ */
+export function scanRuntimeSockets(io: SocketScanIo = procIo, hostMntIno?: number): RuntimeSocket[] {
   const out = new Map<string, RuntimeSocket>();
   const add = (path: string, statPath: string, source: string) => {
     const s = io.stat(statPath);
@@ -111,7 +115,7 @@ export function scanRuntimeSockets(io: SocketScanIo = procIo, selfPid = process.
     if (!out.has(key)) out.set(key, { dev, ino: s.ino, path, source });
   };
   for (const p of KNOWN_SOCKET_PATHS) add(p, p, 'path');
-  const hostMnt = io.mntNs(selfPid);
+  const hostMnt = hostMntIno !== undefined ? `mnt:[${hostMntIno}]` : io.mntNs(process.pid);
   for (const pid of io.pids()) {
     const comm = io.comm(pid);
     if (!comm || !RUNTIME_DAEMONS.has(comm)) continue;

@@ -80,6 +80,7 @@ describe('runtime sockets by file identity', () => {
 
   it("finds well-known paths and the host's runtime daemons' listening sockets; not a daemon's namesake in a container", () => {
     const got = scanRuntimeSockets(io(), 1);
+    expect(scanRuntimeSockets(io(), 99).map((s) => s.source)).toEqual(['path', 'dockerd']); // the host's namespace given, not the sensor's
     expect(got.map((s) => [s.path, s.source, s.ino])).toEqual([['/run/docker.sock', 'path', 10n], ['/srv/rt/api', 'containerd', 11n]]);
     expect(got[0].dev).toBe(kernelDev(0x19n));
   });
