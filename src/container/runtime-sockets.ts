@@ -131,12 +131,15 @@ export function scanRuntimeSockets(io: SocketScanIo = procIo, hostMntIno?: numbe
 }
 
 /**
- * The set the detector asks and the kernel filters on. A miss rescans (at most
- * once per `rescanMs`), so a daemon started after the sensor is found the
- * first time a container reaches it; every change is pushed to the kernel.
+ * The set the detector asks and the kernel filters on. A miss on a socket not
+ * missed before rescans at once (at most every `minGapMs`), so a daemon
+ * started after the sensor is found the first time a container reaches it;
+ * repeated misses (a container connecting to its own *.sock again and again)
+ * rescan at most once per `rescanMs`. Every change is pushed to the kernel.
  */
 export class RuntimeSockets {
   private byKey = new Map<string, RuntimeSocket>();
+  private readonly missed = new Set<string>();
   private lastScan = -Infinity;
 
   constructor(
@@ -144,6 +147,7 @@ export class RuntimeSockets {
     private readonly push: (s: RuntimeSocket[]) => void = () => {},
     private readonly now: () => number = () => Date.now(),
     private readonly rescanMs = 1000,
+    private readonly minGapMs = 100,
   ) {}
 
   refresh(): RuntimeSocket[] {
@@ -160,7 +164,14 @@ export class RuntimeSockets {
   match(dev: number, ino: bigint): RuntimeSocket | undefined {
     const key = `${dev}:${ino}`;
     const hit = this.byKey.get(key);
-    if (hit || this.now() - this.lastScan < this.rescanMs) return hit;
+    if (hit) return hit;
+    const since = this.now() - this.lastScan;
+    const fresh = !this.missed.has(key);
+    if (fresh) {
+      if (this.missed.size >= 4096) this.missed.clear();
+      this.missed.add(key);
+    }
+    if (since < this.minGapMs || (!fresh && since < this.rescanMs)) return undefined;
     this.refresh();
     return this.byKey.get(key);
   }

@@ -85,19 +85,32 @@ describe('runtime sockets by file identity', () => {
     expect(got[0].dev).toBe(kernelDev(0x19n));
   });
 
-  it('a miss rescans at most once per interval; changes are pushed', () => {
+  it('a new miss rescans at once, a repeated one at most once per interval; changes are pushed', () => {
     let now = 0;
     let list = [{ dev: 1, ino: 5n, path: '/a', source: 'path' }];
+    let scans = 0;
     const pushed: number[] = [];
-    const rs = new RuntimeSockets(() => list, (l) => pushed.push(l.length), () => now, 1000);
+    const rs = new RuntimeSockets(() => (scans++, list), (l) => pushed.push(l.length), () => now, 1000, 100);
     rs.refresh();
     expect(rs.match(1, 5n)?.path).toBe('/a');
+    // A daemon started after the last scan: the first connect to its socket finds it.
     list = [...list, { dev: 1, ino: 6n, path: '/b', source: 'dockerd' }];
-    now = 500;
-    expect(rs.match(1, 6n)).toBeUndefined(); // too soon after the last scan
-    now = 1500;
+    now = 150;
     expect(rs.match(1, 6n)?.path).toBe('/b');
-    rs.refresh();
+    expect(scans).toBe(2);
+    // A socket that is no runtime's, reached again and again: one scan for the first miss, then one a second.
+    now = 300;
+    expect(rs.match(1, 7n)).toBeUndefined();
+    now = 400;
+    expect(rs.match(1, 7n)).toBeUndefined();
+    expect(scans).toBe(3);
+    now = 1400;
+    expect(rs.match(1, 7n)).toBeUndefined();
+    expect(scans).toBe(4);
+    // Within the minimum gap even a new miss waits.
+    now = 1450;
+    expect(rs.match(1, 8n)).toBeUndefined();
+    expect(scans).toBe(4);
     expect(pushed).toEqual([1, 2]);
   });
 });
