@@ -4,6 +4,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "ctrwatch.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -12,9 +13,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "emit.bpf.h"
 #include "compat.bpf.h"
 #include "task.bpf.h"
+#include "limits.bpf.h"
 #include "process.bpf.h"
 #include "cgroup.bpf.h"
 #include "syscall.bpf.h"
+#include "guard.bpf.h"
+#include "net.bpf.h"
+#include "uring.bpf.h"
 
 /* Keep every record type and enum in the object's BTF, where the decoder's
  * layout test reads them (types used only on the stack are otherwise left out). */
@@ -23,6 +28,11 @@ const struct cw_exit *_cw_exit __attribute__((unused));
 const struct cw_exec *_cw_exec __attribute__((unused));
 const struct cw_cgroup *_cw_cgroup __attribute__((unused));
 const struct cw_syscall *_cw_syscall __attribute__((unused));
+const struct cw_guard *_cw_guard __attribute__((unused));
+const struct cw_connect *_cw_connect __attribute__((unused));
+const struct cw_uring *_cw_uring __attribute__((unused));
+const enum cw_guard_what *_cw_guard_what __attribute__((unused));
+const enum cw_peer_kind *_cw_peer_kind __attribute__((unused));
 const enum cw_type *_cw_type __attribute__((unused));
 const enum cw_ns *_cw_ns __attribute__((unused));
 const enum cw_sc *_cw_sc __attribute__((unused));

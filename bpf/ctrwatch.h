@@ -23,7 +23,10 @@ enum cw_type {
 	CW_CGROUP_RMDIR = 5,
 	CW_CGROUP_ATTACH = 6,
 	CW_SYSCALL = 7,
-	CW_TYPE_MAX = 8,
+	CW_GUARD = 12,    /* a signal or ptrace aimed at the sensor */
+	CW_CONNECT = 13,  /* a connect decided from the socket object at sys_exit */
+	CW_URING = 14,    /* an io_uring submission of a watched opcode */
+	CW_TYPE_MAX = 16,
 };
 
 /* Namespace slots in cw_task.ns[] and host_ns[]. */
@@ -58,7 +61,9 @@ enum cw_sc {
 	CW_SC_CONNECT_UNIX = 8,  /* connect to a *.sock unix socket (runtime APIs) from a followed process */
 	CW_SC_INIT_MODULE = 9,
 	CW_SC_FINIT_MODULE = 10,
-	CW_SC_MAX = 11,
+	CW_SC_BPF = 32,            /* bpf() from a followed or in-container process: args[0] cmd, args[2] size, args[3] first 8 bytes of attr */
+	CW_SC_IO_URING_SETUP = 33, /* io_uring_setup() from a followed or in-container process: args[0] entries */
+	CW_SC_MAX = 48,
 };
 
 #define CW_COMM_LEN 16
@@ -67,6 +72,7 @@ enum cw_sc {
 #define CW_CGPATH_LEN 512
 #define CW_SCPATH_LEN 256
 #define CW_FSTYPE_LEN 32
+#define CW_UNIX_PATH_LEN 112 /* sun_path is 108: rounded up to 8 */
 
 /* Per-CPU counters (map `stats`): two slots a record type, then the rest. */
 #define CW_STAT_SENT(type) ((type) * 2)
@@ -76,6 +82,13 @@ enum cw_stat {
 	CW_STAT_TASKS_FULL,                     /* follow-set insert failed */
 	CW_STAT_ARGS_FAULT,                     /* argv could not be read (page not present) */
 	CW_STAT_WAKEUPS,                        /* records sent with a forced wake-up */
+	CW_STAT_FAILED_UNFOLLOWED,              /* failed escape-list calls of host processes: counted, not sent */
+	CW_STAT_RATE_LIMITED,                   /* records a process sent beyond its token bucket: counted, not sent */
+	CW_STAT_BULK_SENT,                      /* per ring: records in the bulk ring (fork/exec/exit) */
+	CW_STAT_BULK_DROPPED,
+	CW_STAT_PRIO_SENT,                      /* per ring: records in the priority ring (lifecycle, escapes, guard) */
+	CW_STAT_PRIO_DROPPED,
+	CW_STAT_URING_SUBMITS,                  /* io_uring submissions by followed processes, any opcode */
 	CW_STAT_MAX,
 };
 
@@ -160,6 +173,57 @@ struct cw_syscall {
 	char fstype[CW_FSTYPE_LEN];
 };
 
+/* cw_guard.what */
+enum cw_guard_what {
+	CW_GUARD_SIGNAL = 1, /* signal_generate with the sensor as target */
+	CW_GUARD_PTRACE = 2, /* ptrace attach/seize naming the sensor */
+};
+
+/* Something aimed at the sensor. task is the sender (signal) or tracer (ptrace). */
+struct cw_guard {
+	struct cw_hdr hdr;
+	struct cw_task task;
+	__u32 what;        /* enum cw_guard_what */
+	__u32 target_tid;  /* the sensor's thread that was aimed at */
+	__s32 sig;         /* signal: its number; ptrace: the request */
+	__s32 code;        /* signal: si_code (SI_USER 0, SI_TKILL -6, SI_KERNEL 0x80, …) */
+	__s32 result;      /* signal: TRACE_SIGNAL_* (0 delivered, 1 ignored, …); ptrace: return value */
+	__u32 _pad0;
+};
+
+/* cw_connect.peer_kind */
+enum cw_peer_kind {
+	CW_PEER_UNIX_PATH = 1,    /* unix socket whose peer is bound to a filesystem path: peer_dev/peer_ino set */
+	CW_PEER_INET = 2,         /* AF_INET/AF_INET6 to a watched port */
+};
+
+/* A connect, decided at sys_exit from the socket object, not from the path the
+ * caller passed: for AF_UNIX the peer's bound file (inode, device, name as the
+ * server bound it); for AF_INET/6 the address and port. */
+struct cw_connect {
+	struct cw_hdr hdr;
+	struct cw_task task;
+	__u64 peer_ino;   /* AF_UNIX: inode of the file the listening socket is bound to */
+	__u32 peer_dev;   /* its superblock's s_dev (kernel encoding: major << 20 | minor) */
+	__u32 peer_kind;  /* enum cw_peer_kind */
+	__s32 ret;
+	__u32 fd;
+	__u16 family;
+	__u16 port;       /* AF_INET/6: host byte order */
+	__u32 _pad0;
+	__u8 addr[16];    /* AF_INET: 4 bytes; AF_INET6: 16 */
+	char path[CW_UNIX_PATH_LEN]; /* AF_UNIX: the peer's bound sun_path (as the server bound it) */
+};
+
+/* An io_uring submission of a watched opcode (open, connect, …) by a followed process. */
+struct cw_uring {
+	struct cw_hdr hdr;
+	struct cw_task task;
+	__u64 user_data;
+	__u32 opcode;     /* IORING_OP_* */
+	__u32 sq_thread;  /* 1 when the kernel's SQPOLL thread submitted it */
+};
+
 #ifdef __cplusplus
 #define _Static_assert static_assert
 #endif
@@ -174,6 +238,9 @@ _Static_assert(sizeof(struct cw_exec) == 1464, "cw_exec");
 _Static_assert(sizeof(struct cw_exit) == 144, "cw_exit");
 _Static_assert(sizeof(struct cw_cgroup) == 664, "cw_cgroup");
 _Static_assert(sizeof(struct cw_syscall) == 752, "cw_syscall");
+_Static_assert(sizeof(struct cw_guard) == 160, "cw_guard");
+_Static_assert(sizeof(struct cw_connect) == 296, "cw_connect");
+_Static_assert(sizeof(struct cw_uring) == 152, "cw_uring");
 _Static_assert(sizeof(struct cw_exec) % 8 == 0 && CW_EXEC_FIXED_SIZE % 8 == 0, "cw_exec align");
 
 #endif /* CTRWATCH_H */

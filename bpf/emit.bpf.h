@@ -36,13 +36,47 @@ static __always_inline __u64 wake_flags(bool urgent)
 	return BPF_RB_FORCE_WAKEUP;
 }
 
-/* Copy a record built in scratch space into the ring buffer; count the outcome. */
+/*
+ * Which ring: bulk fork/exec/exit go to `events`, which a fork storm can fill;
+ * everything that makes, starts or ends a container or acts against the host
+ * or the sensor goes to `prio_events`: cgroup records, syscall, guard, connect
+ * and io_uring records, forks into new namespaces, and the exec and exit of a
+ * container's init (pid 1 of its own pid namespace). Every record starts with
+ * the header and the task, so the task is found at the same place in each.
+ */
+static __always_inline bool prio_record(void *rec, __u32 type, bool urgent)
+{
+	struct cw_task *t = &((struct cw_fork *)rec)->task;
+
+	switch (type) {
+	case CW_FORK:
+		return urgent; /* urgent exactly when the child has new namespaces */
+	case CW_EXEC:
+	case CW_EXIT:
+		return t->nspid == 1 && (t->flags & CW_TF_IN_CONTAINER);
+	default:
+		return true;
+	}
+}
+
+/* Copy a record built in scratch space into its ring; count the outcome, per type and per ring. */
 static __always_inline void emit(void *rec, __u32 type, __u64 size, bool urgent)
 {
-	if (bpf_ringbuf_output(&events, rec, size, wake_flags(urgent)))
-		stat_inc(CW_STAT_DROPPED(type));
+	bool prio = prio_record(rec, type, urgent);
+	long err;
+
+	/* Two calls, not one with a chosen map: the verifier needs each call's map constant. */
+	if (prio)
+		err = bpf_ringbuf_output(&prio_events, rec, size, wake_flags(urgent));
 	else
+		err = bpf_ringbuf_output(&events, rec, size, wake_flags(urgent));
+	if (err) {
+		stat_inc(CW_STAT_DROPPED(type));
+		stat_inc(prio ? CW_STAT_PRIO_DROPPED : CW_STAT_BULK_DROPPED);
+	} else {
 		stat_inc(CW_STAT_SENT(type));
+		stat_inc(prio ? CW_STAT_PRIO_SENT : CW_STAT_BULK_SENT);
+	}
 }
 
 #endif

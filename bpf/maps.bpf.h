@@ -26,6 +26,13 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024); /* resized by the loader */
 } events SEC(".maps");
 
+/* The priority ring: lifecycle, escape and guard records, which must never
+ * lose their place to bulk fork/exec/exit (see emit.bpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024); /* resized by the loader */
+} prio_events SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CW_STAT_MAX);

@@ -62,6 +62,10 @@ static __always_inline int sc_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!r)
 		return 0;
 	r->ret = ctx->ret;
+	if (!guard_admit_sc(id, ctx->ret)) {
+		bpf_map_delete_elem(&pending, &id);
+		return 0;
+	}
 	current_fill(&r->task);
 	/* A process that moved itself into other namespaces is followed from now on. */
 	if ((r->sc == CW_SC_SETNS || r->sc == CW_SC_UNSHARE) && r->ret == 0) {
@@ -91,16 +95,14 @@ CW_SYSCALL_PAIR(ptrace, CW_SC_PTRACE, 4)
 
 
 /*
- * open/openat and connect run constantly on a node, so these two send at
+ * open/openat run constantly on a node, so these send at
  * entry, and only after cheap filters: a write-open from a followed process
- * of a file named like a kernel control file; a connect from a followed
- * process to a unix socket path ending in ".sock". Built in the pending map
+ * of a file named like a kernel control file. Built in the pending map
  * (keyed by thread) because these programs are preemptible.
  */
 #define O_ACCMODE 00000003
 #define O_CREAT 00000100
 #define O_TRUNC 00001000
-#define AF_UNIX 1
 
 static __always_inline bool ends_with(const char *s, long len, const char *pat, int plen)
 {
@@ -181,30 +183,6 @@ int cw_enter_open(struct trace_event_raw_sys_enter *ctx)
 	return open_enter((const char *)ctx->args[0], ctx->args[1]);
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int cw_enter_connect(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	const char *addr = (const char *)ctx->args[1];
-	struct cw_syscall *r;
-	__u16 family = 0;
-	long n;
-
-	if ((id >> 32) == self_tgid || ctx->args[2] <= 2 || !followed_now())
-		return 0;
-	if (bpf_probe_read_user(&family, sizeof(family), addr) || family != AF_UNIX)
-		return 0;
-	r = sc_begin(CW_SC_CONNECT_UNIX, id);
-	if (!r)
-		return 0;
-	n = bpf_probe_read_user_str(r->path0, 108, addr + 2) - 1;
-	if (n > 0 && r->path0[0] && (ends_with(r->path0, n, ".sock", 5) || ends_with(r->path0, n, ".sock.ttrpc", 11))) {
-		r->args[0] = ctx->args[0];
-		sc_send_now(r, id);
-		return 0;
-	}
-	bpf_map_delete_elem(&pending, &id);
-	return 0;
-}
+/* connect: decided at sys_exit from the socket object, in net.bpf.h. */
 
 #endif

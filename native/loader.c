@@ -82,7 +82,14 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 	l->skel->rodata->trace_all = o->trace_all;
 	l->skel->rodata->wake_gap_ns = o->wake_gap_ns;
 	l->skel->rodata->exec_all = o->exec_all;
+	if (o->rate_per_sec)
+		l->skel->rodata->rate_per_sec = o->rate_per_sec;
+	if (o->rate_burst)
+		l->skel->rodata->rate_burst = o->rate_burst;
 	err = bpf_map__set_max_entries(l->skel->maps.events, o->ring_bytes);
+	if (err)
+		goto fail;
+	err = bpf_map__set_max_entries(l->skel->maps.prio_events, o->prio_ring_bytes);
 	if (err)
 		goto fail;
 	bpf_object__for_each_program(prog, l->skel->obj) {
@@ -107,6 +114,15 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 
 		strncpy(key, o->exec_names[i], sizeof(key) - 1);
 		err = bpf_map__update_elem(l->skel->maps.exec_names, key, sizeof(key), &one, sizeof(one), BPF_ANY);
+		if (err)
+			goto fail;
+	}
+	*stage = "port filter";
+	for (size_t i = 0; i < o->n_watch_ports; i++) {
+		__u16 port = o->watch_ports[i];
+		__u8 one = 1;
+
+		err = bpf_map__update_elem(l->skel->maps.watch_ports, &port, sizeof(port), &one, sizeof(one), BPF_ANY);
 		if (err)
 			goto fail;
 	}
@@ -135,6 +151,51 @@ fail:
 }
 
 int cw_loader_events_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.events); }
+int cw_loader_prio_events_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.prio_events); }
+
+struct rt_sock_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
+};
+
+int cw_loader_set_runtime_sockets(struct cw_loader *l, const uint32_t *devs, const uint64_t *inos, size_t n)
+{
+	struct bpf_map *m = l->skel->maps.rt_socks;
+	struct rt_sock_key k, next;
+	__u8 one = 1;
+	int err;
+
+	/* Delete what is not in the new set, then add the new set: a socket in
+	 * both never leaves the map, so no connect to it is missed meanwhile. */
+	memset(&k, 0, sizeof(k));
+	err = bpf_map__get_next_key(m, NULL, &next, sizeof(next));
+	while (err == 0) {
+		bool keep = false;
+
+		k = next;
+		for (size_t i = 0; i < n && !keep; i++)
+			keep = k.ino == inos[i] && k.dev == devs[i];
+		err = bpf_map__get_next_key(m, &k, &next, sizeof(next));
+		if (!keep) {
+			int derr = bpf_map__delete_elem(m, &k, sizeof(k), 0);
+			if (derr && derr != -ENOENT)
+				return derr;
+		}
+	}
+	if (err != -ENOENT)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		memset(&k, 0, sizeof(k));
+		k.ino = inos[i];
+		k.dev = devs[i];
+		err = bpf_map__update_elem(m, &k, sizeof(k), &one, sizeof(one), BPF_ANY);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int cw_loader_stats_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.stats); }
 int cw_loader_tasks_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.tasks); }
 
@@ -148,6 +209,12 @@ void cw_loader_programs(const struct cw_loader *l,
 
 		cb(ctx, bpf_program__name(p), bpf_program__section_name(p), *s->progs[i].link != NULL);
 	}
+}
+
+void cw_loader_detach(struct cw_loader *l)
+{
+	if (l)
+		ctrwatch_bpf__detach(l->skel);
 }
 
 void cw_loader_destroy(struct cw_loader *l)

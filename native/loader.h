@@ -12,7 +12,12 @@ extern "C" {
 #endif
 
 struct cw_loader_opts {
-	size_t ring_bytes;     /* power of two, multiple of the page size */
+	size_t ring_bytes;     /* bulk ring: power of two, multiple of the page size */
+	size_t prio_ring_bytes; /* priority ring: the same rules */
+	uint32_t rate_per_sec;  /* records a process may cause per second (0: default) */
+	uint32_t rate_burst;    /* … in one burst (0: default) */
+	const uint16_t *watch_ports; /* TCP/UDP ports whose connects from followed processes are sent */
+	size_t n_watch_ports;
 	uint32_t host_ns[8];   /* enum cw_ns order */
 	uint32_t self_tgid;
 	int32_t cg_subsys;     /* -1: cgroup2 */
@@ -34,12 +39,18 @@ struct cw_loader;
  * names the step that failed ("open", "load", "attach"). */
 int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char **stage);
 int cw_loader_events_fd(const struct cw_loader *l);
+int cw_loader_prio_events_fd(const struct cw_loader *l);
+/* Replaces the runtime sockets the kernel matches connects against: (dev in
+ * the kernel's encoding, inode) pairs. Returns 0 or a negative errno. */
+int cw_loader_set_runtime_sockets(struct cw_loader *l, const uint32_t *devs, const uint64_t *inos, size_t n);
 int cw_loader_stats_fd(const struct cw_loader *l);
 int cw_loader_tasks_fd(const struct cw_loader *l);
 /* Calls cb for each program of the object: its name, section, and whether a
  * link to the kernel is held for it now. */
 void cw_loader_programs(const struct cw_loader *l,
 			void (*cb)(void *ctx, const char *name, const char *section, bool attached), void *ctx);
+/* Detaches every program, keeping the maps (rings, counters) readable. */
+void cw_loader_detach(struct cw_loader *l);
 void cw_loader_destroy(struct cw_loader *l);
 /* The BPF object this addon carries (the ELF the skeleton embeds). */
 const void *cw_loader_object(size_t *size);

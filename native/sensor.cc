@@ -35,6 +35,7 @@ Napi::Object Sensor::Init(Napi::Env env, Napi::Object exports)
 					       InstanceMethod("stats", &Sensor::Stats),
 					       InstanceMethod("taskCount", &Sensor::TaskCount),
 					       InstanceMethod("programs", &Sensor::Programs),
+					       InstanceMethod("setRuntimeSockets", &Sensor::SetRuntimeSockets),
 					       InstanceMethod("close", &Sensor::Close),
 				       });
 	exports.Set("Sensor", f);
@@ -63,6 +64,23 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 
 	cw_loader_opts lo = {};
 	lo.ring_bytes = GetU32(o, "ringBytes", 8u << 20);
+	lo.prio_ring_bytes = GetU32(o, "prioRingBytes", 1u << 20);
+	lo.rate_per_sec = GetU32(o, "ratePerSec", 0);
+	lo.rate_burst = GetU32(o, "rateBurst", 0);
+	std::vector<uint16_t> ports;
+	Napi::Value wp = o.Get("watchPorts");
+	if (wp.IsArray()) {
+		Napi::Array a = wp.As<Napi::Array>();
+		for (uint32_t i = 0; i < a.Length(); i++) {
+			Napi::Value v = a.Get(i);
+			double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+			if (!(d >= 1 && d <= 65535 && d == (double)(uint16_t)d))
+				throw Napi::TypeError::New(env, "Sensor(options): watchPorts must hold port numbers 1-65535");
+			ports.push_back((uint16_t)d);
+		}
+	}
+	lo.watch_ports = ports.data();
+	lo.n_watch_ports = ports.size();
 	for (uint32_t i = 0; i < 8; i++)
 		lo.host_ns[i] = hostNs.As<Napi::Array>().Get(i).As<Napi::Number>().Uint32Value();
 	lo.self_tgid = GetU32(o, "selfTgid", 0);
@@ -116,11 +134,17 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 		throw e;
 	}
 
-	rb_ = ring_buffer__new(cw_loader_events_fd(loader_), &Sensor::OnRecord, this, nullptr);
+	/* The priority ring first: ring_buffer__consume drains rings in the order they were added. */
+	rb_ = ring_buffer__new(cw_loader_prio_events_fd(loader_), &Sensor::OnPrioRecord, this, nullptr);
 	if (!rb_) {
 		int e = errno;
 		Shutdown();
 		throw Napi::Error::New(env, std::string("ring_buffer__new failed: ") + strerror(e));
+	}
+	err = ring_buffer__add(rb_, cw_loader_events_fd(loader_), &Sensor::OnBulkRecord, this);
+	if (err) {
+		Shutdown();
+		throw Napi::Error::New(env, std::string("ring_buffer__add failed: ") + strerror(-err));
 	}
 	on_records_ = Napi::Persistent(o.Get("onRecords").As<Napi::Function>());
 	async_ = std::make_unique<Napi::AsyncContext>(env, "ctrwatch:drain");
@@ -128,33 +152,64 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 	self_ = Napi::Persistent(info.This().As<Napi::Object>());
 
 	uv_loop_t *loop = nullptr;
-	napi_get_uv_event_loop(env, &loop);
+	if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) {
+		Shutdown();
+		throw Napi::Error::New(env, "napi_get_uv_event_loop failed");
+	}
 	handles_ = new Handles();
 	handles_->owner = this;
-	uv_poll_init(loop, &handles_->poll, ring_buffer__epoll_fd(rb_));
+	int uerr = uv_poll_init(loop, &handles_->poll, ring_buffer__epoll_fd(rb_));
+	if (uerr) {
+		Shutdown();
+		throw Napi::Error::New(env, std::string("uv_poll_init failed: ") + uv_strerror(uerr));
+	}
 	handles_->poll.data = handles_;
-	uv_poll_start(&handles_->poll, UV_READABLE, &Sensor::OnPoll);
-	uv_timer_init(loop, &handles_->timer);
+	handles_->open = 1;
+	uerr = uv_timer_init(loop, &handles_->timer);
+	if (uerr) {
+		Shutdown();
+		throw Napi::Error::New(env, std::string("uv_timer_init failed: ") + uv_strerror(uerr));
+	}
 	handles_->timer.data = handles_;
-	uv_timer_start(&handles_->timer, &Sensor::OnTimer, drain_ms, drain_ms);
 	handles_->open = 2;
+	uerr = uv_poll_start(&handles_->poll, UV_READABLE, &Sensor::OnPoll);
+	if (!uerr)
+		uerr = uv_timer_start(&handles_->timer, &Sensor::OnTimer, drain_ms, drain_ms);
+	if (uerr) {
+		Shutdown();
+		throw Napi::Error::New(env, std::string("uv_poll_start/uv_timer_start failed: ") + uv_strerror(uerr));
+	}
 }
 
 Sensor::~Sensor() { Shutdown(); }
 
-int Sensor::OnRecord(void *ctx, void *data, size_t size)
+int Sensor::OnPrioRecord(void *ctx, void *data, size_t size)
 {
 	Sensor *s = static_cast<Sensor *>(ctx);
-	size_t at = s->batch_.size();
+	s->records_prio_++;
+	s->Append(data, size);
+	return 0;
+}
+
+int Sensor::OnBulkRecord(void *ctx, void *data, size_t size)
+{
+	Sensor *s = static_cast<Sensor *>(ctx);
+	s->records_bulk_++;
+	s->Append(data, size);
+	return 0;
+}
+
+void Sensor::Append(const void *data, size_t size)
+{
+	size_t at = batch_.size();
 	/* Records are multiples of 8 bytes by construction; pad anyway so that the
 	 * decoder can rely on 8-byte alignment whatever the kernel sends. */
 	size_t padded = (size + 7) & ~size_t(7);
-	s->batch_.resize(at + padded);
-	memcpy(s->batch_.data() + at, data, size);
+	batch_.resize(at + padded);
+	memcpy(batch_.data() + at, data, size);
 	if (padded != size)
-		memset(s->batch_.data() + at + size, 0, padded - size);
-	s->records_++;
-	return 0;
+		memset(batch_.data() + at + size, 0, padded - size);
+	records_++;
 }
 
 size_t Sensor::DrainNow(bool from_loop)
@@ -163,7 +218,8 @@ size_t Sensor::DrainNow(bool from_loop)
 		return 0;
 	draining_ = true;
 	batch_.clear();
-	ring_buffer__consume(rb_);
+	if (ring_buffer__consume(rb_) < 0)
+		consume_errors_++;
 	size_t n = batch_.size();
 	if (n) {
 		batches_++;
@@ -233,6 +289,9 @@ Napi::Value Sensor::Stats(const Napi::CallbackInfo &info)
 	out.Set("kernel", kernel);
 	out.Set("records", Napi::Number::New(env, (double)records_));
 	out.Set("batches", Napi::Number::New(env, (double)batches_));
+	out.Set("consumeErrors", Napi::Number::New(env, (double)consume_errors_));
+	out.Set("recordsPrio", Napi::Number::New(env, (double)records_prio_));
+	out.Set("recordsBulk", Napi::Number::New(env, (double)records_bulk_));
 	return out;
 }
 
@@ -306,6 +365,43 @@ Napi::Value Sensor::Probe(const Napi::CallbackInfo &info)
 	return o;
 }
 
+/* setRuntimeSockets([[dev, ino], …]): dev in the kernel's encoding (major << 20 | minor),
+ * ino a number or a bigint. Replaces the set the kernel matches unix connects against. */
+Napi::Value Sensor::SetRuntimeSockets(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	if (info.Length() < 1 || !info[0].IsArray())
+		throw Napi::TypeError::New(env, "setRuntimeSockets(list): list must be an array of [dev, ino]");
+	if (!loader_)
+		throw Napi::Error::New(env, "setRuntimeSockets: the sensor is closed");
+	Napi::Array a = info[0].As<Napi::Array>();
+	std::vector<uint32_t> devs;
+	std::vector<uint64_t> inos;
+	for (uint32_t i = 0; i < a.Length(); i++) {
+		Napi::Value e = a.Get(i);
+		if (!e.IsArray() || e.As<Napi::Array>().Length() != 2 || !e.As<Napi::Array>().Get(0u).IsNumber())
+			throw Napi::TypeError::New(env, "setRuntimeSockets(list): each entry must be [dev, ino]");
+		Napi::Value ino = e.As<Napi::Array>().Get(1u);
+		uint64_t v;
+		if (ino.IsBigInt()) {
+			bool lossless = false;
+			v = ino.As<Napi::BigInt>().Uint64Value(&lossless);
+			if (!lossless)
+				throw Napi::TypeError::New(env, "setRuntimeSockets(list): inode out of range");
+		} else if (ino.IsNumber()) {
+			v = (uint64_t)ino.As<Napi::Number>().DoubleValue();
+		} else {
+			throw Napi::TypeError::New(env, "setRuntimeSockets(list): inode must be a number or bigint");
+		}
+		devs.push_back(e.As<Napi::Array>().Get(0u).As<Napi::Number>().Uint32Value());
+		inos.push_back(v);
+	}
+	int err = cw_loader_set_runtime_sockets(loader_, devs.data(), inos.data(), devs.size());
+	if (err)
+		throw Napi::Error::New(env, std::string("setRuntimeSockets: ") + strerror(-err));
+	return env.Undefined();
+}
+
 static void OnHandleClosed(uv_handle_t *h)
 {
 	Sensor::Handles *hs = static_cast<Sensor::Handles *>(h->data);
@@ -316,11 +412,19 @@ static void OnHandleClosed(uv_handle_t *h)
 void Sensor::Shutdown()
 {
 	if (handles_) {
+		/* open counts the handles initialised (poll first, then timer); each close callback takes one off. */
+		int n = handles_->open;
 		handles_->owner = nullptr;
-		uv_poll_stop(&handles_->poll);
-		uv_timer_stop(&handles_->timer);
-		uv_close(reinterpret_cast<uv_handle_t *>(&handles_->poll), OnHandleClosed);
-		uv_close(reinterpret_cast<uv_handle_t *>(&handles_->timer), OnHandleClosed);
+		if (n >= 1) {
+			uv_poll_stop(&handles_->poll);
+			uv_close(reinterpret_cast<uv_handle_t *>(&handles_->poll), OnHandleClosed);
+		}
+		if (n >= 2) {
+			uv_timer_stop(&handles_->timer);
+			uv_close(reinterpret_cast<uv_handle_t *>(&handles_->timer), OnHandleClosed);
+		}
+		if (n == 0)
+			delete handles_;
 		handles_ = nullptr;
 	}
 	if (rb_) {
@@ -333,9 +437,13 @@ void Sensor::Shutdown()
 	}
 }
 
-/* close(): idempotent; drains what is left, then detaches everything. */
+/* close(): idempotent; detaches every program, drains what is left, reads the
+ * counters, then frees everything: nothing is sent after the final count, so
+ * records taken out of each ring equal the kernel's sent counter for it. */
 Napi::Value Sensor::Close(const Napi::CallbackInfo &info)
 {
+	if (loader_)
+		cw_loader_detach(loader_);
 	if (rb_)
 		DrainNow(false);
 	if (loader_)

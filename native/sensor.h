@@ -10,9 +10,10 @@ struct cw_loader;
 struct ring_buffer;
 
 /*
- * One loaded BPF object and its ring buffer, drained on the JavaScript thread
- * (no threads): a uv_poll on the ring buffer's epoll fd for records sent with a
- * wake-up, and a uv_timer for the ones sent without. Each drain hands JavaScript
+ * One loaded BPF object and its two ring buffers (priority and bulk, one
+ * libbpf ring_buffer manager, priority consumed first), drained on the
+ * JavaScript thread (no threads): a uv_poll on the manager's epoll fd for
+ * records sent with a wake-up, and a uv_timer for the ones sent without. Each drain hands JavaScript
  * one Buffer holding every record it found, back to back.
  */
 class Sensor : public Napi::ObjectWrap<Sensor> {
@@ -31,9 +32,12 @@ private:
 	Napi::Value Stats(const Napi::CallbackInfo &info);
 	Napi::Value TaskCount(const Napi::CallbackInfo &info);
 	Napi::Value Programs(const Napi::CallbackInfo &info);
+	Napi::Value SetRuntimeSockets(const Napi::CallbackInfo &info);
 	Napi::Value Close(const Napi::CallbackInfo &info);
 
-	static int OnRecord(void *ctx, void *data, size_t size);
+	static int OnPrioRecord(void *ctx, void *data, size_t size);
+	static int OnBulkRecord(void *ctx, void *data, size_t size);
+	void Append(const void *data, size_t size);
 	static void OnPoll(uv_poll_t *h, int status, int events);
 	static void OnTimer(uv_timer_t *h);
 	size_t DrainNow(bool from_loop);
@@ -49,6 +53,9 @@ private:
 	std::vector<uint8_t> batch_;
 	std::vector<uint64_t> final_kernel_; /* counters read just before close() detached */
 	uint64_t records_ = 0;
+	uint64_t records_prio_ = 0; /* per ring: drop accounting pairs these with the kernel's sent counters */
+	uint64_t records_bulk_ = 0;
+	uint64_t consume_errors_ = 0;
 	uint64_t batches_ = 0;
 	bool draining_ = false;
 };

@@ -5,9 +5,17 @@ import { packageRoot } from './paths';
 
 /** The native addon (native/), as seen from TypeScript. */
 export interface NativeSensorOptions {
+  /** Bulk ring (fork/exec/exit). */
   ringBytes: number;
   /** A mounted tracefs: syscall tracepoints are looked up there. */
   tracefs: string;
+  /** Priority ring (lifecycle, escape and guard records). */
+  prioRingBytes?: number;
+  /** Token bucket per process for the records it causes (0: the kernel's default). */
+  ratePerSec?: number;
+  rateBurst?: number;
+  /** TCP/UDP ports whose connects from followed processes are sent. */
+  watchPorts?: number[];
   hostNs: number[];
   selfTgid: number;
   cgSubsys: number;
@@ -28,6 +36,11 @@ export interface NativeStats {
   kernel: number[];
   records: number;
   batches: number;
+  /** Records taken from each ring: with the kernel's ring_*_sent, exact accounting per ring. */
+  recordsPrio?: number;
+  recordsBulk?: number;
+  /** ring_buffer__consume calls that failed (an epoll or ring error). */
+  consumeErrors?: number;
 }
 
 export interface NativeSensor {
@@ -36,6 +49,8 @@ export interface NativeSensor {
   taskCount(): number;
   /** Every program of the object, and whether it is attached now. */
   programs(): ProgramInfo[];
+  /** Replaces the runtime sockets the kernel matches unix connects against: [dev (kernel encoding), ino]. */
+  setRuntimeSockets?(list: [number, bigint][]): void;
   close(): void;
 }
 

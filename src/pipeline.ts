@@ -15,6 +15,7 @@ import { DEFAULT_POLICY, type Policy } from './detect/policy';
 import type { Finding } from './detect/types';
 import type { Proc } from './process/table';
 import { Containment, type KillFn } from './contain/containment';
+import type { RuntimeSockets } from './container/runtime-sockets';
 
 export interface PipelineOptions {
   logger: Logger;
@@ -26,6 +27,8 @@ export interface PipelineOptions {
   policy?: Policy;
   /** Kills one process (pid, start) for rules whose policy action is kill; refuses with -ENOSYS by default. */
   kill?: KillFn;
+  /** Runtime API sockets by file identity (discovery.runtime-socket). */
+  runtimeSockets?: RuntimeSockets;
 }
 
 const ENOSYS = 38;
@@ -63,6 +66,7 @@ export class Pipeline {
     this.detector = new Detector({
       procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs,
       policy: o.policy ?? DEFAULT_POLICY, wall: (t) => this.stamper.wall(t), logger: o.logger,
+      runtimeSockets: o.runtimeSockets,
       containerOf: (c) => {
         const meta = this.meta(c);
         return { k: this.enricher.withEntry(meta, c), meta };

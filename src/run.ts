@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import type { KernelRecord } from './decode/records';
 import type { Policy } from './detect/policy';
 import { KernelSensor } from './kernel/sensor';
+import { procIo, RuntimeSockets, scanRuntimeSockets } from './container/runtime-sockets';
+import { DEFAULT_POLICY } from './detect/policy';
 import { sensorVersion } from './paths';
 import { loadBinding } from './native';
 import { Pipeline } from './pipeline';
@@ -34,7 +36,10 @@ export async function runSensor(o: RunOptions): Promise<number> {
   let pipeline: Pipeline | undefined;
   let raw: string[] = [];
   const sensor = new KernelSensor(
-    { logger: log, traceAll: o.traceAll, execAll: o.execAll, ringBytes: o.ringBytes, drainMs: o.drainMs },
+    {
+      logger: log, traceAll: o.traceAll, execAll: o.execAll, ringBytes: o.ringBytes, drainMs: o.drainMs,
+      watchPorts: (o.policy ?? DEFAULT_POLICY).runtimePorts,
+    },
     (batch) => {
       if (pipeline) {
         pipeline.onBatch(batch);
@@ -53,7 +58,21 @@ export async function runSensor(o: RunOptions): Promise<number> {
   const hub = o.raw
     ? undefined
     : await startSinks(sf.outputs, { ...sf.options, logger: log, node: hostname(), bootId: sensor.host.bootId, onStdoutClosed: () => stopping?.(0) });
-  if (hub) pipeline = new Pipeline({ logger: log, host: sensor.host, policy: o.policy, emit: (e) => hub.publish(e), kill: (pid, start) => loadBinding().killProcess(pid, start) });
+  // Runtime sockets by inode: pushed to the kernel's filter whenever the set changes.
+  const runtimeSockets = new RuntimeSockets(() => scanRuntimeSockets(procIo, sensor.host.hostNs[0]), (list) => {
+    try {
+      sensor.setRuntimeSockets(list);
+      log.debug({ sockets: list.map((s) => ({ path: s.path, source: s.source })) }, 'runtime sockets');
+    } catch (err) {
+      log.warn({ err }, 'runtime sockets not given to the kernel');
+    }
+  });
+  if (hub) {
+    pipeline = new Pipeline({
+      logger: log, host: sensor.host, policy: o.policy, emit: (e) => hub.publish(e), runtimeSockets,
+      kill: (pid, start) => loadBinding().killProcess(pid, start),
+    });
+  }
   if (o.raw) {
     o.out.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') stopping?.(0);
@@ -65,10 +84,14 @@ export async function runSensor(o: RunOptions): Promise<number> {
   const metrics = hub && sf.metrics ? await new SensorMetrics({ hub, read: counters }).listen(sf.metrics, log) : undefined;
   let ticker: { stop(): void } | undefined;
   let sweeper: NodeJS.Timeout | undefined;
+  let socketScan: NodeJS.Timeout | undefined;
   process.once('SIGINT', () => stopping?.(0));
   process.once('SIGTERM', () => stopping?.(0));
   try {
     sensor.start();
+    runtimeSockets.refresh();
+    socketScan = setInterval(() => runtimeSockets.refresh(), 10_000);
+    socketScan.unref();
     if (pipeline && hub) {
       const n = pipeline.start({ version: sensorVersion(), kernelRelease: release(), hooks: sensor.hooks() });
       log.info({ existing: n, outputs: sf.outputs.length ? sf.outputs : ['stdout'] }, 'sensor ready');
@@ -88,6 +111,7 @@ export async function runSensor(o: RunOptions): Promise<number> {
 
   const code = await stopped;
   if (sweeper) clearInterval(sweeper);
+  if (socketScan) clearInterval(socketScan);
   ticker?.stop();
   sensor.close(); // drains what is left into the pipeline first
   await hub?.close();

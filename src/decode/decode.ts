@@ -1,6 +1,6 @@
 import {
-  cw_cgroup, cw_exec, cw_exit, cw_fork, cw_hdr, cw_syscall, cw_task, EXEC_FIXED_SIZE, NS_NAMES,
-  RecordType, SYSCALL_NAMES,
+  cw_cgroup, cw_connect, cw_exec, cw_exit, cw_fork, cw_guard, cw_hdr, cw_syscall, cw_task, cw_uring, EXEC_FIXED_SIZE,
+  GuardWhat, NS_NAMES, RecordType, SYSCALL_NAMES,
 } from './layout';
 import type { SyscallName } from './layout';
 import type {
@@ -17,7 +17,20 @@ const MIN_SIZE: Record<number, number> = {
   [RecordType.CGROUP_RMDIR]: cw_cgroup.size,
   [RecordType.CGROUP_ATTACH]: cw_cgroup.size,
   [RecordType.SYSCALL]: cw_syscall.size,
+  [RecordType.GUARD]: cw_guard.size,
+  [RecordType.CONNECT]: cw_connect.size,
+  [RecordType.URING]: cw_uring.size,
 };
+const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+function ipString(buf: Buffer, at: number, family: number): string {
+  if (family === AF_INET) return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
+  const parts: string[] = [];
+  for (let i = 0; i < 16; i += 2) parts.push(buf.readUInt16BE(at + i).toString(16));
+  return parts.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+}
 const CGROUP_KINDS = {
   [RecordType.CGROUP_MKDIR]: 'cgroup_mkdir',
   [RecordType.CGROUP_RMDIR]: 'cgroup_rmdir',
@@ -240,6 +253,44 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
         path0: cstr(buf, at + F.path0[0], F.path0[1]),
         path1: cstr(buf, at + F.path1[0], F.path1[1]),
         fstype: cstr(buf, at + F.fstype[0], F.fstype[1]),
+      };
+    }
+    case RecordType.GUARD: {
+      const F = cw_guard.fields;
+      const what = u32at(v, at + F.what[0]);
+      if (what !== GuardWhat.SIGNAL && what !== GuardWhat.PTRACE) return `unknown guard record ${what}`;
+      return {
+        kind: 'guard', ktime, cpu, task: t,
+        what: what === GuardWhat.SIGNAL ? 'signal' : 'ptrace',
+        targetTid: u32at(v, at + F.target_tid[0]),
+        sig: v.i32[(at + F.sig[0]) >>> 2],
+        code: v.i32[(at + F.code[0]) >>> 2],
+        result: v.i32[(at + F.result[0]) >>> 2],
+      };
+    }
+    case RecordType.CONNECT: {
+      const F = cw_connect.fields;
+      const fam = buf.readUInt16LE(at + F.family[0]);
+      if (fam !== AF_UNIX && fam !== AF_INET && fam !== AF_INET6) return `unknown connect family ${fam}`;
+      return {
+        kind: 'connect', ktime, cpu, task: t,
+        family: fam === AF_UNIX ? 'unix' : fam === AF_INET ? 'inet' : 'inet6',
+        ret: v.i32[(at + F.ret[0]) >>> 2],
+        fd: u32at(v, at + F.fd[0]),
+        peerDev: u32at(v, at + F.peer_dev[0]),
+        peerIno: v.u64[(at + F.peer_ino[0]) >>> 3],
+        peerPath: fam === AF_UNIX ? cstr(buf, at + F.path[0], F.path[1]) : '',
+        port: buf.readUInt16LE(at + F.port[0]),
+        addr: fam === AF_UNIX ? '' : ipString(buf, at + F.addr[0], fam),
+      };
+    }
+    case RecordType.URING: {
+      const F = cw_uring.fields;
+      return {
+        kind: 'uring', ktime, cpu, task: t,
+        opcode: u32at(v, at + F.opcode[0]),
+        userData: v.u64[(at + F.user_data[0]) >>> 3],
+        sqThread: u32at(v, at + F.sq_thread[0]) !== 0,
       };
     }
   }

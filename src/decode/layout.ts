@@ -64,13 +64,39 @@ export const cw_syscall = s({
   },
 } as const);
 
-export const structs = { cw_hdr, cw_task, cw_fork, cw_exec, cw_exit, cw_cgroup, cw_syscall } as const;
+export const cw_guard = s({
+  size: 160,
+  fields: {
+    hdr: [0, 16], task: [16, 120], what: [136, 4], target_tid: [140, 4], sig: [144, 4], code: [148, 4], result: [152, 4],
+  },
+} as const);
+
+export const cw_connect = s({
+  size: 296,
+  fields: {
+    hdr: [0, 16], task: [16, 120], peer_ino: [136, 8], peer_dev: [144, 4], peer_kind: [148, 4], ret: [152, 4], fd: [156, 4],
+    family: [160, 2], port: [162, 2], addr: [168, 16], path: [184, 112],
+  },
+} as const);
+
+export const cw_uring = s({
+  size: 152,
+  fields: { hdr: [0, 16], task: [16, 120], user_data: [136, 8], opcode: [144, 4], sq_thread: [148, 4] },
+} as const);
+
+export const structs = { cw_hdr, cw_task, cw_fork, cw_exec, cw_exit, cw_cgroup, cw_syscall, cw_guard, cw_connect, cw_uring } as const;
 
 /** enum cw_type */
 export const RecordType = {
   FORK: 1, EXEC: 2, EXIT: 3, CGROUP_MKDIR: 4, CGROUP_RMDIR: 5, CGROUP_ATTACH: 6, SYSCALL: 7,
+  GUARD: 12, CONNECT: 13, URING: 14,
 } as const;
-export const RECORD_TYPE_MAX = 8;
+export const RECORD_TYPE_MAX = 16;
+
+/** enum cw_guard_what */
+export const GuardWhat = { SIGNAL: 1, PTRACE: 2 } as const;
+/** enum cw_peer_kind */
+export const PeerKind = { UNIX_PATH: 1, INET: 2 } as const;
 
 /** enum cw_ns, in slot order. */
 export const NS_NAMES = ['mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup', 'user', 'time'] as const;
@@ -79,21 +105,32 @@ export type NsName = (typeof NS_NAMES)[number];
 /** enum cw_task_flags */
 export const TaskFlag = { IN_CONTAINER: 1, FOLLOWED: 2, LEADER: 4 } as const;
 
-/** enum cw_sc */
-export const SYSCALL_NAMES = [
-  '', 'setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open_write', 'connect_unix', 'init_module', 'finit_module',
-] as const;
-export type SyscallName = Exclude<(typeof SYSCALL_NAMES)[number], ''>;
+/** enum cw_sc: index = value (32–47 are this sensor's guard calls). */
+const SC_LOW = ['', 'setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open_write', 'connect_unix', 'init_module', 'finit_module'] as const;
+const SC_GUARD = { 32: 'bpf', 33: 'io_uring_setup' } as const;
+export type SyscallName = Exclude<(typeof SC_LOW)[number], ''> | (typeof SC_GUARD)[keyof typeof SC_GUARD];
+export const SYSCALL_MAX = 48;
+export const SYSCALL_NAMES: readonly (SyscallName | '')[] = Array.from({ length: SYSCALL_MAX }, (_, i) =>
+  (i < SC_LOW.length ? SC_LOW[i] : (SC_GUARD as Record<number, SyscallName>)[i]) ?? '');
 
 /** Size of the exec record before args[]. */
 export const EXEC_FIXED_SIZE = cw_exec.fields.args[0];
 
 /** enum cw_stat: slot names of the kernel's per-CPU counters. */
 export const STAT_PENDING_FULL = RECORD_TYPE_MAX * 2;
+/** Counter names of the per-type slots, by enum cw_type value (unused values are type<N>). */
+const TYPE_NAMES: Record<number, string> = {
+  0: 'none', 1: 'fork', 2: 'exec', 3: 'exit', 4: 'cgroup_mkdir', 5: 'cgroup_rmdir', 6: 'cgroup_attach', 7: 'syscall',
+  12: 'guard', 13: 'connect', 14: 'uring',
+};
 export function statNames(): string[] {
   const names: string[] = [];
-  const types = ['none', 'fork', 'exec', 'exit', 'cgroup_mkdir', 'cgroup_rmdir', 'cgroup_attach', 'syscall'];
-  for (const t of types) names.push(`sent_${t}`, `dropped_${t}`);
-  names.push('syscall_pending_full', 'follow_set_full', 'args_fault', 'wakeups');
+  for (let t = 0; t < RECORD_TYPE_MAX; t++) {
+    const n = TYPE_NAMES[t] ?? `type${t}`;
+    names.push(`sent_${n}`, `dropped_${n}`);
+  }
+  // Per-ring counters are not named dropped_*: the per-type ones already sum every drop.
+  names.push('syscall_pending_full', 'follow_set_full', 'args_fault', 'wakeups', 'failed_unfollowed', 'rate_limited',
+    'ring_bulk_sent', 'ring_bulk_dropped', 'ring_prio_sent', 'ring_prio_dropped', 'uring_submits');
   return names;
 }

@@ -72,7 +72,45 @@ export interface SyscallRecord extends Base {
   fstype: string;
 }
 
-export type KernelRecord = ForkRecord | ExecRecord | ExitRecord | CgroupRecord | SyscallRecord;
+/** A signal or ptrace aimed at the sensor. task: the sender or tracer. */
+export interface GuardRecord extends Base {
+  kind: 'guard';
+  what: 'signal' | 'ptrace';
+  /** The sensor's thread aimed at. */
+  targetTid: number;
+  /** signal: its number; ptrace: the request (PTRACE_ATTACH 16, PTRACE_SEIZE 0x4206). */
+  sig: number;
+  /** signal: si_code. */
+  code: number;
+  /** signal: TRACE_SIGNAL_* (0 delivered, 1 ignored, 2 already pending, …); ptrace: the return value. */
+  result: number;
+}
+
+/** A connect decided from the socket object at sys_exit. */
+export interface ConnectRecord extends Base {
+  kind: 'connect';
+  family: 'unix' | 'inet' | 'inet6';
+  ret: number;
+  fd: number;
+  /** unix: the peer's bound file, the kernel's s_dev encoding (major << 20 | minor). */
+  peerDev: number;
+  peerIno: bigint;
+  /** unix: the name the server bound (not the client's path). */
+  peerPath: string;
+  /** inet/inet6: destination port and address. */
+  port: number;
+  addr: string;
+}
+
+/** An io_uring submission of a watched opcode (open, connect, socket). */
+export interface UringRecord extends Base {
+  kind: 'uring';
+  opcode: number;
+  userData: bigint;
+  sqThread: boolean;
+}
+
+export type KernelRecord = ForkRecord | ExecRecord | ExitRecord | CgroupRecord | SyscallRecord | GuardRecord | ConnectRecord | UringRecord;
 
 export interface DecodeError {
   offset: number;

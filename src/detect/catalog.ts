@@ -16,13 +16,19 @@ export const RULES: readonly RuleInfo[] = [
   { id: 'escape.ptrace-host', techniques: ['T1611'], severity: 'HIGH', summary: 'a container process attached with ptrace to a process outside the container' },
   { id: 'escape.chroot-host', techniques: ['T1611'], severity: 'HIGH', summary: "a container process changed root into the host's filesystem (a host / mount, /proc/<pid>/root)" },
   { id: 'escape.usermode-helper', techniques: ['T1611'], severity: 'CRITICAL', summary: 'the kernel ran a program on behalf of a container (release agent, core_pattern pipe) — LOW when no container set it up' },
+  { id: 'escape.bpf-from-container', techniques: ['T1611', 'T1562.001'], severity: 'CRITICAL', summary: 'a container process called bpf() (CRITICAL when a map or program fd by id, a map update or delete, or a detach succeeded; HIGH for other commands and refused calls): with it a container reads and rewrites kernel state outside itself — the host (T1611) and the sensor\'s own maps (T1562.001)' },
+  { id: 'escape.io-uring-setup', techniques: ['T1611', 'T1562.006'], severity: 'MEDIUM', summary: "a container process set up an io_uring (Docker's default seccomp profile forbids it): the interface behind many kernel privilege escalations (T1611), whose operations bypass syscall-based telemetry (T1562.006)" },
+  // T1562 Impair Defenses — against the sensor itself
+  { id: 'sensor.signal', techniques: ['T1562.001'], severity: 'CRITICAL', summary: "a container process sent a signal to the sensor, whatever the signal (HIGH for a stop signal from a host process; a host process's other signals, such as an operator's SIGTERM, are not reported)" },
+  { id: 'sensor.ptrace', techniques: ['T1562.001'], severity: 'CRITICAL', summary: 'a process attached to the sensor with ptrace or tried to (HIGH when a host process did)' },
+  { id: 'evasion.io-uring-ops', techniques: ['T1562.006'], severity: 'LOW', summary: 'a container submitted open or connect operations through io_uring, out of sight of the syscall hooks (counted per container, reported at most once a minute)' },
   // T1610 Deploy Container
   { id: 'deploy.image-not-allowed', techniques: ['T1610'], severity: 'MEDIUM', summary: "container started from an image outside the policy's allowlist" },
   { id: 'deploy.unknown-runtime', techniques: ['T1610'], severity: 'MEDIUM', summary: 'container made by something that is not a known runtime' },
   { id: 'deploy.from-container', techniques: ['T1610', 'T1611'], severity: 'HIGH', summary: "a container deployed another one (a runtime CLI or a runtime's socket used from inside a container)" },
   // T1613 Container and Resource Discovery
   { id: 'discovery.runtime-cli', techniques: ['T1613'], severity: 'LOW', summary: 'container or orchestrator enumeration by CLI (HIGH from a container, MEDIUM by an unexpected user)' },
-  { id: 'discovery.runtime-socket', techniques: ['T1613'], severity: 'HIGH', summary: "a container process connected to a container runtime's API socket" },
+  { id: 'discovery.runtime-socket', techniques: ['T1613'], severity: 'HIGH', summary: "a container process connected to a container runtime's API: a unix socket known by its inode or bound under a runtime's name, or a runtime or kubelet TCP port (MEDIUM for a refused TCP attempt)" },
   // T1053.007 Container Orchestration Job
   { id: 'orchestration.k8s-job', techniques: ['T1053.007'], severity: 'LOW', summary: 'container of a Kubernetes Job or CronJob' },
   { id: 'orchestration.scheduled-image', techniques: ['T1053.007'], severity: 'LOW', summary: 'the same image started again and again at a regular interval' },

@@ -2,7 +2,10 @@ import type { Logger } from 'pino';
 import type { CgroupRegistry } from '../container/cgroups';
 import type { EnrichedMeta } from '../container/enrich';
 import type { ContainerFacts, Lifecycle, LifecycleEvent } from '../container/lifecycle';
-import type { KernelRecord, Namespaces, SyscallRecord, ExecRecord } from '../decode/records';
+import type { ConnectRecord, ExecRecord, GuardRecord, KernelRecord, Namespaces, SyscallRecord, UringRecord } from '../decode/records';
+import type { RuntimeSockets } from '../container/runtime-sockets';
+import { TaskFlag } from '../decode/layout';
+import { bpfCmdName, bpfSeverity, ptraceSeverity, signalName, signalResult, signalSeverity, UringCounts } from './guard-rules';
 import type { Proc, ProcessTable } from '../process/table';
 import type { ContainerInput } from '../proto/schema';
 import { RULE_BY_ID } from './catalog';
@@ -24,6 +27,8 @@ export interface DetectorDeps {
   containerOf: (c: ContainerFacts) => { k: ContainerInput; meta: EnrichedMeta };
   logger: Logger;
   images?: ImageStore;
+  /** Runtime API sockets by file identity; without it only the bound name decides. */
+  runtimeSockets?: RuntimeSockets;
 }
 
 const NS_JOINABLE: (keyof Namespaces)[] = ['mnt', 'net', 'ipc', 'uts', 'cgroup', 'user', 'pid'];
@@ -33,6 +38,7 @@ const KTHREADD = 2;
 const RUNTIME_SOCKET = /(^|\/)(docker|containerd|crio|podman|cri-dockerd|dockershim|buildkitd)\.sock(\.ttrpc)?$/;
 const CONTROL_FILE = /(release_agent|core_pattern|uevent_helper|kernel\/modprobe|sysrq-trigger|notify_on_release)$/;
 const MINUTE_NS = 60_000_000_000n;
+const EINPROGRESS = -115;
 
 /**
  * The rule engine: start-time rules on each container start, action rules on
@@ -48,6 +54,7 @@ export class Detector {
   private lastImport?: { what: string; at: bigint };
   private readonly starts = new Map<string, bigint[]>();
   private readonly reportedSchedules = new Map<string, bigint>();
+  private readonly uring = new UringCounts();
 
   constructor(private readonly d: DetectorDeps) {
     this.images = d.images ?? new ImageStore(d.policy.stateDir, d.logger);
@@ -137,6 +144,12 @@ export class Detector {
         return this.gate(this.exec(r, p));
       case 'syscall':
         return this.gate(this.syscall(r, p));
+      case 'guard':
+        return this.gate(this.guard(r, p));
+      case 'connect':
+        return this.gate(this.connect(r, p));
+      case 'uring':
+        return this.gate(this.uringOp(r, p));
       default:
         return [];
     }
@@ -191,6 +204,57 @@ export class Detector {
     return f;
   }
 
+  /** In a container: a started one by its mount namespace, or (one the sensor has not adopted) the kernel's flag. */
+  private actorContainer(r: KernelRecord, p: Proc): { c?: ContainerFacts; inContainer: boolean } {
+    const c = this.containerOfNs(p.ns.mnt);
+    // An exiting task has no namespaces left (all read 0): the kernel's flag says nothing then.
+    return { c, inContainer: !!c || ((r.task.flags & TaskFlag.IN_CONTAINER) !== 0 && r.task.ns.mnt !== 0) };
+  }
+
+  private where(c: ContainerFacts | undefined, inContainer: boolean, p: Proc): string {
+    return c ? `a process of container ${this.name(c)}` : inContainer ? `process ${p.tgid} (${p.comm}) in a container` : `host process ${p.tgid} (${p.comm})`;
+  }
+
+  private guard(r: GuardRecord, p: Proc): Finding[] {
+    const { c, inContainer } = this.actorContainer(r, p);
+    const who = this.where(c, inContainer, p);
+    if (r.what === 'signal') {
+      const sev = signalSeverity(r.sig, inContainer);
+      if (!sev) return [];
+      const name = signalName(r.sig);
+      return [{ ruleId: 'sensor.signal', severity: sev, message: `${who} sent ${name} to the sensor`, container: c, actor: p, attributes: { signal: name, signo: String(r.sig), siCode: String(r.code), result: signalResult(r.result), targetTid: String(r.targetTid) } }];
+    }
+    const ok = r.result === 0;
+    return [{ ruleId: 'sensor.ptrace', severity: ptraceSeverity(inContainer), message: `${who} ${ok ? 'attached to' : 'tried to attach to'} the sensor with ptrace`, container: c, actor: p, attributes: { request: r.sig === 0x4206 ? 'PTRACE_SEIZE' : 'PTRACE_ATTACH', targetTid: String(r.targetTid), result: String(r.result) } }];
+  }
+
+  private connect(r: ConnectRecord, p: Proc): Finding[] {
+    const c = this.containerOfNs(p.ns.mnt);
+    if (!c) return [];
+    if (r.family === 'unix') {
+      const known = this.d.runtimeSockets?.match(r.peerDev, r.peerIno);
+      const byName = RUNTIME_SOCKET.test(r.peerPath);
+      if (!known && !byName) return [];
+      const socket = r.peerPath || known!.path;
+      this.lastSocketConnect = { c, actor: p, path: socket, at: r.ktime };
+      return [{ ruleId: 'discovery.runtime-socket', severity: 'HIGH', message: `a process of container ${this.name(c)} connected to runtime socket ${socket}`, container: c, actor: p, attributes: { socket, inode: String(r.peerIno), matchedBy: known ? 'inode' : 'bound-name', ...(known ? { daemon: known.source } : {}) } }];
+    }
+    if (!this.d.policy.runtimePorts.includes(r.port)) return [];
+    const ok = r.ret === 0 || r.ret === EINPROGRESS;
+    const socket = r.family === 'inet6' ? `[${r.addr}]:${r.port}` : `${r.addr}:${r.port}`;
+    if (ok) this.lastSocketConnect = { c, actor: p, path: socket, at: r.ktime };
+    return [{ ruleId: 'discovery.runtime-socket', severity: ok ? 'HIGH' : 'MEDIUM', message: `a process of container ${this.name(c)} ${ok ? 'connected' : 'tried to connect'} to runtime API port ${socket}`, container: c, actor: p, attributes: { socket, port: String(r.port), result: String(r.ret) } }];
+  }
+
+  private uringOp(r: UringRecord, p: Proc): Finding[] {
+    const c = this.containerOfNs(p.ns.mnt);
+    if (!c) return [];
+    const n = this.uring.add(c, r.opcode, r.ktime);
+    if (!n) return [];
+    const list = Object.entries(n.counts).map(([k, v]) => `${k} ${v}`).join(', ');
+    return [{ ruleId: 'evasion.io-uring-ops', severity: 'LOW', message: `container ${this.name(c)} submitted ${n.total} open/connect operation${n.total > 1 ? 's' : ''} through io_uring (${list})`, container: c, actor: p, attributes: { total: String(n.total), ops: list } }];
+  }
+
   private syscall(r: SyscallRecord, p: Proc): Finding[] {
     const f: Finding[] = [];
     const host = this.d.host;
@@ -223,11 +287,19 @@ export class Detector {
         f.push({ ruleId: 'escape.kernel-control-write', severity: notify ? 'HIGH' : 'CRITICAL', message: `a process of container ${this.name(c)} opened ${r.path0} for writing`, container: c, actor: p, attributes: { file: r.path0 } });
         break;
       }
-      case 'connect_unix': {
-        const c = this.containerOfNs(p.ns.mnt);
-        if (!c || !RUNTIME_SOCKET.test(r.path0)) break;
-        this.lastSocketConnect = { c, actor: p, path: r.path0, at: r.ktime };
-        f.push({ ruleId: 'discovery.runtime-socket', severity: 'HIGH', message: `a process of container ${this.name(c)} connected to runtime socket ${r.path0}`, container: c, actor: p, attributes: { socket: r.path0 } });
+      case 'bpf': {
+        const { c, inContainer } = this.actorContainer(r, p);
+        if (!inContainer) break;
+        const cmd = bpfCmdName(r.args[0]);
+        const ok = r.ret >= 0;
+        f.push({ ruleId: 'escape.bpf-from-container', severity: bpfSeverity(r.args[0], r.ret), message: `${this.where(c, inContainer, p)} ${ok ? 'called' : 'tried'} bpf(BPF_${cmd})`, container: c, actor: p, attributes: { cmd: `BPF_${cmd}`, result: String(r.ret), attr: `0x${r.args[3].toString(16)}` } });
+        break;
+      }
+      case 'io_uring_setup': {
+        const { c, inContainer } = this.actorContainer(r, p);
+        if (!inContainer) break;
+        const ok = r.ret >= 0;
+        f.push({ ruleId: 'escape.io-uring-setup', severity: 'MEDIUM', message: `${this.where(c, inContainer, p)} ${ok ? 'set up' : 'tried to set up'} an io_uring`, container: c, actor: p, attributes: { entries: String(r.args[0]), result: String(r.ret) } });
         break;
       }
       case 'init_module':

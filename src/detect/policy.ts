@@ -19,6 +19,8 @@ export interface Policy {
   trustedCreators: string[];
   /** uids whose runtime CLI enumeration on the host is expected. */
   discoveryUids: number[];
+  /** TCP ports of runtime and kubelet APIs: a connect to one from a container is discovery (T1613). */
+  runtimePorts: number[];
   minSeverity: Severity;
   /** Where node state lives (images seen). */
   stateDir: string;
@@ -29,6 +31,7 @@ export const DEFAULT_POLICY: Policy = {
   imageAllow: [],
   trustedCreators: [],
   discoveryUids: [0],
+  runtimePorts: [2375, 2376, 10250, 10255],
   minSeverity: 'INFO',
   stateDir: '/var/lib/ctrwatch',
 };
@@ -136,10 +139,19 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
         p.trustedCreators = strList(v, 'trustedCreators');
         break;
       case 'discovery': {
-        if (!isMap(v)) return fail(v as Node, 'discovery must be a mapping with allowedUids: [uids]');
+        if (!isMap(v)) return fail(v as Node, 'discovery must be a mapping with allowedUids: [uids], runtimePorts: [ports]');
         for (const dp of v.items) {
           const dk = str(dp.key, 'a discovery setting');
-          if (dk !== 'allowedUids') return fail(dp.key as Node, `discovery: unknown setting '${dk}' (allowedUids)`);
+          if (dk === 'runtimePorts') {
+            if (!isSeq(dp.value)) return fail(dp.value as Node, 'discovery.runtimePorts must be a list of TCP ports');
+            p.runtimePorts = dp.value.items.map((i) => {
+              if (!isScalar(i) || !Number.isInteger(i.value) || (i.value as number) < 1 || (i.value as number) > 65535) return fail(i as Node, 'each port must be a whole number from 1 to 65535');
+              return i.value as number;
+            });
+            if (p.runtimePorts.length > 64) return fail(dp.value as Node, `discovery.runtimePorts holds ${p.runtimePorts.length} ports, at most 64`);
+            continue;
+          }
+          if (dk !== 'allowedUids') return fail(dp.key as Node, `discovery: unknown setting '${dk}' (allowedUids, runtimePorts)`);
           if (!isSeq(dp.value)) return fail(dp.value as Node, 'discovery.allowedUids must be a list of uids');
           p.discoveryUids = dp.value.items.map((i) => {
             if (!isScalar(i) || !Number.isInteger(i.value) || (i.value as number) < 0) return fail(i as Node, 'each uid must be a whole number ≥ 0');

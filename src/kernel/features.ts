@@ -51,27 +51,35 @@ export function hookName(section: string): string {
 }
 
 /**
- * Which detections depend on which syscall tracepoints. A group is lost when
- * none of its tracepoints is attached (open and openat are alternatives: arm64
- * has no open(2)). `required` groups make the sensor useless when lost.
+ * Which detections depend on which hooks (tracepoint names as hookName gives
+ * them). A group is lost when none of its hooks is attached: open and openat
+ * are alternatives (arm64 has no open(2)), and so are the two names the
+ * io_uring submission tracepoint had. `required` groups make the sensor
+ * useless when lost.
  */
 interface Dependency {
-  syscalls: string[];
+  hooks: string[];
   rules: string[];
   what: string;
   required?: boolean;
 }
 
+const sys = (...names: string[]) => names.map((n) => `sys_enter_${n}`);
+
 export const DEPENDENCIES: readonly Dependency[] = [
-  { syscalls: ['pivot_root', 'chroot'], rules: [], what: 'container creation (a root change in a new mount namespace)', required: true },
-  { syscalls: ['setns'], rules: ['escape.setns-host'], what: 'setns into host namespaces, and telling exec-into from a new container' },
-  { syscalls: ['unshare'], rules: [], what: 'namespaces made by unshare(2), followed from then on' },
-  { syscalls: ['mount'], rules: ['escape.mount-cgroupfs', 'escape.mount-device'], what: 'mount(2) of cgroup filesystems and block devices' },
-  { syscalls: ['chroot'], rules: ['escape.chroot-host'], what: 'chroot into the host filesystem' },
-  { syscalls: ['ptrace'], rules: ['escape.ptrace-host'], what: 'ptrace of processes outside the container' },
-  { syscalls: ['open', 'openat'], rules: ['escape.kernel-control-write'], what: 'write-opens of kernel control files' },
-  { syscalls: ['connect'], rules: ['discovery.runtime-socket', 'deploy.from-container'], what: "connects to a runtime's socket" },
-  { syscalls: ['init_module', 'finit_module'], rules: ['escape.module-load'], what: 'kernel module loads' },
+  { hooks: sys('pivot_root', 'chroot'), rules: [], what: 'container creation (a root change in a new mount namespace)', required: true },
+  { hooks: sys('setns'), rules: ['escape.setns-host'], what: 'setns into host namespaces, and telling exec-into from a new container' },
+  { hooks: sys('unshare'), rules: [], what: 'namespaces made by unshare(2), followed from then on' },
+  { hooks: sys('mount'), rules: ['escape.mount-cgroupfs', 'escape.mount-device'], what: 'mount(2) of cgroup filesystems and block devices' },
+  { hooks: sys('chroot'), rules: ['escape.chroot-host'], what: 'chroot into the host filesystem' },
+  { hooks: sys('ptrace'), rules: ['escape.ptrace-host', 'sensor.ptrace'], what: 'ptrace of processes outside the container, or of the sensor' },
+  { hooks: sys('open', 'openat'), rules: ['escape.kernel-control-write'], what: 'write-opens of kernel control files' },
+  { hooks: sys('connect'), rules: ['discovery.runtime-socket', 'deploy.from-container'], what: "connects to a runtime's socket" },
+  { hooks: sys('init_module', 'finit_module'), rules: ['escape.module-load'], what: 'kernel module loads' },
+  { hooks: sys('bpf'), rules: ['escape.bpf-from-container'], what: 'bpf() from containers' },
+  { hooks: sys('io_uring_setup'), rules: ['escape.io-uring-setup'], what: 'io_uring set up in containers' },
+  { hooks: ['io_uring_submit_req', 'io_uring_submit_sqe'], rules: ['evasion.io-uring-ops'], what: 'io_uring open and connect submissions' },
+  { hooks: ['signal_generate'], rules: ['sensor.signal'], what: 'signals sent to the sensor' },
 ];
 
 export interface Degradation {
@@ -81,23 +89,13 @@ export interface Degradation {
   required: boolean;
 }
 
-/** The syscall names whose enter tracepoint is attached. */
-function attachedSyscalls(programs: readonly ProgramInfo[]): Set<string> {
-  const out = new Set<string>();
-  for (const p of programs) {
-    const m = /^tracepoint\/syscalls\/sys_enter_(\w+)$/.exec(p.section);
-    if (m && p.attached) out.add(m[1]);
-  }
-  return out;
-}
-
 /** One entry per rule that this kernel's attached programs cannot serve, saying why. */
 export function degradations(programs: readonly ProgramInfo[]): Degradation[] {
-  const have = attachedSyscalls(programs);
+  const have = new Set(programs.filter((p) => p.attached).map((p) => hookName(p.section)));
   const out: Degradation[] = [];
   for (const d of DEPENDENCIES) {
-    if (d.syscalls.some((s) => have.has(s))) continue;
-    const why = `no ${d.syscalls.map((s) => `sys_enter_${s}`).join(' or ')} tracepoint on this kernel: ${d.what} not seen`;
+    if (d.hooks.some((h) => have.has(h))) continue;
+    const why = `no ${d.hooks.join(' or ')} tracepoint on this kernel: ${d.what} not seen`;
     const rules = d.rules.length ? d.rules : [d.what];
     for (const rule of rules) out.push({ rule, why, required: Boolean(d.required) });
   }

@@ -10,8 +10,15 @@ import { withTracefs } from './tracefs';
 
 export interface KernelSensorOptions {
   logger: Logger;
-  /** Ring buffer size in bytes (power of two, at least a page). */
+  /** Bulk ring buffer size in bytes (power of two, at least a page). */
   ringBytes?: number;
+  /** Priority ring buffer size (same rules); default ringBytes, at least 256 KiB. */
+  prioRingBytes?: number;
+  /** Records one process may cause per second, and in a burst (kernel defaults 64 and 256). */
+  ratePerSec?: number;
+  rateBurst?: number;
+  /** TCP ports of runtime APIs: connects to them from followed processes are sent. */
+  watchPorts?: number[];
   /** Send every fork, exec and exit, not only those in and around containers. */
   traceAll?: boolean;
   /** Send every exec on the host, not only container tooling's. */
@@ -35,6 +42,10 @@ export interface KernelCounters {
   decodeErrors: number;
   /** Sum of every dropped_* counter: records the kernel could not send. */
   dropped: number;
+  /** Records taken from each ring by the consumer. */
+  ringRecords: { prio: number; bulk: number };
+  /** Drains that failed in the addon (ring_buffer__consume < 0). */
+  consumeErrors: number;
 }
 
 export class SensorStartError extends Error {
@@ -75,6 +86,15 @@ export class KernelSensor {
     this.host = opts.host ?? readHostFacts();
     const ring = opts.ringBytes ?? 8 << 20;
     if (!pow2(ring) || ring < 4096) throw new RangeError(`ringBytes must be a power of two of at least 4096, got ${ring}`);
+    const prio = this.prioRingBytes();
+    if (!pow2(prio) || prio < 4096) throw new RangeError(`prioRingBytes must be a power of two of at least 4096, got ${prio}`);
+    for (const p of opts.watchPorts ?? []) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`watchPorts: ${p} is not a port number`);
+  }
+
+  private prioRingBytes(): number {
+    // As large as the bulk ring: 50 runc containers started at once send ~2 MB of
+    // syscall records (51 mounts each, 752 bytes a record) into this ring alone.
+    return this.opts.prioRingBytes ?? Math.max(this.opts.ringBytes ?? 8 << 20, 256 << 10);
   }
 
   start(): void {
@@ -89,6 +109,10 @@ export class KernelSensor {
       this.native = new binding.Sensor({
         ringBytes: this.opts.ringBytes ?? 8 << 20,
         tracefs: tracefs.path,
+        prioRingBytes: this.prioRingBytes(),
+        ratePerSec: this.opts.ratePerSec ?? 0,
+        rateBurst: this.opts.rateBurst ?? 0,
+        watchPorts: this.opts.watchPorts ?? [],
         hostNs: this.host.hostNs,
         selfTgid: process.pid,
         cgSubsys: this.host.cgroup.subsys,
@@ -163,7 +187,12 @@ export class KernelSensor {
       kernel[n] = s.kernel[i] ?? 0;
       if (n.startsWith('dropped_')) dropped += kernel[n];
     });
-    return { kernel, records: s.records, batches: s.batches, decodeErrors: this.decodeErrors, dropped };
+    return { kernel, records: s.records, batches: s.batches, decodeErrors: this.decodeErrors, dropped, ringRecords: { prio: s.recordsPrio ?? 0, bulk: s.recordsBulk ?? 0 }, consumeErrors: s.consumeErrors ?? 0 };
+  }
+
+  /** Tells the kernel which unix sockets are runtime APIs, by file identity. */
+  setRuntimeSockets(list: { dev: number; ino: bigint }[]): void {
+    this.native?.setRuntimeSockets?.(list.map((s) => [s.dev, s.ino]));
   }
 
   /** Processes in the kernel's follow set (walks a map). */

@@ -120,12 +120,21 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
     } finally {
       holder.stdin!.end('\n');
     }
-    // A failing setns (a net namespace fd given as a mount namespace) carries its errno.
+    // A failing setns (a net namespace fd given as a mount namespace) of a followed process carries its errno.
     const t3 = tag();
-    spawnSync('nsenter', [`--mount=/proc/self/ns/net`, '/bin/true', t3]);
-    await s.waitFor((r) => r.kind === 'exec' && r.argv[0] === 'nsenter' && r.argv.includes(t3));
-    const bad = await s.waitFor((r): r is SyscallRecord => r.kind === 'syscall' && r.syscall === 'setns' && r.ret < 0 && r.task.comm === 'nsenter');
+    spawnSync('unshare', ['--mount', 'nsenter', `--mount=/proc/self/ns/net`, '/bin/true', t3]);
+    const nse = await s.waitFor((r) => r.kind === 'exec' && r.argv[0] === 'nsenter' && r.argv.includes(t3));
+    const bad = await s.waitFor((r): r is SyscallRecord => r.kind === 'syscall' && r.syscall === 'setns' && r.ret < 0 && r.task.tgid === nse.task.tgid);
     expect(bad.ret).toBe(-22); // EINVAL
+    // The same failure from a plain host process (neither followed nor in a container) is counted, not sent.
+    s.sensor.drain();
+    const before = s.sensor.counters().kernel.failed_unfollowed;
+    const t4 = tag();
+    const host = spawnSync('nsenter', [`--mount=/proc/self/ns/net`, '/bin/true', t4]);
+    await s.waitFor((r) => r.kind === 'exec' && r.argv[0] === 'nsenter' && r.argv.includes(t4));
+    s.sensor.drain();
+    expect(s.sensor.counters().kernel.failed_unfollowed).toBeGreaterThan(before);
+    expect(s.records.filter((r) => r.kind === 'syscall' && r.task.tgid === host.pid)).toEqual([]);
   });
 
   it('reports cgroup mkdir, attach and rmdir in the tracked hierarchy with the kernfs id', async () => {

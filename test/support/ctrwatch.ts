@@ -35,6 +35,17 @@ export class CtrwatchProcess {
     });
   }
 
+  /** The sensor's pid (host view). */
+  get pid(): number {
+    if (!this.child?.pid) throw new Error('ctrwatch is not running');
+    return this.child.pid;
+  }
+
+  /** Whether the sensor process is still alive. */
+  get alive(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   async waitFor(pred: (e: Ev) => boolean, ms = 10_000): Promise<Ev> {
     const end = Date.now() + ms;
     for (;;) {

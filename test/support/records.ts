@@ -1,4 +1,4 @@
-import { cw_cgroup, cw_exec, cw_exit, cw_fork, cw_hdr, cw_syscall, cw_task, EXEC_FIXED_SIZE, NS_NAMES, RecordType } from '../../src/decode/layout';
+import { cw_cgroup, cw_connect, cw_exec, cw_exit, cw_fork, cw_guard, cw_hdr, cw_syscall, cw_task, cw_uring, EXEC_FIXED_SIZE, NS_NAMES, RecordType } from '../../src/decode/layout';
 import type { TaskInfo } from '../../src/decode/records';
 
 /** Builds records in the kernel's byte layout, for unit tests without a kernel. */
@@ -101,5 +101,56 @@ export function syscallRecord(sc: number, ret: number, args: bigint[], t = task(
   cstr(b, F.path0[0], F.path0[1], paths[0]);
   cstr(b, F.path1[0], F.path1[1], paths[1]);
   cstr(b, F.fstype[0], F.fstype[1], paths[2]);
+  return b;
+}
+
+export function guardRecord(what: 1 | 2, targetTid: number, sig: number, code: number, result: number, t = task()): Buffer {
+  const b = Buffer.alloc(cw_guard.size);
+  const F = cw_guard.fields;
+  hdr(b, RecordType.GUARD, cw_guard.size);
+  putTask(b, TASK_AT, t);
+  b.writeUInt32LE(what, F.what[0]);
+  b.writeUInt32LE(targetTid, F.target_tid[0]);
+  b.writeInt32LE(sig, F.sig[0]);
+  b.writeInt32LE(code, F.code[0]);
+  b.writeInt32LE(result, F.result[0]);
+  return b;
+}
+
+export interface ConnectFields {
+  family: 1 | 2 | 10;
+  ret?: number;
+  fd?: number;
+  peerDev?: number;
+  peerIno?: bigint;
+  path?: string;
+  port?: number;
+  addr?: number[];
+}
+
+export function connectRecord(c: ConnectFields, t = task()): Buffer {
+  const b = Buffer.alloc(cw_connect.size);
+  const F = cw_connect.fields;
+  hdr(b, RecordType.CONNECT, cw_connect.size);
+  putTask(b, TASK_AT, t);
+  b.writeBigUInt64LE(c.peerIno ?? 0n, F.peer_ino[0]);
+  b.writeUInt32LE(c.peerDev ?? 0, F.peer_dev[0]);
+  b.writeUInt32LE(c.family === 1 ? 1 : 2, F.peer_kind[0]);
+  b.writeInt32LE(c.ret ?? 0, F.ret[0]);
+  b.writeUInt32LE(c.fd ?? 3, F.fd[0]);
+  b.writeUInt16LE(c.family, F.family[0]);
+  b.writeUInt16LE(c.port ?? 0, F.port[0]);
+  Buffer.from(c.addr ?? []).copy(b, F.addr[0]);
+  cstr(b, F.path[0], F.path[1], c.path ?? '');
+  return b;
+}
+
+export function uringRecord(opcode: number, userData: bigint, t = task()): Buffer {
+  const b = Buffer.alloc(cw_uring.size);
+  const F = cw_uring.fields;
+  hdr(b, RecordType.URING, cw_uring.size);
+  putTask(b, TASK_AT, t);
+  b.writeBigUInt64LE(userData, F.user_data[0]);
+  b.writeUInt32LE(opcode, F.opcode[0]);
   return b;
 }

@@ -3,9 +3,12 @@ import { degradations, DEPENDENCIES, featureNotes, hookName, refusal, type Kerne
 import { RULE_BY_ID } from '../../src/detect/catalog';
 
 const ALL: KernelFeatures = { btf: true, ringbuf: true, tracing: true, taskBtf: true, sendSignal: true, lsm: false };
-const SYSCALLS = ['setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open', 'openat', 'connect', 'init_module', 'finit_module'];
+const SYSCALLS = ['setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open', 'openat', 'connect', 'init_module', 'finit_module', 'bpf', 'io_uring_setup'];
 const progs = (missing: string[] = []): ProgramInfo[] => [
   { name: 'cw_fork', section: 'tp_btf/sched_process_fork', attached: true },
+  { name: 'cw_signal', section: 'tp_btf/signal_generate', attached: true },
+  { name: 'cw_uring_req', section: 'tracepoint/io_uring/io_uring_submit_req', attached: !missing.includes('io_uring_submit_req') },
+  { name: 'cw_uring_sqe', section: 'tracepoint/io_uring/io_uring_submit_sqe', attached: false },
   ...SYSCALLS.flatMap((s) => ['enter', 'exit'].map((k) => ({ name: `cw_${k}_${s}`, section: `tracepoint/syscalls/sys_${k}_${s}`, attached: !missing.includes(s) }))),
 ];
 
@@ -34,6 +37,11 @@ describe('kernel features', () => {
     expect(degradations(progs(['open', 'openat'])).map((d) => d.rule)).toEqual(['escape.kernel-control-write']);
   });
 
+  it('takes either name of the io_uring submission tracepoint', () => {
+    expect(degradations(progs()).map((d) => d.rule)).toEqual([]);
+    expect(degradations(progs(['io_uring_submit_req'])).map((d) => d.rule)).toEqual(['evasion.io-uring-ops']);
+  });
+
   it('marks container creation as required: without root-change tracepoints the sensor cannot run', () => {
     const d = degradations(progs(['pivot_root', 'chroot']));
     expect(d.some((x) => x.required)).toBe(true);
@@ -49,6 +57,7 @@ describe('kernel features', () => {
     expect(hookName('tp_btf/sched_process_fork')).toBe('sched_process_fork');
     expect(hookName('tracepoint/syscalls/sys_enter_setns')).toBe('sys_enter_setns');
     expect(hookName('raw_tp/sched_switch')).toBe('sched_switch');
+    expect(hookName('tracepoint/io_uring/io_uring_submit_req')).toBe('io_uring_submit_req');
   });
 });
 

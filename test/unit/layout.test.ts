@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NS_NAMES, RECORD_TYPE_MAX, RecordType, statNames, SYSCALL_NAMES, TaskFlag, structs } from '../../src/decode/layout';
+import { GuardWhat, NS_NAMES, PeerKind, RECORD_TYPE_MAX, RecordType, statNames, SYSCALL_NAMES, TaskFlag, structs } from '../../src/decode/layout';
 
 /**
  * The decoder's offsets (src/decode/layout.ts) against the BTF of the built
@@ -86,8 +86,17 @@ describe('record layout matches the BPF object BTF', () => {
 
   it('enum cw_sc', () => {
     const want: Record<string, number> = { CW_SC_MAX: SYSCALL_NAMES.length };
-    SYSCALL_NAMES.forEach((n, i) => i && (want[`CW_SC_${n.toUpperCase()}`] = i));
+    SYSCALL_NAMES.forEach((n, i) => n && (want[`CW_SC_${n.toUpperCase()}`] = i));
     expect(enumValues('cw_sc')).toEqual(want);
+  });
+
+  it('enum cw_guard_what and cw_peer_kind', () => {
+    const what: Record<string, number> = {};
+    for (const [k, v] of Object.entries(GuardWhat)) what[`CW_GUARD_${k}`] = v;
+    expect(enumValues('cw_guard_what')).toEqual(what);
+    const peer: Record<string, number> = {};
+    for (const [k, v] of Object.entries(PeerKind)) peer[`CW_PEER_${k}`] = v;
+    expect(enumValues('cw_peer_kind')).toEqual(peer);
   });
 
   it('enum cw_task_flags', () => {
@@ -100,7 +109,11 @@ describe('record layout matches the BPF object BTF', () => {
     const e = enumValues('cw_stat');
     const names = statNames();
     expect(names).toHaveLength(e.CW_STAT_MAX);
-    expect(names.slice(e.CW_STAT_PENDING_FULL)).toEqual(['syscall_pending_full', 'follow_set_full', 'args_fault', 'wakeups']);
-    expect(e.CW_STAT_WAKEUPS - e.CW_STAT_PENDING_FULL).toBe(3);
+    expect(e.CW_STAT_PENDING_FULL).toBe(RECORD_TYPE_MAX * 2);
+    const slots = ['PENDING_FULL', 'TASKS_FULL', 'ARGS_FAULT', 'WAKEUPS', 'FAILED_UNFOLLOWED', 'RATE_LIMITED',
+      'BULK_SENT', 'BULK_DROPPED', 'PRIO_SENT', 'PRIO_DROPPED', 'URING_SUBMITS'];
+    expect(slots.map((k) => e[`CW_STAT_${k}`])).toEqual(slots.map((_, i) => e.CW_STAT_PENDING_FULL + i));
+    expect(names.slice(e.CW_STAT_PENDING_FULL)).toEqual(['syscall_pending_full', 'follow_set_full', 'args_fault', 'wakeups',
+      'failed_unfollowed', 'rate_limited', 'ring_bulk_sent', 'ring_bulk_dropped', 'ring_prio_sent', 'ring_prio_dropped', 'uring_submits']);
   });
 });
