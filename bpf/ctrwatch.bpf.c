@@ -14,6 +14,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "process.bpf.h"
 #include "cgroup.bpf.h"
 #include "syscall.bpf.h"
+#include "object.bpf.h"
+#include "file.bpf.h"
+#include "mount.bpf.h"
+#include "root.bpf.h"
+#include "memory.bpf.h"
 
 /* Keep every record type and enum in the object's BTF, where the decoder's
  * layout test reads them (types used only on the stack are otherwise left out). */
@@ -22,6 +27,8 @@ const struct cw_exit *_cw_exit __attribute__((unused));
 const struct cw_exec *_cw_exec __attribute__((unused));
 const struct cw_cgroup *_cw_cgroup __attribute__((unused));
 const struct cw_syscall *_cw_syscall __attribute__((unused));
+const struct cw_obj *_cw_obj __attribute__((unused));
+const enum cw_obj_flags *_cw_obj_flags __attribute__((unused));
 const enum cw_type *_cw_type __attribute__((unused));
 const enum cw_ns *_cw_ns __attribute__((unused));
 const enum cw_sc *_cw_sc __attribute__((unused));

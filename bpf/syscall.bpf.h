@@ -92,15 +92,11 @@ CW_SYSCALL_PAIR(ptrace, CW_SC_PTRACE, 4)
 
 
 /*
- * open/openat and connect run constantly on a node, so these two send at
- * entry, and only after cheap filters: a write-open from a followed process
- * of a file named like a kernel control file; a connect from a followed
- * process to a unix socket path ending in ".sock". Built in the pending map
- * (keyed by thread) because these programs are preemptible.
+ * connect runs constantly on a node, so it sends at entry, and only after
+ * cheap filters: a connect from a followed process to a unix socket path
+ * ending in ".sock". Built in the pending map (keyed by thread) because these
+ * programs are preemptible. (Opens of kernel control files: file.bpf.h.)
  */
-#define O_ACCMODE 00000003
-#define O_CREAT 00000100
-#define O_TRUNC 00001000
 #define AF_UNIX 1
 
 static __always_inline bool ends_with(const char *s, long len, const char *pat, int plen)
@@ -144,43 +140,6 @@ static __always_inline void sc_send_now(struct cw_syscall *r, __u64 id)
 	hdr_fill(&r->hdr, CW_SYSCALL, sizeof(*r));
 	emit(r, CW_SYSCALL, sizeof(*r), true);
 	bpf_map_delete_elem(&pending, &id);
-}
-
-static __always_inline int open_enter(const char *upath, __u64 flags)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct cw_syscall *r;
-	long n;
-
-	if ((flags & O_ACCMODE) == 0 && !(flags & (O_CREAT | O_TRUNC)))
-		return 0; /* read-only: by far the most opens */
-	if ((id >> 32) == self_tgid || !followed_now())
-		return 0;
-	r = sc_begin(CW_SC_OPEN_WRITE, id);
-	if (!r)
-		return 0;
-	n = bpf_probe_read_user_str(r->path0, sizeof(r->path0), upath) - 1;
-	if (n > 0 && (ends_with(r->path0, n, "release_agent", 13) || ends_with(r->path0, n, "notify_on_release", 17) ||
-		      ends_with(r->path0, n, "core_pattern", 12) || ends_with(r->path0, n, "uevent_helper", 13) ||
-		      ends_with(r->path0, n, "kernel/modprobe", 15) || ends_with(r->path0, n, "sysrq-trigger", 13))) {
-		r->args[0] = flags;
-		sc_send_now(r, id);
-		return 0;
-	}
-	bpf_map_delete_elem(&pending, &id);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int cw_enter_openat(struct trace_event_raw_sys_enter *ctx)
-{
-	return open_enter((const char *)ctx->args[1], ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_open")
-int cw_enter_open(struct trace_event_raw_sys_enter *ctx)
-{
-	return open_enter((const char *)ctx->args[0], ctx->args[1]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_connect")

@@ -53,7 +53,7 @@ export class Pipeline {
     this.enricher = new Enricher(this.procs, hostNs, this.cgroups, o.logger);
     this.stamper = new EventStamper(o.host.bootId);
     this.detector = new Detector({
-      procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs,
+      procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs, hostFs: o.host.fs,
       policy: o.policy ?? DEFAULT_POLICY, wall: (t) => this.stamper.wall(t), logger: o.logger,
       containerOf: (c) => {
         const meta = this.meta(c);

@@ -64,13 +64,27 @@ export const cw_syscall = s({
   },
 } as const);
 
-export const structs = { cw_hdr, cw_task, cw_fork, cw_exec, cw_exit, cw_cgroup, cw_syscall } as const;
+export const cw_obj = s({
+  size: 752,
+  fields: {
+    hdr: [0, 16], task: [16, 120], sc: [136, 4], ret: [140, 4], arg: [144, 8], ino: [152, 8],
+    target_start_ns: [160, 8], ref_ino: [168, 8], dev: [176, 4], magic: [180, 4], f_mode: [184, 4],
+    oflags: [188, 4], mnt_id: [192, 4], target_tgid: [196, 4], target_pidns: [200, 4], ref_dev: [204, 4],
+    fstype: [208, 32], chain: [240, 256], path: [496, 256],
+  },
+} as const);
+
+/** cw_obj.chain: CW_CHAIN_DEPTH names of CW_NAME_LEN bytes. */
+export const CHAIN_DEPTH = 8;
+export const NAME_LEN = 32;
+
+export const structs = { cw_hdr, cw_task, cw_fork, cw_exec, cw_exit, cw_cgroup, cw_syscall, cw_obj } as const;
 
 /** enum cw_type */
 export const RecordType = {
-  FORK: 1, EXEC: 2, EXIT: 3, CGROUP_MKDIR: 4, CGROUP_RMDIR: 5, CGROUP_ATTACH: 6, SYSCALL: 7,
+  FORK: 1, EXEC: 2, EXIT: 3, CGROUP_MKDIR: 4, CGROUP_RMDIR: 5, CGROUP_ATTACH: 6, SYSCALL: 7, OBJECT: 8,
 } as const;
-export const RECORD_TYPE_MAX = 8;
+export const RECORD_TYPE_MAX = 16;
 
 /** enum cw_ns, in slot order. */
 export const NS_NAMES = ['mnt', 'pid', 'net', 'uts', 'ipc', 'cgroup', 'user', 'time'] as const;
@@ -79,9 +93,18 @@ export type NsName = (typeof NS_NAMES)[number];
 /** enum cw_task_flags */
 export const TaskFlag = { IN_CONTAINER: 1, FOLLOWED: 2, LEADER: 4 } as const;
 
-/** enum cw_sc */
+/** enum cw_obj_flags */
+export const ObjFlag = {
+  BDEV: 1, SB_ROOT: 2, CHAIN_TRUNC: 4, RDONLY: 8, TARGET: 16, TARGET_IN_NS: 32, TARGET_VPID: 64, REF: 128, FILE: 256,
+} as const;
+
+/** enum cw_sc; '' where a value is unused (CW_SC_MAX is the length). */
 export const SYSCALL_NAMES = [
   '', 'setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open_write', 'connect_unix', 'init_module', 'finit_module',
+  '', '', '', '', '',
+  'open', 'openat', 'openat2', 'creat', 'fsmount', 'move_mount', 'open_tree', 'process_vm_writev', 'pidfd_getfd',
+  '', '', '', '', '', '', '',
+  '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '',
 ] as const;
 export type SyscallName = Exclude<(typeof SYSCALL_NAMES)[number], ''>;
 
@@ -92,7 +115,8 @@ export const EXEC_FIXED_SIZE = cw_exec.fields.args[0];
 export const STAT_PENDING_FULL = RECORD_TYPE_MAX * 2;
 export function statNames(): string[] {
   const names: string[] = [];
-  const types = ['none', 'fork', 'exec', 'exit', 'cgroup_mkdir', 'cgroup_rmdir', 'cgroup_attach', 'syscall'];
+  const types = ['none', 'fork', 'exec', 'exit', 'cgroup_mkdir', 'cgroup_rmdir', 'cgroup_attach', 'syscall', 'object'];
+  while (types.length < RECORD_TYPE_MAX) types.push(`type${types.length}`);
   for (const t of types) names.push(`sent_${t}`, `dropped_${t}`);
   names.push('syscall_pending_full', 'follow_set_full', 'args_fault', 'wakeups');
   return names;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NS_NAMES, RECORD_TYPE_MAX, RecordType, statNames, SYSCALL_NAMES, TaskFlag, structs } from '../../src/decode/layout';
+import { NS_NAMES, ObjFlag, RECORD_TYPE_MAX, RecordType, statNames, SYSCALL_NAMES, TaskFlag, structs } from '../../src/decode/layout';
 
 /**
  * The decoder's offsets (src/decode/layout.ts) against the BTF of the built
@@ -86,8 +86,14 @@ describe('record layout matches the BPF object BTF', () => {
 
   it('enum cw_sc', () => {
     const want: Record<string, number> = { CW_SC_MAX: SYSCALL_NAMES.length };
-    SYSCALL_NAMES.forEach((n, i) => i && (want[`CW_SC_${n.toUpperCase()}`] = i));
+    SYSCALL_NAMES.forEach((n, i) => n && (want[`CW_SC_${n.toUpperCase()}`] = i));
     expect(enumValues('cw_sc')).toEqual(want);
+  });
+
+  it('enum cw_obj_flags', () => {
+    const want: Record<string, number> = {};
+    for (const [k, v] of Object.entries(ObjFlag)) want[`CW_OF_${k}`] = v;
+    expect(enumValues('cw_obj_flags')).toEqual(want);
   });
 
   it('enum cw_task_flags', () => {
