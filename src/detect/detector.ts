@@ -51,8 +51,8 @@ export class Detector {
   private lastImport?: { what: string; at: bigint };
   private readonly starts = new Map<string, bigint[]>();
   private readonly reportedSchedules = new Map<string, bigint>();
-  /** Mounts already reported (id → when): fsmount then move_mount of one mount is one finding. */
-  private readonly reportedMounts = new Map<number, bigint>();
+  /** Mounts reported (process and mount id → when): fsmount then move_mount of one mount is one finding. */
+  private readonly reportedMounts = new Map<string, bigint>();
 
   constructor(private readonly d: DetectorDeps) {
     this.images = d.images ?? new ImageStore(d.policy.stateDir);
@@ -318,10 +318,13 @@ export class Detector {
       case 'move_mount': {
         const v = mountVerdict(r, this.d.hostFs);
         if (!v) break;
-        const seen = this.reportedMounts.get(r.mntId);
-        if (seen !== undefined && r.ktime - seen < MINUTE_NS) break;
-        this.reportedMounts.set(r.mntId, r.ktime);
-        if (this.reportedMounts.size > 1024) this.reportedMounts.delete(this.reportedMounts.keys().next().value as number);
+        // move_mount attaches a mount the same process made with fsmount/open_tree moments ago: one finding.
+        // (Mount ids are reused once freed, so only that pair is folded.)
+        const key = `${p.tgid}:${p.startNs}:${r.mntId}`;
+        const seen = this.reportedMounts.get(key);
+        if (r.syscall === 'move_mount' && seen !== undefined && r.ktime - seen < MINUTE_NS) break;
+        this.reportedMounts.set(key, r.ktime);
+        if (this.reportedMounts.size > 1024) this.reportedMounts.delete(this.reportedMounts.keys().next().value as string);
         f.push({ ruleId: v.ruleId, severity: v.severity, message: `a process of container ${this.name(c)} mounted a ${v.what} with ${v.api}${r.path ? ` at ${r.path}` : ''}`, container: c, actor: p, attributes: { api: v.api, fstype: r.fstype, device: `${Math.floor(r.dev / 0x100000)}:${r.dev % 0x100000}`, target: r.path, mountId: String(r.mntId), hostDevice: String(v.hostDevice ?? false) } });
         break;
       }

@@ -226,6 +226,8 @@ describe('action rules on synthetic records', () => {
     const m = { magic: MAGIC.CGROUP, fstype: 'cgroup', mntId: 77, flags: ObjFlag.SB_ROOT };
     expect(feed([objectRecord({ syscall: 'fsmount', ret: 4, ...m }, t(190, 103, CTR))])).toEqual(['escape.mount-cgroupfs:HIGH']);
     expect(feed([objectRecord({ syscall: 'move_mount', ...m, path: '/mnt' }, t(190, 103, CTR))])).toEqual([]);
+    // Mount ids are reused: a later mount(2) with the same id is a finding of its own.
+    expect(feed([objectRecord({ syscall: 'mount', ...m, path: '/tmp/cg' }, t(190, 103, CTR))])).toEqual(['escape.mount-cgroupfs:HIGH']);
     // mount(2) of tmpfs never reaches user space (the kernel sends cgroup and block-device mounts only); a bind of a volume is no device mount.
     expect(feed([objectRecord({ syscall: 'mount', arg: 4096n, magic: 0xef53, fstype: 'ext4', flags: ObjFlag.BDEV, dev: kdev(8, 1), mntId: 78 }, t(191, 103, CTR))])).toEqual([]);
   });
