@@ -83,9 +83,10 @@ static __always_inline bool file_is_control(struct cw_obj *o, long fd)
 			struct proc_inode *pi = (struct proc_inode *)((void *)ino - bpf_core_field_offset(struct proc_inode, vfs_inode));
 			struct pid *p = BPF_CORE_READ(pi, pid);
 
+			/* Its own memory is any process's business: not sent. */
 			if (p) {
 				obj_target(o, p);
-				hit = true;
+				hit = o->target_tgid != (__u32)(bpf_get_current_pid_tgid() >> 32);
 			}
 		}
 		break;
