@@ -51,6 +51,9 @@ export class Detector {
   private lastImport?: { what: string; at: bigint };
   private readonly starts = new Map<string, bigint[]>();
   private readonly reportedSchedules = new Map<string, bigint>();
+  /** Started containers by their own pid namespace, and by the cgroup a runtime made for them. */
+  private readonly byPidNs = new Map<number, ContainerFacts>();
+  private readonly byCgroup = new Map<bigint, ContainerFacts>();
   /** Mounts reported (process and mount id → when): fsmount then move_mount of one mount is one finding. */
   private readonly reportedMounts = new Map<string, bigint>();
 
@@ -76,6 +79,7 @@ export class Detector {
   }
 
   onLifecycle(ev: LifecycleEvent): Finding[] {
+    this.index(ev);
     if (ev.kind !== 'started') return [];
     const c = ev.c;
     const { k, meta } = this.d.containerOf(c);
@@ -255,21 +259,42 @@ export class Detector {
     return f;
   }
 
+  private index(ev: LifecycleEvent): void {
+    const c = ev.c;
+    const set = ev.kind === 'started';
+    if (ev.kind !== 'started' && ev.kind !== 'exited') return;
+    if (c.ns.pid !== this.d.host.pid) {
+      if (set) this.byPidNs.set(c.ns.pid, c);
+      else if (this.byPidNs.get(c.ns.pid) === c) this.byPidNs.delete(c.ns.pid);
+    }
+    // Only a runtime's cgroup is the container's own (an unshare'd one shares its shell's).
+    if (c.runtimeCall && c.cgroupId > 1n) {
+      if (set) this.byCgroup.set(c.cgroupId, c);
+      else if (this.byCgroup.get(c.cgroupId) === c) this.byCgroup.delete(c.cgroupId);
+    }
+  }
+
   /**
-   * The container a process acts for, by lineage: its own mount namespace's
-   * container, else the nearest ancestor's (a process that joined the host's
-   * namespaces with setns still descends from the container it came from).
+   * The container a process acts for: its own mount namespace's, else the one
+   * whose pid namespace or runtime-made cgroup it is in (a mount namespace made
+   * inside a container stays in both), else its nearest ancestor's (a process
+   * that joined the host's namespaces with setns descends from its container).
    */
   private containerByLineage(p: Proc): ContainerFacts | undefined {
     let q: Proc | undefined = p;
     for (let i = 0; q && i < LINEAGE_HOPS; i++) {
-      const c = this.containerOfNs(q.ns.mnt) ?? (q.execMnt !== undefined ? this.containerOfNs(q.execMnt) : undefined);
+      const c = this.containerOfNs(q.ns.mnt) ?? this.live(this.byPidNs.get(q.ns.pid)) ?? this.live(this.byCgroup.get(q.cgroupId)) ??
+        (q.execMnt !== undefined ? this.containerOfNs(q.execMnt) : undefined);
       if (c) return c;
       if (q.ppid <= 1) return undefined;
       const parent = this.d.procs.get(q.ppid);
       q = parent && parent.startNs === q.parentStartNs ? parent : undefined;
     }
     return undefined;
+  }
+
+  private live(c: ContainerFacts | undefined): ContainerFacts | undefined {
+    return c && c.status === 'started' ? c : undefined;
   }
 
   /** Whether the process an object record names lies outside container c. */

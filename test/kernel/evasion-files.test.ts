@@ -154,7 +154,7 @@ describe.runIf(canRunKernelTests)('evasive escapes decided from kernel objects (
     expect(nu).toMatchObject({ severity: 'CRITICAL', attributes: { device: root.dev, hostDevice: 'true' } });
   });
 
-  it("roots: chroot into the host's / directly, through a symlink, by chroot('.') and through /proc/<host pid>/root", async () => {
+  it("roots: chroot into the host's / directly, through a symlink, by chroot('.') and through /proc/<host pid>/root; pivot_root onto it", async () => {
     await run(esc, ['/bin/chroot', '/host', '/bin/true']);
     const plain = await waitDet('escape.chroot-host', (d) => about(esc)(d) && d.attributes.path === '/host');
     expect(plain).toMatchObject({ severity: 'HIGH', attributes: { root: "the host's /", api: 'chroot' } });
@@ -168,6 +168,10 @@ describe.runIf(canRunKernelTests)('evasive escapes decided from kernel objects (
     const viaProc = await waitDet('escape.chroot-host', (d) => about(esc)(d) && d.attributes.path === hostRoot);
     // That is the host's own mount of /, not a bind of it.
     expect(viaProc.attributes.sameMountAsHost).toBe('true');
+    // pivot_root onto a bind of the host's /, from a mount namespace made inside the container.
+    await run(esc, ['/bin/unshare', '-m', '/bin/sh', '-c', 'mkdir -p /tmp/evk-pr && mount --bind /host /tmp/evk-pr && cd /tmp/evk-pr && pivot_root . mnt']);
+    const pivot = await waitDet('escape.chroot-host', (d) => about(esc)(d) && d.attributes.api === 'pivot_root');
+    expect(pivot).toMatchObject({ severity: 'HIGH', attributes: { path: '.', root: "the host's /" } });
   });
 
   it("another process's memory and fds: /proc/PID/mem, process_vm_writev and pidfd_getfd on a host process", async () => {

@@ -131,7 +131,7 @@ describe('action rules on synthetic records', () => {
       const out: string[] = [];
       for (const r of decodeBatch(Buffer.concat(bufs)).records as KernelRecord[]) {
         const p = procs.apply(r);
-        lifecycle.onRecord(r, p);
+        for (const ev of lifecycle.onRecord(r, p)) det.onLifecycle(ev);
         out.push(...det.onRecord(r, p).map((f) => `${f.ruleId}:${f.severity}`));
       }
       return out;
@@ -187,6 +187,15 @@ describe('action rules on synthetic records', () => {
     feed([execRecord(t(160, 103, CTR, { nspid: 9 }), '/bin/nsenter', ['nsenter', '-t', '1', '-m'])]);
     const rec = objectRecord({ syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] }, t(161, 160, HOST, { parentStartNs: 160_000_000_000n }));
     expect(feed([rec])).toEqual(['escape.kernel-control-write:CRITICAL']);
+  });
+
+  it('a mount namespace made inside a container stays the container (its pid namespace)', () => {
+    const feed = setup();
+    const NESTED = { ...CTR, mnt: 99 };
+    const rec = objectRecord({ syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] }, t(165, 1, NESTED));
+    expect(feed([rec])).toEqual(['escape.kernel-control-write:CRITICAL']);
+    const HOSTPID = { ...HOST, mnt: 98 };
+    expect(feed([objectRecord({ syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] }, t(166, 1, HOSTPID))])).toEqual([]);
   });
 
   it('another process: outside by the kernel pid-namespace verdict, else by lineage when the host pid namespace is shared', () => {
