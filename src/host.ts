@@ -95,11 +95,16 @@ export function cgroupLayout(procCgroups: string, mountinfo: string): CgroupLayo
   return { mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2', mount: m2?.mountPoint };
 }
 
+/** The host's / and mounted devices, from the sensor's own mountinfo (it runs in the host mount namespace). */
+export function readHostFs(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): HostFs {
+  return hostFsFromMountinfo(mountinfo, statSync('/', { bigint: true }).ino);
+}
+
 export function readHostFacts(): HostFacts {
   const { ns, source } = hostNamespaces();
   const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
   const cg = cgroupLayout(readFileSync('/proc/cgroups', 'utf8'), mountinfo);
-  const fs = hostFsFromMountinfo(mountinfo, statSync('/', { bigint: true }).ino);
+  const fs = readHostFs(mountinfo);
   const bootId = existsSync('/proc/sys/kernel/random/boot_id')
     ? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
     : '';

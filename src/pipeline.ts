@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DecodedBatch } from './decode/records';
-import type { HostFacts } from './host';
+import { readHostFs, type HostFacts } from './host';
 import { CgroupRegistry } from './container/cgroups';
 import { Enricher, type EnrichedMeta } from './container/enrich';
 import { Lifecycle, nsFromArray, type ContainerFacts, type LifecycleEvent } from './container/lifecycle';
@@ -14,6 +14,9 @@ import { Detector } from './detect/detector';
 import { DEFAULT_POLICY, type Policy } from './detect/policy';
 import type { Finding } from './detect/types';
 import type { Proc } from './process/table';
+
+/** How often the host's mounted devices are re-read (for escape.mount-device and escape.chroot-host). */
+const HOST_FS_EVERY_NS = 30_000_000_000n;
 
 export interface PipelineOptions {
   logger: Logger;
@@ -37,6 +40,7 @@ export class Pipeline {
   readonly stamper: EventStamper;
   private readonly enricher: Enricher;
   private readonly detector: Detector;
+  private hostFsAt = 0n;
   private readonly log: Logger;
   private records = 0;
   private events = 0;
@@ -150,6 +154,14 @@ export class Pipeline {
   sweep(nowNs = process.hrtime.bigint(), pruneGone = false): void {
     this.procs.sweep(nowNs);
     if (pruneGone) this.procs.prune((p) => existsSync(`/proc/${p.tgid}`));
+    if (pruneGone && this.o.host.fs && nowNs - this.hostFsAt >= HOST_FS_EVERY_NS) {
+      this.hostFsAt = nowNs;
+      try {
+        this.detector.setHostFs(readHostFs());
+      } catch (err) {
+        this.log.warn({ err }, 'cannot re-read the host mounts; keeping the last ones');
+      }
+    }
   }
 
   stats(): { records: number; events: number; detections: number; processes: number; containers: number } {

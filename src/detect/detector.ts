@@ -74,6 +74,11 @@ export class Detector {
     return out;
   }
 
+  /** The host's mounts change (a disk mounted later): the caller refreshes them. */
+  setHostFs(fs: HostFs): void {
+    this.d.hostFs = fs;
+  }
+
   techniques(ruleId: string): string[] {
     return RULE_BY_ID.get(ruleId)?.techniques ?? [];
   }
