@@ -185,6 +185,7 @@ enum cw_obj_flags {
 	CW_OF_TARGET_VPID = 1 << 6,  /* target_tgid is a pid in the actor's pid namespace, not the host's */
 	CW_OF_REF = 1 << 7,          /* ref_dev/ref_ino: root of the actor's pid-namespace init */
 	CW_OF_FILE = 1 << 8,         /* the object is an open file (dev/ino/magic/chain are the file's) */
+	CW_OF_REF_BENEATH = 1 << 9,  /* the dentry is the reference root or below it (d_parent walk) */
 };
 
 /*

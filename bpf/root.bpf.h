@@ -2,23 +2,43 @@
 /*
  * The root door: after chroot and pivot_root, the task's new root (fs->root,
  * its mount and dentry) and, for comparison, the root of the init of the
- * actor's pid namespace (the container's own root when it has one). User
- * space compares both with the host's / (device and inode) and the host's
- * mounted devices; the path passed only names it in messages.
+ * actor's pid namespace (the container's own root when it has one), and
+ * whether the new root lies below that one. User space compares them with
+ * the host's / (device and inode) and the host's mounted devices; the path
+ * passed only names it in messages.
  */
 #ifndef CW_ROOT_BPF_H
 #define CW_ROOT_BPF_H
 
-/* The reference root: the task's own root (before the call). */
-static __always_inline void root_ref(struct cw_obj *o, struct task_struct *t)
+#define ROOT_WALK_MAX 48
+
+/* A reference root: t's root dentry, its device and inode into o. */
+static __always_inline struct dentry *root_ref(struct cw_obj *o, struct task_struct *t)
 {
 	struct dentry *d = t ? BPF_CORE_READ(t, fs, root.dentry) : NULL;
 
 	if (!d)
-		return;
+		return NULL;
 	o->ref_dev = BPF_CORE_READ(d, d_sb, s_dev);
 	o->ref_ino = BPF_CORE_READ(d, d_inode, i_ino);
 	o->oflags |= CW_OF_REF;
+	return d;
+}
+
+/* Whether d is ref or below it, by its d_parent chain (pointers compared, never followed past). */
+static __always_inline bool root_beneath(struct dentry *d, struct dentry *ref)
+{
+	struct dentry *parent;
+
+	for (int i = 0; i < ROOT_WALK_MAX && d; i++) {
+		if (d == ref)
+			return true;
+		parent = BPF_CORE_READ(d, d_parent);
+		if (parent == d)
+			return false;
+		d = parent;
+	}
+	return false;
 }
 
 static __always_inline int root_enter(__u32 sc, const char *upath)
@@ -32,7 +52,8 @@ static __always_inline int root_enter(__u32 sc, const char *upath)
 	if (!o)
 		return 0;
 	bpf_probe_read_user_str(o->path, sizeof(o->path), upath);
-	root_ref(o, obj_current());
+	/* The old root's dentry, kept until exit as a value to compare with. */
+	o->target_start_ns = (__u64)root_ref(o, obj_current());
 	return 0;
 }
 
@@ -45,10 +66,12 @@ static __always_inline int root_exit(__u32 sc, long ret)
 	struct pid *ap;
 	unsigned int level;
 	struct vfsmount *mnt;
-	struct dentry *d;
+	struct dentry *d, *ref;
 
 	if (!o)
 		return 0;
+	ref = (struct dentry *)o->target_start_ns;
+	o->target_start_ns = 0;
 	if (ret != 0) {
 		bpf_map_delete_elem(&objs, &id);
 		return 0;
@@ -66,7 +89,9 @@ static __always_inline int root_exit(__u32 sc, long ret)
 	level = BPF_CORE_READ(ap, level);
 	reaper = level ? BPF_CORE_READ(pid_ns_at(ap, level), child_reaper) : NULL;
 	if (reaper && reaper != BPF_CORE_READ(t, group_leader))
-		root_ref(o, reaper);
+		ref = root_ref(o, reaper);
+	if (ref && d && root_beneath(d, ref))
+		o->oflags |= CW_OF_REF_BENEATH;
 	obj_send(o, id, ret);
 	return 0;
 }

@@ -287,7 +287,7 @@ function object(v: Views, at: number, ktime: bigint, cpu: number, t: TaskInfo): 
       startNs: v.u64[(at + F.target_start_ns[0]) >>> 3],
     };
   }
-  if (flags & ObjFlag.REF) r.ref = { dev: u32at(v, at + F.ref_dev[0]), ino: v.u64[(at + F.ref_ino[0]) >>> 3] };
+  if (flags & ObjFlag.REF) r.ref = { dev: u32at(v, at + F.ref_dev[0]), ino: v.u64[(at + F.ref_ino[0]) >>> 3], beneath: (flags & ObjFlag.REF_BENEATH) !== 0 };
   return r;
 }
 

@@ -107,8 +107,8 @@ export interface ObjectRecord extends Base {
   /** The path as passed, for messages only. */
   path: string;
   target?: ObjectTarget;
-  /** chroot/pivot_root: root (device, inode) of the container's init, or the actor's own before the call. */
-  ref?: { dev: number; ino: bigint };
+  /** chroot/pivot_root: root (device, inode) of the container's init, or the actor's own before the call; beneath: the new root is it or below it. */
+  ref?: { dev: number; ino: bigint; beneath: boolean };
 }
 
 export type KernelRecord = ForkRecord | ExecRecord | ExitRecord | CgroupRecord | SyscallRecord | ObjectRecord;

@@ -142,16 +142,18 @@ export interface RootVerdict {
 
 /**
  * The new root after chroot/pivot_root: the host's / itself (same superblock
- * and inode, through any bind mount, /proc/<pid>/root or chroot(".")), or
- * another host filesystem on a block device that is not the one the
- * container's own root is on.
+ * and inode, through any bind mount, /proc/<pid>/root or chroot(".")), or a
+ * host filesystem on a block device outside the container's own root (another
+ * filesystem, or on the same one a dentry that is not below that root).
  */
 export function rootVerdict(r: ObjectRecord, host: HostFs | undefined): RootVerdict | undefined {
   if (!host || r.ret !== 0 || !r.dev) return undefined;
   if (r.dev === host.rootDev && r.ino === host.rootIno) {
     return { severity: 'HIGH', what: "the host's /", sameMount: r.mntId === host.rootMntId };
   }
-  if (r.flags & ObjFlag.BDEV && host.devs.has(r.dev) && (!r.ref || r.ref.dev !== r.dev)) {
+  // On the container root's own filesystem, only what lies outside that root's subtree is the host's.
+  const outsideRef = !r.ref || r.ref.dev !== r.dev || !r.ref.beneath;
+  if (r.flags & ObjFlag.BDEV && host.devs.has(r.dev) && outsideRef) {
     return { severity: 'MEDIUM', what: `host filesystem ${devName(r.dev)} (${r.fstype}) at /${r.chain.join('/')}`, sameMount: false };
   }
   return undefined;

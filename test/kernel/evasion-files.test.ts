@@ -168,6 +168,10 @@ describe.runIf(canRunKernelTests)('evasive escapes decided from kernel objects (
     const viaProc = await waitDet('escape.chroot-host', (d) => about(esc)(d) && d.attributes.path === hostRoot);
     // That is the host's own mount of /, not a bind of it.
     expect(viaProc.attributes.sameMountAsHost).toBe('true');
+    // A host directory that is not /: MEDIUM, also when the container's root is on the same disk (a runc bundle).
+    await run(esc, ['/t/evasion', 'chroot-dot', '/host/etc']);
+    const etc = await waitDet('escape.chroot-host', (d) => about(esc)(d) && d.attributes.path === '.' && d.severity === 'MEDIUM');
+    expect(etc.attributes.root).toMatch(/^host filesystem \d+:\d+ \(\w+\) at \/etc$/);
     // pivot_root onto a bind of the host's /, from a mount namespace made inside the container.
     await run(esc, ['/bin/unshare', '-m', '/bin/sh', '-c', 'mkdir -p /tmp/evk-pr && mount --bind /host /tmp/evk-pr && cd /tmp/evk-pr && pivot_root . mnt']);
     const pivot = await waitDet('escape.chroot-host', (d) => about(esc)(d) && d.attributes.api === 'pivot_root');

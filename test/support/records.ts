@@ -120,7 +120,7 @@ export interface ObjectFields {
   chain?: string[];
   path?: string;
   target?: { tgid: number; pidns?: number; startNs?: bigint };
-  ref?: { dev: number; ino: bigint };
+  ref?: { dev: number; ino: bigint; beneath?: boolean };
 }
 
 export function objectRecord(o: ObjectFields, t = task()): Buffer {
@@ -136,7 +136,7 @@ export function objectRecord(o: ObjectFields, t = task()): Buffer {
   b.writeUInt32LE(o.magic ?? 0, F.magic[0]);
   b.writeUInt32LE(o.fMode ?? 0, F.f_mode[0]);
   // TARGET and REF follow from the fields given, as in the kernel.
-  b.writeUInt32LE((o.flags ?? 0) | (o.target ? ObjFlag.TARGET : 0) | (o.ref ? ObjFlag.REF : 0), F.oflags[0]);
+  b.writeUInt32LE((o.flags ?? 0) | (o.target ? ObjFlag.TARGET : 0) | (o.ref ? ObjFlag.REF : 0) | (o.ref?.beneath ? ObjFlag.REF_BENEATH : 0), F.oflags[0]);
   b.writeUInt32LE(o.mntId ?? 0, F.mnt_id[0]);
   if (o.target) {
     b.writeUInt32LE(o.target.tgid, F.target_tgid[0]);

@@ -79,9 +79,11 @@ describe('new roots', () => {
     expect(v({ dev: kdev(254, 0), ino: 2n, mntId: 27, flags: ObjFlag.BDEV | ObjFlag.SB_ROOT })).toMatchObject({ severity: 'HIGH', sameMount: true });
     expect(v({ dev: kdev(254, 0), ino: 2n, mntId: 300, flags: ObjFlag.BDEV, ref: { dev: kdev(254, 0), ino: 5n } })).toMatchObject({ severity: 'HIGH', sameMount: false });
   });
-  it('another host filesystem than the container root is on: MEDIUM; its own subdirectory, an overlay, a failure: nothing', () => {
+  it('a host filesystem outside the container root: MEDIUM; its own subdirectory, an overlay, a failure: nothing', () => {
     expect(v({ dev: kdev(8, 17), ino: 9n, flags: ObjFlag.BDEV, ref: { dev: kdev(0, 70), ino: 1n } })?.severity).toBe('MEDIUM');
-    expect(v({ dev: kdev(254, 0), ino: 9n, flags: ObjFlag.BDEV, ref: { dev: kdev(254, 0), ino: 5n } })).toBeUndefined();
+    expect(v({ dev: kdev(254, 0), ino: 9n, flags: ObjFlag.BDEV, ref: { dev: kdev(254, 0), ino: 5n, beneath: true } })).toBeUndefined();
+    // The container root on the host's disk (a runc bundle): a host directory outside that root is the host's.
+    expect(v({ dev: kdev(254, 0), ino: 9n, flags: ObjFlag.BDEV, ref: { dev: kdev(254, 0), ino: 5n, beneath: false } })?.severity).toBe('MEDIUM');
     expect(v({ dev: kdev(0, 70), ino: 9n, ref: { dev: kdev(0, 70), ino: 1n } })).toBeUndefined();
     expect(v({ ret: -1, dev: kdev(254, 0), ino: 2n })).toBeUndefined();
   });
