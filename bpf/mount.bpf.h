@@ -20,6 +20,7 @@
 #define MS_PROPAGATION ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20)) /* UNBINDABLE PRIVATE SLAVE SHARED */
 #define OPEN_TREE_CLONE 1
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define AT_EMPTY_PATH 0x1000
 
 /* Before 6.8: mnt_namespace.list, mount.mnt_list, new mounts at the tail. */
 struct mnt_namespace___list {
@@ -166,6 +167,38 @@ int cw_mnt_exit_move_mount(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct cw_obj *o = obj_resume(id, CW_SC_MOVE_MOUNT, CW_SC_MOVE_MOUNT);
+
+	if (!o)
+		return 0;
+	if (ctx->ret == 0 && obj_fd_mount(o, (int)o->ino) && obj_mount_interesting(o)) {
+		obj_send(o, id, ctx->ret);
+		return 0;
+	}
+	bpf_map_delete_elem(&objs, &id);
+	return 0;
+}
+
+/* mount_setattr(dfd, path, flags, uattr, usize) on a mount fd (AT_EMPTY_PATH):
+ * the mount's attributes after the change, e.g. a cgroup mount made writable. */
+SEC("tracepoint/syscalls/sys_enter_mount_setattr")
+int cw_mnt_enter_mount_setattr(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct cw_obj *o;
+
+	if (!(ctx->args[2] & AT_EMPTY_PATH) || !obj_followed(id))
+		return 0;
+	o = obj_begin(id, CW_SC_MOUNT_SETATTR, ctx->args[2]);
+	if (o)
+		o->ino = ctx->args[0]; /* dfd until exit */
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mount_setattr")
+int cw_mnt_exit_mount_setattr(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct cw_obj *o = obj_resume(id, CW_SC_MOUNT_SETATTR, CW_SC_MOUNT_SETATTR);
 
 	if (!o)
 		return 0;

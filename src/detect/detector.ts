@@ -345,7 +345,8 @@ export class Detector {
       case 'mount':
       case 'fsmount':
       case 'open_tree':
-      case 'move_mount': {
+      case 'move_mount':
+      case 'mount_setattr': {
         const v = mountVerdict(r, this.d.hostFs);
         if (!v) break;
         // move_mount attaches a mount the same process made with fsmount/open_tree moments ago: one finding.

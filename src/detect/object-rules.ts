@@ -84,7 +84,7 @@ export function controlFile(r: ObjectRecord): ControlFile | undefined {
   return undefined;
 }
 
-export type MountApi = 'mount(2)' | 'mount(2) bind' | 'fsmount' | 'open_tree' | 'move_mount';
+export type MountApi = 'mount(2)' | 'mount(2) bind' | 'fsmount' | 'open_tree' | 'move_mount' | 'mount_setattr';
 
 export function mountApi(r: ObjectRecord): MountApi | undefined {
   switch (r.syscall) {
@@ -93,6 +93,7 @@ export function mountApi(r: ObjectRecord): MountApi | undefined {
     case 'fsmount':
     case 'open_tree':
     case 'move_mount':
+    case 'mount_setattr':
       return r.syscall;
     default:
       return undefined;
@@ -114,8 +115,9 @@ export interface MountVerdict {
  * What got mounted, from its superblock: a cgroup hierarchy (whatever type
  * name was asked for: `cpuset` mounts cgroup v1 too), or a filesystem on a
  * block device, compared with the host's own mounted devices. Copies of
- * mounts already visible (bind, open_tree, move_mount) count for cgroup
- * hierarchies when writable, never as device mounts (every volume is one).
+ * mounts already visible (bind, open_tree, move_mount) and attribute changes
+ * (mount_setattr) count for cgroup hierarchies when writable after the call, never as device
+ * mounts (every volume is one).
  */
 export function mountVerdict(r: ObjectRecord, host: HostFs | undefined): MountVerdict | undefined {
   const api = mountApi(r);
@@ -124,7 +126,9 @@ export function mountVerdict(r: ObjectRecord, host: HostFs | undefined): MountVe
   if (cgroup) {
     const what = `${r.magic === MAGIC.CGROUP ? 'cgroup v1' : 'cgroup2'} hierarchy`;
     if (newMount(api)) return { ruleId: 'escape.mount-cgroupfs', severity: 'HIGH', api, what };
-    return { ruleId: 'escape.mount-cgroupfs', severity: r.flags & ObjFlag.RDONLY ? 'LOW' : 'HIGH', api, what: `${what} (${r.flags & ObjFlag.RDONLY ? 'read-only' : 'writable'} copy)` };
+    // A read-only copy, or a mount made read-only, opens no door.
+    if (r.flags & ObjFlag.RDONLY) return undefined;
+    return { ruleId: 'escape.mount-cgroupfs', severity: 'HIGH', api, what: `${what} (${api === 'mount_setattr' ? 'made writable' : 'writable copy'})` };
   }
   if (!(r.flags & ObjFlag.BDEV) || !newMount(api)) return undefined;
   const hostDevice = host?.devs.has(r.dev) ?? false;

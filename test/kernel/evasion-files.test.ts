@@ -136,11 +136,15 @@ describe.runIf(canRunKernelTests)('evasive escapes decided from kernel objects (
     for (const [file, value] of saved) expect(readFileSync(file, 'utf8'), file).toBe(value);
   });
 
-  it("mounts: cgroup v1 by mount(2); the host's disk from a node made with mknod, by mount(2) and by fsmount", async () => {
+  it("mounts: cgroup v1 by mount(2) and made writable by mount_setattr; the host's disk from a node made with mknod, by mount(2) and by fsmount", async () => {
     expect(hier).toBeDefined();
     await run(esc, ['/bin/sh', '-c', `mkdir -p /tmp/evk-cg && mount -t cgroup -o ${hier!.controller} cgroup /tmp/evk-cg && umount /tmp/evk-cg`]);
     const cg = await waitDet('escape.mount-cgroupfs', (d) => about(esc)(d) && d.attributes.api === 'mount(2)' && d.attributes.target === '/tmp/evk-cg');
     expect(cg.severity).toBe('HIGH');
+
+    // A read-only cgroup mount made writable in place with mount_setattr.
+    await run(esc, ['/bin/sh', '-c', `mkdir -p /tmp/evk-ro && mount -t cgroup -o ro,${hier!.controller} cgroup /tmp/evk-ro && /t/evasion setattr-rw /tmp/evk-ro && umount /tmp/evk-ro`]);
+    expect((await waitDet('escape.mount-cgroupfs', (d) => about(esc)(d) && d.attributes.api === 'mount_setattr')).message).toMatch(/made writable/);
 
     const root = hostMounts().filter((m) => m.mountPoint === '/').pop()!;
     const [major, minor] = root.dev.split(':');

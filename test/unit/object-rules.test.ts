@@ -60,7 +60,10 @@ describe('mounts', () => {
   it('a cgroup hierarchy by its superblock, whatever the type asked for, with the API named', () => {
     expect(v({ syscall: 'mount', magic: MAGIC.CGROUP, fstype: 'cgroup' })).toMatchObject({ ruleId: 'escape.mount-cgroupfs', severity: 'HIGH', api: 'mount(2)' });
     expect(v({ syscall: 'fsmount', magic: MAGIC.CGROUP2, fstype: 'cgroup2' })).toMatchObject({ severity: 'HIGH', api: 'fsmount', what: 'cgroup2 hierarchy' });
-    expect(v({ syscall: 'open_tree', magic: MAGIC.CGROUP, flags: ObjFlag.RDONLY })).toMatchObject({ severity: 'LOW' });
+    expect(v({ syscall: 'open_tree', magic: MAGIC.CGROUP, flags: ObjFlag.RDONLY })).toBeUndefined();
+    expect(v({ syscall: 'mount_setattr', magic: MAGIC.CGROUP })).toMatchObject({ severity: 'HIGH', api: 'mount_setattr', what: 'cgroup v1 hierarchy (made writable)' });
+    expect(v({ syscall: 'mount_setattr', magic: MAGIC.CGROUP, flags: ObjFlag.RDONLY })).toBeUndefined();
+    expect(v({ syscall: 'mount_setattr', magic: 0xef53, flags: ObjFlag.BDEV, dev: kdev(254, 0) })).toBeUndefined();
     expect(v({ syscall: 'mount', arg: 4096n, magic: MAGIC.CGROUP })).toMatchObject({ severity: 'HIGH', api: 'mount(2) bind' });
   });
   it("a block device: CRITICAL when the host has it mounted, MEDIUM for a loop device; never a copy of a mount", () => {
