@@ -310,8 +310,9 @@ export class Detector {
     // A pid named in the actor's own pid namespace (or a struct pid inside it) is in the container.
     if (!hostPidNs && (t.vpid || t.inNs)) return { outside: false, tgid: t.tgid, comm: '' };
     if (!t.vpid && !t.inNs) {
+      // Outside the actor's pid namespace: outside the container unless the actor sits in a pid namespace nested in it.
       const proc = this.d.procs.get(t.tgid);
-      return { outside: true, tgid: t.tgid, comm: proc?.comm ?? '' };
+      return { outside: !proc || this.containerByLineage(proc) !== c, tgid: t.tgid, comm: proc?.comm ?? '' };
     }
     // The actor shares the host's pid namespace: the pid is a host pid; whose process is it?
     const proc = this.d.procs.get(t.tgid);

@@ -206,6 +206,8 @@ describe('action rules on synthetic records', () => {
     // Own pid namespace: a struct pid inside it is the container's; one outside (a host /proc bind) is not.
     expect(mem(103, ObjFlag.TARGET_IN_NS, t(170, 103, CTR))).toEqual([]);
     expect(mem(1, 0, t(171, 103, CTR))).toEqual(['escape.process-memory-write:CRITICAL']);
+    // From a pid namespace nested in the container, its own init is outside that namespace but inside the container.
+    expect(mem(103, 0, t(175, 103, { ...CTR, pid: 77 }))).toEqual([]);
     // A container sharing the host's pid namespace: the table says whose process it is.
     const HPID = { ...CTR, pid: HOST.pid };
     feed([execRecord(t(200, 1, HOST), '/usr/sbin/runc', ['runc', 'create', 'c2']), execRecord(t(203, 200, HPID), '/bin/sh', ['sh'])]);
