@@ -33,7 +33,8 @@ static __always_inline struct mount *newest_mount(struct mnt_namespace *ns)
 
 	if (bpf_core_field_exists(ns->mnt_last_node)) {
 		node = BPF_CORE_READ(ns, mnt_last_node);
-	} else if (bpf_core_field_exists(ns->mounts)) {
+	} else if (bpf_core_field_exists(ns->mounts.rb_node)) {
+		/* 6.8+ without the cached last node. (Before 6.8 `mounts` is a count.) */
 		node = BPF_CORE_READ(ns, mounts.rb_node);
 		for (int i = 0; i < 64 && node; i++) {
 			right = BPF_CORE_READ(node, rb_right);
