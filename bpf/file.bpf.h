@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The file door: open, openat, openat2 and creat of a kernel control file
+ * The file door: open, openat, openat2, creat and open_by_handle_at of a kernel control file
  * (cgroup v1 release_agent / notify_on_release, procfs core_pattern, modprobe,
  * hotplug, sysrq-trigger, /proc/<pid>/mem, sysfs uevent_helper) for writing.
  *
  * Decided at sys_exit from the struct file installed at fd `ret`: its mode,
  * its superblock's magic and its dentry chain. The path string passed never
  * decides, so symlinks, paths longer than any buffer, reopening an O_PATH fd
- * through /proc/self/fd, openat2 and relative dirfds all end at the same file.
+ * through /proc/self/fd, openat2, relative dirfds and file handles (cgroup v1
+ * files have them) all end at the same file.
  *
  * open runs constantly on a node: the enter half only stashes write opens
  * (flags first, then the follow set by tgid) and the exit half of every other
@@ -36,7 +37,7 @@ static __always_inline int file_enter(__u32 sc, __u64 flags, const char *upath)
 	if (!open_writes(flags) || !obj_followed(id))
 		return 0;
 	o = obj_begin(id, sc, flags);
-	if (o)
+	if (o && upath)
 		bpf_probe_read_user_str(o->path, sizeof(o->path), upath);
 	return 0;
 }
@@ -102,10 +103,14 @@ static __always_inline bool file_is_control(struct cw_obj *o, long fd)
 static __always_inline int file_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct cw_obj *o = obj_resume(id, CW_SC_OPEN, CW_SC_CREAT);
+	struct cw_obj *o = bpf_map_lookup_elem(&objs, &id);
 
 	if (!o)
 		return 0;
+	if ((o->sc < CW_SC_OPEN || o->sc > CW_SC_CREAT) && o->sc != CW_SC_OPEN_BY_HANDLE_AT) {
+		bpf_map_delete_elem(&objs, &id); /* a stale half of another door */
+		return 0;
+	}
 	if (ret >= 0 && file_is_control(o, ret)) {
 		obj_send(o, id, ret);
 		return 0;
@@ -149,6 +154,13 @@ int cw_file_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/* open_by_handle_at(mount_fd, handle, flags): no path at all. */
+SEC("tracepoint/syscalls/sys_enter_open_by_handle_at")
+int cw_file_enter_by_handle(struct trace_event_raw_sys_enter *ctx)
+{
+	return file_enter(CW_SC_OPEN_BY_HANDLE_AT, ctx->args[2], NULL);
+}
+
 SEC("tracepoint/syscalls/sys_exit_open")
 int cw_file_exit_open(struct trace_event_raw_sys_exit *ctx) { return file_exit(ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_openat")
@@ -157,5 +169,7 @@ SEC("tracepoint/syscalls/sys_exit_openat2")
 int cw_file_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return file_exit(ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_creat")
 int cw_file_exit_creat(struct trace_event_raw_sys_exit *ctx) { return file_exit(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
+int cw_file_exit_by_handle(struct trace_event_raw_sys_exit *ctx) { return file_exit(ctx->ret); }
 
 #endif

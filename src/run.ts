@@ -31,7 +31,7 @@ export const HOOKS = [
   'sched_process_fork', 'sched_process_exec', 'sched_process_exit', 'cgroup_mkdir', 'cgroup_rmdir', 'cgroup_attach_task',
   'sys_setns', 'sys_unshare', 'sys_mount', 'sys_chroot', 'sys_pivot_root', 'sys_ptrace', 'sys_open(at)', 'sys_connect',
   'sys_init_module', 'sys_finit_module',
-  'sys_openat2', 'sys_creat', 'sys_fsmount', 'sys_open_tree', 'sys_move_mount', 'sys_mount_setattr', 'sys_process_vm_writev', 'sys_pidfd_getfd',
+  'sys_openat2', 'sys_creat', 'sys_open_by_handle_at', 'sys_fsmount', 'sys_open_tree', 'sys_move_mount', 'sys_mount_setattr', 'sys_process_vm_writev', 'sys_pidfd_getfd',
 ];
 
 /** Runs until SIGINT/SIGTERM (or stdout closes); resolves with the exit code. */

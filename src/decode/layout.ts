@@ -103,7 +103,7 @@ export const SYSCALL_NAMES = [
   '', 'setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open_write', 'connect_unix', 'init_module', 'finit_module',
   '', '', '', '', '',
   'open', 'openat', 'openat2', 'creat', 'fsmount', 'move_mount', 'open_tree', 'process_vm_writev', 'pidfd_getfd',
-  'mount_setattr', '', '', '', '', '', '',
+  'mount_setattr', 'open_by_handle_at', '', '', '', '', '',
   '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '',
 ] as const;
 export type SyscallName = Exclude<(typeof SYSCALL_NAMES)[number], ''>;

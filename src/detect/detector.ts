@@ -329,7 +329,8 @@ export class Detector {
       case 'open':
       case 'openat':
       case 'openat2':
-      case 'creat': {
+      case 'creat':
+      case 'open_by_handle_at': {
         const cf = controlFile(r);
         if (!cf) break;
         if (cf.kind === 'proc-mem') {

@@ -99,7 +99,7 @@ describe.runIf(canRunKernelTests)('evasive escapes decided from kernel objects (
     return r;
   };
 
-  it('kernel control files: the textbook open and a symlink, a long path, O_PATH and read-only reopen, openat2, an fsmount fd', async () => {
+  it('kernel control files: the textbook open and a symlink, a long path, O_PATH and read-only reopen, openat2, an fsmount fd, a file handle', async () => {
     try {
       await run(esc, ['/t/evasion', 'open-write', CORE_PATTERN]);
       const plain = await waitDet('escape.kernel-control-write', (d) => about(esc)(d) && d.attributes.path === CORE_PATTERN);
@@ -130,6 +130,12 @@ describe.runIf(canRunKernelTests)('evasive escapes decided from kernel objects (
       const ra = await waitDet('escape.kernel-control-write', (d) => about(esc)(d) && d.attributes.path === 'release_agent');
       expect(ra).toMatchObject({ severity: 'CRITICAL', attributes: { file: 'cgroup:/release_agent', kind: 'release_agent' } });
       expect((await waitDet('escape.mount-cgroupfs', (d) => about(esc)(d) && d.attributes.api === 'fsmount')).severity).toBe('HIGH');
+
+      // release_agent by file handle: open_by_handle_at passes no path at all.
+      const mnt = `/host${hier!.releaseAgent.slice(0, -'/release_agent'.length)}`;
+      await run(esc, ['/t/evasion', 'handle-write', `/host${hier!.releaseAgent}`, mnt]);
+      const byHandle = await waitDet('escape.kernel-control-write', (d) => about(esc)(d) && d.attributes.api === 'open_by_handle_at');
+      expect(byHandle).toMatchObject({ severity: 'CRITICAL', attributes: { file: 'cgroup:/release_agent', path: '' } });
     } finally {
       restore();
     }
