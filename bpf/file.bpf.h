@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The file door: open, openat, openat2, creat and open_by_handle_at of a kernel control file
- * (cgroup v1 release_agent / notify_on_release, procfs core_pattern, modprobe,
- * hotplug, sysrq-trigger, /proc/<pid>/mem, sysfs uevent_helper) for writing.
+ * The file door: open, openat, openat2, creat and open_by_handle_at of a
+ * kernel control file (cgroup v1 release_agent / notify_on_release, procfs
+ * core_pattern, modprobe, hotplug, sysrq-trigger, another process's
+ * /proc/<pid>/mem, sysfs uevent_helper) for writing.
  *
  * Decided at sys_exit from the struct file installed at fd `ret`: its mode,
  * its superblock's magic and its dentry chain. The path string passed never
