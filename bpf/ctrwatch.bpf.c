@@ -17,6 +17,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "process.bpf.h"
 #include "cgroup.bpf.h"
 #include "syscall.bpf.h"
+#include "object.bpf.h"
+#include "file.bpf.h"
+#include "mount.bpf.h"
+#include "root.bpf.h"
+#include "memory.bpf.h"
 #include "guard.bpf.h"
 #include "net.bpf.h"
 #include "uring.bpf.h"
@@ -28,6 +33,8 @@ const struct cw_exit *_cw_exit __attribute__((unused));
 const struct cw_exec *_cw_exec __attribute__((unused));
 const struct cw_cgroup *_cw_cgroup __attribute__((unused));
 const struct cw_syscall *_cw_syscall __attribute__((unused));
+const struct cw_obj *_cw_obj __attribute__((unused));
+const enum cw_obj_flags *_cw_obj_flags __attribute__((unused));
 const struct cw_guard *_cw_guard __attribute__((unused));
 const struct cw_connect *_cw_connect __attribute__((unused));
 const struct cw_uring *_cw_uring __attribute__((unused));

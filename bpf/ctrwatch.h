@@ -23,6 +23,7 @@ enum cw_type {
 	CW_CGROUP_RMDIR = 5,
 	CW_CGROUP_ATTACH = 6,
 	CW_SYSCALL = 7,
+	CW_OBJECT = 8,        /* struct cw_obj: the kernel object a syscall touched, read at its exit */
 	CW_GUARD = 12,    /* a signal or ptrace aimed at the sensor */
 	CW_CONNECT = 13,  /* a connect decided from the socket object at sys_exit */
 	CW_URING = 14,    /* an io_uring submission of a watched opcode */
@@ -61,6 +62,19 @@ enum cw_sc {
 	CW_SC_CONNECT_UNIX = 8,  /* connect to a *.sock unix socket (runtime APIs) from a followed process */
 	CW_SC_INIT_MODULE = 9,
 	CW_SC_FINIT_MODULE = 10,
+	/* Doors whose kernel object is read at syscall exit (cw_obj records; cw_obj
+	 * also uses CW_SC_MOUNT, CW_SC_CHROOT and CW_SC_PIVOT_ROOT). */
+	CW_SC_OPEN = 16,
+	CW_SC_OPENAT = 17,
+	CW_SC_OPENAT2 = 18,
+	CW_SC_CREAT = 19,
+	CW_SC_FSMOUNT = 20,
+	CW_SC_MOVE_MOUNT = 21,
+	CW_SC_OPEN_TREE = 22,
+	CW_SC_PROCESS_VM_WRITEV = 23,
+	CW_SC_PIDFD_GETFD = 24,
+	CW_SC_MOUNT_SETATTR = 25,
+	CW_SC_OPEN_BY_HANDLE_AT = 26,
 	CW_SC_BPF = 32,            /* bpf() from a followed or in-container process: args[0] cmd, args[2] size, args[3] first 8 bytes of attr */
 	CW_SC_IO_URING_SETUP = 33, /* io_uring_setup() from a followed or in-container process: args[0] entries */
 	CW_SC_MAX = 48,
@@ -72,6 +86,8 @@ enum cw_sc {
 #define CW_CGPATH_LEN 512
 #define CW_SCPATH_LEN 256
 #define CW_FSTYPE_LEN 32
+#define CW_CHAIN_DEPTH 8
+#define CW_NAME_LEN 32
 #define CW_UNIX_PATH_LEN 112 /* sun_path is 108: rounded up to 8 */
 
 /* Per-CPU counters (map `stats`): two slots a record type, then the rest. */
@@ -173,6 +189,48 @@ struct cw_syscall {
 	char fstype[CW_FSTYPE_LEN];
 };
 
+/* cw_obj.oflags */
+enum cw_obj_flags {
+	CW_OF_BDEV = 1 << 0,         /* the superblock sits on a block device (sb->s_bdev) */
+	CW_OF_SB_ROOT = 1 << 1,      /* the dentry is its superblock's root */
+	CW_OF_CHAIN_TRUNC = 1 << 2,  /* the dentry chain is deeper than CW_CHAIN_DEPTH */
+	CW_OF_RDONLY = 1 << 3,       /* the mount is read-only */
+	CW_OF_TARGET = 1 << 4,       /* target_* name a process (proc/<pid>/mem, pidfd, process_vm_writev) */
+	CW_OF_TARGET_IN_NS = 1 << 5, /* that process is in the actor's pid namespace or one nested in it */
+	CW_OF_TARGET_VPID = 1 << 6,  /* target_tgid is a pid in the actor's pid namespace, not the host's */
+	CW_OF_REF = 1 << 7,          /* ref_dev/ref_ino: root of the actor's pid-namespace init */
+	CW_OF_FILE = 1 << 8,         /* the object is an open file (dev/ino/magic/chain are the file's) */
+	CW_OF_REF_BENEATH = 1 << 9,  /* the dentry is the reference root or below it (d_parent walk) */
+};
+
+/*
+ * What a syscall touched, read from kernel objects at its exit: the file now
+ * at fd `ret`, the mount an fd refers to, the newest mount of the task's mount
+ * namespace, or the task's new root. The path a process passed is kept for
+ * messages only; rules decide from dev, magic, fstype and the dentry chain.
+ */
+struct cw_obj {
+	struct cw_hdr hdr;
+	struct cw_task task;
+	__u32 sc;                 /* enum cw_sc: which door */
+	__s32 ret;
+	__u64 arg;                /* the call's flags (open flags, mount flags, open_tree flags…) */
+	__u64 ino;                /* inode of the file, or of the mount's or new root's dentry */
+	__u64 target_start_ns;    /* target's start_boottime when CW_OF_TARGET and host view */
+	__u64 ref_ino;
+	__u32 dev;                /* sb->s_dev, kernel encoding (major << 20 | minor) */
+	__u32 magic;              /* sb->s_magic */
+	__u32 f_mode;             /* open: file->f_mode (FMODE_WRITE 0x2) */
+	__u32 oflags;             /* enum cw_obj_flags */
+	__u32 mnt_id;             /* the mount's id, as in /proc/PID/mountinfo */
+	__u32 target_tgid;
+	__u32 target_pidns;       /* target's own pid namespace inode */
+	__u32 ref_dev;
+	char fstype[CW_FSTYPE_LEN];                 /* sb->s_type->name */
+	char chain[CW_CHAIN_DEPTH][CW_NAME_LEN];    /* dentry names, leaf first, up to the superblock's root */
+	char path[CW_SCPATH_LEN];                   /* as passed (messages only), empty when none */
+};
+
 /* cw_guard.what */
 enum cw_guard_what {
 	CW_GUARD_SIGNAL = 1, /* signal_generate with the sensor as target */
@@ -241,6 +299,7 @@ _Static_assert(sizeof(struct cw_syscall) == 752, "cw_syscall");
 _Static_assert(sizeof(struct cw_guard) == 160, "cw_guard");
 _Static_assert(sizeof(struct cw_connect) == 296, "cw_connect");
 _Static_assert(sizeof(struct cw_uring) == 152, "cw_uring");
+_Static_assert(sizeof(struct cw_obj) == 752, "cw_obj");
 _Static_assert(sizeof(struct cw_exec) % 8 == 0 && CW_EXEC_FIXED_SIZE % 8 == 0, "cw_exec align");
 
 #endif /* CTRWATCH_H */

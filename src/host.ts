@@ -1,5 +1,6 @@
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { NS_NAMES } from './decode/layout';
+import { hostFsFromMountinfo, type HostFs } from './detect/object-rules';
 
 /** Facts about the node that the kernel programs are configured with. */
 export interface CgroupLayout {
@@ -19,6 +20,8 @@ export interface HostFacts {
   nsSource: 'pid1' | 'self';
   cgroup: CgroupLayout;
   bootId: string;
+  /** The host's / and mounted devices (from the sensor's own mountinfo, in the host mount namespace). */
+  fs?: HostFs;
 }
 
 const PROC_NS: Record<(typeof NS_NAMES)[number], string> = {
@@ -92,11 +95,18 @@ export function cgroupLayout(procCgroups: string, mountinfo: string): CgroupLayo
   return { mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2', mount: m2?.mountPoint };
 }
 
+/** The host's / and mounted devices, from the sensor's own mountinfo (it runs in the host mount namespace). */
+export function readHostFs(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): HostFs {
+  return hostFsFromMountinfo(mountinfo, statSync('/', { bigint: true }).ino);
+}
+
 export function readHostFacts(): HostFacts {
   const { ns, source } = hostNamespaces();
-  const cg = cgroupLayout(readFileSync('/proc/cgroups', 'utf8'), readFileSync('/proc/self/mountinfo', 'utf8'));
+  const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+  const cg = cgroupLayout(readFileSync('/proc/cgroups', 'utf8'), mountinfo);
+  const fs = readHostFs(mountinfo);
   const bootId = existsSync('/proc/sys/kernel/random/boot_id')
     ? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
     : '';
-  return { hostNs: ns, nsSource: source, cgroup: cg, bootId };
+  return { hostNs: ns, nsSource: source, cgroup: cg, bootId, fs };
 }

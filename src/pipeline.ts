@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DecodedBatch } from './decode/records';
-import type { HostFacts } from './host';
+import { readHostFs, type HostFacts } from './host';
 import { CgroupRegistry } from './container/cgroups';
 import { Enricher, type EnrichedMeta } from './container/enrich';
 import { Lifecycle, nsFromArray, type ContainerFacts, type LifecycleEvent } from './container/lifecycle';
@@ -16,6 +16,9 @@ import type { Finding } from './detect/types';
 import type { Proc } from './process/table';
 import { Containment, type KillFn } from './contain/containment';
 import type { RuntimeSockets } from './container/runtime-sockets';
+
+/** How often the host's mounted devices are re-read (for escape.mount-device and escape.chroot-host). */
+const HOST_FS_EVERY_NS = 30_000_000_000n;
 
 export interface PipelineOptions {
   logger: Logger;
@@ -47,6 +50,7 @@ export class Pipeline {
   private readonly enricher: Enricher;
   private readonly detector: Detector;
   readonly containment: Containment;
+  private hostFsAt = 0n;
   private readonly log: Logger;
   private records = 0;
   private events = 0;
@@ -64,7 +68,7 @@ export class Pipeline {
     this.stamper = new EventStamper(o.host.bootId);
     this.containment = new Containment({ policy: o.policy ?? DEFAULT_POLICY, selfPid: process.pid, kill: o.kill ?? (() => -ENOSYS), logger: this.log });
     this.detector = new Detector({
-      procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs,
+      procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs, hostFs: o.host.fs,
       policy: o.policy ?? DEFAULT_POLICY, wall: (t) => this.stamper.wall(t), logger: o.logger,
       runtimeSockets: o.runtimeSockets,
       containerOf: (c) => {
@@ -164,6 +168,14 @@ export class Pipeline {
   sweep(nowNs = process.hrtime.bigint(), pruneGone = false): void {
     this.procs.sweep(nowNs);
     if (pruneGone) this.procs.prune((p) => existsSync(`/proc/${p.tgid}`));
+    if (pruneGone && this.o.host.fs && nowNs - this.hostFsAt >= HOST_FS_EVERY_NS) {
+      this.hostFsAt = nowNs;
+      try {
+        this.detector.setHostFs(readHostFs());
+      } catch (err) {
+        this.log.warn({ err }, 'cannot re-read the host mounts; keeping the last ones');
+      }
+    }
   }
 
   stats(): { records: number; events: number; detections: number; processes: number; containers: number } {

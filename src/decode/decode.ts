@@ -1,10 +1,10 @@
 import {
-  cw_cgroup, cw_connect, cw_exec, cw_exit, cw_fork, cw_guard, cw_hdr, cw_syscall, cw_task, cw_uring, EXEC_FIXED_SIZE,
-  GuardWhat, NS_NAMES, RecordType, SYSCALL_NAMES,
+  CHAIN_DEPTH, cw_cgroup, cw_connect, cw_exec, cw_exit, cw_fork, cw_guard, cw_hdr, cw_obj, cw_syscall, cw_task, cw_uring,
+  EXEC_FIXED_SIZE, GuardWhat, NAME_LEN, NS_NAMES, ObjFlag, RecordType, SYSCALL_NAMES,
 } from './layout';
 import type { SyscallName } from './layout';
 import type {
-  CgroupRecord, DecodedBatch, DecodeError, KernelRecord, Namespaces, TaskInfo,
+  CgroupRecord, DecodedBatch, DecodeError, KernelRecord, Namespaces, ObjectRecord, TaskInfo,
 } from './records';
 
 const T = cw_task.fields;
@@ -17,6 +17,7 @@ const MIN_SIZE: Record<number, number> = {
   [RecordType.CGROUP_RMDIR]: cw_cgroup.size,
   [RecordType.CGROUP_ATTACH]: cw_cgroup.size,
   [RecordType.SYSCALL]: cw_syscall.size,
+  [RecordType.OBJECT]: cw_obj.size,
   [RecordType.GUARD]: cw_guard.size,
   [RecordType.CONNECT]: cw_connect.size,
   [RecordType.URING]: cw_uring.size,
@@ -255,6 +256,8 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
         fstype: cstr(buf, at + F.fstype[0], F.fstype[1]),
       };
     }
+    case RecordType.OBJECT:
+      return object(v, at, ktime, cpu, t);
     case RecordType.GUARD: {
       const F = cw_guard.fields;
       const what = u32at(v, at + F.what[0]);
@@ -295,6 +298,48 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
     }
   }
   return `unknown record type ${type}`;
+}
+
+function object(v: Views, at: number, ktime: bigint, cpu: number, t: TaskInfo): ObjectRecord | string {
+  const F = cw_obj.fields;
+  const buf = v.buf;
+  const sc = u32at(v, at + F.sc[0]);
+  const name = SYSCALL_NAMES[sc];
+  if (!name) return `unknown syscall ${sc}`;
+  const flags = u32at(v, at + F.oflags[0]);
+  const chain: string[] = [];
+  for (let i = 0; i < CHAIN_DEPTH; i++) {
+    const s = cstr(buf, at + F.chain[0] + i * NAME_LEN, NAME_LEN);
+    if (!s) break;
+    chain.unshift(s);
+  }
+  const r: ObjectRecord = {
+    kind: 'object', ktime, cpu, task: t,
+    syscall: name as SyscallName,
+    ret: v.i32[(at + F.ret[0]) >>> 2],
+    arg: v.u64[(at + F.arg[0]) >>> 3],
+    dev: u32at(v, at + F.dev[0]),
+    magic: u32at(v, at + F.magic[0]),
+    fstype: cstr(buf, at + F.fstype[0], F.fstype[1]),
+    ino: v.u64[(at + F.ino[0]) >>> 3],
+    fMode: u32at(v, at + F.f_mode[0]),
+    flags,
+    mntId: u32at(v, at + F.mnt_id[0]),
+    chain,
+    chainTruncated: (flags & ObjFlag.CHAIN_TRUNC) !== 0,
+    path: cstr(buf, at + F.path[0], F.path[1]),
+  };
+  if (flags & ObjFlag.TARGET) {
+    r.target = {
+      tgid: u32at(v, at + F.target_tgid[0]),
+      vpid: (flags & ObjFlag.TARGET_VPID) !== 0,
+      pidns: u32at(v, at + F.target_pidns[0]),
+      inNs: (flags & ObjFlag.TARGET_IN_NS) !== 0,
+      startNs: v.u64[(at + F.target_start_ns[0]) >>> 3],
+    };
+  }
+  if (flags & ObjFlag.REF) r.ref = { dev: u32at(v, at + F.ref_dev[0]), ino: v.u64[(at + F.ref_ino[0]) >>> 3], beneath: (flags & ObjFlag.REF_BENEATH) !== 0 };
+  return r;
 }
 
 /**

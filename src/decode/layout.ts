@@ -64,6 +64,20 @@ export const cw_syscall = s({
   },
 } as const);
 
+export const cw_obj = s({
+  size: 752,
+  fields: {
+    hdr: [0, 16], task: [16, 120], sc: [136, 4], ret: [140, 4], arg: [144, 8], ino: [152, 8],
+    target_start_ns: [160, 8], ref_ino: [168, 8], dev: [176, 4], magic: [180, 4], f_mode: [184, 4],
+    oflags: [188, 4], mnt_id: [192, 4], target_tgid: [196, 4], target_pidns: [200, 4], ref_dev: [204, 4],
+    fstype: [208, 32], chain: [240, 256], path: [496, 256],
+  },
+} as const);
+
+/** cw_obj.chain: CW_CHAIN_DEPTH names of CW_NAME_LEN bytes. */
+export const CHAIN_DEPTH = 8;
+export const NAME_LEN = 32;
+
 export const cw_guard = s({
   size: 160,
   fields: {
@@ -84,11 +98,11 @@ export const cw_uring = s({
   fields: { hdr: [0, 16], task: [16, 120], user_data: [136, 8], opcode: [144, 4], sq_thread: [148, 4] },
 } as const);
 
-export const structs = { cw_hdr, cw_task, cw_fork, cw_exec, cw_exit, cw_cgroup, cw_syscall, cw_guard, cw_connect, cw_uring } as const;
+export const structs = { cw_hdr, cw_task, cw_fork, cw_exec, cw_exit, cw_cgroup, cw_syscall, cw_obj, cw_guard, cw_connect, cw_uring } as const;
 
 /** enum cw_type */
 export const RecordType = {
-  FORK: 1, EXEC: 2, EXIT: 3, CGROUP_MKDIR: 4, CGROUP_RMDIR: 5, CGROUP_ATTACH: 6, SYSCALL: 7,
+  FORK: 1, EXEC: 2, EXIT: 3, CGROUP_MKDIR: 4, CGROUP_RMDIR: 5, CGROUP_ATTACH: 6, SYSCALL: 7, OBJECT: 8,
   GUARD: 12, CONNECT: 13, URING: 14,
 } as const;
 export const RECORD_TYPE_MAX = 16;
@@ -105,13 +119,22 @@ export type NsName = (typeof NS_NAMES)[number];
 /** enum cw_task_flags */
 export const TaskFlag = { IN_CONTAINER: 1, FOLLOWED: 2, LEADER: 4 } as const;
 
-/** enum cw_sc: index = value (32–47 are this sensor's guard calls). */
-const SC_LOW = ['', 'setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open_write', 'connect_unix', 'init_module', 'finit_module'] as const;
-const SC_GUARD = { 32: 'bpf', 33: 'io_uring_setup' } as const;
-export type SyscallName = Exclude<(typeof SC_LOW)[number], ''> | (typeof SC_GUARD)[keyof typeof SC_GUARD];
-export const SYSCALL_MAX = 48;
-export const SYSCALL_NAMES: readonly (SyscallName | '')[] = Array.from({ length: SYSCALL_MAX }, (_, i) =>
-  (i < SC_LOW.length ? SC_LOW[i] : (SC_GUARD as Record<number, SyscallName>)[i]) ?? '');
+/** enum cw_obj_flags */
+export const ObjFlag = {
+  BDEV: 1, SB_ROOT: 2, CHAIN_TRUNC: 4, RDONLY: 8, TARGET: 16, TARGET_IN_NS: 32, TARGET_VPID: 64, REF: 128, FILE: 256, REF_BENEATH: 512,
+} as const;
+
+/** enum cw_sc: index = value; '' where a value is unused (CW_SC_MAX is the length). 16–31 are
+ * the doors read from kernel objects, 32–47 the sensor's guard calls. */
+export const SYSCALL_NAMES = [
+  '', 'setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open_write', 'connect_unix', 'init_module', 'finit_module',
+  '', '', '', '', '',
+  'open', 'openat', 'openat2', 'creat', 'fsmount', 'move_mount', 'open_tree', 'process_vm_writev', 'pidfd_getfd',
+  'mount_setattr', 'open_by_handle_at', '', '', '', '', '',
+  'bpf', 'io_uring_setup', '', '', '', '', '', '', '', '', '', '', '', '', '', '',
+] as const;
+export type SyscallName = Exclude<(typeof SYSCALL_NAMES)[number], ''>;
+export const SYSCALL_MAX = SYSCALL_NAMES.length;
 
 /** Size of the exec record before args[]. */
 export const EXEC_FIXED_SIZE = cw_exec.fields.args[0];
@@ -120,7 +143,7 @@ export const EXEC_FIXED_SIZE = cw_exec.fields.args[0];
 export const STAT_PENDING_FULL = RECORD_TYPE_MAX * 2;
 /** Counter names of the per-type slots, by enum cw_type value (unused values are type<N>). */
 const TYPE_NAMES: Record<number, string> = {
-  0: 'none', 1: 'fork', 2: 'exec', 3: 'exit', 4: 'cgroup_mkdir', 5: 'cgroup_rmdir', 6: 'cgroup_attach', 7: 'syscall',
+  0: 'none', 1: 'fork', 2: 'exec', 3: 'exit', 4: 'cgroup_mkdir', 5: 'cgroup_rmdir', 6: 'cgroup_attach', 7: 'syscall', 8: 'object',
   12: 'guard', 13: 'connect', 14: 'uring',
 };
 export function statNames(): string[] {

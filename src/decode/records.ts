@@ -72,6 +72,45 @@ export interface SyscallRecord extends Base {
   fstype: string;
 }
 
+/** The process an object record names (proc/<pid>/mem, a pidfd, process_vm_writev's pid). */
+export interface ObjectTarget {
+  /** Host pid, or with `vpid` the pid number as the actor's pid namespace sees it. */
+  tgid: number;
+  vpid: boolean;
+  /** The target's own pid namespace (vpid: the actor's). */
+  pidns: number;
+  /** In the actor's pid namespace or one nested in it (kernel's view; false when vpid). */
+  inNs: boolean;
+  startNs: bigint;
+}
+
+/** What a syscall touched, read from kernel objects at its exit (struct cw_obj). */
+export interface ObjectRecord extends Base {
+  kind: 'object';
+  syscall: SyscallName;
+  ret: number;
+  /** The call's flags (open flags, mount flags, open_tree flags…). */
+  arg: bigint;
+  /** Superblock: device (kernel encoding major << 20 | minor), magic, type name. */
+  dev: number;
+  magic: number;
+  fstype: string;
+  /** Inode of the file, mount root or new root. */
+  ino: bigint;
+  fMode: number;
+  /** enum cw_obj_flags */
+  flags: number;
+  mntId: number;
+  /** Dentry names from the superblock's root down ('sys/kernel/core_pattern' as ['sys', 'kernel', 'core_pattern']). */
+  chain: string[];
+  chainTruncated: boolean;
+  /** The path as passed, for messages only. */
+  path: string;
+  target?: ObjectTarget;
+  /** chroot/pivot_root: root (device, inode) of the container's init, or the actor's own before the call; beneath: the new root is it or below it. */
+  ref?: { dev: number; ino: bigint; beneath: boolean };
+}
+
 /** A signal or ptrace aimed at the sensor. task: the sender or tracer. */
 export interface GuardRecord extends Base {
   kind: 'guard';
@@ -110,7 +149,7 @@ export interface UringRecord extends Base {
   sqThread: boolean;
 }
 
-export type KernelRecord = ForkRecord | ExecRecord | ExitRecord | CgroupRecord | SyscallRecord | GuardRecord | ConnectRecord | UringRecord;
+export type KernelRecord = ForkRecord | ExecRecord | ExitRecord | CgroupRecord | SyscallRecord | ObjectRecord | GuardRecord | ConnectRecord | UringRecord;
 
 export interface DecodeError {
   offset: number;

@@ -9,12 +9,14 @@ export const RULES: readonly RuleInfo[] = [
   { id: 'escape.sensitive-mount', techniques: ['T1611'], severity: 'HIGH', summary: "host /, /proc, /sys, /etc, kubelet state, a block device or a runtime socket mounted in (CRITICAL for /, devices, sockets)" },
   // T1611 — actions
   { id: 'escape.setns-host', techniques: ['T1611'], severity: 'CRITICAL', summary: "a container process joined one of the host's namespaces (setns, nsenter)" },
-  { id: 'escape.mount-cgroupfs', techniques: ['T1611'], severity: 'HIGH', summary: 'a container process mounted a cgroup filesystem' },
-  { id: 'escape.mount-device', techniques: ['T1611'], severity: 'CRITICAL', summary: 'a container process mounted a host block device' },
-  { id: 'escape.kernel-control-write', techniques: ['T1611'], severity: 'CRITICAL', summary: 'a container process opened release_agent, core_pattern, uevent_helper, modprobe or sysrq-trigger for writing (HIGH for notify_on_release)' },
+  { id: 'escape.mount-cgroupfs', techniques: ['T1611'], severity: 'HIGH', summary: 'a container process mounted a cgroup hierarchy (mount(2) or the new mount API), or made a writable copy of one' },
+  { id: 'escape.mount-device', techniques: ['T1611'], severity: 'CRITICAL', summary: "a container process mounted a filesystem on a block device (CRITICAL for a device the host has mounted, MEDIUM for a loop device)" },
+  { id: 'escape.kernel-control-write', techniques: ['T1611'], severity: 'CRITICAL', summary: 'a container process opened release_agent, core_pattern, uevent_helper, modprobe or sysrq-trigger for writing, by any path (HIGH for notify_on_release)' },
+  { id: 'escape.process-memory-write', techniques: ['T1611'], severity: 'CRITICAL', summary: 'a container process wrote (or opened for writing) the memory of a process outside the container: /proc/<pid>/mem, process_vm_writev' },
+  { id: 'escape.pidfd-getfd', techniques: ['T1611'], severity: 'HIGH', summary: 'a container process took a file descriptor of a process outside the container (pidfd_getfd)' },
   { id: 'escape.module-load', techniques: ['T1611'], severity: 'CRITICAL', summary: 'a container process loaded a kernel module' },
   { id: 'escape.ptrace-host', techniques: ['T1611'], severity: 'HIGH', summary: 'a container process attached with ptrace to a process outside the container' },
-  { id: 'escape.chroot-host', techniques: ['T1611'], severity: 'HIGH', summary: "a container process changed root into the host's filesystem (a host / mount, /proc/<pid>/root)" },
+  { id: 'escape.chroot-host', techniques: ['T1611'], severity: 'HIGH', summary: "a container process changed root (chroot, pivot_root) to the host's / by any path (MEDIUM for another host filesystem)" },
   { id: 'escape.usermode-helper', techniques: ['T1611'], severity: 'CRITICAL', summary: 'the kernel ran a program on behalf of a container (release agent, core_pattern pipe) — LOW when no container set it up' },
   { id: 'escape.bpf-from-container', techniques: ['T1611', 'T1562.001'], severity: 'CRITICAL', summary: 'a container process called bpf() (CRITICAL when a map or program fd by id, a map update or delete, or a detach succeeded; HIGH for other commands and refused calls): with it a container reads and rewrites kernel state outside itself — the host (T1611) and the sensor\'s own maps (T1562.001)' },
   { id: 'escape.io-uring-setup', techniques: ['T1611', 'T1562.006'], severity: 'MEDIUM', summary: "a container process set up an io_uring (Docker's default seccomp profile forbids it): the interface behind many kernel privilege escalations (T1611), whose operations bypass syscall-based telemetry (T1562.006)" },
@@ -40,6 +42,7 @@ export const RULES: readonly RuleInfo[] = [
   { id: 'image.first-seen', techniques: ['T1204.003'], severity: 'LOW', summary: 'an image never seen on this node before' },
   { id: 'image.local-import', techniques: ['T1204.003'], severity: 'MEDIUM', summary: 'an image imported or built on this node (LOW for the import itself)' },
   { id: 'drift.exec-new-file', techniques: ['T1204.003'], severity: 'HIGH', summary: 'a container ran a file written or changed after it started' },
+  { id: 'drift.exec-fileless', techniques: ['T1204.003'], severity: 'HIGH', summary: 'a container ran a file with no name left: a memfd or a deleted file (execveat of an fd)' },
 ];
 
 export const RULE_BY_ID = new Map(RULES.map((r) => [r.id, r]));

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { CgroupRegistry } from '../container/cgroups';
 import type { EnrichedMeta } from '../container/enrich';
 import type { ContainerFacts, Lifecycle, LifecycleEvent } from '../container/lifecycle';
-import type { ConnectRecord, ExecRecord, GuardRecord, KernelRecord, Namespaces, SyscallRecord, UringRecord } from '../decode/records';
+import type { ConnectRecord, ExecRecord, GuardRecord, KernelRecord, Namespaces, ObjectRecord, SyscallRecord, UringRecord } from '../decode/records';
 import type { RuntimeSockets } from '../container/runtime-sockets';
 import { TaskFlag } from '../decode/layout';
 import { bpfCmdName, bpfSeverity, ptraceSeverity, signalName, signalResult, signalSeverity, UringCounts } from './guard-rules';
@@ -12,7 +12,8 @@ import { RULE_BY_ID } from './catalog';
 import { cliOf, deployment, enumeration, imageImport } from './cli-patterns';
 import { ImageStore } from './image-store';
 import type { Policy } from './policy';
-import { sensitiveMounts, startRules } from './start-rules';
+import { controlFile, filelessExe, mountVerdict, rootVerdict, type HostFs } from './object-rules';
+import { startRules } from './start-rules';
 import { severityRank, type Finding, type Severity } from './types';
 
 export interface DetectorDeps {
@@ -29,6 +30,8 @@ export interface DetectorDeps {
   images?: ImageStore;
   /** Runtime API sockets by file identity; without it only the bound name decides. */
   runtimeSockets?: RuntimeSockets;
+  /** The host's / and mounted devices, for the root and device rules. */
+  hostFs?: HostFs;
 }
 
 const NS_JOINABLE: (keyof Namespaces)[] = ['mnt', 'net', 'ipc', 'uts', 'cgroup', 'user', 'pid'];
@@ -36,7 +39,7 @@ const PTRACE_ATTACH = 16n;
 const PTRACE_SEIZE = 0x4206n;
 const KTHREADD = 2;
 const RUNTIME_SOCKET = /(^|\/)(docker|containerd|crio|podman|cri-dockerd|dockershim|buildkitd)\.sock(\.ttrpc)?$/;
-const CONTROL_FILE = /(release_agent|core_pattern|uevent_helper|kernel\/modprobe|sysrq-trigger|notify_on_release)$/;
+const LINEAGE_HOPS = 16;
 const MINUTE_NS = 60_000_000_000n;
 const EINPROGRESS = -115;
 
@@ -55,6 +58,11 @@ export class Detector {
   private readonly starts = new Map<string, bigint[]>();
   private readonly reportedSchedules = new Map<string, bigint>();
   private readonly uring = new UringCounts();
+  /** Started containers by their own pid namespace, and by the cgroup a runtime made for them. */
+  private readonly byPidNs = new Map<number, ContainerFacts>();
+  private readonly byCgroup = new Map<bigint, ContainerFacts>();
+  /** Mounts reported (process and mount id → when): fsmount then move_mount of one mount is one finding. */
+  private readonly reportedMounts = new Map<string, bigint>();
 
   constructor(private readonly d: DetectorDeps) {
     this.images = d.images ?? new ImageStore(d.policy.stateDir, d.logger);
@@ -73,11 +81,17 @@ export class Detector {
     return out;
   }
 
+  /** The host's mounts change (a disk mounted later): the caller refreshes them. */
+  setHostFs(fs: HostFs): void {
+    this.d.hostFs = fs;
+  }
+
   techniques(ruleId: string): string[] {
     return RULE_BY_ID.get(ruleId)?.techniques ?? [];
   }
 
   onLifecycle(ev: LifecycleEvent): Finding[] {
+    this.index(ev);
     if (ev.kind !== 'started') return [];
     const c = ev.c;
     const { k, meta } = this.d.containerOf(c);
@@ -150,6 +164,8 @@ export class Detector {
         return this.gate(this.connect(r, p));
       case 'uring':
         return this.gate(this.uringOp(r, p));
+      case 'object':
+        return this.gate(this.object(r, p));
       default:
         return [];
     }
@@ -194,6 +210,10 @@ export class Detector {
 
   private drift(r: ExecRecord, p: Proc, c: ContainerFacts | undefined): Finding[] {
     const f: Finding[] = [];
+    const fileless = c && c.entry && p.tgid !== c.entry.tgid ? filelessExe(r.exe) : undefined;
+    if (c && fileless) {
+      f.push({ ruleId: 'drift.exec-fileless', severity: 'HIGH', message: `container ${this.name(c)} ran ${fileless === 'memfd' ? 'a memfd (or a deleted tmpfs file)' : 'a deleted file'} as ${r.filename}`, container: c, actor: p, attributes: { file: r.filename, kind: fileless, fsMagic: `0x${r.exe.fsMagic.toString(16)}`, inode: String(r.exe.ino) } });
+    }
     if (c && c.entry && p.tgid !== c.entry.tgid && c.startedNs !== undefined) {
       // Drift: the file exec'd was written (or its inode changed) after the container started.
       const startedSec = Number(this.d.wall(c.startedNs) / 1_000_000_000n);
@@ -269,22 +289,14 @@ export class Detector {
         break;
       }
       case 'mount': {
+        // A mount that succeeded is judged from its superblock (object records); attempts from the strings.
         const c = this.containerOfNs(p.ns.mnt);
-        if (!c) break;
-        const ok = r.ret === 0;
+        if (!c || r.ret === 0) break;
         if (r.fstype === 'cgroup' || r.fstype === 'cgroup2') {
-          f.push({ ruleId: 'escape.mount-cgroupfs', severity: ok ? 'HIGH' : 'MEDIUM', message: `a process of container ${this.name(c)} ${ok ? 'mounted' : 'tried to mount'} ${r.fstype} at ${r.path1}`, container: c, actor: p, attributes: { fstype: r.fstype, target: r.path1, result: String(r.ret) } });
+          f.push({ ruleId: 'escape.mount-cgroupfs', severity: 'MEDIUM', message: `a process of container ${this.name(c)} tried to mount ${r.fstype} at ${r.path1}`, container: c, actor: p, attributes: { api: 'mount(2)', fstype: r.fstype, target: r.path1, result: String(r.ret) } });
         } else if (/^\/dev\/(sd|vd|xvd|hd|nvme|mmcblk|dm-|mapper\/|md|loop)/.test(r.path0)) {
-          f.push({ ruleId: 'escape.mount-device', severity: ok ? 'CRITICAL' : 'HIGH', message: `a process of container ${this.name(c)} ${ok ? 'mounted' : 'tried to mount'} host device ${r.path0} at ${r.path1}`, container: c, actor: p, attributes: { source: r.path0, target: r.path1, result: String(r.ret) } });
+          f.push({ ruleId: 'escape.mount-device', severity: 'HIGH', message: `a process of container ${this.name(c)} tried to mount host device ${r.path0} at ${r.path1}`, container: c, actor: p, attributes: { api: 'mount(2)', source: r.path0, target: r.path1, result: String(r.ret) } });
         }
-        break;
-      }
-      case 'open_write': {
-        const c = this.containerOfNs(p.ns.mnt);
-        if (!c || !CONTROL_FILE.test(r.path0)) break;
-        const notify = r.path0.endsWith('notify_on_release');
-        if (!notify) this.lastControlWrite = { c, actor: p, path: r.path0, at: r.ktime };
-        f.push({ ruleId: 'escape.kernel-control-write', severity: notify ? 'HIGH' : 'CRITICAL', message: `a process of container ${this.name(c)} opened ${r.path0} for writing`, container: c, actor: p, attributes: { file: r.path0 } });
         break;
       }
       case 'bpf': {
@@ -320,16 +332,126 @@ export class Detector {
         }
         break;
       }
+    }
+    return f;
+  }
+
+  private index(ev: LifecycleEvent): void {
+    const c = ev.c;
+    const set = ev.kind === 'started';
+    if (ev.kind !== 'started' && ev.kind !== 'exited') return;
+    if (c.ns.pid !== this.d.host.pid) {
+      if (set) this.byPidNs.set(c.ns.pid, c);
+      else if (this.byPidNs.get(c.ns.pid) === c) this.byPidNs.delete(c.ns.pid);
+    }
+    // Only a runtime's cgroup is the container's own (an unshare'd one shares its shell's).
+    if (c.runtimeCall && c.cgroupId > 1n) {
+      if (set) this.byCgroup.set(c.cgroupId, c);
+      else if (this.byCgroup.get(c.cgroupId) === c) this.byCgroup.delete(c.cgroupId);
+    }
+  }
+
+  /**
+   * The container a process acts for: its own mount namespace's, else the one
+   * whose pid namespace or runtime-made cgroup it is in (a mount namespace made
+   * inside a container stays in both), else its nearest ancestor's (a process
+   * that joined the host's namespaces with setns descends from its container).
+   */
+  private containerByLineage(p: Proc): ContainerFacts | undefined {
+    let q: Proc | undefined = p;
+    for (let i = 0; q && i < LINEAGE_HOPS; i++) {
+      const c = this.containerOfNs(q.ns.mnt) ?? this.live(this.byPidNs.get(q.ns.pid)) ?? this.live(this.byCgroup.get(q.cgroupId)) ??
+        (q.execMnt !== undefined ? this.containerOfNs(q.execMnt) : undefined);
+      if (c) return c;
+      if (q.ppid <= 1) return undefined;
+      const parent = this.d.procs.get(q.ppid);
+      q = parent && parent.startNs === q.parentStartNs ? parent : undefined;
+    }
+    return undefined;
+  }
+
+  private live(c: ContainerFacts | undefined): ContainerFacts | undefined {
+    return c && c.status === 'started' ? c : undefined;
+  }
+
+  /** Whether the process an object record names lies outside container c. */
+  private targetOutside(r: ObjectRecord, p: Proc, c: ContainerFacts): { outside: boolean; tgid: number; comm: string } | undefined {
+    const t = r.target;
+    if (!t) return undefined;
+    const hostPidNs = p.ns.pid === this.d.host.pid;
+    // A pid named in the actor's own pid namespace (or a struct pid inside it) is in the container.
+    if (!hostPidNs && (t.vpid || t.inNs)) return { outside: false, tgid: t.tgid, comm: '' };
+    if (!t.vpid && !t.inNs) {
+      // Outside the actor's pid namespace: outside the container unless the actor sits in a pid namespace nested in it.
+      const proc = this.d.procs.get(t.tgid);
+      return { outside: !proc || this.containerByLineage(proc) !== c, tgid: t.tgid, comm: proc?.comm ?? '' };
+    }
+    // The actor shares the host's pid namespace: the pid is a host pid; whose process is it?
+    const proc = this.d.procs.get(t.tgid);
+    if (!proc) return { outside: true, tgid: t.tgid, comm: '' };
+    return { outside: this.containerByLineage(proc) !== c, tgid: t.tgid, comm: proc.comm };
+  }
+
+  private object(r: ObjectRecord, p: Proc): Finding[] {
+    const c = this.containerByLineage(p);
+    if (!c) return [];
+    const f: Finding[] = [];
+    const api = r.syscall;
+    switch (r.syscall) {
+      case 'open':
+      case 'openat':
+      case 'openat2':
+      case 'creat':
+      case 'open_by_handle_at': {
+        const cf = controlFile(r);
+        if (!cf) break;
+        if (cf.kind === 'proc-mem') {
+          const t = this.targetOutside(r, p, c);
+          if (t?.outside) {
+            f.push({ ruleId: 'escape.process-memory-write', severity: 'CRITICAL', message: `a process of container ${this.name(c)} opened the memory of process ${t.tgid}${t.comm ? ` (${t.comm})` : ''}, outside the container, for writing`, container: c, actor: p, attributes: { api: `${api} ${cf.file}`, target: String(t.tgid), targetComm: t.comm, path: r.path } });
+          }
+          break;
+        }
+        if (cf.kind !== 'notify_on_release') this.lastControlWrite = { c, actor: p, path: cf.file, at: r.ktime };
+        f.push({ ruleId: 'escape.kernel-control-write', severity: cf.severity, message: `a process of container ${this.name(c)} opened ${cf.file} for writing${r.path && r.path !== cf.file ? ` (as ${r.path})` : ''}`, container: c, actor: p, attributes: { file: cf.file, kind: cf.kind, api, path: r.path, fstype: r.fstype } });
+        break;
+      }
+      case 'mount':
+      case 'fsmount':
+      case 'open_tree':
+      case 'move_mount':
+      case 'mount_setattr': {
+        const v = mountVerdict(r, this.d.hostFs);
+        if (!v) break;
+        // move_mount attaches a mount the same process made with fsmount/open_tree moments ago: one finding.
+        // (Mount ids are reused once freed, so only that pair is folded.)
+        const key = `${p.tgid}:${p.startNs}:${r.mntId}`;
+        const seen = this.reportedMounts.get(key);
+        if (r.syscall === 'move_mount' && seen !== undefined && r.ktime - seen < MINUTE_NS) break;
+        this.reportedMounts.set(key, r.ktime);
+        if (this.reportedMounts.size > 1024) this.reportedMounts.delete(this.reportedMounts.keys().next().value as string);
+        f.push({ ruleId: v.ruleId, severity: v.severity, message: `a process of container ${this.name(c)} mounted a ${v.what} with ${v.api}${r.path ? ` at ${r.path}` : ''}`, container: c, actor: p, attributes: { api: v.api, fstype: r.fstype, device: `${Math.floor(r.dev / 0x100000)}:${r.dev % 0x100000}`, target: r.path, mountId: String(r.mntId), hostDevice: String(v.hostDevice ?? false) } });
+        break;
+      }
       case 'chroot':
       case 'pivot_root': {
-        const c = this.containerOfNs(p.ns.mnt);
-        if (!c || r.ret !== 0) break;
-        const path = r.path0.replace(/\/+$/, '') || '/';
-        const { k } = this.d.containerOf(c);
-        const hostRootMount = sensitiveMounts(k).find((m) => m.source === '/' && (path === m.destination || path.startsWith(`${m.destination}/`)));
-        if (hostRootMount || /^\/proc\/\d+\/root(\/|$)/.test(path)) {
-          f.push({ ruleId: 'escape.chroot-host', severity: 'HIGH', message: `a process of container ${this.name(c)} changed root to ${r.path0}, the host's filesystem`, container: c, actor: p, attributes: { path: r.path0 } });
-        }
+        const v = rootVerdict(r, this.d.hostFs);
+        if (!v) break;
+        f.push({ ruleId: 'escape.chroot-host', severity: v.severity, message: `a process of container ${this.name(c)} changed root (${api}) to ${r.path || '?'}, which is ${v.what}`, container: c, actor: p, attributes: { path: r.path, api, root: v.what, sameMountAsHost: String(v.sameMount) } });
+        break;
+      }
+      case 'process_vm_writev':
+      case 'pidfd_getfd': {
+        const t = this.targetOutside(r, p, c);
+        if (!t?.outside) break;
+        const ok = r.ret >= 0;
+        const mem = r.syscall === 'process_vm_writev';
+        f.push({
+          ruleId: mem ? 'escape.process-memory-write' : 'escape.pidfd-getfd',
+          severity: ok ? (mem ? 'CRITICAL' : 'HIGH') : 'MEDIUM',
+          message: `a process of container ${this.name(c)} ${ok ? '' : 'tried to '}${mem ? 'write into the memory of' : 'take a file descriptor of'} process ${t.tgid}${t.comm ? ` (${t.comm})` : ''}, outside the container, with ${api}`,
+          container: c, actor: p, attributes: { api, target: String(t.tgid), targetComm: t.comm, result: String(r.ret) },
+        });
         break;
       }
     }

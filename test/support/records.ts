@@ -1,4 +1,4 @@
-import { cw_cgroup, cw_connect, cw_exec, cw_exit, cw_fork, cw_guard, cw_hdr, cw_syscall, cw_task, cw_uring, EXEC_FIXED_SIZE, NS_NAMES, RecordType } from '../../src/decode/layout';
+import { CHAIN_DEPTH, cw_cgroup, cw_connect, cw_exec, cw_exit, cw_fork, cw_guard, cw_hdr, cw_obj, cw_syscall, cw_task, cw_uring, EXEC_FIXED_SIZE, NAME_LEN, NS_NAMES, ObjFlag, RecordType, SYSCALL_NAMES } from '../../src/decode/layout';
 import type { TaskInfo } from '../../src/decode/records';
 
 /** Builds records in the kernel's byte layout, for unit tests without a kernel. */
@@ -47,7 +47,7 @@ export function forkRecord(t = task(), newNsMask = 0): Buffer {
   return b;
 }
 
-export function execRecord(t = task(), filename = '/bin/sh', argv: string[] = ['sh', '-c', 'true'], truncated = false): Buffer {
+export function execRecord(t = task(), filename = '/bin/sh', argv: string[] = ['sh', '-c', 'true'], truncated = false, exe: { nlink?: number; fsMagic?: number } = {}): Buffer {
   const args = Buffer.from(argv.join('\0') + '\0');
   const len = Math.min(args.length, cw_exec.fields.args[1]);
   const size = EXEC_FIXED_SIZE + ((len + 7) & ~7);
@@ -59,8 +59,8 @@ export function execRecord(t = task(), filename = '/bin/sh', argv: string[] = ['
   b.writeBigInt64LE(1700000000n, F.exe_mtime[0]);
   b.writeBigInt64LE(1700000001n, F.exe_ctime[0]);
   b.writeUInt32LE(66, F.exe_dev[0]);
-  b.writeUInt32LE(0x794c7630, F.exe_fs_magic[0]);
-  b.writeUInt32LE(1, F.exe_nlink[0]);
+  b.writeUInt32LE(exe.fsMagic ?? 0x794c7630, F.exe_fs_magic[0]);
+  b.writeUInt32LE(exe.nlink ?? 1, F.exe_nlink[0]);
   b.writeUInt32LE(t.pid, F.old_pid[0]);
   b.writeUInt32LE(len, F.args_len[0]);
   b.writeUInt32LE(truncated ? 1 : 0, F.args_truncated[0]);
@@ -152,5 +152,55 @@ export function uringRecord(opcode: number, userData: bigint, t = task()): Buffe
   putTask(b, TASK_AT, t);
   b.writeBigUInt64LE(userData, F.user_data[0]);
   b.writeUInt32LE(opcode, F.opcode[0]);
+  return b;
+}
+
+export interface ObjectFields {
+  syscall: (typeof SYSCALL_NAMES)[number];
+  ret?: number;
+  arg?: bigint;
+  dev?: number;
+  magic?: number;
+  fstype?: string;
+  ino?: bigint;
+  fMode?: number;
+  /** enum cw_obj_flags */
+  flags?: number;
+  mntId?: number;
+  /** From the superblock's root down, as the decoder returns it. */
+  chain?: string[];
+  path?: string;
+  target?: { tgid: number; pidns?: number; startNs?: bigint };
+  ref?: { dev: number; ino: bigint; beneath?: boolean };
+}
+
+export function objectRecord(o: ObjectFields, t = task()): Buffer {
+  const b = Buffer.alloc(cw_obj.size);
+  const F = cw_obj.fields;
+  hdr(b, RecordType.OBJECT, cw_obj.size);
+  putTask(b, TASK_AT, t);
+  b.writeUInt32LE(SYSCALL_NAMES.indexOf(o.syscall), F.sc[0]);
+  b.writeInt32LE(o.ret ?? 0, F.ret[0]);
+  b.writeBigUInt64LE(o.arg ?? 0n, F.arg[0]);
+  b.writeBigUInt64LE(o.ino ?? 0n, F.ino[0]);
+  b.writeUInt32LE(o.dev ?? 0, F.dev[0]);
+  b.writeUInt32LE(o.magic ?? 0, F.magic[0]);
+  b.writeUInt32LE(o.fMode ?? 0, F.f_mode[0]);
+  // TARGET and REF follow from the fields given, as in the kernel.
+  b.writeUInt32LE((o.flags ?? 0) | (o.target ? ObjFlag.TARGET : 0) | (o.ref ? ObjFlag.REF : 0) | (o.ref?.beneath ? ObjFlag.REF_BENEATH : 0), F.oflags[0]);
+  b.writeUInt32LE(o.mntId ?? 0, F.mnt_id[0]);
+  if (o.target) {
+    b.writeUInt32LE(o.target.tgid, F.target_tgid[0]);
+    b.writeUInt32LE(o.target.pidns ?? 0, F.target_pidns[0]);
+    b.writeBigUInt64LE(o.target.startNs ?? 0n, F.target_start_ns[0]);
+  }
+  if (o.ref) {
+    b.writeUInt32LE(o.ref.dev, F.ref_dev[0]);
+    b.writeBigUInt64LE(o.ref.ino, F.ref_ino[0]);
+  }
+  cstr(b, F.fstype[0], F.fstype[1], o.fstype ?? '');
+  // The kernel writes the chain leaf first.
+  [...(o.chain ?? [])].reverse().slice(0, CHAIN_DEPTH).forEach((n, i) => cstr(b, F.chain[0] + i * NAME_LEN, NAME_LEN, n));
+  cstr(b, F.path[0], F.path[1], o.path ?? '');
   return b;
 }

@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { DEFAULT_POLICY, globMatch, loadPolicy, parsePolicy, PolicyError } from '../../src/detect/policy';
 import { sensitiveMounts } from '../../src/detect/start-rules';
 import { ProcessTable } from '../../src/process/table';
-import { execRecord, syscallRecord, task } from '../support/records';
+import { execRecord, objectRecord, syscallRecord, task } from '../support/records';
+import { ObjFlag } from '../../src/decode/layout';
+import { kdev, MAGIC } from '../../src/detect/object-rules';
 
 describe('policy file', () => {
   it('parses rules, images, creators, discovery users, floor and state dir', () => {
@@ -129,7 +131,7 @@ describe('action rules on synthetic records', () => {
       const out: string[] = [];
       for (const r of decodeBatch(Buffer.concat(bufs)).records as KernelRecord[]) {
         const p = procs.apply(r);
-        lifecycle.onRecord(r, p);
+        for (const ev of lifecycle.onRecord(r, p)) det.onLifecycle(ev);
         out.push(...det.onRecord(r, p).map((f) => `${f.ruleId}:${f.severity}`));
       }
       return out;
@@ -152,7 +154,9 @@ describe('action rules on synthetic records', () => {
   it('a usermode helper right after a release_agent write is CRITICAL, on its own LOW', () => {
     const feed = setup();
     expect(feed([execRecord(t(130, 2, HOST), '/sbin/modprobe', ['modprobe', 'x'])])).toEqual(['escape.usermode-helper:LOW']);
-    expect(feed([syscallRecord(7, 0, [0x241n], t(111, 103, CTR, { nspid: 3 }), CTR, ['/tmp/cg/release_agent', '', ''])])).toEqual(['escape.kernel-control-write:CRITICAL']);
+    // release_agent of a cgroup v1 hierarchy, opened for writing by a path that does not name it.
+    const ra = objectRecord({ syscall: 'openat', ret: 3, arg: 1n, magic: MAGIC.CGROUP, fstype: 'cgroup', fMode: 0x2, flags: ObjFlag.FILE, chain: ['release_agent'], path: '/proc/self/fd/4' }, t(111, 103, CTR, { nspid: 3 }));
+    expect(feed([ra])).toEqual(['escape.kernel-control-write:CRITICAL']);
     expect(feed([execRecord(t(131, 2, HOST), '/tmp/agent', ['/tmp/agent'])])).toEqual(['escape.usermode-helper:CRITICAL']);
   });
 
@@ -160,5 +164,82 @@ describe('action rules on synthetic records', () => {
     const feed = setup();
     expect(feed([syscallRecord(1, 0, [5n, 0x20000n], t(140, 1, CTR), HOST)])).toEqual([]);
     expect(feed([syscallRecord(1, 0, [5n, 0x20000n], t(141, 103, { ...CTR, mnt: HOST.mnt }, { nspid: 4 }), CTR)])).toEqual(['escape.setns-host:CRITICAL']);
+  });
+
+  it('kernel control files from the superblock and dentry chain, whatever path was passed', () => {
+    const feed = setup();
+    const open = (o: Partial<Parameters<typeof objectRecord>[0]>, pid: number) =>
+      feed([objectRecord({ syscall: 'openat', ret: 3, arg: 1n, fMode: 0x2, flags: ObjFlag.FILE, path: '/tmp/x', ...o }, t(pid, 103, CTR, { nspid: pid }))]);
+    expect(open({ magic: MAGIC.PROC, fstype: 'proc', chain: ['sys', 'kernel', 'core_pattern'] }, 150)).toEqual(['escape.kernel-control-write:CRITICAL']);
+    expect(open({ syscall: 'openat2', magic: MAGIC.PROC, fstype: 'proc', chain: ['sys', 'kernel', 'modprobe'] }, 151)).toEqual(['escape.kernel-control-write:CRITICAL']);
+    expect(open({ magic: MAGIC.SYSFS, fstype: 'sysfs', chain: ['kernel', 'uevent_helper'] }, 152)).toEqual(['escape.kernel-control-write:CRITICAL']);
+    expect(open({ magic: MAGIC.CGROUP, fstype: 'cgroup', chain: ['a', 'b', 'notify_on_release'] }, 153)).toEqual(['escape.kernel-control-write:HIGH']);
+    // Read-only, an ordinary file of that name, a procfs file of that name elsewhere: nothing.
+    expect(open({ fMode: 0x1, magic: MAGIC.PROC, fstype: 'proc', chain: ['sys', 'kernel', 'core_pattern'] }, 154)).toEqual([]);
+    expect(open({ magic: 0xef53, fstype: 'ext4', chain: ['tmp', 'core_pattern'] }, 155)).toEqual([]);
+    expect(open({ magic: MAGIC.PROC, fstype: 'proc', chain: ['sys', 'fs', 'modprobe'] }, 156)).toEqual([]);
+    // The same open from a host process is not a container's.
+    expect(feed([objectRecord({ syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] }, t(157, 1, HOST))])).toEqual([]);
+  });
+
+  it("a process that setns'd into the host still acts for its container (lineage)", () => {
+    const feed = setup();
+    feed([execRecord(t(160, 103, CTR, { nspid: 9 }), '/bin/nsenter', ['nsenter', '-t', '1', '-m'])]);
+    const rec = objectRecord({ syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] }, t(161, 160, HOST, { parentStartNs: 160_000_000_000n }));
+    expect(feed([rec])).toEqual(['escape.kernel-control-write:CRITICAL']);
+  });
+
+  it('a mount namespace made inside a container stays the container (its pid namespace)', () => {
+    const feed = setup();
+    const NESTED = { ...CTR, mnt: 99 };
+    const rec = objectRecord({ syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] }, t(165, 1, NESTED));
+    expect(feed([rec])).toEqual(['escape.kernel-control-write:CRITICAL']);
+    const HOSTPID = { ...HOST, mnt: 98 };
+    expect(feed([objectRecord({ syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] }, t(166, 1, HOSTPID))])).toEqual([]);
+  });
+
+  it('another process: outside by the kernel pid-namespace verdict, else by lineage when the host pid namespace is shared', () => {
+    const feed = setup();
+    const mem = (tgid: number, flags: number, actor: ReturnType<typeof t>) => feed([objectRecord({
+      syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE | ObjFlag.TARGET | flags, magic: MAGIC.PROC, chain: [String(tgid), 'mem'], target: { tgid },
+    }, actor)]);
+    // Own pid namespace: a struct pid inside it is the container's; one outside (a host /proc bind) is not.
+    expect(mem(103, ObjFlag.TARGET_IN_NS, t(170, 103, CTR))).toEqual([]);
+    expect(mem(1, 0, t(171, 103, CTR))).toEqual(['escape.process-memory-write:CRITICAL']);
+    // From a pid namespace nested in the container, its own init is outside that namespace but inside the container.
+    expect(mem(103, 0, t(175, 103, { ...CTR, pid: 77 }))).toEqual([]);
+    // A container sharing the host's pid namespace: the table says whose process it is.
+    const HPID = { ...CTR, pid: HOST.pid };
+    feed([execRecord(t(200, 1, HOST), '/usr/sbin/runc', ['runc', 'create', 'c2']), execRecord(t(203, 200, HPID), '/bin/sh', ['sh'])]);
+    feed([execRecord(t(300, 1, HOST), '/bin/sleep', ['sleep', '60'])]);
+    expect(mem(300, ObjFlag.TARGET_IN_NS, t(204, 203, HPID))).toEqual(['escape.process-memory-write:CRITICAL']);
+    expect(mem(203, ObjFlag.TARGET_IN_NS, t(205, 203, HPID))).toEqual([]);
+    // process_vm_writev names a pid in the actor's namespace: inside, unless that namespace is the host's.
+    const pvw = (tgid: number, actor: ReturnType<typeof t>, ret = 8) => feed([objectRecord({ syscall: 'process_vm_writev', ret, flags: ObjFlag.TARGET | ObjFlag.TARGET_VPID, target: { tgid } }, actor)]);
+    expect(pvw(1, t(172, 103, CTR))).toEqual([]);
+    expect(pvw(300, t(206, 203, HPID))).toEqual(['escape.process-memory-write:CRITICAL']);
+    expect(pvw(300, t(207, 203, HPID), -1)).toEqual(['escape.process-memory-write:MEDIUM']);
+    const getfd = (flags: number, actor: ReturnType<typeof t>) => feed([objectRecord({ syscall: 'pidfd_getfd', ret: 5, flags: ObjFlag.TARGET | flags, target: { tgid: 300 } }, actor)]);
+    expect(getfd(0, t(173, 103, CTR))).toEqual(['escape.pidfd-getfd:HIGH']);
+    expect(getfd(ObjFlag.TARGET_IN_NS, t(174, 103, CTR))).toEqual([]);
+  });
+
+  it('an exec of a memfd or a deleted file from a container', () => {
+    const feed = setup();
+    expect(feed([execRecord(t(180, 103, CTR, { nspid: 20 }), '/dev/fd/4', ['x'], false, { nlink: 0, fsMagic: MAGIC.TMPFS })])).toContain('drift.exec-fileless:HIGH');
+    expect(feed([execRecord(t(181, 103, CTR, { nspid: 21 }), '/dev/fd/3', ['x'], false, { nlink: 0, fsMagic: 0x794c7630 })])).toContain('drift.exec-fileless:HIGH');
+    expect(feed([execRecord(t(182, 103, CTR, { nspid: 22 }), '/bin/ls', ['ls'])])).not.toContain('drift.exec-fileless:HIGH');
+    expect(feed([execRecord(t(183, 1, HOST), '/dev/fd/4', ['x'], false, { nlink: 0, fsMagic: MAGIC.TMPFS })])).toEqual([]);
+  });
+
+  it('mounts from the superblock: fsmount then move_mount of one cgroup mount is one finding', () => {
+    const feed = setup();
+    const m = { magic: MAGIC.CGROUP, fstype: 'cgroup', mntId: 77, flags: ObjFlag.SB_ROOT };
+    expect(feed([objectRecord({ syscall: 'fsmount', ret: 4, ...m }, t(190, 103, CTR))])).toEqual(['escape.mount-cgroupfs:HIGH']);
+    expect(feed([objectRecord({ syscall: 'move_mount', ...m, path: '/mnt' }, t(190, 103, CTR))])).toEqual([]);
+    // Mount ids are reused: a later mount(2) with the same id is a finding of its own.
+    expect(feed([objectRecord({ syscall: 'mount', ...m, path: '/tmp/cg' }, t(190, 103, CTR))])).toEqual(['escape.mount-cgroupfs:HIGH']);
+    // mount(2) of tmpfs never reaches user space (the kernel sends cgroup and block-device mounts only); a bind of a volume is no device mount.
+    expect(feed([objectRecord({ syscall: 'mount', arg: 4096n, magic: 0xef53, fstype: 'ext4', flags: ObjFlag.BDEV, dev: kdev(8, 1), mntId: 78 }, t(191, 103, CTR))])).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import { degradations, DEPENDENCIES, featureNotes, hookName, refusal, type Kerne
 import { RULE_BY_ID } from '../../src/detect/catalog';
 
 const ALL: KernelFeatures = { btf: true, ringbuf: true, tracing: true, taskBtf: true, sendSignal: true, lsm: false };
-const SYSCALLS = ['setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open', 'openat', 'connect', 'init_module', 'finit_module', 'bpf', 'io_uring_setup'];
+const SYSCALLS = ['setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open', 'openat', 'connect', 'init_module', 'finit_module', 'bpf', 'io_uring_setup', 'openat2', 'open_by_handle_at', 'fsmount', 'open_tree', 'process_vm_writev', 'pidfd_getfd'];
 const progs = (missing: string[] = []): ProgramInfo[] => [
   { name: 'cw_fork', section: 'tp_btf/sched_process_fork', attached: true },
   { name: 'cw_signal', section: 'tp_btf/signal_generate', attached: true },
@@ -34,7 +34,7 @@ describe('kernel features', () => {
     expect(degradations(progs(['connect'])).map((d) => d.rule)).toEqual(['discovery.runtime-socket', 'deploy.from-container']);
     // arm64 has no open(2): openat alone serves the rule.
     expect(degradations(progs(['open']))).toEqual([]);
-    expect(degradations(progs(['open', 'openat'])).map((d) => d.rule)).toEqual(['escape.kernel-control-write']);
+    expect(degradations(progs(['open', 'openat', 'openat2'])).map((d) => d.rule)).toEqual(['escape.kernel-control-write', 'escape.kernel-control-write']);
   });
 
   it('takes either name of the io_uring submission tracepoint', () => {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GuardWhat, NS_NAMES, PeerKind, RECORD_TYPE_MAX, RecordType, statNames, SYSCALL_NAMES, TaskFlag, structs } from '../../src/decode/layout';
+import { GuardWhat, NS_NAMES, ObjFlag, PeerKind, RECORD_TYPE_MAX, RecordType, statNames, SYSCALL_NAMES, TaskFlag, structs } from '../../src/decode/layout';
 
 /**
  * The decoder's offsets (src/decode/layout.ts) against the BTF of the built
@@ -97,6 +97,12 @@ describe('record layout matches the BPF object BTF', () => {
     const peer: Record<string, number> = {};
     for (const [k, v] of Object.entries(PeerKind)) peer[`CW_PEER_${k}`] = v;
     expect(enumValues('cw_peer_kind')).toEqual(peer);
+  });
+
+  it('enum cw_obj_flags', () => {
+    const want: Record<string, number> = {};
+    for (const [k, v] of Object.entries(ObjFlag)) want[`CW_OF_${k}`] = v;
+    expect(enumValues('cw_obj_flags')).toEqual(want);
   });
 
   it('enum cw_task_flags', () => {
