@@ -35,6 +35,10 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 int cw_loader_events_fd(const struct cw_loader *l);
 int cw_loader_stats_fd(const struct cw_loader *l);
 int cw_loader_tasks_fd(const struct cw_loader *l);
+/* Adds a process that ran before the sensor to the kernel's follow set.
+ * start_ns: its start from /proc (clock ticks, in ns). Returns 0 when added,
+ * 1 when the kernel follows it already, or a negative errno. */
+int cw_loader_follow(struct cw_loader *l, uint32_t tgid, uint64_t start_ns);
 void cw_loader_destroy(struct cw_loader *l);
 
 #ifdef __cplusplus

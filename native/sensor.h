@@ -28,6 +28,7 @@ private:
 	Napi::Value Drain(const Napi::CallbackInfo &info);
 	Napi::Value Stats(const Napi::CallbackInfo &info);
 	Napi::Value TaskCount(const Napi::CallbackInfo &info);
+	Napi::Value Follow(const Napi::CallbackInfo &info);
 	Napi::Value Close(const Napi::CallbackInfo &info);
 
 	static int OnRecord(void *ctx, void *data, size_t size);

@@ -31,6 +31,8 @@ export interface NativeSensor {
   drain(): number;
   stats(): NativeStats;
   taskCount(): number;
+  /** Adds processes that ran before the sensor (start times from /proc) to the kernel's follow set. */
+  follow(tgids: number[], startNs: bigint[]): { added: number; existing: number };
   close(): void;
 }
 

@@ -58,7 +58,7 @@ export async function runSensor(o: RunOptions): Promise<number> {
   const hub = o.raw
     ? undefined
     : await startSinks(sf.outputs, { ...sf.options, logger: log, node: hostname(), bootId: sensor.host.bootId, onStdoutClosed: () => stopping?.(0) });
-  if (hub) pipeline = new Pipeline({ logger: log, host: sensor.host, policy: o.policy, emit: (e) => hub.publish(e) });
+  if (hub) pipeline = new Pipeline({ logger: log, host: sensor.host, policy: o.policy, emit: (e) => hub.publish(e), follow: (l) => sensor.follow(l) });
   if (o.raw) {
     o.out.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') stopping?.(0);

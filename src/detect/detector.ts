@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CgroupRegistry } from '../container/cgroups';
-import type { EnrichedMeta } from '../container/enrich';
+import { DUPLICATE_ID_LABEL, type EnrichedMeta } from '../container/enrich';
 import type { ContainerFacts, Lifecycle, LifecycleEvent } from '../container/lifecycle';
 import type { KernelRecord, Namespaces, SyscallRecord, ExecRecord } from '../decode/records';
 import type { Proc, ProcessTable } from '../process/table';
@@ -92,12 +92,28 @@ export class Detector {
       if (s && s.c !== c && ev.ktime - s.at < 10_000_000_000n && k.runtime !== 'RUNC' && k.runtime !== 'CRUN' && k.runtime !== 'UNKNOWN') {
         f.push({ ruleId: 'deploy.from-container', severity: 'HIGH', message: `${k.runtime} container ${k.name ?? k.id} started ${(Number(ev.ktime - s.at) / 1e6).toFixed(0)} ms after a process in container ${this.name(s.c)} connected to ${s.path}`, container: c, actor: s.actor, attributes: { socket: s.path, from: this.name(s.c) } });
       }
-      const outer = c.creator ? this.d.lifecycle.get(c.creator.ns.mnt) : undefined;
-      if (outer && outer !== c) {
-        f.push({ ruleId: 'deploy.from-container', severity: 'HIGH', message: `container ${k.name ?? k.id} was made by ${c.creator!.exe} inside container ${this.name(outer)}`, container: c, actor: c.creator, attributes: { from: this.name(outer) } });
-      }
     }
+    if (c.outer) f.push(this.nested(c, k));
     return this.gate(f);
+  }
+
+  /**
+   * A container made by a process of another container (T1610). A sandbox, in
+   * a user namespace of its own (browsers, build tools, rootless engines), holds
+   * no privilege the outer container lacks: LOW; one made with the host's user
+   * namespace (a privileged container running a runtime) is HIGH.
+   */
+  private nested(c: ContainerFacts, k: ContainerInput): Finding {
+    const outer = c.outer!;
+    const confined = c.ns.user !== this.d.host.user && c.ns.user !== outer.ns.user;
+    const by = c.creator ? ` by ${c.creator.exe || c.creator.comm}` : '';
+    const attributes: Record<string, string> = { from: this.name(outer), userNamespace: confined ? 'own' : 'shared' };
+    if (k.labels?.[DUPLICATE_ID_LABEL]) attributes.claimedId = k.labels[DUPLICATE_ID_LABEL];
+    return {
+      ruleId: 'deploy.from-container', severity: confined ? 'LOW' : 'HIGH',
+      message: `container ${k.name ?? k.id} was made${by} inside container ${this.name(outer)}${confined ? ', in a user namespace of its own' : ''}`,
+      container: c, actor: c.creator ?? c.entry, attributes,
+    };
   }
 
   private name(c: ContainerFacts): string {
@@ -125,10 +141,14 @@ export class Detector {
     return [{ ruleId: 'orchestration.scheduled-image', severity: 'LOW', message: `${key} started ${list.length} times, every ${period.toFixed(1)} s`, container: c, actor: c.entry, attributes: { key, periodSeconds: period.toFixed(1) } }];
   }
 
-  /** The container a process acts from (for setns: the one it was in before). */
-  private containerOfNs(mnt: number): ContainerFacts | undefined {
-    const c = this.d.lifecycle.get(mnt);
-    return c && c.status === 'started' ? c : undefined;
+  /**
+   * The started container a process acts for, by lineage (see Lifecycle.owner).
+   * An exec record says whether the kernel follows the process (syscall records
+   * do not): one that is neither followed nor in a container's namespaces is
+   * the host's, without a walk.
+   */
+  private acting(r: KernelRecord, p: Proc): ContainerFacts | undefined {
+    return this.d.lifecycle.actingFor(p, r.kind === 'exec' ? r.task.flags : undefined);
   }
 
   onRecord(r: KernelRecord, p: Proc): Finding[] {
@@ -144,7 +164,7 @@ export class Detector {
 
   private exec(r: ExecRecord, p: Proc): Finding[] {
     const f: Finding[] = [];
-    const c = this.containerOfNs(p.ns.mnt);
+    const c = this.acting(r, p);
     // Usermode helper: the kernel starts it as a child of kthreadd.
     if (p.ppid === KTHREADD) {
       const w = this.lastControlWrite;
@@ -179,10 +199,17 @@ export class Detector {
     return f.concat(this.drift(r, p, c));
   }
 
+  /** Whether p's line is c's, or a container nested in c. */
+  private within(p: Proc, c: ContainerFacts): boolean {
+    for (let o = this.d.lifecycle.owner(p) ?? undefined, i = 0; o && i < 16; o = o.outer, i++) if (o === c) return true;
+    return false;
+  }
+
   private drift(r: ExecRecord, p: Proc, c: ContainerFacts | undefined): Finding[] {
     const f: Finding[] = [];
-    if (c && c.entry && p.tgid !== c.entry.tgid && c.startedNs !== undefined) {
-      // Drift: the file exec'd was written (or its inode changed) after the container started.
+    // The container's own start (its init's exec of the entrypoint) is not drift; any later exec is,
+    // the init's too, when the file was written (or its inode changed) after the container started.
+    if (c && c.entry && c.startedNs !== undefined && (p.tgid !== c.entry.tgid || r.ktime > c.startedNs)) {
       const startedSec = Number(this.d.wall(c.startedNs) / 1_000_000_000n);
       if (r.exe.ctime >= startedSec && r.exe.ctime > 0) {
         f.push({ ruleId: 'drift.exec-new-file', severity: 'HIGH', message: `container ${this.name(c)} ran ${r.filename}, written after the container started`, container: c, actor: p, attributes: { file: r.filename, ctime: String(r.exe.ctime) } });
@@ -196,7 +223,7 @@ export class Detector {
     const host = this.d.host;
     switch (r.syscall) {
       case 'setns': {
-        const c = this.containerOfNs(r.oldNs.mnt) ?? this.containerOfNs(p.ns.mnt);
+        const c = this.acting(r, p);
         if (!c || r.ret !== 0) break;
         const joined = NS_JOINABLE.filter((k) => r.task.ns[k] === host[k] && r.oldNs[k] !== host[k]);
         if (joined.length) {
@@ -205,7 +232,7 @@ export class Detector {
         break;
       }
       case 'mount': {
-        const c = this.containerOfNs(p.ns.mnt);
+        const c = this.acting(r, p);
         if (!c) break;
         const ok = r.ret === 0;
         if (r.fstype === 'cgroup' || r.fstype === 'cgroup2') {
@@ -216,7 +243,7 @@ export class Detector {
         break;
       }
       case 'open_write': {
-        const c = this.containerOfNs(p.ns.mnt);
+        const c = this.acting(r, p);
         if (!c || !CONTROL_FILE.test(r.path0)) break;
         const notify = r.path0.endsWith('notify_on_release');
         if (!notify) this.lastControlWrite = { c, actor: p, path: r.path0, at: r.ktime };
@@ -224,7 +251,7 @@ export class Detector {
         break;
       }
       case 'connect_unix': {
-        const c = this.containerOfNs(p.ns.mnt);
+        const c = this.acting(r, p);
         if (!c || !RUNTIME_SOCKET.test(r.path0)) break;
         this.lastSocketConnect = { c, actor: p, path: r.path0, at: r.ktime };
         f.push({ ruleId: 'discovery.runtime-socket', severity: 'HIGH', message: `a process of container ${this.name(c)} connected to runtime socket ${r.path0}`, container: c, actor: p, attributes: { socket: r.path0 } });
@@ -232,25 +259,25 @@ export class Detector {
       }
       case 'init_module':
       case 'finit_module': {
-        const c = this.containerOfNs(p.ns.mnt);
+        const c = this.acting(r, p);
         if (!c) break;
         f.push({ ruleId: 'escape.module-load', severity: 'CRITICAL', message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'loaded' : 'tried to load'} a kernel module`, container: c, actor: p, attributes: { result: String(r.ret) } });
         break;
       }
       case 'ptrace': {
-        const c = this.containerOfNs(p.ns.mnt);
+        const c = this.acting(r, p);
         if (!c || (r.args[0] !== PTRACE_ATTACH && r.args[0] !== PTRACE_SEIZE)) break;
         // The target pid is in the caller's pid namespace: the host's only when the container shares it.
         if (p.ns.pid !== host.pid) break;
         const target = this.d.procs.get(Number(r.args[1]));
-        if (target && target.ns.mnt !== c.key) {
+        if (target && !this.within(target, c)) {
           f.push({ ruleId: 'escape.ptrace-host', severity: 'HIGH', message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'attached to' : 'tried to attach to'} host process ${target.tgid} (${target.comm})`, container: c, actor: p, attributes: { target: String(target.tgid), targetExe: target.exe, result: String(r.ret) } });
         }
         break;
       }
       case 'chroot':
       case 'pivot_root': {
-        const c = this.containerOfNs(p.ns.mnt);
+        const c = this.acting(r, p);
         if (!c || r.ret !== 0) break;
         const path = r.path0.replace(/\/+$/, '') || '/';
         const { k } = this.d.containerOf(c);

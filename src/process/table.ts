@@ -1,3 +1,4 @@
+import type { ContainerFacts } from '../container/lifecycle';
 import type { KernelRecord, Namespaces, TaskInfo } from '../decode/records';
 import { sameStart } from './procfs';
 import { TaskFlag } from '../decode/layout';
@@ -26,6 +27,12 @@ export interface Proc {
   /** CLOCK_MONOTONIC ns of its exit, once it has exited. */
   exitedAt?: bigint;
   exitStatus?: number;
+  /**
+   * The container its line belongs to, cached by the lifecycle (container/lifecycle.ts
+   * owner()): null for the host's, undefined until asked. `ownerEpoch` dates a null.
+   */
+  owner?: ContainerFacts | null;
+  ownerEpoch?: number;
 }
 
 /** Reads a process the kernel did not report (it started before the sensor, or only forked). */
