@@ -191,7 +191,7 @@ export class Lifecycle {
   /** p: the process after the table applied r. */
   onRecord(r: KernelRecord, p: Proc): LifecycleEvent[] {
     // A host process that entered other namespaces may have entered a container.
-    if (r.kind === 'syscall' && r.syscall === 'setns' && p.owner === null) p.owner = undefined;
+    if (((r.kind === 'syscall' && r.syscall === 'setns') || r.kind === 'cgroup_attach') && p.owner === null) p.owner = undefined;
     let out: LifecycleEvent[] | undefined;
     if (this.waiting > 0 && r.kind !== 'exec' && r.kind !== 'cgroup_mkdir' && r.kind !== 'cgroup_rmdir' && r.kind !== 'cgroup_attach' &&
       !(r.kind === 'syscall' && (r.syscall === 'pivot_root' || r.syscall === 'chroot'))) {
@@ -262,9 +262,11 @@ export class Lifecycle {
       }
     }
     // The container whose line made it: the root changer's own line, before it becomes a container.
-    // By the parent's line only: a new container may share another's PID namespace (a pod's).
+    // The container whose line made it: the runtime's, when one made it (a pod's next container
+    // may join another's PID namespace, yet runc on the host made it), else the root changer's own.
     const parent = this.procs.parent(p);
-    const outer = (parent ? this.owner(parent) : null) ?? undefined;
+    const maker = runtimeCall ? this.procs.get(runtimeCall.pid) : manager ? this.procs.get(manager.pid) : undefined;
+    const outer = this.owner(maker ?? p) ?? undefined;
     const c: ContainerFacts = {
       key, status: 'created', initTgid: p.tgid, initStartNs: p.startNs, ns: p.ns, cgroupId: p.cgroupId,
       rootChange: how, runtimeCall, manager, creator, createdNs: ktime, existing: false, outer,
