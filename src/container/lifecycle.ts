@@ -1,5 +1,6 @@
 import { NS_NAMES, TaskFlag } from '../decode/layout';
 import type { KernelRecord, Namespaces } from '../decode/records';
+import { sameStart } from '../process/procfs';
 import type { Proc, ProcessTable } from '../process/table';
 import { basename as basenameOf, parseManager, parseOciRuntime, type ManagerCall, type OciRuntimeCall } from './runtime-cli';
 
@@ -148,7 +149,7 @@ export class Lifecycle {
         break;
       }
       const byInit = this.byInit.get(cur.tgid);
-      if (byInit && byInit.initStartNs === cur.startNs) {
+      if (byInit && sameStart(byInit.initStartNs, cur.startNs)) {
         found = byInit;
         break;
       }
@@ -159,7 +160,7 @@ export class Lifecycle {
     for (let i = chain.length - 1; i >= 0; i--) {
       const q = chain[i];
       const own = this.byInit.get(q.tgid);
-      if (own && own.initStartNs === q.startNs) found = own;
+      if (own && sameStart(own.initStartNs, q.startNs)) found = own;
       else if (!found) found = this.byNamespaces(q);
       q.owner = found;
       q.ownerEpoch = this.epoch;
@@ -225,7 +226,8 @@ export class Lifecycle {
       case 'exit': {
         const c = this.byInit.get(p.tgid);
         this.entered.delete(procKey(p));
-        if (!c || c.initStartNs !== p.startNs) return [];
+        // An init found by the scan has a start time from /proc, at clock-tick resolution.
+        if (!c || !sameStart(c.initStartNs, p.startNs)) return [];
         return this.exit(c, r.ktime, r.exitStatus);
       }
       case 'cgroup_rmdir': {

@@ -142,6 +142,13 @@ export class ProcessTable {
       if (parent) {
         p.exe = parent.exe;
         p.argv = parent.argv;
+        // And belongs to its parent's container (lineage); to the host when the parent is the
+        // host's and the child shares its namespaces and cgroup (container/lifecycle.ts owner()).
+        const o = parent.owner;
+        if (o || (o === null && t.ns.mnt === parent.ns.mnt && t.ns.pid === parent.ns.pid && t.cgroupId === parent.cgroupId)) {
+          p.owner = o;
+          p.ownerEpoch = parent.ownerEpoch;
+        }
       }
       if ((t.flags & FOLLOWED_MASK) === 0) this.putRecent(p);
       else this.put(p);

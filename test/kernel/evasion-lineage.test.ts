@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -189,6 +189,13 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
       expect(cw.events.filter((e) => e.containerCreated?.container?.initPid === second.initPid).map((e) => e.containerCreated.container.id)).toEqual([second.id]);
     } finally {
       for (const m of made) spawnSync('runc', ['--root', m.root, 'delete', '-f', id], { timeout: 30_000 });
+      // runc delete removes their cgroups; if it could not, do it here (empty directories only).
+      for (const ctrl of readdirSync('/sys/fs/cgroup')) {
+        for (const n of ['a', 'b']) {
+          const d = join('/sys/fs/cgroup', ctrl, `cwt-dup-${n}-${tag}`);
+          if (existsSync(d)) spawnSync('rmdir', [d]);
+        }
+      }
     }
   });
 
