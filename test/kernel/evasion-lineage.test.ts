@@ -38,12 +38,14 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
     mkdirSync(join(fx, 'nestroot/bin'), { recursive: true });
     copyFileSync('/bin/busybox', join(fx, 'nestroot/bin/busybox'));
     symlinkSync('busybox', join(fx, 'nestroot/bin/sh'));
-    // A container process older than the sensor: a subshell that waits, then mounts the
-    // pids hierarchy and rewrites release_agent (its own value) from the shell itself.
-    const cg = `/tmp/cgo-${tag}`;
+    // Container processes older than the sensor: a subshell, and a shell in a mount namespace
+    // of its own, that wait, then mount the pids hierarchy and rewrite release_agent (its own
+    // value) from the shell itself.
+    const late = (cg: string) =>
+      `while [ ! -e /tmp/go-old-${tag} ]; do sleep 0.1; done; mkdir -p ${cg} && mount -t cgroup -o pids cgroup ${cg} && v=$(cat ${cg}/release_agent) && echo "$v" > ${cg}/release_agent; sleep 300`;
     old = await lab.start('runc', {
       privileged: true,
-      args: ['/bin/sh', '-c', `(while [ ! -e /tmp/go-old-${tag} ]; do sleep 0.1; done; mkdir -p ${cg} && mount -t cgroup -o pids cgroup ${cg} && v=$(cat ${cg}/release_agent) && echo "$v" > ${cg}/release_agent; sleep 300) & sleep 300`],
+      args: ['/bin/sh', '-c', `(${late(`/tmp/cgo-${tag}`)}) & unshare -m /bin/sh -c '${late(`/tmp/cgu-${tag}`)}' & sleep 300`],
     });
     cw = await CtrwatchProcess.start(['--state-dir', state]);
   });
@@ -116,6 +118,11 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
     const writer = w.chain[0];
     expect(writer.ppid).toBe(old.initPid);
     expect((await waitDet('escape.mount-cgroupfs', about(old))).severity).toBe('HIGH');
+    // The one that moved to a mount namespace of its own before the sensor started is the container's too,
+    // not a container of its own.
+    const moved = await waitDet('escape.kernel-control-write', (d) => d.attributes.file === `/tmp/cgu-${tag}/release_agent`);
+    expect(moved.container.id).toBe(old.id);
+    expect(cw.events.filter((e) => e.containerStarted?.container?.existing && e.containerStarted.process?.ppid === old.initPid)).toEqual([]);
   });
 
   it("drift by PID 1: the container's init exec'ing a file written after the start fires; its entrypoint does not", async () => {
