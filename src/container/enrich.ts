@@ -52,6 +52,8 @@ export class Enricher {
   private readonly log: Logger;
   /** Ids given out, and to whom: no id is held by two live containers. */
   private readonly ids = new Map<string, ContainerFacts>();
+  /** Size at which exited holders are next swept out of `ids` (doubles: amortised O(1) a container). */
+  private idsSweepAt = 4096;
 
   constructor(
     private readonly procs: ProcessTable,
@@ -129,7 +131,10 @@ export class Enricher {
 
   /** id, or a distinct one when a live container other than c holds it already. */
   private unique(id: string, c: ContainerFacts): { id: string; claimed?: string } {
-    if (this.ids.size > 4096) for (const [k, v] of this.ids) if (v.status === 'exited') this.ids.delete(k);
+    if (this.ids.size > this.idsSweepAt) {
+      for (const [k, v] of this.ids) if (v.status === 'exited') this.ids.delete(k);
+      this.idsSweepAt = Math.max(4096, 2 * this.ids.size);
+    }
     let out = id;
     for (let n = 0; ; n++) {
       const holder = this.ids.get(out);
