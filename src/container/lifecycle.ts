@@ -51,6 +51,8 @@ export interface ContainerFacts {
   reportOnActivity?: boolean;
   /** The container whose line made this one (nested containers), by lineage. */
   outer?: ContainerFacts;
+  /** Started by its line's first activity, before any exec: the init's first exec becomes its entry. */
+  activityStart?: boolean;
   /** Free slot for enrichment, owned by the caller. */
   meta?: unknown;
 }
@@ -211,6 +213,7 @@ export class Lifecycle {
     this.waiting--;
     c.status = 'started';
     c.startedNs = ktime;
+    c.activityStart = true;
     const init = this.procs.get(c.initTgid, c.initStartNs);
     c.entry = init ?? p;
     return [{ kind: 'created', c, ktime: c.createdNs }, { kind: 'started', c, ktime, process: c.entry }];
@@ -328,6 +331,12 @@ export class Lifecycle {
       if (!c.deferredCreate) return [started];
       c.deferredCreate = false;
       return [{ kind: 'created', c, ktime: c.createdNs }, started];
+    }
+    // Started by its line's first activity (no exec yet): the init's first exec is its entrypoint after all.
+    if (c.activityStart && p.tgid === c.initTgid) {
+      c.activityStart = false;
+      c.entry = p;
+      return [];
     }
     return this.isEntry(p, c) ? [{ kind: 'exec', c, ktime, process: p }] : [];
   }

@@ -146,6 +146,17 @@ describe('container lifecycle from kernel facts', () => {
       expect(events[0].c.rootChange).toBe('chroot');
       expect(events[1].kind === 'started' && events[1].process.tgid).toBe(710);
     }
+    // A runtime nobody knows that sets up (mounts) after the root change, then execs the entrypoint:
+    // started at the mount, and the exec is its entry, not an exec into it.
+    const { events } = run([
+      execRecord(t(720, 1, HOST), '/usr/bin/lxc-start', ['lxc-start', '-n', 'x']),
+      forkRecord(t(721, 720, ns, { nspid: 1 }), 0b11),
+      syscallRecord(SC.pivot_root, 0, [], t(721, 720, ns, { nspid: 1 }), ns, ['.', '.', '']),
+      syscallRecord(SC.mount, 0, [0n], t(721, 720, ns, { nspid: 1 }), ns, ['proc', '/proc', 'proc']),
+      execRecord(t(721, 720, ns, { nspid: 1 }), '/sbin/init', ['/sbin/init']),
+    ]);
+    expect(events.map((e) => e.kind)).toEqual(['created', 'started']);
+    expect(events[1].c.entry?.argv).toEqual(['/sbin/init']);
   });
   it('one container per mount namespace: a second pivot_root in it is not a new container', () => {
     const again = syscallRecord(SC.pivot_root, 0, [], t(103, 100, CTR, { nspid: 1 }));
