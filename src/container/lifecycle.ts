@@ -143,10 +143,11 @@ export class Lifecycle {
     const parent = p.ppid ? this.procs.parent(p) : undefined;
     const chain: Proc[] = [p];
     let cur = parent;
-    // Walks up only while ancestors are not yet cached (a line's first record): bounded.
+    // Walks up only while ancestors are not yet cached (a line's first record): bounded. An
+    // ancestor known as the host's stays so whenever it was asked: a line's origin does not change.
     for (let i = 0; cur && i < 64; i++) {
       const co = cur.owner;
-      if (co || (co === null && cur.ownerEpoch === this.epoch)) {
+      if (co !== undefined) {
         found = co;
         break;
       }
