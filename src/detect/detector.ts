@@ -211,7 +211,9 @@ export class Detector {
     // the init's too, when the file was written (or its inode changed) after the container started.
     if (c && c.entry && c.startedNs !== undefined && (p.tgid !== c.entry.tgid || r.ktime > c.startedNs)) {
       const startedSec = Number(this.d.wall(c.startedNs) / 1_000_000_000n);
-      if (r.exe.ctime >= startedSec && r.exe.ctime > 0) {
+      // Times are in seconds. In the very second of the start, an image unpacked just before
+      // has a new ctime but its files' old mtimes (tar keeps them); a file written then has both.
+      if (r.exe.ctime > 0 && (r.exe.ctime > startedSec || (r.exe.ctime === startedSec && r.exe.mtime >= startedSec))) {
         f.push({ ruleId: 'drift.exec-new-file', severity: 'HIGH', message: `container ${this.name(c)} ran ${r.filename}, written after the container started`, container: c, actor: p, attributes: { file: r.filename, ctime: String(r.exe.ctime) } });
       }
     }

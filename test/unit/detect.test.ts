@@ -246,5 +246,13 @@ describe('rules by lineage', () => {
     };
     expect(feed([late(4n, 6_000_000_000n)])).toEqual([]);
     expect(feed([late(6n, 6_000_000_000n)])).toEqual(['drift.exec-new-file:HIGH@11']);
+    // In the second of the start: unpacked just before (old mtime) is not drift, written then is.
+    const sameSecond = (mtime: bigint) => {
+      const b = late(5n, 6_000_000_000n);
+      b.writeBigInt64LE(mtime, 16 + 120 + 8); // cw_exec.exe_mtime
+      return b;
+    };
+    expect(feed([sameSecond(1n)])).toEqual([]);
+    expect(feed([sameSecond(5n)])).toEqual(['drift.exec-new-file:HIGH@11']);
   });
 });
