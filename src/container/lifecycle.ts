@@ -267,7 +267,6 @@ export class Lifecycle {
         if (m) manager = { ...m, pid: a.tgid };
       }
     }
-    // The container whose line made it: the root changer's own line, before it becomes a container.
     // The container whose line made it: the runtime's, when one made it (a pod's next container
     // may join another's PID namespace, yet runc on the host made it), else the root changer's own.
     const parent = this.procs.parent(p);

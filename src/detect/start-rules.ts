@@ -71,7 +71,8 @@ export function startRules(i: StartInput): Finding[] {
     add('escape.host-namespaces', sev, `${name} shares the host's ${shared.join(', ')} namespace${shared.length > 1 ? 's' : ''}`, { namespaces: shared.join(',') });
   }
   if (k.user === '0' && (k.hostNamespaces ?? []).includes('USER')) add('escape.root-container', 'LOW', `${name} runs as root without a user namespace`);
-  for (const m of sensitiveMounts(k)) {
+  // A nested container's mount sources are its outer container's paths, not the host's.
+  for (const m of outer ? [] : sensitiveMounts(k)) {
     add('escape.sensitive-mount', m.severity, `${name} has host ${m.source} mounted at ${m.destination}`, { source: m.source, destination: m.destination });
   }
 

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CgroupRegistry } from '../../src/container/cgroups';
-import { Lifecycle } from '../../src/container/lifecycle';
+import { Lifecycle, type ContainerFacts } from '../../src/container/lifecycle';
 import { decodeBatch } from '../../src/decode/decode';
 import type { KernelRecord, Namespaces, TaskInfo } from '../../src/decode/records';
 import { RULES } from '../../src/detect/catalog';
@@ -10,7 +10,7 @@ import { Detector } from '../../src/detect/detector';
 import { ImageStore } from '../../src/detect/image-store';
 import { join } from 'node:path';
 import { DEFAULT_POLICY, globMatch, loadPolicy, parsePolicy, PolicyError } from '../../src/detect/policy';
-import { sensitiveMounts } from '../../src/detect/start-rules';
+import { sensitiveMounts, startRules } from '../../src/detect/start-rules';
 import { ProcessTable } from '../../src/process/table';
 import { execRecord, forkRecord, syscallRecord, task } from '../support/records';
 
@@ -235,6 +235,16 @@ describe('rules by lineage', () => {
     };
     expect(sandbox(400, 99)).toEqual(['deploy.from-container:LOW']);
     expect(sandbox(500, HOST.user)).toEqual(['deploy.from-container:HIGH']);
+  });
+
+  it('a nested container: its mount sources and the host namespaces its outer one shares already are not news', () => {
+    const outer = { key: 11, ns: { ...HOST, mnt: 11 } } as ContainerFacts;
+    const c = { key: 12, ns: { ...HOST, mnt: 12 }, outer } as ContainerFacts;
+    const k = { id: 'o/n', runtime: 'UNKNOWN' as const, hostNamespaces: ['NET' as const, 'PID' as const], mounts: [{ source: '/', destination: '/host', type: 'bind' }] };
+    expect(startRules({ c, k, meta: { container: k, problems: [] }, policy: DEFAULT_POLICY }).map((f) => f.ruleId)).toEqual([]);
+    // The same record for a container of the host's own.
+    expect(startRules({ c: { ...c, outer: undefined }, k, meta: { container: k, problems: [] }, policy: DEFAULT_POLICY }).map((f) => `${f.ruleId}:${f.severity}`))
+      .toEqual(['escape.host-namespaces:HIGH', 'escape.sensitive-mount:CRITICAL', 'deploy.unknown-runtime:MEDIUM']);
   });
 
   it('drift: the init exec\'ing a file written after the start fires; its own start does not', () => {
