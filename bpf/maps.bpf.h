@@ -49,6 +49,10 @@ struct task_state {
 	__u32 _pad0;
 };
 #define TS_FOLLOW 1
+/* Written by userspace for processes that ran before the sensor: start_ns is
+ * from /proc, at clock-tick resolution; follow_get makes it exact on first use. */
+#define TS_SEEDED 2
+#define CW_PROC_TICK_NS 10000000ULL /* USER_HZ: /proc's start times are in 1/100 s */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

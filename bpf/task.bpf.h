@@ -70,10 +70,16 @@ static __always_inline struct task_state *follow_get(__u32 tgid, __u64 start_ns)
 {
 	struct task_state *s = bpf_map_lookup_elem(&tasks, &tgid);
 
+	if (!s || s->start_ns == start_ns)
+		return s;
+	/* Seeded from /proc (TS_SEEDED): same process when the start agrees to /proc's tick. */
+	if ((s->flags & TS_SEEDED) && start_ns / CW_PROC_TICK_NS == s->start_ns / CW_PROC_TICK_NS) {
+		s->start_ns = start_ns;
+		s->flags &= ~TS_SEEDED;
+		return s;
+	}
 	/* A stale entry of an earlier process with the same pid is not this one. */
-	if (s && s->start_ns != start_ns)
-		return NULL;
-	return s;
+	return NULL;
 }
 
 static __always_inline void follow_set(__u32 tgid, __u64 start_ns, __u32 flags)

@@ -217,6 +217,29 @@ void cw_loader_detach(struct cw_loader *l)
 		ctrwatch_bpf__detach(l->skel);
 }
 
+/* Mirrors struct task_state and its flags (TS_FOLLOW | TS_SEEDED) in bpf/maps.bpf.h;
+ * the map's value size is checked before every write. */
+struct cw_task_state {
+	uint64_t start_ns;
+	uint32_t flags;
+	uint32_t pad;
+};
+#define CW_TS_FOLLOW_SEEDED 3
+
+int cw_loader_follow(struct cw_loader *l, uint32_t tgid, uint64_t start_ns)
+{
+	struct cw_task_state v = { .start_ns = start_ns, .flags = CW_TS_FOLLOW_SEEDED };
+	int err;
+
+	if (bpf_map__key_size(l->skel->maps.tasks) != sizeof(tgid) || bpf_map__value_size(l->skel->maps.tasks) != sizeof(v))
+		return -EINVAL;
+	/* BPF_NOEXIST: an entry the kernel made since attach has the exact start time. */
+	err = bpf_map__update_elem(l->skel->maps.tasks, &tgid, sizeof(tgid), &v, sizeof(v), BPF_NOEXIST);
+	if (err == -EEXIST)
+		return 1;
+	return err;
+}
+
 void cw_loader_destroy(struct cw_loader *l)
 {
 	if (!l)

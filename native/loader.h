@@ -51,6 +51,10 @@ void cw_loader_programs(const struct cw_loader *l,
 			void (*cb)(void *ctx, const char *name, const char *section, bool attached), void *ctx);
 /* Detaches every program, keeping the maps (rings, counters) readable. */
 void cw_loader_detach(struct cw_loader *l);
+/* Adds a process that ran before the sensor to the kernel's follow set.
+ * start_ns: its start from /proc (clock ticks, in ns). Returns 0 when added,
+ * 1 when the kernel follows it already, or a negative errno. */
+int cw_loader_follow(struct cw_loader *l, uint32_t tgid, uint64_t start_ns);
 void cw_loader_destroy(struct cw_loader *l);
 /* The BPF object this addon carries (the ELF the skeleton embeds). */
 const void *cw_loader_object(size_t *size);

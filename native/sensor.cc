@@ -36,6 +36,7 @@ Napi::Object Sensor::Init(Napi::Env env, Napi::Object exports)
 					       InstanceMethod("taskCount", &Sensor::TaskCount),
 					       InstanceMethod("programs", &Sensor::Programs),
 					       InstanceMethod("setRuntimeSockets", &Sensor::SetRuntimeSockets),
+					       InstanceMethod("follow", &Sensor::Follow),
 					       InstanceMethod("close", &Sensor::Close),
 				       });
 	exports.Set("Sensor", f);
@@ -400,6 +401,47 @@ Napi::Value Sensor::SetRuntimeSockets(const Napi::CallbackInfo &info)
 	if (err)
 		throw Napi::Error::New(env, std::string("setRuntimeSockets: ") + strerror(-err));
 	return env.Undefined();
+}
+
+/* follow(tgids: number[], startNs: bigint[]): adds processes that ran before
+ * the sensor to the kernel's follow set; returns { added, existing }. Throws on
+ * the first write that fails, naming the pid and errno. */
+Napi::Value Sensor::Follow(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	if (!loader_)
+		throw Napi::Error::New(env, "follow(): the sensor is closed");
+	if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsArray())
+		throw Napi::TypeError::New(env, "follow(tgids, startNs): two arrays expected");
+	Napi::Array tgids = info[0].As<Napi::Array>();
+	Napi::Array starts = info[1].As<Napi::Array>();
+	if (tgids.Length() != starts.Length())
+		throw Napi::TypeError::New(env, "follow(tgids, startNs): arrays of different lengths");
+	uint32_t added = 0, existing = 0;
+	for (uint32_t i = 0; i < tgids.Length(); i++) {
+		Napi::Value t = tgids.Get(i), s = starts.Get(i);
+		if (!t.IsNumber() || !s.IsBigInt())
+			throw Napi::TypeError::New(env, "follow(tgids, startNs): tgids must be numbers, startNs bigints");
+		bool lossless = false;
+		uint64_t start = s.As<Napi::BigInt>().Uint64Value(&lossless);
+		uint32_t tgid = t.As<Napi::Number>().Uint32Value();
+		if (!lossless || tgid == 0)
+			throw Napi::RangeError::New(env, "follow(tgids, startNs): pid or start time out of range");
+		int r = cw_loader_follow(loader_, tgid, start);
+		if (r < 0) {
+			Napi::Error e = Napi::Error::New(env, std::string("follow: tasks map update for pid ") + std::to_string(tgid) + " failed: " + strerror(-r));
+			e.Set("errno", Napi::Number::New(env, -r));
+			throw e;
+		}
+		if (r == 0)
+			added++;
+		else
+			existing++;
+	}
+	Napi::Object out = Napi::Object::New(env);
+	out.Set("added", Napi::Number::New(env, added));
+	out.Set("existing", Napi::Number::New(env, existing));
+	return out;
 }
 
 static void OnHandleClosed(uv_handle_t *h)

@@ -33,6 +33,7 @@ private:
 	Napi::Value TaskCount(const Napi::CallbackInfo &info);
 	Napi::Value Programs(const Napi::CallbackInfo &info);
 	Napi::Value SetRuntimeSockets(const Napi::CallbackInfo &info);
+	Napi::Value Follow(const Napi::CallbackInfo &info);
 	Napi::Value Close(const Napi::CallbackInfo &info);
 
 	static int OnPrioRecord(void *ctx, void *data, size_t size);

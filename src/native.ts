@@ -51,6 +51,8 @@ export interface NativeSensor {
   programs(): ProgramInfo[];
   /** Replaces the runtime sockets the kernel matches unix connects against: [dev (kernel encoding), ino]. */
   setRuntimeSockets?(list: [number, bigint][]): void;
+  /** Adds processes that ran before the sensor (start times from /proc) to the kernel's follow set. */
+  follow(tgids: number[], startNs: bigint[]): { added: number; existing: number };
   close(): void;
 }
 

@@ -5,7 +5,7 @@ import { readHostFs, type HostFacts } from './host';
 import { CgroupRegistry } from './container/cgroups';
 import { Enricher, type EnrichedMeta } from './container/enrich';
 import { Lifecycle, nsFromArray, type ContainerFacts, type LifecycleEvent } from './container/lifecycle';
-import { scanExisting } from './container/scan';
+import { containerLines, scanExisting } from './container/scan';
 import { EventStamper, exitFields, processInput } from './events';
 import { readProc } from './process/procfs';
 import { ProcessTable } from './process/table';
@@ -27,6 +27,8 @@ export interface PipelineOptions {
   emit: (e: EventInput) => void;
   /** Reads processes the kernel did not report; /proc by default. */
   lookupProcs?: boolean;
+  /** Adds processes found at start to the kernel's follow set (KernelSensor.follow). */
+  follow?: (procs: { tgid: number; startNs: bigint }[]) => { added: number; existing: number };
   policy?: Policy;
   /** Kills one process (pid, start) for rules whose policy action is kill; refuses with -ENOSYS by default. */
   kill?: KillFn;
@@ -108,6 +110,15 @@ export class Pipeline {
     this.cgroups.walk();
     const found = scanExisting(nsFromArray(this.o.host.hostNs), this.procs, (pid) => this.cgroups.idOfPid(pid));
     for (const c of found) this.lifecycle.adopt(c);
+    if (this.o.follow) {
+      // Processes that ran before the sensor: followed like those it saw start.
+      const lines = containerLines(this.procs, this.lifecycle);
+      try {
+        this.log.info({ processes: lines.length, ...this.o.follow(lines) }, 'existing container processes followed');
+      } catch (err) {
+        this.log.error({ err }, 'existing container processes could not be followed: their actions go unseen');
+      }
+    }
     this.emit({ sensorReady: { ...ready, existingContainers: found.length } });
     for (const c of found) {
       const meta = this.meta(c);

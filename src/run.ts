@@ -70,6 +70,7 @@ export async function runSensor(o: RunOptions): Promise<number> {
   if (hub) {
     pipeline = new Pipeline({
       logger: log, host: sensor.host, policy: o.policy, emit: (e) => hub.publish(e), runtimeSockets,
+      follow: (l) => sensor.follow(l),
       kill: (pid, start) => loadBinding().killProcess(pid, start),
     });
   }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Namespaces } from '../decode/records';
 import { containerFromCgroupPath } from '../meta/cgroup-path';
 import { formatRestartPolicy, readDockerContainer } from '../meta/docker';
-import { readOciConfig, type OciConfigSummary, type OciHook } from '../meta/oci-config';
+import { readOciConfig, readOciConfigUnder, type OciConfigSummary, type OciHook } from '../meta/oci-config';
 import { readPodmanContainer } from '../meta/podman';
 import type { ContainerInput, RuntimeName } from '../proto/schema';
 import type { ProcessTable } from '../process/table';
@@ -31,6 +31,12 @@ export interface EnrichedMeta {
   problems: string[];
 }
 
+/** Label set when the container's id was taken by another live container: the id it claimed. */
+export const DUPLICATE_ID_LABEL = 'ctrwatch.io/duplicate-id';
+/** Label set on a container made inside another one: the outer container's id. */
+export const OUTER_LABEL = 'ctrwatch.io/made-in';
+const OWN_LABEL_PREFIX = 'ctrwatch.io/';
+
 const DOCKER_DEFAULT = { dataRoot: '/var/lib/docker', execRoot: '/var/run/docker' };
 const PODMAN_USERDATA = /^(.*)\/([a-z0-9]+)-containers\/([0-9a-f]{64})\/userdata\/?$/;
 
@@ -44,6 +50,10 @@ function flagValue(argv: string[], name: string): string | undefined {
 
 export class Enricher {
   private readonly log: Logger;
+  /** Ids given out, and to whom: no id is held by two live containers. */
+  private readonly ids = new Map<string, ContainerFacts>();
+  /** Size at which exited holders are next swept out of `ids` (doubles: amortised O(1) a container). */
+  private idsSweepAt = 4096;
 
   constructor(
     private readonly procs: ProcessTable,
@@ -87,8 +97,58 @@ export class Enricher {
     }
   }
 
+  /**
+   * A container made inside another one: what its runtime's command line names
+   * (bundle, id) is the outer container's view, never the host's. The bundle is
+   * read under the runtime process's own root (or working directory), the id is
+   * put under the outer container's, and no host store (runtime state, Docker,
+   * Podman, cgroup names) is asked about it.
+   */
+  private enrichNested(c: ContainerFacts, outer: ContainerFacts, problems: string[]): { id: string; runtime: RuntimeName; bundle?: string; oci?: OciConfigSummary } {
+    const rc = c.runtimeCall;
+    const outerId = this.idOf(outer);
+    const runtime: RuntimeName = rc ? (rc.runtime === 'crun' ? 'CRUN' : 'RUNC') : 'UNKNOWN';
+    const own = rc?.id ?? c.manager?.id ?? `mntns-${c.key}-${c.initTgid}`;
+    const id = `${outerId}/${own}`;
+    const bundle = rc ? rc.bundle ?? '.' : undefined;
+    let oci: OciConfigSummary | undefined;
+    if (rc && bundle !== undefined) {
+      const root = isAbsolute(bundle) ? `/proc/${rc.pid}/root` : `/proc/${rc.pid}/cwd`;
+      try {
+        oci = readOciConfigUnder(root, bundle, { isHostNamespace: () => false });
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+    }
+    return { id, runtime, bundle, oci };
+  }
+
+  /** The id a container was given, enriching it on the way when it was not yet. */
+  private idOf(c: ContainerFacts): string {
+    if (!c.meta) c.meta = this.enrich(c);
+    return (c.meta as EnrichedMeta).container.id ?? `mntns-${c.key}-${c.initTgid}`;
+  }
+
+  /** id, or a distinct one when a live container other than c holds it already. */
+  private unique(id: string, c: ContainerFacts): { id: string; claimed?: string } {
+    if (this.ids.size > this.idsSweepAt) {
+      for (const [k, v] of this.ids) if (v.status === 'exited') this.ids.delete(k);
+      this.idsSweepAt = Math.max(4096, 2 * this.ids.size);
+    }
+    let out = id;
+    for (let n = 0; ; n++) {
+      const holder = this.ids.get(out);
+      if (!holder || holder === c || holder.status === 'exited') break;
+      // Stable for this container: its mount namespace and init, which no other live container has.
+      out = `${id}~${c.key}-${c.initTgid}${n ? `-${n}` : ''}`;
+    }
+    this.ids.set(out, c);
+    return out === id ? { id } : { id: out, claimed: id };
+  }
+
   enrich(c: ContainerFacts): EnrichedMeta {
     const problems: string[] = [];
+    if (c.outer) return this.finish(c, this.enrichNested(c, c.outer, problems), problems);
     const rc = c.runtimeCall;
     const mgr = c.manager;
     const cgroupPath = this.cgroups.path(c.cgroupId) ?? this.cgroups.pathOfPid(c.initTgid);
@@ -112,42 +172,27 @@ export class Enricher {
     // Last resort: the mount namespace (inode numbers are reused) and the init's pid.
     id ??= `mntns-${c.key}-${c.initTgid}`;
 
-    const out: ContainerInput = {
-      id, runtime, initPid: c.initTgid,
-      hostNamespaces: hostNamespacesShared(c.ns, this.host),
-      existing: c.existing,
-      cgroupId: c.cgroupId,
-    };
-    if (cgroupPath) out.cgroupPath = cgroupPath;
-    if (bundle) out.bundle = bundle;
-    if (cgRef?.podUid) out.podUid = cgRef.podUid;
-
     let oci: OciConfigSummary | undefined;
     if (bundle) {
       try {
         oci = readOciConfig(bundle, { isHostNamespace: (t, p) => this.isHostNs(t, p) });
-        out.mounts = oci.mounts.map((m) => ({ source: m.source, destination: m.destination, readOnly: m.readOnly, type: m.type }));
-        out.labels = { ...oci.annotations };
-        out.privileged = oci.privileged;
-        if (oci.cri.imageName) out.image = oci.cri.imageName;
-        if (oci.cri.podName) out.podName = oci.cri.podName;
-        if (oci.cri.podNamespace) out.podNamespace = oci.cri.podNamespace;
-        if (oci.cri.podUid) out.podUid = oci.cri.podUid;
-        if (oci.cri.containerName) out.name = oci.cri.containerName;
-        if (oci.trimmed.length) problems.push(`config.json trimmed: ${oci.trimmed.join(', ')}`);
       } catch (err) {
         problems.push((err as Error).message);
       }
     }
+    const meta = this.finish(c, { id, runtime, bundle, oci, cgroupPath, podUid: cgRef?.podUid }, problems);
+    const out = meta.container;
 
-    if (runtime === 'DOCKER') {
+    if (out.id !== id) {
+      // A duplicate: the stores hold the other container's metadata under that id.
+    } else if (runtime === 'DOCKER') {
       const roots = this.dockerRoots(bundle);
       try {
         const d = readDockerContainer(roots.dataRoot, id);
         out.name = d.name;
         out.image = d.image;
         if (d.imageId) out.imageDigest = d.imageId;
-        out.labels = { ...(out.labels ?? {}), ...d.labels };
+        out.labels = { ...(out.labels ?? {}), ...Object.fromEntries(Object.entries(d.labels).filter(([k]) => !k.startsWith(OWN_LABEL_PREFIX))) };
         out.restartPolicy = formatRestartPolicy(d.restartPolicy);
         out.privileged = d.privileged || (out.privileged ?? false);
       } catch (err) {
@@ -166,9 +211,52 @@ export class Enricher {
         }
       }
     }
-    out.name ??= id;
-    if (problems.length) this.log.warn({ container: id, runtime, problems }, 'container metadata incomplete');
-    return { container: out, oci: oci && { privileged: oci.privileged, hooks: oci.hooks }, problems };
+    out.name ??= out.id;
+    if (problems.length) this.log.warn({ container: out.id, runtime, problems }, 'container metadata incomplete');
+    return meta;
+  }
+
+  /** The record from what was found: a unique id, the bundle's config, marks of nesting and duplicates. */
+  private finish(
+    c: ContainerFacts,
+    f: { id: string; runtime: RuntimeName; bundle?: string; oci?: OciConfigSummary; cgroupPath?: string; podUid?: string },
+    problems: string[],
+  ): EnrichedMeta {
+    const { id, claimed } = this.unique(f.id, c);
+    const out: ContainerInput = {
+      id, runtime: f.runtime, initPid: c.initTgid,
+      hostNamespaces: hostNamespacesShared(c.ns, this.host),
+      existing: c.existing,
+      cgroupId: c.cgroupId,
+    };
+    if (f.cgroupPath) out.cgroupPath = f.cgroupPath;
+    if (f.bundle) out.bundle = f.bundle;
+    if (f.podUid) out.podUid = f.podUid;
+    const oci = f.oci;
+    if (oci) {
+      out.mounts = oci.mounts.map((m) => ({ source: m.source, destination: m.destination, readOnly: m.readOnly, type: m.type }));
+      out.labels = Object.fromEntries(Object.entries(oci.annotations).filter(([k]) => !k.startsWith(OWN_LABEL_PREFIX)));
+      out.privileged = oci.privileged;
+      if (oci.cri.imageName) out.image = oci.cri.imageName;
+      if (oci.cri.podName) out.podName = oci.cri.podName;
+      if (oci.cri.podNamespace) out.podNamespace = oci.cri.podNamespace;
+      if (oci.cri.podUid) out.podUid = oci.cri.podUid;
+      if (oci.cri.containerName) out.name = oci.cri.containerName;
+      if (oci.trimmed.length) problems.push(`config.json trimmed: ${oci.trimmed.join(', ')}`);
+    }
+    if (claimed) {
+      out.labels = { ...(out.labels ?? {}), [DUPLICATE_ID_LABEL]: claimed };
+      problems.push(`id ${claimed} is held by another live container: reported as ${id}`);
+    }
+    if (c.outer) {
+      out.labels = { ...(out.labels ?? {}), [OUTER_LABEL]: this.idOf(c.outer) };
+      // Its own config is the outer container's word: privilege is the kernel's (see withEntry).
+      delete out.privileged;
+      out.name ??= id;
+      if (problems.length) this.log.warn({ container: id, runtime: f.runtime, problems }, 'container metadata incomplete');
+    }
+    // A nested runtime runs its hooks inside the outer container, not on the host.
+    return { container: out, oci: oci && { privileged: c.outer ? false : oci.privileged, hooks: c.outer ? [] : oci.hooks }, problems };
   }
 
   /** Facts only the entry process has: the user and the capabilities it really runs with. */
@@ -178,7 +266,9 @@ export class Enricher {
     if (p) {
       out.user = String(p.uid);
       out.capabilities = capNames(p.capEffective);
-      if (out.privileged === undefined) out.privileged = meta.oci ? meta.oci.privileged : isFullCaps(p.capEffective);
+      // Capabilities count on the host only in the host's user namespace.
+      const full = isFullCaps(p.capEffective) && p.ns.user === this.host.user;
+      if (out.privileged === undefined) out.privileged = meta.oci && !c.outer ? meta.oci.privileged : full;
     }
     const cgroupPath = this.cgroups.path(c.cgroupId);
     if (cgroupPath) out.cgroupPath = cgroupPath;

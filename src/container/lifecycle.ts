@@ -1,7 +1,8 @@
-import { NS_NAMES } from '../decode/layout';
+import { NS_NAMES, TaskFlag } from '../decode/layout';
 import type { KernelRecord, Namespaces } from '../decode/records';
+import { sameStart } from '../process/procfs';
 import type { Proc, ProcessTable } from '../process/table';
-import { parseManager, parseOciRuntime, type ManagerCall, type OciRuntimeCall } from './runtime-cli';
+import { basename as basenameOf, parseManager, parseOciRuntime, type ManagerCall, type OciRuntimeCall } from './runtime-cli';
 
 /**
  * Containers from kernel facts, whoever made them (design.md):
@@ -12,6 +13,12 @@ import { parseManager, parseOciRuntime, type ManagerCall, type OciRuntimeCall } 
  *   (runc exec, docker exec, nsenter) execs there;
  * - exited: the init exits, or the container's cgroup is removed.
  * A mount namespace without a new root (`unshare -m` by a service) is not a container.
+ *
+ * Whose a process is goes by lineage (owner()): a process belongs to the
+ * container its line descends from, whatever mount, user or other namespace it
+ * moved into since; a host process that entered a container (runc exec,
+ * nsenter) belongs to it by the container's mount or PID namespace or cgroup.
+ * A container made by a process of another container is nested in it (`outer`).
  */
 
 export type HostNs = 'PID' | 'NET' | 'IPC' | 'UTS' | 'MNT' | 'CGROUP' | 'USER';
@@ -38,8 +45,14 @@ export interface ContainerFacts {
   startedNs?: bigint;
   entry?: Proc;
   existing: boolean;
-  /** Created with no runtime in sight: reported together with its start, or never. */
+  /** Created with no runtime in sight: reported together with its start (or first activity), or never. */
   deferredCreate?: boolean;
+  /** Deferred, and reported on the first fork, exit or syscall of its line even without an exec. */
+  reportOnActivity?: boolean;
+  /** The container whose line made this one (nested containers), by lineage. */
+  outer?: ContainerFacts;
+  /** Started by its line's first activity, before any exec: the init's first exec becomes its entry. */
+  activityStart?: boolean;
   /** Free slot for enrichment, owned by the caller. */
   meta?: unknown;
 }
@@ -61,12 +74,29 @@ export function nsFromArray(a: number[]): Namespaces {
 }
 
 const procKey = (p: Proc) => `${p.tgid}:${p.startNs}`;
+const LINE_FLAGS = TaskFlag.IN_CONTAINER | TaskFlag.FOLLOWED;
+
+/**
+ * Host programs that unpack images by changing root in a private mount
+ * namespace and never exec (docker-untar, storage-untar): a no-exec root change
+ * whose line is the host's and comes from one of these stays unreported.
+ * These are the host's own executables (paths the kernel exec'd on the host),
+ * not names a container controls.
+ */
+const UNPACKING_DAEMONS = new Set(['dockerd', 'containerd', 'podman', 'buildah', 'buildkitd', 'crio', 'skopeo']);
 
 export class Lifecycle {
   private readonly byKey = new Map<number, ContainerFacts>();
   private readonly byInit = new Map<number, ContainerFacts>();
+  /** A container's own PID namespace and cgroup (not shared with its creator), for processes that entered it. */
+  private readonly byPidNs = new Map<number, ContainerFacts>();
+  private readonly byCgroup = new Map<bigint, ContainerFacts>();
   /** Processes that entered a container from outside and were reported. */
   private readonly entered = new Set<string>();
+  /** Deferred containers waiting for their line's first activity. */
+  private waiting = 0;
+  /** Bumped when a container appears: a cached "host process" answer older than this is asked again. */
+  private epoch = 0;
 
   constructor(private readonly procs: ProcessTable, private readonly host: Namespaces) {}
 
@@ -80,12 +110,117 @@ export class Lifecycle {
 
   /** Containers found by the startup scan: known, reported once, never as new. */
   adopt(c: ContainerFacts): void {
+    const init = this.procs.get(c.initTgid, c.initStartNs);
+    const up = init && this.procs.parent(init);
+    if (c.outer === undefined) c.outer = (up && this.owner(up)) || undefined;
+    this.register(c, up?.cgroupId);
+    if (init) init.owner = c;
+  }
+
+  private register(c: ContainerFacts, creatorCgroup: bigint | undefined): void {
     this.byKey.set(c.key, c);
     this.byInit.set(c.initTgid, c);
+    this.epoch++;
+    this.claim(c, creatorCgroup);
+  }
+
+  /** Its PID namespace and cgroup identify it when they are its own (not the host's, its creator's or another's). */
+  private claim(c: ContainerFacts, creatorCgroup: bigint | undefined): void {
+    if (c.ns.pid !== this.host.pid && !this.byPidNs.has(c.ns.pid) && c.ns.pid !== c.outer?.ns.pid) this.byPidNs.set(c.ns.pid, c);
+    if (c.cgroupId > 1n && c.cgroupId !== creatorCgroup && !this.byCgroup.has(c.cgroupId) && c.cgroupId !== c.outer?.cgroupId) this.byCgroup.set(c.cgroupId, c);
+  }
+
+  /**
+   * The container p belongs to by lineage, started or not; null for the host's.
+   * Its parent's container if the parent has one (whatever namespaces p moved
+   * into since); else, for a line of the host's, the container whose mount or
+   * PID namespace or cgroup p entered. Cached on p.
+   */
+  owner(p: Proc): ContainerFacts | null {
+    const o = p.owner;
+    if (o || (o === null && p.ownerEpoch === this.epoch)) return o;
+    let found: ContainerFacts | null = null;
+    const parent = p.ppid ? this.procs.parent(p) : undefined;
+    const chain: Proc[] = [p];
+    let cur = parent;
+    // Walks up only while ancestors are not yet cached (a line's first record): bounded. An
+    // ancestor known as the host's stays so whenever it was asked: a line's origin does not change.
+    for (let i = 0; cur && i < 64; i++) {
+      const co = cur.owner;
+      if (co !== undefined) {
+        found = co;
+        break;
+      }
+      const byInit = this.byInit.get(cur.tgid);
+      if (byInit && sameStart(byInit.initStartNs, cur.startNs)) {
+        found = byInit;
+        break;
+      }
+      chain.push(cur);
+      cur = cur.ppid ? this.procs.parent(cur) : undefined;
+    }
+    // From the top of the walk down: a host line is found by the namespaces it entered.
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const q = chain[i];
+      const own = this.byInit.get(q.tgid);
+      if (own && sameStart(own.initStartNs, q.startNs)) found = own;
+      else if (!found) found = this.byNamespaces(q);
+      q.owner = found;
+      q.ownerEpoch = this.epoch;
+    }
+    return found;
+  }
+
+  private byNamespaces(p: Proc): ContainerFacts | null {
+    return this.byKey.get(p.ns.mnt) ??
+      (p.ns.pid !== this.host.pid ? this.byPidNs.get(p.ns.pid) : undefined) ??
+      (p.cgroupId > 1n ? this.byCgroup.get(p.cgroupId) : undefined) ?? null;
+  }
+
+  /**
+   * The started container whose rules apply to what p does: its owner, or for a
+   * nested container not started (or gone), the container that made it.
+   */
+  actingFor(p: Proc, flags?: number): ContainerFacts | undefined {
+    // Neither in a container's namespaces nor followed by the kernel: a host line.
+    if (flags !== undefined && (flags & LINE_FLAGS) === 0) return undefined;
+    let c: ContainerFacts | undefined = this.owner(p) ?? undefined;
+    for (let i = 0; c && i < 16; i++) {
+      if (c.status === 'started') return c;
+      c = c.outer;
+    }
+    return undefined;
   }
 
   /** p: the process after the table applied r. */
   onRecord(r: KernelRecord, p: Proc): LifecycleEvent[] {
+    // A host process that entered other namespaces may have entered a container.
+    if (((r.kind === 'syscall' && r.syscall === 'setns') || r.kind === 'cgroup_attach') && p.owner === null) p.owner = undefined;
+    let out: LifecycleEvent[] | undefined;
+    if (this.waiting > 0 && r.kind !== 'exec' && r.kind !== 'cgroup_mkdir' && r.kind !== 'cgroup_rmdir' && r.kind !== 'cgroup_attach' &&
+      !(r.kind === 'syscall' && (r.syscall === 'pivot_root' || r.syscall === 'chroot'))) {
+      out = this.activity(p, r.ktime);
+    }
+    const evs = this.dispatch(r, p);
+    return out ? out.concat(evs) : evs;
+  }
+
+  /** The first fork, exit or syscall of a deferred container's line: it works without exec'ing. */
+  private activity(p: Proc, ktime: bigint): LifecycleEvent[] | undefined {
+    const c = this.owner(p);
+    if (!c || !c.deferredCreate || !c.reportOnActivity || c.status !== 'created') return undefined;
+    c.deferredCreate = false;
+    c.reportOnActivity = false;
+    this.waiting--;
+    c.status = 'started';
+    c.startedNs = ktime;
+    c.activityStart = true;
+    const init = this.procs.get(c.initTgid, c.initStartNs);
+    c.entry = init ?? p;
+    return [{ kind: 'created', c, ktime: c.createdNs }, { kind: 'started', c, ktime, process: c.entry }];
+  }
+
+  private dispatch(r: KernelRecord, p: Proc): LifecycleEvent[] {
     switch (r.kind) {
       case 'syscall':
         if ((r.syscall === 'pivot_root' || r.syscall === 'chroot') && r.ret === 0) return this.rootChanged(r.syscall, p, r.ktime);
@@ -95,7 +230,8 @@ export class Lifecycle {
       case 'exit': {
         const c = this.byInit.get(p.tgid);
         this.entered.delete(procKey(p));
-        if (!c || c.initStartNs !== p.startNs) return [];
+        // An init found by the scan has a start time from /proc, at clock-tick resolution.
+        if (!c || !sameStart(c.initStartNs, p.startNs)) return [];
         return this.exit(c, r.ktime, r.exitStatus);
       }
       case 'cgroup_rmdir': {
@@ -131,20 +267,42 @@ export class Lifecycle {
         if (m) manager = { ...m, pid: a.tgid };
       }
     }
+    // The container whose line made it: the runtime's, when one made it (a pod's next container
+    // may join another's PID namespace, yet runc on the host made it), else the root changer's own.
+    const parent = this.procs.parent(p);
+    const maker = runtimeCall ? this.procs.get(runtimeCall.pid) : manager ? this.procs.get(manager.pid) : undefined;
+    const outer = this.owner(maker ?? p) ?? undefined;
     const c: ContainerFacts = {
       key, status: 'created', initTgid: p.tgid, initStartNs: p.startNs, ns: p.ns, cgroupId: p.cgroupId,
-      rootChange: how, runtimeCall, manager, creator, createdNs: ktime, existing: false,
+      rootChange: how, runtimeCall, manager, creator, createdNs: ktime, existing: false, outer,
     };
-    this.byKey.set(key, c);
-    this.byInit.set(p.tgid, c);
-    // Without a runtime's create in its ancestry, a root change alone is not
-    // yet a container: image unpackers (docker-untar, storage-untar) chroot in
-    // a private mount namespace and never exec. Report it when it starts.
+    this.register(c, (creator ?? parent)?.cgroupId);
+    p.owner = c;
+    // Without a runtime's create in its ancestry, a root change is reported
+    // when it starts (exec), or else on the first fork, exit or syscall of its
+    // line: a sandbox whose children do the work never execs. Image unpackers
+    // (docker-untar, storage-untar) chroot in a private mount namespace and
+    // never exec either: a host line from an unpacking daemon stays quiet.
     if (!runtimeCall && !manager) {
       c.deferredCreate = true;
+      if (outer || !this.fromUnpacker(chain)) {
+        c.reportOnActivity = true;
+        this.waiting++;
+      }
       return [];
     }
     return [{ kind: 'created', c, ktime }];
+  }
+
+  /** A line of the host's whose nearest programs include an image-unpacking daemon. */
+  private fromUnpacker(chain: Proc[]): boolean {
+    for (let i = 0; i < Math.min(chain.length, 4); i++) {
+      const a = chain[i];
+      if (i > 0 && this.owner(a) !== null) return false;
+      const exe = a.exe || (a.argv[0] ?? '');
+      if (UNPACKING_DAEMONS.has(basenameOf(exe))) return true;
+    }
+    return false;
   }
 
   private exec(p: Proc, ktime: bigint): LifecycleEvent[] {
@@ -158,6 +316,11 @@ export class Lifecycle {
         c.initTgid = p.tgid;
         c.initStartNs = p.startNs;
         this.byInit.set(p.tgid, c);
+        p.owner = c;
+      }
+      if (c.reportOnActivity) {
+        c.reportOnActivity = false;
+        this.waiting--;
       }
       c.status = 'started';
       c.ns = p.ns;
@@ -168,6 +331,12 @@ export class Lifecycle {
       if (!c.deferredCreate) return [started];
       c.deferredCreate = false;
       return [{ kind: 'created', c, ktime: c.createdNs }, started];
+    }
+    // Started by its line's first activity (no exec yet): the init's first exec is its entrypoint after all.
+    if (c.activityStart && p.tgid === c.initTgid) {
+      c.activityStart = false;
+      c.entry = p;
+      return [];
     }
     return this.isEntry(p, c) ? [{ kind: 'exec', c, ktime, process: p }] : [];
   }
@@ -194,9 +363,15 @@ export class Lifecycle {
   private exit(c: ContainerFacts, ktime: bigint, exitStatus?: number): LifecycleEvent[] {
     if (c.status === 'exited') return [];
     const reported = !c.deferredCreate;
+    if (c.reportOnActivity) {
+      c.reportOnActivity = false;
+      this.waiting--;
+    }
     c.status = 'exited';
-    this.byKey.delete(c.key);
+    if (this.byKey.get(c.key) === c) this.byKey.delete(c.key);
     if (this.byInit.get(c.initTgid) === c) this.byInit.delete(c.initTgid);
+    if (this.byPidNs.get(c.ns.pid) === c) this.byPidNs.delete(c.ns.pid);
+    if (this.byCgroup.get(c.cgroupId) === c) this.byCgroup.delete(c.cgroupId);
     return reported ? [{ kind: 'exited', c, ktime, exitStatus }] : [];
   }
 }

@@ -27,7 +27,7 @@ export const RULES: readonly RuleInfo[] = [
   // T1610 Deploy Container
   { id: 'deploy.image-not-allowed', techniques: ['T1610'], severity: 'MEDIUM', summary: "container started from an image outside the policy's allowlist" },
   { id: 'deploy.unknown-runtime', techniques: ['T1610'], severity: 'MEDIUM', summary: 'container made by something that is not a known runtime' },
-  { id: 'deploy.from-container', techniques: ['T1610', 'T1611'], severity: 'HIGH', summary: "a container deployed another one (a runtime CLI or a runtime's socket used from inside a container)" },
+  { id: 'deploy.from-container', techniques: ['T1610', 'T1611'], severity: 'HIGH', summary: "a container deployed another one (a runtime CLI or a runtime's socket used from inside a container), or made one itself (LOW in a user namespace of its own: sandboxes)" },
   // T1613 Container and Resource Discovery
   { id: 'discovery.runtime-cli', techniques: ['T1613'], severity: 'LOW', summary: 'container or orchestrator enumeration by CLI (HIGH from a container, MEDIUM by an unexpected user)' },
   { id: 'discovery.runtime-socket', techniques: ['T1613'], severity: 'HIGH', summary: "a container process connected to a container runtime's API: a unix socket known by its inode or bound under a runtime's name, or a runtime or kubelet TCP port (MEDIUM for a refused TCP attempt)" },
@@ -41,7 +41,7 @@ export const RULES: readonly RuleInfo[] = [
   // T1204.003 Malicious Image
   { id: 'image.first-seen', techniques: ['T1204.003'], severity: 'LOW', summary: 'an image never seen on this node before' },
   { id: 'image.local-import', techniques: ['T1204.003'], severity: 'MEDIUM', summary: 'an image imported or built on this node (LOW for the import itself)' },
-  { id: 'drift.exec-new-file', techniques: ['T1204.003'], severity: 'HIGH', summary: 'a container ran a file written or changed after it started' },
+  { id: 'drift.exec-new-file', techniques: ['T1204.003'], severity: 'HIGH', summary: 'a container (its init too, after the entrypoint) ran a file written or changed after it started' },
   { id: 'drift.exec-fileless', techniques: ['T1204.003'], severity: 'HIGH', summary: 'a container ran a file with no name left: a memfd or a deleted file (execveat of an fd)' },
 ];
 

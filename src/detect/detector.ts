@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CgroupRegistry } from '../container/cgroups';
-import type { EnrichedMeta } from '../container/enrich';
+import { DUPLICATE_ID_LABEL, type EnrichedMeta } from '../container/enrich';
 import type { ContainerFacts, Lifecycle, LifecycleEvent } from '../container/lifecycle';
 import type { ConnectRecord, ExecRecord, GuardRecord, KernelRecord, Namespaces, ObjectRecord, SyscallRecord, UringRecord } from '../decode/records';
 import type { RuntimeSockets } from '../container/runtime-sockets';
@@ -39,7 +39,6 @@ const PTRACE_ATTACH = 16n;
 const PTRACE_SEIZE = 0x4206n;
 const KTHREADD = 2;
 const RUNTIME_SOCKET = /(^|\/)(docker|containerd|crio|podman|cri-dockerd|dockershim|buildkitd)\.sock(\.ttrpc)?$/;
-const LINEAGE_HOPS = 16;
 const MINUTE_NS = 60_000_000_000n;
 const EINPROGRESS = -115;
 
@@ -58,9 +57,6 @@ export class Detector {
   private readonly starts = new Map<string, bigint[]>();
   private readonly reportedSchedules = new Map<string, bigint>();
   private readonly uring = new UringCounts();
-  /** Started containers by their own pid namespace, and by the cgroup a runtime made for them. */
-  private readonly byPidNs = new Map<number, ContainerFacts>();
-  private readonly byCgroup = new Map<bigint, ContainerFacts>();
   /** Mounts reported (process and mount id → when): fsmount then move_mount of one mount is one finding. */
   private readonly reportedMounts = new Map<string, bigint>();
 
@@ -91,7 +87,6 @@ export class Detector {
   }
 
   onLifecycle(ev: LifecycleEvent): Finding[] {
-    this.index(ev);
     if (ev.kind !== 'started') return [];
     const c = ev.c;
     const { k, meta } = this.d.containerOf(c);
@@ -113,12 +108,28 @@ export class Detector {
       if (s && s.c !== c && ev.ktime - s.at < 10_000_000_000n && k.runtime !== 'RUNC' && k.runtime !== 'CRUN' && k.runtime !== 'UNKNOWN') {
         f.push({ ruleId: 'deploy.from-container', severity: 'HIGH', message: `${k.runtime} container ${k.name ?? k.id} started ${(Number(ev.ktime - s.at) / 1e6).toFixed(0)} ms after a process in container ${this.name(s.c)} connected to ${s.path}`, container: c, actor: s.actor, attributes: { socket: s.path, from: this.name(s.c) } });
       }
-      const outer = c.creator ? this.d.lifecycle.get(c.creator.ns.mnt) : undefined;
-      if (outer && outer !== c) {
-        f.push({ ruleId: 'deploy.from-container', severity: 'HIGH', message: `container ${k.name ?? k.id} was made by ${c.creator!.exe} inside container ${this.name(outer)}`, container: c, actor: c.creator, attributes: { from: this.name(outer) } });
-      }
     }
+    if (c.outer) f.push(this.nested(c, k));
     return this.gate(f);
+  }
+
+  /**
+   * A container made by a process of another container (T1610). A sandbox, in
+   * a user namespace of its own (browsers, build tools, rootless engines), holds
+   * no privilege the outer container lacks: LOW; one made with the host's user
+   * namespace (a privileged container running a runtime) is HIGH.
+   */
+  private nested(c: ContainerFacts, k: ContainerInput): Finding {
+    const outer = c.outer!;
+    const confined = c.ns.user !== this.d.host.user && c.ns.user !== outer.ns.user;
+    const by = c.creator ? ` by ${c.creator.exe || c.creator.comm}` : '';
+    const attributes: Record<string, string> = { from: this.name(outer), userNamespace: confined ? 'own' : 'shared' };
+    if (k.labels?.[DUPLICATE_ID_LABEL]) attributes.claimedId = k.labels[DUPLICATE_ID_LABEL];
+    return {
+      ruleId: 'deploy.from-container', severity: confined ? 'LOW' : 'HIGH',
+      message: `container ${k.name ?? k.id} was made${by} inside container ${this.name(outer)}${confined ? ', in a user namespace of its own' : ''}`,
+      container: c, actor: c.creator ?? c.entry, attributes,
+    };
   }
 
   private name(c: ContainerFacts): string {
@@ -146,10 +157,14 @@ export class Detector {
     return [{ ruleId: 'orchestration.scheduled-image', severity: 'LOW', message: `${key} started ${list.length} times, every ${period.toFixed(1)} s`, container: c, actor: c.entry, attributes: { key, periodSeconds: period.toFixed(1) } }];
   }
 
-  /** The container a process acts from (for setns: the one it was in before). */
-  private containerOfNs(mnt: number): ContainerFacts | undefined {
-    const c = this.d.lifecycle.get(mnt);
-    return c && c.status === 'started' ? c : undefined;
+  /**
+   * The started container a process acts for, by lineage (see Lifecycle.owner).
+   * An exec record says whether the kernel follows the process (syscall records
+   * do not): one that is neither followed nor in a container's namespaces is
+   * the host's, without a walk.
+   */
+  private acting(r: KernelRecord, p: Proc): ContainerFacts | undefined {
+    return this.d.lifecycle.actingFor(p, r.kind === 'exec' ? r.task.flags : undefined);
   }
 
   onRecord(r: KernelRecord, p: Proc): Finding[] {
@@ -173,7 +188,7 @@ export class Detector {
 
   private exec(r: ExecRecord, p: Proc): Finding[] {
     const f: Finding[] = [];
-    const c = this.containerOfNs(p.ns.mnt);
+    const c = this.acting(r, p);
     // Usermode helper: the kernel starts it as a child of kthreadd.
     if (p.ppid === KTHREADD) {
       const w = this.lastControlWrite;
@@ -208,16 +223,26 @@ export class Detector {
     return f.concat(this.drift(r, p, c));
   }
 
+  /** Whether p's line is c's, or a container nested in c. */
+  private within(p: Proc, c: ContainerFacts): boolean {
+    for (let o = this.d.lifecycle.owner(p) ?? undefined, i = 0; o && i < 16; o = o.outer, i++) if (o === c) return true;
+    return false;
+  }
+
   private drift(r: ExecRecord, p: Proc, c: ContainerFacts | undefined): Finding[] {
     const f: Finding[] = [];
-    const fileless = c && c.entry && p.tgid !== c.entry.tgid ? filelessExe(r.exe) : undefined;
+    // The container's own start (its init's exec of the entrypoint) is not drift; any later exec is,
+    // the init's too, when the file has no name left or was written (or its inode changed) after the container started.
+    const later = c && c.entry && c.startedNs !== undefined && (p.tgid !== c.entry.tgid || r.ktime > c.startedNs);
+    const fileless = c && later ? filelessExe(r.exe) : undefined;
     if (c && fileless) {
       f.push({ ruleId: 'drift.exec-fileless', severity: 'HIGH', message: `container ${this.name(c)} ran ${fileless === 'memfd' ? 'a memfd (or a deleted tmpfs file)' : 'a deleted file'} as ${r.filename}`, container: c, actor: p, attributes: { file: r.filename, kind: fileless, fsMagic: `0x${r.exe.fsMagic.toString(16)}`, inode: String(r.exe.ino) } });
     }
-    if (c && c.entry && p.tgid !== c.entry.tgid && c.startedNs !== undefined) {
-      // Drift: the file exec'd was written (or its inode changed) after the container started.
+    if (c && later && c.startedNs !== undefined) {
       const startedSec = Number(this.d.wall(c.startedNs) / 1_000_000_000n);
-      if (r.exe.ctime >= startedSec && r.exe.ctime > 0) {
+      // Times are in seconds. In the very second of the start, an image unpacked just before
+      // has a new ctime but its files' old mtimes (tar keeps them); a file written then has both.
+      if (r.exe.ctime > 0 && (r.exe.ctime > startedSec || (r.exe.ctime === startedSec && r.exe.mtime >= startedSec))) {
         f.push({ ruleId: 'drift.exec-new-file', severity: 'HIGH', message: `container ${this.name(c)} ran ${r.filename}, written after the container started`, container: c, actor: p, attributes: { file: r.filename, ctime: String(r.exe.ctime) } });
       }
     }
@@ -226,7 +251,7 @@ export class Detector {
 
   /** In a container: a started one by its mount namespace, or (one the sensor has not adopted) the kernel's flag. */
   private actorContainer(r: KernelRecord, p: Proc): { c?: ContainerFacts; inContainer: boolean } {
-    const c = this.containerOfNs(p.ns.mnt);
+    const c = this.acting(r, p);
     // An exiting task has no namespaces left (all read 0): the kernel's flag says nothing then.
     return { c, inContainer: !!c || ((r.task.flags & TaskFlag.IN_CONTAINER) !== 0 && r.task.ns.mnt !== 0) };
   }
@@ -249,7 +274,7 @@ export class Detector {
   }
 
   private connect(r: ConnectRecord, p: Proc): Finding[] {
-    const c = this.containerOfNs(p.ns.mnt);
+    const c = this.acting(r, p);
     if (!c) return [];
     if (r.family === 'unix') {
       const known = this.d.runtimeSockets?.match(r.peerDev, r.peerIno);
@@ -267,7 +292,7 @@ export class Detector {
   }
 
   private uringOp(r: UringRecord, p: Proc): Finding[] {
-    const c = this.containerOfNs(p.ns.mnt);
+    const c = this.acting(r, p);
     if (!c) return [];
     const n = this.uring.add(c, r.opcode, r.ktime);
     if (!n) return [];
@@ -280,7 +305,7 @@ export class Detector {
     const host = this.d.host;
     switch (r.syscall) {
       case 'setns': {
-        const c = this.containerOfNs(r.oldNs.mnt) ?? this.containerOfNs(p.ns.mnt);
+        const c = this.acting(r, p);
         if (!c || r.ret !== 0) break;
         const joined = NS_JOINABLE.filter((k) => r.task.ns[k] === host[k] && r.oldNs[k] !== host[k]);
         if (joined.length) {
@@ -290,7 +315,7 @@ export class Detector {
       }
       case 'mount': {
         // A mount that succeeded is judged from its superblock (object records); attempts from the strings.
-        const c = this.containerOfNs(p.ns.mnt);
+        const c = this.acting(r, p);
         if (!c || r.ret === 0) break;
         if (r.fstype === 'cgroup' || r.fstype === 'cgroup2') {
           f.push({ ruleId: 'escape.mount-cgroupfs', severity: 'MEDIUM', message: `a process of container ${this.name(c)} tried to mount ${r.fstype} at ${r.path1}`, container: c, actor: p, attributes: { api: 'mount(2)', fstype: r.fstype, target: r.path1, result: String(r.ret) } });
@@ -316,62 +341,24 @@ export class Detector {
       }
       case 'init_module':
       case 'finit_module': {
-        const c = this.containerOfNs(p.ns.mnt);
+        const c = this.acting(r, p);
         if (!c) break;
         f.push({ ruleId: 'escape.module-load', severity: 'CRITICAL', message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'loaded' : 'tried to load'} a kernel module`, container: c, actor: p, attributes: { result: String(r.ret) } });
         break;
       }
       case 'ptrace': {
-        const c = this.containerOfNs(p.ns.mnt);
+        const c = this.acting(r, p);
         if (!c || (r.args[0] !== PTRACE_ATTACH && r.args[0] !== PTRACE_SEIZE)) break;
         // The target pid is in the caller's pid namespace: the host's only when the container shares it.
         if (p.ns.pid !== host.pid) break;
         const target = this.d.procs.get(Number(r.args[1]));
-        if (target && target.ns.mnt !== c.key) {
+        if (target && !this.within(target, c)) {
           f.push({ ruleId: 'escape.ptrace-host', severity: 'HIGH', message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'attached to' : 'tried to attach to'} host process ${target.tgid} (${target.comm})`, container: c, actor: p, attributes: { target: String(target.tgid), targetExe: target.exe, result: String(r.ret) } });
         }
         break;
       }
     }
     return f;
-  }
-
-  private index(ev: LifecycleEvent): void {
-    const c = ev.c;
-    const set = ev.kind === 'started';
-    if (ev.kind !== 'started' && ev.kind !== 'exited') return;
-    if (c.ns.pid !== this.d.host.pid) {
-      if (set) this.byPidNs.set(c.ns.pid, c);
-      else if (this.byPidNs.get(c.ns.pid) === c) this.byPidNs.delete(c.ns.pid);
-    }
-    // Only a runtime's cgroup is the container's own (an unshare'd one shares its shell's).
-    if (c.runtimeCall && c.cgroupId > 1n) {
-      if (set) this.byCgroup.set(c.cgroupId, c);
-      else if (this.byCgroup.get(c.cgroupId) === c) this.byCgroup.delete(c.cgroupId);
-    }
-  }
-
-  /**
-   * The container a process acts for: its own mount namespace's, else the one
-   * whose pid namespace or runtime-made cgroup it is in (a mount namespace made
-   * inside a container stays in both), else its nearest ancestor's (a process
-   * that joined the host's namespaces with setns descends from its container).
-   */
-  private containerByLineage(p: Proc): ContainerFacts | undefined {
-    let q: Proc | undefined = p;
-    for (let i = 0; q && i < LINEAGE_HOPS; i++) {
-      const c = this.containerOfNs(q.ns.mnt) ?? this.live(this.byPidNs.get(q.ns.pid)) ?? this.live(this.byCgroup.get(q.cgroupId)) ??
-        (q.execMnt !== undefined ? this.containerOfNs(q.execMnt) : undefined);
-      if (c) return c;
-      if (q.ppid <= 1) return undefined;
-      const parent = this.d.procs.get(q.ppid);
-      q = parent && parent.startNs === q.parentStartNs ? parent : undefined;
-    }
-    return undefined;
-  }
-
-  private live(c: ContainerFacts | undefined): ContainerFacts | undefined {
-    return c && c.status === 'started' ? c : undefined;
   }
 
   /** Whether the process an object record names lies outside container c. */
@@ -384,16 +371,16 @@ export class Detector {
     if (!t.vpid && !t.inNs) {
       // Outside the actor's pid namespace: outside the container unless the actor sits in a pid namespace nested in it.
       const proc = this.d.procs.get(t.tgid);
-      return { outside: !proc || this.containerByLineage(proc) !== c, tgid: t.tgid, comm: proc?.comm ?? '' };
+      return { outside: !proc || !this.within(proc, c), tgid: t.tgid, comm: proc?.comm ?? '' };
     }
     // The actor shares the host's pid namespace: the pid is a host pid; whose process is it?
     const proc = this.d.procs.get(t.tgid);
     if (!proc) return { outside: true, tgid: t.tgid, comm: '' };
-    return { outside: this.containerByLineage(proc) !== c, tgid: t.tgid, comm: proc.comm };
+    return { outside: !this.within(proc, c), tgid: t.tgid, comm: proc.comm };
   }
 
   private object(r: ObjectRecord, p: Proc): Finding[] {
-    const c = this.containerByLineage(p);
+    const c = this.acting(r, p);
     if (!c) return [];
     const f: Finding[] = [];
     const api = r.syscall;

@@ -62,20 +62,24 @@ export function startRules(i: StartInput): Finding[] {
   const name = `${k.runtime} container ${k.name ?? k.id}`;
 
   if (k.privileged) add('escape.privileged-container', 'HIGH', `${name} runs privileged`);
-  const shared = (k.hostNamespaces ?? []).filter((n) => ['PID', 'NET', 'IPC', 'UTS', 'MNT'].includes(n));
+  // A nested container shares with the host only what its outer container shares already, or entered it anew.
+  const outer = c.outer;
+  const shared = (k.hostNamespaces ?? []).filter((n) => ['PID', 'NET', 'IPC', 'UTS', 'MNT'].includes(n) &&
+    !(outer && outer.ns[n.toLowerCase() as keyof ContainerFacts['ns']] === c.ns[n.toLowerCase() as keyof ContainerFacts['ns']]));
   if (shared.length) {
     const sev: Severity = shared.some((n) => n === 'PID' || n === 'IPC' || n === 'MNT') ? 'HIGH' : 'MEDIUM';
     add('escape.host-namespaces', sev, `${name} shares the host's ${shared.join(', ')} namespace${shared.length > 1 ? 's' : ''}`, { namespaces: shared.join(',') });
   }
   if (k.user === '0' && (k.hostNamespaces ?? []).includes('USER')) add('escape.root-container', 'LOW', `${name} runs as root without a user namespace`);
-  for (const m of sensitiveMounts(k)) {
+  // A nested container's mount sources are its outer container's paths, not the host's.
+  for (const m of outer ? [] : sensitiveMounts(k)) {
     add('escape.sensitive-mount', m.severity, `${name} has host ${m.source} mounted at ${m.destination}`, { source: m.source, destination: m.destination });
   }
 
   if (policy.imageAllow.length && k.image && !policy.imageAllow.some((p) => globMatch(p, k.image!))) {
     add('deploy.image-not-allowed', 'MEDIUM', `${name} started from ${k.image}, which the policy does not allow`, { image: k.image });
   }
-  if (k.runtime === 'UNKNOWN') {
+  if (k.runtime === 'UNKNOWN' && !outer) { // nested: deploy.from-container says it
     const creator = c.creator;
     const trusted = creator && policy.trustedCreators.some((t) => t === creator.exe || t === creator.exe.slice(creator.exe.lastIndexOf('/') + 1));
     if (!trusted && !c.existing) {

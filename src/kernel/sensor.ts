@@ -200,6 +200,16 @@ export class KernelSensor {
     return this.native?.taskCount() ?? 0;
   }
 
+  /**
+   * Adds processes found in /proc (they ran before the sensor) to the kernel's
+   * follow set, so that their syscalls are sent like those of the processes
+   * the kernel saw start. Throws when a map write fails.
+   */
+  follow(procs: { tgid: number; startNs: bigint }[]): { added: number; existing: number } {
+    if (!this.native) throw new Error('follow(): the sensor is not started');
+    return this.native.follow(procs.map((p) => p.tgid), procs.map((p) => p.startNs));
+  }
+
   /** Idempotent: drains what is left, then detaches every program. */
   close(): void {
     const n = this.native;

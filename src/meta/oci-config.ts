@@ -423,6 +423,17 @@ export function parseOciConfig(buf: Buffer, opts: OciParseOptions): OciConfigSum
   return summary;
 }
 
+/**
+ * Read `<root>/<bundle>/config.json` following no link below root: for a bundle
+ * named by a process in a container, root being that process's /proc/<pid>/root
+ * (absolute bundle) or /proc/<pid>/cwd (relative bundle), so that the path means
+ * what it meant to that process and never a host path.
+ */
+export function readOciConfigUnder(root: string, bundle: string, opts: OciParseOptions): OciConfigSummary {
+  const rel = bundle.replace(/^\/+/, '');
+  return parseOciConfig(readFileUnder(root, rel ? `${rel}/config.json` : 'config.json', { maxBytes: OCI_CONFIG_MAX_BYTES }), opts);
+}
+
 /** Read `<bundleDir>/config.json` safely (no links, regular file, 4 MiB cap) and parse it. */
 export function readOciConfig(bundleDir: string, opts: OciParseOptions): OciConfigSummary {
   return parseOciConfig(readFileUnder(bundleDir, 'config.json', { maxBytes: OCI_CONFIG_MAX_BYTES }), opts);

@@ -11,9 +11,11 @@ import type { Proc } from './table';
 
 const CAP_READ = 64 * 1024;
 let ticksPerSecond = 100; // CLK_TCK: 100 on every Linux architecture that matters
+let tickNs = 10_000_000n;
 
 export function setClockTicks(hz: number): void {
   ticksPerSecond = hz;
+  tickNs = 1_000_000_000n / BigInt(hz);
 }
 
 function read(path: string): string | undefined {
@@ -115,6 +117,5 @@ export function listPids(): number[] {
 
 /** Start times of the same process agree to /proc's clock tick. */
 export function sameStart(a: bigint, b: bigint): boolean {
-  const tick = 1_000_000_000n / BigInt(ticksPerSecond);
-  return a / tick === b / tick;
+  return a === b || a / tickNs === b / tickNs;
 }

@@ -1,3 +1,4 @@
+import type { ContainerFacts } from '../container/lifecycle';
 import type { KernelRecord, Namespaces, TaskInfo } from '../decode/records';
 import { sameStart } from './procfs';
 import { TaskFlag } from '../decode/layout';
@@ -26,6 +27,12 @@ export interface Proc {
   /** CLOCK_MONOTONIC ns of its exit, once it has exited. */
   exitedAt?: bigint;
   exitStatus?: number;
+  /**
+   * The container its line belongs to, cached by the lifecycle (container/lifecycle.ts
+   * owner()): null for the host's, undefined until asked. `ownerEpoch` dates a null.
+   */
+  owner?: ContainerFacts | null;
+  ownerEpoch?: number;
 }
 
 /** Reads a process the kernel did not report (it started before the sensor, or only forked). */
@@ -135,6 +142,13 @@ export class ProcessTable {
       if (parent) {
         p.exe = parent.exe;
         p.argv = parent.argv;
+        // And belongs to its parent's container (lineage); to the host when the parent is the
+        // host's and the child shares its namespaces and cgroup (container/lifecycle.ts owner()).
+        const o = parent.owner;
+        if (o || (o === null && t.ns.mnt === parent.ns.mnt && t.ns.pid === parent.ns.pid && t.cgroupId === parent.cgroupId)) {
+          p.owner = o;
+          p.ownerEpoch = parent.ownerEpoch;
+        }
       }
       if ((t.flags & FOLLOWED_MASK) === 0) this.putRecent(p);
       else this.put(p);

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CgroupRegistry } from '../../src/container/cgroups';
-import { Lifecycle } from '../../src/container/lifecycle';
+import { Lifecycle, type ContainerFacts } from '../../src/container/lifecycle';
 import { decodeBatch } from '../../src/decode/decode';
 import type { KernelRecord, Namespaces, TaskInfo } from '../../src/decode/records';
 import { RULES } from '../../src/detect/catalog';
@@ -10,9 +10,9 @@ import { Detector } from '../../src/detect/detector';
 import { ImageStore } from '../../src/detect/image-store';
 import { join } from 'node:path';
 import { DEFAULT_POLICY, globMatch, loadPolicy, parsePolicy, PolicyError } from '../../src/detect/policy';
-import { sensitiveMounts } from '../../src/detect/start-rules';
+import { sensitiveMounts, startRules } from '../../src/detect/start-rules';
 import { ProcessTable } from '../../src/process/table';
-import { execRecord, objectRecord, syscallRecord, task } from '../support/records';
+import { execRecord, forkRecord, objectRecord, syscallRecord, task } from '../support/records';
 import { ObjFlag } from '../../src/decode/layout';
 import { kdev, MAGIC } from '../../src/detect/object-rules';
 
@@ -116,8 +116,9 @@ describe('sensitive mounts', () => {
 describe('action rules on synthetic records', () => {
   const HOST: Namespaces = { mnt: 1, pid: 2, net: 3, uts: 4, ipc: 5, cgroup: 6, user: 7, time: 8 };
   const CTR: Namespaces = { ...HOST, mnt: 11, pid: 12, net: 13 };
+  // flags as the kernel sets them (task_fill): IN_CONTAINER outside the host's mount or pid namespace.
   const t = (pid: number, ppid: number, ns: Namespaces, o: Partial<TaskInfo> = {}) =>
-    task({ pid, tgid: pid, ppid, nspid: pid, ns, startNs: BigInt(pid) * 1_000_000_000n, parentStartNs: BigInt(ppid) * 1_000_000_000n, ...o });
+    task({ pid, tgid: pid, ppid, nspid: pid, ns, startNs: BigInt(pid) * 1_000_000_000n, parentStartNs: BigInt(ppid) * 1_000_000_000n, flags: 4 | (ns.mnt !== HOST.mnt || ns.pid !== HOST.pid ? 1 : 0), ...o });
 
   function setup() {
     const procs = new ProcessTable();
@@ -241,5 +242,108 @@ describe('action rules on synthetic records', () => {
     expect(feed([objectRecord({ syscall: 'mount', ...m, path: '/tmp/cg' }, t(190, 103, CTR))])).toEqual(['escape.mount-cgroupfs:HIGH']);
     // mount(2) of tmpfs never reaches user space (the kernel sends cgroup and block-device mounts only); a bind of a volume is no device mount.
     expect(feed([objectRecord({ syscall: 'mount', arg: 4096n, magic: 0xef53, fstype: 'ext4', flags: ObjFlag.BDEV, dev: kdev(8, 1), mntId: 78 }, t(191, 103, CTR))])).toEqual([]);
+  });
+});
+
+describe('rules by lineage', () => {
+  const HOST: Namespaces = { mnt: 1, pid: 2, net: 3, uts: 4, ipc: 5, cgroup: 6, user: 7, time: 8 };
+  const CTR: Namespaces = { ...HOST, mnt: 11, pid: 12, net: 13 };
+  const t = (pid: number, ppid: number, ns: Namespaces, o: Partial<TaskInfo> = {}) =>
+    task({ pid, tgid: pid, ppid, nspid: pid, ns, startNs: BigInt(pid) * 1_000_000_000n, parentStartNs: BigInt(ppid) * 1_000_000_000n, flags: 4 | (ns.mnt !== HOST.mnt || ns.pid !== HOST.pid ? 1 : 0), ...o });
+  /** The record's kernel time (ns); the wall clock is the same in these tests. */
+  const at = (b: Buffer, ktime: bigint) => {
+    b.writeBigUInt64LE(ktime, 8);
+    return b;
+  };
+
+  function setup() {
+    const procs = new ProcessTable();
+    const lifecycle = new Lifecycle(procs, HOST);
+    const det = new Detector({
+      procs, lifecycle, cgroups: new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }), host: HOST,
+      policy: DEFAULT_POLICY, wall: (k) => k, logger: pino({ level: 'silent' }), images: new ImageStore(),
+      containerOf: (c) => ({ k: { id: c.outer ? `c1/${c.key}` : 'c1', runtime: c.runtimeCall ? 'RUNC' : 'UNKNOWN', hostNamespaces: [] }, meta: { container: {}, problems: [] } }),
+    });
+    const feed = (bufs: Buffer[]) => {
+      const out: string[] = [];
+      for (const r of decodeBatch(Buffer.concat(bufs)).records as KernelRecord[]) {
+        const p = procs.apply(r);
+        for (const ev of lifecycle.onRecord(r, p)) out.push(...det.onLifecycle(ev).map((f) => `${f.ruleId}:${f.severity}`));
+        out.push(...det.onRecord(r, p).map((f) => `${f.ruleId}:${f.severity}${f.container ? `@${f.container.key}` : ''}`));
+      }
+      return out;
+    };
+    feed([
+      execRecord(t(100, 1, HOST), '/usr/sbin/runc', ['runc', 'create', 'c1']),
+      syscallRecord(5, 0, [], t(103, 100, CTR, { nspid: 1 })),
+      at(execRecord(t(103, 1, CTR, { nspid: 1 }), '/bin/sh', ['sh']), 5_000_000_000n),
+    ]);
+    return feed;
+  }
+
+  it('after unshare -m (or -Urm) in a container: cgroupfs mount, release_agent, setns into the host still fire, for that container', () => {
+    const feed = setup();
+    for (const user of [HOST.user, 77]) {
+      const priv = { ...CTR, mnt: 50 + user, user };
+      expect(feed([
+        forkRecord(t(200 + user, 103, CTR, { nspid: 2 }), 0),
+        syscallRecord(2, 0, [0x20000n], t(200 + user, 103, priv, { nspid: 2 }), CTR),
+        objectRecord({ syscall: 'mount', ret: 0, magic: MAGIC.CGROUP, fstype: 'cgroup', mntId: 500 + user, path: '/tmp/cg' }, t(200 + user, 103, priv, { nspid: 2 })),
+        objectRecord({ syscall: 'openat', ret: 3, arg: 0x241n, magic: MAGIC.CGROUP, fstype: 'cgroup', fMode: 0x2, flags: ObjFlag.FILE, chain: ['release_agent'], path: '/tmp/cg/release_agent' }, t(200 + user, 103, priv, { nspid: 2 })),
+        syscallRecord(1, 0, [3n, 0n], t(200 + user, 103, { ...priv, mnt: HOST.mnt }, { nspid: 2 }), priv),
+      ])).toEqual(['escape.mount-cgroupfs:HIGH@11', 'escape.kernel-control-write:CRITICAL@11', 'escape.setns-host:CRITICAL@11']);
+    }
+  });
+
+  it('a container process that was already running acts for its container (found by the scan)', () => {
+    const feed = setup();
+    // Pid 300: in the container, never reported (its fork predates the sensor): its parent is the init.
+    expect(feed([objectRecord({ syscall: 'openat', ret: 3, arg: 0x241n, magic: MAGIC.CGROUP, fstype: 'cgroup', fMode: 0x2, flags: ObjFlag.FILE, chain: ['x', 'release_agent'], path: '/sys/fs/cgroup/x/release_agent' }, t(300, 103, CTR, { nspid: 30 }))]))
+      .toEqual(['escape.kernel-control-write:CRITICAL@11']);
+  });
+
+  it('a sandbox in a user namespace of its own inside a container is a nested container, LOW; one in the host user namespace is HIGH', () => {
+    const feed = setup();
+    const sandbox = (pid: number, user: number) => {
+      const ns = { ...CTR, mnt: pid + 1000, pid: pid + 2000, user };
+      return feed([
+        forkRecord(t(pid, 103, CTR, { nspid: 40 }), 0),
+        syscallRecord(2, 0, [0x10020000n], t(pid, 103, { ...ns, pid: CTR.pid }, { nspid: 40 }), CTR),
+        forkRecord(t(pid + 1, pid, ns, { nspid: 1 }), 0b10),
+        syscallRecord(4, 0, [], t(pid + 1, pid, ns, { nspid: 1 }), ns, ['/sub', '', '']),
+        at(execRecord(t(pid + 1, pid, ns, { nspid: 1 }), '/bin/sh', ['sh']), 9_000_000_000n),
+      ]);
+    };
+    expect(sandbox(400, 99)).toEqual(['deploy.from-container:LOW']);
+    expect(sandbox(500, HOST.user)).toEqual(['deploy.from-container:HIGH']);
+  });
+
+  it('a nested container: its mount sources and the host namespaces its outer one shares already are not news', () => {
+    const outer = { key: 11, ns: { ...HOST, mnt: 11 } } as ContainerFacts;
+    const c = { key: 12, ns: { ...HOST, mnt: 12 }, outer } as ContainerFacts;
+    const k = { id: 'o/n', runtime: 'UNKNOWN' as const, hostNamespaces: ['NET' as const, 'PID' as const], mounts: [{ source: '/', destination: '/host', type: 'bind' }] };
+    expect(startRules({ c, k, meta: { container: k, problems: [] }, policy: DEFAULT_POLICY }).map((f) => f.ruleId)).toEqual([]);
+    // The same record for a container of the host's own.
+    expect(startRules({ c: { ...c, outer: undefined }, k, meta: { container: k, problems: [] }, policy: DEFAULT_POLICY }).map((f) => `${f.ruleId}:${f.severity}`))
+      .toEqual(['escape.host-namespaces:HIGH', 'escape.sensitive-mount:CRITICAL', 'deploy.unknown-runtime:MEDIUM']);
+  });
+
+  it('drift: the init exec\'ing a file written after the start fires; its own start does not', () => {
+    const feed = setup(); // started at 5 s; execRecord's exe ctime is 1700000001 s
+    const late = (ctime: bigint, ktime: bigint) => {
+      const b = at(execRecord(t(103, 1, CTR, { nspid: 1 }), '/tmp/dropped', ['/tmp/dropped']), ktime);
+      b.writeBigInt64LE(ctime, 16 + 120 + 16); // cw_exec.exe_ctime
+      return b;
+    };
+    expect(feed([late(4n, 6_000_000_000n)])).toEqual([]);
+    expect(feed([late(6n, 6_000_000_000n)])).toEqual(['drift.exec-new-file:HIGH@11']);
+    // In the second of the start: unpacked just before (old mtime) is not drift, written then is.
+    const sameSecond = (mtime: bigint) => {
+      const b = late(5n, 6_000_000_000n);
+      b.writeBigInt64LE(mtime, 16 + 120 + 8); // cw_exec.exe_mtime
+      return b;
+    };
+    expect(feed([sameSecond(1n)])).toEqual([]);
+    expect(feed([sameSecond(5n)])).toEqual(['drift.exec-new-file:HIGH@11']);
   });
 });

@@ -109,20 +109,116 @@ describe('container lifecycle from kernel facts', () => {
     expect(events[0].c.rootChange).toBe('chroot');
   });
 
-  it('a root change that never execs, with no runtime in sight, is not reported (image unpackers)', () => {
+  it('a root change that never execs, by an image unpacker of a daemon on the host, is not reported', () => {
     const ns = { ...HOST, mnt: 41 };
-    const { events } = run([
-      execRecord(t(700, 1, HOST), '/proc/self/exe', ['docker-untar', '/', '/var/lib/docker/overlay2/x/diff']),
-      syscallRecord(SC.unshare, 0, [0x20000n], t(700, 1, ns)),
-      syscallRecord(SC.chroot, 0, [], t(700, 1, ns), ns, ['/var/lib/docker/overlay2/x/diff', '', '']),
-      exitRecord(t(700, 1, ns)),
-    ]);
-    expect(events).toEqual([]);
+    // dockerd re-execs itself as docker-untar: that exec ("exe") is not one the kernel sends.
+    const untar = [
+      syscallRecord(SC.unshare, 0, [0x20000n], t(700, 690, ns)),
+      syscallRecord(SC.chroot, 0, [], t(700, 690, ns), ns, ['/var/lib/docker/overlay2/x/diff', '', '']),
+      forkRecord(t(701, 700, ns), 0),
+      exitRecord(t(701, 700, ns)),
+      exitRecord(t(700, 690, ns)),
+    ];
+    expect(run([execRecord(t(690, 1, HOST), '/usr/sbin/dockerd', ['dockerd', '--data-root', '/d']), ...untar]).events).toEqual([]);
+    // The same, seen with its exec (exec_all): the daemon is its parent.
+    expect(run([
+      execRecord(t(690, 1, HOST), '/usr/sbin/dockerd', ['dockerd']),
+      execRecord(t(700, 690, HOST), '/proc/self/exe', ['docker-untar', '/', '/var/lib/docker/overlay2/x/diff']),
+      ...untar,
+    ]).events).toEqual([]);
   });
 
+  it('a root change that never execs is a container, reported on its first fork, exit or syscall', () => {
+    const ns = { ...HOST, mnt: 42, pid: 43 };
+    for (const [what, activity] of [
+      ['fork', forkRecord(t(711, 710, ns, { nspid: 2 }), 0)],
+      ['syscall', syscallRecord(SC.mount, 0, [0n], t(710, 1, ns, { nspid: 1 }), ns, ['none', '/x', 'tmpfs'])],
+      ['exit', exitRecord(t(710, 1, ns, { nspid: 1 }))],
+    ] as const) {
+      const { events } = run([
+        execRecord(t(709, 1, HOST), '/opt/sandbox', ['sandbox']),
+        forkRecord(t(710, 709, ns, { nspid: 1 }), 0b11),
+        syscallRecord(SC.chroot, 0, [], t(710, 709, ns, { nspid: 1 }), ns, ['/srv/jail', '', '']),
+        activity,
+      ]);
+      const kinds = events.map((e) => e.kind);
+      expect(kinds, what).toEqual(what === 'exit' ? ['created', 'started', 'exited'] : ['created', 'started']);
+      expect(events[0].c.rootChange).toBe('chroot');
+      expect(events[1].kind === 'started' && events[1].process.tgid).toBe(710);
+    }
+    // A runtime nobody knows that sets up (mounts) after the root change, then execs the entrypoint:
+    // started at the mount, and the exec is its entry, not an exec into it.
+    const { events } = run([
+      execRecord(t(720, 1, HOST), '/usr/bin/lxc-start', ['lxc-start', '-n', 'x']),
+      forkRecord(t(721, 720, ns, { nspid: 1 }), 0b11),
+      syscallRecord(SC.pivot_root, 0, [], t(721, 720, ns, { nspid: 1 }), ns, ['.', '.', '']),
+      syscallRecord(SC.mount, 0, [0n], t(721, 720, ns, { nspid: 1 }), ns, ['proc', '/proc', 'proc']),
+      execRecord(t(721, 720, ns, { nspid: 1 }), '/sbin/init', ['/sbin/init']),
+    ]);
+    expect(events.map((e) => e.kind)).toEqual(['created', 'started']);
+    expect(events[1].c.entry?.argv).toEqual(['/sbin/init']);
+  });
   it('one container per mount namespace: a second pivot_root in it is not a new container', () => {
     const again = syscallRecord(SC.pivot_root, 0, [], t(103, 100, CTR, { nspid: 1 }));
     const { events } = run([...runcCreate, again, start]);
     expect(events.map((e) => e.kind)).toEqual(['created', 'started']);
   });
 });
+
+describe('whose a process is: lineage', () => {
+  const unshareM = (pid: number, ppid: number, ns: Namespaces, o: Partial<TaskInfo> = {}) =>
+    syscallRecord(SC.unshare, 0, [0x20000n], t(pid, ppid, ns, o), CTR);
+
+  it('a process of a container stays its after unshare -m (and -U), and so do its children', () => {
+    const priv = { ...CTR, mnt: 91, user: 92 };
+    const table = new ProcessTable();
+    const lc = new Lifecycle(table, HOST);
+    const feed = (bufs: Buffer[]) => {
+      for (const r of decodeBatch(Buffer.concat(bufs)).records as KernelRecord[]) lc.onRecord(r, table.apply(r));
+    };
+    feed([...runcCreate, start, forkRecord(t(120, 103, CTR, { nspid: 2 }), 0), unshareM(120, 103, priv, { nspid: 2 }),
+      forkRecord(t(121, 120, priv, { nspid: 3 }), 0), execRecord(t(121, 120, priv, { nspid: 3 }), '/bin/mount', ['mount'])]);
+    const c = lc.get(CTR.mnt)!;
+    expect(lc.owner(table.get(120)!)).toBe(c);
+    expect(lc.actingFor(table.get(121)!)).toBe(c);
+    // The host's own unshare -m is no container's.
+    feed([execRecord(t(130, 1, HOST), '/usr/bin/unshare', ['unshare', '-m', 'sh']), syscallRecord(SC.unshare, 0, [0x20000n], t(130, 1, { ...HOST, mnt: 93 }))]);
+    expect(lc.owner(table.get(130)!)).toBeNull();
+  });
+
+  it('a host process that entered a container is the container\'s, and stays so after unshare -m', () => {
+    const table = new ProcessTable();
+    const lc = new Lifecycle(table, HOST);
+    const recs = [...runcCreate, start,
+      execRecord(t(140, 1, HOST), '/usr/bin/nsenter', ['nsenter', '-t', '103', '-a', 'sh']),
+      syscallRecord(SC.setns, 0, [3n, 0n], t(140, 1, { ...CTR, pid: HOST.pid }), HOST),
+      forkRecord(t(141, 140, CTR, { nspid: 9 }), 0),
+      unshareM(141, 140, { ...CTR, mnt: 94 }, { nspid: 9 })];
+    for (const r of decodeBatch(Buffer.concat(recs)).records as KernelRecord[]) lc.onRecord(r, table.apply(r));
+    expect(lc.owner(table.get(140)!)).toBe(lc.get(CTR.mnt));
+    expect(lc.owner(table.get(141)!)).toBe(lc.get(CTR.mnt));
+  });
+
+  it('a container made inside a container is nested in it; one sharing a pod\'s PID namespace is not', () => {
+    const sandbox = { ...CTR, mnt: 95, pid: 96, user: 97 };
+    const { events } = run([...runcCreate, start,
+      forkRecord(t(150, 103, CTR, { nspid: 2 }), 0),
+      execRecord(t(150, 103, CTR, { nspid: 2 }), '/bin/unshare', ['unshare', '-Urmpf', 'chroot', '/sub', '/bin/sh']),
+      syscallRecord(SC.unshare, 0, [0x10020000n], t(150, 103, { ...CTR, mnt: 95, user: 97 }, { nspid: 2 }), CTR),
+      forkRecord(t(151, 150, sandbox, { nspid: 1 }), 0b10),
+      execRecord(t(151, 150, sandbox, { nspid: 1 }), '/bin/chroot', ['chroot', '/sub', '/bin/sh']),
+      syscallRecord(SC.chroot, 0, [], t(151, 150, sandbox, { nspid: 1 }), sandbox, ['/sub', '', '']),
+      execRecord(t(151, 150, sandbox, { nspid: 1 }), '/bin/sh', ['/bin/sh']),
+      // A second container of a pod, joining the first one's PID namespace, made by runc on the host.
+      execRecord(t(160, 1, HOST), '/usr/sbin/runc', ['runc', 'create', '--bundle', '/b2', 'side']),
+      forkRecord(t(163, 160, { ...CTR, mnt: 98, pid: CTR.pid }, { nspid: 5 }), 0b1),
+      syscallRecord(SC.pivot_root, 0, [], t(163, 160, { ...CTR, mnt: 98 }, { nspid: 5 })),
+    ]);
+    expect(events.map((e) => e.kind)).toEqual(['created', 'started', 'created', 'started', 'created']);
+    const outer = events[0].c;
+    expect(events[2].c.outer).toBe(outer);
+    expect(events[2].c.key).toBe(95);
+    expect(events[4].c.outer).toBeUndefined();
+  });
+});
+
