@@ -201,6 +201,7 @@ enum cw_obj_flags {
 	CW_OF_REF = 1 << 7,          /* ref_dev/ref_ino: root of the actor's pid-namespace init */
 	CW_OF_FILE = 1 << 8,         /* the object is an open file (dev/ino/magic/chain are the file's) */
 	CW_OF_REF_BENEATH = 1 << 9,  /* the dentry is the reference root or below it (d_parent walk) */
+	CW_OF_MNT_SUBTREE = 1 << 10, /* the mount shows a subtree of its filesystem (a bind of a directory), not all of it */
 };
 
 /*

@@ -46,10 +46,13 @@ static __always_inline bool obj_followed(__u64 id)
 
 	if (tgid == self_tgid)
 		return false;
+	/* Most processes are not followed: one lookup that misses, no task read. */
 	s = bpf_map_lookup_elem(&tasks, &tgid);
 	if (!s || !(s->flags & TS_FOLLOW))
 		return false;
-	return BPF_CORE_READ(obj_current(), group_leader, start_boottime) == s->start_ns;
+	/* follow_get: the same process (start time), a seeded entry matched to /proc's tick too. */
+	s = follow_get(tgid, current_start_ns());
+	return s && (s->flags & TS_FOLLOW);
 }
 
 static __always_inline struct cw_obj *obj_begin(__u64 id, __u32 sc, __u64 arg)

@@ -81,6 +81,8 @@ static __always_inline int root_exit(__u32 sc, long ret)
 	if (mnt && d) {
 		obj_vfsmount(o, mnt);
 		obj_chain(o, d);
+		if (BPF_CORE_READ(mnt, mnt_root) != BPF_CORE_READ(mnt, mnt_sb, s_root))
+			o->oflags |= CW_OF_MNT_SUBTREE;
 	}
 	/* The container's own root is its init's, the reaper of the actor's pid
 	 * namespace; when the actor is that init, or shares the host's pid

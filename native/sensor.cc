@@ -188,7 +188,8 @@ int Sensor::OnPrioRecord(void *ctx, void *data, size_t size)
 {
 	Sensor *s = static_cast<Sensor *>(ctx);
 	s->records_prio_++;
-	s->Append(data, size);
+	s->records_++;
+	Append(s->prio_, data, size);
 	return 0;
 }
 
@@ -196,21 +197,58 @@ int Sensor::OnBulkRecord(void *ctx, void *data, size_t size)
 {
 	Sensor *s = static_cast<Sensor *>(ctx);
 	s->records_bulk_++;
-	s->Append(data, size);
+	s->records_++;
+	Append(s->bulk_, data, size);
 	return 0;
 }
 
-void Sensor::Append(const void *data, size_t size)
+void Sensor::Append(std::vector<uint8_t> &to, const void *data, size_t size)
 {
-	size_t at = batch_.size();
+	size_t at = to.size();
 	/* Records are multiples of 8 bytes by construction; pad anyway so that the
 	 * decoder can rely on 8-byte alignment whatever the kernel sends. */
 	size_t padded = (size + 7) & ~size_t(7);
-	batch_.resize(at + padded);
-	memcpy(batch_.data() + at, data, size);
+	to.resize(at + padded);
+	memcpy(to.data() + at, data, size);
 	if (padded != size)
-		memset(batch_.data() + at + size, 0, padded - size);
-	records_++;
+		memset(to.data() + at + size, 0, padded - size);
+}
+
+/*
+ * Why merge: a process's exec goes to the bulk ring and its escape syscall to
+ * the priority ring; drained one ring after the other, the syscall would reach
+ * the process table before the exec that made the process what it is. Each
+ * ring keeps its own order; the two are interleaved by the header's ktime.
+ */
+void Sensor::MergeByTime()
+{
+	const size_t np = prio_.size(), nb = bulk_.size();
+	size_t i = 0, j = 0;
+	auto size_at = [](const std::vector<uint8_t> &v, size_t at) {
+		cw_hdr h;
+		memcpy(&h, v.data() + at, sizeof(h));
+		return std::pair<size_t, uint64_t>(((size_t)h.size + 7) & ~size_t(7), h.ktime);
+	};
+	batch_.clear();
+	batch_.reserve(np + nb);
+	while (i < np || j < nb) {
+		bool take_prio;
+		if (i >= np)
+			take_prio = false;
+		else if (j >= nb)
+			take_prio = true;
+		else
+			take_prio = size_at(prio_, i).second <= size_at(bulk_, j).second;
+		std::vector<uint8_t> &from = take_prio ? prio_ : bulk_;
+		size_t &at = take_prio ? i : j;
+		size_t len = size_at(from, at).first;
+		if (len < sizeof(cw_hdr) || at + len > from.size())
+			len = from.size() - at; /* a malformed size: hand the rest over, the decoder names it */
+		batch_.insert(batch_.end(), from.begin() + at, from.begin() + at + len);
+		at += len;
+	}
+	prio_.clear();
+	bulk_.clear();
 }
 
 size_t Sensor::DrainNow(bool from_loop)
@@ -218,9 +256,11 @@ size_t Sensor::DrainNow(bool from_loop)
 	if (!rb_ || draining_)
 		return 0;
 	draining_ = true;
-	batch_.clear();
+	prio_.clear();
+	bulk_.clear();
 	if (ring_buffer__consume(rb_) < 0)
 		consume_errors_++;
+	MergeByTime();
 	size_t n = batch_.size();
 	if (n) {
 		batches_++;

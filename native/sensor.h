@@ -38,7 +38,8 @@ private:
 
 	static int OnPrioRecord(void *ctx, void *data, size_t size);
 	static int OnBulkRecord(void *ctx, void *data, size_t size);
-	void Append(const void *data, size_t size);
+	static void Append(std::vector<uint8_t> &to, const void *data, size_t size);
+	void MergeByTime();
 	static void OnPoll(uv_poll_t *h, int status, int events);
 	static void OnTimer(uv_timer_t *h);
 	size_t DrainNow(bool from_loop);
@@ -52,6 +53,8 @@ private:
 	Napi::ObjectReference self_;
 	std::unique_ptr<Napi::AsyncContext> async_;
 	std::vector<uint8_t> batch_;
+	std::vector<uint8_t> prio_; /* this drain's records from each ring, merged into batch_ by time */
+	std::vector<uint8_t> bulk_;
 	std::vector<uint64_t> final_kernel_; /* counters read just before close() detached */
 	uint64_t records_ = 0;
 	uint64_t records_prio_ = 0; /* per ring: drop accounting pairs these with the kernel's sent counters */

@@ -121,7 +121,7 @@ export const TaskFlag = { IN_CONTAINER: 1, FOLLOWED: 2, LEADER: 4 } as const;
 
 /** enum cw_obj_flags */
 export const ObjFlag = {
-  BDEV: 1, SB_ROOT: 2, CHAIN_TRUNC: 4, RDONLY: 8, TARGET: 16, TARGET_IN_NS: 32, TARGET_VPID: 64, REF: 128, FILE: 256, REF_BENEATH: 512,
+  BDEV: 1, SB_ROOT: 2, CHAIN_TRUNC: 4, RDONLY: 8, TARGET: 16, TARGET_IN_NS: 32, TARGET_VPID: 64, REF: 128, FILE: 256, REF_BENEATH: 512, MNT_SUBTREE: 1024,
 } as const;
 
 /** enum cw_sc: index = value; '' where a value is unused (CW_SC_MAX is the length). 16–31 are

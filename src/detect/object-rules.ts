@@ -157,7 +157,10 @@ export function rootVerdict(r: ObjectRecord, host: HostFs | undefined): RootVerd
   }
   // On the container root's own filesystem, only what lies outside that root's subtree is the host's.
   const outsideRef = !r.ref || r.ref.dev !== r.dev || !r.ref.beneath;
-  if (r.flags & ObjFlag.BDEV && host.devs.has(r.dev) && outsideRef) {
+  // Through a bind of a directory (a volume the runtime gave it), a new root is inside what the
+  // container could reach already: a sandbox in its workspace, not the host's filesystem.
+  const wholeFs = !(r.flags & ObjFlag.MNT_SUBTREE);
+  if (r.flags & ObjFlag.BDEV && host.devs.has(r.dev) && outsideRef && wholeFs) {
     return { severity: 'MEDIUM', what: `host filesystem ${devName(r.dev)} (${r.fstype}) at /${r.chain.join('/')}`, sameMount: false };
   }
   return undefined;

@@ -84,7 +84,7 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
       // Plain.
       expect((await lab.exec(c, ['/bin/sh', '-c', escape(`/tmp/cgp-${tag}`)])).code).toBe(0);
       expect((await waitDet('escape.mount-cgroupfs', (d) => about(c)(d) && d.attributes.target === `/tmp/cgp-${tag}`)).severity).toBe('HIGH');
-      expect((await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file === `/tmp/cgp-${tag}/release_agent`)).severity).toBe('CRITICAL');
+      expect((await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.path === `/tmp/cgp-${tag}/release_agent`)).severity).toBe('CRITICAL');
       await waitDet('escape.setns-host', about(c));
       const n0 = dets((d) => d.ruleId === 'escape.setns-host' && about(c)(d)).length;
 
@@ -94,7 +94,7 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
       const m = await waitDet('escape.mount-cgroupfs', (d) => d.attributes.target === `/tmp/cgm-${tag}`);
       expect(m.container.id).toBe(c.id);
       expect(m.severity).toBe('HIGH');
-      const w = await waitDet('escape.kernel-control-write', (d) => d.attributes.file === `/tmp/cgm-${tag}/release_agent`);
+      const w = await waitDet('escape.kernel-control-write', (d) => d.attributes.path === `/tmp/cgm-${tag}/release_agent`);
       expect(w).toMatchObject({ severity: 'CRITICAL', container: { id: c.id } });
       await cw.waitFor(() => dets((d) => d.ruleId === 'escape.setns-host' && about(c)(d)).length > n0);
 
@@ -112,7 +112,7 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
     // The sensor found it at start, as existing.
     await cw.waitFor((e) => e.containerStarted?.container?.id === old.id && e.containerStarted.container.existing === true);
     writeFileSync(join(rootfs, 'tmp', `go-old-${tag}`), '');
-    const w = await waitDet('escape.kernel-control-write', (d) => about(old)(d) && d.attributes.file === `/tmp/cgo-${tag}/release_agent`);
+    const w = await waitDet('escape.kernel-control-write', (d) => about(old)(d) && d.attributes.path === `/tmp/cgo-${tag}/release_agent`);
     expect(w.severity).toBe('CRITICAL');
     // The writer is the subshell that started before the sensor, not a new process.
     const writer = w.chain[0];
@@ -120,7 +120,7 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
     expect((await waitDet('escape.mount-cgroupfs', about(old))).severity).toBe('HIGH');
     // The one that moved to a mount namespace of its own before the sensor started is the container's too,
     // not a container of its own.
-    const moved = await waitDet('escape.kernel-control-write', (d) => d.attributes.file === `/tmp/cgu-${tag}/release_agent`);
+    const moved = await waitDet('escape.kernel-control-write', (d) => d.attributes.path === `/tmp/cgu-${tag}/release_agent`);
     expect(moved.container.id).toBe(old.id);
     expect(cw.events.filter((e) => e.containerStarted?.container?.existing && e.containerStarted.process?.ppid === old.initPid)).toEqual([]);
   });

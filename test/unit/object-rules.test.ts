@@ -90,6 +90,14 @@ describe('new roots', () => {
     expect(v({ dev: kdev(0, 70), ino: 9n, ref: { dev: kdev(0, 70), ino: 1n } })).toBeUndefined();
     expect(v({ ret: -1, dev: kdev(254, 0), ino: 2n })).toBeUndefined();
   });
+
+  it('a new root inside a bind of a directory (a volume the container was given) is not the host filesystem', () => {
+    const outside = { dev: kdev(254, 0), ino: 9n, ref: { dev: kdev(254, 0), ino: 5n, beneath: false } };
+    expect(v({ ...outside, flags: ObjFlag.BDEV })?.severity).toBe('MEDIUM');
+    expect(v({ ...outside, flags: ObjFlag.BDEV | ObjFlag.MNT_SUBTREE })).toBeUndefined();
+    // The host's / itself stays HIGH whatever mount led there.
+    expect(v({ dev: HOST.rootDev, ino: HOST.rootIno, flags: ObjFlag.BDEV | ObjFlag.MNT_SUBTREE })?.severity).toBe('HIGH');
+  });
 });
 
 describe('fileless exec', () => {
