@@ -20,10 +20,10 @@ import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { runCollector } from '../src/collect/collector';
 import { loadEventSchema } from '../src/proto/schema';
-import { compileEventCodec } from '../src/sinks/codec';
-import { SHIP_PATH } from '../src/sinks/grpc';
-import { startSinks } from '../src/sinks/start';
-import { decodeAck, decodeBatch, encodeAck, encodeBatch } from '../src/sinks/wire';
+import { compileEventCodec } from '../src/proto/codec';
+import { SHIP_PATH } from '../src/proto/wire';
+import { startSinks } from '../src/sinks/open';
+import { decodeAck, decodeBatch, encodeAck, encodeBatch } from '../src/proto/wire';
 import { syntheticEvent } from './delivery-events';
 
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
@@ -47,7 +47,7 @@ async function sensorRole(a: SensorArgs): Promise<void> {
   const logger = pino({ level: 'warn' }, pino.destination({ fd: 2, sync: true }));
   const hub = await startSinks(a.outputs, {
     logger, node: NODE, bootId: BOOT, spoolDir: a.spoolDir, spoolMaxBytes: 2 * 2 ** 30, stdout: fs.openSync('/dev/null', 'w'),
-    grpc: { closeTimeoutMs: 600_000, backoffMaxMs: 2000, queueMaxEvents: 50_000, maxInflight: env('DELIVERY_INFLIGHT', 8) },
+    tuning: { closeTimeoutMs: 600_000, backoffMaxMs: 2000, queueMaxEvents: 50_000, maxInflight: env('DELIVERY_INFLIGHT', 8) },
   });
   const cpu0 = process.cpuUsage();
   const report = (what: string) => {

@@ -6,7 +6,8 @@ import type { Policy } from './detect/policy';
 import { KernelSensor } from './kernel/sensor';
 import { sensorVersion } from './paths';
 import { Pipeline } from './pipeline';
-import { countersFrom, SensorMetrics, startSinks, startStatsTicker, type SinkFlags } from './sinks';
+import { startSinks, type SinkFlags } from './sinks';
+import { countersFrom, SensorMetrics, startStatsTicker } from './telemetry';
 
 export interface RunOptions {
   logger: Logger;

@@ -9,11 +9,9 @@ import { timingSafeEqual } from 'node:crypto';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { loadEventSchema, type EventSchema } from '../proto/schema';
-import { compileEventCodec, type EventCodec } from '../sinks/codec';
-import { readTokens, serverCredentials, type TlsFiles } from '../sinks/credentials';
-import { SHIP_PATH } from '../sinks/grpc';
-import { isLoopback } from '../sinks/outputs';
-import { decodeBatch, encodeAck, type Ack } from '../sinks/wire';
+import { compileEventCodec, type EventCodec } from '../proto/codec';
+import { isLoopback, readTokens, serverCredentials, type TlsFiles } from '../proto/credentials';
+import { decodeBatch, encodeAck, SHIP_PATH, type Ack } from '../proto/wire';
 import { NodeLog } from './node-log';
 
 export interface CollectorOptions {

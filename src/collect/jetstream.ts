@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { AckPolicy, connect, DeliverPolicy, type JsMsg, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import type { EventCodec } from '../sinks/codec';
+import type { EventCodec } from '../proto/codec';
 import { NodeLog } from './node-log';
 
 const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;

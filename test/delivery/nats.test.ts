@@ -10,11 +10,12 @@ import * as path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { compileEventCodec } from '../../src/sinks/codec';
+import { compileEventCodec } from '../../src/proto/codec';
 import { loadEventSchema } from '../../src/proto/schema';
 import { JetStreamCollector } from '../../src/collect/jetstream';
-import { createFleetSink, parseFleetOutput } from '../../src/sinks/fleet';
-import { msgId, type NatsSpec } from '../../src/sinks/nats';
+import { openSink } from '../../src/sinks/open';
+import { parseOutput } from '../../src/sinks/urls';
+import { msgId, type NatsSpec } from '../../src/sinks/remote/nats';
 import { classOfKind, type Sink } from '../../src/sinks/types';
 import { syntheticEvent } from './synthetic';
 
@@ -166,10 +167,10 @@ afterAll(() => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function sinkFor(c: Cluster, stream: string) {
-  const spec = parseFleetOutput(`nats://${c.url}/ctrwatch.events.${stream}?stream=${stream}&replicas=3&batch=200`) as NatsSpec;
+  const spec = parseOutput(`nats://${c.url}/ctrwatch.events.${stream}?stream=${stream}&replicas=3&batch=200`, { insecurePlaintext: true }) as NatsSpec;
   const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrwatch-nats-spool-'));
   dirs.push(spoolDir);
-  const s = await createFleetSink(spec, { logger, codec, node: 'node-a', bootId: 'boot-1', instanceId: 'inst-1', spoolDir, version: '0.1.0', tuning: { backoffInitialMs: 100, backoffMaxMs: 1000, ackTimeoutMs: 2000, closeTimeoutMs: 60_000 } });
+  const s = await openSink(spec, { logger, codec, node: 'node-a', bootId: 'boot-1', instanceId: 'inst-1', spoolDir, version: '0.1.0', tuning: { backoffInitialMs: 100, backoffMaxMs: 1000, ackTimeoutMs: 2000, closeTimeoutMs: 60_000 } });
   sinks.push(s);
   return s;
 }

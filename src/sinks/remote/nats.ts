@@ -9,8 +9,8 @@
 // SUBJECT, N replicas, file storage).
 
 import { connect, createInbox, headers, type JetStreamClient, type NatsConnection, type Subscription } from 'nats';
-import type { SpoolBatch } from './spool';
-import { SpooledSink, type SendResult, type SpooledSinkOptions } from './spooled-sink';
+import type { FsyncPolicy, SpoolBatch } from '../spool/spool';
+import { SpooledSink, type SendResult, type SpooledSinkOptions } from '../spool/spooled-sink';
 
 export interface NatsSpec {
   kind: 'nats';
@@ -20,7 +20,7 @@ export interface NatsSpec {
   stream?: string;
   replicas: number;
   batchEvents: number;
-  fsync: 'interval' | 'always' | 'never';
+  fsync: FsyncPolicy;
 }
 
 export interface NatsSinkOptions extends Omit<SpooledSinkOptions, 'name'> {

@@ -5,8 +5,8 @@
 // a crash of the machine may lose what the page cache held.
 
 import * as fsp from 'node:fs/promises';
-import { QueuedSink, type QueuedSinkOptions } from './queued-sink';
-import type { SinkEvent } from './types';
+import { QueuedSink, type QueuedSinkOptions } from '../queued-sink';
+import type { SinkEvent } from '../types';
 
 export interface FileSinkOptions extends QueuedSinkOptions {
   path: string;

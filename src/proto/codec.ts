@@ -8,7 +8,7 @@
 // straight to the canonical JSON object that schema.decodeEvent returns, for the stdout sink
 // and the collector.
 
-import type { CanonicalEvent, EventInput, EventSchema } from '../proto/schema';
+import type { CanonicalEvent, EventInput, EventSchema } from './schema';
 import { compile } from './codec-plan';
 import { encodeMessage, Out } from './codec-encode';
 import { decodeMessage, In, readHead, type EventHead } from './codec-decode';

@@ -25,10 +25,10 @@ import * as https from 'node:https';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import * as protobuf from 'protobufjs';
-import type { EventCodec } from './codec';
-import { loadOtlpProtos, type OtlpProtos } from './otlp-proto';
-import type { SpoolBatch } from './spool';
-import { SpooledSink, type SendResult, type SpooledSinkOptions } from './spooled-sink';
+import type { EventCodec } from '../../proto/codec';
+import { loadOtlpProtos, type OtlpProtos } from '../../proto/otlp-proto';
+import type { FsyncPolicy, SpoolBatch } from '../spool/spool';
+import { SpooledSink, type SendResult, type SpooledSinkOptions } from '../spool/spooled-sink';
 
 const gzip = promisify(zlib.gzip);
 const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned?: boolean): unknown };
@@ -43,7 +43,7 @@ export interface OtlpSpec {
   path: string;
   compress: boolean;
   batchEvents: number;
-  fsync: 'interval' | 'always' | 'never';
+  fsync: FsyncPolicy;
 }
 
 export interface OtlpSinkOptions extends Omit<SpooledSinkOptions, 'name'> {

@@ -2,8 +2,8 @@
 // pipeline) and the sinks' own, emitted every interval (a minute by default).
 
 import type { EventInput } from '../proto/schema';
-import type { HubStats, SinkHub } from './hub';
-import { CLASS_NAMES } from './types';
+import type { HubStats, SinkHub } from '../sinks/hub';
+import { CLASS_NAMES } from '../sinks/types';
 
 export type Num = number | bigint;
 

@@ -24,14 +24,17 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import { Fifo } from './class-queue';
-import { encodeRecords, parseRecords, readAt, RECORD_HEADER, recordEnd, segName, SEG_RE } from './spool-records';
-import type { FsyncPolicy } from './outputs';
-import { CLASS_NAMES, EventClass, SinkError, type DropReason, type SinkEvent } from './types';
+import { Fifo } from '../class-queue';
+import { encodeRecords, parseRecords, readAt, RECORD_HEADER, recordEnd, segName, SEG_RE } from './records';
+import { CLASS_NAMES, EventClass, SinkError, type DropReason, type SinkEvent } from '../types';
 
 const READ_CHUNK = 256 << 10;
 /** Bytes of recently written records kept in memory for the sender. */
 const TAIL_BYTES = 8 << 20;
+
+/** When written segments reach the disk (see above). */
+export const FSYNC_POLICIES = ['interval', 'always', 'never'] as const;
+export type FsyncPolicy = (typeof FSYNC_POLICIES)[number];
 
 export interface SpoolIdentity {
   instanceId: string;

@@ -6,9 +6,9 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { SinkHub } from './hub';
+import type { SinkHub } from '../sinks/hub';
 import type { Num, SensorCounters } from './stats-event';
-import { CLASS_NAMES, SinkError } from './types';
+import { CLASS_NAMES, SinkError } from '../sinks/types';
 
 export interface SensorMetricsOptions {
   /** Read at each scrape: the sensor's cumulative counters. */

@@ -2,7 +2,7 @@
 // protobufjs reflection. See codec.ts.
 
 import * as protobuf from 'protobufjs';
-import { SchemaError } from '../proto/schema';
+import { SchemaError } from './schema';
 
 export type Scalar = 'string' | 'bool' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'fixed64';
 export type Kind = Scalar | 'enum' | 'message';

@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { SinkError } from './types';
+import { isIP } from 'node:net';
 
 export interface TlsFiles {
   /** CA bundle: the sensor checks the collector with it; the collector checks client certificates. */
@@ -13,8 +13,15 @@ export interface TlsFiles {
   key?: string;
 }
 
-export class CredentialsError extends SinkError {
+export class CredentialsError extends Error {
   override name = 'CredentialsError';
+}
+
+/** Loopback: where clear text never leaves the host (both ends allow it without --insecure-plaintext). */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  return isIP(h) === 4 && h.startsWith('127.');
 }
 
 function readPem(file: string, what: string): Buffer {

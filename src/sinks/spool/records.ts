@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { crc32 } from './crc32';
-import { CLASS_NAMES, type EventClass, type SinkEvent } from './types';
+import { CLASS_NAMES, type EventClass, type SinkEvent } from '../types';
 
 export const RECORD_HEADER = 24;
 export const SEG_RE = /^(stats|record|detection)-(\d{10})\.seg$/;

@@ -2,10 +2,10 @@
 // EPIPE (the reader went away) closes the sink for good and calls onClosed.
 
 import type { Writable } from 'node:stream';
-import type { EventCodec } from './codec';
+import type { EventCodec } from '../../proto/codec';
 import { fdWriter, streamWriter, type ChunkWriter } from './chunk-writer';
-import { QueuedSink, type QueuedSinkOptions } from './queued-sink';
-import type { SinkEvent } from './types';
+import { QueuedSink, type QueuedSinkOptions } from '../queued-sink';
+import type { SinkEvent } from '../types';
 
 export interface StdoutSinkOptions extends QueuedSinkOptions {
   codec: EventCodec;

@@ -10,10 +10,9 @@
 
 import type { Logger } from 'pino';
 import { Backoff } from './backoff';
-import { ClassQueue } from './class-queue';
-import type { FsyncPolicy } from './outputs';
-import { Spool, type SpoolBatch, type SpoolIdentity } from './spool';
-import { countDrop, emptyStats, type Sink, type SinkEvent, type SinkStats, spooledStats } from './types';
+import { ClassQueue } from '../class-queue';
+import { Spool, type FsyncPolicy, type SpoolBatch, type SpoolIdentity } from './spool';
+import { countDrop, emptyStats, type Sink, type SinkEvent, type SinkStats, spooledStats } from '../types';
 
 export type SendResult =
   | { kind: 'ok'; /** Records the destination took but rejected (OTLP partial success). */ rejected?: number }

@@ -7,18 +7,26 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { Backoff } from './backoff';
-import { ClassQueue } from './class-queue';
-import type { OutputSpec } from './outputs';
-import { Spool, type SpoolBatch, type SpoolIdentity } from './spool';
-import { countDrop, emptyStats, type Sink, type SinkEvent, type SinkStats, spooledStats } from './types';
-import { decodeAck, encodeBatch, type Ack } from './wire';
+import { Backoff } from '../spool/backoff';
+import { ClassQueue } from '../class-queue';
+import { Spool, type FsyncPolicy, type SpoolBatch, type SpoolIdentity } from '../spool/spool';
+import { countDrop, emptyStats, type Sink, type SinkEvent, type SinkStats, spooledStats } from '../types';
+import { decodeAck, encodeBatch, SHIP_PATH, type Ack } from '../../proto/wire';
 
-export const SHIP_PATH = '/ctrwatch.v1.Collector/Ship';
+export interface GrpcSpec {
+  kind: 'grpc';
+  url: string;
+  host: string;
+  port: number;
+  tls: boolean;
+  batchEvents: number;
+  compress: boolean;
+  fsync: FsyncPolicy;
+}
 
 export interface GrpcSinkOptions {
   logger: Logger;
-  spec: Extract<OutputSpec, { kind: 'grpc' }>;
+  spec: GrpcSpec;
   identity: SpoolIdentity;
   /** This sink's spool directory. */
   spoolDir: string;

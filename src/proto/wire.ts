@@ -3,7 +3,6 @@
 // repeated length-delimited field), so nothing is decoded or encoded again on the way.
 // test/unit/sink-wire.test.ts checks both against protobufjs reading collector.proto.
 
-import { SinkError } from './types';
 
 export interface BatchHeader {
   node: string;
@@ -21,7 +20,10 @@ export interface Ack {
   duplicates: number;
 }
 
-export class WireError extends SinkError {
+/** The gRPC method the sensor streams batches on. */
+export const SHIP_PATH = '/ctrwatch.v1.Collector/Ship';
+
+export class WireError extends Error {
   override name = 'WireError';
 }
 
