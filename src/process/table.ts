@@ -1,5 +1,5 @@
 import type { KernelRecord, Namespaces, TaskInfo } from '../decode/records';
-import { sameStart } from './procfs';
+import { sameStart } from './clock';
 import { TaskFlag } from '../decode/layout';
 
 /** Task flags that make a process worth keeping until its exit: the kernel follows it. */
