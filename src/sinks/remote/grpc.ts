@@ -1,17 +1,14 @@
-// grpc://, grpcs:// — a long-lived Collector.Ship stream. Events go from offer() into a bounded
-// memory queue, from there to the spool on disk (every event, see spool.ts), and from the spool
-// to the collector in batches, at most `maxInflight` unacknowledged at a time. When the stream
-// breaks (collector away, reset, garbage, no ack in time) the in-flight batches are given up,
-// the spool rewinds to the last acknowledged seq, and after a backoff with jitter a new stream
-// sends again from there. The collector drops what it already has.
+// grpc://, grpcs:// — a long-lived Collector.Ship stream, on the SpooledSink loop: offer() →
+// bounded memory queue → spool on disk → batches, at most `maxInflight` unacknowledged at a
+// time. send() writes a batch on the stream and resolves with its ack. When the stream breaks
+// (collector away, reset, garbage, no ack in time) every batch in flight is given back for a
+// retry after one backoff step, and they go on the next stream in spool order: the collector
+// takes a batch's floor_seq as "everything below is settled", and drops what it already has.
 
 import * as grpc from '@grpc/grpc-js';
-import type { Logger } from 'pino';
-import { Backoff } from '../spool/backoff';
-import { ClassQueue } from '../class-queue';
-import { Spool, type FsyncPolicy, type SpoolBatch, type SpoolIdentity } from '../spool/spool';
-import { countDrop, emptyStats, type Sink, type SinkEvent, type SinkStats, spooledStats } from '../types';
 import { decodeAck, encodeBatch, SHIP_PATH, type Ack } from '../../proto/wire';
+import type { FsyncPolicy, SpoolBatch } from '../spool/spool';
+import { SpooledSink, type SendResult, type SpooledSinkOptions } from '../spool/spooled-sink';
 
 export interface GrpcSpec {
   kind: 'grpc';
@@ -24,63 +21,37 @@ export interface GrpcSpec {
   fsync: FsyncPolicy;
 }
 
-export interface GrpcSinkOptions {
-  logger: Logger;
+export interface GrpcSinkOptions extends Omit<SpooledSinkOptions, 'name' | 'fsync' | 'batchEvents'> {
   spec: GrpcSpec;
-  identity: SpoolIdentity;
-  /** This sink's spool directory. */
-  spoolDir: string;
-  spoolMaxBytes: number;
   credentials: grpc.ChannelCredentials;
   token?: string;
-  queueMaxEvents?: number;
-  queueMaxBytes?: number;
-  batchMaxBytes?: number;
-  maxInflight?: number;
-  backoffInitialMs?: number;
-  backoffMaxMs?: number;
   /** A stream with batches in flight and no ack for this long is given up. */
   ackTimeoutMs?: number;
-  /** How long close() keeps sending; what is left stays in the spool for the next run. */
-  closeTimeoutMs?: number;
-  segmentBytes?: number;
 }
 
 interface InFlight {
   batchId: bigint;
   batch: SpoolBatch;
+  settle: (r: SendResult) => void;
 }
 
 type Call = grpc.ClientDuplexStream<Buffer, Ack>;
 
-export class GrpcSink implements Sink {
-  readonly name: string;
-  onDelivered?: (seconds: number, events: number) => void;
-  private readonly log: Logger;
-  private readonly counters: SinkStats;
-  private readonly queue: ClassQueue;
+export class GrpcSink extends SpooledSink {
   private readonly client: grpc.Client;
-  private readonly backoff: Backoff;
   private call?: Call;
-  private connected = false;
+  /** Written on `call`, waiting for their acks, in order. */
   private inflight: InFlight[] = [];
+  /** Every batch handed to send() and not yet acknowledged → the stream it was last written on. */
+  private readonly unacked = new Map<SpoolBatch, Call | undefined>();
+  private turns: (() => void)[] = [];
   private batchId = 0n;
   private lastProgress = Date.now();
-  private flushing = false;
-  private pumping = false;
-  private closing?: Promise<void>;
-  private stopped = false;
-  private reconnectTimer?: NodeJS.Timeout;
-  private watchdog: NodeJS.Timeout;
-  private lastWarn = 0;
-  private idle: (() => void)[] = [];
+  private readonly watchdog: NodeJS.Timeout;
+  private ending = false;
 
-  private constructor(private readonly o: GrpcSinkOptions, private readonly spool: Spool) {
-    this.name = o.spec.url;
-    this.log = o.logger.child({ component: 'sink', sink: this.name });
-    this.counters = emptyStats(this.name);
-    this.queue = new ClassQueue({ maxEvents: o.queueMaxEvents ?? 50_000, maxBytes: o.queueMaxBytes ?? 32 << 20 });
-    this.backoff = new Backoff({ initialMs: o.backoffInitialMs ?? 250, maxMs: o.backoffMaxMs ?? 30_000 });
+  private constructor(private readonly o: GrpcSinkOptions) {
+    super({ maxInflight: 8, ...o, name: o.spec.url, fsync: o.spec.fsync, batchEvents: o.spec.batchEvents });
     const options: grpc.ChannelOptions = {
       'grpc.max_send_message_length': 8 << 20,
       'grpc.max_receive_message_length': 1 << 20,
@@ -93,71 +64,31 @@ export class GrpcSink implements Sink {
     this.watchdog.unref();
   }
 
+  /** Open the spool (recovering what earlier runs left), connect, and start sending. */
   static async create(o: GrpcSinkOptions): Promise<GrpcSink> {
-    const counters: { sink?: GrpcSink } = {};
-    const spool = await Spool.open({
-      dir: o.spoolDir,
-      identity: o.identity,
-      maxBytes: o.spoolMaxBytes,
-      fsync: o.spec.fsync,
-      segmentBytes: o.segmentBytes,
-      logger: o.logger.child({ sink: o.spec.url }),
-      onDrop: (reason, cls, n) => counters.sink && countDrop(counters.sink.counters, reason, cls, n),
-    });
-    const sink = new GrpcSink(o, spool);
-    counters.sink = sink;
-    sink.connect();
+    const sink = new GrpcSink(o);
+    await sink.start();
+    if (!sink.call) sink.connect();
     return sink;
-  }
-
-  offer(ev: SinkEvent): void {
-    this.counters.offered++;
-    if (this.closing) return countDrop(this.counters, 'closed', ev.cls);
-    for (const lost of this.queue.push(ev)) countDrop(this.counters, 'queue_full', lost.cls);
-    if (!this.flushing) {
-      this.flushing = true;
-      setImmediate(() => void this.flushToSpool());
-    }
-  }
-
-  /** Memory queue → spool, a batch at a time; then wake the sender. */
-  private async flushToSpool(): Promise<void> {
-    this.flushing = true;
-    try {
-      while (this.queue.length) {
-        await this.spool.append(this.queue.drain(8192, 8 << 20));
-        void this.pump();
-      }
-    } catch (err) {
-      this.log.error({ err }, 'spool append failed');
-    } finally {
-      this.flushing = false;
-    }
   }
 
   // ---- the stream ---------------------------------------------------------------------------
 
-  private connect(): void {
-    if (this.stopped || this.call) return;
+  private connect(): Call {
     const md = new grpc.Metadata();
     if (this.o.token) md.set('authorization', `Bearer ${this.o.token}`);
     const call = this.client.makeBidiStreamRequest(SHIP_PATH, (b: Buffer) => b, decodeAck, md);
     this.call = call;
-    this.connected = false;
     this.lastProgress = Date.now();
     call.on('metadata', () => {
-      if (this.call !== call) return;
-      this.connected = true;
-      this.spool.setLive(true);
-      this.log.info('connected to the collector');
-      void this.pump();
+      if (this.call === call) this.log.info('connected to the collector');
     });
     call.on('data', (ack: Ack) => this.onAck(call, ack));
     call.on('error', (err: grpc.ServiceError) => this.broken(call, err));
     call.on('status', (s: grpc.StatusObject) => {
       if (s.code === grpc.status.OK) this.fail(call, 'ended', 'the collector ended the stream');
     });
-    void this.pump();
+    return call;
   }
 
   private onAck(call: Call, ack: Ack): void {
@@ -168,44 +99,22 @@ export class GrpcSink implements Sink {
       return;
     }
     this.inflight.shift();
-    this.connected = true;
-    this.backoff.reset();
+    this.unacked.delete(head.batch);
     this.lastProgress = Date.now();
-    this.spool.delivered(head.batch, ack.seq);
-    const n = head.batch.records.length;
-    this.counters.delivered += n;
-    const secs = (Date.now() - head.batch.records[0]!.offeredMs) / 1000;
-    this.counters.lastLatencySeconds = secs;
-    this.onDelivered?.(secs, n);
     if (ack.duplicates) this.counters.failures.resent_duplicates = (this.counters.failures.resent_duplicates ?? 0) + ack.duplicates;
-    void this.pump();
+    head.settle({ kind: 'ok' });
   }
 
-  /** Give up a stream: count why, rewind the spool, reconnect after a backoff. */
+  /** Give up a stream: its batches in flight go again, after one backoff step, on a new one. */
   private fail(call: Call, reason: string, detail: string): void {
     if (this.call !== call) return;
-    this.counters.failures[reason] = (this.counters.failures[reason] ?? 0) + 1;
-    this.call = undefined;
-    this.connected = false;
-    this.spool.setLive(false);
+    this.call = undefined; // the SpooledSink loop marks the sink disconnected when it sees the retry
     call.removeAllListeners('data');
     call.on('error', () => undefined);
     call.cancel();
-    for (const f of this.inflight) this.spool.unacknowledged(f.batch);
-    const lost = this.inflight.length;
-    this.inflight = [];
-    this.spool.rewind();
-    if (this.stopped) return;
-    const delay = this.backoff.next();
-    const now = Date.now();
-    if (now - this.lastWarn > 10_000 || this.backoff.attempts <= 1) {
-      this.lastWarn = now;
-      this.log.warn({ reason, detail, batchesInFlight: lost, retryMs: delay, spooled: this.spool.stats().events }, 'collector stream failed: spooling, will send again from the last ack');
-    }
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      this.connect();
-    }, delay);
+    const afterMs = this.backoff.next();
+    for (const f of this.inflight.splice(0)) f.settle({ kind: 'retry', reason, detail, afterMs });
+    this.nextTurn();
   }
 
   private broken(call: Call, err: grpc.ServiceError): void {
@@ -220,74 +129,65 @@ export class GrpcSink implements Sink {
     }
   }
 
-  /** Send spooled batches while the window has room. */
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      for (;;) {
-        const call = this.call;
-        const window = this.connected ? (this.o.maxInflight ?? 8) : 1;
-        if (!call || this.inflight.length >= window) break;
-        const batch = await this.spool.next(this.o.spec.batchEvents, this.o.batchMaxBytes ?? 1 << 20);
-        if (!batch) break;
-        if (this.call !== call) {
-          // The stream broke while reading: the spool has rewound, this batch goes again later.
-          this.spool.unacknowledged(batch);
-          continue;
-        }
-        const batchId = ++this.batchId;
-        const msg = encodeBatch({ node: batch.id.node, bootId: batch.id.bootId, instanceId: batch.id.instanceId, floorSeq: batch.firstSeq, batchId }, batch.records.map((r) => r.bytes));
-        if (!this.inflight.length) this.lastProgress = Date.now();
-        this.inflight.push({ batchId, batch });
-        call.write(msg);
-      }
-    } catch (err) {
-      this.log.error({ err }, 'sending from the spool failed');
-    } finally {
-      this.pumping = false;
+  // ---- the SpooledSink side -----------------------------------------------------------------
+
+  /** Wake the sends waiting for their turn. */
+  private nextTurn(): void {
+    for (const f of this.turns.splice(0)) f();
+  }
+
+  /**
+   * A batch may go on a stream once every batch before it that is not yet acknowledged went on
+   * that stream. Only the first of them opens a new stream, after its own backoff.
+   */
+  private streamFor(batch: SpoolBatch): Call | undefined {
+    let first = true;
+    for (const [b, on] of this.unacked) {
+      if (b.firstSeq >= batch.firstSeq) continue;
+      first = false;
+      if (!this.call || on !== this.call) return undefined;
     }
-    if (!this.inflight.length && !this.queue.length && !this.flushing && this.spool.empty) for (const f of this.idle.splice(0)) f();
+    return this.call ?? (first ? this.connect() : undefined);
   }
 
-  stats(): SinkStats {
-    return spooledStats(this.counters, this.queue.length, this.connected, this.spool.stats());
+  protected async send(batch: SpoolBatch): Promise<SendResult> {
+    if (!this.unacked.has(batch)) this.unacked.set(batch, undefined);
+    for (;;) {
+      if (this.ending) return { kind: 'retry', reason: 'closing', detail: 'the sink is closing' };
+      const call = this.streamFor(batch);
+      if (call) return this.write(call, batch);
+      await new Promise<void>((resolve) => this.turns.push(resolve));
+    }
   }
 
-  /** Resolves once everything offered so far is acknowledged (tests, benches). */
-  whenDelivered(): Promise<void> {
-    return new Promise((resolve) => {
-      this.idle.push(resolve);
-      void this.pump();
+  private write(call: Call, batch: SpoolBatch): Promise<SendResult> {
+    return new Promise((settle) => {
+      const batchId = ++this.batchId;
+      const msg = encodeBatch({ node: batch.id.node, bootId: batch.id.bootId, instanceId: batch.id.instanceId, floorSeq: batch.firstSeq, batchId }, batch.records.map((r) => r.bytes));
+      if (!this.inflight.length) this.lastProgress = Date.now();
+      this.inflight.push({ batchId, batch, settle });
+      this.unacked.set(batch, call);
+      call.write(msg);
+      this.nextTurn();
     });
   }
 
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      while (this.flushing || this.queue.length) {
-        if (!this.flushing) void this.flushToSpool();
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.whenDelivered(), new Promise((r) => (timer = setTimeout(r, this.o.closeTimeoutMs ?? 5000)))]);
-      clearTimeout(timer);
-      this.stopped = true;
-      clearInterval(this.watchdog);
-      clearTimeout(this.reconnectTimer);
-      const call = this.call;
-      this.call = undefined;
-      if (call) {
-        call.removeAllListeners();
-        call.on('error', () => undefined);
-        call.cancel();
-      }
-      for (const f of this.inflight) this.spool.unacknowledged(f.batch);
-      this.inflight = [];
-      this.client.close();
-      const left = this.spool.stats();
-      await this.spool.close();
-      if (left.events) this.log.warn({ events: left.events, bytes: left.bytes }, 'closed with events not yet acknowledged: they stay in the spool for the next run');
-    })();
-    return this.closing;
+  protected override interrupt(): void {
+    this.ending = true;
+    const call = this.call;
+    if (call) this.fail(call, 'closing', 'the sink is closing');
+    this.nextTurn();
+  }
+
+  protected async release(): Promise<void> {
+    clearInterval(this.watchdog);
+    const call = this.call;
+    this.call = undefined;
+    if (call) {
+      call.removeAllListeners();
+      call.on('error', () => undefined);
+      call.cancel();
+    }
+    this.client.close();
   }
 }

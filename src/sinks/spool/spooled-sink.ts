@@ -1,5 +1,4 @@
-// The common part of the fleet sinks (otlp, nats), composed from the same pieces as grpc.ts
-// without changing them: offer() → bounded ClassQueue → Spool on disk (write-through) → one
+// The one loop of every remote output (grpc, otlp, nats): offer() → bounded ClassQueue → Spool on disk (write-through) → one
 // batch at a time to the destination through send(). send() says what happened:
 //   ok         the destination has the batch: the spool moves past it
 //   retry      transient (connect error, 429/5xx, no ack): the same batch again after a delay
@@ -46,7 +45,7 @@ export abstract class SpooledSink implements Sink {
   protected readonly log: Logger;
   protected readonly counters: SinkStats;
   private readonly queue: ClassQueue;
-  private readonly backoff: Backoff;
+  protected readonly backoff: Backoff;
   private spool!: Spool;
   private flushing = false;
   private sending = false;
@@ -55,6 +54,8 @@ export abstract class SpooledSink implements Sink {
   private retryTimers = new Set<NodeJS.Timeout>();
   private retryWakes = new Set<() => void>();
   private idle: (() => void)[] = [];
+  /** Wakes pump() while it waits for the oldest batch in flight. */
+  private poke?: () => void;
   private loggedPermanent = new Set<string>();
   private lastWarn = 0;
   protected connected = false;
@@ -85,6 +86,8 @@ export abstract class SpooledSink implements Sink {
   protected abstract send(batch: SpoolBatch): Promise<SendResult>;
   /** Release connections; runs once at the end of close(). */
   protected abstract release(): Promise<void>;
+  /** close() gives up: end the sends in flight now (their batches stay in the spool). */
+  protected interrupt(): void {}
 
   offer(ev: SinkEvent): void {
     this.counters.offered++;
@@ -135,6 +138,7 @@ export abstract class SpooledSink implements Sink {
         r = { kind: 'retry', reason: 'send_error', detail: (err as Error).message };
       }
       if (r.kind !== 'retry') return r;
+      if (this.stopped) return undefined; // interrupted by close(): not a failure of the destination
       this.counters.failures[r.reason] = (this.counters.failures[r.reason] ?? 0) + 1;
       if (this.connected !== false) this.spool.setLive(false); // an outage costs disk, not memory
       this.connected = false;
@@ -181,7 +185,8 @@ export abstract class SpooledSink implements Sink {
    * under a batch still in flight.
    */
   private async pump(): Promise<void> {
-    if (this.sending || !this.spool) return;
+    if (this.sending) return this.poke?.(); // new events in the spool: fill the window now
+    if (!this.spool) return;
     this.sending = true;
     const window: { batch: SpoolBatch; result: Promise<SendResult | undefined> }[] = [];
     let aborted = false;
@@ -194,7 +199,10 @@ export abstract class SpooledSink implements Sink {
         }
         const head = window[0];
         if (!head) break;
-        const r = await head.result;
+        const poked = new Promise<'poked'>((resolve) => (this.poke = () => resolve('poked')));
+        const r = await Promise.race([head.result, poked]);
+        this.poke = undefined;
+        if (r === 'poked') continue;
         window.shift();
         if (!r) {
           aborted = true;
@@ -242,6 +250,7 @@ export abstract class SpooledSink implements Sink {
       clearTimeout(timer);
       this.stopped = true;
       for (const wake of [...this.retryWakes]) wake();
+      this.interrupt();
       while (this.sending) await new Promise((r) => setTimeout(r, 5));
       await this.release();
       const left = this.spool.stats();
