@@ -23,6 +23,8 @@ export interface PipelineOptions {
   /** Reads processes the kernel did not report; /proc by default. */
   lookupProcs?: boolean;
   policy?: Policy;
+  /** The stamp stage (seq, wall time); one of its own by default. */
+  stamper?: EventStamper;
 }
 
 /**
@@ -51,7 +53,7 @@ export class Pipeline {
     });
     this.lifecycle = new Lifecycle(this.procs, hostNs);
     this.enricher = new Enricher(this.procs, hostNs, this.cgroups, o.logger);
-    this.stamper = new EventStamper(o.host.bootId);
+    this.stamper = o.stamper ?? new EventStamper(o.host.bootId);
     this.detector = new Detector({
       procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs,
       policy: o.policy ?? DEFAULT_POLICY, wall: (t) => this.stamper.wall(t), logger: o.logger,

@@ -1,7 +1,5 @@
 import type { Logger } from 'pino';
-import { decodeBatch } from '../decode/decode';
 import { statNames } from '../decode/layout';
-import type { DecodedBatch } from '../decode/records';
 import { readHostFacts, type HostFacts } from '../host';
 import { loadBinding, type NativeBinding, type NativeSensor } from '../native';
 import { withTracefs } from './tracefs';
@@ -30,7 +28,6 @@ export interface KernelCounters {
   kernel: Record<string, number>;
   records: number;
   batches: number;
-  decodeErrors: number;
   /** Sum of every dropped_* counter: records the kernel could not send. */
   dropped: number;
 }
@@ -58,15 +55,14 @@ export const EXEC_NAMES = [
   'nsenter', 'chroot', 'pivot_root', 'setns', 'capsh',
 ];
 
-/** The kernel side as a source of decoded batches. */
+/** The kernel side as a source of record batches (bytes: the decode stage reads them). */
 export class KernelSensor {
   readonly host: HostFacts;
   private native?: NativeSensor;
-  private decodeErrors = 0;
   private last?: ReturnType<NativeSensor['stats']>;
   private readonly log: Logger;
 
-  constructor(private readonly opts: KernelSensorOptions, private readonly onBatch: (b: DecodedBatch) => void) {
+  constructor(private readonly opts: KernelSensorOptions, private readonly onRecords: (buf: Buffer) => void) {
     this.log = opts.logger.child({ component: 'kernel' });
     this.host = opts.host ?? readHostFacts();
     const ring = opts.ringBytes ?? 8 << 20;
@@ -90,7 +86,7 @@ export class KernelSensor {
         execNames: [...EXEC_NAMES, ...(this.opts.execNames ?? [])].map((n) => n.slice(0, 15)),
         wakeGapNs: this.opts.wakeGapNs ?? 2_000_000,
         drainMs: this.opts.drainMs ?? 10,
-        onRecords: (buf) => this.deliver(buf),
+        onRecords: (buf) => this.onRecords(buf),
         onLog: (level, line) => {
           if (level === 'skipped') skipped.push(line.replace('tracepoint/', ''));
           else if (level === 'warn') this.log.warn({ libbpf: true }, line);
@@ -108,15 +104,6 @@ export class KernelSensor {
     this.log.info({ cgroup: this.host.cgroup, nsSource: this.host.nsSource }, 'kernel programs attached');
   }
 
-  private deliver(buf: Buffer): void {
-    const batch = decodeBatch(buf);
-    if (batch.errors.length) {
-      this.decodeErrors += batch.errors.length;
-      this.log.warn({ errors: batch.errors.slice(0, 5), count: batch.errors.length }, 'undecodable records skipped');
-    }
-    this.onBatch(batch);
-  }
-
   /** Collects what the kernel has sent so far, now. */
   drain(): void {
     this.native?.drain();
@@ -131,7 +118,7 @@ export class KernelSensor {
       kernel[n] = s.kernel[i] ?? 0;
       if (n.startsWith('dropped_')) dropped += kernel[n];
     });
-    return { kernel, records: s.records, batches: s.batches, decodeErrors: this.decodeErrors, dropped };
+    return { kernel, records: s.records, batches: s.batches, dropped };
   }
 
   /** Processes in the kernel's follow set (walks a map). */

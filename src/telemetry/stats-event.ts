@@ -91,13 +91,14 @@ export function startStatsTicker(o: StatsTickerOptions): { stop(): void; tick():
  * kernel's sent_<type> counters.
  */
 export function countersFrom(
-  k: { kernel: Record<string, number>; records: number; decodeErrors: number; dropped: number },
+  k: { kernel: Record<string, number>; records: number; dropped: number },
   p?: { events: number; detections: number; processes: number; containers: number },
+  decodeErrors = 0,
 ): SensorCounters {
   const recordsByType: Record<string, number> = {};
   for (const [name, v] of Object.entries(k.kernel)) if (name.startsWith('sent_')) recordsByType[name.slice(5)] = v;
   return {
-    recordsDecoded: k.records, decodeErrors: k.decodeErrors, ringBufferDrops: k.dropped, kernel: k.kernel, recordsByType,
+    recordsDecoded: k.records, decodeErrors, ringBufferDrops: k.dropped, kernel: k.kernel, recordsByType,
     eventsEmitted: p?.events, detections: p?.detections, processesTracked: p?.processes, containersTracked: p?.containers,
   };
 }
