@@ -8,7 +8,7 @@ BPF_CFLAGS := -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Ibpf
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_HDR := $(wildcard bpf/*.h)
 NATIVE_SRC := $(wildcard native/*.cc native/*.c native/*.h) binding.gyp
-TS_SRC := $(shell find src bench -name '*.ts' 2>/dev/null) tsconfig.json
+TS_SRC := $(shell find src bench test/support -name '*.ts' 2>/dev/null) tsconfig.json bench/tsconfig.json
 ARGS ?=
 
 ifeq ($(V),1)
@@ -51,7 +51,7 @@ node_modules/.stamp: package.json package-lock.json
 
 dist/.stamp: $(TS_SRC) node_modules/.stamp
 	$(call msg,TSC,dist)
-	$(Q)npx --no-install tsc -p tsconfig.json && touch $@
+	$(Q)npx --no-install tsc -p tsconfig.json && npx --no-install tsc -p bench/tsconfig.json && touch $@
 
 $(OUT):
 	$(Q)mkdir -p $@
@@ -64,6 +64,7 @@ doctor: setup build
 
 test: setup build
 	$(Q)npx --no-install vitest run $(VITEST_ARGS)
+
 
 test-unit: node_modules/.stamp
 	$(Q)npx --no-install vitest run test/unit

@@ -24,7 +24,8 @@ import { compileEventCodec } from '../src/proto/codec';
 import { SHIP_PATH } from '../src/proto/wire';
 import { startSinks } from '../src/sinks/open';
 import { decodeAck, decodeBatch, encodeAck, encodeBatch } from '../src/proto/wire';
-import { syntheticEvent } from './delivery-events';
+import { syntheticEvent } from '../test/support/events';
+import { killTracked, track } from '../test/support/children';
 
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`);
@@ -171,11 +172,10 @@ interface Child {
   exited: Promise<void>;
 }
 
-const children = new Set<ChildProcess>();
 
 function child(role: string, args: unknown): Child {
   const proc = spawn(process.execPath, [__filename, '--role', role, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.add(proc);
+  track(proc);
   const lines: Record<string, unknown>[] = [];
   let buf = '';
   proc.stdout!.on('data', (d: Buffer) => {
@@ -185,7 +185,7 @@ function child(role: string, args: unknown): Child {
       buf = buf.slice(i + 1);
     }
   });
-  const exited = new Promise<void>((r) => proc.on('exit', () => (children.delete(proc), r())));
+  const exited = new Promise<void>((r) => proc.on('exit', () => r()));
   const wait = async (pred: (l: Record<string, unknown>) => boolean, ms: number) => {
     const end = Date.now() + ms;
     for (;;) {
@@ -353,7 +353,7 @@ async function main(): Promise<void> {
 
 const roleAt = process.argv.indexOf('--role');
 const stopChildren = () => {
-  for (const c of children) c.kill('SIGKILL');
+  killTracked();
 };
 process.on('exit', stopChildren);
 process.on('SIGINT', () => (stopChildren(), process.exit(130)));

@@ -6,7 +6,6 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -17,7 +16,8 @@ import { compileEventCodec } from '../src/proto/codec';
 import { openSink } from '../src/sinks/open';
 import { parseOutput, type RemoteSpec } from '../src/sinks/urls';
 import { classOfKind, type Sink } from '../src/sinks/types';
-import { syntheticEvent } from './delivery-events';
+import { syntheticEvent } from '../test/support/events';
+import { freePort } from '../test/support/net';
 
 const N = Number(process.argv[2] ?? 200_000);
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
@@ -36,14 +36,6 @@ const tmp = (p: string) => {
   tmps.push(d);
   return d;
 };
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function run(label: string, spec: RemoteSpec, extra: () => string, after?: () => Promise<void>, maxInflight?: number): Promise<void> {
   const s = (await openSink(spec, { logger, codec, node: 'bench-node', bootId: 'boot', instanceId: `bench-${Date.now()}`, spoolDir: tmp('ctrwatch-fleet-spool-'), version: '0.1.0', tuning: { queueMaxEvents: N + 1, queueMaxBytes: 1 << 30, closeTimeoutMs: 60_000, maxInflight } })) as Sink & { whenDelivered(): Promise<void> };

@@ -24,7 +24,6 @@
  * counted apart; there are usually none.
  */
 import pino from 'pino';
-import { decodeBatch } from '../src/decode/decode';
 import type { DecodedBatch } from '../src/decode/records';
 import { DecodeStage } from '../src/decode/stage';
 import { KernelSensor, type KernelCounters } from '../src/kernel/sensor';

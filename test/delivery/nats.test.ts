@@ -4,7 +4,6 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
@@ -18,26 +17,17 @@ import { parseOutput } from '../../src/sinks/urls';
 import { msgId, type NatsSpec } from '../../src/sinks/remote/nats';
 import { classOfKind, type Sink } from '../../src/sinks/types';
 import { syntheticEvent } from './synthetic';
+import { freePort } from '../support/net';
+import { killTracked, track } from '../support/children';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 const codec = compileEventCodec(loadEventSchema());
 const NATS_SERVER = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => fs.existsSync(p));
 const haveNats = !!NATS_SERVER && spawnSync(NATS_SERVER, ['--version']).status === 0;
 
-const procs = new Set<ChildProcess>();
 const dirs: string[] = [];
-const killAllNats = () => {
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-};
+const killAllNats = () => void killTracked();
 process.on('exit', killAllNats);
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Node {
   name: string;
@@ -69,14 +59,13 @@ class Cluster {
 
   up(node: Node): void {
     const p = spawn(NATS_SERVER!, ['-c', node.conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.add(p);
+    track(p);
     const keep = (d: Buffer) => {
       node.log.push(d.toString());
       if (node.log.length > 200) node.log.shift();
     };
     p.stdout!.on('data', keep);
     p.stderr!.on('data', keep);
-    p.on('exit', () => procs.delete(p));
     node.proc = p;
   }
 

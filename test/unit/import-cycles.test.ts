@@ -16,4 +16,12 @@ describe('imports of src/', () => {
     expect(g.size).toBeGreaterThan(50);
     expect(importCycles(g)).toEqual([]);
   });
+
+  it('src/ and test/ never import bench/ (the bench may import test/support, not the other way round)', () => {
+    for (const dir of ['src', 'test']) {
+      const g = importGraph(path.join(ROOT, dir));
+      const into = [...g].flatMap(([f, deps]) => deps.filter((d) => d.startsWith('../bench/')).map((d) => `${dir}/${f} -> ${d}`));
+      expect(into).toEqual([]);
+    }
+  });
 });

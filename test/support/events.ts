@@ -2,7 +2,7 @@
 // detection every 50th, a sensorStats every 100th), about 300 bytes encoded. The container name
 // is "<run>-<seq>" (stats: a counter "run_<run>"), so a reader can tell runs apart.
 
-import type { EventInput } from '../src/proto/schema';
+import type { EventInput } from '../../src/proto/schema';
 
 export function syntheticEvent(seq: number, run: string, node: string, bootId: string): EventInput {
   const head = { seq, timeUnixNano: BigInt(Date.now()) * 1_000_000n, node, bootId };
