@@ -15,6 +15,7 @@ extern "C" {
 struct Sensor::Handles {
 	uv_poll_t poll;
 	uv_timer_t timer;
+	bool has_poll = false, has_timer = false; /* initialised, so to be closed */
 	int open = 0; /* handles not yet closed */
 	Sensor *owner;
 };
@@ -116,16 +117,35 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 	self_ = Napi::Persistent(info.This().As<Napi::Object>());
 
 	uv_loop_t *loop = nullptr;
-	napi_get_uv_event_loop(env, &loop);
+	if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) {
+		Shutdown();
+		throw Napi::Error::New(env, "napi_get_uv_event_loop failed");
+	}
 	handles_ = new Handles();
 	handles_->owner = this;
-	uv_poll_init(loop, &handles_->poll, ring_buffer__epoll_fd(rb_));
 	handles_->poll.data = handles_;
-	uv_poll_start(&handles_->poll, UV_READABLE, &Sensor::OnPoll);
-	uv_timer_init(loop, &handles_->timer);
 	handles_->timer.data = handles_;
-	uv_timer_start(&handles_->timer, &Sensor::OnTimer, drain_ms, drain_ms);
-	handles_->open = 2;
+	const char *what = "uv_poll_init";
+	int rc = uv_poll_init(loop, &handles_->poll, ring_buffer__epoll_fd(rb_));
+	handles_->has_poll = rc == 0;
+	if (rc == 0) {
+		what = "uv_timer_init";
+		rc = uv_timer_init(loop, &handles_->timer);
+		handles_->has_timer = rc == 0;
+	}
+	handles_->open = handles_->has_poll + handles_->has_timer;
+	if (rc == 0) {
+		what = "uv_poll_start";
+		rc = uv_poll_start(&handles_->poll, UV_READABLE, &Sensor::OnPoll);
+	}
+	if (rc == 0) {
+		what = "uv_timer_start";
+		rc = uv_timer_start(&handles_->timer, &Sensor::OnTimer, drain_ms, drain_ms);
+	}
+	if (rc != 0) {
+		Shutdown();
+		throw Napi::Error::New(env, std::string(what) + " failed: " + uv_strerror(rc));
+	}
 }
 
 Sensor::~Sensor() { Shutdown(); }
@@ -252,10 +272,16 @@ void Sensor::Shutdown()
 {
 	if (handles_) {
 		handles_->owner = nullptr;
-		uv_poll_stop(&handles_->poll);
-		uv_timer_stop(&handles_->timer);
-		uv_close(reinterpret_cast<uv_handle_t *>(&handles_->poll), OnHandleClosed);
-		uv_close(reinterpret_cast<uv_handle_t *>(&handles_->timer), OnHandleClosed);
+		if (handles_->has_poll) {
+			uv_poll_stop(&handles_->poll);
+			uv_close(reinterpret_cast<uv_handle_t *>(&handles_->poll), OnHandleClosed);
+		}
+		if (handles_->has_timer) {
+			uv_timer_stop(&handles_->timer);
+			uv_close(reinterpret_cast<uv_handle_t *>(&handles_->timer), OnHandleClosed);
+		}
+		if (!handles_->has_poll && !handles_->has_timer)
+			delete handles_;
 		handles_ = nullptr;
 	}
 	if (rb_) {
