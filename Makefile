@@ -19,7 +19,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all setup deps build run test test-unit bench doctor clean
+.PHONY: all setup deps build run test test-unit lint format bench doctor clean
 
 all: build
 
@@ -62,9 +62,24 @@ run: setup build
 doctor: setup build
 	$(Q)./bin/ctrwatch doctor
 
-test: setup build
+test: setup build lint
 	$(Q)npx --no-install vitest run $(VITEST_ARGS)
 
+# TypeScript: prettier (format) and eslint (eslint.config.mjs); C: clang-format (.clang-format).
+TS_LINT := src test bench
+TS_GLOBS := "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts"
+C_SRC := $(wildcard bpf/*.c bpf/*.h native/*.c native/*.cc native/*.h bench/*.c test/fixtures/bin/*.c)
+
+lint: node_modules/.stamp
+	$(call msg,LINT,prettier eslint clang-format)
+	$(Q)npx --no-install prettier --check --log-level warn $(TS_GLOBS)
+	$(Q)npx --no-install eslint $(TS_LINT)
+	$(Q)clang-format --dry-run --Werror $(C_SRC)
+
+# Rewrites the tree in the formatters' style.
+format: node_modules/.stamp
+	$(Q)npx --no-install prettier --write --log-level warn $(TS_GLOBS)
+	$(Q)clang-format -i $(C_SRC)
 
 test-unit: node_modules/.stamp
 	$(Q)npx --no-install vitest run test/unit

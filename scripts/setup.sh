@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3)
+BUILD_PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3 clang-format)
 # Real runtimes and tools the tests and benchmarks drive.
 TEST_PKGS=(runc crun containerd podman docker.io busybox-static util-linux iproute2 bpftrace openssl nats-server)
 PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

@@ -157,6 +157,7 @@ class Collector {
     return { ack: { instanceId: h.instanceId, seq: prev || (h.floorSeq > 0n ? h.floorSeq - 1n : 0n), batchId: h.batchId, written, duplicates }, durable };
   }
 
+  // eslint-disable-next-line max-lines-per-function -- one stream's life: its auth, ordered acks and close share the stream's state
   readonly ship = (call: grpc.ServerDuplexStream<Buffer, Buffer>): void => {
     const peer = call.getPeer();
     const log = this.log.child({ peer });

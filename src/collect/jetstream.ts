@@ -120,7 +120,10 @@ export class JetStreamCollector {
     }
     await Promise.all([...texts].map(async ([node, t]) => (await this.nodeLog(node)).append(t.text.join(''), t.lines)));
     for (const t of texts.values()) this.counters.written += t.lines;
-    for (const m of msgs) (bad.includes(m) ? m.term() : m.ack());
+    for (const m of msgs) {
+      if (bad.includes(m)) m.term();
+      else m.ack();
+    }
   }
 
   async close(): Promise<void> {

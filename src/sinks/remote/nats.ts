@@ -83,6 +83,7 @@ export class NatsSink extends SpooledSink {
    * inbox, the stream's PubAcks matched by the reply token. (js.publish() makes a request, a
    * timer and a promise a message: about 8k messages/s on one core; this does 2-3x that.)
    */
+  // eslint-disable-next-line max-lines-per-function -- one publish window: the publishes, their acks and their errors share the batch's state
   protected async send(batch: SpoolBatch): Promise<SendResult> {
     try {
       await this.ensure();

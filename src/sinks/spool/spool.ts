@@ -183,6 +183,7 @@ export class Spool {
     return spool;
   }
 
+  // eslint-disable-next-line max-lines-per-function -- one ordered scan of the segments; split, its steps would hand most of its state around
   private async recover(dir: string): Promise<Instance | undefined> {
     const st = await fsp.stat(dir);
     if (!st.isDirectory()) return undefined;
