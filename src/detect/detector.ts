@@ -80,9 +80,23 @@ export class Detector {
       const isNew = this.images.add(imageKey);
       // Existing containers teach the store the node's images; they are not news.
       if (isNew && !(c.existing && this.images.fresh)) {
-        f.push({ ruleId: 'image.first-seen', severity: 'LOW', message: `image ${k.image ?? imageKey} seen on this node for the first time`, container: c, actor: c.entry, attributes: { image: k.image ?? '', digest: k.imageDigest ?? '' } });
+        f.push({
+          ruleId: 'image.first-seen',
+          severity: 'LOW',
+          message: `image ${k.image ?? imageKey} seen on this node for the first time`,
+          container: c,
+          actor: c.entry,
+          attributes: { image: k.image ?? '', digest: k.imageDigest ?? '' },
+        });
         if (this.lastImport && ev.ktime - this.lastImport.at < 60n * MINUTE_NS) {
-          f.push({ ruleId: 'image.local-import', severity: 'MEDIUM', message: `container started from ${k.image ?? imageKey}, new on this node after a local '${this.lastImport.what}'`, container: c, actor: c.entry, attributes: { image: k.image ?? '', import: this.lastImport.what } });
+          f.push({
+            ruleId: 'image.local-import',
+            severity: 'MEDIUM',
+            message: `container started from ${k.image ?? imageKey}, new on this node after a local '${this.lastImport.what}'`,
+            container: c,
+            actor: c.entry,
+            attributes: { image: k.image ?? '', import: this.lastImport.what },
+          });
         }
       }
     }
@@ -90,11 +104,25 @@ export class Detector {
       f.push(...this.schedule(c, k, ev.ktime));
       const s = this.lastSocketConnect;
       if (s && s.c !== c && ev.ktime - s.at < 10_000_000_000n && k.runtime !== 'RUNC' && k.runtime !== 'CRUN' && k.runtime !== 'UNKNOWN') {
-        f.push({ ruleId: 'deploy.from-container', severity: 'HIGH', message: `${k.runtime} container ${k.name ?? k.id} started ${(Number(ev.ktime - s.at) / 1e6).toFixed(0)} ms after a process in container ${this.name(s.c)} connected to ${s.path}`, container: c, actor: s.actor, attributes: { socket: s.path, from: this.name(s.c) } });
+        f.push({
+          ruleId: 'deploy.from-container',
+          severity: 'HIGH',
+          message: `${k.runtime} container ${k.name ?? k.id} started ${(Number(ev.ktime - s.at) / 1e6).toFixed(0)} ms after a process in container ${this.name(s.c)} connected to ${s.path}`,
+          container: c,
+          actor: s.actor,
+          attributes: { socket: s.path, from: this.name(s.c) },
+        });
       }
       const outer = c.creator ? this.d.lifecycle.get(c.creator.ns.mnt) : undefined;
       if (outer && outer !== c) {
-        f.push({ ruleId: 'deploy.from-container', severity: 'HIGH', message: `container ${k.name ?? k.id} was made by ${c.creator!.exe} inside container ${this.name(outer)}`, container: c, actor: c.creator, attributes: { from: this.name(outer) } });
+        f.push({
+          ruleId: 'deploy.from-container',
+          severity: 'HIGH',
+          message: `container ${k.name ?? k.id} was made by ${c.creator!.exe} inside container ${this.name(outer)}`,
+          container: c,
+          actor: c.creator,
+          attributes: { from: this.name(outer) },
+        });
       }
     }
     return this.gate(f);
@@ -122,7 +150,16 @@ export class Detector {
     if (last !== undefined && at - last < 60n * MINUTE_NS) return [];
     this.reportedSchedules.set(key, at);
     const period = gaps.reduce((a, b) => a + b, 0) / gaps.length / 1e9;
-    return [{ ruleId: 'orchestration.scheduled-image', severity: 'LOW', message: `${key} started ${list.length} times, every ${period.toFixed(1)} s`, container: c, actor: c.entry, attributes: { key, periodSeconds: period.toFixed(1) } }];
+    return [
+      {
+        ruleId: 'orchestration.scheduled-image',
+        severity: 'LOW',
+        message: `${key} started ${list.length} times, every ${period.toFixed(1)} s`,
+        container: c,
+        actor: c.entry,
+        attributes: { key, periodSeconds: period.toFixed(1) },
+      },
+    ];
   }
 
   /** The container a process acts from (for setns: the one it was in before). */
@@ -149,9 +186,22 @@ export class Detector {
     if (p.ppid === KTHREADD) {
       const w = this.lastControlWrite;
       if (w && r.ktime - w.at < 5n * MINUTE_NS) {
-        f.push({ ruleId: 'escape.usermode-helper', severity: 'CRITICAL', message: `the kernel ran ${r.filename} as root on the host after container ${this.name(w.c)} wrote ${w.path}`, container: w.c, actor: p, attributes: { program: r.filename, controlFile: w.path } });
+        f.push({
+          ruleId: 'escape.usermode-helper',
+          severity: 'CRITICAL',
+          message: `the kernel ran ${r.filename} as root on the host after container ${this.name(w.c)} wrote ${w.path}`,
+          container: w.c,
+          actor: p,
+          attributes: { program: r.filename, controlFile: w.path },
+        });
       } else {
-        f.push({ ruleId: 'escape.usermode-helper', severity: 'LOW', message: `the kernel ran ${r.filename} as a usermode helper`, actor: p, attributes: { program: r.filename } });
+        f.push({
+          ruleId: 'escape.usermode-helper',
+          severity: 'LOW',
+          message: `the kernel ran ${r.filename} as a usermode helper`,
+          actor: p,
+          attributes: { program: r.filename },
+        });
       }
     }
     if (!cliOf(r.argv)) return f.concat(this.drift(r, p, c));
@@ -159,22 +209,49 @@ export class Detector {
     if (en) {
       const sev: Severity = c ? 'HIGH' : this.d.policy.discoveryUids.includes(p.uid) ? 'LOW' : 'MEDIUM';
       const where = c ? `inside container ${this.name(c)}` : `on the host by uid ${p.uid}`;
-      f.push({ ruleId: 'discovery.runtime-cli', severity: sev, message: `'${en}' ${where}`, container: c, actor: p, attributes: { command: en } });
+      f.push({
+        ruleId: 'discovery.runtime-cli',
+        severity: sev,
+        message: `'${en}' ${where}`,
+        container: c,
+        actor: p,
+        attributes: { command: en },
+      });
     }
     const dep = deployment(r.argv);
     if (dep && c) {
-      f.push({ ruleId: 'deploy.from-container', severity: 'HIGH', message: `'${dep}' run inside container ${this.name(c)}`, container: c, actor: p, attributes: { command: dep } });
+      f.push({
+        ruleId: 'deploy.from-container',
+        severity: 'HIGH',
+        message: `'${dep}' run inside container ${this.name(c)}`,
+        container: c,
+        actor: p,
+        attributes: { command: dep },
+      });
     }
     if (dep && !c && /^(docker|podman|nerdctl) (run|create|start|restart)$/.test(dep)) {
       const cg = this.d.cgroups.path(p.cgroupId) ?? '';
       if (/\.service$/.test(cg)) {
-        f.push({ ruleId: 'persistence.service-unit', severity: 'LOW', message: `'${dep}' run by service unit ${cg.slice(cg.lastIndexOf('/') + 1)}`, actor: p, attributes: { unit: cg, command: dep } });
+        f.push({
+          ruleId: 'persistence.service-unit',
+          severity: 'LOW',
+          message: `'${dep}' run by service unit ${cg.slice(cg.lastIndexOf('/') + 1)}`,
+          actor: p,
+          attributes: { unit: cg, command: dep },
+        });
       }
     }
     const imp = imageImport(r.argv);
     if (imp) {
       this.lastImport = { what: imp, at: r.ktime };
-      f.push({ ruleId: 'image.local-import', severity: c ? 'MEDIUM' : 'LOW', message: `image ${imp.split(' ').pop()}ed locally${c ? ` inside container ${this.name(c)}` : ''}: '${r.argv.slice(0, 6).join(' ')}'`, container: c, actor: p, attributes: { command: imp } });
+      f.push({
+        ruleId: 'image.local-import',
+        severity: c ? 'MEDIUM' : 'LOW',
+        message: `image ${imp.split(' ').pop()}ed locally${c ? ` inside container ${this.name(c)}` : ''}: '${r.argv.slice(0, 6).join(' ')}'`,
+        container: c,
+        actor: p,
+        attributes: { command: imp },
+      });
     }
     return f.concat(this.drift(r, p, c));
   }
@@ -185,7 +262,14 @@ export class Detector {
       // Drift: the file exec'd was written (or its inode changed) after the container started.
       const startedSec = Number(this.d.wall(c.startedNs) / 1_000_000_000n);
       if (r.exe.ctime >= startedSec && r.exe.ctime > 0) {
-        f.push({ ruleId: 'drift.exec-new-file', severity: 'HIGH', message: `container ${this.name(c)} ran ${r.filename}, written after the container started`, container: c, actor: p, attributes: { file: r.filename, ctime: String(r.exe.ctime) } });
+        f.push({
+          ruleId: 'drift.exec-new-file',
+          severity: 'HIGH',
+          message: `container ${this.name(c)} ran ${r.filename}, written after the container started`,
+          container: c,
+          actor: p,
+          attributes: { file: r.filename, ctime: String(r.exe.ctime) },
+        });
       }
     }
     return f;
@@ -200,7 +284,14 @@ export class Detector {
         if (!c || r.ret !== 0) break;
         const joined = NS_JOINABLE.filter((k) => r.task.ns[k] === host[k] && r.oldNs[k] !== host[k]);
         if (joined.length) {
-          f.push({ ruleId: 'escape.setns-host', severity: 'CRITICAL', message: `a process of container ${this.name(c)} joined the host's ${joined.join(', ')} namespace${joined.length > 1 ? 's' : ''}`, container: c, actor: p, attributes: { namespaces: joined.join(',') } });
+          f.push({
+            ruleId: 'escape.setns-host',
+            severity: 'CRITICAL',
+            message: `a process of container ${this.name(c)} joined the host's ${joined.join(', ')} namespace${joined.length > 1 ? 's' : ''}`,
+            container: c,
+            actor: p,
+            attributes: { namespaces: joined.join(',') },
+          });
         }
         break;
       }
@@ -209,9 +300,23 @@ export class Detector {
         if (!c) break;
         const ok = r.ret === 0;
         if (r.fstype === 'cgroup' || r.fstype === 'cgroup2') {
-          f.push({ ruleId: 'escape.mount-cgroupfs', severity: ok ? 'HIGH' : 'MEDIUM', message: `a process of container ${this.name(c)} ${ok ? 'mounted' : 'tried to mount'} ${r.fstype} at ${r.path1}`, container: c, actor: p, attributes: { fstype: r.fstype, target: r.path1, result: String(r.ret) } });
+          f.push({
+            ruleId: 'escape.mount-cgroupfs',
+            severity: ok ? 'HIGH' : 'MEDIUM',
+            message: `a process of container ${this.name(c)} ${ok ? 'mounted' : 'tried to mount'} ${r.fstype} at ${r.path1}`,
+            container: c,
+            actor: p,
+            attributes: { fstype: r.fstype, target: r.path1, result: String(r.ret) },
+          });
         } else if (/^\/dev\/(sd|vd|xvd|hd|nvme|mmcblk|dm-|mapper\/|md|loop)/.test(r.path0)) {
-          f.push({ ruleId: 'escape.mount-device', severity: ok ? 'CRITICAL' : 'HIGH', message: `a process of container ${this.name(c)} ${ok ? 'mounted' : 'tried to mount'} host device ${r.path0} at ${r.path1}`, container: c, actor: p, attributes: { source: r.path0, target: r.path1, result: String(r.ret) } });
+          f.push({
+            ruleId: 'escape.mount-device',
+            severity: ok ? 'CRITICAL' : 'HIGH',
+            message: `a process of container ${this.name(c)} ${ok ? 'mounted' : 'tried to mount'} host device ${r.path0} at ${r.path1}`,
+            container: c,
+            actor: p,
+            attributes: { source: r.path0, target: r.path1, result: String(r.ret) },
+          });
         }
         break;
       }
@@ -220,21 +325,42 @@ export class Detector {
         if (!c || !CONTROL_FILE.test(r.path0)) break;
         const notify = r.path0.endsWith('notify_on_release');
         if (!notify) this.lastControlWrite = { c, actor: p, path: r.path0, at: r.ktime };
-        f.push({ ruleId: 'escape.kernel-control-write', severity: notify ? 'HIGH' : 'CRITICAL', message: `a process of container ${this.name(c)} opened ${r.path0} for writing`, container: c, actor: p, attributes: { file: r.path0 } });
+        f.push({
+          ruleId: 'escape.kernel-control-write',
+          severity: notify ? 'HIGH' : 'CRITICAL',
+          message: `a process of container ${this.name(c)} opened ${r.path0} for writing`,
+          container: c,
+          actor: p,
+          attributes: { file: r.path0 },
+        });
         break;
       }
       case 'connect_unix': {
         const c = this.containerOfNs(p.ns.mnt);
         if (!c || !RUNTIME_SOCKET.test(r.path0)) break;
         this.lastSocketConnect = { c, actor: p, path: r.path0, at: r.ktime };
-        f.push({ ruleId: 'discovery.runtime-socket', severity: 'HIGH', message: `a process of container ${this.name(c)} connected to runtime socket ${r.path0}`, container: c, actor: p, attributes: { socket: r.path0 } });
+        f.push({
+          ruleId: 'discovery.runtime-socket',
+          severity: 'HIGH',
+          message: `a process of container ${this.name(c)} connected to runtime socket ${r.path0}`,
+          container: c,
+          actor: p,
+          attributes: { socket: r.path0 },
+        });
         break;
       }
       case 'init_module':
       case 'finit_module': {
         const c = this.containerOfNs(p.ns.mnt);
         if (!c) break;
-        f.push({ ruleId: 'escape.module-load', severity: 'CRITICAL', message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'loaded' : 'tried to load'} a kernel module`, container: c, actor: p, attributes: { result: String(r.ret) } });
+        f.push({
+          ruleId: 'escape.module-load',
+          severity: 'CRITICAL',
+          message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'loaded' : 'tried to load'} a kernel module`,
+          container: c,
+          actor: p,
+          attributes: { result: String(r.ret) },
+        });
         break;
       }
       case 'ptrace': {
@@ -244,7 +370,14 @@ export class Detector {
         if (p.ns.pid !== host.pid) break;
         const target = this.d.procs.get(Number(r.args[1]));
         if (target && target.ns.mnt !== c.key) {
-          f.push({ ruleId: 'escape.ptrace-host', severity: 'HIGH', message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'attached to' : 'tried to attach to'} host process ${target.tgid} (${target.comm})`, container: c, actor: p, attributes: { target: String(target.tgid), targetExe: target.exe, result: String(r.ret) } });
+          f.push({
+            ruleId: 'escape.ptrace-host',
+            severity: 'HIGH',
+            message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'attached to' : 'tried to attach to'} host process ${target.tgid} (${target.comm})`,
+            container: c,
+            actor: p,
+            attributes: { target: String(target.tgid), targetExe: target.exe, result: String(r.ret) },
+          });
         }
         break;
       }
@@ -254,9 +387,18 @@ export class Detector {
         if (!c || r.ret !== 0) break;
         const path = r.path0.replace(/\/+$/, '') || '/';
         const { k } = this.d.containerOf(c);
-        const hostRootMount = sensitiveMounts(k).find((m) => m.source === '/' && (path === m.destination || path.startsWith(`${m.destination}/`)));
+        const hostRootMount = sensitiveMounts(k).find(
+          (m) => m.source === '/' && (path === m.destination || path.startsWith(`${m.destination}/`)),
+        );
         if (hostRootMount || /^\/proc\/\d+\/root(\/|$)/.test(path)) {
-          f.push({ ruleId: 'escape.chroot-host', severity: 'HIGH', message: `a process of container ${this.name(c)} changed root to ${r.path0}, the host's filesystem`, container: c, actor: p, attributes: { path: r.path0 } });
+          f.push({
+            ruleId: 'escape.chroot-host',
+            severity: 'HIGH',
+            message: `a process of container ${this.name(c)} changed root to ${r.path0}, the host's filesystem`,
+            container: c,
+            actor: p,
+            attributes: { path: r.path0 },
+          });
         }
         break;
       }
