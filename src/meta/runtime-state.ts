@@ -171,8 +171,6 @@ export function readCrunStatus(stateRoot: string, id: string): OciRuntimeState {
 
 // ---------------------------------------------------------------- where things are
 
-export const DEFAULT_RUNC_ROOT = '/run/runc';
-export const DEFAULT_CRUN_ROOT = '/run/crun';
 export const DEFAULT_CONTAINERD_STATE = '/run/containerd';
 export const DEFAULT_DOCKER_EXEC_ROOT = '/var/run/docker';
 

@@ -1,7 +1,7 @@
 // EventBatch and Ack of proto/ctrwatch/v1/collector.proto, written and read by hand: a batch
 // carries each event's bytes as the spool holds them (repeated Event is, on the wire, a
 // repeated length-delimited field), so nothing is decoded or encoded again on the way.
-// test/unit/sink-wire.test.ts checks both against protobufjs reading collector.proto.
+// test/unit/sink-local.test.ts checks both against protobufjs reading collector.proto.
 
 
 export interface BatchHeader {

@@ -21,7 +21,7 @@ import { syntheticEvent } from './synthetic';
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 const codec = compileEventCodec(loadEventSchema());
 
-// The official protos, straight from node_modules (independent of src/sinks/otlp-proto.ts).
+// The official protos, straight from node_modules (independent of src/proto/otlp-proto.ts).
 const PROTOS = path.join(path.dirname(require.resolve('@opentelemetry/otlp-grpc-exporter-base/package.json')), 'build', 'protos');
 const root = new protobuf.Root();
 root.resolvePath = (_o, t) => (path.isAbsolute(t) ? t : path.join(PROTOS, t));
