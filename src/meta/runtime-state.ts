@@ -16,19 +16,12 @@
 
 import * as path from 'node:path';
 import { listDirUnder, readFileUnder } from './safe-read';
+import { MetaFileError } from './file-error';
 
 export const RUNTIME_STATE_MAX_BYTES = 4 * 1024 * 1024;
 
-export class RuntimeStateError extends Error {
+export class RuntimeStateError extends MetaFileError {
   override readonly name = 'RuntimeStateError';
-  constructor(
-    readonly file: string,
-    readonly reason: 'malformed-json' | 'wrong-type' | 'bad-id',
-    detail: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${reason}: ${detail}`, options);
-  }
 }
 
 export interface OciRuntimeState {
