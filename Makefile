@@ -12,7 +12,7 @@ BPF_CFLAGS := -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -I$(VMLINUX_DIR) 
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_HDR := $(wildcard bpf/*.h)
 NATIVE_SRC := $(wildcard native/*.cc native/*.c native/*.h) binding.gyp
-TS_SRC := $(shell find src bench -name '*.ts' 2>/dev/null) tsconfig.json
+TS_SRC := $(shell find src bench test/support -name '*.ts' 2>/dev/null) tsconfig.json bench/tsconfig.json
 ARGS ?=
 
 ifeq ($(V),1)
@@ -23,7 +23,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all setup setup-test deps build run test test-unit bench doctor clean vmlinux
+.PHONY: all setup setup-test deps build run test test-unit lint format bench doctor clean vmlinux
 
 all: build
 
@@ -59,7 +59,7 @@ node_modules/.stamp: package.json package-lock.json
 
 dist/.stamp: $(TS_SRC) node_modules/.stamp
 	$(call msg,TSC,dist)
-	$(Q)npx --no-install tsc -p tsconfig.json && touch $@
+	$(Q)npx --no-install tsc -p tsconfig.json && npx --no-install tsc -p bench/tsconfig.json && touch $@
 
 $(OUT):
 	$(Q)mkdir -p $@
@@ -77,8 +77,24 @@ run: setup build
 doctor: setup build
 	$(Q)./bin/ctrwatch doctor
 
-test: setup-test build
+test: setup-test build lint
 	$(Q)npx --no-install vitest run $(VITEST_ARGS)
+
+# TypeScript: prettier (format) and eslint (eslint.config.mjs); C: clang-format (.clang-format).
+TS_LINT := src test bench
+TS_GLOBS := "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts"
+C_SRC := $(wildcard bpf/*.c bpf/*.h native/*.c native/*.cc native/*.h bench/*.c test/fixtures/bin/*.c)
+
+lint: node_modules/.stamp
+	$(call msg,LINT,prettier eslint clang-format)
+	$(Q)npx --no-install prettier --check --log-level warn $(TS_GLOBS)
+	$(Q)npx --no-install eslint $(TS_LINT)
+	$(Q)clang-format --dry-run --Werror $(C_SRC)
+
+# Rewrites the tree in the formatters' style.
+format: node_modules/.stamp
+	$(Q)npx --no-install prettier --write --log-level warn $(TS_GLOBS)
+	$(Q)clang-format -i $(C_SRC)
 
 # No root needed: the BPF object builds from the committed vmlinux.h, and the
 # layout test reads its BTF.

@@ -8,7 +8,7 @@
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileLab, CtrwatchRun, loadLab, type Lab, type SensorStopped } from './lab';
+import { CtrwatchRun, loadLab, type Lab, type SensorStopped } from './lab';
 import { OUT, sleep } from './lib';
 
 export interface ChurnConfig {
@@ -58,11 +58,6 @@ export async function runChurn(cfg: ChurnConfig): Promise<ChurnResult> {
     ran: 0, failed: 0, failures: [], rate: NaN, expected: zero(), received: zero(), missing: zero(), duplicates: zero(),
     unknownIds: 0, lost: NaN, sensor: {}, droppedKernel: NaN, wallS: 0,
   };
-  const labErr = compileLab();
-  if (labErr) {
-    res.error = labErr;
-    return res;
-  }
   const RuntimeLab = loadLab();
   const av = RuntimeLab.available('runc');
   if (!av.ok) {

@@ -20,11 +20,12 @@ import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { runCollector } from '../src/collect/collector';
 import { loadEventSchema } from '../src/proto/schema';
-import { compileEventCodec } from '../src/sinks/codec';
-import { SHIP_PATH } from '../src/sinks/grpc';
-import { startSinks } from '../src/sinks/start';
-import { decodeAck, decodeBatch, encodeAck, encodeBatch } from '../src/sinks/wire';
-import { syntheticEvent } from './delivery-events';
+import { compileEventCodec } from '../src/proto/codec';
+import { SHIP_PATH } from '../src/proto/wire';
+import { startSinks } from '../src/sinks/open';
+import { decodeAck, decodeBatch, encodeAck, encodeBatch } from '../src/proto/wire';
+import { syntheticEvent } from '../test/support/events';
+import { killTracked, track } from '../test/support/children';
 
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`);
@@ -47,7 +48,7 @@ async function sensorRole(a: SensorArgs): Promise<void> {
   const logger = pino({ level: 'warn' }, pino.destination({ fd: 2, sync: true }));
   const hub = await startSinks(a.outputs, {
     logger, node: NODE, bootId: BOOT, spoolDir: a.spoolDir, spoolMaxBytes: 2 * 2 ** 30, stdout: fs.openSync('/dev/null', 'w'),
-    grpc: { closeTimeoutMs: 600_000, backoffMaxMs: 2000, queueMaxEvents: 50_000, maxInflight: env('DELIVERY_INFLIGHT', 8) },
+    tuning: { closeTimeoutMs: 600_000, backoffMaxMs: 2000, queueMaxEvents: 50_000, maxInflight: env('DELIVERY_INFLIGHT', 8) },
   });
   const cpu0 = process.cpuUsage();
   const report = (what: string) => {
@@ -171,11 +172,10 @@ interface Child {
   exited: Promise<void>;
 }
 
-const children = new Set<ChildProcess>();
 
 function child(role: string, args: unknown): Child {
   const proc = spawn(process.execPath, [__filename, '--role', role, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.add(proc);
+  track(proc);
   const lines: Record<string, unknown>[] = [];
   let buf = '';
   proc.stdout!.on('data', (d: Buffer) => {
@@ -185,7 +185,7 @@ function child(role: string, args: unknown): Child {
       buf = buf.slice(i + 1);
     }
   });
-  const exited = new Promise<void>((r) => proc.on('exit', () => (children.delete(proc), r())));
+  const exited = new Promise<void>((r) => proc.on('exit', () => r()));
   const wait = async (pred: (l: Record<string, unknown>) => boolean, ms: number) => {
     const end = Date.now() + ms;
     for (;;) {
@@ -353,7 +353,7 @@ async function main(): Promise<void> {
 
 const roleAt = process.argv.indexOf('--role');
 const stopChildren = () => {
-  for (const c of children) c.kill('SIGKILL');
+  killTracked();
 };
 process.on('exit', stopChildren);
 process.on('SIGINT', () => (stopChildren(), process.exit(130)));

@@ -6,17 +6,18 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { connect } from 'nats';
 import pino from 'pino';
 import { loadEventSchema } from '../src/proto/schema';
-import { compileEventCodec } from '../src/sinks/codec';
-import { createFleetSink, parseFleetOutput, type FleetSpec } from '../src/sinks/fleet';
+import { compileEventCodec } from '../src/proto/codec';
+import { openSink } from '../src/sinks/open';
+import { parseOutput, type RemoteSpec } from '../src/sinks/urls';
 import { classOfKind, type Sink } from '../src/sinks/types';
-import { syntheticEvent } from './delivery-events';
+import { syntheticEvent } from '../test/support/events';
+import { freePort } from '../test/support/net';
 
 const N = Number(process.argv[2] ?? 200_000);
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
@@ -36,16 +37,8 @@ const tmp = (p: string) => {
   return d;
 };
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function run(label: string, spec: FleetSpec, extra: () => string, after?: () => Promise<void>, maxInflight?: number): Promise<void> {
-  const s = (await createFleetSink(spec, { logger, codec, node: 'bench-node', bootId: 'boot', instanceId: `bench-${Date.now()}`, spoolDir: tmp('ctrwatch-fleet-spool-'), version: '0.1.0', tuning: { queueMaxEvents: N + 1, queueMaxBytes: 1 << 30, closeTimeoutMs: 60_000, maxInflight } })) as Sink & { whenDelivered(): Promise<void> };
+async function run(label: string, spec: RemoteSpec, extra: () => string, after?: () => Promise<void>, maxInflight?: number): Promise<void> {
+  const s = (await openSink(spec, { logger, codec, node: 'bench-node', bootId: 'boot', instanceId: `bench-${Date.now()}`, spoolDir: tmp('ctrwatch-fleet-spool-'), version: '0.1.0', tuning: { queueMaxEvents: N + 1, queueMaxBytes: 1 << 30, closeTimeoutMs: 60_000, maxInflight } })) as Sink & { whenDelivered(): Promise<void> };
   const evs = Array.from({ length: N }, (_, i) => {
     const event = syntheticEvent(i + 1, 'b', 'bench-node', 'boot');
     const { bytes, kind } = codec.encodeKind(event);
@@ -102,7 +95,7 @@ async function otlp(): Promise<void> {
   let last = { records: 0, requests: 0, wire: 0 };
   for (const q of ['batch=1000', 'batch=1000&compress=none']) {
     w.postMessage('reset');
-    await run(`otlp+http (${q})`, parseFleetOutput(`otlp+http://127.0.0.1:${port}?${q}`)!, () => `[receiver: ${last.records} records, ${last.requests} requests, ${(last.wire / Math.max(last.records, 1)).toFixed(0)} B/record on the wire]`, async () => {
+    await run(`otlp+http (${q})`, parseOutput(`otlp+http://127.0.0.1:${port}?${q}`, { insecurePlaintext: true }) as RemoteSpec, () => `[receiver: ${last.records} records, ${last.requests} requests, ${(last.wire / Math.max(last.records, 1)).toFixed(0)} B/record on the wire]`, async () => {
       w.postMessage('stats');
       last = (await next()) as typeof last;
     });
@@ -138,7 +131,7 @@ async function jetstream(): Promise<void> {
     }
   }
   for (const [batch, inflight, replicas] of (process.env.NATS_R1 ? [[1000, 4, 1]] : [[1000, 4, 3], [2000, 8, 3]]) as [number, number, number][]) {
-    await run(`nats JetStream R${replicas} (batch=${batch}, ${inflight} in flight)`, parseFleetOutput(`nats://${servers.join(',')}/ctrwatch.bench.${batch}?stream=BENCH${batch}&replicas=${replicas}&batch=${batch}`)!, () => '', undefined, inflight);
+    await run(`nats JetStream R${replicas} (batch=${batch}, ${inflight} in flight)`, parseOutput(`nats://${servers.join(',')}/ctrwatch.bench.${batch}?stream=BENCH${batch}&replicas=${replicas}&batch=${batch}`, { insecurePlaintext: true }) as RemoteSpec, () => '', undefined, inflight);
   }
 }
 

@@ -1,82 +1,25 @@
 /**
  * What the container benchmarks (latency, churn) share: RuntimeLab from
- * test/support, compiled on its own (bench/tsconfig.lab.json → bench/out/lab)
- * and loaded at run time so that the main build never compiles test code; the
+ * test/support (bench/tsconfig.json compiles it with the bench); the
  * `ctrwatch run` child behind its reader (ctrwatch-reader.ts); the stamp
  * entrypoint (stamp.c).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RuntimeName } from '../test/support/runtime-types';
+import { RuntimeLab } from '../test/support/runtimes';
 import { CODE, exited, OUT, ROOT, sleep, track } from './lib';
 
-// ---------------------------------------------------------------- RuntimeLab, as far as the benchmarks use it
+// ---------------------------------------------------------------- RuntimeLab (test/support)
 
-export type RuntimeName = 'runc' | 'crun' | 'containerd' | 'podman' | 'docker';
+export type { ContainerSpec, RuntimeName, Started } from '../test/support/runtime-types';
+export type Lab = RuntimeLab;
 export const RUNTIMES: readonly RuntimeName[] = ['runc', 'crun', 'containerd', 'podman', 'docker'];
 
-export interface ContainerSpec {
-  args: string[];
-  privileged?: boolean;
-  mounts?: { source: string; destination: string; readonly?: boolean }[];
-  name?: string;
-  detach?: boolean;
-  timeoutMs?: number;
-}
-
-export interface Started {
-  runtime: RuntimeName;
-  id: string;
-  name: string;
-  initPid?: number;
-  exitCode?: number;
-}
-
-export interface Lab {
-  readonly dir: string;
-  start(runtime: RuntimeName, spec: ContainerSpec): Promise<Started>;
-  stop(c: Started): Promise<void>;
-  close(): Promise<void>;
-}
-
-interface LabModule {
-  RuntimeLab: {
-    available(r: RuntimeName): { ok: true } | { ok: false; reason: string };
-    open(): Promise<Lab>;
-  };
-}
-
-const LAB_JS = join(OUT, 'lab', 'test', 'support', 'runtimes.js');
-
-/**
- * Compiles test/support/runtimes.ts (and what it imports) into bench/out/lab
- * with bench/tsconfig.lab.json, using the package's TypeScript. Returns an
- * error message instead of throwing: the container parts are then skipped.
- */
-let compiled: { error?: string } | undefined;
-
-export function compileLab(): string | undefined {
-  compiled ??= { error: compileOnce() };
-  return compiled.error;
-}
-
-function compileOnce(): string | undefined {
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  for (let i = 0; ; i++) {
-    try {
-      if (!existsSync(tsc)) throw new Error(`${tsc} missing (npm ci in progress?)`);
-      execFileSync(process.execPath, [tsc, '-p', join(ROOT, 'bench', 'tsconfig.lab.json')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-      return undefined;
-    } catch (e) {
-      const err = e as { stdout?: Buffer; message: string };
-      if (i >= 5) return `cannot compile RuntimeLab (bench/tsconfig.lab.json): ${err.stdout?.toString().trim() || err.message}`;
-      execFileSync('sleep', ['5']);
-    }
-  }
-}
-
-export function loadLab(): LabModule['RuntimeLab'] {
-  return (require(LAB_JS) as LabModule).RuntimeLab;
+/** RuntimeLab: what the container benchmarks start real containers with, as the tests do. */
+export function loadLab(): typeof RuntimeLab {
+  return RuntimeLab;
 }
 
 // ---------------------------------------------------------------- the stamp entrypoint

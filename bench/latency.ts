@@ -28,7 +28,7 @@
  */
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildStamp, compileLab, CtrwatchRun, loadLab, type Lab, type RuntimeName, type SensorStopped, type Started } from './lab';
+import { buildStamp, CtrwatchRun, loadLab, type Lab, type RuntimeName, type SensorStopped, type Started } from './lab';
 import { OUT, quantile, sleep } from './lib';
 
 export interface Dist {
@@ -172,11 +172,6 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
     stampKind: stamp.kind, samples: [], runtimes: [], detection: dist([]), startedStamp: dist([]), clockSkewMs: dist([]),
     offsetErrMs: NaN, stampDelayMs: dist([]), sensor: {}, wallS: 0,
   };
-  const labErr = compileLab();
-  if (labErr) {
-    res.error = labErr;
-    return res;
-  }
   const RuntimeLab = loadLab();
   const dir = mkdtempSync('/tmp/ctrwatch-bench-stamp-');
   mkdirSync(join(dir, 'out'));

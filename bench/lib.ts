@@ -6,10 +6,11 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync,
+  cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { killTracked, track as trackChild } from '../test/support/children';
 
 /** Where the code runs from: the package root, or the bench's snapshot of it (see snapshot()). */
 export const CODE = resolve(__dirname, '..', '..'); // dist/bench -> root
@@ -152,7 +153,7 @@ export function buildStorm(): StormBuild {
       }
     }
     if (!childKind) throw new Error(`cannot build a working ${child} from ${childSrc} with gcc`);
-    require('node:fs').writeFileSync(kindFile, childKind + '\n');
+    writeFileSync(kindFile, childKind + '\n');
   }
   return { storm, child, childKind };
 }
@@ -206,13 +207,9 @@ export async function runStorm(cmd: string[]): Promise<StormResult> {
 
 // ---------------------------------------------------------------- processes
 
-const live = new Set<ChildProcess>();
-
 /** Registers a child (spawned detached: its own process group) to kill on exit. */
 export function track(p: ChildProcess): ChildProcess {
-  live.add(p);
-  p.once('exit', () => live.delete(p));
-  return p;
+  return trackChild(p, { group: true });
 }
 
 export function exited(p: ChildProcess): Promise<number | null> {
@@ -222,18 +219,7 @@ export function exited(p: ChildProcess): Promise<number | null> {
 
 /** Kills the process group of every child still alive (SIGKILL). */
 export function killAll(): number {
-  let n = 0;
-  for (const p of live) {
-    if (p.pid && p.exitCode === null && p.signalCode === null) {
-      try {
-        process.kill(-p.pid, 'SIGKILL');
-        n++;
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  return n;
+  return killTracked();
 }
 
 let hooked = false;
@@ -434,6 +420,7 @@ export async function snapshot(): Promise<{ dir: string; identity: BuildIdentity
   cpSync(addon, join(dir, 'build', 'Release', 'ctrwatch.node'));
   cpSync(join(ROOT, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
   cpSync(join(ROOT, 'dist', 'bench'), join(dir, 'dist', 'bench'), { recursive: true });
+  cpSync(join(ROOT, 'dist', 'test'), join(dir, 'dist', 'test'), { recursive: true }); // test/support, which the bench uses
   cpSync(join(ROOT, 'bin'), join(dir, 'bin'), { recursive: true });
   // The production dependencies, copied: `npm ci` by someone else empties node_modules for a while.
   for (const pkg of prodPackages()) cpSync(pkg, join(dir, relative(ROOT, pkg)), { recursive: true });

@@ -24,8 +24,8 @@
  * counted apart; there are usually none.
  */
 import pino from 'pino';
-import { decodeBatch } from '../src/decode/decode';
 import type { DecodedBatch } from '../src/decode/records';
+import { DecodeStage } from '../src/decode/stage';
 import { KernelSensor, type KernelCounters } from '../src/kernel/sensor';
 import { display, runStorm, sleep, stormCommand, summarize, type StormBuild, type StormResult, type Summary } from './lib';
 
@@ -123,10 +123,10 @@ async function oneRun(cfg: LossConfig, ringBytes: number, round: number, refRecs
   const onSmall = collect(recs, cfg.storm.child);
   const small = new KernelSensor(
     { logger, ringBytes, drainMs: cfg.drainMs, wakeGapNs: 1e18 },
-    (b) => {
+    new DecodeStage(logger, (b) => {
       received += b.records.length + b.errors.length;
       onSmall(b);
-    },
+    }).push,
   );
   try {
     small.start();
@@ -205,7 +205,8 @@ async function oneRun(cfg: LossConfig, ringBytes: number, round: number, refRecs
 export async function runLoss(cfg: LossConfig): Promise<LossResult> {
   const t0 = Date.now();
   const refRecs: Rec[] = [];
-  const ref = new KernelSensor({ logger: pino({ level: 'warn' }, pino.destination(2)), ringBytes: 64 << 20, drainMs: 10 }, collect(refRecs, cfg.storm.child));
+  const refLog = pino({ level: 'warn' }, pino.destination(2));
+  const ref = new KernelSensor({ logger: refLog, ringBytes: 64 << 20, drainMs: 10 }, new DecodeStage(refLog, collect(refRecs, cfg.storm.child)).push);
   const runs: LossRun[] = [];
   ref.start();
   const hostMnt = ref.host.hostNs[0];

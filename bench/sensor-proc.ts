@@ -16,6 +16,7 @@
  */
 import { writeFileSync, writeSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { DecodeStage } from '../src/decode/stage';
 import { KernelSensor, type KernelSensorOptions } from '../src/kernel/sensor';
 import { createLogger } from '../src/log';
 import { loadBinding, type NativeBinding, type NativeSensorOptions } from '../src/native';
@@ -89,16 +90,17 @@ function main(): void {
     traceAll: args.traceAll,
     binding: args.raw ? rawBinding((buf) => (rawBytes += buf.length)) : undefined,
   };
-  const sensor = new KernelSensor(opts, (batch) => {
+  const decode = new DecodeStage(logger, (batch) => {
     decoded += batch.records.length;
   });
+  const sensor = new KernelSensor(opts, decode.push);
   sensor.start();
   const profile = startProfile(process.env.BENCH_CPU_PROF);
   line({ ready: true, pid: process.pid, options: { ...args } });
 
   const report = (final: boolean) => {
     sensor.drain();
-    line({ counters: sensor.counters(), decoded, rawBytes, final });
+    line({ counters: { ...sensor.counters(), decodeErrors: decode.errors }, decoded, rawBytes, final });
   };
   process.on('SIGUSR2', () => report(false));
   let stopping = false;

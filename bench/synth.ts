@@ -1,13 +1,13 @@
 /**
- * Synthetic kernel records, byte by byte in the kernel's layout (the approach
- * of test/support/records.ts, copied here so that bench code needs no test
- * code), and whole container lives as runc makes them: runc create (a host
+ * Synthetic kernel records in the kernel's layout (src/decode/encode.ts writes the
+ * bytes), and whole container lives as runc makes them: runc create (a host
  * exec) → cgroup mkdir → fork of runc init into new namespaces → pivot_root →
  * exec of the entrypoint, then processes inside (fork, exec), then exits and
  * the cgroup's removal. Every container gets its own mount, pid, net, uts, ipc
  * and cgroup namespace inodes and its own pids.
  */
-import { cw_cgroup, cw_exec, cw_exit, cw_fork, cw_hdr, cw_syscall, cw_task, EXEC_FIXED_SIZE, NS_NAMES, RecordType, TaskFlag } from '../src/decode/layout';
+import { encodeRecord } from '../src/decode/encode';
+import { NS_NAMES, RecordType, SYSCALL_NAMES, TaskFlag, type SyscallName } from '../src/decode/layout';
 import type { Namespaces, TaskInfo } from '../src/decode/records';
 import type { HostFacts } from '../src/host';
 
@@ -25,92 +25,29 @@ export const SYNTH_HOST: HostFacts = {
 const FULL_CAPS = 0x1ffffffffffn;
 const DEFAULT_CAPS = 0xa80425fbn; // runc's default set
 
-function cstr(buf: Buffer, at: number, len: number, s: string) {
-  buf.write(s.slice(0, len - 1), at, 'utf8');
-}
-
-function hdr(buf: Buffer, type: number, size: number, ktime: bigint, cpu: number) {
-  buf.writeUInt16LE(type, cw_hdr.fields.type[0]);
-  buf.writeUInt16LE(size, cw_hdr.fields.size[0]);
-  buf.writeUInt32LE(cpu, cw_hdr.fields.cpu[0]);
-  buf.writeBigUInt64LE(ktime, cw_hdr.fields.ktime[0]);
-}
-
-function putTask(buf: Buffer, at: number, t: TaskInfo) {
-  const F = cw_task.fields;
-  buf.writeBigUInt64LE(t.startNs, at + F.start_ns[0]);
-  buf.writeBigUInt64LE(t.parentStartNs, at + F.parent_start_ns[0]);
-  buf.writeBigUInt64LE(t.capEffective, at + F.cap_effective[0]);
-  buf.writeBigUInt64LE(t.cgroupId, at + F.cgroup_id[0]);
-  for (const k of ['pid', 'tgid', 'ppid', 'nspid', 'uid', 'euid', 'gid', 'egid', 'flags'] as const) buf.writeUInt32LE(t[k], at + F[k][0]);
-  NS_NAMES.forEach((n, i) => buf.writeUInt32LE(t.ns[n], at + F.ns[0] + 4 * i));
-  cstr(buf, at + F.comm[0], F.comm[1], t.comm);
-}
-
-const TASK_AT = cw_fork.fields.task[0];
+const EXE = { dev: 66, fsMagic: 0x794c7630, nlink: 1, mtime: 1700000000, ctime: 1700000001 };
+const CGROUP_KINDS = { 4: 'cgroup_mkdir', 5: 'cgroup_rmdir', 6: 'cgroup_attach' } as const;
 
 export function forkRecord(t: TaskInfo, ktime: bigint, newNsMask = 0): Buffer {
-  const b = Buffer.alloc(cw_fork.size);
-  hdr(b, RecordType.FORK, cw_fork.size, ktime, t.pid & 1);
-  putTask(b, TASK_AT, t);
-  b.writeUInt32LE(newNsMask, cw_fork.fields.new_ns[0]);
-  return b;
+  return encodeRecord({ kind: 'fork', ktime, cpu: t.pid & 1, task: t, newNs: NS_NAMES.filter((_, i) => newNsMask & (1 << i)) });
 }
 
 export function execRecord(t: TaskInfo, ktime: bigint, filename: string, argv: string[]): Buffer {
-  const args = Buffer.from(argv.join('\0') + '\0');
-  const len = Math.min(args.length, cw_exec.fields.args[1]);
-  const size = EXEC_FIXED_SIZE + ((len + 7) & ~7);
-  const b = Buffer.alloc(size);
-  hdr(b, RecordType.EXEC, size, ktime, t.pid & 1);
-  putTask(b, TASK_AT, t);
-  const F = cw_exec.fields;
-  b.writeBigUInt64LE(1234n + BigInt(filename.length), F.exe_ino[0]);
-  b.writeBigInt64LE(1700000000n, F.exe_mtime[0]);
-  b.writeBigInt64LE(1700000001n, F.exe_ctime[0]);
-  b.writeUInt32LE(66, F.exe_dev[0]);
-  b.writeUInt32LE(0x794c7630, F.exe_fs_magic[0]);
-  b.writeUInt32LE(1, F.exe_nlink[0]);
-  b.writeUInt32LE(t.pid, F.old_pid[0]);
-  b.writeUInt32LE(len, F.args_len[0]);
-  b.writeUInt32LE(0, F.args_truncated[0]);
-  cstr(b, F.filename[0], F.filename[1], filename);
-  args.copy(b, F.args[0], 0, len);
-  return b;
+  const exe = { ...EXE, ino: 1234n + BigInt(filename.length) };
+  return encodeRecord({ kind: 'exec', ktime, cpu: t.pid & 1, task: t, filename, argv, argsTruncated: false, oldPid: t.pid, exe });
 }
 
 export function exitRecord(t: TaskInfo, ktime: bigint, status = 0): Buffer {
-  const b = Buffer.alloc(cw_exit.size);
-  hdr(b, RecordType.EXIT, cw_exit.size, ktime, t.pid & 1);
-  putTask(b, TASK_AT, t);
-  b.writeInt32LE(status, cw_exit.fields.exit_code[0]);
-  return b;
+  return encodeRecord({ kind: 'exit', ktime, cpu: t.pid & 1, task: t, exitStatus: status });
 }
 
 export function cgroupRecord(type: 4 | 5 | 6, path: string, id: bigint, t: TaskInfo, ktime: bigint, level = 2): Buffer {
-  const b = Buffer.alloc(cw_cgroup.size);
-  hdr(b, type, cw_cgroup.size, ktime, t.pid & 1);
-  putTask(b, TASK_AT, t);
-  b.writeBigUInt64LE(id, cw_cgroup.fields.cgroup_id[0]);
-  b.writeUInt32LE(0, cw_cgroup.fields.hierarchy_id[0]);
-  b.writeUInt32LE(level, cw_cgroup.fields.level[0]);
-  cstr(b, cw_cgroup.fields.path[0], cw_cgroup.fields.path[1], path);
-  return b;
+  return encodeRecord({ kind: CGROUP_KINDS[type], ktime, cpu: t.pid & 1, task: t, cgroupId: id, hierarchyId: 0, level, path });
 }
 
 export function syscallRecord(sc: number, ret: number, args: bigint[], t: TaskInfo, ktime: bigint, oldNs: Namespaces, paths: [string, string, string]): Buffer {
-  const b = Buffer.alloc(cw_syscall.size);
-  const F = cw_syscall.fields;
-  hdr(b, RecordType.SYSCALL, cw_syscall.size, ktime, t.pid & 1);
-  putTask(b, TASK_AT, t);
-  args.forEach((a, i) => b.writeBigUInt64LE(a, F.args[0] + 8 * i));
-  NS_NAMES.forEach((n, i) => b.writeUInt32LE(oldNs[n], F.old_ns[0] + 4 * i));
-  b.writeUInt32LE(sc, F.sc[0]);
-  b.writeInt32LE(ret, F.ret[0]);
-  cstr(b, F.path0[0], F.path0[1], paths[0]);
-  cstr(b, F.path1[0], F.path1[1], paths[1]);
-  cstr(b, F.fstype[0], F.fstype[1], paths[2]);
-  return b;
+  const syscall = SYSCALL_NAMES[sc] as SyscallName;
+  return encodeRecord({ kind: 'syscall', ktime, cpu: t.pid & 1, task: t, syscall, ret, args, oldNs, path0: paths[0], path1: paths[1], fstype: paths[2] });
 }
 
 const SC_PIVOT_ROOT = 5;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Every record that crosses the kernel boundary. Included by the bpf/ programs and
- * native/ addon; mirrored by src/decode/layout.ts, which test/kernel/layout.test.ts
+ * native/ addon; mirrored by src/decode/layout.ts, which test/unit/layout.test.ts
  * checks against the BTF of the built object.
  *
  * Rules: plain fixed-width types, natural alignment, explicit padding (no

@@ -17,6 +17,7 @@ extern "C" {
 struct Sensor::Handles {
 	uv_poll_t poll;
 	uv_timer_t timer;
+	bool has_poll = false, has_timer = false; /* initialised, so to be closed */
 	int open = 0; /* handles not yet closed */
 	Sensor *owner;
 };
@@ -159,26 +160,28 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 	}
 	handles_ = new Handles();
 	handles_->owner = this;
-	int uerr = uv_poll_init(loop, &handles_->poll, ring_buffer__epoll_fd(rb_));
-	if (uerr) {
-		Shutdown();
-		throw Napi::Error::New(env, std::string("uv_poll_init failed: ") + uv_strerror(uerr));
-	}
 	handles_->poll.data = handles_;
-	handles_->open = 1;
-	uerr = uv_timer_init(loop, &handles_->timer);
-	if (uerr) {
-		Shutdown();
-		throw Napi::Error::New(env, std::string("uv_timer_init failed: ") + uv_strerror(uerr));
-	}
 	handles_->timer.data = handles_;
-	handles_->open = 2;
-	uerr = uv_poll_start(&handles_->poll, UV_READABLE, &Sensor::OnPoll);
-	if (!uerr)
-		uerr = uv_timer_start(&handles_->timer, &Sensor::OnTimer, drain_ms, drain_ms);
-	if (uerr) {
+	const char *what = "uv_poll_init";
+	int rc = uv_poll_init(loop, &handles_->poll, ring_buffer__epoll_fd(rb_));
+	handles_->has_poll = rc == 0;
+	if (rc == 0) {
+		what = "uv_timer_init";
+		rc = uv_timer_init(loop, &handles_->timer);
+		handles_->has_timer = rc == 0;
+	}
+	handles_->open = handles_->has_poll + handles_->has_timer;
+	if (rc == 0) {
+		what = "uv_poll_start";
+		rc = uv_poll_start(&handles_->poll, UV_READABLE, &Sensor::OnPoll);
+	}
+	if (rc == 0) {
+		what = "uv_timer_start";
+		rc = uv_timer_start(&handles_->timer, &Sensor::OnTimer, drain_ms, drain_ms);
+	}
+	if (rc != 0) {
 		Shutdown();
-		throw Napi::Error::New(env, std::string("uv_poll_start/uv_timer_start failed: ") + uv_strerror(uerr));
+		throw Napi::Error::New(env, std::string(what) + " failed: " + uv_strerror(rc));
 	}
 }
 
@@ -494,18 +497,16 @@ static void OnHandleClosed(uv_handle_t *h)
 void Sensor::Shutdown()
 {
 	if (handles_) {
-		/* open counts the handles initialised (poll first, then timer); each close callback takes one off. */
-		int n = handles_->open;
 		handles_->owner = nullptr;
-		if (n >= 1) {
+		if (handles_->has_poll) {
 			uv_poll_stop(&handles_->poll);
 			uv_close(reinterpret_cast<uv_handle_t *>(&handles_->poll), OnHandleClosed);
 		}
-		if (n >= 2) {
+		if (handles_->has_timer) {
 			uv_timer_stop(&handles_->timer);
 			uv_close(reinterpret_cast<uv_handle_t *>(&handles_->timer), OnHandleClosed);
 		}
-		if (n == 0)
+		if (!handles_->has_poll && !handles_->has_timer)
 			delete handles_;
 		handles_ = nullptr;
 	}

@@ -10,12 +10,8 @@ import { DEFAULT_POLICY, loadPolicy, PolicyError, type Policy } from './detect/p
 import { RULES } from './detect/catalog';
 import { KILLABLE } from './contain/catalog';
 import { CredentialsError, OutputSpecError, parseOutputs, SINK_FLAGS, SINK_USAGE, sinkFlags, type SinkFlags } from './sinks';
-import { COLLECT_FLAGS, COLLECT_USAGE, collectFlags } from './collect/flags';
-import { runCollector } from './collect/collector';
-import { JetStreamCollector } from './collect/jetstream';
-import { compileEventCodec } from './sinks/codec';
-import { loadEventSchema } from './proto/schema';
-import { readFileSync } from 'node:fs';
+import { CollectFlagError, COLLECT_USAGE } from './collect/flags';
+import { collectMain } from './collect/main';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -138,27 +134,6 @@ async function run(args: string[], log: Logger): Promise<number> {
   });
 }
 
-/** `ctrwatch collect --from nats://HOST:PORT[,…]/STREAM --out DIR [--durable NAME]`: drain a fleet's JetStream stream. */
-async function collectJetStream(args: string[], log: Logger): Promise<number> {
-  const { values } = parse(args, { from: { type: 'string' }, out: { type: 'string' }, durable: { type: 'string' }, 'token-file': { type: 'string' }, 'log-level': { type: 'string' } });
-  const m = /^nats:\/\/([^/]+)\/([A-Za-z0-9_-]{1,64})$/.exec(values.from ?? '');
-  if (!m) throw new UsageError(`--from must be nats://HOST:PORT[,HOST:PORT…]/STREAM, got '${values.from}'`);
-  if (!values.out) throw new UsageError('--out DIR is required');
-  const token = values['token-file'] ? readFileSync(values['token-file'], 'utf8').split('\n')[0].trim() : undefined;
-  const c = await JetStreamCollector.start({
-    servers: m[1].split(','), stream: m[2], durable: values.durable ?? 'ctrwatch-collector', outDir: values.out,
-    codec: compileEventCodec(loadEventSchema()), logger: log, token,
-  });
-  log.info({ stream: m[2], servers: m[1] }, 'collecting from JetStream');
-  await new Promise<void>((r) => {
-    process.once('SIGINT', r);
-    process.once('SIGTERM', r);
-  });
-  await c.close();
-  log.info({ stats: c.stats() }, 'collector stopped');
-  return 0;
-}
-
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   let level: string;
@@ -175,26 +150,13 @@ export async function main(argv: string[]): Promise<number> {
         return await run(rest, log);
       case 'doctor':
         return await doctor(log);
-      case 'collect': {
-        const from = rest.indexOf('--from');
-        if (from >= 0) return await collectJetStream(rest, log);
-        const { values } = parse(rest, { ...COLLECT_FLAGS, 'log-level': { type: 'string' } });
-        let opts;
+      case 'collect':
         try {
-          opts = collectFlags(values);
+          return await collectMain(rest, log);
         } catch (err) {
-          if (err instanceof OutputSpecError || err instanceof CredentialsError) throw new UsageError((err as Error).message);
+          if (err instanceof CollectFlagError) throw new UsageError(err.message);
           throw err;
         }
-        const c = await runCollector({ ...opts, logger: log });
-        log.info({ address: c.address }, 'collector listening');
-        await new Promise<void>((r) => {
-          process.once('SIGINT', r);
-          process.once('SIGTERM', r);
-        });
-        await c.close();
-        return 0;
-      }
       case 'version': {
         const { values } = parse(rest, { json: { type: 'boolean' }, 'log-level': { type: 'string' } });
         const v = versionInfo(loadBinding(), checkPrivileges().ok);

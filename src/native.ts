@@ -89,6 +89,7 @@ export function loadBinding(): NativeBinding {
       continue;
     }
     try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a .node addon loads only through require
       cached = require(p) as NativeBinding;
       return cached;
     } catch (err) {

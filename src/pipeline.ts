@@ -34,6 +34,8 @@ export interface PipelineOptions {
   kill?: KillFn;
   /** Runtime API sockets by file identity (discovery.runtime-socket). */
   runtimeSockets?: RuntimeSockets;
+  /** The stamp stage (seq, wall time); one of its own by default. */
+  stamper?: EventStamper;
 }
 
 const ENOSYS = 38;
@@ -67,7 +69,7 @@ export class Pipeline {
     });
     this.lifecycle = new Lifecycle(this.procs, hostNs);
     this.enricher = new Enricher(this.procs, hostNs, this.cgroups, o.logger);
-    this.stamper = new EventStamper(o.host.bootId);
+    this.stamper = o.stamper ?? new EventStamper(o.host.bootId);
     this.containment = new Containment({ policy: o.policy ?? DEFAULT_POLICY, selfPid: process.pid, kill: o.kill ?? (() => -ENOSYS), logger: this.log });
     this.detector = new Detector({
       procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs, hostFs: o.host.fs,

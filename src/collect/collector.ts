@@ -9,11 +9,9 @@ import { timingSafeEqual } from 'node:crypto';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { loadEventSchema, type EventSchema } from '../proto/schema';
-import { compileEventCodec, type EventCodec } from '../sinks/codec';
-import { readTokens, serverCredentials, type TlsFiles } from '../sinks/credentials';
-import { SHIP_PATH } from '../sinks/grpc';
-import { isLoopback } from '../sinks/outputs';
-import { decodeBatch, encodeAck, type Ack } from '../sinks/wire';
+import { compileEventCodec, type EventCodec } from '../proto/codec';
+import { isLoopback, readTokens, serverCredentials, type TlsFiles } from '../proto/credentials';
+import { decodeBatch, encodeAck, SHIP_PATH, type Ack } from '../proto/wire';
 import { NodeLog } from './node-log';
 
 export interface CollectorOptions {
@@ -159,6 +157,7 @@ class Collector {
     return { ack: { instanceId: h.instanceId, seq: prev || (h.floorSeq > 0n ? h.floorSeq - 1n : 0n), batchId: h.batchId, written, duplicates }, durable };
   }
 
+  // eslint-disable-next-line max-lines-per-function -- one stream's life: its auth, ordered acks and close share the stream's state
   readonly ship = (call: grpc.ServerDuplexStream<Buffer, Buffer>): void => {
     const peer = call.getPeer();
     const log = this.log.child({ peer });

@@ -1,8 +1,12 @@
 // The `ctrwatch collect` flags, for node:util parseArgs, and their translation into
 // runCollector options.
 
-import { OutputSpecError } from '../sinks/types';
 import type { CollectorOptions } from './collector';
+
+/** A bad `ctrwatch collect` flag: says which and why. */
+export class CollectFlagError extends Error {
+  override name = 'CollectFlagError';
+}
 
 export const COLLECT_FLAGS = {
   listen: { type: 'string' },
@@ -27,12 +31,12 @@ export const COLLECT_USAGE = `collect options:
 
 type Values = { [K in keyof typeof COLLECT_FLAGS]?: (typeof COLLECT_FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
 
-/** parseArgs values → runCollector options (less logger). Throws OutputSpecError (a usage error). */
+/** parseArgs values → runCollector options (less logger). Throws CollectFlagError (a usage error). */
 export function collectFlags(v: Values): Omit<CollectorOptions, 'logger'> {
-  if (!v.listen) throw new OutputSpecError('collect needs --listen HOST:PORT');
-  if (!v.out) throw new OutputSpecError('collect needs --out DIR');
+  if (!v.listen) throw new CollectFlagError('collect needs --listen HOST:PORT');
+  if (!v.out) throw new CollectFlagError('collect needs --out DIR');
   const mb = v['max-mb'];
-  if (mb !== undefined && (!/^\d+$/.test(mb) || Number(mb) <= 0)) throw new OutputSpecError(`--max-mb must be a positive whole number, got '${mb}'`);
+  if (mb !== undefined && (!/^\d+$/.test(mb) || Number(mb) <= 0)) throw new CollectFlagError(`--max-mb must be a positive whole number, got '${mb}'`);
   const tls = { ca: v['tls-ca'], cert: v['tls-cert'], key: v['tls-key'] };
   return {
     listen: v.listen,

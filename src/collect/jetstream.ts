@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { AckPolicy, connect, DeliverPolicy, type JsMsg, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import type { EventCodec } from '../sinks/codec';
+import type { EventCodec } from '../proto/codec';
 import { NodeLog } from './node-log';
 
 const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
@@ -120,7 +120,10 @@ export class JetStreamCollector {
     }
     await Promise.all([...texts].map(async ([node, t]) => (await this.nodeLog(node)).append(t.text.join(''), t.lines)));
     for (const t of texts.values()) this.counters.written += t.lines;
-    for (const m of msgs) (bad.includes(m) ? m.term() : m.ack());
+    for (const m of msgs) {
+      if (bad.includes(m)) m.term();
+      else m.ack();
+    }
   }
 
   async close(): Promise<void> {

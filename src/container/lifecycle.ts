@@ -1,6 +1,6 @@
 import { NS_NAMES, TaskFlag } from '../decode/layout';
 import type { KernelRecord, Namespaces } from '../decode/records';
-import { sameStart } from '../process/procfs';
+import { sameStart } from '../process/clock';
 import type { Proc, ProcessTable } from '../process/table';
 import { basename as basenameOf, parseManager, parseOciRuntime, type ManagerCall, type OciRuntimeCall } from './runtime-cli';
 
@@ -22,6 +22,9 @@ import { basename as basenameOf, parseManager, parseOciRuntime, type ManagerCall
  */
 
 export type HostNs = 'PID' | 'NET' | 'IPC' | 'UTS' | 'MNT' | 'CGROUP' | 'USER';
+/** The owner the lifecycle cached on a process (opaque to process/). */
+const cached = (p: Proc) => p.owner as ContainerFacts | null | undefined;
+
 const HOST_NS: [keyof Namespaces, HostNs][] = [
   ['pid', 'PID'], ['net', 'NET'], ['ipc', 'IPC'], ['uts', 'UTS'], ['mnt', 'MNT'], ['cgroup', 'CGROUP'], ['user', 'USER'],
 ];
@@ -137,7 +140,7 @@ export class Lifecycle {
    * PID namespace or cgroup p entered. Cached on p.
    */
   owner(p: Proc): ContainerFacts | null {
-    const o = p.owner;
+    const o = cached(p);
     if (o || (o === null && p.ownerEpoch === this.epoch)) return o;
     let found: ContainerFacts | null = null;
     const parent = p.ppid ? this.procs.parent(p) : undefined;
@@ -146,7 +149,7 @@ export class Lifecycle {
     // Walks up only while ancestors are not yet cached (a line's first record): bounded. An
     // ancestor known as the host's stays so whenever it was asked: a line's origin does not change.
     for (let i = 0; cur && i < 64; i++) {
-      const co = cur.owner;
+      const co = cached(cur);
       if (co !== undefined) {
         found = co;
         break;

@@ -1,6 +1,6 @@
 /**
  * Byte layout of the records in bpf/ctrwatch.h. The decoder reads offsets from
- * here only, and test/kernel/layout.test.ts checks every entry against the BTF
+ * here only, and test/unit/layout.test.ts checks every entry against the BTF
  * of the built BPF object, so the two sides cannot drift apart.
  */
 

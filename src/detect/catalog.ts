@@ -1,7 +1,21 @@
-import type { RuleInfo } from './types';
+export const SEVERITIES = ['INFO', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** Every rule: stable id, ATT&CK techniques, default severity, one line of what it means. */
+export interface RuleInfo<Id extends string = string> {
+  id: Id;
+  techniques: string[];
+  severity: Severity;
+  summary: string;
+}
+
+/** The catalogue as written, its ids kept as literal types (RuleId below). */
+function catalogue<const Id extends string>(rules: readonly RuleInfo<Id>[]): readonly RuleInfo<Id>[] {
+  return rules;
+}
 
 /** Every rule ctrwatch has. Ids are stable: policies and SIEM queries name them. */
-export const RULES: readonly RuleInfo[] = [
+export const RULES = catalogue([
   // T1611 Escape to Host — at start
   { id: 'escape.privileged-container', techniques: ['T1611'], severity: 'HIGH', summary: 'container runs privileged (nearly every capability, no seccomp, no masked paths)' },
   { id: 'escape.host-namespaces', techniques: ['T1611'], severity: 'HIGH', summary: "container shares the host's pid, ipc or mount namespace (MEDIUM for net or uts alone)" },
@@ -43,6 +57,10 @@ export const RULES: readonly RuleInfo[] = [
   { id: 'image.local-import', techniques: ['T1204.003'], severity: 'MEDIUM', summary: 'an image imported or built on this node (LOW for the import itself)' },
   { id: 'drift.exec-new-file', techniques: ['T1204.003'], severity: 'HIGH', summary: 'a container (its init too, after the entrypoint) ran a file written or changed after it started' },
   { id: 'drift.exec-fileless', techniques: ['T1204.003'], severity: 'HIGH', summary: 'a container ran a file with no name left: a memfd or a deleted file (execveat of an fd)' },
-];
+]);
 
-export const RULE_BY_ID = new Map(RULES.map((r) => [r.id, r]));
+/** A rule's id: only the catalogue's, so that a misspelt id does not compile. */
+export type RuleId = (typeof RULES)[number]['id'];
+
+/** By id; looked up with strings that come from outside too (policy files). */
+export const RULE_BY_ID: ReadonlyMap<string, RuleInfo<RuleId>> = new Map(RULES.map((r) => [r.id, r]));

@@ -96,9 +96,23 @@ export class Detector {
       const isNew = this.images.add(imageKey);
       // Existing containers teach the store the node's images; they are not news.
       if (isNew && !(c.existing && this.images.fresh)) {
-        f.push({ ruleId: 'image.first-seen', severity: 'LOW', message: `image ${k.image ?? imageKey} seen on this node for the first time`, container: c, actor: c.entry, attributes: { image: k.image ?? '', digest: k.imageDigest ?? '' } });
+        f.push({
+          ruleId: 'image.first-seen',
+          severity: 'LOW',
+          message: `image ${k.image ?? imageKey} seen on this node for the first time`,
+          container: c,
+          actor: c.entry,
+          attributes: { image: k.image ?? '', digest: k.imageDigest ?? '' },
+        });
         if (this.lastImport && ev.ktime - this.lastImport.at < 60n * MINUTE_NS) {
-          f.push({ ruleId: 'image.local-import', severity: 'MEDIUM', message: `container started from ${k.image ?? imageKey}, new on this node after a local '${this.lastImport.what}'`, container: c, actor: c.entry, attributes: { image: k.image ?? '', import: this.lastImport.what } });
+          f.push({
+            ruleId: 'image.local-import',
+            severity: 'MEDIUM',
+            message: `container started from ${k.image ?? imageKey}, new on this node after a local '${this.lastImport.what}'`,
+            container: c,
+            actor: c.entry,
+            attributes: { image: k.image ?? '', import: this.lastImport.what },
+          });
         }
       }
     }
@@ -106,7 +120,14 @@ export class Detector {
       f.push(...this.schedule(c, k, ev.ktime));
       const s = this.lastSocketConnect;
       if (s && s.c !== c && ev.ktime - s.at < 10_000_000_000n && k.runtime !== 'RUNC' && k.runtime !== 'CRUN' && k.runtime !== 'UNKNOWN') {
-        f.push({ ruleId: 'deploy.from-container', severity: 'HIGH', message: `${k.runtime} container ${k.name ?? k.id} started ${(Number(ev.ktime - s.at) / 1e6).toFixed(0)} ms after a process in container ${this.name(s.c)} connected to ${s.path}`, container: c, actor: s.actor, attributes: { socket: s.path, from: this.name(s.c) } });
+        f.push({
+          ruleId: 'deploy.from-container',
+          severity: 'HIGH',
+          message: `${k.runtime} container ${k.name ?? k.id} started ${(Number(ev.ktime - s.at) / 1e6).toFixed(0)} ms after a process in container ${this.name(s.c)} connected to ${s.path}`,
+          container: c,
+          actor: s.actor,
+          attributes: { socket: s.path, from: this.name(s.c) },
+        });
       }
     }
     if (c.outer) f.push(this.nested(c, k));
@@ -154,7 +175,16 @@ export class Detector {
     if (last !== undefined && at - last < 60n * MINUTE_NS) return [];
     this.reportedSchedules.set(key, at);
     const period = gaps.reduce((a, b) => a + b, 0) / gaps.length / 1e9;
-    return [{ ruleId: 'orchestration.scheduled-image', severity: 'LOW', message: `${key} started ${list.length} times, every ${period.toFixed(1)} s`, container: c, actor: c.entry, attributes: { key, periodSeconds: period.toFixed(1) } }];
+    return [
+      {
+        ruleId: 'orchestration.scheduled-image',
+        severity: 'LOW',
+        message: `${key} started ${list.length} times, every ${period.toFixed(1)} s`,
+        container: c,
+        actor: c.entry,
+        attributes: { key, periodSeconds: period.toFixed(1) },
+      },
+    ];
   }
 
   /**
@@ -193,9 +223,22 @@ export class Detector {
     if (p.ppid === KTHREADD) {
       const w = this.lastControlWrite;
       if (w && r.ktime - w.at < 5n * MINUTE_NS) {
-        f.push({ ruleId: 'escape.usermode-helper', severity: 'CRITICAL', message: `the kernel ran ${r.filename} as root on the host after container ${this.name(w.c)} wrote ${w.path}`, container: w.c, actor: p, attributes: { program: r.filename, controlFile: w.path } });
+        f.push({
+          ruleId: 'escape.usermode-helper',
+          severity: 'CRITICAL',
+          message: `the kernel ran ${r.filename} as root on the host after container ${this.name(w.c)} wrote ${w.path}`,
+          container: w.c,
+          actor: p,
+          attributes: { program: r.filename, controlFile: w.path },
+        });
       } else {
-        f.push({ ruleId: 'escape.usermode-helper', severity: 'LOW', message: `the kernel ran ${r.filename} as a usermode helper`, actor: p, attributes: { program: r.filename } });
+        f.push({
+          ruleId: 'escape.usermode-helper',
+          severity: 'LOW',
+          message: `the kernel ran ${r.filename} as a usermode helper`,
+          actor: p,
+          attributes: { program: r.filename },
+        });
       }
     }
     if (!cliOf(r.argv)) return f.concat(this.drift(r, p, c));
@@ -203,22 +246,49 @@ export class Detector {
     if (en) {
       const sev: Severity = c ? 'HIGH' : this.d.policy.discoveryUids.includes(p.uid) ? 'LOW' : 'MEDIUM';
       const where = c ? `inside container ${this.name(c)}` : `on the host by uid ${p.uid}`;
-      f.push({ ruleId: 'discovery.runtime-cli', severity: sev, message: `'${en}' ${where}`, container: c, actor: p, attributes: { command: en } });
+      f.push({
+        ruleId: 'discovery.runtime-cli',
+        severity: sev,
+        message: `'${en}' ${where}`,
+        container: c,
+        actor: p,
+        attributes: { command: en },
+      });
     }
     const dep = deployment(r.argv);
     if (dep && c) {
-      f.push({ ruleId: 'deploy.from-container', severity: 'HIGH', message: `'${dep}' run inside container ${this.name(c)}`, container: c, actor: p, attributes: { command: dep } });
+      f.push({
+        ruleId: 'deploy.from-container',
+        severity: 'HIGH',
+        message: `'${dep}' run inside container ${this.name(c)}`,
+        container: c,
+        actor: p,
+        attributes: { command: dep },
+      });
     }
     if (dep && !c && /^(docker|podman|nerdctl) (run|create|start|restart)$/.test(dep)) {
       const cg = this.d.cgroups.path(p.cgroupId) ?? '';
       if (/\.service$/.test(cg)) {
-        f.push({ ruleId: 'persistence.service-unit', severity: 'LOW', message: `'${dep}' run by service unit ${cg.slice(cg.lastIndexOf('/') + 1)}`, actor: p, attributes: { unit: cg, command: dep } });
+        f.push({
+          ruleId: 'persistence.service-unit',
+          severity: 'LOW',
+          message: `'${dep}' run by service unit ${cg.slice(cg.lastIndexOf('/') + 1)}`,
+          actor: p,
+          attributes: { unit: cg, command: dep },
+        });
       }
     }
     const imp = imageImport(r.argv);
     if (imp) {
       this.lastImport = { what: imp, at: r.ktime };
-      f.push({ ruleId: 'image.local-import', severity: c ? 'MEDIUM' : 'LOW', message: `image ${imp.split(' ').pop()}ed locally${c ? ` inside container ${this.name(c)}` : ''}: '${r.argv.slice(0, 6).join(' ')}'`, container: c, actor: p, attributes: { command: imp } });
+      f.push({
+        ruleId: 'image.local-import',
+        severity: c ? 'MEDIUM' : 'LOW',
+        message: `image ${imp.split(' ').pop()}ed locally${c ? ` inside container ${this.name(c)}` : ''}: '${r.argv.slice(0, 6).join(' ')}'`,
+        container: c,
+        actor: p,
+        attributes: { command: imp },
+      });
     }
     return f.concat(this.drift(r, p, c));
   }
@@ -309,7 +379,14 @@ export class Detector {
         if (!c || r.ret !== 0) break;
         const joined = NS_JOINABLE.filter((k) => r.task.ns[k] === host[k] && r.oldNs[k] !== host[k]);
         if (joined.length) {
-          f.push({ ruleId: 'escape.setns-host', severity: 'CRITICAL', message: `a process of container ${this.name(c)} joined the host's ${joined.join(', ')} namespace${joined.length > 1 ? 's' : ''}`, container: c, actor: p, attributes: { namespaces: joined.join(',') } });
+          f.push({
+            ruleId: 'escape.setns-host',
+            severity: 'CRITICAL',
+            message: `a process of container ${this.name(c)} joined the host's ${joined.join(', ')} namespace${joined.length > 1 ? 's' : ''}`,
+            container: c,
+            actor: p,
+            attributes: { namespaces: joined.join(',') },
+          });
         }
         break;
       }
@@ -343,7 +420,14 @@ export class Detector {
       case 'finit_module': {
         const c = this.acting(r, p);
         if (!c) break;
-        f.push({ ruleId: 'escape.module-load', severity: 'CRITICAL', message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'loaded' : 'tried to load'} a kernel module`, container: c, actor: p, attributes: { result: String(r.ret) } });
+        f.push({
+          ruleId: 'escape.module-load',
+          severity: 'CRITICAL',
+          message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'loaded' : 'tried to load'} a kernel module`,
+          container: c,
+          actor: p,
+          attributes: { result: String(r.ret) },
+        });
         break;
       }
       case 'ptrace': {

@@ -2,7 +2,7 @@ import type { ContainerFacts } from '../container/lifecycle';
 import type { EnrichedMeta } from '../container/enrich';
 import type { ContainerInput } from '../proto/schema';
 import { globMatch, type Policy } from './policy';
-import type { Finding, Severity } from './types';
+import type { Finding, RuleId, Severity } from './types';
 
 /**
  * Rules judged once, when a container starts (or is found running): what it
@@ -57,7 +57,7 @@ export function startRules(i: StartInput): Finding[] {
   const { c, k, meta, policy } = i;
   const f: Finding[] = [];
   const actor = c.entry;
-  const add = (ruleId: string, severity: Severity, message: string, attributes?: Record<string, string>) =>
+  const add = (ruleId: RuleId, severity: Severity, message: string, attributes?: Record<string, string>) =>
     f.push({ ruleId, severity, message, container: c, actor, attributes });
   const name = `${k.runtime} container ${k.name ?? k.id}`;
 

@@ -1,7 +1,5 @@
 import type { Logger } from 'pino';
-import { decodeBatch } from '../decode/decode';
 import { statNames } from '../decode/layout';
-import type { DecodedBatch } from '../decode/records';
 import { readHostFacts, type HostFacts } from '../host';
 import { loadBinding, type NativeBinding, type NativeSensor } from '../native';
 import { release } from 'node:os';
@@ -39,7 +37,6 @@ export interface KernelCounters {
   kernel: Record<string, number>;
   records: number;
   batches: number;
-  decodeErrors: number;
   /** Sum of every dropped_* counter: records the kernel could not send. */
   dropped: number;
   /** Records taken from each ring by the consumer. */
@@ -71,17 +68,16 @@ export const EXEC_NAMES = [
   'nsenter', 'chroot', 'pivot_root', 'setns', 'capsh',
 ];
 
-/** The kernel side as a source of decoded batches. */
+/** The kernel side as a source of record batches (bytes: the decode stage reads them). */
 export class KernelSensor {
   readonly host: HostFacts;
   private native?: NativeSensor;
-  private decodeErrors = 0;
   private last?: ReturnType<NativeSensor['stats']>;
   private readonly log: Logger;
   private features?: KernelFeatures;
   private programs: ProgramInfo[] = [];
 
-  constructor(private readonly opts: KernelSensorOptions, private readonly onBatch: (b: DecodedBatch) => void) {
+  constructor(private readonly opts: KernelSensorOptions, private readonly onRecords: (buf: Buffer) => void) {
     this.log = opts.logger.child({ component: 'kernel' });
     this.host = opts.host ?? readHostFacts();
     const ring = opts.ringBytes ?? 8 << 20;
@@ -122,7 +118,7 @@ export class KernelSensor {
         execNames: [...EXEC_NAMES, ...(this.opts.execNames ?? [])].map((n) => n.slice(0, 15)),
         wakeGapNs: this.opts.wakeGapNs ?? 2_000_000,
         drainMs: this.opts.drainMs ?? 10,
-        onRecords: (buf) => this.deliver(buf),
+        onRecords: (buf) => this.onRecords(buf),
         onLog: (level, line) => {
           if (level === 'skipped') skipped.push(line.replace('tracepoint/', ''));
           else if (level === 'warn') this.log.warn({ libbpf: true }, line);
@@ -147,15 +143,6 @@ export class KernelSensor {
     for (const d of lost) this.log.warn({ rule: d.rule, why: d.why }, 'detection degraded on this kernel');
     for (const n of featureNotes(this.features)) this.log.info({ note: n }, 'kernel feature');
     this.log.info({ cgroup: this.host.cgroup, nsSource: this.host.nsSource }, 'kernel programs attached');
-  }
-
-  private deliver(buf: Buffer): void {
-    const batch = decodeBatch(buf);
-    if (batch.errors.length) {
-      this.decodeErrors += batch.errors.length;
-      this.log.warn({ errors: batch.errors.slice(0, 5), count: batch.errors.length }, 'undecodable records skipped');
-    }
-    this.onBatch(batch);
   }
 
   /** What the kernel offers (after start()). */
@@ -187,7 +174,7 @@ export class KernelSensor {
       kernel[n] = s.kernel[i] ?? 0;
       if (n.startsWith('dropped_')) dropped += kernel[n];
     });
-    return { kernel, records: s.records, batches: s.batches, decodeErrors: this.decodeErrors, dropped, ringRecords: { prio: s.recordsPrio ?? 0, bulk: s.recordsBulk ?? 0 }, consumeErrors: s.consumeErrors ?? 0 };
+    return { kernel, records: s.records, batches: s.batches, dropped, ringRecords: { prio: s.recordsPrio ?? 0, bulk: s.recordsBulk ?? 0 }, consumeErrors: s.consumeErrors ?? 0 };
   }
 
   /** Tells the kernel which unix sockets are runtime APIs, by file identity. */

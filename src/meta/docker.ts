@@ -7,22 +7,15 @@
 
 import { readFileUnder } from './safe-read';
 import { rfc3339ToUnixNano } from './runtime-state';
+import { MetaFileError } from './file-error';
 
 export const DOCKER_CONFIG_MAX_BYTES = 4 * 1024 * 1024;
 export const DOCKER_HOSTCONFIG_MAX_BYTES = 1024 * 1024;
 const MAX_LIST = 1024;
 const MAX_STR = 4096;
 
-export class DockerMetaError extends Error {
+export class DockerMetaError extends MetaFileError {
   override readonly name = 'DockerMetaError';
-  constructor(
-    readonly file: string,
-    readonly reason: 'malformed-json' | 'wrong-type' | 'bad-id',
-    detail: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${reason}: ${detail}`, options);
-  }
 }
 
 export interface DockerConfigV2 {

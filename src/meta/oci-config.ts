@@ -332,6 +332,7 @@ export function criFromAnnotations(a: Readonly<Record<string, string>>): CriAnno
 }
 
 /** Parse and validate config.json bytes. Throws OciConfigError; never returns partial garbage. */
+// eslint-disable-next-line max-lines-per-function -- one validation pass over the config, field by field in the spec's order
 export function parseOciConfig(buf: Buffer, opts: OciParseOptions): OciConfigSummary {
   if (buf.length > OCI_CONFIG_MAX_BYTES) throw new OciConfigError('too-large', '', `${buf.length} bytes > ${OCI_CONFIG_MAX_BYTES}`);
   if (jsonDepthExceeds(buf, OCI_CONFIG_MAX_DEPTH)) throw new OciConfigError('too-deep', '', `nesting deeper than ${OCI_CONFIG_MAX_DEPTH}`);

@@ -16,19 +16,12 @@
 
 import * as path from 'node:path';
 import { listDirUnder, readFileUnder } from './safe-read';
+import { MetaFileError } from './file-error';
 
 export const RUNTIME_STATE_MAX_BYTES = 4 * 1024 * 1024;
 
-export class RuntimeStateError extends Error {
+export class RuntimeStateError extends MetaFileError {
   override readonly name = 'RuntimeStateError';
-  constructor(
-    readonly file: string,
-    readonly reason: 'malformed-json' | 'wrong-type' | 'bad-id',
-    detail: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${reason}: ${detail}`, options);
-  }
 }
 
 export interface OciRuntimeState {
@@ -171,8 +164,6 @@ export function readCrunStatus(stateRoot: string, id: string): OciRuntimeState {
 
 // ---------------------------------------------------------------- where things are
 
-export const DEFAULT_RUNC_ROOT = '/run/runc';
-export const DEFAULT_CRUN_ROOT = '/run/crun';
 export const DEFAULT_CONTAINERD_STATE = '/run/containerd';
 export const DEFAULT_DOCKER_EXEC_ROOT = '/var/run/docker';
 

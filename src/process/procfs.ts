@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { NS_NAMES } from '../decode/layout';
 import type { Namespaces } from '../decode/records';
+import { ticksToNs } from './clock';
 import type { Proc } from './table';
 
 /**
@@ -10,13 +11,6 @@ import type { Proc } from './table';
  */
 
 const CAP_READ = 64 * 1024;
-let ticksPerSecond = 100; // CLK_TCK: 100 on every Linux architecture that matters
-let tickNs = 10_000_000n;
-
-export function setClockTicks(hz: number): void {
-  ticksPerSecond = hz;
-  tickNs = 1_000_000_000n / BigInt(hz);
-}
 
 function read(path: string): string | undefined {
   try {
@@ -46,7 +40,7 @@ export function parseStat(text: string): ProcStat | undefined {
   const start = Number(f[19]);
   if (!Number.isFinite(ppid) || !Number.isFinite(start)) return undefined;
   const PF_KTHREAD = 0x00200000;
-  return { ppid, kernelThread: (flags & PF_KTHREAD) !== 0, startNs: (BigInt(start) * 1_000_000_000n) / BigInt(ticksPerSecond), comm };
+  return { ppid, kernelThread: (flags & PF_KTHREAD) !== 0, startNs: ticksToNs(start), comm };
 }
 
 export function readNamespaces(pid: number): Namespaces | undefined {
@@ -113,9 +107,4 @@ export function listPids(): number[] {
   } catch {
     return [];
   }
-}
-
-/** Start times of the same process agree to /proc's clock tick. */
-export function sameStart(a: bigint, b: bigint): boolean {
-  return a === b || a / tickNs === b / tickNs;
 }

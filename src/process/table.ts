@@ -1,6 +1,5 @@
-import type { ContainerFacts } from '../container/lifecycle';
 import type { KernelRecord, Namespaces, TaskInfo } from '../decode/records';
-import { sameStart } from './procfs';
+import { sameStart } from './clock';
 import { TaskFlag } from '../decode/layout';
 
 /** Task flags that make a process worth keeping until its exit: the kernel follows it. */
@@ -30,8 +29,9 @@ export interface Proc {
   /**
    * The container its line belongs to, cached by the lifecycle (container/lifecycle.ts
    * owner()): null for the host's, undefined until asked. `ownerEpoch` dates a null.
+   * Opaque here, so that process/ never depends on container/.
    */
-  owner?: ContainerFacts | null;
+  owner?: object | null;
   ownerEpoch?: number;
 }
 

@@ -3,7 +3,7 @@
 // docs/delivery.md).
 
 import { OutputSpecError } from './types';
-import type { StartSinksOptions } from './start';
+import type { StartSinksOptions } from './open';
 
 export const SINK_FLAGS = {
   output: { type: 'string', multiple: true },

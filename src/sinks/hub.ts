@@ -4,7 +4,7 @@
 
 import type { Logger } from 'pino';
 import type { EventInput } from '../proto/schema';
-import type { EventCodec } from './codec';
+import type { EventCodec } from '../proto/codec';
 import { classOfKind, totalDrops, type Sink, type SinkEvent, type SinkStats } from './types';
 
 export interface HubStats {

@@ -1,11 +1,9 @@
-// What `ctrwatch run` wires: sinks from --output URLs, sensorStats, metrics.
+// sinks: where stamped events go — one URL grammar, one factory, local and spooled remote outputs.
 
-export { startSinks, createSinks, DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MAX_BYTES, type StartSinksOptions, type CreateSinksOptions } from './start';
-export { parseOutputs, type OutputSpec } from './outputs';
+export { startSinks, createSinks, openSink, DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MAX_BYTES, type StartSinksOptions, type CreateSinksOptions } from './open';
+export { parseOutput, parseOutputs, type OutputSpec } from './urls';
 export { SinkHub, type HubStats } from './hub';
-export { SensorMetrics, type MetricsServer } from './metrics';
-export { buildSensorStats, countersFrom, startStatsTicker, type SensorCounters } from './stats-event';
 export { SINK_FLAGS, SINK_USAGE, sinkFlags, type SinkFlags } from './flags';
 export { OutputSpecError, SinkError, type Sink, type SinkEvent, type SinkStats } from './types';
-export { CredentialsError } from './credentials';
-export { SpoolError } from './spool';
+export { CredentialsError } from '../proto/credentials';
+export { SpoolError } from './spool/spool';

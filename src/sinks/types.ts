@@ -15,10 +15,6 @@ export enum EventClass {
 export const CLASS_NAMES = ['stats', 'record', 'detection'] as const;
 export type ClassName = (typeof CLASS_NAMES)[number];
 
-export function classOf(ev: EventInput): EventClass {
-  return classOfKind(ev.detection ? 'detection' : ev.sensorStats ? 'sensorStats' : undefined);
-}
-
 /** The class of an Event.kind member name. */
 export function classOfKind(kind: string | undefined): EventClass {
   return kind === 'detection' ? EventClass.Detection : kind === 'sensorStats' ? EventClass.Stats : EventClass.Record;

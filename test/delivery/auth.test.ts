@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCollector, type RunningCollector } from '../../src/collect/collector';
-import { SHIP_PATH } from '../../src/sinks/grpc';
-import { encodeBatch } from '../../src/sinks/wire';
+import { SHIP_PATH } from '../../src/proto/wire';
+import { encodeBatch } from '../../src/proto/wire';
 import { collected, killAll, makeCerts, spawnTs, tally, tmpDir, type Certs, removeTmpDirs } from './helpers';
 
 const logger = pino({ level: 'silent' });

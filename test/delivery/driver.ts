@@ -4,7 +4,7 @@
 // Events: see synthetic.ts.
 
 import pino from 'pino';
-import { startSinks } from '../../src/sinks/start';
+import { startSinks } from '../../src/sinks/open';
 import { syntheticEvent } from './synthetic';
 
 export interface DriverArgs {
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const bootId = a.bootId ?? '3f1e2d4c-0000-4000-8000-000000000001';
   const hub = await startSinks(a.outputs, {
     logger, node, bootId, spoolDir: a.spoolDir, spoolMaxBytes: a.spoolMaxBytes, tokenFile: a.tokenFile, tls: a.tls,
-    grpc: { backoffInitialMs: 100, backoffMaxMs: 1000, ackTimeoutMs: a.ackTimeoutMs ?? 5000, closeTimeoutMs: a.drainMs ?? 20_000, segmentBytes: a.segmentBytes },
+    tuning: { backoffInitialMs: 100, backoffMaxMs: 1000, ackTimeoutMs: a.ackTimeoutMs ?? 5000, closeTimeoutMs: a.drainMs ?? 20_000, segmentBytes: a.segmentBytes },
   });
   const report = (what: string) => {
     const s = hub.stats();

@@ -5,6 +5,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { killTrackedAndWait, track } from '../support/children';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 const VITE_NODE = path.join(ROOT, 'node_modules', '.bin', 'vite-node');
@@ -18,11 +19,9 @@ export interface Proc {
   waitLine(pred: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
 }
 
-const live = new Set<ChildProcess>();
-
 export function spawnTs(script: string, arg: unknown, env: Record<string, string> = {}): Proc {
   const child = spawn(VITE_NODE, [path.join(__dirname, script), JSON.stringify(arg)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
+  track(child);
   const lines: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   let buf = '';
@@ -44,7 +43,6 @@ export function spawnTs(script: string, arg: unknown, env: Record<string, string
   child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
-      live.delete(child);
       for (const w of waiters.splice(0)) w();
       resolve(code);
     }),
@@ -71,11 +69,7 @@ export function spawnTs(script: string, arg: unknown, env: Record<string, string
 
 /** SIGKILL every child still running (afterEach). */
 export async function killAll(): Promise<void> {
-  const waits = [...live].map((c) => new Promise<void>((r) => {
-    c.once('exit', () => r());
-    c.kill('SIGKILL');
-  }));
-  await Promise.all(waits);
+  await killTrackedAndWait();
 }
 
 const dirs: string[] = [];

@@ -8,8 +8,8 @@ import * as net from 'node:net';
 import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runCollector } from '../../src/collect/collector';
-import { SHIP_PATH } from '../../src/sinks/grpc';
-import { decodeBatch, encodeAck } from '../../src/sinks/wire';
+import { SHIP_PATH } from '../../src/proto/wire';
+import { decodeBatch, encodeAck } from '../../src/proto/wire';
 import { collected, killAll, sleep, spawnTs, tally, tmpDir, removeTmpDirs } from './helpers';
 
 const logger = pino({ level: 'silent' });

@@ -4,40 +4,31 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { compileEventCodec } from '../../src/sinks/codec';
+import { compileEventCodec } from '../../src/proto/codec';
 import { loadEventSchema } from '../../src/proto/schema';
 import { JetStreamCollector } from '../../src/collect/jetstream';
-import { createFleetSink, parseFleetOutput } from '../../src/sinks/fleet';
-import { msgId, type NatsSpec } from '../../src/sinks/nats';
+import { openSink } from '../../src/sinks/open';
+import { parseOutput } from '../../src/sinks/urls';
+import { msgId, type NatsSpec } from '../../src/sinks/remote/nats';
 import { classOfKind, type Sink } from '../../src/sinks/types';
 import { syntheticEvent } from './synthetic';
 import { requires } from '../support/env';
+import { freePort } from '../support/net';
+import { killTracked, track } from '../support/children';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 const codec = compileEventCodec(loadEventSchema());
 const NATS_SERVER = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => fs.existsSync(p));
 const haveNats = !!NATS_SERVER && spawnSync(NATS_SERVER, ['--version']).status === 0;
 
-const procs = new Set<ChildProcess>();
 const dirs: string[] = [];
-const killAllNats = () => {
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-};
+const killAllNats = () => void killTracked();
 process.on('exit', killAllNats);
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Node {
   name: string;
@@ -69,14 +60,13 @@ class Cluster {
 
   up(node: Node): void {
     const p = spawn(NATS_SERVER!, ['-c', node.conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.add(p);
+    track(p);
     const keep = (d: Buffer) => {
       node.log.push(d.toString());
       if (node.log.length > 200) node.log.shift();
     };
     p.stdout!.on('data', keep);
     p.stderr!.on('data', keep);
-    p.on('exit', () => procs.delete(p));
     node.proc = p;
   }
 
@@ -167,10 +157,10 @@ afterAll(() => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function sinkFor(c: Cluster, stream: string) {
-  const spec = parseFleetOutput(`nats://${c.url}/ctrwatch.events.${stream}?stream=${stream}&replicas=3&batch=200`) as NatsSpec;
+  const spec = parseOutput(`nats://${c.url}/ctrwatch.events.${stream}?stream=${stream}&replicas=3&batch=200`, { insecurePlaintext: true }) as NatsSpec;
   const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrwatch-nats-spool-'));
   dirs.push(spoolDir);
-  const s = await createFleetSink(spec, { logger, codec, node: 'node-a', bootId: 'boot-1', instanceId: 'inst-1', spoolDir, version: '0.1.0', tuning: { backoffInitialMs: 100, backoffMaxMs: 1000, ackTimeoutMs: 2000, closeTimeoutMs: 60_000 } });
+  const s = await openSink(spec, { logger, codec, node: 'node-a', bootId: 'boot-1', instanceId: 'inst-1', spoolDir, version: '0.1.0', tuning: { backoffInitialMs: 100, backoffMaxMs: 1000, ackTimeoutMs: 2000, closeTimeoutMs: 60_000 } });
   sinks.push(s);
   return s;
 }

@@ -10,17 +10,18 @@ import * as zlib from 'node:zlib';
 import pino from 'pino';
 import * as protobuf from 'protobufjs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { compileEventCodec } from '../../src/sinks/codec';
+import { compileEventCodec } from '../../src/proto/codec';
 import { loadEventSchema } from '../../src/proto/schema';
-import { createFleetSink, parseFleetOutput } from '../../src/sinks/fleet';
-import type { OtlpSpec } from '../../src/sinks/otlp';
+import { openSink } from '../../src/sinks/open';
+import { parseOutput } from '../../src/sinks/urls';
+import type { OtlpSpec } from '../../src/sinks/remote/otlp';
 import { OutputSpecError, classOfKind, type Sink, type SinkEvent } from '../../src/sinks/types';
 import { syntheticEvent } from './synthetic';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 const codec = compileEventCodec(loadEventSchema());
 
-// The official protos, straight from node_modules (independent of src/sinks/otlp-proto.ts).
+// The official protos, straight from node_modules (independent of src/proto/otlp-proto.ts).
 const PROTOS = path.join(path.dirname(require.resolve('@opentelemetry/otlp-grpc-exporter-base/package.json')), 'build', 'protos');
 const root = new protobuf.Root();
 root.resolvePath = (_o, t) => (path.isAbsolute(t) ? t : path.join(PROTOS, t));
@@ -82,8 +83,8 @@ function tmp(): string {
 }
 
 async function sink(url: string, tuning = {}) {
-  const spec = parseFleetOutput(url) as OtlpSpec;
-  const s = await createFleetSink(spec, { logger, codec, node: 'node-a', bootId: 'boot-1', instanceId: 'inst-1', spoolDir: tmp(), version: '0.1.0', tuning: { backoffInitialMs: 50, backoffMaxMs: 200, closeTimeoutMs: 3000, ...tuning } });
+  const spec = parseOutput(url, { insecurePlaintext: true }) as OtlpSpec;
+  const s = await openSink(spec, { logger, codec, node: 'node-a', bootId: 'boot-1', instanceId: 'inst-1', spoolDir: tmp(), version: '0.1.0', tuning: { backoffInitialMs: 50, backoffMaxMs: 200, closeTimeoutMs: 3000, ...tuning } });
   sinks.push(s);
   return s;
 }
@@ -196,19 +197,19 @@ describe('otlp+http sink', () => {
   });
 
   it('bad URLs give clear errors; other schemes are not fleet outputs', () => {
-    expect(parseFleetOutput('grpc://127.0.0.1:1')).toBeUndefined();
-    expect(parseFleetOutput('stdout')).toBeUndefined();
-    expect(() => parseFleetOutput('otlp+http://127.0.0.1')).toThrow(/no port/);
-    expect(() => parseFleetOutput('otlp+http://')).toThrow(/no host/);
-    expect(() => parseFleetOutput('otlp+http://127.0.0.1:4318?batch=0')).toThrow(/batch must be/);
-    expect(() => parseFleetOutput('otlp+http://127.0.0.1:4318?foo=1')).toThrow(/unknown option 'foo'/);
-    expect(() => parseFleetOutput('otlp+http://u:p@127.0.0.1:4318')).toThrow(/no user or password/);
-    expect(() => parseFleetOutput('otlp+grpc://127.0.0.1:4317')).toThrow(OutputSpecError);
-    expect(() => parseFleetOutput('otlp+http://127.0.0.1:99999')).toThrow(/not HOST:PORT/);
-    expect(parseFleetOutput('otlp+https://collector.example')).toMatchObject({ kind: 'otlp', tls: true, port: 443, path: '/v1/logs', compress: true });
-    expect(parseFleetOutput('otlp+http://10.0.0.1:4318/otlp/v1/logs?compress=none')).toMatchObject({ path: '/otlp/v1/logs', compress: false });
-    expect(() => parseFleetOutput('nats://127.0.0.1:4222')).toThrow(/no subject/);
-    expect(() => parseFleetOutput('nats://127.0.0.1:4222/a.*')).toThrow(/not a NATS subject/);
-    expect(parseFleetOutput('nats://127.0.0.1:4222,127.0.0.1:4223/ctrwatch.events?stream=CTRWATCH&replicas=3')).toMatchObject({ kind: 'nats', servers: ['127.0.0.1:4222', '127.0.0.1:4223'], subject: 'ctrwatch.events', stream: 'CTRWATCH', replicas: 3 });
+    expect(parseOutput('grpc://127.0.0.1:1').kind).toBe('grpc');
+    expect(parseOutput('stdout').kind).toBe('stdout');
+    expect(() => parseOutput('otlp+http://127.0.0.1', { insecurePlaintext: true })).toThrow(/no port/);
+    expect(() => parseOutput('otlp+http://', { insecurePlaintext: true })).toThrow(/no host/);
+    expect(() => parseOutput('otlp+http://127.0.0.1:4318?batch=0', { insecurePlaintext: true })).toThrow(/batch must be/);
+    expect(() => parseOutput('otlp+http://127.0.0.1:4318?foo=1', { insecurePlaintext: true })).toThrow(/unknown option 'foo'/);
+    expect(() => parseOutput('otlp+http://u:p@127.0.0.1:4318', { insecurePlaintext: true })).toThrow(/no user or password/);
+    expect(() => parseOutput('otlp+grpc://127.0.0.1:4317', { insecurePlaintext: true })).toThrow(OutputSpecError);
+    expect(() => parseOutput('otlp+http://127.0.0.1:99999', { insecurePlaintext: true })).toThrow(/not HOST:PORT/);
+    expect(parseOutput('otlp+https://collector.example', { insecurePlaintext: true })).toMatchObject({ kind: 'otlp', tls: true, port: 443, path: '/v1/logs', compress: true });
+    expect(parseOutput('otlp+http://10.0.0.1:4318/otlp/v1/logs?compress=none', { insecurePlaintext: true })).toMatchObject({ path: '/otlp/v1/logs', compress: false });
+    expect(() => parseOutput('nats://127.0.0.1:4222', { insecurePlaintext: true })).toThrow(/no subject/);
+    expect(() => parseOutput('nats://127.0.0.1:4222/a.*', { insecurePlaintext: true })).toThrow(/not a NATS subject/);
+    expect(parseOutput('nats://127.0.0.1:4222,127.0.0.1:4223/ctrwatch.events?stream=CTRWATCH&replicas=3', { insecurePlaintext: true })).toMatchObject({ kind: 'nats', servers: ['127.0.0.1:4222', '127.0.0.1:4223'], subject: 'ctrwatch.events', stream: 'CTRWATCH', replicas: 3 });
   });
 });

@@ -2,7 +2,7 @@
 // Publishes until the stdout sink reports EPIPE, then prints its counters on stderr and exits 0.
 
 import pino from 'pino';
-import { startSinks } from '../../src/sinks/start';
+import { startSinks } from '../../src/sinks/open';
 import { syntheticEvent } from './synthetic';
 
 async function main(): Promise<void> {

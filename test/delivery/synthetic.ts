@@ -1,2 +1,2 @@
-// The delivery tests send the bench's synthetic events.
-export { syntheticEvent } from '../../bench/delivery-events';
+// The synthetic events the delivery tests and the delivery bench send.
+export { syntheticEvent } from '../support/events';

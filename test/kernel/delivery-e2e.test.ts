@@ -2,22 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { canRunKernelTests } from '../support/env';
 import { CtrwatchProcess } from '../support/ctrwatch';
 import { RuntimeLab } from '../support/runtimes';
+import { freePort } from '../support/net';
 
 const BIN = join(__dirname, '../../bin/ctrwatch');
-
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 function collectorLines(out: string): Record<string, any>[] {
   const dir = join(out, hostname());

@@ -1,20 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canRunKernelTests } from '../support/env';
 import { CtrwatchProcess } from '../support/ctrwatch';
 import { RuntimeLab } from '../support/runtimes';
+import { freePort } from '../support/net';
 
 const BIN = join(__dirname, '../../bin/ctrwatch');
-const freePort = () => new Promise<number>((res) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = (s.address() as { port: number }).port;
-    s.close(() => res(p));
-  });
-});
 const lines = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort()
   .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))) : []);
 

@@ -173,7 +173,7 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
     const c = s.sensor.counters();
     expect(c.records).toBeGreaterThanOrEqual(sent(before.kernel));
     expect(c.records).toBeLessThanOrEqual(sent(c.kernel));
-    expect(c.records).toBe(s.records.length + c.decodeErrors);
+    expect(c.records).toBe(s.records.length + s.decode.errors);
     expect(c.dropped).toBe(0);
   });
 });

@@ -190,14 +190,15 @@ export class RuntimeLab {
 
   private stopRecord(c: Started, watch: ProcessRef[]): void {
     const driver = this.driver(c.runtime);
+    let stuck: ProcessRef[] = [];
     try {
       driver.stopSync(c);
     } finally {
       // podman's conmon exits about a second after `podman rm`
-      const stuck = watch.filter((p) => !waitSync(() => !isAlive(p), 10_000) && !terminate(p, 1_000));
+      stuck = watch.filter((p) => !waitSync(() => !isAlive(p), 10_000) && !terminate(p, 1_000));
       removeCgroupDirs(new Set(driver.cgroupNames(c)));
-      if (stuck.length) throw new Error(`${c.runtime} ${c.id}: processes would not die: ${stuck.map((p) => p.pid).join(', ')}`);
     }
+    if (stuck.length) throw new Error(`${c.runtime} ${c.id}: processes would not die: ${stuck.map((p) => p.pid).join(', ')}`);
   }
 
   private driver(runtime: RuntimeName): Driver {

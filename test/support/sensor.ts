@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { DecodeStage } from '../../src/decode/stage';
 import { KernelSensor, type KernelSensorOptions } from '../../src/kernel/sensor';
 import type { KernelRecord } from '../../src/decode/records';
 
@@ -6,11 +7,14 @@ import type { KernelRecord } from '../../src/decode/records';
 export class RecordingSensor {
   readonly records: KernelRecord[] = [];
   readonly sensor: KernelSensor;
+  readonly decode: DecodeStage;
 
   constructor(opts: Partial<KernelSensorOptions> = {}) {
-    this.sensor = new KernelSensor({ logger: pino({ level: 'warn' }, pino.destination(2)), ...opts }, (b) => {
+    const logger = pino({ level: 'warn' }, pino.destination(2));
+    this.decode = new DecodeStage(logger, (b) => {
       this.records.push(...b.records);
     });
+    this.sensor = new KernelSensor({ logger, ...opts }, this.decode.push);
     this.sensor.start();
   }
 

@@ -59,6 +59,7 @@ describe('proto3 canonical JSON', () => {
     expect((back.containerStarted as { container: { cgroupId: string } }).container.cgroupId).toBe('9007199254740993');
     expect(JSON.stringify(back)).toBe(toJsonLine(started));
     // A number that is not a safe integer would already have lost precision: 2^53 + 1 as a JS number is 2^53.
+    // eslint-disable-next-line no-loss-of-precision -- the point of the case
     expect(JSON.parse(toJsonLine({ seq: 9007199254740993 })).seq).toBe('9007199254740992');
     expect(JSON.parse(toJsonLine({ seq: '9007199254740993' })).seq).toBe('9007199254740993');
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileEventCodec } from '../../src/sinks/codec';
+import { compileEventCodec } from '../../src/proto/codec';
 import { loadEventSchema, SchemaError, type EventInput } from '../../src/proto/schema';
 
 const schema = loadEventSchema();

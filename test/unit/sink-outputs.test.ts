@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseOutputs } from '../../src/sinks/outputs';
+import { parseOutputs } from '../../src/sinks/urls';
 import { OutputSpecError } from '../../src/sinks/types';
 
 describe('parseOutputs', () => {

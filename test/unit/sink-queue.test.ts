@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ClassQueue } from '../../src/sinks/class-queue';
 import { SeqWindow } from '../../src/collect/seq-window';
-import { Backoff } from '../../src/sinks/backoff';
+import { Backoff } from '../../src/sinks/spool/backoff';
 import { EventClass, type SinkEvent } from '../../src/sinks/types';
 
 const ev = (seq: number, cls: EventClass, size = 10): SinkEvent => ({ event: {}, bytes: Buffer.alloc(size), seq: BigInt(seq), cls, offeredMs: 0 });

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Spool, type SpoolBatch, type SpoolOptions } from '../../src/sinks/spool';
+import { Spool, type SpoolBatch, type SpoolOptions } from '../../src/sinks/spool/spool';
 import { EventClass, type DropReason, type SinkEvent } from '../../src/sinks/types';
 
 const logger = pino({ level: 'silent' });

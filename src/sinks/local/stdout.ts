@@ -1,0 +1,44 @@
+// stdout: one canonical JSON line an event (schema.toJsonLine's form), one write a batch.
+// EPIPE (the reader went away) closes the sink for good and calls onClosed.
+
+import type { Writable } from 'node:stream';
+import type { EventCodec } from '../../proto/codec';
+import { fdWriter, streamWriter, type ChunkWriter } from './chunk-writer';
+import { QueuedSink, type QueuedSinkOptions } from '../queued-sink';
+import type { SinkEvent } from '../types';
+
+export interface StdoutSinkOptions extends QueuedSinkOptions {
+  codec: EventCodec;
+  /** A stream (tests) or a file descriptor; fd 1 by default. */
+  out?: Writable | number;
+  /** The reader closed the pipe: nothing more can be written. */
+  onClosed?: (err: Error) => void;
+}
+
+export class StdoutSink extends QueuedSink {
+  private readonly writer: ChunkWriter;
+
+  constructor(private readonly so: StdoutSinkOptions) {
+    super('stdout', so);
+    const out = so.out ?? 1;
+    this.writer = typeof out === 'number' ? fdWriter(out) : streamWriter(out);
+  }
+
+  protected writeBatch(batch: SinkEvent[]): Promise<void> {
+    let text = '';
+    for (const ev of batch) text += `${this.so.codec.jsonLine(ev.bytes)}\n`;
+    const chunk = Buffer.from(text, 'utf8');
+    return new Promise((resolve, reject) => this.writer.write(chunk, (err) => (err ? reject(err) : resolve())));
+  }
+
+  protected override onWriteError(err: NodeJS.ErrnoException, batch: SinkEvent[]): void {
+    if (err.code !== 'EPIPE') return super.onWriteError(err, batch);
+    if (!this.closedForGood) this.log.info('stdout closed by its reader (EPIPE): no more events on stdout');
+    this.closedForGood = true;
+    this.closed = true;
+    this.drop('closed', batch);
+    this.so.onClosed?.(err);
+  }
+
+  protected async release(): Promise<void> {}
+}

@@ -1,0 +1,204 @@
+// otlp+http://HOST:PORT[/PREFIX], otlp+https://… — OTLP/HTTP logs to an OpenTelemetry
+// Collector (or anything speaking OTLP/HTTP protobuf). Each spooled batch becomes one POST
+// PREFIX/v1/logs: an ExportLogsServiceRequest, Content-Type application/x-protobuf,
+// Content-Encoding gzip (unless ?compress=none).
+//
+// One LogRecord an event:
+//   body            the event as its proto3 canonical JSON string (schema.toJsonLine's form)
+//   time_unix_nano  the event's; observed_time_unix_nano when it was offered
+//   severity        detections: INFO→INFO(9) LOW→WARN(13) MEDIUM→WARN2(14) HIGH→ERROR(17)
+//                   CRITICAL→FATAL(21); other events INFO(9), sensorStats DEBUG(5)
+//   attributes      ctrwatch.event.kind, ctrwatch.seq, ctrwatch.node, container.id,
+//                   container.image.name, container.runtime, ctrwatch.rule_id,
+//                   ctrwatch.techniques (array), ctrwatch.severity — those that apply
+// Resource: service.name=ctrwatch, host.name=node, service.instance.id=instance,
+// ctrwatch.version, ctrwatch.boot_id (one request a sensor run: a batch never mixes runs).
+//
+// Delivery (spooled-sink.ts): at least once through the spool. 429/502/503/504 are retried
+// after Retry-After (seconds or an HTTP date) or else backoff with jitter; connection errors,
+// timeouts and other 5xx are retried with backoff; other 4xx are permanent for the batch
+// (counted as write_error drops, logged once). A partial success is counted in
+// failures.rejected_records.
+
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
+import * as protobuf from 'protobufjs';
+import type { EventCodec } from '../../proto/codec';
+import { loadOtlpProtos, type OtlpProtos } from '../../proto/otlp-proto';
+import type { FsyncPolicy, SpoolBatch } from '../spool/spool';
+import { SpooledSink, type SendResult, type SpooledSinkOptions } from '../spool/spooled-sink';
+
+const gzip = promisify(zlib.gzip);
+const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned?: boolean): unknown };
+
+export interface OtlpSpec {
+  kind: 'otlp';
+  url: string;
+  tls: boolean;
+  host: string;
+  port: number;
+  /** Full path of the logs endpoint (…/v1/logs). */
+  path: string;
+  compress: boolean;
+  batchEvents: number;
+  fsync: FsyncPolicy;
+}
+
+export interface OtlpSinkOptions extends Omit<SpooledSinkOptions, 'name'> {
+  spec: OtlpSpec;
+  codec: EventCodec;
+  version: string;
+  /** Extra request headers (e.g. authorization). */
+  headers?: Record<string, string>;
+  /** CA etc. for otlp+https. */
+  tlsOptions?: https.AgentOptions;
+  requestTimeoutMs?: number;
+}
+
+const SEVERITY: Record<string, number> = { SEVERITY_UNSPECIFIED: 9, INFO: 9, LOW: 13, MEDIUM: 14, HIGH: 17, CRITICAL: 21 };
+const KINDS = ['detection', 'containerExec', 'containerCreated', 'containerStarted', 'containerExited', 'sensorReady', 'sensorStats'] as const;
+const RETRY_STATUS = new Set([429, 502, 503, 504]);
+
+/** A KeyValue{key, value: AnyValue{string_value}} as field `field` of the message being written. */
+function kvStr(w: protobuf.Writer, field: number, key: string, value: string): void {
+  w.uint32((field << 3) | 2).fork().uint32(10).string(key).uint32(18).fork().uint32(10).string(value).ldelim().ldelim();
+}
+
+/** Retry-After: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(v: string | string[] | undefined, now = Date.now()): number | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (!s) return undefined;
+  if (/^\s*\d+\s*$/.test(s)) return Number(s) * 1000;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+}
+
+export class OtlpSink extends SpooledSink {
+  private readonly protos: OtlpProtos;
+  private readonly agent: http.Agent;
+
+  private constructor(private readonly o: OtlpSinkOptions) {
+    super({ ...o, name: o.spec.url, batchEvents: o.batchEvents ?? o.spec.batchEvents, fsync: o.fsync ?? o.spec.fsync });
+    this.protos = loadOtlpProtos();
+    this.agent = o.spec.tls ? new https.Agent({ keepAlive: true, maxSockets: 2, ...o.tlsOptions }) : new http.Agent({ keepAlive: true, maxSockets: 2 });
+  }
+
+  static async create(o: OtlpSinkOptions): Promise<OtlpSink> {
+    const s = new OtlpSink(o);
+    await s.start();
+    return s;
+  }
+
+  /**
+   * The ExportLogsServiceRequest of a batch, written field by field with protobufjs's Writer
+   * (field numbers of the official logs.proto / common.proto; the tests decode it with the
+   * official protos). About 3x cheaper than Type.encode of plain objects.
+   */
+  // eslint-disable-next-line max-lines-per-function -- one OTLP request, built field by field as the proto nests
+  encodeRequest(batch: Pick<SpoolBatch, 'id' | 'records'>): Uint8Array {
+    const w = protobuf.Writer.create();
+    w.uint32(10).fork(); // ExportLogsServiceRequest.resource_logs = 1
+    w.uint32(10).fork(); // ResourceLogs.resource = 1
+    kvStr(w, 1, 'service.name', 'ctrwatch');
+    kvStr(w, 1, 'host.name', batch.id.node);
+    kvStr(w, 1, 'service.instance.id', batch.id.instanceId);
+    kvStr(w, 1, 'ctrwatch.version', this.o.version);
+    kvStr(w, 1, 'ctrwatch.boot_id', batch.id.bootId);
+    w.ldelim();
+    w.uint32(18).fork(); // ResourceLogs.scope_logs = 2
+    w.uint32(10).fork().uint32(10).string('ctrwatch').uint32(18).string(this.o.version).ldelim(); // scope
+    for (const r of batch.records) {
+      const ev = this.o.codec.decode(r.bytes) as Record<string, unknown>;
+      let kind: string | undefined;
+      for (const k of KINDS) if (ev[k] !== undefined) { kind = k; break; }
+      const body = kind ? (ev[kind] as Record<string, unknown>) : {};
+      let severityNumber = kind === 'sensorStats' ? 5 : 9;
+      let severityText = kind === 'sensorStats' ? 'DEBUG' : 'INFO';
+      const sev = kind === 'detection' ? ((body.severity as string | undefined) ?? 'SEVERITY_UNSPECIFIED') : undefined;
+      if (sev) {
+        severityNumber = SEVERITY[sev] ?? 9;
+        severityText = sev;
+      }
+      w.uint32(18).fork(); // ScopeLogs.log_records = 2
+      const t = typeof ev.timeUnixNano === 'string' ? (Long.fromString(ev.timeUnixNano, true) as protobuf.Long) : 0;
+      w.uint32(9).fixed64(t); // time_unix_nano = 1
+      w.uint32(16).int32(severityNumber); // severity_number = 2
+      w.uint32(26).string(severityText); // severity_text = 3
+      w.uint32(42).fork().uint32(10).string(JSON.stringify(ev)).ldelim(); // body = 5 (string_value)
+      kvStr(w, 6, 'ctrwatch.seq', String(r.seq));
+      kvStr(w, 6, 'ctrwatch.node', String(ev.node ?? batch.id.node));
+      if (kind) kvStr(w, 6, 'ctrwatch.event.kind', kind);
+      const c = body.container as Record<string, unknown> | undefined;
+      if (c) {
+        if (c.id) kvStr(w, 6, 'container.id', String(c.id));
+        if (c.image) kvStr(w, 6, 'container.image.name', String(c.image));
+        if (c.runtime) kvStr(w, 6, 'container.runtime', String(c.runtime));
+      }
+      if (sev) {
+        if (body.ruleId) kvStr(w, 6, 'ctrwatch.rule_id', String(body.ruleId));
+        const tech = body.techniques as string[] | undefined;
+        if (tech?.length) {
+          w.uint32(50).fork().uint32(10).string('ctrwatch.techniques');
+          w.uint32(18).fork().uint32(42).fork(); // value: AnyValue.array_value = 5
+          for (const x of tech) w.uint32(10).fork().uint32(10).string(x).ldelim();
+          w.ldelim().ldelim().ldelim();
+        }
+        kvStr(w, 6, 'ctrwatch.severity', sev);
+      }
+      w.uint32(89).fixed64(Math.round(r.offeredMs) * 1e6); // observed_time_unix_nano = 11
+      w.ldelim();
+    }
+    w.ldelim(); // scope_logs
+    w.ldelim(); // resource_logs
+    return w.finish();
+  }
+
+  // eslint-disable-next-line max-lines-per-function -- one HTTP exchange: its outcomes (ok, partial, retry, permanent) read in one place
+  protected async send(batch: SpoolBatch): Promise<SendResult> {
+    const raw = this.encodeRequest(batch);
+    const body = this.o.spec.compress ? await gzip(raw) : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    const headers: http.OutgoingHttpHeaders = { ...this.o.headers, 'content-type': 'application/x-protobuf', 'content-length': body.length };
+    if (this.o.spec.compress) headers['content-encoding'] = 'gzip';
+    const res = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer } | Error>((resolve) => {
+      const mod = this.o.spec.tls ? https : http;
+      const req = mod.request({ host: this.o.spec.host, port: this.o.spec.port, path: this.o.spec.path, method: 'POST', headers, agent: this.agent, timeout: this.o.requestTimeoutMs ?? 10_000 }, (r) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        r.on('data', (d: Buffer) => {
+          size += d.length;
+          if (size <= 1 << 20) chunks.push(d);
+        });
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks) }));
+        r.on('error', resolve);
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.o.requestTimeoutMs ?? 10_000} ms`)));
+      req.on('error', resolve);
+      req.end(body);
+    });
+    if (res instanceof Error) return { kind: 'retry', reason: 'http_error', detail: res.message };
+    const { status } = res;
+    if (status >= 200 && status < 300) {
+      let rejected = 0;
+      if (res.body.length && String(res.headers['content-type'] ?? '').includes('protobuf')) {
+        try {
+          const r = this.protos.ExportLogsServiceResponse.toObject(this.protos.ExportLogsServiceResponse.decode(res.body), { longs: Number }) as { partialSuccess?: { rejectedLogRecords?: number; errorMessage?: string } };
+          rejected = r.partialSuccess?.rejectedLogRecords ?? 0;
+          if (rejected) this.log.warn({ rejected, message: r.partialSuccess?.errorMessage }, 'the collector rejected some log records (partial success)');
+        } catch (err) {
+          this.counters.failures.bad_response = (this.counters.failures.bad_response ?? 0) + 1;
+        }
+      }
+      return { kind: 'ok', rejected };
+    }
+    const detail = `HTTP ${status}: ${res.body.subarray(0, 200).toString('utf8').replace(/[^\x20-\x7e]/g, '?')}`;
+    if (RETRY_STATUS.has(status)) return { kind: 'retry', reason: `http_${status}`, detail, afterMs: parseRetryAfter(res.headers['retry-after']) };
+    if (status >= 400 && status < 500) return { kind: 'permanent', reason: `http_${status}`, detail };
+    return { kind: 'retry', reason: `http_${status}`, detail };
+  }
+
+  protected async release(): Promise<void> {
+    this.agent.destroy();
+  }
+}
