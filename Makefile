@@ -19,7 +19,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all setup deps build run test test-unit bench doctor clean
+.PHONY: all setup deps build run test test-unit bench doctor vmtest clean
 
 all: build
 
@@ -67,6 +67,14 @@ test: setup build
 
 test-unit: node_modules/.stamp
 	$(Q)npx --no-install vitest run test/unit
+
+# Boot Debian's kernels under qemu and run doctor and the real-kernel tests in each
+# (test/vm/run.sh); writes the table to docs/kernels.md. Its packages (qemu, …) are installed
+# by test/vm/setup.sh, never by `make setup`/`make run`.
+KERNELS ?= 5.10 6.1 6.12
+vmtest: setup build
+	$(Q)bash test/vm/setup.sh
+	$(Q)VMTEST_DOC=$${VMTEST_DOC-docs/kernels.md} VMTEST_COMMAND='make vmtest KERNELS="$(KERNELS)"' bash test/vm/run.sh $(KERNELS)
 
 bench: setup build
 	$(Q)node dist/bench/run.js

@@ -16,15 +16,19 @@ const root = process.cwd();
 const read = (d, f) => (existsSync(join(d, f)) ? readFileSync(join(d, f), 'utf8').trim() : undefined);
 const secs = (s) => (s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`);
 
-/** The verifier's or libbpf's reason for a failed load, from doctor's debug output. */
+/** The verifier's or libbpf's reason for a failed load (program, source line, error), from doctor's debug output. */
 function loadReason(text) {
   if (!text) return undefined;
   const lines = text.split('\n').map((l) => {
-    try { const j = JSON.parse(l); return String(j.msg ?? ''); } catch { return l; }
+    try { return String(JSON.parse(l).msg ?? ''); } catch { return l; }
   }).flatMap((l) => l.split('\n'));
-  const pick = (re) => lines.find((l) => re.test(l))?.trim();
-  return pick(/unknown func|invalid (func|argument|mem|access)|not allowed|unsupported|R\d+ .*expected|program of this type cannot use helper/)
-    ?? pick(/failed to load|libbpf: prog .*: -\d+|verifier/);
+  const bad = /unknown func|invalid (func|argument|mem|access)|not allowed|unsupported|R\d+ .*expected|cannot use helper|failed to (find|resolve)/;
+  let i = lines.findIndex((l) => bad.test(l));
+  if (i < 0) i = lines.findIndex((l) => /failed to load|verifier/.test(l));
+  if (i < 0) return undefined;
+  const prog = lines.slice(0, i + 1).reverse().map((l) => /prog '([^']+)'/.exec(l)?.[1]).find(Boolean);
+  const src = lines.slice(0, i).reverse().find((l) => l.startsWith('; '));
+  return [prog && `prog ${prog}`, src && `at \`${src.slice(2).trim()}\``, lines[i].trim()].filter(Boolean).join(': ');
 }
 
 const rows = [];
@@ -45,7 +49,7 @@ for (const d of dirs) {
   if (drc === '0') row.doctor = 'pass';
   else {
     row.doctor = 'FAIL';
-    const failed = (read(d, 'doctor.txt') ?? '').split('\n').filter((l) => /^(FAIL|fail|✗|x )/.test(l) || /^\S+\s+\S+/.test(l) && !/^ok\s/.test(l) && !l.startsWith('{'));
+    const failed = (read(d, 'doctor.txt') ?? '').split('\n').filter((l) => /^FAIL\b/.test(l)).map((l) => l.replace(/\s+/g, ' '));
     const reason = loadReason(read(d, 'doctor-debug.txt'));
     problems.push(`${series}: ctrwatch doctor failed (exit ${drc}): ${failed.slice(0, 3).join(' | ')}${reason ? `\n    verifier/libbpf: ${reason}` : ''}`);
   }
