@@ -4,7 +4,11 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/; s/ppc64le/power
 OUT := bpf/.output
 CLANG ?= clang
 BPFTOOL ?= bpftool
-BPF_CFLAGS := -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUT) -Ibpf
+# The kernel types come from a committed vmlinux.h (bpf/vmlinux/<arch>/), not
+# from the build machine's kernel: one object, relocated by CO-RE at load, runs
+# on every supported kernel. An arch without one dumps the build machine's BTF.
+VMLINUX_DIR := $(if $(wildcard bpf/vmlinux/$(ARCH)/vmlinux.h),bpf/vmlinux/$(ARCH),$(OUT))
+BPF_CFLAGS := -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -I$(VMLINUX_DIR) -Ibpf
 BPF_SRC := $(wildcard bpf/*.bpf.c)
 BPF_HDR := $(wildcard bpf/*.h)
 NATIVE_SRC := $(wildcard native/*.cc native/*.c native/*.h) binding.gyp
@@ -30,10 +34,10 @@ setup deps:
 build: $(OUT)/ctrwatch.bpf.o $(OUT)/ctrwatch.skel.h build/Release/ctrwatch.node dist/.stamp
 
 $(OUT)/vmlinux.h: | $(OUT)
-	$(call msg,BTF,$@)
+	$(call msg,BTF,$@ (no committed vmlinux.h for $(ARCH): dumped from this kernel))
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(OUT)/ctrwatch.bpf.o: $(BPF_SRC) $(BPF_HDR) $(OUT)/vmlinux.h | $(OUT)
+$(OUT)/ctrwatch.bpf.o: $(BPF_SRC) $(BPF_HDR) $(VMLINUX_DIR)/vmlinux.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c bpf/ctrwatch.bpf.c -o $@
 

@@ -6,7 +6,8 @@
         "native/addon.cc",
         "native/sensor.cc",
         "native/libbpf_log.cc",
-        "native/loader.c"
+        "native/loader.c",
+        "native/probe.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -81,7 +81,7 @@ async function record(cfg: DecodeConfig): Promise<DecodeResult['recorded']> {
       return new real.Sensor({ ...o, onRecords: (buf: Buffer) => batches.push(buf) });
     }
   }
-  const binding: NativeBinding = { Sensor: Recorder as unknown as NativeBinding['Sensor'], statSlots: real.statSlots };
+  const binding: NativeBinding = { ...real, Sensor: Recorder as unknown as NativeBinding['Sensor'] };
   const sensor = new KernelSensor({ logger: pino({ level: 'error' }, pino.destination(2)), binding }, () => {});
   const storms: string[] = [];
   let dropped = 0;

@@ -56,7 +56,7 @@ function rawBinding(count: (buf: Buffer) => void): NativeBinding {
       return new real.Sensor({ ...o, onRecords: count });
     }
   }
-  return { Sensor: RawSensor as unknown as NativeBinding['Sensor'], statSlots: real.statSlots };
+  return { ...real, Sensor: RawSensor as unknown as NativeBinding['Sensor'] };
 }
 
 function line(o: unknown): void {

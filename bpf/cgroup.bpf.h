@@ -3,6 +3,7 @@
 #ifndef CW_CGROUP_BPF_H
 #define CW_CGROUP_BPF_H
 
+/* t: the task moved (attach), or NULL for the current task (mkdir/rmdir). */
 static __always_inline int cgroup_emit(__u32 type, struct cgroup *cg, const char *path,
 				       struct task_struct *t, bool urgent)
 {
@@ -14,7 +15,10 @@ static __always_inline int cgroup_emit(__u32 type, struct cgroup *cg, const char
 	c = scratch_get();
 	if (!c)
 		return 0;
-	task_fill(&c->task, t);
+	if (t)
+		task_fill_btf(&c->task, t);
+	else
+		current_fill(&c->task);
 	c->cgroup_id = BPF_CORE_READ(cg, kn, id);
 	c->hierarchy_id = cg_hierarchy;
 	c->level = BPF_CORE_READ(cg, level);
@@ -28,14 +32,14 @@ static __always_inline int cgroup_emit(__u32 type, struct cgroup *cg, const char
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(cw_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
-	return cgroup_emit(CW_CGROUP_MKDIR, cgrp, path, bpf_get_current_task_btf(), true);
+	return cgroup_emit(CW_CGROUP_MKDIR, cgrp, path, NULL, true);
 }
 
 /* TP_PROTO(struct cgroup *cgrp, const char *path) */
 SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(cw_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
-	return cgroup_emit(CW_CGROUP_RMDIR, cgrp, path, bpf_get_current_task_btf(), false);
+	return cgroup_emit(CW_CGROUP_RMDIR, cgrp, path, NULL, false);
 }
 
 /* TP_PROTO(struct cgroup *dst_cgrp, const char *path, struct task_struct *task, bool threadgroup) */

@@ -10,6 +10,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #include "maps.bpf.h"
 #include "emit.bpf.h"
+#include "compat.bpf.h"
 #include "task.bpf.h"
 #include "process.bpf.h"
 #include "cgroup.bpf.h"

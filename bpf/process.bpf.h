@@ -17,7 +17,7 @@ static __always_inline __u32 ns_diff(const __u32 a[CW_NS_COUNT], const __u32 b[C
 
 static __always_inline bool in_host_ns(struct task_struct *t)
 {
-	return t->nsproxy->mnt_ns->ns.inum == host_ns[CW_NS_MNT] && task_pid_ns(t, NULL) == host_ns[CW_NS_PID];
+	return t->nsproxy->mnt_ns->ns.inum == host_ns[CW_NS_MNT] && task_pid_ns_btf(t, NULL) == host_ns[CW_NS_PID];
 }
 
 /* TP_PROTO(struct task_struct *parent, struct task_struct *child) */
@@ -44,8 +44,8 @@ int BPF_PROG(cw_fork, struct task_struct *parent, struct task_struct *child)
 	    in_host_ns(parent))
 		return 0;
 
-	task_fill(&r.task, child);
-	task_ns(parent, pns);
+	task_fill_btf(&r.task, child);
+	task_ns_btf(parent, pns);
 	r.new_ns = ns_diff(r.task.ns, pns);
 	followed = followed || r.new_ns || (r.task.flags & CW_TF_IN_CONTAINER);
 	if (followed) {
@@ -84,7 +84,7 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 			return 0;
 	}
 
-	task_fill(&e->task, p);
+	task_fill_btf(&e->task, p);
 	if (followed) {
 		e->task.flags |= CW_TF_FOLLOWED;
 		if (!s)
@@ -98,13 +98,7 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	e->exe_dev = ino->i_sb->s_dev;
 	e->exe_fs_magic = ino->i_sb->s_magic;
 	e->exe_nlink = ino->__i_nlink;
-	/* i_mtime_sec/i_ctime_sec came in 6.11; older kernels report 0. */
-	e->exe_mtime = 0;
-	e->exe_ctime = 0;
-	if (bpf_core_field_exists(ino->i_mtime_sec)) {
-		e->exe_mtime = ino->i_mtime_sec;
-		e->exe_ctime = ino->i_ctime_sec;
-	}
+	inode_times(ino, &e->exe_mtime, &e->exe_ctime);
 
 	/* argv as the new image sees it: NUL-separated, at most CW_ARGS_LEN bytes. */
 	as = p->mm->arg_start;
@@ -147,7 +141,7 @@ int BPF_PROG(cw_exit, struct task_struct *p)
 	followed = s && (s->flags & TS_FOLLOW);
 	bpf_map_delete_elem(&tasks, &tgid);
 
-	task_fill(&r.task, p);
+	task_fill_btf(&r.task, p);
 	if (followed)
 		r.task.flags |= CW_TF_FOLLOWED;
 	if (sig->flags & SIGNAL_GROUP_EXIT)

@@ -15,7 +15,6 @@ static const struct cw_syscall sc_zero = {};
 
 static __always_inline int sc_enter(__u32 sc, int nargs, struct trace_event_raw_sys_enter *ctx)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
 	__u64 id = bpf_get_current_pid_tgid();
 	struct cw_syscall *r;
 
@@ -35,7 +34,7 @@ static __always_inline int sc_enter(__u32 sc, int nargs, struct trace_event_raw_
 	r->args[1] = nargs > 1 ? ctx->args[1] : 0;
 	r->args[2] = nargs > 2 ? ctx->args[2] : 0;
 	r->args[3] = nargs > 3 ? ctx->args[3] : 0;
-	task_ns(t, r->old_ns);
+	current_ns(r->old_ns);
 	switch (sc) {
 	case CW_SC_MOUNT: /* (dev_name, dir_name, type, flags, data) */
 		bpf_probe_read_user_str(r->path0, sizeof(r->path0), (void *)ctx->args[0]);
@@ -63,7 +62,7 @@ static __always_inline int sc_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!r)
 		return 0;
 	r->ret = ctx->ret;
-	task_fill(&r->task, bpf_get_current_task_btf());
+	current_fill(&r->task);
 	/* A process that moved itself into other namespaces is followed from now on. */
 	if ((r->sc == CW_SC_SETNS || r->sc == CW_SC_UNSHARE) && r->ret == 0) {
 		follow_set(r->task.tgid, r->task.start_ns, TS_FOLLOW);
@@ -115,10 +114,11 @@ static __always_inline bool ends_with(const char *s, long len, const char *pat, 
 
 static __always_inline bool followed_now(void)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct task_state *s = follow_get(t->tgid, t->group_leader->start_boottime);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_state *s = bpf_map_lookup_elem(&tasks, &tgid);
 
-	return s && (s->flags & TS_FOLLOW);
+	/* Most processes are not followed: no task read for them. */
+	return s && (s->flags & TS_FOLLOW) && s->start_ns == current_start_ns();
 }
 
 static __always_inline struct cw_syscall *sc_begin(__u32 sc, __u64 id)
@@ -137,9 +137,7 @@ static __always_inline struct cw_syscall *sc_begin(__u32 sc, __u64 id)
 
 static __always_inline void sc_send_now(struct cw_syscall *r, __u64 id)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-
-	task_fill(&r->task, t);
+	current_fill(&r->task);
 	__builtin_memcpy(r->old_ns, r->task.ns, sizeof(r->old_ns));
 	hdr_fill(&r->hdr, CW_SYSCALL, sizeof(*r));
 	emit(r, CW_SYSCALL, sizeof(*r), true);

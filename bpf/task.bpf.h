@@ -1,92 +1,69 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Reading a task's identity, credentials, namespaces and cgroup with CO-RE.
- * Why plain `a->b->c` and not BPF_CORE_READ: the tasks here are BTF pointers
- * (tp_btf arguments, bpf_get_current_task_btf()), so the verifier turns these
- * loads into direct, fault-safe memory reads (still relocated by CO-RE through
- * vmlinux.h's preserve_access_index); BPF_CORE_READ makes one probe-read helper
- * call per hop, which made the host fast path cost over a microsecond.
- * Variable array indexes still need bpf_core_read.
+ * Why two readers: tp_btf arguments (and bpf_get_current_task_btf(), 5.11+)
+ * are BTF pointers, so plain `a->b->c` becomes direct, fault-safe loads (still
+ * relocated by CO-RE through vmlinux.h's preserve_access_index); BPF_CORE_READ
+ * makes one probe-read helper call per hop, which made the host fast path cost
+ * over a microsecond. The current task of a syscall tracepoint on a kernel
+ * before 5.11 is only a plain address, so it is read with BPF_CORE_READ.
+ * Variable array indexes need bpf_core_read in both.
  */
 #ifndef CW_TASK_BPF_H
 #define CW_TASK_BPF_H
-
-static __always_inline __u32 task_pid_ns(struct task_struct *t, __u32 *nspid)
-{
-	struct pid *p = t->group_leader->thread_pid;
-	unsigned int level = p->level;
-	struct upid up = {};
-
-	bpf_core_read(&up, sizeof(up), &p->numbers[level & 31]);
-	if (nspid)
-		*nspid = up.nr;
-	return BPF_CORE_READ(up.ns, ns.inum);
-}
-
-static __always_inline void task_ns(struct task_struct *t, __u32 ns[CW_NS_COUNT])
-{
-	struct nsproxy *nsp = t->nsproxy;
-
-	if (nsp) {
-		ns[CW_NS_MNT] = nsp->mnt_ns->ns.inum;
-		ns[CW_NS_NET] = nsp->net_ns->ns.inum;
-		ns[CW_NS_UTS] = nsp->uts_ns->ns.inum;
-		ns[CW_NS_IPC] = nsp->ipc_ns->ns.inum;
-		ns[CW_NS_CGROUP] = nsp->cgroup_ns->ns.inum;
-		ns[CW_NS_TIME] = nsp->time_ns->ns.inum;
-	}
-	ns[CW_NS_USER] = t->cred->user_ns->ns.inum;
-	ns[CW_NS_PID] = task_pid_ns(t, NULL);
-}
-
-/* kernfs id of the task's cgroup in the tracked hierarchy (see cg_subsys). */
-static __always_inline __u64 task_cgroup_id(struct task_struct *t)
-{
-	struct css_set *cs = t->cgroups;
-	struct cgroup *cg;
-	int i = cg_subsys;
-
-	if (i < 0) {
-		cg = cs->dfl_cgrp;
-	} else {
-		struct cgroup_subsys_state *css = NULL;
-
-		bpf_core_read(&css, sizeof(css), &cs->subsys[i & 15]);
-		cg = BPF_CORE_READ(css, cgroup);
-	}
-	return BPF_CORE_READ(cg, kn, id);
-}
 
 static __always_inline bool ns_is_host(const __u32 ns[CW_NS_COUNT])
 {
 	return ns[CW_NS_MNT] == host_ns[CW_NS_MNT] && ns[CW_NS_PID] == host_ns[CW_NS_PID];
 }
 
-static __always_inline void task_fill(struct cw_task *o, struct task_struct *t)
-{
-	const struct cred *cred = t->cred;
-	struct task_struct *parent = t->real_parent;
+/* *_btf: direct loads through a BTF pointer. */
+#define TRF(name) name##_btf
+#define TR(...) ___arrow(__VA_ARGS__)
+#define TR_COPY(dst, src, n) __builtin_memcpy(dst, src, n)
+#include "task_read.bpf.h"
+#undef TRF
+#undef TR
+#undef TR_COPY
 
-	o->pid = t->pid;
-	o->tgid = t->tgid;
-	o->start_ns = t->group_leader->start_boottime;
-	o->ppid = parent->tgid;
-	o->parent_start_ns = parent->group_leader->start_boottime;
-	o->uid = cred->uid.val;
-	o->euid = cred->euid.val;
-	o->gid = cred->gid.val;
-	o->egid = cred->egid.val;
-	/* kernel_cap_t is one u64 since 6.3 and two u32 before: same bytes either way. */
-	bpf_core_read(&o->cap_effective, sizeof(o->cap_effective), &cred->cap_effective);
-	task_ns(t, o->ns);
-	task_pid_ns(t, &o->nspid);
-	o->cgroup_id = task_cgroup_id(t);
-	o->flags = 0;
-	if (!ns_is_host(o->ns))
-		o->flags |= CW_TF_IN_CONTAINER;
-	if (o->pid == o->tgid)
-		o->flags |= CW_TF_LEADER;
-	__builtin_memcpy(o->comm, t->comm, sizeof(o->comm));
+/* *_core: probe reads through a plain address. */
+#define TRF(name) name##_core
+#define TR(...) BPF_CORE_READ(__VA_ARGS__)
+#define TR_COPY(dst, src, n) bpf_core_read(dst, n, src)
+#include "task_read.bpf.h"
+#undef TRF
+#undef TR
+#undef TR_COPY
+
+/* The current task. bpf_get_current_task_btf() came in 5.11; on older kernels
+ * the relocation below turns the condition false and the verifier never sees
+ * that helper call, and the task is read through probe reads instead. */
+static __always_inline bool have_task_btf(void)
+{
+	return bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf);
+}
+
+static __always_inline void current_fill(struct cw_task *o)
+{
+	if (have_task_btf())
+		task_fill_btf(o, bpf_get_current_task_btf());
+	else
+		task_fill_core(o, (struct task_struct *)bpf_get_current_task());
+}
+
+static __always_inline void current_ns(__u32 ns[CW_NS_COUNT])
+{
+	if (have_task_btf())
+		task_ns_btf(bpf_get_current_task_btf(), ns);
+	else
+		task_ns_core((struct task_struct *)bpf_get_current_task(), ns);
+}
+
+static __always_inline __u64 current_start_ns(void)
+{
+	if (have_task_btf())
+		return bpf_get_current_task_btf()->group_leader->start_boottime;
+	return BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), group_leader, start_boottime);
 }
 
 static __always_inline struct task_state *follow_get(__u32 tgid, __u64 start_ns)

@@ -91,6 +91,18 @@ int cw_loader_events_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel-
 int cw_loader_stats_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.stats); }
 int cw_loader_tasks_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.tasks); }
 
+void cw_loader_programs(const struct cw_loader *l,
+			void (*cb)(void *ctx, const char *name, const char *section, bool attached), void *ctx)
+{
+	const struct bpf_object_skeleton *s = l->skel->skeleton;
+
+	for (int i = 0; i < s->prog_cnt; i++) {
+		const struct bpf_program *p = *s->progs[i].prog;
+
+		cb(ctx, bpf_program__name(p), bpf_program__section_name(p), *s->progs[i].link != NULL);
+	}
+}
+
 void cw_loader_destroy(struct cw_loader *l)
 {
 	if (!l)

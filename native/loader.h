@@ -35,6 +35,10 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 int cw_loader_events_fd(const struct cw_loader *l);
 int cw_loader_stats_fd(const struct cw_loader *l);
 int cw_loader_tasks_fd(const struct cw_loader *l);
+/* Calls cb for each program of the object: its name, section, and whether a
+ * link to the kernel is held for it now. */
+void cw_loader_programs(const struct cw_loader *l,
+			void (*cb)(void *ctx, const char *name, const char *section, bool attached), void *ctx);
 void cw_loader_destroy(struct cw_loader *l);
 
 #ifdef __cplusplus

@@ -7,6 +7,7 @@
 
 #include "libbpf_log.h"
 #include "loader.h"
+#include "probe.h"
 
 extern "C" {
 #include "ctrwatch.h"
@@ -32,10 +33,12 @@ Napi::Object Sensor::Init(Napi::Env env, Napi::Object exports)
 					       InstanceMethod("drain", &Sensor::Drain),
 					       InstanceMethod("stats", &Sensor::Stats),
 					       InstanceMethod("taskCount", &Sensor::TaskCount),
+					       InstanceMethod("programs", &Sensor::Programs),
 					       InstanceMethod("close", &Sensor::Close),
 				       });
 	exports.Set("Sensor", f);
 	exports.Set("statSlots", Napi::Number::New(env, CW_STAT_MAX));
+	exports.Set("probe", Napi::Function::New(env, &Sensor::Probe, "probe"));
 	return exports;
 }
 
@@ -239,6 +242,46 @@ Napi::Value Sensor::TaskCount(const Napi::CallbackInfo &info)
 		}
 	}
 	return Napi::Number::New(info.Env(), n);
+}
+
+/* programs(): every program of the object, [{ name, section, attached }]. */
+Napi::Value Sensor::Programs(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Napi::Array out = Napi::Array::New(env);
+	struct Ctx {
+		Napi::Env env;
+		Napi::Array *out;
+	} ctx{env, &out};
+	if (loader_)
+		cw_loader_programs(
+			loader_,
+			[](void *c, const char *name, const char *section, bool attached) {
+				Ctx *x = static_cast<Ctx *>(c);
+				Napi::Object p = Napi::Object::New(x->env);
+				p.Set("name", Napi::String::New(x->env, name));
+				p.Set("section", Napi::String::New(x->env, section));
+				p.Set("attached", Napi::Boolean::New(x->env, attached));
+				x->out->Set(x->out->Length(), p);
+			},
+			&ctx);
+	return out;
+}
+
+/* probe(): what the running kernel offers (see native/probe.h); needs no loaded object. */
+Napi::Value Sensor::Probe(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	cw_features f;
+	cw_probe(&f);
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("btf", Napi::Boolean::New(env, f.btf));
+	o.Set("ringbuf", Napi::Boolean::New(env, f.ringbuf));
+	o.Set("tracing", Napi::Boolean::New(env, f.tracing));
+	o.Set("taskBtf", Napi::Boolean::New(env, f.task_btf));
+	o.Set("sendSignal", Napi::Boolean::New(env, f.send_signal));
+	o.Set("lsm", Napi::Boolean::New(env, f.lsm));
+	return o;
 }
 
 static void OnHandleClosed(uv_handle_t *h)

@@ -18,6 +18,7 @@ struct ring_buffer;
 class Sensor : public Napi::ObjectWrap<Sensor> {
 public:
 	static Napi::Object Init(Napi::Env env, Napi::Object exports);
+	static Napi::Value Probe(const Napi::CallbackInfo &info);
 	explicit Sensor(const Napi::CallbackInfo &info);
 	~Sensor() override;
 
@@ -28,6 +29,7 @@ private:
 	Napi::Value Drain(const Napi::CallbackInfo &info);
 	Napi::Value Stats(const Napi::CallbackInfo &info);
 	Napi::Value TaskCount(const Napi::CallbackInfo &info);
+	Napi::Value Programs(const Napi::CallbackInfo &info);
 	Napi::Value Close(const Napi::CallbackInfo &info);
 
 	static int OnRecord(void *ctx, void *data, size_t size);

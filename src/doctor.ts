@@ -1,4 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { featureNotes, refusal, type KernelFeatures } from './kernel/features';
 import { readHostFacts } from './host';
 import { SensorStartError, KernelSensor } from './kernel/sensor';
 import { tracefsPath, withTracefs } from './kernel/tracefs';
@@ -11,6 +13,8 @@ export interface Check {
   ok: boolean;
   detail: string;
   fix?: string;
+  /** ok, but something is lost or slower on this node (a degraded rule). */
+  warn?: boolean;
 }
 
 const CAP_SYS_ADMIN = 21n;
@@ -81,13 +85,27 @@ export function explainStartError(err: unknown): string {
   return base;
 }
 
-function checkAttach(logger: Logger): Check {
+/** The kernel's BPF features, probed by loading (no version numbers). */
+export function checkKernel(features: KernelFeatures, rel = release()): Check[] {
+  const no = refusal(features, rel);
+  if (no) return [{ name: 'kernel', ok: false, detail: no, fix: 'run ctrwatch on a newer kernel' }];
+  const have = Object.entries(features).filter(([, v]) => v).map(([k]) => k);
+  const out: Check[] = [{ name: 'kernel', ok: true, detail: `${rel}: ${have.join(', ')}` }];
+  for (const n of featureNotes(features)) out.push({ name: 'kernel', ok: true, warn: true, detail: n });
+  return out;
+}
+
+function checkAttach(logger: Logger): Check[] {
   const s = new KernelSensor({ logger, ringBytes: 4096 }, () => {});
   try {
     s.start();
-    return { name: 'bpf', ok: true, detail: 'programs load and attach; ring buffer works' };
+    const hooks = s.hooks();
+    const out: Check[] = [{ name: 'bpf', ok: true, detail: `${hooks.length} programs load and attach; ring buffer works` }];
+    // One line per rule this kernel cannot serve, saying why.
+    for (const d of s.degraded()) out.push({ name: 'degraded', ok: true, warn: true, detail: `${d.rule}: ${d.why}` });
+    return out;
   } catch (err) {
-    return { name: 'bpf', ok: false, detail: explainStartError(err), fix: 'see the line above' };
+    return [{ name: 'bpf', ok: false, detail: explainStartError(err), fix: 'see the line above' }];
   } finally {
     s.close();
   }
@@ -96,11 +114,12 @@ function checkAttach(logger: Logger): Check {
 /** Every check, in order; later ones are skipped when an earlier one makes them pointless. */
 export function runChecks(logger: Logger): Check[] {
   const out = [checkPrivileges(), checkBtf(), checkAddon(), checkHost()];
+  if (out.every((c) => c.ok)) out.push(...checkKernel(loadBinding().probe()));
   if (out.every((c) => c.ok)) out.push(checkTracefs());
-  if (out.every((c) => c.ok)) out.push(checkAttach(logger));
+  if (out.every((c) => c.ok)) out.push(...checkAttach(logger));
   return out;
 }
 
 export function formatCheck(c: Check): string {
-  return `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(10)} ${c.detail}${c.ok || !c.fix ? '' : ` — ${c.fix}`}`;
+  return `${c.ok ? (c.warn ? 'warn' : 'ok  ') : 'FAIL'}  ${c.name.padEnd(10)} ${c.detail}${c.ok || !c.fix ? '' : ` — ${c.fix}`}`;
 }

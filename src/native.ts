@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { KernelFeatures, ProgramInfo } from './kernel/features';
 import { packageRoot } from './paths';
 
 /** The native addon (native/), as seen from TypeScript. */
@@ -31,12 +32,16 @@ export interface NativeSensor {
   drain(): number;
   stats(): NativeStats;
   taskCount(): number;
+  /** Every program of the object, and whether it is attached now. */
+  programs(): ProgramInfo[];
   close(): void;
 }
 
 export interface NativeBinding {
   Sensor: new (o: NativeSensorOptions) => NativeSensor;
   statSlots: number;
+  /** What the running kernel offers to BPF (loads tiny probes; needs privileges). */
+  probe(): KernelFeatures;
 }
 
 export class AddonMissingError extends Error {

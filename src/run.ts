@@ -27,12 +27,6 @@ export function rawLine(r: KernelRecord): string {
   return JSON.stringify(r, bigintJson);
 }
 
-export const HOOKS = [
-  'sched_process_fork', 'sched_process_exec', 'sched_process_exit', 'cgroup_mkdir', 'cgroup_rmdir', 'cgroup_attach_task',
-  'sys_setns', 'sys_unshare', 'sys_mount', 'sys_chroot', 'sys_pivot_root', 'sys_ptrace', 'sys_open(at)', 'sys_connect',
-  'sys_init_module', 'sys_finit_module',
-];
-
 /** Runs until SIGINT/SIGTERM (or stdout closes); resolves with the exit code. */
 export async function runSensor(o: RunOptions): Promise<number> {
   const log = o.logger;
@@ -75,7 +69,7 @@ export async function runSensor(o: RunOptions): Promise<number> {
   try {
     sensor.start();
     if (pipeline && hub) {
-      const n = pipeline.start({ version: sensorVersion(), kernelRelease: release(), hooks: HOOKS });
+      const n = pipeline.start({ version: sensorVersion(), kernelRelease: release(), hooks: sensor.hooks() });
       log.info({ existing: n, outputs: sf.outputs.length ? sf.outputs : ['stdout'] }, 'sensor ready');
       sweeper = setInterval(() => pipeline!.sweep(undefined, true), 5000);
       sweeper.unref();

@@ -4,6 +4,8 @@ import { statNames } from '../decode/layout';
 import type { DecodedBatch } from '../decode/records';
 import { readHostFacts, type HostFacts } from '../host';
 import { loadBinding, type NativeBinding, type NativeSensor } from '../native';
+import { release } from 'node:os';
+import { degradations, featureNotes, hookName, refusal, type Degradation, type KernelFeatures, type ProgramInfo } from './features';
 import { withTracefs } from './tracefs';
 
 export interface KernelSensorOptions {
@@ -65,6 +67,8 @@ export class KernelSensor {
   private decodeErrors = 0;
   private last?: ReturnType<NativeSensor['stats']>;
   private readonly log: Logger;
+  private features?: KernelFeatures;
+  private programs: ProgramInfo[] = [];
 
   constructor(private readonly opts: KernelSensorOptions, private readonly onBatch: (b: DecodedBatch) => void) {
     this.log = opts.logger.child({ component: 'kernel' });
@@ -76,6 +80,9 @@ export class KernelSensor {
   start(): void {
     if (this.native) return;
     const binding = this.opts.binding ?? loadBinding();
+    this.features = binding.probe();
+    const no = refusal(this.features, release());
+    if (no) throw new SensorStartError(no, 'probe');
     const undo = withTracefs();
     const skipped: string[] = [];
     try {
@@ -104,7 +111,16 @@ export class KernelSensor {
     } finally {
       undo();
     }
+    this.programs = this.native.programs();
+    const lost = degradations(this.programs);
+    const fatal = lost.find((d) => d.required);
+    if (fatal) {
+      this.close();
+      throw new SensorStartError(fatal.why, 'attach');
+    }
     if (skipped.length) this.log.warn({ tracepoints: skipped }, 'tracepoints missing on this kernel: their programs are left out');
+    for (const d of lost) this.log.warn({ rule: d.rule, why: d.why }, 'detection degraded on this kernel');
+    for (const n of featureNotes(this.features)) this.log.info({ note: n }, 'kernel feature');
     this.log.info({ cgroup: this.host.cgroup, nsSource: this.host.nsSource }, 'kernel programs attached');
   }
 
@@ -115,6 +131,21 @@ export class KernelSensor {
       this.log.warn({ errors: batch.errors.slice(0, 5), count: batch.errors.length }, 'undecodable records skipped');
     }
     this.onBatch(batch);
+  }
+
+  /** What the kernel offers (after start()). */
+  kernelFeatures(): KernelFeatures | undefined {
+    return this.features;
+  }
+
+  /** The tracepoints whose programs are attached now, deduplicated, in object order. */
+  hooks(): string[] {
+    return [...new Set(this.programs.filter((p) => p.attached).map((p) => hookName(p.section)))];
+  }
+
+  /** Rules this kernel cannot serve, and why (after start()). */
+  degraded(): Degradation[] {
+    return degradations(this.programs);
   }
 
   /** Collects what the kernel has sent so far, now. */

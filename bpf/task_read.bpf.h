@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * One body for reading a task, compiled twice by task.bpf.h: TR(...) reads a
+ * chain of fields, TR_COPY copies bytes, TRF(name) names the variant. No
+ * include guard on purpose.
+ */
+
+static __always_inline __u32 TRF(task_pid_ns)(struct task_struct *t, __u32 *nspid)
+{
+	struct pid *p = TR(t, group_leader, thread_pid);
+	unsigned int level = TR(p, level);
+	struct upid up = {};
+
+	bpf_core_read(&up, sizeof(up), &p->numbers[level & 31]);
+	if (nspid)
+		*nspid = up.nr;
+	return BPF_CORE_READ(up.ns, ns.inum);
+}
+
+static __always_inline void TRF(task_ns)(struct task_struct *t, __u32 ns[CW_NS_COUNT])
+{
+	struct nsproxy *nsp = TR(t, nsproxy);
+
+	if (nsp) {
+		ns[CW_NS_MNT] = TR(nsp, mnt_ns, ns.inum);
+		ns[CW_NS_NET] = TR(nsp, net_ns, ns.inum);
+		ns[CW_NS_UTS] = TR(nsp, uts_ns, ns.inum);
+		ns[CW_NS_IPC] = TR(nsp, ipc_ns, ns.inum);
+		ns[CW_NS_CGROUP] = TR(nsp, cgroup_ns, ns.inum);
+		ns[CW_NS_TIME] = TR(nsp, time_ns, ns.inum);
+	}
+	ns[CW_NS_USER] = TR(t, cred, user_ns, ns.inum);
+	ns[CW_NS_PID] = TRF(task_pid_ns)(t, NULL);
+}
+
+/* kernfs id of the task's cgroup in the tracked hierarchy (see cg_subsys). */
+static __always_inline __u64 TRF(task_cgroup_id)(struct task_struct *t)
+{
+	struct css_set *cs = TR(t, cgroups);
+	struct cgroup *cg;
+	int i = cg_subsys;
+
+	if (i < 0) {
+		cg = TR(cs, dfl_cgrp);
+	} else {
+		struct cgroup_subsys_state *css = NULL;
+
+		bpf_core_read(&css, sizeof(css), &cs->subsys[i & 15]);
+		cg = BPF_CORE_READ(css, cgroup);
+	}
+	return BPF_CORE_READ(cg, kn, id);
+}
+
+static __always_inline void TRF(task_fill)(struct cw_task *o, struct task_struct *t)
+{
+	const struct cred *cred = TR(t, cred);
+	struct task_struct *parent = TR(t, real_parent);
+
+	o->pid = TR(t, pid);
+	o->tgid = TR(t, tgid);
+	o->start_ns = TR(t, group_leader, start_boottime);
+	o->ppid = TR(parent, tgid);
+	o->parent_start_ns = TR(parent, group_leader, start_boottime);
+	o->uid = TR(cred, uid.val);
+	o->euid = TR(cred, euid.val);
+	o->gid = TR(cred, gid.val);
+	o->egid = TR(cred, egid.val);
+	/* kernel_cap_t is one u64 since 6.3 and two u32 before: same bytes either way. */
+	bpf_core_read(&o->cap_effective, sizeof(o->cap_effective), &cred->cap_effective);
+	TRF(task_ns)(t, o->ns);
+	TRF(task_pid_ns)(t, &o->nspid);
+	o->cgroup_id = TRF(task_cgroup_id)(t);
+	o->flags = 0;
+	if (!ns_is_host(o->ns))
+		o->flags |= CW_TF_IN_CONTAINER;
+	if (o->pid == o->tgid)
+		o->flags |= CW_TF_LEADER;
+	TR_COPY(o->comm, t->comm, sizeof(o->comm));
+}

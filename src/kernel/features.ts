@@ -1,0 +1,105 @@
+/**
+ * What the running kernel offers, and what follows for each detection: the
+ * addon probes by loading (native/probe.c), never by version number; this
+ * module turns the answers and the list of attached programs into refusals
+ * and per-rule degradations for `doctor`, `run` and sensorReady.
+ */
+
+/** The addon's probe() result. */
+export interface KernelFeatures {
+  /** /sys/kernel/btf/vmlinux: CO-RE can relocate the object. */
+  btf: boolean;
+  /** BPF ring buffer maps (5.8). */
+  ringbuf: boolean;
+  /** BTF tracepoint programs (tp_btf, 5.5). */
+  tracing: boolean;
+  /** bpf_get_current_task_btf (5.11): syscall programs read the task directly. */
+  taskBtf: boolean;
+  /** bpf_send_signal (5.3). */
+  sendSignal: boolean;
+  /** BPF-LSM programs load and "bpf" is an active LSM. */
+  lsm: boolean;
+}
+
+/** A program as the addon lists it after attach. */
+export interface ProgramInfo {
+  name: string;
+  section: string;
+  attached: boolean;
+}
+
+/** One line saying why ctrwatch cannot run on this kernel, or undefined when it can. */
+export function refusal(f: KernelFeatures, release = ''): string | undefined {
+  const on = release ? ` (this kernel: ${release})` : '';
+  if (!f.btf) return `the kernel has no BTF (/sys/kernel/btf/vmlinux)${on}: ctrwatch needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`;
+  if (!f.ringbuf) return `the kernel has no BPF ring buffer${on}: ctrwatch needs Linux 5.8 or later (5.10 is the oldest tested)`;
+  if (!f.tracing) return `the kernel cannot load BTF tracepoint programs (tp_btf)${on}: ctrwatch needs Linux 5.5 or later with BTF`;
+  return undefined;
+}
+
+/** What this kernel changes in how ctrwatch works, short of degrading a rule. */
+export function featureNotes(f: KernelFeatures): string[] {
+  const out: string[] = [];
+  if (!f.taskBtf) out.push('syscall programs read the current task with probe reads (bpf_get_current_task_btf is 5.11+): same records, a little more kernel time per syscall record');
+  if (!f.lsm) out.push('no BPF-LSM: escape actions can be reported, not denied before they happen');
+  return out;
+}
+
+/** The tracepoint of a program's section ("tp_btf/sched_process_fork" → "sched_process_fork"). */
+export function hookName(section: string): string {
+  return section.replace(/^(tp_btf|raw_tp|tracepoint\/[^/]+|tracepoint)\//, '');
+}
+
+/**
+ * Which detections depend on which syscall tracepoints. A group is lost when
+ * none of its tracepoints is attached (open and openat are alternatives: arm64
+ * has no open(2)). `required` groups make the sensor useless when lost.
+ */
+interface Dependency {
+  syscalls: string[];
+  rules: string[];
+  what: string;
+  required?: boolean;
+}
+
+export const DEPENDENCIES: readonly Dependency[] = [
+  { syscalls: ['pivot_root', 'chroot'], rules: [], what: 'container creation (a root change in a new mount namespace)', required: true },
+  { syscalls: ['setns'], rules: ['escape.setns-host'], what: 'setns into host namespaces, and telling exec-into from a new container' },
+  { syscalls: ['unshare'], rules: [], what: 'namespaces made by unshare(2), followed from then on' },
+  { syscalls: ['mount'], rules: ['escape.mount-cgroupfs', 'escape.mount-device'], what: 'mount(2) of cgroup filesystems and block devices' },
+  { syscalls: ['chroot'], rules: ['escape.chroot-host'], what: 'chroot into the host filesystem' },
+  { syscalls: ['ptrace'], rules: ['escape.ptrace-host'], what: 'ptrace of processes outside the container' },
+  { syscalls: ['open', 'openat'], rules: ['escape.kernel-control-write'], what: 'write-opens of kernel control files' },
+  { syscalls: ['connect'], rules: ['discovery.runtime-socket', 'deploy.from-container'], what: "connects to a runtime's socket" },
+  { syscalls: ['init_module', 'finit_module'], rules: ['escape.module-load'], what: 'kernel module loads' },
+];
+
+export interface Degradation {
+  /** The lost rule (or a description when no single rule depends on it). */
+  rule: string;
+  why: string;
+  required: boolean;
+}
+
+/** The syscall names whose enter tracepoint is attached. */
+function attachedSyscalls(programs: readonly ProgramInfo[]): Set<string> {
+  const out = new Set<string>();
+  for (const p of programs) {
+    const m = /^tracepoint\/syscalls\/sys_enter_(\w+)$/.exec(p.section);
+    if (m && p.attached) out.add(m[1]);
+  }
+  return out;
+}
+
+/** One entry per rule that this kernel's attached programs cannot serve, saying why. */
+export function degradations(programs: readonly ProgramInfo[]): Degradation[] {
+  const have = attachedSyscalls(programs);
+  const out: Degradation[] = [];
+  for (const d of DEPENDENCIES) {
+    if (d.syscalls.some((s) => have.has(s))) continue;
+    const why = `no ${d.syscalls.map((s) => `sys_enter_${s}`).join(' or ')} tracepoint on this kernel: ${d.what} not seen`;
+    const rules = d.rules.length ? d.rules : [d.what];
+    for (const rule of rules) out.push({ rule, why, required: Boolean(d.required) });
+  }
+  return out;
+}

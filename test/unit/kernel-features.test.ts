@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { degradations, DEPENDENCIES, featureNotes, hookName, refusal, type KernelFeatures, type ProgramInfo } from '../../src/kernel/features';
+import { RULE_BY_ID } from '../../src/detect/catalog';
+
+const ALL: KernelFeatures = { btf: true, ringbuf: true, tracing: true, taskBtf: true, sendSignal: true, lsm: false };
+const SYSCALLS = ['setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open', 'openat', 'connect', 'init_module', 'finit_module'];
+const progs = (missing: string[] = []): ProgramInfo[] => [
+  { name: 'cw_fork', section: 'tp_btf/sched_process_fork', attached: true },
+  ...SYSCALLS.flatMap((s) => ['enter', 'exit'].map((k) => ({ name: `cw_${k}_${s}`, section: `tracepoint/syscalls/sys_${k}_${s}`, attached: !missing.includes(s) }))),
+];
+
+describe('kernel features', () => {
+  it('refuses, in one line naming the kernel, without BTF, ring buffer or tp_btf', () => {
+    expect(refusal(ALL, '6.1.0')).toBeUndefined();
+    expect(refusal({ ...ALL, btf: false }, '5.4.0')).toMatch(/^the kernel has no BTF .*this kernel: 5\.4\.0.*CONFIG_DEBUG_INFO_BTF/);
+    expect(refusal({ ...ALL, ringbuf: false }, '5.4.0')).toMatch(/no BPF ring buffer .*5\.8 or later/);
+    expect(refusal({ ...ALL, tracing: false })).toMatch(/tp_btf/);
+    for (const r of [refusal({ ...ALL, btf: false }), refusal({ ...ALL, ringbuf: false })]) expect(r).not.toContain('\n');
+  });
+
+  it('notes what is slower or missing without refusing', () => {
+    expect(featureNotes({ ...ALL, lsm: true })).toEqual([]);
+    expect(featureNotes({ ...ALL, taskBtf: false }).join('\n')).toMatch(/probe reads/);
+  });
+
+  it('names each rule lost with a missing tracepoint, and only those', () => {
+    expect(degradations(progs())).toEqual([]);
+    const mod = degradations(progs(['init_module', 'finit_module']));
+    expect(mod.map((d) => d.rule)).toEqual(['escape.module-load']);
+    expect(mod[0].why).toMatch(/sys_enter_init_module or sys_enter_finit_module.*kernel module loads/);
+    expect(degradations(progs(['connect'])).map((d) => d.rule)).toEqual(['discovery.runtime-socket', 'deploy.from-container']);
+    // arm64 has no open(2): openat alone serves the rule.
+    expect(degradations(progs(['open']))).toEqual([]);
+    expect(degradations(progs(['open', 'openat'])).map((d) => d.rule)).toEqual(['escape.kernel-control-write']);
+  });
+
+  it('marks container creation as required: without root-change tracepoints the sensor cannot run', () => {
+    const d = degradations(progs(['pivot_root', 'chroot']));
+    expect(d.some((x) => x.required)).toBe(true);
+    expect(d.map((x) => x.rule)).toContain('escape.chroot-host');
+    expect(degradations(progs(['chroot'])).some((x) => x.required)).toBe(false);
+  });
+
+  it('every rule it names is in the catalogue', () => {
+    for (const d of DEPENDENCIES) for (const r of d.rules) expect(RULE_BY_ID.has(r), r).toBe(true);
+  });
+
+  it('names hooks by their tracepoint', () => {
+    expect(hookName('tp_btf/sched_process_fork')).toBe('sched_process_fork');
+    expect(hookName('tracepoint/syscalls/sys_enter_setns')).toBe('sys_enter_setns');
+    expect(hookName('raw_tp/sched_switch')).toBe('sched_switch');
+  });
+});
