@@ -1,6 +1,8 @@
 // Pass/fail table of a vmtest run, from the result directories test/vm/guest.sh filled.
 // A skipped test counts as a failure (in a VM every real-kernel test must run) and is named.
-// Usage: node report.mjs --commit C --tree clean|dirty --command CMD [--doc FILE] DIR…
+// Usage: node report.mjs --commit C --tree clean|dirty --command CMD [--doc FILE] [--summary FILE] DIR…
+// --summary writes {passed, failed, skipped} over every VM, a doctor failure or a VM that did not
+// boot counting as one failed test each (the CI adds these to the host suite's line).
 // Prints the table (markdown) and exits 1 when anything failed, was skipped, or did not boot.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
@@ -115,5 +117,13 @@ ${legend}
 ${verdict}
 `;
   writeFileSync(opt.doc, md);
+}
+if (opt.summary) {
+  const sum = { passed: 0, failed: 0, skipped: 0 };
+  for (const r of rows) {
+    if (r.doctor !== 'pass') sum.failed++;
+    for (const c of Object.values(r.files)) { sum.passed += c.passed; sum.failed += c.failed; sum.skipped += c.skipped; }
+  }
+  writeFileSync(opt.summary, JSON.stringify(sum));
 }
 process.exitCode = problems.length ? 1 : 0;
