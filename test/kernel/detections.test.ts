@@ -309,24 +309,31 @@ describe.runIf(canRunKernelTests)('policy', () => {
 });
 
 /**
- * Destroys the named v1 hierarchy a test container mounted: the kernel keeps a hierarchy while it
- * has child cgroups, even with no mount left. Mount it, remove its children, unmount: the kernel
- * then frees it (and its release_agent with it).
+ * Destroys the named v1 hierarchy a test container mounted. The kernel keeps a v1 hierarchy while
+ * it has child cgroups, dying ones included, even with no mount left, and only frees it at an
+ * umount that finds none: so mount it, remove its children, unmount, and repeat until the hierarchy
+ * is gone from /proc/self/cgroup (every process lists every hierarchy there).
  */
 function dropNamedHierarchy(name: string): void {
+  const exists = () => readFileSync('/proc/self/cgroup', 'utf8').split('\n').some((l) => l.split(':')[1] === `name=${name}`);
   const at = mkdtempSync(join(tmpdir(), 'cw-cgv1-'));
   try {
-    execFileSync('mount', ['-t', 'cgroup', '-o', `none,name=${name}`, 'cgroup', at]);
-    try {
-      const rmTree = (dir: string): void => {
-        for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmTree(join(dir, e.name));
-        if (dir !== at) rmdirSync(dir);
-      };
-      rmTree(at);
-    } finally {
-      execFileSync('umount', [at]);
+    for (let attempt = 0; attempt < 10 && exists(); attempt++) {
+      execFileSync('mount', ['-t', 'cgroup', '-o', `none,name=${name}`, 'cgroup', at]);
+      try {
+        const rmTree = (dir: string): void => {
+          for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmTree(join(dir, e.name));
+          if (dir !== at) rmdirSync(dir);
+        };
+        rmTree(at);
+      } finally {
+        execFileSync('umount', [at]);
+      }
+      const until = Date.now() + 1_000;
+      while (exists() && Date.now() < until) execFileSync('sleep', ['0.05']);
     }
   } finally {
     rmdirSync(at);
   }
+  if (exists()) throw new Error(`cgroup v1 hierarchy name=${name} still exists after 10 tries`);
 }
