@@ -56,6 +56,11 @@ for (const d of dirs) {
     problems.push(`${series}: ctrwatch doctor failed (exit ${drc}): ${failed.slice(0, 3).join(' | ')}${reason ? `\n    verifier/libbpf: ${reason}` : ''}`);
   }
   const json = read(d, 'vitest.json');
+  if (!json && drc !== '0') {
+    row.notRun = true;
+    problems.push(`${series}: tests not run: doctor failed`);
+    continue;
+  }
   if (!json) {
     if (existsSync(join(d, 'vitest.rc')) || read(d, 'vm.rc') !== '0') problems.push(`${series}: no vitest report (vitest exit ${read(d, 'vitest.rc') ?? 'none'}; VM exit ${read(d, 'vm.rc')})`);
     continue;
@@ -90,12 +95,12 @@ const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`
 for (const r of rows) {
   const cells = cols.map((f) => {
     const c = r.files[f];
-    return c ? `${c.passed}/${c.failed}/${c.skipped} (${secs(c.time)})` : '—';
+    return c ? `${c.passed}/${c.failed}/${c.skipped} (${secs(c.time)})` : r.notRun ? 'not run' : '—';
   });
   lines.push(`| ${[r.series, r.kver, r.accel, r.doctor, ...cells, secs(r.wall)].join(' | ')} |`);
 }
 const table = lines.join('\n');
-const legend = 'Test cells: passed/failed/skipped (time in the file). A skipped test counts as a failure.';
+const legend = 'Test cells: passed/failed/skipped (time in the file). A skipped test counts as a failure; "not run": doctor failed, so the tests were not started (a failure too).';
 const verdict = problems.length ? `${problems.length} problem(s):\n${problems.map((p) => `- ${p}`).join('\n')}` : 'every kernel: doctor passed, every test ran and passed.';
 console.log(`${table}\n\n${legend}\n\n${verdict}`);
 
