@@ -23,7 +23,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all setup setup-test deps build run test test-unit lint format bench doctor clean vmlinux
+.PHONY: all setup setup-test deps build run test test-unit lint format bench doctor clean vmlinux vmtest vmtest-systemd
 
 all: build
 
@@ -100,6 +100,14 @@ format: node_modules/.stamp
 # layout test reads its BTF.
 test-unit: node_modules/.stamp $(OUT)/ctrwatch.bpf.o
 	$(Q)npx --no-install vitest run test/unit
+
+# Boot Debian's kernels under qemu and run doctor and the real-kernel tests in each
+# (test/vm/run.sh); writes the table to docs/kernels.md. Its packages (qemu, …) are installed
+# by test/vm/setup.sh, never by `make setup`/`make run`.
+KERNELS ?= 5.10 6.1 6.12
+vmtest: setup-test build
+	$(Q)bash test/vm/setup.sh
+	$(Q)VMTEST_DOC=$${VMTEST_DOC-docs/kernels.md} VMTEST_COMMAND='make vmtest KERNELS="$(KERNELS)"' bash test/vm/run.sh $(KERNELS)
 
 bench: setup-test build
 	$(Q)node dist/bench/run.js

@@ -10,11 +10,19 @@ static int OnLibbpfPrint(enum libbpf_print_level level, const char *fmt, va_list
 {
 	if (!g_lines)
 		return 0;
-	char buf[1024];
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	if (n < 0)
+	/* Sized to the line: a verifier log arrives as one line of many KB, and its
+	 * last lines are the reason a load failed. */
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(nullptr, 0, fmt, ap);
+	if (n < 0) {
+		va_end(again);
 		return 0;
-	std::string text(buf);
+	}
+	std::string text(static_cast<size_t>(n) + 1, '\0');
+	vsnprintf(&text[0], text.size(), fmt, again);
+	va_end(again);
+	text.resize(static_cast<size_t>(n));
 	while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
 		text.pop_back();
 	if (text.empty())

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,8 +85,10 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
       args: ['/bin/sleep', '300'], privileged: true, hostPid: true,
       mounts: [{ source: '/', destination: '/host' }],
     });
-    const releaseAgent = join(cg.mount!, 'release_agent');
-    const child = join(cg.mount!, `cwx-${process.pid}`);
+    // A named v1 hierarchy of our own: it can be mounted from a container on cgroup v2 nodes
+    // (where every controller sits on cgroup2) as on v1/hybrid ones, and the host's real
+    // hierarchies and their release_agent are never touched.
+    const hierarchy = `cwx-${process.pid}`;
     try {
       // nsenter into the test process's (the host's) mount and net namespaces.
       await lab.exec(c, ['/bin/nsenter', '-t', String(process.pid), '-m', '-n', '/bin/true']);
@@ -96,7 +98,7 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
 
       // The classic cgroup v1 release_agent escape, for real, with a harmless agent.
       await lab.exec(c, ['/bin/sh', '-c', [
-        'mkdir -p /tmp/cg && mount -t cgroup -o pids cgroup /tmp/cg',
+        `mkdir -p /tmp/cg && mount -t cgroup -o none,name=${hierarchy} cgroup /tmp/cg`,
         `mkdir -p /tmp/cg/cwx-${process.pid} && echo 1 > /tmp/cg/cwx-${process.pid}/notify_on_release`,
         `echo ${agent} > /tmp/cg/release_agent`,
         `sh -c 'echo $$ > /tmp/cg/cwx-${process.pid}/cgroup.procs'`,
@@ -112,9 +114,8 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
       await lab.exec(c, ['/bin/chroot', '/host', '/bin/true']);
       expect((await waitDet('escape.chroot-host', about(c))).attributes.path).toBe('/host');
     } finally {
-      writeFileSync(releaseAgent, '\n');
-      if (existsSync(child)) rmdirSync(child);
       await lab.stop(c);
+      dropNamedHierarchy(hierarchy);
     }
   });
 
@@ -306,3 +307,33 @@ describe.runIf(canRunKernelTests)('policy', () => {
     expect(r.stdout.toString()).toBe('');
   });
 });
+
+/**
+ * Destroys the named v1 hierarchy a test container mounted. The kernel keeps a v1 hierarchy while
+ * it has child cgroups, dying ones included, even with no mount left, and only frees it at an
+ * umount that finds none: so mount it, remove its children, unmount, and repeat until the hierarchy
+ * is gone from /proc/self/cgroup (every process lists every hierarchy there).
+ */
+function dropNamedHierarchy(name: string): void {
+  const exists = () => readFileSync('/proc/self/cgroup', 'utf8').split('\n').some((l) => l.split(':')[1] === `name=${name}`);
+  const at = mkdtempSync(join(tmpdir(), 'cw-cgv1-'));
+  try {
+    for (let attempt = 0; attempt < 10 && exists(); attempt++) {
+      execFileSync('mount', ['-t', 'cgroup', '-o', `none,name=${name}`, 'cgroup', at]);
+      try {
+        const rmTree = (dir: string): void => {
+          for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmTree(join(dir, e.name));
+          if (dir !== at) rmdirSync(dir);
+        };
+        rmTree(at);
+      } finally {
+        execFileSync('umount', [at]);
+      }
+      const until = Date.now() + 1_000;
+      while (exists() && Date.now() < until) execFileSync('sleep', ['0.05']);
+    }
+  } finally {
+    rmdirSync(at);
+  }
+  if (exists()) throw new Error(`cgroup v1 hierarchy name=${name} still exists after 10 tries`);
+}

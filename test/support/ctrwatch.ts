@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { scaled } from './env';
 
 /** `ctrwatch run` as a child process, its stdout parsed line by line: end to end, as a user runs it. */
 export type Ev = Record<string, any>;
@@ -47,7 +48,7 @@ export class CtrwatchProcess {
   }
 
   async waitFor(pred: (e: Ev) => boolean, ms = 10_000): Promise<Ev> {
-    const end = Date.now() + ms;
+    const end = Date.now() + scaled(ms);
     for (;;) {
       const e = this.events.find(pred);
       if (e) return e;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { scaled } from './env';
 import { CommandError, run, sleep } from './runtime-exec';
 import { childrenOf, isAlive, processRef, terminate, type ProcessRef } from './runtime-proc';
 
@@ -15,7 +16,8 @@ export interface Daemon {
   reaped: Promise<void>;
 }
 
-async function startDaemon(name: string, argv: string[], log: string, ready: string[], timeoutMs = 30_000): Promise<Daemon> {
+async function startDaemon(name: string, argv: string[], log: string, ready: string[], readyMs = 30_000): Promise<Daemon> {
+  const timeoutMs = scaled(readyMs);
   const fd = openSync(log, 'a');
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd] });
   closeSync(fd);

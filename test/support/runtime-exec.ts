@@ -1,5 +1,6 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import { scaled } from './env';
 
 /** Result of one external command. */
 export interface CommandResult {
@@ -31,6 +32,8 @@ export class CommandError extends Error {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** A command's time limit: its own or the default, times CTRWATCH_TEST_TIME_SCALE. */
+const limitOf = (opts: CommandOptions): number => scaled(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
 const MAX_BUFFER = 16 * 1024 * 1024;
 
 interface RawFailure {
@@ -40,7 +43,7 @@ interface RawFailure {
 }
 
 function settle(argv: string[], opts: CommandOptions, err: RawFailure | null, stdout: string, stderr: string): CommandResult {
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = limitOf(opts);
   if (err && (err.killed || err.code === 'ETIMEDOUT')) {
     throw new CommandError(argv, { code: -1, stdout, stderr }, `timed out after ${timeoutMs} ms`, { cause: err });
   }
@@ -63,7 +66,7 @@ export function run(argv: string[], opts: CommandOptions = {}): Promise<CommandR
     execFile(
       file,
       args,
-      { timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: MAX_BUFFER, env: opts.env, cwd: opts.cwd, encoding: 'utf8' },
+      { timeout: limitOf(opts), killSignal: 'SIGKILL', maxBuffer: MAX_BUFFER, env: opts.env, cwd: opts.cwd, encoding: 'utf8' },
       (err, stdout, stderr) => {
         try {
           resolve(settle(argv, opts, err as RawFailure | null, stdout, stderr));
@@ -81,7 +84,7 @@ export function run(argv: string[], opts: CommandOptions = {}): Promise<CommandR
  */
 export function runToFile(argv: string[], logFile: string, opts: CommandOptions = {}): Promise<CommandResult> {
   const [file, ...args] = argv;
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = limitOf(opts);
   const fd = openSync(logFile, 'a');
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', fd, fd], env: opts.env });
@@ -110,7 +113,7 @@ export function runSync(argv: string[], opts: CommandOptions = {}): CommandResul
   const [file, ...args] = argv;
   try {
     const stdout = execFileSync(file, args, {
-      timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      timeout: limitOf(opts),
       killSignal: 'SIGKILL',
       maxBuffer: MAX_BUFFER,
       env: opts.env,
@@ -133,7 +136,7 @@ export function sleepSync(ms: number): void {
 
 /** Polls until cond() is true or timeoutMs passes; returns whether it became true. */
 export function waitSync(cond: () => boolean, timeoutMs: number, stepMs = 50): boolean {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   for (;;) {
     if (cond()) return true;
     if (Date.now() >= deadline) return false;
@@ -147,7 +150,7 @@ export function sleep(ms: number): Promise<void> {
 
 /** Async twin of waitSync. */
 export async function waitFor(cond: () => boolean, timeoutMs: number, stepMs = 5): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   for (;;) {
     if (cond()) return true;
     if (Date.now() >= deadline) return false;

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs INSIDE a test VM (as root, the host's root filesystem shared read-only): makes the node
+# look like a real one (cgroup v2 unified, real scratch filesystems for the runtimes), then runs
+# `ctrwatch doctor` and the real-kernel test files, writing everything into OUT (a directory
+# shared read-write with the host): kernel, doctor.{txt,rc}, vitest.json, vitest.log, setup.log.
+# When doctor fails, the tests are not run.
+# Usage: guest.sh OUT TEST_FILE…
+set -uo pipefail
+out=${1:?usage: guest.sh OUT TEST_FILE…}; shift
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+exec 3>&1 >"$out/setup.log" 2>&1
+uname -r > "$out/kernel"
+say() { echo "vmtest[$(cat "$out/kernel")]: $*" >&3; }
+
+# cgroup v2 unified at /sys/fs/cgroup and no v1 hierarchy: what systemd nodes have.
+if [ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" != cgroup2fs ]; then
+  mount -t cgroup2 cgroup2 /sys/fs/cgroup
+fi
+if grep -qE ' - cgroup ' /proc/self/mountinfo; then echo "a cgroup v1 hierarchy is mounted"; fi
+# enable every controller for children, as systemd does at the root
+ctrls=$(sed 's/\([a-z_]*\)/+\1/g' /sys/fs/cgroup/cgroup.controllers)
+echo "$ctrls" > /sys/fs/cgroup/cgroup.subtree_control || echo "subtree_control: could not enable $ctrls"
+
+# The root is 9p (read-only; bolt's mmap and unix sockets fail on it) and virtme's overlays
+# cannot be stacked under overlayfs again: give runtimes and tests real tmpfs scratch space.
+for d in /tmp /run/containerd /run/runc /run/crun /var/lib/containerd /var/lib/docker /var/lib/containers /run/containers; do
+  mkdir -p "$d" 2>/dev/null; mount -t tmpfs -o mode=1777,size=75% tmpfs "$d"
+done
+# Modules the runtimes need; the kernel package's modules are linked at /lib/modules by virtme.
+for m in overlay br_netfilter veth bridge nf_tables xt_conntrack tun loop; do modprobe -q "$m" || echo "modprobe $m failed"; done
+grep -q overlay /proc/filesystems || echo "no overlay filesystem"
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+
+say "doctor"
+./bin/ctrwatch doctor > "$out/doctor.txt" 2>&1
+echo $? > "$out/doctor.rc"
+cat "$out/doctor.txt" >&3
+if [ "$(cat "$out/doctor.rc")" != 0 ]; then
+  # libbpf's log names the verifier's reason. No test can pass when the programs do not load:
+  # the tests are not run (the report counts that as a failure), which saves their timeouts.
+  CTRWATCH_LOG=debug ./bin/ctrwatch doctor > "$out/doctor-debug.txt" 2>&1
+  say "doctor failed: tests not run"
+  exit 0
+fi
+
+[ $# -gt 0 ] || exit 0
+say "vitest $*"
+# CI=true: vitest's CI mode (no watch, no interactive output); the host side counts skips as failures.
+start=$(date +%s.%N)
+CI=true NO_COLOR=1 FORCE_COLOR=0 npx --no-install vitest run "$@" --reporter=default --reporter=json \
+  --outputFile.json="$out/vitest.json" > "$out/vitest.log" 2>&1
+echo $? > "$out/vitest.rc"
+echo "$start $(date +%s.%N)" > "$out/vitest.time"
+tail -n 25 "$out/vitest.log" >&3
