@@ -19,7 +19,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all setup deps build run test test-unit bench doctor clean
+.PHONY: all setup deps build run test test-unit bench doctor clean vmtest-systemd
 
 all: build
 
@@ -67,6 +67,11 @@ test: setup build
 
 test-unit: node_modules/.stamp
 	$(Q)npx --no-install vitest run test/unit
+
+# A systemd node in a VM (Debian 12 image from mmdebstrap, qemu): Docker, Podman and containerd on
+# the systemd cgroup driver. Installs its own test-only host packages (qemu-system-x86, mmdebstrap).
+vmtest-systemd: setup build
+	$(Q)bash test/vm/systemd-vm.sh $(VMTEST_ARGS)
 
 bench: setup build
 	$(Q)node dist/bench/run.js
