@@ -7,6 +7,7 @@
 // exit code, a systemd scope as cgroup. Prints one PASS/FAIL line per runtime and exits 1 on any
 // failure. Plain Node (no build step, no test runner): the project tree is shared read-only.
 import { execFileSync, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +15,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
+// ctrwatch's own parser and the node's state lookups, as the sensor uses them (built tree).
+const require = createRequire(import.meta.url);
+const { containerFromProcCgroup } = require(join(ROOT, 'dist/src/meta/cgroup-path.js'));
+const { nodeCgroupLookups } = require(join(ROOT, 'dist/src/container/cgroup-lookups.js'));
 const IMAGE = 'localhost/busybox:latest';
 const EXIT_CODE = 7;
 // PID 1 of the container: on the stop signal (SIGTERM) it exits with EXIT_CODE, so the runtime's
@@ -236,6 +241,9 @@ async function main() {
         // The process that waits on the init (conmon, containerd's shim) and where systemd put it.
         const ppid = Number(readFileSync(`/proc/${ck.c.initPid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
         ck.facts.parent = `${readFileSync(`/proc/${ppid}/comm`, 'utf8').trim()} ${procCgroup(ppid)}`;
+        // The fallback when no runtime is in sight: the cgroup path alone, with the node's state dirs.
+        const byPath = containerFromProcCgroup(ck.facts.procCgroup ?? '', nodeCgroupLookups());
+        ck.eq(byPath && { runtime: byPath.runtime, id: byPath.id }, { runtime: rt.kind, id: ck.c.id }, 'the container named by its cgroup path');
         const started = await sensor.waitFor((e) => e.containerStarted?.container?.id === ck.c.id);
         ck.ok(started, `no containerStarted with the runtime's id ${ck.c.id}`);
         if (!started) {
