@@ -3,7 +3,7 @@
 # image's own kernel and initrd, the project tree shared read-only over 9p and the host's node
 # binary on a second share, runs test/vm/systemd-node.mjs inside (ctrwatch against Docker, Podman
 # and containerd on the systemd cgroup driver) and exits with its status.
-# KVM when /dev/kvm really starts a VM here, software emulation (TCG) otherwise.
+# KVM when it really boots a kernel here, software emulation (TCG) otherwise.
 # The root disk is opened with snapshot=on: the cached image never changes, and nothing stays
 # behind: qemu is stopped by pid (timeout), the run directory removed, no host mount is made.
 # Usage: test/vm/systemd-vm.sh [docker|podman|containerd …]   (as root, after `make build`)
@@ -17,6 +17,9 @@ export VMTEST_DIR
 TIMEOUT_S=${VM_TIMEOUT_S:-1800}
 MEM=${VM_MEM_MB:-3072}
 
+for a in "$@"; do
+  case $a in docker|podman|containerd) ;; *) echo "vmtest-systemd: unknown runtime '$a' (docker, podman, containerd)" >&2; exit 2 ;; esac
+done
 [ "$(id -u)" = 0 ] || { echo "vmtest-systemd: run as root" >&2; exit 1; }
 [ -f "$root/dist/.stamp" ] && [ -f "$root/build/Release/ctrwatch.node" ] || { echo "vmtest-systemd: build first (make build)" >&2; exit 1; }
 NODE=$(command -v node) || { echo "vmtest-systemd: no node on PATH" >&2; exit 1; }
@@ -42,10 +45,10 @@ printf 'vmtest-systemd: image %s (%.1f s to build or find)\n' "${image#"$root"/}
 kvm_runs() {
   local con=$VMTEST_DIR/systemd/kvm-probe.log pidf=$VMTEST_DIR/systemd/kvm-probe.pid qp i
   rm -f "$con" "$pidf"
-  # in a subshell: its stderr takes the shell's "Aborted" line when qemu aborts
+  # in a subshell that outlives it (|| true): its stderr takes the "Aborted" line when qemu aborts
   ( timeout 15 qemu-system-x86_64 -accel kvm -cpu "$1" -smp 1 -m 256 -M q35 -nodefaults -display none -no-reboot \
     -kernel "$image/vmlinuz" -append "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1 root=/dev/nonexistent" \
-    -serial "file:$con" -pidfile "$pidf" ) >/dev/null 2>&1 &
+    -serial "file:$con" -pidfile "$pidf" || true ) >/dev/null 2>&1 &
   qp=$!
   for i in $(seq 100); do
     grep -q 'Linux version' "$con" 2>/dev/null && break
