@@ -321,21 +321,22 @@ function verify(ck, sensor) {
     ck.eq(ev.container.initPid, c.initPid, `${kind} initPid`);
     ck.eq(ev.container.existing ?? false, false, `${kind} existing`);
   }
+  // The kernel's word (the init's /proc/<pid>/cgroup, read while it ran), inside the runtime's
+  // systemd scope (crun adds a sub-cgroup of its own under it). The runtime puts the init in its
+  // scope before the root change, so the created record already has it.
+  const kernelPath = (ck.facts.procCgroup ?? '').split('\n').find((l) => l.startsWith('0::'))?.slice(3);
+  const scope = rt.scope(c.id);
+  ck.ok(kernelPath === scope || kernelPath?.startsWith(`${scope}/`), `cgroup ${kernelPath} is not in ${scope}`);
   if (started) {
     ck.eq(started.process.argv, ENTRY, 'containerStarted argv');
-    // The kernel's word (the init's /proc/<pid>/cgroup, read while it ran), inside the runtime's
-    // systemd scope (crun adds a sub-cgroup of its own under it).
-    const kernelPath = (ck.facts.procCgroup ?? '').split('\n').find((l) => l.startsWith('0::'))?.slice(3);
     ck.eq(started.container.cgroupPath, kernelPath, 'containerStarted cgroupPath');
-    const scope = rt.scope(c.id);
-    ck.ok(kernelPath === scope || kernelPath?.startsWith(`${scope}/`), `cgroup ${kernelPath} is not in ${scope}`);
     ck.facts.cgroupPath = started.container.cgroupPath;
     if (ck.name !== 'containerd') ck.eq(started.container.name, rt.name, 'containerStarted name');
     if (ck.name !== 'containerd') ck.eq(started.container.image, IMAGE, 'containerStarted image');
   }
   if (created) {
     ck.ok(created.container.bundle, 'containerCreated without bundle');
-    ck.facts.createdCgroupPath = created.container.cgroupPath;
+    ck.eq(created.container.cgroupPath, kernelPath, 'containerCreated cgroupPath');
   }
   if (exec) ck.eq(exec.process.argv, EXEC, 'containerExec argv');
   ck.eq(c.exitCode, EXIT_CODE, "the runtime's exit code");
