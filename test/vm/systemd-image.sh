@@ -4,7 +4,7 @@
 # kernel and initrd, and the runtimes set to the systemd cgroup driver.
 # Prints the image directory (rootfs.ext4, vmlinuz, initrd.img). The cache key is a hash of this
 # recipe and of the guest files it copies in: the image is rebuilt only when one of them changes.
-# Usage: test/vm/systemd-image.sh      (as root; mmdebstrap, e2fsprogs)
+# Usage: test/vm/systemd-image.sh      (as root; installs mmdebstrap when it has to build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -25,8 +25,14 @@ out=$VMTEST_DIR/systemd/image-$key
 if [ -f "$out/.done" ]; then echo "$out"; exit 0; fi
 
 [ "$(id -u)" = 0 ] || { echo "systemd-image: run as root (mmdebstrap and mkfs.ext4 -d keep ownership)" >&2; exit 1; }
-command -v mmdebstrap >/dev/null || { echo "systemd-image: mmdebstrap missing (apt-get install mmdebstrap)" >&2; exit 1; }
-command -v mkfs.ext4 >/dev/null || { echo "systemd-image: mkfs.ext4 missing (apt-get install e2fsprogs)" >&2; exit 1; }
+# Test-only host packages, installed only when an image has to be built (never by make run/setup).
+need=()
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "systemd-image: installing ${need[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${need[@]}" >/dev/null
+fi
 
 # The host's own Debian archive (deb822 or one-line sources), or DEBIAN_URI.
 host_uri() {
