@@ -285,7 +285,7 @@ async function main() {
         ck.failures.push(`stop: ${err.message}`);
       }
     }
-    await sleep(500); // a late duplicate would show up here
+    await sleep(500); // a second record arriving late would show up here
     for (const ck of checks) if (ck.c.id) verify(ck, sensor);
   } finally {
     for (const n of names) RUNTIMES[n].cleanup();
