@@ -109,6 +109,12 @@ vmtest: setup-test build
 	$(Q)bash test/vm/setup.sh
 	$(Q)VMTEST_DOC=$${VMTEST_DOC-docs/kernels.md} VMTEST_COMMAND='make vmtest KERNELS="$(KERNELS)"' bash test/vm/run.sh $(KERNELS)
 
+
+# A systemd node in a VM (Debian 12 image from mmdebstrap, qemu): Docker, Podman and containerd on
+# the systemd cgroup driver. Installs its own test-only host packages (qemu-system-x86, mmdebstrap).
+vmtest-systemd: setup-test build
+	$(Q)bash test/vm/systemd-vm.sh $(VMTEST_ARGS)
+
 bench: setup-test build
 	$(Q)node dist/bench/run.js
 

@@ -2,7 +2,7 @@ import { readlinkSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Namespaces } from '../decode/records';
-import { containerFromCgroupPath } from '../meta/cgroup-path';
+import { containerFromCgroupPath, type CgroupParseOptions } from '../meta/cgroup-path';
 import { formatRestartPolicy, readDockerContainer } from '../meta/docker';
 import { readOciConfig, readOciConfigUnder, type OciConfigSummary, type OciHook } from '../meta/oci-config';
 import { readPodmanContainer } from '../meta/podman';
@@ -10,6 +10,7 @@ import type { ContainerInput, RuntimeName } from '../proto/schema';
 import type { ProcessTable } from '../process/table';
 import { nsInode } from '../host';
 import { capNames } from './caps';
+import { nodeCgroupLookups } from './cgroup-lookups';
 import type { CgroupRegistry } from './cgroups';
 import { hostNamespacesShared, type ContainerFacts } from './lifecycle';
 import { basename } from './runtime-cli';
@@ -60,6 +61,8 @@ export class Enricher {
     private readonly host: Namespaces,
     private readonly cgroups: CgroupRegistry,
     logger: Logger,
+    /** What the node's state dirs know, for naming a container by its cgroup path alone. */
+    private readonly cgroupLookups: () => CgroupParseOptions = nodeCgroupLookups,
   ) {
     this.log = logger.child({ component: 'enrich' });
   }
@@ -166,8 +169,11 @@ export class Enricher {
         runtime ??= st.runtime;
       }
     }
-    if (!id && cgRef) id = cgRef.id;
-    if (!runtime && cgRef) runtime = cgRef.runtime;
+    // Failing the runtime's word, the cgroup path; with what the node's state dirs know when the
+    // path alone does not say (ctr's /<ns>/<id>, a systemd scope with a prefix the user chose).
+    const byPath = (!id || !runtime) && cgroupPath && !cgRef ? containerFromCgroupPath(cgroupPath, this.cgroupLookups()) : cgRef;
+    if (!id && byPath) id = byPath.id;
+    if (!runtime && byPath) runtime = byPath.runtime;
     runtime ??= 'UNKNOWN';
     // Last resort: the mount namespace (inode numbers are reused) and the init's pid.
     id ??= `mntns-${c.key}-${c.initTgid}`;

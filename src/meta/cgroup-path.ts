@@ -15,6 +15,12 @@
 //   kubelet (cgroupfs)           /kubepods/<qos>/pod<uid>/<64hex>   (runtime not in the path: UNKNOWN)
 //   runc / crun default          /<id> (v1 controllers other than the caller's may nest it under the
 //                                caller's own cgroup) only for ids the caller names (state dir, argv)
+//   systemd driver, any prefix   .../<prefix>-<id>.scope  from a "slice:prefix:name" cgroupsPath (ctr
+//                                --runc-systemd-cgroup --cgroup system.slice:ctr:<id>, runc
+//                                --systemd-cgroup): only for ids the caller knows as a containerd
+//                                task (namespace moby is Docker's) or a runc/crun container
+//   crun under systemd           .../libpod-<64hex>.scope/container: crun runs the container in a
+//                                sub-cgroup of the scope; the outermost match names it
 // Anything else gives undefined: we do not guess.
 
 export type RuntimeKind = 'DOCKER' | 'CONTAINERD' | 'CRIO' | 'PODMAN' | 'RUNC' | 'CRUN' | 'UNKNOWN';
@@ -32,6 +38,8 @@ export interface CgroupParseOptions {
   containerdNamespaces?: Iterable<string>;
   /** Tells whether an id is a runc or crun container known on the node (from /run/runc, /run/crun or `runc create <id>`). */
   ociRuntimeOf?: (id: string) => 'RUNC' | 'CRUN' | undefined;
+  /** The containerd namespace that holds a task with this id (from <state>/io.containerd.runtime.v2.task/<ns>/<id>), if any. */
+  containerdIdOf?: (id: string) => string | undefined;
 }
 
 const HEX64 = '[0-9a-f]{64}';
@@ -50,6 +58,25 @@ const POD_SLICE = /^kubepods(?:-[a-z]+)?-pod([0-9a-f_]{36})\.slice$/;
 const POD_DIR = /^pod([0-9a-f-]{36})$/;
 // runc's container id rule (libcontainer: ^[\w+-\.]+$), which also keeps it one path component.
 const OCI_ID = /^[\w+.-]+$/;
+
+/**
+ * A systemd scope named by the systemd cgroup driver from "slice:prefix:name": `<prefix>-<name>.scope`.
+ * The prefix is the caller's choice and both parts may hold '-', so every split is tried, longest
+ * name first, and only a name the node knows as a container is taken.
+ */
+function knownScope(c: string, opts: CgroupParseOptions): CgroupContainerRef | undefined {
+  if (!c.endsWith('.scope') || (!opts.containerdIdOf && !opts.ociRuntimeOf)) return undefined;
+  const unit = c.slice(0, -'.scope'.length);
+  for (let i = unit.indexOf('-'); i > 0; i = unit.indexOf('-', i + 1)) {
+    const id = unit.slice(i + 1);
+    if (!OCI_ID.test(id) || id === '.' || id === '..') continue;
+    const ns = opts.containerdIdOf?.(id);
+    if (ns) return { runtime: ns === 'moby' ? 'DOCKER' : 'CONTAINERD', id };
+    const oci = opts.ociRuntimeOf?.(id);
+    if (oci) return { runtime: oci, id };
+  }
+  return undefined;
+}
 
 /** Split a cgroup path into its components; '', '.' and '..' components are dropped or refused. */
 function splitCgroupPath(cgPath: string): string[] | undefined {
@@ -88,6 +115,8 @@ export function containerFromCgroupPath(cgPath: string, opts: CgroupParseOptions
       if (kind === 'NOT_A_CONTAINER') return undefined;
       return withPod({ runtime: kind, id: m[1] });
     }
+    const scoped = knownScope(c, opts);
+    if (scoped) return withPod(scoped);
     if (c === 'conmon' && i > 0 && parts[i - 1] === 'libpod_parent') return undefined;
     if (BARE_ID.test(c)) {
       if (i > 0 && parts[i - 1] === 'docker') return withPod({ runtime: 'DOCKER', id: c });

@@ -65,6 +65,60 @@ describe('recorded /proc/<pid>/cgroup of real containers on this machine', () =>
   });
 });
 
+// Recorded by `make vmtest-systemd` on Debian 12 (systemd 252 as PID 1, cgroup v2 unified, kernel
+// 6.1): docker.io 20.10 with native.cgroupdriver=systemd, podman 4.3 (crun 1.8) with
+// cgroup_manager = "systemd", containerd 1.6 + ctr run --runc-systemd-cgroup --cgroup
+// system.slice:ctr:<id>.
+describe('recorded /proc/<pid>/cgroup of real containers on a systemd node', () => {
+  const SD_DOCKER = '39dc65a0d75f9e20e8beb4f3380685f1e49d178cef3ff5d0fc735ee5043772ce';
+  const SD_PODMAN = '5f11f0203fe5137074762adde6441d45db4a5adc3167b388c331b9e6b0ea5425';
+
+  it('docker (systemd driver): /system.slice/docker-<64hex>.scope', () => {
+    expect(containerFromProcCgroup(recorded('docker-systemd'))).toEqual({
+      runtime: 'DOCKER', id: SD_DOCKER, cgroupPath: `/system.slice/docker-${SD_DOCKER}.scope`,
+    });
+  });
+
+  it('podman with crun (systemd): crun runs the container in /container below the libpod scope', () => {
+    expect(containerFromProcCgroup(recorded('podman-crun-systemd'))).toEqual({
+      runtime: 'PODMAN', id: SD_PODMAN, cgroupPath: `/machine.slice/libpod-${SD_PODMAN}.scope/container`,
+    });
+  });
+
+  it('containerd + ctr (systemd): /system.slice/<prefix>-<id>.scope names its id only when containerd knows it', () => {
+    const text = recorded('containerd-systemd');
+    expect(containerFromProcCgroup(text)).toBeUndefined(); // the prefix ("ctr") is the user's choice
+    expect(containerFromProcCgroup(text, { containerdNamespaces: ['default'] })).toBeUndefined();
+    const known = (ids: Record<string, string>) => ({ containerdIdOf: (id: string) => ids[id] });
+    expect(containerFromProcCgroup(text, known({ 'cw-sd-ctr': 'default' }))).toEqual({
+      runtime: 'CONTAINERD', id: 'cw-sd-ctr', cgroupPath: '/system.slice/ctr-cw-sd-ctr.scope',
+    });
+    // both the prefix and the id hold '-': the longest known name wins, an unknown one never
+    expect(containerFromCgroupPath('/system.slice/my-ctr-cw-sd-ctr.scope', known({ 'cw-sd-ctr': 'default', ctr: 'default' }))?.id).toBe('cw-sd-ctr');
+    expect(containerFromCgroupPath('/system.slice/ctr-cw-sd-ctr.scope', known({ 'sd-ctr': 'default' }))?.id).toBe('sd-ctr');
+    expect(containerFromCgroupPath('/system.slice/ctr-cw-sd-ctr.scope', known({ other: 'default' }))).toBeUndefined();
+    // Docker's containerd namespace
+    expect(containerFromCgroupPath('/system.slice/ctr-cw-sd-ctr.scope', known({ 'cw-sd-ctr': 'moby' }))?.runtime).toBe('DOCKER');
+  });
+
+  it("the shim's and conmon's units are not containers", () => {
+    const every = { containerdIdOf: () => 'default' }; // a containerd that would know any name
+    expect(containerFromCgroupPath('/system.slice/containerd.service', every)).toBeUndefined(); // containerd-shim
+    expect(containerFromCgroupPath('/system.slice/vmtest-entry.service', every)).toBeUndefined(); // conmon stays in its caller's unit
+    expect(containerFromCgroupPath('/init.scope', every)).toBeUndefined(); // no '-': no name to look up
+  });
+
+  it('never asks about . or .. from a scope name', () => {
+    const asked: string[] = [];
+    const spy = { containerdIdOf: (id: string) => (asked.push(id), undefined), ociRuntimeOf: (id: string) => (asked.push(id), undefined) };
+    expect(containerFromCgroupPath('/system.slice/a-...scope', spy)).toBeUndefined();
+    expect(containerFromCgroupPath('/system.slice/a-.scope', spy)).toBeUndefined();
+    expect(asked).not.toContain('..');
+    expect(asked).not.toContain('.');
+    expect(asked).not.toContain('');
+  });
+});
+
 describe('documented systemd / cgroup v2 / kubelet layouts', () => {
   const cases: Array<[string, string, ReturnType<typeof containerFromCgroupPath>]> = [
     ['docker, systemd driver', `/system.slice/docker-${H}.scope`, { runtime: 'DOCKER', id: H }],
@@ -99,6 +153,13 @@ describe('documented systemd / cgroup v2 / kubelet layouts', () => {
     ['a one-component path, no lookup given', '/cw-meta-runc'],
   ];
   for (const [what, p] of notContainers) it(`not a container: ${what}`, () => expect(containerFromCgroupPath(p)).toBeUndefined());
+
+  it('runc --systemd-cgroup and crun --cgroup-manager=systemd scopes, for ids the caller knows', () => {
+    const oci = (id: string) => (id === 'web-1' ? ('RUNC' as const) : id === 'db' ? ('CRUN' as const) : undefined);
+    expect(containerFromCgroupPath('/system.slice/runc-web-1.scope', { ociRuntimeOf: oci })).toEqual({ runtime: 'RUNC', id: 'web-1' });
+    expect(containerFromCgroupPath('/machine.slice/crun-db.scope/container', { ociRuntimeOf: oci })).toEqual({ runtime: 'CRUN', id: 'db' });
+    expect(containerFromCgroupPath('/system.slice/runc-web-2.scope', { ociRuntimeOf: oci })).toBeUndefined();
+  });
 
   it('a containerd namespace named like a path prefix wins only when the caller names it', () => {
     expect(containerFromCgroupPath(`/docker/${H}`, { containerdNamespaces: ['docker'] })).toEqual({ runtime: 'CONTAINERD', id: H });
