@@ -9,8 +9,19 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  attachedCount, display, exited, OUT, progIds, progInfo, ROOT, runStorm, sleep, stormCommand, track,
-  type StormBuild, type StormResult,
+  attachedCount,
+  display,
+  exited,
+  OUT,
+  progIds,
+  progInfo,
+  ROOT,
+  runStorm,
+  sleep,
+  stormCommand,
+  track,
+  type StormBuild,
+  type StormResult,
 } from './lib';
 import type { Variant } from './variants';
 
@@ -45,9 +56,13 @@ async function one(v: Variant, storm: StormBuild, workers: number, seconds: numb
   const res: BpfStatsVariant = { scenario: v.scenario, variant: v.name, command: display(v.cmd), programs: [] };
   mkdirSync(join(OUT, 'logs'), { recursive: true });
   const logFd = openSync(join(OUT, 'logs', `bpfstats-${v.scenario}-${v.name}.log`), 'w');
-  const p = track(spawn(v.cmd[0], v.cmd.slice(1), {
-    cwd: ROOT, detached: true, stdio: ['ignore', v.stdout === 'null' ? 'ignore' : logFd, logFd],
-  }));
+  const p = track(
+    spawn(v.cmd[0], v.cmd.slice(1), {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', v.stdout === 'null' ? 'ignore' : logFd, logFd],
+    }),
+  );
   closeSync(logFd);
   try {
     const until = Date.now() + 60_000;

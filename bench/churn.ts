@@ -55,8 +55,19 @@ export async function runChurn(cfg: ChurnConfig): Promise<ChurnResult> {
   const res: ChurnResult = {
     config: { containers: cfg.containers, parallel: cfg.parallel },
     command: `ctrwatch run ${args.join(' ')} (stdout piped to node dist/bench/ctrwatch-reader.js); ${cfg.containers}× runc run of /bin/true via RuntimeLab, ${cfg.parallel} at a time`,
-    ran: 0, failed: 0, failures: [], rate: NaN, expected: zero(), received: zero(), missing: zero(), duplicates: zero(),
-    unknownIds: 0, lost: NaN, sensor: {}, droppedKernel: NaN, wallS: 0,
+    ran: 0,
+    failed: 0,
+    failures: [],
+    rate: NaN,
+    expected: zero(),
+    received: zero(),
+    missing: zero(),
+    duplicates: zero(),
+    unknownIds: 0,
+    lost: NaN,
+    sensor: {},
+    droppedKernel: NaN,
+    wallS: 0,
   };
   const RuntimeLab = loadLab();
   const av = RuntimeLab.available('runc');
@@ -153,6 +164,8 @@ export async function runChurn(cfg: ChurnConfig): Promise<ChurnResult> {
   }
   res.droppedKernel = res.sensor.counters?.dropped ?? NaN;
   res.wallS = (Date.now() - t0) / 1000;
-  cfg.log(`churn: ${res.ran} containers at ${res.rate.toFixed(1)}/s; lost ${res.lost}, duplicates ${KINDS.map((k) => res.duplicates[k]).join('/')}, kernel dropped ${res.droppedKernel}`);
+  cfg.log(
+    `churn: ${res.ran} containers at ${res.rate.toFixed(1)}/s; lost ${res.lost}, duplicates ${KINDS.map((k) => res.duplicates[k]).join('/')}, kernel dropped ${res.droppedKernel}`,
+  );
   return res;
 }

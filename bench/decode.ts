@@ -108,7 +108,19 @@ async function record(cfg: DecodeConfig): Promise<DecodeResult['recorded']> {
 
 const ARGVS = [
   ['/usr/bin/containerd-shim-runc-v2', '-namespace', 'moby', '-id', 'a'.repeat(64), '-address', '/run/containerd/containerd.sock'],
-  ['runc', '--root', '/var/run/docker/runtime-runc/moby', '--log', '/run/containerd/io.containerd.runtime.v2.task/moby/log.json', '--log-format', 'json', 'create', '--bundle', '/run/containerd/io.containerd.runtime.v2.task/moby/bundle', 'b'.repeat(64)],
+  [
+    'runc',
+    '--root',
+    '/var/run/docker/runtime-runc/moby',
+    '--log',
+    '/run/containerd/io.containerd.runtime.v2.task/moby/log.json',
+    '--log-format',
+    'json',
+    'create',
+    '--bundle',
+    '/run/containerd/io.containerd.runtime.v2.task/moby/bundle',
+    'b'.repeat(64),
+  ],
   ['/bin/sh', '-c', 'echo hello && sleep 1'],
   ['nginx', '-g', 'daemon off;'],
   ['python3', '-m', 'gunicorn', '--bind', '0.0.0.0:8000', '--workers', '4', 'app.wsgi:application'],
@@ -138,7 +150,16 @@ export function syntheticExecBatch(n: number): Buffer {
     b.writeBigUInt64LE(0x1ffffffffffn, t + T.cap_effective[0]);
     b.writeBigUInt64LE(7000n + BigInt(i % 50), t + T.cgroup_id[0]);
     const pid = 10_000 + i;
-    for (const [k, v] of [['pid', pid], ['tgid', pid], ['ppid', 9000], ['nspid', i % 3 === 0 ? 1 : pid], ['uid', 0], ['euid', 0], ['gid', 0], ['egid', 0]] as const) {
+    for (const [k, v] of [
+      ['pid', pid],
+      ['tgid', pid],
+      ['ppid', 9000],
+      ['nspid', i % 3 === 0 ? 1 : pid],
+      ['uid', 0],
+      ['euid', 0],
+      ['gid', 0],
+      ['egid', 0],
+    ] as const) {
       b.writeUInt32LE(v, t + T[k][0]);
     }
     for (let s = 0; s < 8; s++) b.writeUInt32LE(4026531835 + s + (i % 3 === 0 ? 1000 : 0), t + T.ns[0] + s * 4);
@@ -204,8 +225,16 @@ function time(name: string, description: string, batches: Buffer[], cfg: DecodeC
   }
   if (sink === 0) throw new Error('nothing decoded');
   return {
-    name, description, records, batches: batches.length, bytes: batches.reduce((s, b) => s + b.length, 0),
-    kinds: k, rates, rate: summarize(rates), wallRates, wallRate: summarize(wallRates),
+    name,
+    description,
+    records,
+    batches: batches.length,
+    bytes: batches.reduce((s, b) => s + b.length, 0),
+    kinds: k,
+    rates,
+    rate: summarize(rates),
+    wallRates,
+    wallRate: summarize(wallRates),
   };
 }
 
@@ -214,9 +243,17 @@ export async function runDecode(cfg: DecodeConfig): Promise<DecodeResult> {
   const real = loadBatches();
   const figures = [
     time('real', `batches recorded from the kernel programs (default options) during ${recorded.storms.length} storms`, real, cfg),
-    time('synthetic-exec', 'one batch of 1,000 exec records with typical argv (3 to 11 arguments, 20-300 bytes)', [syntheticExecBatch(1000)], cfg),
+    time(
+      'synthetic-exec',
+      'one batch of 1,000 exec records with typical argv (3 to 11 arguments, 20-300 bytes)',
+      [syntheticExecBatch(1000)],
+      cfg,
+    ),
   ];
-  for (const f of figures) cfg.log(`decode ${f.name}: ${(f.rate.median / 1e6).toFixed(2)} M records/CPU-s, ${(f.wallRate.median / 1e6).toFixed(2)} M records/wall-s (${f.records} records/pass)`);
+  for (const f of figures)
+    cfg.log(
+      `decode ${f.name}: ${(f.rate.median / 1e6).toFixed(2)} M records/CPU-s, ${(f.wallRate.median / 1e6).toFixed(2)} M records/wall-s (${f.records} records/pass)`,
+    );
   const { log: _l, storm: _s, ...rest } = cfg;
   return { config: rest, recorded, figures };
 }

@@ -47,14 +47,21 @@ interface SensorArgs {
 async function sensorRole(a: SensorArgs): Promise<void> {
   const logger = pino({ level: 'warn' }, pino.destination({ fd: 2, sync: true }));
   const hub = await startSinks(a.outputs, {
-    logger, node: NODE, bootId: BOOT, spoolDir: a.spoolDir, spoolMaxBytes: 2 * 2 ** 30, stdout: fs.openSync('/dev/null', 'w'),
+    logger,
+    node: NODE,
+    bootId: BOOT,
+    spoolDir: a.spoolDir,
+    spoolMaxBytes: 2 * 2 ** 30,
+    stdout: fs.openSync('/dev/null', 'w'),
     tuning: { closeTimeoutMs: 600_000, backoffMaxMs: 2000, queueMaxEvents: 50_000, maxInflight: env('DELIVERY_INFLIGHT', 8) },
   });
   const cpu0 = process.cpuUsage();
   const report = (what: string) => {
     const s = hub.stats().sinks[0]!;
     const c = process.cpuUsage(cpu0);
-    process.stdout.write(`${JSON.stringify({ what, t: Date.now(), offered: s.offered, delivered: s.delivered, spooled: s.spooledEvents, queued: s.queued, dropped: s.dropped, failures: s.failures, rss: process.memoryUsage().rss, heapMB: Math.round(process.memoryUsage().heapUsed / 2 ** 20), heapTotalMB: Math.round(process.memoryUsage().heapTotal / 2 ** 20), bufMB: Math.round(process.memoryUsage().arrayBuffers / 2 ** 20), cpuS: (c.user + c.system) / 1e6 })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ what, t: Date.now(), offered: s.offered, delivered: s.delivered, spooled: s.spooledEvents, queued: s.queued, dropped: s.dropped, failures: s.failures, rss: process.memoryUsage().rss, heapMB: Math.round(process.memoryUsage().heapUsed / 2 ** 20), heapTotalMB: Math.round(process.memoryUsage().heapTotal / 2 ** 20), bufMB: Math.round(process.memoryUsage().arrayBuffers / 2 ** 20), cpuS: (c.user + c.system) / 1e6 })}\n`,
+    );
   };
   const timer = setInterval(() => report('progress'), 1000);
   report('start');
@@ -83,18 +90,38 @@ async function ackOnlyRole(): Promise<void> {
   const server = new grpc.Server();
   const id = (b: Buffer) => b;
   server.addService(
-    { Ship: { path: SHIP_PATH, requestStream: true, responseStream: true, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } },
+    {
+      Ship: {
+        path: SHIP_PATH,
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: id,
+        requestDeserialize: id,
+        responseSerialize: id,
+        responseDeserialize: id,
+      },
+    },
     {
       Ship: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         call.sendMetadata(new grpc.Metadata());
         call.on('data', (b: Buffer) => {
           const { header, events } = decodeBatch(b);
-          call.write(encodeAck({ instanceId: header.instanceId, seq: header.floorSeq + BigInt(events.length) - 1n, batchId: header.batchId, written: events.length, duplicates: 0 }));
+          call.write(
+            encodeAck({
+              instanceId: header.instanceId,
+              seq: header.floorSeq + BigInt(events.length) - 1n,
+              batchId: header.batchId,
+              written: events.length,
+              duplicates: 0,
+            }),
+          );
         });
       },
     },
   );
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
   process.stdout.write(`${JSON.stringify({ listening: `127.0.0.1:${port}`, port })}\n`);
   process.once('SIGTERM', () => process.exit(0));
 }
@@ -112,7 +139,9 @@ async function blastRole(a: { port: number; count: number }): Promise<void> {
   const pump = () => {
     while (sent < a.count && sent - acked < 8000) {
       const part = evs.slice(sent, sent + 1000);
-      call.write(encodeBatch({ node: NODE, bootId: BOOT, instanceId: `blast-${process.pid}`, floorSeq: BigInt(sent + 1), batchId: ++batchId }, part));
+      call.write(
+        encodeBatch({ node: NODE, bootId: BOOT, instanceId: `blast-${process.pid}`, floorSeq: BigInt(sent + 1), batchId: ++batchId }, part),
+      );
       sent += part.length;
     }
   };
@@ -148,7 +177,9 @@ async function ceilings(n: number): Promise<Record<string, unknown>> {
   await Promise.all([col.exited, blast.exited]);
   fs.rmSync(outDir, { recursive: true, force: true });
   const res = { sensorSideEventsPerS: sensorSide, sensorCpuS: closed.cpuS, collectorSideEventsPerS: done.eventsPerS };
-  log(`ceilings: sensor side (encode, spool, ship; a collector that acks at once) ${sensorSide} events/s; collector side (decode, dedupe, JSON, fsync; pre-encoded batches) ${String(done.eventsPerS)} events/s`);
+  log(
+    `ceilings: sensor side (encode, spool, ship; a collector that acks at once) ${sensorSide} events/s; collector side (decode, dedupe, JSON, fsync; pre-encoded batches) ${String(done.eventsPerS)} events/s`,
+  );
   return res;
 }
 
@@ -172,7 +203,6 @@ interface Child {
   exited: Promise<void>;
 }
 
-
 function child(role: string, args: unknown): Child {
   const proc = spawn(process.execPath, [__filename, '--role', role, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
   track(proc);
@@ -191,7 +221,8 @@ function child(role: string, args: unknown): Child {
     for (;;) {
       const l = lines.find(pred);
       if (l) return l;
-      if (proc.exitCode !== null || Date.now() > end) throw new Error(`${role}: no expected line (exit ${proc.exitCode}); last ${JSON.stringify(lines.at(-1))}`);
+      if (proc.exitCode !== null || Date.now() > end)
+        throw new Error(`${role}: no expected line (exit ${proc.exitCode}); last ${JSON.stringify(lines.at(-1))}`);
       await sleep(20);
     }
   };
@@ -242,11 +273,18 @@ function codecPart(): Record<string, number> {
     schemaToJsonLinePerS: rate(2000, (i) => schema.toJsonLine(evs[i]!)),
     meanEventBytes: Math.round(bytes.reduce((a, b) => a + b.length, 0) / bytes.length),
   };
-  log(`codec: encode ${out.codecEncodePerS}/s (schema.encodeEvent ${out.schemaEncodePerS}/s), JSON line ${out.codecJsonLinePerS}/s (schema.toJsonLine ${out.schemaToJsonLinePerS}/s), ${out.meanEventBytes} B an event`);
+  log(
+    `codec: encode ${out.codecEncodePerS}/s (schema.encodeEvent ${out.schemaEncodePerS}/s), JSON line ${out.codecJsonLinePerS}/s (schema.toJsonLine ${out.schemaToJsonLinePerS}/s), ${out.meanEventBytes} B an event`,
+  );
   return out;
 }
 
-async function sinkRun(name: string, outputs: (port: number) => string[], count: number, withCollector: boolean): Promise<Record<string, unknown>> {
+async function sinkRun(
+  name: string,
+  outputs: (port: number) => string[],
+  count: number,
+  withCollector: boolean,
+): Promise<Record<string, unknown>> {
   let col: Child | undefined;
   let port = 0;
   const outDir = tmp('out');
@@ -260,18 +298,31 @@ async function sinkRun(name: string, outputs: (port: number) => string[], count:
   const published = sensor.lines.find((l) => l.what === 'published')!;
   const secs = ((closed.t as number) - start) / 1000;
   const res: Record<string, unknown> = {
-    sink: name, events: count, seconds: secs, eventsPerS: Math.round(count / secs), publishPerS: Math.round(count / (((published.t as number) - start) / 1000)),
-    sensorCpuS: closed.cpuS, sensorMaxRssMB: Math.round(Math.max(...sensor.lines.map((l) => l.rss as number)) / 2 ** 20), delivered: closed.delivered, dropped: closed.dropped,
+    sink: name,
+    events: count,
+    seconds: secs,
+    eventsPerS: Math.round(count / secs),
+    publishPerS: Math.round(count / (((published.t as number) - start) / 1000)),
+    sensorCpuS: closed.cpuS,
+    sensorMaxRssMB: Math.round(Math.max(...sensor.lines.map((l) => l.rss as number)) / 2 ** 20),
+    delivered: closed.delivered,
+    dropped: closed.dropped,
   };
   if (col) {
     const st = col.lines.filter((l) => 'stats' in l).at(-1)?.stats as { written: number; duplicates: number; batches: number } | undefined;
     col.proc.kill('SIGTERM');
     await col.exited;
-    res.collector = { ...st, ...outputCounts(outDir), maxRssMB: Math.round(Math.max(...col.lines.filter((l) => l.rss).map((l) => l.rss as number)) / 2 ** 20) };
+    res.collector = {
+      ...st,
+      ...outputCounts(outDir),
+      maxRssMB: Math.round(Math.max(...col.lines.filter((l) => l.rss).map((l) => l.rss as number)) / 2 ** 20),
+    };
   }
   await sensor.exited;
   fs.rmSync(outDir, { recursive: true, force: true });
-  log(`${name}: ${res.eventsPerS} events/s end to end (${count} in ${secs.toFixed(1)} s, sensor CPU ${Number(closed.cpuS).toFixed(1)} s, max RSS ${res.sensorMaxRssMB} MB)`);
+  log(
+    `${name}: ${res.eventsPerS} events/s end to end (${count} in ${secs.toFixed(1)} s, sensor CPU ${Number(closed.cpuS).toFixed(1)} s, max RSS ${res.sensorMaxRssMB} MB)`,
+  );
   return res;
 }
 
@@ -302,7 +353,9 @@ async function outagePart(): Promise<Record<string, unknown>> {
   col = child('collector', { listen: `127.0.0.1:${port}`, outDir });
   await col.wait((l) => 'listening' in l, 30_000);
   const closed = await sensor.wait((l) => l.what === 'closed', (after + outage + 600) * 1000);
-  const caughtUp = sensor.lines.find((l) => (l.t as number) > up && l.spooled === 0 && (l.delivered as number) >= (l.offered as number) - rate);
+  const caughtUp = sensor.lines.find(
+    (l) => (l.t as number) > up && l.spooled === 0 && (l.delivered as number) >= (l.offered as number) - rate,
+  );
   col.proc.kill('SIGTERM');
   await col.exited;
   await sensor.exited;
@@ -312,27 +365,47 @@ async function outagePart(): Promise<Record<string, unknown>> {
   };
   const prog = sensor.lines.filter((l) => l.what === 'progress');
   const res = {
-    rate, warmS: warm, outageS: outage, events: count,
+    rate,
+    warmS: warm,
+    outageS: outage,
+    events: count,
     rssBefore: mb(prog.filter((l) => (l.t as number) < down)),
     rssDuring: mb(prog.filter((l) => (l.t as number) >= down && (l.t as number) < up)),
     rssAfter: mb(prog.filter((l) => (l.t as number) >= up)),
     maxSpooled: Math.max(...prog.map((l) => l.spooled as number)),
     catchUpS: caughtUp ? ((caughtUp.t as number) - up) / 1000 : undefined,
-    delivered: closed.delivered, dropped: closed.dropped, failures: closed.failures,
-    output: outputCounts(outDir), totalS: ((closed.t as number) - t0) / 1000,
+    delivered: closed.delivered,
+    dropped: closed.dropped,
+    failures: closed.failures,
+    output: outputCounts(outDir),
+    totalS: ((closed.t as number) - t0) / 1000,
     /** [seconds from start, RSS MB, events spooled, heap used MB, heap total MB, buffers MB] every 10 s. */
-    timeline: prog.filter((_, i) => i % 10 === 0).map((l) => [Math.round(((l.t as number) - t0) / 1000), Math.round((l.rss as number) / 2 ** 20), l.spooled, l.heapMB, l.heapTotalMB, l.bufMB]),
+    timeline: prog
+      .filter((_, i) => i % 10 === 0)
+      .map((l) => [
+        Math.round(((l.t as number) - t0) / 1000),
+        Math.round((l.rss as number) / 2 ** 20),
+        l.spooled,
+        l.heapMB,
+        l.heapTotalMB,
+        l.bufMB,
+      ]),
   };
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.rmSync(spool, { recursive: true, force: true });
-  log(`outage: sensor RSS before ${JSON.stringify(res.rssBefore)}, during ${JSON.stringify(res.rssDuring)}, after ${JSON.stringify(res.rssAfter)}; spooled up to ${res.maxSpooled}; caught up ${res.catchUpS} s after return; output ${res.output.lines} lines, ${res.output.distinct} distinct of ${count}`);
+  log(
+    `outage: sensor RSS before ${JSON.stringify(res.rssBefore)}, during ${JSON.stringify(res.rssDuring)}, after ${JSON.stringify(res.rssAfter)}; spooled up to ${res.maxSpooled}; caught up ${res.catchUpS} s after return; output ${res.output.lines} lines, ${res.output.distinct} distinct of ${count}`,
+  );
   return res;
 }
 
 async function main(): Promise<void> {
   const only = (process.env.DELIVERY_ONLY ?? 'codec,sinks,ceilings,outage').split(',');
   const n = env('DELIVERY_EVENTS', 300_000);
-  const report: Record<string, unknown> = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, when: new Date().toISOString() };
+  const report: Record<string, unknown> = {
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+    when: new Date().toISOString(),
+  };
   if (only.includes('codec')) report.codec = codecPart();
   if (only.includes('sinks')) {
     report.sinks = [
@@ -360,7 +433,8 @@ process.on('SIGINT', () => (stopChildren(), process.exit(130)));
 if (roleAt >= 0) {
   const args = JSON.parse(process.argv[roleAt + 2]!) as never;
   const role = process.argv[roleAt + 1];
-  const run = role === 'sensor' ? sensorRole(args) : role === 'ackonly' ? ackOnlyRole() : role === 'blast' ? blastRole(args) : collectorRole(args);
+  const run =
+    role === 'sensor' ? sensorRole(args) : role === 'ackonly' ? ackOnlyRole() : role === 'blast' ? blastRole(args) : collectorRole(args);
   run.catch((err: unknown) => {
     process.stderr.write(`${(err as Error).stack}\n`);
     process.exit(1);

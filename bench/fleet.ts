@@ -38,7 +38,16 @@ const tmp = (p: string) => {
 };
 
 async function run(label: string, spec: RemoteSpec, extra: () => string, after?: () => Promise<void>, maxInflight?: number): Promise<void> {
-  const s = (await openSink(spec, { logger, codec, node: 'bench-node', bootId: 'boot', instanceId: `bench-${Date.now()}`, spoolDir: tmp('ctrwatch-fleet-spool-'), version: '0.1.0', tuning: { queueMaxEvents: N + 1, queueMaxBytes: 1 << 30, closeTimeoutMs: 60_000, maxInflight } })) as Sink & { whenDelivered(): Promise<void> };
+  const s = (await openSink(spec, {
+    logger,
+    codec,
+    node: 'bench-node',
+    bootId: 'boot',
+    instanceId: `bench-${Date.now()}`,
+    spoolDir: tmp('ctrwatch-fleet-spool-'),
+    version: '0.1.0',
+    tuning: { queueMaxEvents: N + 1, queueMaxBytes: 1 << 30, closeTimeoutMs: 60_000, maxInflight },
+  })) as Sink & { whenDelivered(): Promise<void> };
   const evs = Array.from({ length: N }, (_, i) => {
     const event = syntheticEvent(i + 1, 'b', 'bench-node', 'boot');
     const { bytes, kind } = codec.encodeKind(event);
@@ -53,7 +62,9 @@ async function run(label: string, spec: RemoteSpec, extra: () => string, after?:
   const st = s.stats();
   await s.close();
   await after?.();
-  console.log(`${label.padEnd(34)} ${N} events in ${secs.toFixed(2)} s = ${Math.round(N / secs).toLocaleString('en')} events/s, delivered ${st.delivered}, dropped ${JSON.stringify(st.dropped)}, sender CPU ${((cpu.user + cpu.system) / 1e6 / secs * 100).toFixed(0)}% ${extra()}`);
+  console.log(
+    `${label.padEnd(34)} ${N} events in ${secs.toFixed(2)} s = ${Math.round(N / secs).toLocaleString('en')} events/s, delivered ${st.delivered}, dropped ${JSON.stringify(st.dropped)}, sender CPU ${(((cpu.user + cpu.system) / 1e6 / secs) * 100).toFixed(0)}% ${extra()}`,
+  );
 }
 
 // The receiver runs in a worker thread (its own event loop and core), as a collector would.
@@ -95,10 +106,16 @@ async function otlp(): Promise<void> {
   let last = { records: 0, requests: 0, wire: 0 };
   for (const q of ['batch=1000', 'batch=1000&compress=none']) {
     w.postMessage('reset');
-    await run(`otlp+http (${q})`, parseOutput(`otlp+http://127.0.0.1:${port}?${q}`, { insecurePlaintext: true }) as RemoteSpec, () => `[receiver: ${last.records} records, ${last.requests} requests, ${(last.wire / Math.max(last.records, 1)).toFixed(0)} B/record on the wire]`, async () => {
-      w.postMessage('stats');
-      last = (await next()) as typeof last;
-    });
+    await run(
+      `otlp+http (${q})`,
+      parseOutput(`otlp+http://127.0.0.1:${port}?${q}`, { insecurePlaintext: true }) as RemoteSpec,
+      () =>
+        `[receiver: ${last.records} records, ${last.requests} requests, ${(last.wire / Math.max(last.records, 1)).toFixed(0)} B/record on the wire]`,
+      async () => {
+        w.postMessage('stats');
+        last = (await next()) as typeof last;
+      },
+    );
   }
   await w.terminate();
 }
@@ -111,8 +128,14 @@ async function jetstream(): Promise<void> {
   const cports = await Promise.all([0, 1, 2].map(freePort));
   for (let i = 0; i < 3; i++) {
     const conf = path.join(base, `n${i}.conf`);
-    const routes = cports.filter((_, j) => j !== i).map((p) => `"nats-route://127.0.0.1:${p}"`).join(', ');
-    fs.writeFileSync(conf, `server_name: n${i}\nlisten: 127.0.0.1:${ports[i]}\njetstream { store_dir: "${path.join(base, `n${i}`)}" }\ncluster { name: bench, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }\n`);
+    const routes = cports
+      .filter((_, j) => j !== i)
+      .map((p) => `"nats-route://127.0.0.1:${p}"`)
+      .join(', ');
+    fs.writeFileSync(
+      conf,
+      `server_name: n${i}\nlisten: 127.0.0.1:${ports[i]}\njetstream { store_dir: "${path.join(base, `n${i}`)}" }\ncluster { name: bench, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }\n`,
+    );
     procs.push(spawn(bin, ['-c', conf], { stdio: 'ignore' }));
   }
   const servers = ports.map((p) => `127.0.0.1:${p}`);
@@ -130,13 +153,28 @@ async function jetstream(): Promise<void> {
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  for (const [batch, inflight, replicas] of (process.env.NATS_R1 ? [[1000, 4, 1]] : [[1000, 4, 3], [2000, 8, 3]]) as [number, number, number][]) {
-    await run(`nats JetStream R${replicas} (batch=${batch}, ${inflight} in flight)`, parseOutput(`nats://${servers.join(',')}/ctrwatch.bench.${batch}?stream=BENCH${batch}&replicas=${replicas}&batch=${batch}`, { insecurePlaintext: true }) as RemoteSpec, () => '', undefined, inflight);
+  for (const [batch, inflight, replicas] of (process.env.NATS_R1
+    ? [[1000, 4, 1]]
+    : [
+        [1000, 4, 3],
+        [2000, 8, 3],
+      ]) as [number, number, number][]) {
+    await run(
+      `nats JetStream R${replicas} (batch=${batch}, ${inflight} in flight)`,
+      parseOutput(`nats://${servers.join(',')}/ctrwatch.bench.${batch}?stream=BENCH${batch}&replicas=${replicas}&batch=${batch}`, {
+        insecurePlaintext: true,
+      }) as RemoteSpec,
+      () => '',
+      undefined,
+      inflight,
+    );
   }
 }
 
 void (async () => {
-  console.log(`fleet sinks, ${N} synthetic events (~${codec.encode(syntheticEvent(1, 'b', 'n', 'b')).length} B each), ${os.cpus().length} cores, node ${process.version}`);
+  console.log(
+    `fleet sinks, ${N} synthetic events (~${codec.encode(syntheticEvent(1, 'b', 'n', 'b')).length} B each), ${os.cpus().length} cores, node ${process.version}`,
+  );
   await otlp();
   await jetstream();
   cleanup();

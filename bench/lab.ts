@@ -75,13 +75,20 @@ export class CtrwatchRun {
   private partial = '';
   unparsable = 0;
 
-  constructor(readonly args: string[], readonly stderrFile: string) {}
+  constructor(
+    readonly args: string[],
+    readonly stderrFile: string,
+  ) {}
 
   async start(readyMs = 60_000): Promise<void> {
     const reader = join(CODE, 'dist', 'bench', 'ctrwatch-reader.js');
-    const p = track(spawn(process.execPath, [reader, '--stderr', this.stderrFile, '--', ...this.args], {
-      cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'inherit'],
-    }));
+    const p = track(
+      spawn(process.execPath, [reader, '--stderr', this.stderrFile, '--', ...this.args], {
+        cwd: ROOT,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      }),
+    );
     this.p = p;
     p.stdout!.setEncoding('utf8');
     p.stdout!.on('data', (chunk: string) => {

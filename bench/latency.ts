@@ -44,8 +44,13 @@ export interface Dist {
 export function dist(xs: number[]): Dist {
   const v = xs.filter((x) => Number.isFinite(x));
   return {
-    n: v.length, p50: quantile(v, 0.5), p99: quantile(v, 0.99), q1: quantile(v, 0.25), q3: quantile(v, 0.75),
-    min: v.length ? Math.min(...v) : NaN, max: v.length ? Math.max(...v) : NaN,
+    n: v.length,
+    p50: quantile(v, 0.5),
+    p99: quantile(v, 0.99),
+    q1: quantile(v, 0.25),
+    q3: quantile(v, 0.75),
+    min: v.length ? Math.min(...v) : NaN,
+    max: v.length ? Math.max(...v) : NaN,
   };
 }
 
@@ -132,7 +137,11 @@ async function one(lab: Lab, cw: CtrwatchRun, rt: RuntimeName, name: string, pri
   let c: Started | undefined;
   try {
     c = await lab.start(rt, {
-      name, privileged, args: ['/cwbench/stamp', `/cwbench/out/${name}`], mounts: [{ source: dir, destination: '/cwbench' }], timeoutMs: 60_000,
+      name,
+      privileged,
+      args: ['/cwbench/stamp', `/cwbench/out/${name}`],
+      mounts: [{ source: dir, destination: '/cwbench' }],
+      timeoutMs: 60_000,
     });
     s.startCmdMs = Date.now() - t0;
     s.id = c.id;
@@ -150,7 +159,11 @@ async function one(lab: Lab, cw: CtrwatchRun, rt: RuntimeName, name: string, pri
     s.startedStampMs = nsToMs(started.t - stamp.mono);
     s.clockSkewMs = nsToMs(stamp.real - BigInt(started.e.timeUnixNano));
     if (privileged) {
-      const det = await cw.waitFor((e) => e.detection?.ruleId === 'escape.privileged-container' && e.detection.container?.id === id, 10_000, from);
+      const det = await cw.waitFor(
+        (e) => e.detection?.ruleId === 'escape.privileged-container' && e.detection.container?.id === id,
+        10_000,
+        from,
+      );
       s.detectionRawMs = nsToMs(det.t - kernelMono(det, 'detection'));
     }
   } catch (e) {
@@ -169,8 +182,16 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   const res: LatencyResult = {
     config: { perRuntime: cfg.perRuntime, runtimes: cfg.runtimes },
     command: `ctrwatch run ${args.join(' ')} (stdout piped to node dist/bench/ctrwatch-reader.js); containers via RuntimeLab: entrypoint bench/out/stamp (${stamp.kind}), every 3rd --privileged`,
-    stampKind: stamp.kind, samples: [], runtimes: [], detection: dist([]), startedStamp: dist([]), clockSkewMs: dist([]),
-    offsetErrMs: NaN, stampDelayMs: dist([]), sensor: {}, wallS: 0,
+    stampKind: stamp.kind,
+    samples: [],
+    runtimes: [],
+    detection: dist([]),
+    startedStamp: dist([]),
+    clockSkewMs: dist([]),
+    offsetErrMs: NaN,
+    stampDelayMs: dist([]),
+    sensor: {},
+    wallS: 0,
   };
   const RuntimeLab = loadLab();
   const dir = mkdtempSync('/tmp/ctrwatch-bench-stamp-');
@@ -211,7 +232,10 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
         failuresInARow.set(rt, s.error ? (failuresInARow.get(rt) ?? 0) + 1 : 0);
         if (s.error) cfg.log(`latency: ${rt} #${i}: ${s.error}`);
       }
-      const last = res.samples.slice(-order.length).map((s) => `${s.runtime} ${s.startedRawMs?.toFixed(1) ?? 'x'}`).join(', ');
+      const last = res.samples
+        .slice(-order.length)
+        .map((s) => `${s.runtime} ${s.startedRawMs?.toFixed(1) ?? 'x'}`)
+        .join(', ');
       cfg.log(`latency round ${i + 1}/${cfg.perRuntime} (before the offset correction): ${last} ms`);
     }
     for (const rt of usable) if ((failuresInARow.get(rt) ?? 0) >= 3) skipped.set(rt, 'stopped after 3 failures in a row');
@@ -235,7 +259,8 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   for (const rt of cfg.runtimes) {
     const mine = res.samples.filter((s) => s.runtime === rt);
     res.runtimes.push({
-      runtime: rt, skipped: skipped.get(rt),
+      runtime: rt,
+      skipped: skipped.get(rt),
       started: dist(mine.map((s) => s.startedMs ?? NaN)),
       startCmdMs: dist(mine.map((s) => s.startCmdMs)),
       failures: mine.filter((s) => s.error).length,
@@ -248,4 +273,3 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   res.wallS = (Date.now() - t0) / 1000;
   return res;
 }
-

@@ -5,9 +5,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync,
-} from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { killTracked, track as trackChild } from '../test/support/children';
@@ -37,7 +35,7 @@ export function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   const h = (s.length - 1) * q;
   const lo = Math.floor(h);
-  return s[lo] + (h - lo) * ((s[Math.min(lo + 1, s.length - 1)]) - s[lo]);
+  return s[lo] + (h - lo) * (s[Math.min(lo + 1, s.length - 1)] - s[lo]);
 }
 
 export interface Summary {
@@ -55,8 +53,13 @@ export function summarize(xs: number[]): Summary {
   const q1 = quantile(v, 0.25);
   const q3 = quantile(v, 0.75);
   return {
-    n: v.length, median: quantile(v, 0.5), q1, q3, iqr: q3 - q1,
-    min: v.length ? Math.min(...v) : NaN, max: v.length ? Math.max(...v) : NaN,
+    n: v.length,
+    median: quantile(v, 0.5),
+    q1,
+    q3,
+    iqr: q3 - q1,
+    min: v.length ? Math.min(...v) : NaN,
+    max: v.length ? Math.max(...v) : NaN,
   };
 }
 
@@ -429,7 +432,10 @@ export async function snapshot(): Promise<{ dir: string; identity: BuildIdentity
     dir,
     identity: {
       gitHead: git(['rev-parse', '--short', 'HEAD']),
-      dirty: git(['status', '--porcelain', '--', 'bpf', 'native', 'src', 'binding.gyp']).split('\n').map((l) => l.trim()).filter(Boolean),
+      dirty: git(['status', '--porcelain', '--', 'bpf', 'native', 'src', 'binding.gyp'])
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean),
       addonSha256: createHash('sha256').update(readFileSync(addon)).digest('hex').slice(0, 16),
       addonMtime: statSync(addon).mtime.toISOString(),
     },

@@ -115,7 +115,14 @@ function collect(into: Rec[], child: string): (b: DecodedBatch) => void {
   };
 }
 
-async function oneRun(cfg: LossConfig, ringBytes: number, round: number, refRecs: Rec[], ref: KernelSensor, hostMnt: number): Promise<LossRun> {
+async function oneRun(
+  cfg: LossConfig,
+  ringBytes: number,
+  round: number,
+  refRecs: Rec[],
+  ref: KernelSensor,
+  hostMnt: number,
+): Promise<LossRun> {
   const run: LossRun = { round, ringBytes };
   const logger = pino({ level: 'warn' }, pino.destination(2));
   const recs: Rec[] = [];
@@ -206,7 +213,10 @@ export async function runLoss(cfg: LossConfig): Promise<LossResult> {
   const t0 = Date.now();
   const refRecs: Rec[] = [];
   const refLog = pino({ level: 'warn' }, pino.destination(2));
-  const ref = new KernelSensor({ logger: refLog, ringBytes: 64 << 20, drainMs: 10 }, new DecodeStage(refLog, collect(refRecs, cfg.storm.child)).push);
+  const ref = new KernelSensor(
+    { logger: refLog, ringBytes: 64 << 20, drainMs: 10 },
+    new DecodeStage(refLog, collect(refRecs, cfg.storm.child)).push,
+  );
   const runs: LossRun[] = [];
   ref.start();
   const hostMnt = ref.host.hostNs[0];
@@ -218,7 +228,9 @@ export async function runLoss(cfg: LossConfig): Promise<LossResult> {
         const run = await oneRun(cfg, size, r, refRecs, ref, hostMnt);
         runs.push(run);
         const ex = run.types?.exec;
-        cfg.log(`loss: ring ${size} B: ${run.error ? `error: ${run.error}` : `storm ${run.stormExecs} execs (reference saw ${run.refStormExecs}), small ring received ${run.receivedStormExecs}; exec received ${ex!.received} + dropped ${ex!.dropped} − produced ${ex!.produced} = ${ex!.mismatch} (ambiguous ${ex!.ambiguous}); unexplained ${run.unexplained}, ${((run.dropFraction ?? NaN) * 100).toFixed(1)}% dropped`}`);
+        cfg.log(
+          `loss: ring ${size} B: ${run.error ? `error: ${run.error}` : `storm ${run.stormExecs} execs (reference saw ${run.refStormExecs}), small ring received ${run.receivedStormExecs}; exec received ${ex!.received} + dropped ${ex!.dropped} − produced ${ex!.produced} = ${ex!.mismatch} (ambiguous ${ex!.ambiguous}); unexplained ${run.unexplained}, ${((run.dropFraction ?? NaN) * 100).toFixed(1)}% dropped`}`,
+        );
       }
     }
   } finally {

@@ -16,8 +16,23 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
-  attachedCount, display, exited, foreignSensors, machineBusyS, OUT, progIds, ROOT, runStorm, sleep, stormCommand, summarize, track,
-  treeCpu, type StormBuild, type StormResult, type Summary,
+  attachedCount,
+  display,
+  exited,
+  foreignSensors,
+  machineBusyS,
+  OUT,
+  progIds,
+  ROOT,
+  runStorm,
+  sleep,
+  stormCommand,
+  summarize,
+  track,
+  treeCpu,
+  type StormBuild,
+  type StormResult,
+  type Summary,
 } from './lib';
 import type { Scenario, Variant } from './variants';
 
@@ -274,7 +289,10 @@ export async function runOverhead(cfg: OverheadConfig): Promise<OverheadResult> 
       if (bRun.storm && vRun.storm && !vRun.error) {
         const per = (x: Run) => (x.storm!.cpu_user_s + x.storm!.cpu_sys_s + (x.cpuS ?? 0)) / x.storm!.execs;
         const p: Pair = {
-          round: r, pair: i, scenario: v.scenario, variant: v.name,
+          round: r,
+          pair: i,
+          scenario: v.scenario,
+          variant: v.name,
           ratio: vRun.storm.execs_per_s / bRun.storm.execs_per_s,
           cpuRatio: per(vRun) / per(bRun),
           otherCores: Math.max(bRun.otherCores ?? 0, vRun.otherCores ?? 0),
@@ -287,7 +305,11 @@ export async function runOverhead(cfg: OverheadConfig): Promise<OverheadResult> 
   }
   return {
     config: {
-      rounds: cfg.rounds, seconds: cfg.seconds, workers: cfg.workers, settleMs: cfg.settleMs, storm: cfg.storm,
+      rounds: cfg.rounds,
+      seconds: cfg.seconds,
+      workers: cfg.workers,
+      settleMs: cfg.settleMs,
+      storm: cfg.storm,
       stormCommand: {
         host: display(stormCommand(cfg.storm, cfg.workers, cfg.seconds, false)),
         container: display(stormCommand(cfg.storm, cfg.workers, cfg.seconds, true)),
@@ -310,9 +332,13 @@ function figures(runs: Run[], pairs: Pair[], vs: Variant[]): VariantFigures[] {
     const ps = pairs.filter((p) => p.scenario === v.scenario && p.variant === v.name);
     const ratios = ps.map((p) => p.ratio);
     const f: VariantFigures = {
-      scenario: v.scenario, variant: v.name, description: v.description,
-      command: v.cmd.length ? display(v.cmd) : '(none)', target: v.target,
-      ratio: summarize(ratios), ratios,
+      scenario: v.scenario,
+      variant: v.name,
+      description: v.description,
+      command: v.cmd.length ? display(v.cmd) : '(none)',
+      target: v.target,
+      ratio: summarize(ratios),
+      ratios,
       quietRatio: summarize(ps.filter((p) => p.otherCores < QUIET_CORES).map((p) => p.ratio)),
       cpuRatio: summarize(ps.map((p) => p.cpuRatio)),
       otherCores: summarize(ok.map((x) => x.otherCores ?? NaN)),

@@ -36,16 +36,28 @@ function bundle(tmp: string): string {
   const config = {
     ociVersion: '1.0.2-dev',
     process: {
-      terminal: false, user: { uid: 0, gid: 0 }, args: ['sleep', 'infinity'], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'], cwd: '/',
-      capabilities: Object.fromEntries(['bounding', 'effective', 'permitted'].map((k) => [k, ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']])),
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }], noNewPrivileges: true,
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: ['sleep', 'infinity'],
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
+      cwd: '/',
+      capabilities: Object.fromEntries(
+        ['bounding', 'effective', 'permitted'].map((k) => [k, ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']]),
+      ),
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+      noNewPrivileges: true,
     },
     root: { path: 'rootfs', readonly: true },
     hostname: 'runc',
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+      {
+        destination: '/dev/pts',
+        type: 'devpts',
+        source: 'devpts',
+        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+      },
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
@@ -54,7 +66,18 @@ function bundle(tmp: string): string {
     linux: {
       resources: { devices: [{ allow: false, access: 'rwm' }] },
       namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup'].map((type) => ({ type })),
-      maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],
+      maskedPaths: [
+        '/proc/acpi',
+        '/proc/asound',
+        '/proc/kcore',
+        '/proc/keys',
+        '/proc/latency_stats',
+        '/proc/timer_list',
+        '/proc/timer_stats',
+        '/proc/sched_debug',
+        '/sys/firmware',
+        '/proc/scsi',
+      ],
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
     },
   };
@@ -77,7 +100,9 @@ function makePipeline(tmp: string, name: string): Made {
   const stateDir = join(tmp, `state-${name}`);
   mkdirSync(stateDir, { recursive: true });
   const pipeline = new Pipeline({
-    logger: pino({ level: 'silent' }), host: SYNTH_HOST, lookupProcs: false,
+    logger: pino({ level: 'silent' }),
+    host: SYNTH_HOST,
+    lookupProcs: false,
     policy: { ...DEFAULT_POLICY, stateDir },
     emit: (e) => {
       const t = process.hrtime.bigint();
@@ -101,7 +126,13 @@ function memory() {
   gc();
   gc();
   const m = process.memoryUsage();
-  return { rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers) };
+  return {
+    rssMb: mb(m.rss),
+    heapUsedMb: mb(m.heapUsed),
+    heapTotalMb: mb(m.heapTotal),
+    externalMb: mb(m.external),
+    arrayBuffersMb: mb(m.arrayBuffers),
+  };
 }
 
 // ---------------------------------------------------------------- scale
@@ -116,14 +147,40 @@ interface ScaleConfig {
 
 /** A short-lived process in a running container (a health check): fork, exec, exit. */
 function checkIn(synthPid: { next: number }, init: number, nsBase: number, cgroupId: bigint, kt: { t: bigint }): Buffer[] {
-  const ns = { mnt: nsBase, pid: nsBase + 1, net: nsBase + 2, uts: nsBase + 3, ipc: nsBase + 4, cgroup: nsBase + 5, user: HOST_NS.user, time: HOST_NS.time };
+  const ns = {
+    mnt: nsBase,
+    pid: nsBase + 1,
+    net: nsBase + 2,
+    uts: nsBase + 3,
+    ipc: nsBase + 4,
+    cgroup: nsBase + 5,
+    user: HOST_NS.user,
+    time: HOST_NS.time,
+  };
   const tgid = synthPid.next++;
   const t: TaskInfo = {
-    pid: tgid, tgid, ppid: init, nspid: 100, uid: 0, euid: 0, gid: 0, egid: 0, startNs: BigInt(tgid) * 1_000_000n, parentStartNs: BigInt(init) * 1_000_000n,
-    capEffective: 0xa80425fbn, cgroupId, ns, flags: TaskFlag.LEADER | TaskFlag.FOLLOWED | TaskFlag.IN_CONTAINER, comm: 'curl',
+    pid: tgid,
+    tgid,
+    ppid: init,
+    nspid: 100,
+    uid: 0,
+    euid: 0,
+    gid: 0,
+    egid: 0,
+    startNs: BigInt(tgid) * 1_000_000n,
+    parentStartNs: BigInt(init) * 1_000_000n,
+    capEffective: 0xa80425fbn,
+    cgroupId,
+    ns,
+    flags: TaskFlag.LEADER | TaskFlag.FOLLOWED | TaskFlag.IN_CONTAINER,
+    comm: 'curl',
   };
   const k = () => (kt.t += 10_000n);
-  return [forkRecord(t, k()), execRecord(t, k(), '/usr/bin/curl', ['/usr/bin/curl', '-fsS', 'http://127.0.0.1:8080/healthz']), exitRecord(t, k(), 0)];
+  return [
+    forkRecord(t, k()),
+    execRecord(t, k(), '/usr/bin/curl', ['/usr/bin/curl', '-fsS', 'http://127.0.0.1:8080/healthz']),
+    exitRecord(t, k(), 0),
+  ];
 }
 
 async function scale(cfg: ScaleConfig, tmp: string) {
@@ -167,7 +224,7 @@ async function scale(cfg: ScaleConfig, tmp: string) {
   const kt = { t: 10_000_000_000_000n };
   const tickBatches: Buffer[] = [];
   let seed = 12345;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   let tickRecords = 0;
   for (let k = 0; k < ticks; k++) {
     const recs: Buffer[] = [];
@@ -204,7 +261,11 @@ async function scale(cfg: ScaleConfig, tmp: string) {
   });
   h.disable();
   const lag = {
-    p50Ms: h.percentile(50) / 1e6, p99Ms: h.percentile(99) / 1e6, maxMs: h.max / 1e6, meanMs: h.mean / 1e6, samples: h.count,
+    p50Ms: h.percentile(50) / 1e6,
+    p99Ms: h.percentile(99) / 1e6,
+    maxMs: h.max / 1e6,
+    meanMs: h.mean / 1e6,
+    samples: h.count,
   };
   // Every 6th sweep in run.ts also prunes processes gone from /proc (an existsSync each): one block of the loop.
   const procsBeforePrune = p.stats().processes;
@@ -213,9 +274,26 @@ async function scale(cfg: ScaleConfig, tmp: string) {
   const pruneMs = Number(process.hrtime.bigint() - s3) / 1e6;
   const table = p.procs as unknown as { max: number; recentMax: number };
   return {
-    config: cfg, records, stats, tableBound: table.max, recentBound: table.recentMax, buildS, buildCpuS: (buildCpu.user + buildCpu.system) / 1e6,
-    memoryBefore: m0, memory: m1, steady: { ticks, records: tickRecords, recordsPerS: tickRecords / cfg.lagSeconds, batchMs: { p50: quantile(batchMs, 0.5), p99: quantile(batchMs, 0.99), max: Math.max(...batchMs) } },
-    lag, sweepMs, pruneMs, procsBeforePrune, eventsEmitted: made.events(),
+    config: cfg,
+    records,
+    stats,
+    tableBound: table.max,
+    recentBound: table.recentMax,
+    buildS,
+    buildCpuS: (buildCpu.user + buildCpu.system) / 1e6,
+    memoryBefore: m0,
+    memory: m1,
+    steady: {
+      ticks,
+      records: tickRecords,
+      recordsPerS: tickRecords / cfg.lagSeconds,
+      batchMs: { p50: quantile(batchMs, 0.5), p99: quantile(batchMs, 0.99), max: Math.max(...batchMs) },
+    },
+    lag,
+    sweepMs,
+    pruneMs,
+    procsBeforePrune,
+    eventsEmitted: made.events(),
   };
 }
 
@@ -242,12 +320,18 @@ function mixes(tmp: string): Mix[] {
   }
   out.push({
     name: 'containers',
-    description: '2,000 synthetic runc container lives (runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, 3 processes forked and exec\'d inside, exits, cgroup rmdir) and a host exec each; batches of 256',
+    description:
+      "2,000 synthetic runc container lives (runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, 3 processes forked and exec'd inside, exits, cgroup rmdir) and a host exec each; batches of 256",
     buffers: batches(recs, 256),
   });
   const file = join(OUT, 'batches.bin');
   if (existsSync(file)) {
-    out.push({ name: 'recorded', description: 'bench/out/batches.bin: batches recorded from the kernel programs during a host storm and a storm in its own mount namespace (bench/decode.ts)', buffers: loadBatches(file) });
+    out.push({
+      name: 'recorded',
+      description:
+        'bench/out/batches.bin: batches recorded from the kernel programs during a host storm and a storm in its own mount namespace (bench/decode.ts)',
+      buffers: loadBatches(file),
+    });
   }
   return out;
 }
@@ -307,10 +391,18 @@ function throughput(cfg: RateConfig, tmp: string) {
     const eventsPerPass = events / passes;
     const rate = summarize(rates);
     out.push({
-      name: mix.name, description: mix.description, records, batches: mix.buffers.length, kinds,
-      eventsPerPass, bytesPerPass: (made.bytes() - b0) / passes,
-      encodeShare, encodeUsPerEvent: events ? (made.encodeNs() - n0) / events / 1000 : NaN,
-      rates, rate, wallRate: summarize(wallRates),
+      name: mix.name,
+      description: mix.description,
+      records,
+      batches: mix.buffers.length,
+      kinds,
+      eventsPerPass,
+      bytesPerPass: (made.bytes() - b0) / passes,
+      encodeShare,
+      encodeUsPerEvent: events ? (made.encodeNs() - n0) / events / 1000 : NaN,
+      rates,
+      rate,
+      wallRate: summarize(wallRates),
       eventsPerS: summarize(rates.map((x) => (x * eventsPerPass) / records)),
     });
   }
@@ -358,11 +450,18 @@ function rules(cfg: RateConfig, tmp: string) {
       added.push(ta.cpuNs - tb.cpuNs);
     }
     out.push({
-      name: mix.name, description: mix.description, records, kinds,
-      eventsPerPassWith: (a.events() - ea) / passesA, eventsPerPassWithout: (b.events() - eb) / passesB,
+      name: mix.name,
+      description: mix.description,
+      records,
+      kinds,
+      eventsPerPassWith: (a.events() - ea) / passesA,
+      eventsPerPassWithout: (b.events() - eb) / passesB,
       /** Of the added ns per record, how much is toJsonLine of the extra (detection) events (wall ns). */
       encodeAddedNs: ((a.encodeNs() - na) / passesA - (b.encodeNs() - nb) / passesB) / records,
-      withNs: summarize(withNs), withoutNs: summarize(withoutNs), addedNs: summarize(added), added,
+      withNs: summarize(withNs),
+      withoutNs: summarize(withoutNs),
+      addedNs: summarize(added),
+      added,
     });
   }
   return out;

@@ -86,9 +86,13 @@ export function headline(r: BenchReport): Figure[] {
     id: `ratio.${name(v)}`,
     title: `throughput ratio, ${name(v)}: ${v.description}`,
     command: `${o!.config.stormCommand[v.scenario]} alongside ${v.command}`,
-    rounds: v.ratio.n, unit: 'with ÷ without',
-    median: v.ratio.median, q1: v.ratio.q1, q3: v.ratio.q3,
-    target: v.target?.text, met: v.target ? v.ratio.median >= v.target.minRatio : undefined,
+    rounds: v.ratio.n,
+    unit: 'with ÷ without',
+    median: v.ratio.median,
+    q1: v.ratio.q1,
+    q3: v.ratio.q3,
+    target: v.target?.text,
+    met: v.target ? v.ratio.median >= v.target.minRatio : undefined,
   });
   if (o) {
     for (const v of o.figures.filter((x) => x.target)) out.push(ratioFig(v));
@@ -96,17 +100,26 @@ export function headline(r: BenchReport): Figure[] {
       out.push({
         id: `quietRatio.${name(v)}`,
         title: `throughput ratio, ${name(v)}, quiet pairs only (other load < ${o.quietCores} cores in both runs)`,
-        command: `as above`, rounds: v.quietRatio.n, unit: 'with ÷ without',
-        median: v.quietRatio.median, q1: v.quietRatio.q1, q3: v.quietRatio.q3,
+        command: `as above`,
+        rounds: v.quietRatio.n,
+        unit: 'with ÷ without',
+        median: v.quietRatio.median,
+        q1: v.quietRatio.q1,
+        q3: v.quietRatio.q3,
         target: `${v.target!.text}; judged from ${MIN_QUIET} pairs`,
         met: v.quietRatio.n >= MIN_QUIET ? v.quietRatio.median >= v.target!.minRatio : undefined,
       });
       out.push({
         id: `cpuRatio.${name(v)}`,
         title: `CPU cost ratio, ${name(v)}: (storm + sensor CPU) per exec ÷ baseline storm CPU per exec`,
-        command: `as above`, rounds: v.cpuRatio.n, unit: 'with ÷ without, CPU',
-        median: v.cpuRatio.median, q1: v.cpuRatio.q1, q3: v.cpuRatio.q3,
-        target: 'CPU cost < 3% (ratio ≤ 1.03)', met: v.cpuRatio.median <= 2 - v.target!.minRatio,
+        command: `as above`,
+        rounds: v.cpuRatio.n,
+        unit: 'with ÷ without, CPU',
+        median: v.cpuRatio.median,
+        q1: v.cpuRatio.q1,
+        q3: v.cpuRatio.q3,
+        target: 'CPU cost < 3% (ratio ≤ 1.03)',
+        met: v.cpuRatio.median <= 2 - v.target!.minRatio,
       });
     }
   }
@@ -118,8 +131,12 @@ export function headline(r: BenchReport): Figure[] {
       out.push({
         id: `cpu.${name(v)}`,
         title: `sensor CPU per 1,000 records, ${name(v)}`,
-        command: v.command, rounds: s.n, unit: 'ms CPU / 1k records',
-        median: s.median, q1: s.q1, q3: s.q3,
+        command: v.command,
+        rounds: s.n,
+        unit: 'ms CPU / 1k records',
+        median: s.median,
+        q1: s.q1,
+        q3: s.q3,
       });
     }
   }
@@ -127,9 +144,14 @@ export function headline(r: BenchReport): Figure[] {
     out.push({
       id: `decode.${d.name}`,
       title: `decodeBatch rate, ${d.name} (${d.description})`,
-      command: 'decodeBatch (dist/src/decode/decode.js) in node', rounds: d.rate.n, unit: 'records per CPU-second',
-      median: d.rate.median, q1: d.rate.q1, q3: d.rate.q3,
-      target: '> 1,000,000 records/s', met: d.rate.median > 1_000_000,
+      command: 'decodeBatch (dist/src/decode/decode.js) in node',
+      rounds: d.rate.n,
+      unit: 'records per CPU-second',
+      median: d.rate.median,
+      q1: d.rate.q1,
+      q3: d.rate.q3,
+      target: '> 1,000,000 records/s',
+      met: d.rate.median > 1_000_000,
     });
   }
   return out;
@@ -144,15 +166,22 @@ function containerFigures(r: BenchReport): Figure[] {
       out.push({
         id: `latency.started.${x.runtime}`,
         title: `container start latency, ${x.runtime}: kernel's exec of the entrypoint → containerStarted line read by the reading process${x.skipped ? ` (${x.skipped})` : ''}`,
-        command: i === 0 ? l.command : 'as above', unit: 'ms', ...distFig(x.started),
-        target: LATENCY_TARGET.text, met: x.started.n ? x.started.p99 < LATENCY_TARGET.ms : undefined,
+        command: i === 0 ? l.command : 'as above',
+        unit: 'ms',
+        ...distFig(x.started),
+        target: LATENCY_TARGET.text,
+        met: x.started.n ? x.started.p99 < LATENCY_TARGET.ms : undefined,
       });
     });
     out.push({
       id: 'latency.detection',
-      title: 'detection latency, all runtimes: kernel\'s exec of a privileged container\'s entrypoint → escape.privileged-container line read',
-      command: 'as above', unit: 'ms', ...distFig(l.detection),
-      target: LATENCY_TARGET.text, met: l.detection.n ? l.detection.p99 < LATENCY_TARGET.ms : undefined,
+      title:
+        "detection latency, all runtimes: kernel's exec of a privileged container's entrypoint → escape.privileged-container line read",
+      command: 'as above',
+      unit: 'ms',
+      ...distFig(l.detection),
+      target: LATENCY_TARGET.text,
+      met: l.detection.n ? l.detection.p99 < LATENCY_TARGET.ms : undefined,
     });
   }
   const c = r.churn;
@@ -161,16 +190,30 @@ function containerFigures(r: BenchReport): Figure[] {
     out.push({
       id: 'churn.lost',
       title: `churn: container records lost (created/started/exited expected ${f0(expected)} for ${f0(c.ran)} containers at ${f2(c.rate)}/s)`,
-      command: c.command, unit: 'records', ...single(c.lost, c.ran), target: '0 lost', met: c.error ? false : c.lost === 0,
+      command: c.command,
+      unit: 'records',
+      ...single(c.lost, c.ran),
+      target: '0 lost',
+      met: c.error ? false : c.lost === 0,
     });
     const dups = c.duplicates.containerCreated + c.duplicates.containerStarted + c.duplicates.containerExited;
     out.push({
-      id: 'churn.duplicates', title: 'churn: duplicate container records', command: 'as above', unit: 'records',
-      ...single(dups, c.ran), target: '0', met: c.error ? false : dups === 0,
+      id: 'churn.duplicates',
+      title: 'churn: duplicate container records',
+      command: 'as above',
+      unit: 'records',
+      ...single(dups, c.ran),
+      target: '0',
+      met: c.error ? false : dups === 0,
     });
     out.push({
-      id: 'churn.dropped', title: 'churn: records the kernel dropped meanwhile (sensor counters, all types)', command: 'as above',
-      unit: 'records', ...single(c.droppedKernel, c.ran), target: '0', met: Number.isFinite(c.droppedKernel) ? c.droppedKernel === 0 : undefined,
+      id: 'churn.dropped',
+      title: 'churn: records the kernel dropped meanwhile (sensor counters, all types)',
+      command: 'as above',
+      unit: 'records',
+      ...single(c.droppedKernel, c.ran),
+      target: '0',
+      met: Number.isFinite(c.droppedKernel) ? c.droppedKernel === 0 : undefined,
     });
   }
   return out;
@@ -185,22 +228,36 @@ function pipelineFigures(r: BenchReport): Figure[] {
       out.push({
         id: `scale.rss.${x.name}`,
         title: `pipeline resident memory, ${f0(x.stats.containers)} containers and ${f0(x.stats.processes)} processes tracked (${x.name}: ${x.description})`,
-        command: `${sc.command.replace(/'.*'/, `'${JSON.stringify(x.config)}'`)}`, unit: 'MB RSS', ...single(x.memory.rssMb, 1),
-        target: `< ${MEMORY_TARGET_MB} MB`, met: x.memory.rssMb < MEMORY_TARGET_MB,
+        command: `${sc.command.replace(/'.*'/, `'${JSON.stringify(x.config)}'`)}`,
+        unit: 'MB RSS',
+        ...single(x.memory.rssMb, 1),
+        target: `< ${MEMORY_TARGET_MB} MB`,
+        met: x.memory.rssMb < MEMORY_TARGET_MB,
       });
     }
     const d = sc.runs.find((y) => y.name === 'default');
     if (d) {
       out.push({
-        id: 'scale.lag', title: `event-loop lag at that scale (default run), 10 ms batches of ${f0(d.steady.recordsPerS)} records/s, one sweep inside`,
-        command: 'as above', unit: 'ms', rounds: d.lag.samples, median: d.lag.p50Ms, q1: NaN, q3: NaN, p99: d.lag.p99Ms,
+        id: 'scale.lag',
+        title: `event-loop lag at that scale (default run), 10 ms batches of ${f0(d.steady.recordsPerS)} records/s, one sweep inside`,
+        command: 'as above',
+        unit: 'ms',
+        rounds: d.lag.samples,
+        median: d.lag.p50Ms,
+        q1: NaN,
+        q3: NaN,
+        p99: d.lag.p99Ms,
       });
     }
     for (const m of sc.throughput) {
       out.push({
-        id: `throughput.${m.name}`, title: `pipeline throughput (decode → correlate → detect → encode), ${m.name}: ${m.description}; ${f0(m.eventsPerS.median)} events/s`,
-        command: sc.throughputCommand, unit: 'records per CPU-second', ...sumFig(m.rate),
-        target: `> ${f0(THROUGHPUT_TARGET)} records/s`, met: m.rate.median > THROUGHPUT_TARGET,
+        id: `throughput.${m.name}`,
+        title: `pipeline throughput (decode → correlate → detect → encode), ${m.name}: ${m.description}; ${f0(m.eventsPerS.median)} events/s`,
+        command: sc.throughputCommand,
+        unit: 'records per CPU-second',
+        ...sumFig(m.rate),
+        target: `> ${f0(THROUGHPUT_TARGET)} records/s`,
+        met: m.rate.median > THROUGHPUT_TARGET,
       });
     }
   }
@@ -209,16 +266,23 @@ function pipelineFigures(r: BenchReport): Figure[] {
     out.push({
       id: 'loss.unexplained',
       title: `loss accounting: abs(received + dropped − produced) summed over record types, plus abs(storm's own exec count − execs the reference saw), per run (${f0(lo.runs.length)} runs, ring ${lo.config.ringSizes.join('/')} B, ${f3(lo.dropFraction.median)} of records dropped)`,
-      command: lo.command, unit: 'records', ...sumFig(lo.unexplained),
-      target: '0 in every run', met: lo.runs.length ? lo.runs.every((x) => !x.error && x.unexplained === 0) : undefined,
+      command: lo.command,
+      unit: 'records',
+      ...sumFig(lo.unexplained),
+      target: '0 in every run',
+      met: lo.runs.length ? lo.runs.every((x) => !x.error && x.unexplained === 0) : undefined,
     });
   }
   const ru = r.rules;
   for (const m of ru?.mixes ?? []) {
     out.push({
-      id: `rules.${m.name}`, title: `Detector cost per record, ${m.name} mix (${m.description})`,
-      command: ru!.command, unit: 'ns per record', ...sumFig(m.addedNs),
-      target: `≤ ${f0(RULES_TARGET_NS)} ns`, met: m.addedNs.median <= RULES_TARGET_NS,
+      id: `rules.${m.name}`,
+      title: `Detector cost per record, ${m.name} mix (${m.description})`,
+      command: ru!.command,
+      unit: 'ns per record',
+      ...sumFig(m.addedNs),
+      target: `≤ ${f0(RULES_TARGET_NS)} ns`,
+      met: m.addedNs.median <= RULES_TARGET_NS,
     });
   }
   return out;
@@ -239,26 +303,48 @@ export function renderMarkdown(r: BenchReport): string {
   const L: string[] = [];
   const m = r.machine;
   L.push('# ctrwatch benchmarks', '');
-  L.push(`Generated by \`${r.command}\` at ${r.generatedAt} (wall time ${f0(r.wallS)} s); do not edit: re-run instead. Raw values: \`bench/report.json\`.`, '');
-  L.push(`Machine: ${m.cores} cores (${m.cpuModel}), Linux ${m.kernel}, node ${m.node}, ${m.bpftrace}, perf hardware counters ${m.perfInstructions ? 'available' : 'not supported'}.`);
+  L.push(
+    `Generated by \`${r.command}\` at ${r.generatedAt} (wall time ${f0(r.wallS)} s); do not edit: re-run instead. Raw values: \`bench/report.json\`.`,
+    '',
+  );
+  L.push(
+    `Machine: ${m.cores} cores (${m.cpuModel}), Linux ${m.kernel}, node ${m.node}, ${m.bpftrace}, perf hardware counters ${m.perfInstructions ? 'available' : 'not supported'}.`,
+  );
   if (r.build) {
-    L.push(`Code measured: git ${r.build.gitHead}, addon sha256 ${r.build.addonSha256} (built ${r.build.addonMtime})${r.build.dirty.length ? `, with uncommitted changes in ${r.build.dirty.map((d) => d.replace(/^\s*\S+\s+/, '')).join(', ')}` : ''}; run from a snapshot in bench/out/snap.`);
+    L.push(
+      `Code measured: git ${r.build.gitHead}, addon sha256 ${r.build.addonSha256} (built ${r.build.addonMtime})${r.build.dirty.length ? `, with uncommitted changes in ${r.build.dirty.map((d) => d.replace(/^\s*\S+\s+/, '')).join(', ')}` : ''}; run from a snapshot in bench/out/snap.`,
+    );
   }
-  const env = Object.entries(r.env).map(([k, v]) => `${k}=${v}`).join(' ');
+  const env = Object.entries(r.env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   L.push(`Configuration: ${env || 'defaults'}.`, '');
   const o = r.overhead;
   if (o) {
-    L.push(`Overhead: ${o.config.rounds} interleaved rounds; in each, every variant runs once next to a baseline storm (storm alone) run right before or after it (side alternating), variant order rotated each round. Storms of ${o.config.seconds} s with ${o.config.workers} workers, exec'd child \`${o.config.storm.childKind}\`; settle ${o.config.settleMs} ms after the variant attached. Throughput ratio = the variant's execs/s ÷ its pair's baseline execs/s (< 1 is overhead). CPU cost ratio = (storm CPU + variant CPU) per exec ÷ the baseline storm's CPU per exec (> 1 is overhead): CPU time is hardly changed by other processes taking turns on the CPUs, so on a shared machine it is the steadier of the two.`, '');
+    L.push(
+      `Overhead: ${o.config.rounds} interleaved rounds; in each, every variant runs once next to a baseline storm (storm alone) run right before or after it (side alternating), variant order rotated each round. Storms of ${o.config.seconds} s with ${o.config.workers} workers, exec'd child \`${o.config.storm.childKind}\`; settle ${o.config.settleMs} ms after the variant attached. Throughput ratio = the variant's execs/s ÷ its pair's baseline execs/s (< 1 is overhead). CPU cost ratio = (storm CPU + variant CPU) per exec ÷ the baseline storm's CPU per exec (> 1 is overhead): CPU time is hardly changed by other processes taking turns on the CPUs, so on a shared machine it is the steadier of the two.`,
+      '',
+    );
   }
 
   L.push('## Figures', '');
-  L.push('Rounds/n: rounds, repetitions or samples. Median is the p50 of a distribution; p99 is given for latency distributions (the targets are about it). A single count has no IQR.', '');
+  L.push(
+    'Rounds/n: rounds, repetitions or samples. Median is the p50 of a distribution; p99 is given for latency distributions (the targets are about it). A single count has no IQR.',
+    '',
+  );
   L.push('| Figure | Command | Rounds/n | Median (p50) | IQR (Q1–Q3) | p99 | Target | Met |', '|---|---|---|---|---|---|---|---|');
   for (const f of headline(r)) {
-    const extra = f.unit === 'with ÷ without' ? ` (overhead ${pct(f.median)})` : f.unit === 'with ÷ without, CPU' ? ` (+${((f.median - 1) * 100).toFixed(1)}% CPU)` : '';
+    const extra =
+      f.unit === 'with ÷ without'
+        ? ` (overhead ${pct(f.median)})`
+        : f.unit === 'with ÷ without, CPU'
+          ? ` (+${((f.median - 1) * 100).toFixed(1)}% CPU)`
+          : '';
     const iqr = Number.isFinite(f.q1) ? `${fmt(f, f.q1)}–${fmt(f, f.q3)}` : '—';
     const p99 = f.p99 !== undefined && Number.isFinite(f.p99) ? fmt(f, f.p99) : '—';
-    L.push(`| ${f.title.replace(/\|/g, '\\|')} [${f.unit}] | ${f.command === 'as above' ? 'as above' : code(f.command)} | ${f.rounds} | ${fmt(f, f.median)}${extra} | ${iqr} | ${p99} | ${f.target ?? '—'} | ${f.met === undefined ? '—' : f.met ? 'yes' : '**no**'} |`);
+    L.push(
+      `| ${f.title.replace(/\|/g, '\\|')} [${f.unit}] | ${f.command === 'as above' ? 'as above' : code(f.command)} | ${f.rounds} | ${fmt(f, f.median)}${extra} | ${iqr} | ${p99} | ${f.target ?? '—'} | ${f.met === undefined ? '—' : f.met ? 'yes' : '**no**'} |`,
+    );
   }
   L.push('');
   renderContainers(r, L);
@@ -266,30 +352,50 @@ export function renderMarkdown(r: BenchReport): string {
 
   if (o) {
     L.push('## Overhead details', '');
-    L.push('Median (Q1–Q3) over rounds. Storm CPU includes the BPF programs on its exec path; sensor CPU is the variant\'s process tree (utime+stime), during the storm only.', '');
-    L.push('| Variant | throughput ratio | same, quiet pairs (n) | CPU cost ratio | execs/s | other load, cores | storm CPU µs/exec | sensor CPU ms/1k execs | sensor CPU ms/1k records | records/exec | wake-ups/s | batches/s | dropped | failed runs |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    L.push(
+      "Median (Q1–Q3) over rounds. Storm CPU includes the BPF programs on its exec path; sensor CPU is the variant's process tree (utime+stime), during the storm only.",
+      '',
+    );
+    L.push(
+      '| Variant | throughput ratio | same, quiet pairs (n) | CPU cost ratio | execs/s | other load, cores | storm CPU µs/exec | sensor CPU ms/1k execs | sensor CPU ms/1k records | records/exec | wake-ups/s | batches/s | dropped | failed runs |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    );
     for (const v of o.figures as VariantFigures[]) {
       const base = v.variant === 'baseline';
-      L.push(`| ${name(v)} | ${base ? '—' : sumCell(v.ratio, f3)} | ${base ? '—' : `${sumCell(v.quietRatio, f3)} (${v.quietRatio.n})`} | ${base ? '—' : sumCell(v.cpuRatio, f3)} | ${sumCell(v.execsPerS, f0)} | ${sumCell(v.otherCores, f2)} | ${sumCell(v.stormCpuUsPerExec, f0)} | ${sumCell(v.cpuMsPer1kExecs, f2)} | ${sumCell(v.cpuMsPer1kRecords, f2)} | ${sumCell(v.recordsPerExec, f2)} | ${sumCell(v.wakeupsPerS, f0)} | ${sumCell(v.batchesPerS, f0)} | ${v.droppedTotal ?? '—'} | ${v.failedRuns} |`);
+      L.push(
+        `| ${name(v)} | ${base ? '—' : sumCell(v.ratio, f3)} | ${base ? '—' : `${sumCell(v.quietRatio, f3)} (${v.quietRatio.n})`} | ${base ? '—' : sumCell(v.cpuRatio, f3)} | ${sumCell(v.execsPerS, f0)} | ${sumCell(v.otherCores, f2)} | ${sumCell(v.stormCpuUsPerExec, f0)} | ${sumCell(v.cpuMsPer1kExecs, f2)} | ${sumCell(v.cpuMsPer1kRecords, f2)} | ${sumCell(v.recordsPerExec, f2)} | ${sumCell(v.wakeupsPerS, f0)} | ${sumCell(v.batchesPerS, f0)} | ${v.droppedTotal ?? '—'} | ${v.failedRuns} |`,
+      );
     }
     L.push('');
     const ctl = o.figures.find((x) => x.variant === 'control');
     const base = o.figures.find((x) => x.scenario === 'host' && x.variant === 'baseline');
     L.push('Noise on this machine:', '');
-    if (ctl) L.push(`- A/A control (storm alone vs. storm alone, as a pair): throughput ratio ${f3(ctl.ratio.median)}, IQR ${f3(ctl.ratio.q1)}–${f3(ctl.ratio.q3)}, range ${f3(ctl.ratio.min)}–${f3(ctl.ratio.max)}; CPU cost ratio ${f3(ctl.cpuRatio.median)}, IQR ${f3(ctl.cpuRatio.q1)}–${f3(ctl.cpuRatio.q3)}. Differences smaller than these spreads are not resolved.`);
-    if (base) L.push(`- Host baseline: ${f0(base.execsPerS.median)} execs/s, range ${f0(base.execsPerS.min)}–${f0(base.execsPerS.max)} across runs; other load during baseline storms ${f2(base.otherCores.median)} cores median, up to ${f2(base.otherCores.max)}.`);
-    L.push(`- Rounds in which another ctrwatch sensor (a cw_exec program not ours, e.g. kernel tests of another session) was loaded during some storm: ${o.roundsWithForeignSensors} of ${o.config.rounds}.`);
+    if (ctl)
+      L.push(
+        `- A/A control (storm alone vs. storm alone, as a pair): throughput ratio ${f3(ctl.ratio.median)}, IQR ${f3(ctl.ratio.q1)}–${f3(ctl.ratio.q3)}, range ${f3(ctl.ratio.min)}–${f3(ctl.ratio.max)}; CPU cost ratio ${f3(ctl.cpuRatio.median)}, IQR ${f3(ctl.cpuRatio.q1)}–${f3(ctl.cpuRatio.q3)}. Differences smaller than these spreads are not resolved.`,
+      );
+    if (base)
+      L.push(
+        `- Host baseline: ${f0(base.execsPerS.median)} execs/s, range ${f0(base.execsPerS.min)}–${f0(base.execsPerS.max)} across runs; other load during baseline storms ${f2(base.otherCores.median)} cores median, up to ${f2(base.otherCores.max)}.`,
+      );
+    L.push(
+      `- Rounds in which another ctrwatch sensor (a cw_exec program not ours, e.g. kernel tests of another session) was loaded during some storm: ${o.roundsWithForeignSensors} of ${o.config.rounds}.`,
+    );
     L.push(`- Overhead rounds took ${f0(o.wallS)} s.`);
     const cc = r.ctrwatchCounters ?? [];
     if (cc.length) {
       const dropped = cc.reduce((a, x) => a + (x.dropped ?? 0), 0);
       const missing = cc.filter((x) => x.dropped === undefined).length;
-      L.push(`- \`ctrwatch run\` runs: ${cc.length}; records its kernel side dropped, summed over them (from each run's "sensor stopped" log line): ${f0(dropped)}${missing ? `; ${missing} runs left no such line` : ''}.`);
+      L.push(
+        `- \`ctrwatch run\` runs: ${cc.length}; records its kernel side dropped, summed over them (from each run's "sensor stopped" log line): ${f0(dropped)}${missing ? `; ${missing} runs left no such line` : ''}.`,
+      );
     }
     L.push('');
     L.push('Commands:', '');
     L.push(`- storm (host): ${code(o.config.stormCommand.host)}`);
-    L.push(`- storm (container scenario: own mount namespace, so every process is followed and sent): ${code(o.config.stormCommand.container)}`);
+    L.push(
+      `- storm (container scenario: own mount namespace, so every process is followed and sent): ${code(o.config.stormCommand.container)}`,
+    );
     for (const v of o.figures.filter((x) => x.command !== '(none)')) L.push(`- ${name(v)}: ${code(v.command)}`);
     L.push('');
   }
@@ -302,7 +408,9 @@ export function renderMarkdown(r: BenchReport): string {
       L.push('| Variant | storm execs/s | BPF ns per exec (all its programs) | programs: runs, ns/run |', '|---|---|---|---|');
       for (const v of b.variants) {
         const progs = v.programs.map((p) => `${p.name} ${f0(p.runs)}× ${f0(p.nsPerRun)} ns`).join('; ');
-        L.push(`| ${v.scenario}:${v.variant} | ${v.storm ? f0(v.storm.execs_per_s) : '—'} | ${v.nsPerExec !== undefined ? f0(v.nsPerExec) : '—'} | ${v.error ? `error: ${v.error}` : progs || '—'} |`);
+        L.push(
+          `| ${v.scenario}:${v.variant} | ${v.storm ? f0(v.storm.execs_per_s) : '—'} | ${v.nsPerExec !== undefined ? f0(v.nsPerExec) : '—'} | ${v.error ? `error: ${v.error}` : progs || '—'} |`,
+        );
       }
       L.push('');
     }
@@ -311,11 +419,21 @@ export function renderMarkdown(r: BenchReport): string {
   const d = r.decode;
   if (d) {
     L.push('## Decode details', '');
-    L.push(`${d.config.reps} repetitions of ≥ ${d.config.repMs} ms each (whole passes over the input), after 5 warm-up passes, in the bench process. The rate is records ÷ the process's CPU time (process.cpuUsage, user+sys), which other load on a shared machine inflates far less than wall time; the wall-time rate is shown beside it. Recorded input: ${d.recorded.storms.map(code).join(', ')}; dropped while recording: ${d.recorded.dropped}.`, '');
-    L.push('| Input | records | batches | bytes | kinds | records/CPU-s median (Q1–Q3) | records/wall-s median (Q1–Q3) | CPU ns/record |', '|---|---|---|---|---|---|---|---|');
+    L.push(
+      `${d.config.reps} repetitions of ≥ ${d.config.repMs} ms each (whole passes over the input), after 5 warm-up passes, in the bench process. The rate is records ÷ the process's CPU time (process.cpuUsage, user+sys), which other load on a shared machine inflates far less than wall time; the wall-time rate is shown beside it. Recorded input: ${d.recorded.storms.map(code).join(', ')}; dropped while recording: ${d.recorded.dropped}.`,
+      '',
+    );
+    L.push(
+      '| Input | records | batches | bytes | kinds | records/CPU-s median (Q1–Q3) | records/wall-s median (Q1–Q3) | CPU ns/record |',
+      '|---|---|---|---|---|---|---|---|',
+    );
     for (const x of d.figures) {
-      const kinds = Object.entries(x.kinds).map(([k, n]) => `${k} ${n}`).join(', ');
-      L.push(`| ${x.name} | ${x.records} | ${x.batches} | ${x.bytes} | ${kinds} | ${sumCell(x.rate, f0)} | ${sumCell(x.wallRate, f0)} | ${f0(1e9 / x.rate.median)} |`);
+      const kinds = Object.entries(x.kinds)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ');
+      L.push(
+        `| ${x.name} | ${x.records} | ${x.batches} | ${x.bytes} | ${kinds} | ${sumCell(x.rate, f0)} | ${sumCell(x.wallRate, f0)} | ${f0(1e9 / x.rate.median)} |`,
+      );
     }
     L.push('');
   }
@@ -330,28 +448,60 @@ function renderContainers(r: BenchReport, L: string[]): void {
   const l = r.latency;
   if (l) {
     L.push('## Container start and detection latency', '');
-    L.push(`Command: ${code(l.command)}. ${l.config.perRuntime} measured containers per runtime after one warm-up each, rounds over the runtimes in rotating order. The reader process (node dist/bench/ctrwatch-reader.js, which does nothing else) stamps each line of \`ctrwatch run\`'s stdout with process.hrtime() (CLOCK_MONOTONIC) when its chunk arrives: A. The event's timeUnixNano T is the kernel's exec time E (monotonic) plus the sensor's wall offset S. The entrypoint (bench/stamp.c, ${l.stampKind}) reads CLOCK_MONOTONIC M and CLOCK_REALTIME R as its first instructions and writes them to a bind-mounted file; R − M is the true offset O. Latency = A − (T − O) − err, where err = the run's smallest R − T = ${f3(l.offsetErrMs)} ms (the sensor's offset error, from Date.now()'s millisecond, plus the smallest delay between an exec and its entrypoint's first instruction): the kernel's exec timestamp to the line, short by that smallest delay only.${l.error ? ` **Error: ${l.error}**` : ''}`, '');
-    L.push('| Runtime | n | p50 / p99 (Q1–Q3; min–max), ms | failures | runtime start command p50, ms (context) |', '|---|---|---|---|---|');
-    for (const x of l.runtimes) L.push(`| ${x.runtime}${x.skipped ? ` (${x.skipped})` : ''} | ${x.started.n} | ${distCell(x.started)} | ${x.failures} | ${x.startCmdMs.n ? f0(x.startCmdMs.p50) : '—'} |`);
-    L.push(`| detection escape.privileged-container (every 3rd container, all runtimes) | ${l.detection.n} | ${distCell(l.detection)} | — | — |`, '');
-    L.push(`Cross-checks, ms as p50 / p99 (IQR; range): from the entrypoint's own stamp, A − M = ${distCell(l.startedStamp)} (all runtimes; short by each sample's exec-to-first-instruction delay); that delay, (R − T) − err = ${distCell(l.stampDelayMs)}; R − T = ${distCell(l.clockSkewMs)}.`);
+    L.push(
+      `Command: ${code(l.command)}. ${l.config.perRuntime} measured containers per runtime after one warm-up each, rounds over the runtimes in rotating order. The reader process (node dist/bench/ctrwatch-reader.js, which does nothing else) stamps each line of \`ctrwatch run\`'s stdout with process.hrtime() (CLOCK_MONOTONIC) when its chunk arrives: A. The event's timeUnixNano T is the kernel's exec time E (monotonic) plus the sensor's wall offset S. The entrypoint (bench/stamp.c, ${l.stampKind}) reads CLOCK_MONOTONIC M and CLOCK_REALTIME R as its first instructions and writes them to a bind-mounted file; R − M is the true offset O. Latency = A − (T − O) − err, where err = the run's smallest R − T = ${f3(l.offsetErrMs)} ms (the sensor's offset error, from Date.now()'s millisecond, plus the smallest delay between an exec and its entrypoint's first instruction): the kernel's exec timestamp to the line, short by that smallest delay only.${l.error ? ` **Error: ${l.error}**` : ''}`,
+      '',
+    );
+    L.push(
+      '| Runtime | n | p50 / p99 (Q1–Q3; min–max), ms | failures | runtime start command p50, ms (context) |',
+      '|---|---|---|---|---|',
+    );
+    for (const x of l.runtimes)
+      L.push(
+        `| ${x.runtime}${x.skipped ? ` (${x.skipped})` : ''} | ${x.started.n} | ${distCell(x.started)} | ${x.failures} | ${x.startCmdMs.n ? f0(x.startCmdMs.p50) : '—'} |`,
+      );
+    L.push(
+      `| detection escape.privileged-container (every 3rd container, all runtimes) | ${l.detection.n} | ${distCell(l.detection)} | — | — |`,
+      '',
+    );
+    L.push(
+      `Cross-checks, ms as p50 / p99 (IQR; range): from the entrypoint's own stamp, A − M = ${distCell(l.startedStamp)} (all runtimes; short by each sample's exec-to-first-instruction delay); that delay, (R − T) − err = ${distCell(l.stampDelayMs)}; R − T = ${distCell(l.clockSkewMs)}.`,
+    );
     const k = l.sensor.counters;
-    if (k) L.push(`Sensor meanwhile: ${f0(k.records)} records, ${f0(k.dropped)} dropped, ${f0(k.decodeErrors)} decode errors; ${l.sensor.pipeline ? `${f0(l.sensor.pipeline.events)} events` : ''}. Part took ${f0(l.wallS)} s.`);
+    if (k)
+      L.push(
+        `Sensor meanwhile: ${f0(k.records)} records, ${f0(k.dropped)} dropped, ${f0(k.decodeErrors)} decode errors; ${l.sensor.pipeline ? `${f0(l.sensor.pipeline.events)} events` : ''}. Part took ${f0(l.wallS)} s.`,
+      );
     const errs = l.samples.filter((x) => x.error);
-    if (errs.length) L.push(`Failed samples: ${errs.slice(0, 5).map((x) => `${x.runtime} ${x.id}: ${x.error}`).join('; ')}${errs.length > 5 ? ` (and ${errs.length - 5} more)` : ''}.`);
+    if (errs.length)
+      L.push(
+        `Failed samples: ${errs
+          .slice(0, 5)
+          .map((x) => `${x.runtime} ${x.id}: ${x.error}`)
+          .join('; ')}${errs.length > 5 ? ` (and ${errs.length - 5} more)` : ''}.`,
+      );
     L.push('');
   }
   const c = r.churn;
   if (c) {
     L.push('## Churn', '');
-    L.push(`Command: ${code(c.command)}. ${f0(c.ran)} of ${f0(c.config.containers)} containers ran (exit 0), ${f0(c.failed)} failed${c.failures.length ? ` (${c.failures.join('; ')})` : ''}, at ${f2(c.rate)} containers/s. Lines counted per container id after the last container exited (until all were in, or 3 s without a new line).${c.error ? ` **Error: ${c.error}**` : ''}`, '');
+    L.push(
+      `Command: ${code(c.command)}. ${f0(c.ran)} of ${f0(c.config.containers)} containers ran (exit 0), ${f0(c.failed)} failed${c.failures.length ? ` (${c.failures.join('; ')})` : ''}, at ${f2(c.rate)} containers/s. Lines counted per container id after the last container exited (until all were in, or 3 s without a new line).${c.error ? ` **Error: ${c.error}**` : ''}`,
+      '',
+    );
     L.push('| Record | expected | received | containers missing it | duplicates |', '|---|---|---|---|---|');
-    for (const k of ['containerCreated', 'containerStarted', 'containerExited'] as const) L.push(`| ${k} | ${f0(c.expected[k])} | ${f0(c.received[k])} | ${f0(c.missing[k])} | ${f0(c.duplicates[k])} |`);
+    for (const k of ['containerCreated', 'containerStarted', 'containerExited'] as const)
+      L.push(`| ${k} | ${f0(c.expected[k])} | ${f0(c.received[k])} | ${f0(c.missing[k])} | ${f0(c.duplicates[k])} |`);
     L.push('');
     const k = c.sensor.counters;
     if (k) {
-      const drops = Object.entries(k.kernel).filter(([n, v]) => n.startsWith('dropped_') && v > 0).map(([n, v]) => `${n} ${f0(v)}`);
-      L.push(`Sensor counters at stop ("sensor stopped" log line): ${f0(k.records)} records received, dropped ${drops.length ? drops.join(', ') : 'none (every dropped_* is 0)'}, ${f0(k.decodeErrors)} decode errors; lines about ids we did not run: ${f0(c.unknownIds)}. Part took ${f0(c.wallS)} s.`, '');
+      const drops = Object.entries(k.kernel)
+        .filter(([n, v]) => n.startsWith('dropped_') && v > 0)
+        .map(([n, v]) => `${n} ${f0(v)}`);
+      L.push(
+        `Sensor counters at stop ("sensor stopped" log line): ${f0(k.records)} records received, dropped ${drops.length ? drops.join(', ') : 'none (every dropped_* is 0)'}, ${f0(k.decodeErrors)} decode errors; lines about ids we did not run: ${f0(c.unknownIds)}. Part took ${f0(c.wallS)} s.`,
+        '',
+      );
     }
   }
 }
@@ -360,29 +510,53 @@ function renderPipeline(r: BenchReport, L: string[]): void {
   const sc = r.scale;
   if (sc) {
     L.push('## Pipeline at scale', '');
-    L.push(`Command: ${code(sc.command)} (each run a fresh process; memory after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = fastJsonLine, as ctrwatch run): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with one sweep in the middle; event-loop lag from monitorEventLoopDelay; then the sweep with the bounded /proc prune step that \`ctrwatch run\` does every sweep.`, '');
-    L.push('| Run | containers | processes tracked (table bound) | RSS MB | heap used MB | lag p50 / p99 / max, ms | batch time p99 / max, ms | sweep, ms | sweep + prune, ms |', '|---|---|---|---|---|---|---|---|---|');
+    L.push(
+      `Command: ${code(sc.command)} (each run a fresh process; memory after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = fastJsonLine, as ctrwatch run): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with one sweep in the middle; event-loop lag from monitorEventLoopDelay; then the sweep with the bounded /proc prune step that \`ctrwatch run\` does every sweep.`,
+      '',
+    );
+    L.push(
+      '| Run | containers | processes tracked (table bound) | RSS MB | heap used MB | lag p50 / p99 / max, ms | batch time p99 / max, ms | sweep, ms | sweep + prune, ms |',
+      '|---|---|---|---|---|---|---|---|---|',
+    );
     for (const x of sc.runs) {
-      L.push(`| ${x.name}: ${x.description} | ${f0(x.stats.containers)} | ${f0(x.stats.processes)} (${f0(x.tableBound)} + ${f0(x.recentBound)} host) | ${f0(x.memory.rssMb)} | ${f0(x.memory.heapUsedMb)} | ${f2(x.lag.p50Ms)} / ${f2(x.lag.p99Ms)} / ${f2(x.lag.maxMs)} | ${f2(x.steady.batchMs.p99)} / ${f2(x.steady.batchMs.max)} | ${f2(x.sweepMs)} | ${f0(x.pruneMs)} (${f0(x.procsBeforePrune)} processes) |`);
+      L.push(
+        `| ${x.name}: ${x.description} | ${f0(x.stats.containers)} | ${f0(x.stats.processes)} (${f0(x.tableBound)} + ${f0(x.recentBound)} host) | ${f0(x.memory.rssMb)} | ${f0(x.memory.heapUsedMb)} | ${f2(x.lag.p50Ms)} / ${f2(x.lag.p99Ms)} / ${f2(x.lag.maxMs)} | ${f2(x.steady.batchMs.p99)} / ${f2(x.steady.batchMs.max)} | ${f2(x.sweepMs)} | ${f0(x.pruneMs)} (${f0(x.procsBeforePrune)} processes) |`,
+      );
     }
     const base = sc.runs.find((x) => x.name === 'default');
     const co = sc.runs.find((x) => x.name === 'containers-only');
     const all = sc.runs.find((x) => x.name === 'all-processes');
-    if (base) L.push('', `Before the pipeline existed the process used ${f0(base.memoryBefore.rssMb)} MB RSS (node, pino, the schema; heap ${f0(base.memoryBefore.heapUsedMb)} MB).`);
+    if (base)
+      L.push(
+        '',
+        `Before the pipeline existed the process used ${f0(base.memoryBefore.rssMb)} MB RSS (node, pino, the schema; heap ${f0(base.memoryBefore.heapUsedMb)} MB).`,
+      );
     if (co && all) {
       const perC = ((co.memory.heapUsedMb - co.memoryBefore.heapUsedMb) * 1024) / co.stats.containers;
       const perP = ((all.memory.heapUsedMb - co.memory.heapUsedMb) * 1024) / (all.stats.processes - co.stats.processes);
-      L.push(`Heap per kind, from these runs: ${f2(perC)} KiB per container (containers-only run: the container's facts, its enriched metadata from config.json, its init) and ${f2(perP)} KiB per further process (all-processes minus containers-only).`);
+      L.push(
+        `Heap per kind, from these runs: ${f2(perC)} KiB per container (containers-only run: the container's facts, its enriched metadata from config.json, its init) and ${f2(perP)} KiB per further process (all-processes minus containers-only).`,
+      );
     }
     if (sc.errors.length) L.push(`Errors: ${sc.errors.join('; ')}`);
     L.push('');
     if (sc.throughput.length) {
       L.push('### Throughput', '');
-      L.push(`Command: ${code(sc.throughputCommand)}: passes over the input (decodeBatch, Pipeline.onBatch, fastJsonLine of every event), after 5 warm-up passes; records ÷ the process's CPU time (all its threads, GC included) per repetition.`, '');
-      L.push('| Mix | records | kinds | events/pass | records/CPU-s median (Q1–Q3) | records/wall-s | events/s | encode share of time | µs per event encoded |', '|---|---|---|---|---|---|---|---|---|');
+      L.push(
+        `Command: ${code(sc.throughputCommand)}: passes over the input (decodeBatch, Pipeline.onBatch, fastJsonLine of every event), after 5 warm-up passes; records ÷ the process's CPU time (all its threads, GC included) per repetition.`,
+        '',
+      );
+      L.push(
+        '| Mix | records | kinds | events/pass | records/CPU-s median (Q1–Q3) | records/wall-s | events/s | encode share of time | µs per event encoded |',
+        '|---|---|---|---|---|---|---|---|---|',
+      );
       for (const m of sc.throughput) {
-        const kinds = Object.entries(m.kinds).map(([k, n]) => `${k} ${f0(n)}`).join(', ');
-        L.push(`| ${m.name} | ${f0(m.records)} | ${kinds} | ${f0(m.eventsPerPass)} | ${sumCell(m.rate, f0)} | ${f0(m.wallRate.median)} | ${f0(m.eventsPerS.median)} | ${f3(m.encodeShare)} | ${Number.isFinite(m.encodeUsPerEvent) ? f2(m.encodeUsPerEvent) : '—'} |`);
+        const kinds = Object.entries(m.kinds)
+          .map(([k, n]) => `${k} ${f0(n)}`)
+          .join(', ');
+        L.push(
+          `| ${m.name} | ${f0(m.records)} | ${kinds} | ${f0(m.eventsPerPass)} | ${sumCell(m.rate, f0)} | ${f0(m.wallRate.median)} | ${f0(m.eventsPerS.median)} | ${f3(m.encodeShare)} | ${Number.isFinite(m.encodeUsPerEvent) ? f2(m.encodeUsPerEvent) : '—'} |`,
+        );
       }
       L.push('');
     }
@@ -390,26 +564,44 @@ function renderPipeline(r: BenchReport, L: string[]): void {
   const ru = r.rules;
   if (ru) {
     L.push('## Rule engine cost', '');
-    L.push(`Command: ${code(ru.command)}. Two Pipelines in one process, the second with its Detector replaced by one that finds nothing; the same pre-decoded batches, repetitions side by side in alternating order; CPU ns per record. Added = with − without, per pair; it includes building, stamping and encoding the detection events the rules cause.${ru.error ? ` **Error: ${ru.error}**` : ''}`, '');
-    L.push('| Mix | records | with Detector, ns/record | without, ns/record | added, ns/record median (Q1–Q3) | events per pass with / without | of which encoding the extra events, ns/record |', '|---|---|---|---|---|---|---|');
-    for (const m of ru.mixes) L.push(`| ${m.name} | ${f0(m.records)} | ${sumCell(m.withNs, f0)} | ${sumCell(m.withoutNs, f0)} | ${sumCell(m.addedNs, f0)} | ${f0(m.eventsPerPassWith)} / ${f0(m.eventsPerPassWithout)} | ${f0(m.encodeAddedNs)} |`);
+    L.push(
+      `Command: ${code(ru.command)}. Two Pipelines in one process, the second with its Detector replaced by one that finds nothing; the same pre-decoded batches, repetitions side by side in alternating order; CPU ns per record. Added = with − without, per pair; it includes building, stamping and encoding the detection events the rules cause.${ru.error ? ` **Error: ${ru.error}**` : ''}`,
+      '',
+    );
+    L.push(
+      '| Mix | records | with Detector, ns/record | without, ns/record | added, ns/record median (Q1–Q3) | events per pass with / without | of which encoding the extra events, ns/record |',
+      '|---|---|---|---|---|---|---|',
+    );
+    for (const m of ru.mixes)
+      L.push(
+        `| ${m.name} | ${f0(m.records)} | ${sumCell(m.withNs, f0)} | ${sumCell(m.withoutNs, f0)} | ${sumCell(m.addedNs, f0)} | ${f0(m.eventsPerPassWith)} / ${f0(m.eventsPerPassWithout)} | ${f0(m.encodeAddedNs)} |`,
+      );
     L.push('');
   }
   const lo = r.loss;
   if (lo) {
     L.push('## Loss accounting (small ring)', '');
-    L.push(`Command: ${code(lo.command)}. Per run: the small sensor is loaded, its ring drained, its counters read (c0); the storm runs in its own mount namespace; the counters are read again (c1) and the ring drained, until nothing was sent between two reads. Produced = the reference sensor's records with kernel time between c0 and c1 (itself dropping nothing); received = the small sensor's records in that window; dropped = its dropped_* deltas. Records of the reference within 50 µs of a counter read are ambiguous (either side). The storm's own exec count is compared with the execs the reference saw in its namespace.`, '');
-    L.push('| Round | ring B | storm execs (own count) / seen by reference / received | fork: recv + drop − prod | exec: recv + drop − prod | exit: recv + drop − prod | other types | ambiguous | other processes\' execs (of them dropped) | received − sent (whole life) | dropped share | unexplained |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+    L.push(
+      `Command: ${code(lo.command)}. Per run: the small sensor is loaded, its ring drained, its counters read (c0); the storm runs in its own mount namespace; the counters are read again (c1) and the ring drained, until nothing was sent between two reads. Produced = the reference sensor's records with kernel time between c0 and c1 (itself dropping nothing); received = the small sensor's records in that window; dropped = its dropped_* deltas. Records of the reference within 50 µs of a counter read are ambiguous (either side). The storm's own exec count is compared with the execs the reference saw in its namespace.`,
+      '',
+    );
+    L.push(
+      "| Round | ring B | storm execs (own count) / seen by reference / received | fork: recv + drop − prod | exec: recv + drop − prod | exit: recv + drop − prod | other types | ambiguous | other processes' execs (of them dropped) | received − sent (whole life) | dropped share | unexplained |",
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    );
     for (const x of lo.runs) {
       if (x.error || !x.types) {
         L.push(`| ${x.round} | ${x.ringBytes} | error: ${x.error ?? '?'} | | | | | | | | | |`);
         continue;
       }
       const t = x.types;
-      const cell = (b: { received: number; dropped: number; produced: number; mismatch: number }) => `${f0(b.received)} + ${f0(b.dropped)} − ${f0(b.produced)} = ${b.mismatch}`;
+      const cell = (b: { received: number; dropped: number; produced: number; mismatch: number }) =>
+        `${f0(b.received)} + ${f0(b.dropped)} − ${f0(b.produced)} = ${b.mismatch}`;
       const others = (['cgroup_mkdir', 'cgroup_rmdir', 'cgroup_attach', 'syscall'] as const).map((k) => t[k]);
       const amb = Object.values(t).reduce((a, b) => a + b.ambiguous, 0);
-      L.push(`| ${x.round} | ${x.ringBytes} | ${f0(x.stormExecs!)} / ${f0(x.refStormExecs!)} / ${f0(x.receivedStormExecs!)} | ${cell(t.fork)} | ${cell(t.exec)} | ${cell(t.exit)} | ${others.reduce((a, b) => a + b.mismatch, 0)} (of ${f0(others.reduce((a, b) => a + b.produced, 0))}) | ${amb} | ${f0(x.otherExecs!)} (${f0(x.droppedOtherExecs!)}) | ${x.receivedMinusSent} | ${f3(x.dropFraction!)} | ${x.unexplained} |`);
+      L.push(
+        `| ${x.round} | ${x.ringBytes} | ${f0(x.stormExecs!)} / ${f0(x.refStormExecs!)} / ${f0(x.receivedStormExecs!)} | ${cell(t.fork)} | ${cell(t.exec)} | ${cell(t.exit)} | ${others.reduce((a, b) => a + b.mismatch, 0)} (of ${f0(others.reduce((a, b) => a + b.produced, 0))}) | ${amb} | ${f0(x.otherExecs!)} (${f0(x.droppedOtherExecs!)}) | ${x.receivedMinusSent} | ${f3(x.dropFraction!)} | ${x.unexplained} |`,
+      );
     }
     L.push('', `Part took ${f0(lo.wallS)} s.`, '');
   }
@@ -418,7 +610,9 @@ function renderPipeline(r: BenchReport, L: string[]): void {
 /** bench/REPORT.md + bench/report.json, or with BENCH_REPORT_NAME=x (side runs) bench/out/x.md + x.json. */
 export function writeReport(r: BenchReport): string {
   const n = process.env.BENCH_REPORT_NAME;
-  const [md, json] = n ? [join(BENCH, 'out', `${n}.md`), join(BENCH, 'out', `${n}.json`)] : [join(BENCH, 'REPORT.md'), join(BENCH, 'report.json')];
+  const [md, json] = n
+    ? [join(BENCH, 'out', `${n}.md`), join(BENCH, 'out', `${n}.json`)]
+    : [join(BENCH, 'REPORT.md'), join(BENCH, 'report.json')];
   writeFileSync(json, JSON.stringify({ ...r, figures: headline(r) }, null, 2) + '\n');
   writeFileSync(md, renderMarkdown(r));
   return md;

@@ -51,7 +51,10 @@ export async function runRules(cfg: RulesConfig): Promise<RulesResult> {
   const res: RulesResult = { command: procCommand('rules', c), mixes: [], wallS: 0 };
   try {
     res.mixes = (await pipelineProc('rules', c)) as RulesMix[];
-    for (const m of res.mixes) cfg.log(`rules ${m.name}: detector adds ${m.addedNs.median.toFixed(0)} ns/record (IQR ${m.addedNs.q1.toFixed(0)}–${m.addedNs.q3.toFixed(0)}); with ${m.withNs.median.toFixed(0)}, without ${m.withoutNs.median.toFixed(0)} ns/record`);
+    for (const m of res.mixes)
+      cfg.log(
+        `rules ${m.name}: detector adds ${m.addedNs.median.toFixed(0)} ns/record (IQR ${m.addedNs.q1.toFixed(0)}–${m.addedNs.q3.toFixed(0)}); with ${m.withNs.median.toFixed(0)}, without ${m.withoutNs.median.toFixed(0)} ns/record`,
+      );
   } catch (e) {
     res.error = (e as Error).message;
     cfg.log(`rules failed: ${res.error}`);

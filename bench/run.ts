@@ -40,7 +40,17 @@ import { runDecode } from './decode';
 import { RUNTIMES, type RuntimeName } from './lab';
 import { runLatency } from './latency';
 import {
-  buildStorm, CODE, envNum, killAll, killChildrenOnExit, leftovers, machine, ROOT, sleep, snapshot, type BuildIdentity,
+  buildStorm,
+  CODE,
+  envNum,
+  killAll,
+  killChildrenOnExit,
+  leftovers,
+  machine,
+  ROOT,
+  sleep,
+  snapshot,
+  type BuildIdentity,
 } from './lib';
 import { runLoss } from './loss';
 import { runOverhead, type OverheadResult } from './overhead';
@@ -58,9 +68,17 @@ function ctrwatchCounters(o: OverheadResult): RunCounters[] {
   const out: RunCounters[] = [];
   for (const r of o.runs.filter((x) => x.variant === 'ctrwatch-run' && x.log)) {
     try {
-      const line = readFileSync(join(ROOT, r.log!), 'utf8').split('\n').find((l) => l.includes('"sensor stopped"'));
+      const line = readFileSync(join(ROOT, r.log!), 'utf8')
+        .split('\n')
+        .find((l) => l.includes('"sensor stopped"'));
       const j = line ? (JSON.parse(line) as { counters?: { records: number; dropped: number; decodeErrors: number } }) : undefined;
-      out.push({ round: r.round, scenario: r.scenario, records: j?.counters?.records, dropped: j?.counters?.dropped, decodeErrors: j?.counters?.decodeErrors });
+      out.push({
+        round: r.round,
+        scenario: r.scenario,
+        records: j?.counters?.records,
+        dropped: j?.counters?.dropped,
+        decodeErrors: j?.counters?.decodeErrors,
+      });
     } catch {
       out.push({ round: r.round, scenario: r.scenario });
     }
@@ -73,7 +91,9 @@ const log = (msg: string) => process.stderr.write(`${new Date().toISOString().sl
 /** From the package root: snapshot the build, then run this file from the snapshot. */
 async function fromSnapshot(): Promise<number> {
   const { dir, identity } = await snapshot();
-  log(`bench: running from a snapshot of the build (${dir.slice(ROOT.length + 1)}; git ${identity.gitHead}, addon ${identity.addonSha256}${identity.dirty.length ? `, uncommitted: ${identity.dirty.length} files` : ''})`);
+  log(
+    `bench: running from a snapshot of the build (${dir.slice(ROOT.length + 1)}; git ${identity.gitHead}, addon ${identity.addonSha256}${identity.dirty.length ? `, uncommitted: ${identity.dirty.length} files` : ''})`,
+  );
   const child = spawn(process.execPath, [join(dir, 'dist', 'bench', 'run.js'), ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, BENCH_ROOT: ROOT, BENCH_IDENTITY: JSON.stringify(identity) },
@@ -111,7 +131,11 @@ async function main(): Promise<number> {
   const report: BenchReport = {
     generatedAt: new Date().toISOString(),
     command: `node dist/bench/run.js${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}`,
-    env, machine: m, build: build ?? undefined, wallS: 0, leftovers: [],
+    env,
+    machine: m,
+    build: build ?? undefined,
+    wallS: 0,
+    leftovers: [],
   };
   const variants = selectedVariants(quick ? QUICK_VARIANTS : undefined);
 
@@ -119,23 +143,35 @@ async function main(): Promise<number> {
     report.decode = await runDecode({
       reps: Math.round(envNum('BENCH_DECODE_REPS', quick ? 10 : 15)),
       repMs: envNum('BENCH_DECODE_REP_MS', quick ? 100 : 200),
-      recordSeconds: 2, workers, storm, log,
+      recordSeconds: 2,
+      workers,
+      storm,
+      log,
     });
   }
   const reps = Math.round(envNum('BENCH_PIPE_REPS', quick ? 5 : 15));
   const repMs = envNum('BENCH_PIPE_REP_MS', quick ? 100 : 200);
   if (only.includes('scale')) {
     report.scale = await runScale({
-      containers: Math.round(envNum('BENCH_SCALE_CONTAINERS', 10_000)), inside: Math.round(envNum('BENCH_SCALE_INSIDE', 9)),
-      lagSeconds: envNum('BENCH_LAG_SECONDS', quick ? 2 : 5), full: !quick, reps, repMs, log,
+      containers: Math.round(envNum('BENCH_SCALE_CONTAINERS', 10_000)),
+      inside: Math.round(envNum('BENCH_SCALE_INSIDE', 9)),
+      lagSeconds: envNum('BENCH_LAG_SECONDS', quick ? 2 : 5),
+      full: !quick,
+      reps,
+      repMs,
+      log,
     });
   }
   if (only.includes('rules')) report.rules = await runRules({ reps, repMs, log });
   if (only.includes('loss')) {
     report.loss = await runLoss({
       ringSizes: (process.env.BENCH_LOSS_RINGS ?? (quick ? '4096' : '4096,8192,16384')).split(',').map(Number),
-      rounds: Math.round(envNum('BENCH_LOSS_ROUNDS', quick ? 1 : 2)), seconds: envNum('BENCH_LOSS_SECONDS', quick ? 1 : 2),
-      drainMs: Math.round(envNum('BENCH_LOSS_DRAIN_MS', 1000)), workers, storm, log,
+      rounds: Math.round(envNum('BENCH_LOSS_ROUNDS', quick ? 1 : 2)),
+      seconds: envNum('BENCH_LOSS_SECONDS', quick ? 1 : 2),
+      drainMs: Math.round(envNum('BENCH_LOSS_DRAIN_MS', 1000)),
+      workers,
+      storm,
+      log,
     });
   }
   if (only.includes('latency')) {
@@ -146,25 +182,40 @@ async function main(): Promise<number> {
   }
   if (only.includes('churn')) {
     report.churn = await runChurn({
-      containers: Math.round(envNum('BENCH_CHURN_N', quick ? 100 : 500)), parallel: Math.round(envNum('BENCH_CHURN_PARALLEL', 4)), log,
+      containers: Math.round(envNum('BENCH_CHURN_N', quick ? 100 : 500)),
+      parallel: Math.round(envNum('BENCH_CHURN_PARALLEL', 4)),
+      log,
     });
   }
   if (only.includes('overhead')) {
-    log(`overhead: ${rounds} rounds of pairs (baseline, variant), storms of ${seconds} s: ${variants.filter((v) => v.name !== 'baseline').map((v) => `${v.scenario}:${v.name}`).join(', ')}`);
+    log(
+      `overhead: ${rounds} rounds of pairs (baseline, variant), storms of ${seconds} s: ${variants
+        .filter((v) => v.name !== 'baseline')
+        .map((v) => `${v.scenario}:${v.name}`)
+        .join(', ')}`,
+    );
     report.overhead = await runOverhead({ rounds, seconds, workers, settleMs, storm, variants, log });
     report.ctrwatchCounters = ctrwatchCounters(report.overhead);
   }
   if (only.includes('bpfstats')) {
     const which = variants.filter((v) => ['sensor', 'bpftrace', 'ctrwatch-run'].includes(v.name));
     report.bpfStats = await runBpfStats(which, storm, workers, seconds);
-    log(`bpfstats: ${report.bpfStats.error ?? report.bpfStats.variants.map((v) => `${v.scenario}:${v.variant} ${v.nsPerExec?.toFixed(0) ?? v.error} ns/exec`).join(', ')}`);
+    log(
+      `bpfstats: ${report.bpfStats.error ?? report.bpfStats.variants.map((v) => `${v.scenario}:${v.variant} ${v.nsPerExec?.toFixed(0) ?? v.error} ns/exec`).join(', ')}`,
+    );
   }
 
   killAll();
   await sleep(200);
   report.leftovers = leftovers([
-    'bench/out/storm', 'dist/bench/sensor-proc.js', 'printf("fork %d %d %s', 'dist/bench/ctrwatch-reader.js', 'dist/bench/pipeline-proc.js',
-    join(CODE, 'bin', 'ctrwatch'), 'cwbench/stamp', ...[report.latency?.labDir, report.churn?.labDir].filter((d): d is string => !!d),
+    'bench/out/storm',
+    'dist/bench/sensor-proc.js',
+    'printf("fork %d %d %s',
+    'dist/bench/ctrwatch-reader.js',
+    'dist/bench/pipeline-proc.js',
+    join(CODE, 'bin', 'ctrwatch'),
+    'cwbench/stamp',
+    ...[report.latency?.labDir, report.churn?.labDir].filter((d): d is string => !!d),
   ]);
   report.wallS = (Date.now() - t0) / 1000;
   const md = writeReport(report);

@@ -98,17 +98,33 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
   const t0 = Date.now();
   const base = { containers: cfg.containers, inside: cfg.inside, lagSeconds: cfg.lagSeconds };
   const plan: { name: string; description: string; c: ScaleRun['config'] }[] = [
-    { name: 'default', description: `${cfg.containers.toLocaleString('en-US')} containers × ${cfg.inside + 1} processes, Pipeline as ctrwatch run builds it (the process table's default bound)`, c: base },
+    {
+      name: 'default',
+      description: `${cfg.containers.toLocaleString('en-US')} containers × ${cfg.inside + 1} processes, Pipeline as ctrwatch run builds it (the process table's default bound)`,
+      c: base,
+    },
   ];
   if (cfg.full) {
     plan.push(
-      { name: 'all-processes', description: `the same with the process table's bound raised to 200,000 (bench only): every process kept`, c: { ...base, maxEntries: 200_000 } },
-      { name: 'containers-only', description: `${cfg.containers.toLocaleString('en-US')} containers, their init only`, c: { ...base, inside: 0 } },
+      {
+        name: 'all-processes',
+        description: `the same with the process table's bound raised to 200,000 (bench only): every process kept`,
+        c: { ...base, maxEntries: 200_000 },
+      },
+      {
+        name: 'containers-only',
+        description: `${cfg.containers.toLocaleString('en-US')} containers, their init only`,
+        c: { ...base, inside: 0 },
+      },
     );
   }
   const res: ScaleResult = {
-    command: procCommand('scale', base, true), runs: [], throughput: [], errors: [],
-    throughputCommand: procCommand('throughput', { reps: cfg.reps, repMs: cfg.repMs }), wallS: 0,
+    command: procCommand('scale', base, true),
+    runs: [],
+    throughput: [],
+    errors: [],
+    throughputCommand: procCommand('throughput', { reps: cfg.reps, repMs: cfg.repMs }),
+    wallS: 0,
   };
   for (const x of plan) {
     try {
@@ -116,7 +132,9 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
       r.name = x.name;
       r.description = x.description;
       res.runs.push(r);
-      cfg.log(`scale ${x.name}: ${r.stats.containers} containers, ${r.stats.processes} processes: RSS ${r.memory.rssMb.toFixed(0)} MB (heap ${r.memory.heapUsedMb.toFixed(0)} MB); lag p99 ${r.lag.p99Ms.toFixed(1)} ms, max ${r.lag.maxMs.toFixed(1)} ms; sweep ${r.sweepMs.toFixed(1)} ms, prune ${r.pruneMs.toFixed(0)} ms`);
+      cfg.log(
+        `scale ${x.name}: ${r.stats.containers} containers, ${r.stats.processes} processes: RSS ${r.memory.rssMb.toFixed(0)} MB (heap ${r.memory.heapUsedMb.toFixed(0)} MB); lag p99 ${r.lag.p99Ms.toFixed(1)} ms, max ${r.lag.maxMs.toFixed(1)} ms; sweep ${r.sweepMs.toFixed(1)} ms, prune ${r.pruneMs.toFixed(0)} ms`,
+      );
     } catch (e) {
       res.errors.push(`${x.name}: ${(e as Error).message}`);
       cfg.log(`scale ${x.name} failed: ${(e as Error).message}`);
@@ -124,7 +142,10 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
   }
   try {
     res.throughput = (await pipelineProc('throughput', { reps: cfg.reps, repMs: cfg.repMs })) as ThroughputMix[];
-    for (const m of res.throughput) cfg.log(`throughput ${m.name}: ${Math.round(m.rate.median).toLocaleString('en-US')} records/CPU-s, ${Math.round(m.eventsPerS.median).toLocaleString('en-US')} events/s (encode ${(m.encodeShare * 100).toFixed(0)}% of the time)`);
+    for (const m of res.throughput)
+      cfg.log(
+        `throughput ${m.name}: ${Math.round(m.rate.median).toLocaleString('en-US')} records/CPU-s, ${Math.round(m.eventsPerS.median).toLocaleString('en-US')} events/s (encode ${(m.encodeShare * 100).toFixed(0)}% of the time)`,
+      );
   } catch (e) {
     res.errors.push(`throughput: ${(e as Error).message}`);
     cfg.log(`throughput failed: ${(e as Error).message}`);

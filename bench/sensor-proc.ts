@@ -38,12 +38,23 @@ function parseArgs(argv: string[]): Args {
   };
   for (let i = 0; i < argv.length; i++) {
     switch (argv[i]) {
-      case '--drain-ms': a.drainMs = num(i++); break;
-      case '--wake-gap-ns': a.wakeGapNs = num(i++); break;
-      case '--ring-bytes': a.ringBytes = num(i++); break;
-      case '--trace-all': a.traceAll = true; break;
-      case '--raw': a.raw = true; break;
-      default: throw new RangeError(`unknown argument ${argv[i]}`);
+      case '--drain-ms':
+        a.drainMs = num(i++);
+        break;
+      case '--wake-gap-ns':
+        a.wakeGapNs = num(i++);
+        break;
+      case '--ring-bytes':
+        a.ringBytes = num(i++);
+        break;
+      case '--trace-all':
+        a.traceAll = true;
+        break;
+      case '--raw':
+        a.raw = true;
+        break;
+      default:
+        throw new RangeError(`unknown argument ${argv[i]}`);
     }
   }
   return a;

@@ -28,11 +28,11 @@ static long sys3(long n, long a, long b, long c)
 	return r;
 }
 
-#define SYS_write 1
-#define SYS_open 2
-#define SYS_close 3
-#define SYS_pause 34
-#define SYS_exit 60
+#define SYS_write	  1
+#define SYS_open	  2
+#define SYS_close	  3
+#define SYS_pause	  34
+#define SYS_exit	  60
 #define SYS_clock_gettime 228
 
 static int fmt_u64(char *p, unsigned long v)

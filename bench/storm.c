@@ -44,7 +44,7 @@ struct result {
 
 static void worker(int go_fd, int out_fd, double seconds, char **argv)
 {
-	struct result r = {0, 0};
+	struct result r = { 0, 0 };
 	double deadline;
 	char c;
 
@@ -84,7 +84,7 @@ int main(int argc, char **argv)
 	char prog[PATH_MAX];
 	char **child_argv;
 	int go[2], out[2], opt, unshared = 0;
-	struct result total = {0, 0};
+	struct result total = { 0, 0 };
 	struct rusage ru;
 	double t0, t1;
 
@@ -106,11 +106,18 @@ int main(int argc, char **argv)
 			}
 			unshared = 1;
 			break;
-		case 'n': workers = strtol(optarg, NULL, 10); break;
-		case 'd': seconds = strtod(optarg, NULL); break;
-		case 'p': snprintf(prog, sizeof(prog), "%s", optarg); break;
+		case 'n':
+			workers = strtol(optarg, NULL, 10);
+			break;
+		case 'd':
+			seconds = strtod(optarg, NULL);
+			break;
+		case 'p':
+			snprintf(prog, sizeof(prog), "%s", optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-n workers] [-d seconds] [-p program] [-u] [-- argv...]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-n workers] [-d seconds] [-p program] [-u] [-- argv...]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -163,9 +170,8 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_CHILDREN, &ru);
 	printf("{\"unshared\":%d,\"workers\":%ld,\"seconds\":%g,\"elapsed_s\":%.6f,\"execs\":%llu,\"execs_per_s\":%.1f,"
 	       "\"failed\":%llu,\"cpu_user_s\":%.6f,\"cpu_sys_s\":%.6f}\n",
-	       unshared, workers, seconds, t1 - t0, (unsigned long long)total.execs,
-	       total.execs / (t1 - t0), (unsigned long long)total.failed,
-	       ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+	       unshared, workers, seconds, t1 - t0, (unsigned long long)total.execs, total.execs / (t1 - t0),
+	       (unsigned long long)total.failed, ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
 	return total.execs ? 0 : 1;
 }

@@ -12,7 +12,16 @@ import type { Namespaces, TaskInfo } from '../src/decode/records';
 import type { HostFacts } from '../src/host';
 
 /** The host namespaces of the synthetic node (those of test/support/records.ts). */
-export const HOST_NS: Namespaces = { mnt: 4026531841, pid: 4026531836, net: 4026531840, uts: 4026531838, ipc: 4026531839, cgroup: 4026531835, user: 4026531837, time: 4026531834 };
+export const HOST_NS: Namespaces = {
+  mnt: 4026531841,
+  pid: 4026531836,
+  net: 4026531840,
+  uts: 4026531838,
+  ipc: 4026531839,
+  cgroup: 4026531835,
+  user: 4026531837,
+  time: 4026531834,
+};
 
 export const SYNTH_HOST: HostFacts = {
   hostNs: NS_NAMES.map((n) => HOST_NS[n]),
@@ -45,9 +54,29 @@ export function cgroupRecord(type: 4 | 5 | 6, path: string, id: bigint, t: TaskI
   return encodeRecord({ kind: CGROUP_KINDS[type], ktime, cpu: t.pid & 1, task: t, cgroupId: id, hierarchyId: 0, level, path });
 }
 
-export function syscallRecord(sc: number, ret: number, args: bigint[], t: TaskInfo, ktime: bigint, oldNs: Namespaces, paths: [string, string, string]): Buffer {
+export function syscallRecord(
+  sc: number,
+  ret: number,
+  args: bigint[],
+  t: TaskInfo,
+  ktime: bigint,
+  oldNs: Namespaces,
+  paths: [string, string, string],
+): Buffer {
   const syscall = SYSCALL_NAMES[sc] as SyscallName;
-  return encodeRecord({ kind: 'syscall', ktime, cpu: t.pid & 1, task: t, syscall, ret, args, oldNs, path0: paths[0], path1: paths[1], fstype: paths[2] });
+  return encodeRecord({
+    kind: 'syscall',
+    ktime,
+    cpu: t.pid & 1,
+    task: t,
+    syscall,
+    ret,
+    args,
+    oldNs,
+    path0: paths[0],
+    path1: paths[1],
+    fstype: paths[2],
+  });
 }
 
 const SC_PIVOT_ROOT = 5;
@@ -84,30 +113,95 @@ export class Synth {
     return this.kt;
   }
 
-  private task(o: { tgid: number; ppid: number; comm: string; flags: number; ns: Namespaces; parentStartNs?: bigint; nspid?: number; cgroupId?: bigint; caps?: bigint }): TaskInfo {
+  private task(o: {
+    tgid: number;
+    ppid: number;
+    comm: string;
+    flags: number;
+    ns: Namespaces;
+    parentStartNs?: bigint;
+    nspid?: number;
+    cgroupId?: bigint;
+    caps?: bigint;
+  }): TaskInfo {
     return {
-      pid: o.tgid, tgid: o.tgid, ppid: o.ppid, nspid: o.nspid ?? o.tgid, uid: 0, euid: 0, gid: 0, egid: 0,
-      startNs: BigInt(o.tgid) * 1_000_000n, parentStartNs: o.parentStartNs ?? BigInt(o.ppid) * 1_000_000n,
-      capEffective: o.caps ?? FULL_CAPS, cgroupId: o.cgroupId ?? 1n, ns: o.ns, flags: o.flags, comm: o.comm,
+      pid: o.tgid,
+      tgid: o.tgid,
+      ppid: o.ppid,
+      nspid: o.nspid ?? o.tgid,
+      uid: 0,
+      euid: 0,
+      gid: 0,
+      egid: 0,
+      startNs: BigInt(o.tgid) * 1_000_000n,
+      parentStartNs: o.parentStartNs ?? BigInt(o.ppid) * 1_000_000n,
+      capEffective: o.caps ?? FULL_CAPS,
+      cgroupId: o.cgroupId ?? 1n,
+      ns: o.ns,
+      flags: o.flags,
+      comm: o.comm,
     };
   }
 
   /** The runc create, cgroup, fork, pivot_root, entry exec of one container, and `inside` more processes (fork + exec each). */
-  start(inside: number): { records: Buffer[]; init: TaskInfo; procs: TaskInfo[]; runc: TaskInfo; cgroupId: bigint; cgroupPath: string; id: string } {
+  start(inside: number): {
+    records: Buffer[];
+    init: TaskInfo;
+    procs: TaskInfo[];
+    runc: TaskInfo;
+    cgroupId: bigint;
+    cgroupPath: string;
+    id: string;
+  } {
     const i = this.n++;
     const id = `bench${i.toString(16).padStart(8, '0')}`;
     const out: Buffer[] = [];
-    const runc = this.task({ tgid: this.pid++, ppid: this.shim.tgid, comm: 'runc', flags: TaskFlag.LEADER, ns: HOST_NS, parentStartNs: this.shim.startNs });
-    out.push(execRecord(runc, this.ktime(), '/usr/sbin/runc', ['runc', '--root', '/run/runc', 'create', '--bundle', this.bundle, '--pid-file', `${this.bundle}/${id}.pid`, id]));
+    const runc = this.task({
+      tgid: this.pid++,
+      ppid: this.shim.tgid,
+      comm: 'runc',
+      flags: TaskFlag.LEADER,
+      ns: HOST_NS,
+      parentStartNs: this.shim.startNs,
+    });
+    out.push(
+      execRecord(runc, this.ktime(), '/usr/sbin/runc', [
+        'runc',
+        '--root',
+        '/run/runc',
+        'create',
+        '--bundle',
+        this.bundle,
+        '--pid-file',
+        `${this.bundle}/${id}.pid`,
+        id,
+      ]),
+    );
     const cgroupId = this.cg++;
     const cgroupPath = `/bench.slice/${id}`;
     out.push(cgroupRecord(RecordType.CGROUP_MKDIR, cgroupPath, cgroupId, runc, this.ktime()));
     const base = this.ns;
     this.ns += 8;
-    const cns: Namespaces = { mnt: base, pid: base + 1, net: base + 2, uts: base + 3, ipc: base + 4, cgroup: base + 5, user: HOST_NS.user, time: HOST_NS.time };
+    const cns: Namespaces = {
+      mnt: base,
+      pid: base + 1,
+      net: base + 2,
+      uts: base + 3,
+      ipc: base + 4,
+      cgroup: base + 5,
+      user: HOST_NS.user,
+      time: HOST_NS.time,
+    };
     const init = this.task({
-      tgid: this.pid++, ppid: runc.tgid, parentStartNs: runc.startNs, nspid: 1, comm: 'runc:[2:INIT]', cgroupId,
-      flags: TaskFlag.LEADER | TaskFlag.FOLLOWED | TaskFlag.IN_CONTAINER, ns: cns, caps: DEFAULT_CAPS,
+      tgid: this.pid++,
+      ppid: runc.tgid,
+      parentStartNs: runc.startNs,
+      nspid: 1,
+      comm: 'runc:[2:INIT]',
+      cgroupId,
+      flags: TaskFlag.LEADER | TaskFlag.FOLLOWED | TaskFlag.IN_CONTAINER,
+      ns: cns,
+      caps: DEFAULT_CAPS,
     });
     out.push(forkRecord(init, this.ktime(), 0b111111));
     out.push(syscallRecord(SC_PIVOT_ROOT, 0, [0n, 0n, 0n, 0n], init, this.ktime(), cns, ['.', '.', '']));
@@ -115,8 +209,15 @@ export class Synth {
     const procs: TaskInfo[] = [init];
     for (let k = 0; k < inside; k++) {
       const p = this.task({
-        tgid: this.pid++, ppid: init.tgid, parentStartNs: init.startNs, nspid: k + 2, comm: 'sh', cgroupId,
-        flags: TaskFlag.LEADER | TaskFlag.FOLLOWED | TaskFlag.IN_CONTAINER, ns: cns, caps: DEFAULT_CAPS,
+        tgid: this.pid++,
+        ppid: init.tgid,
+        parentStartNs: init.startNs,
+        nspid: k + 2,
+        comm: 'sh',
+        cgroupId,
+        flags: TaskFlag.LEADER | TaskFlag.FOLLOWED | TaskFlag.IN_CONTAINER,
+        ns: cns,
+        caps: DEFAULT_CAPS,
       });
       out.push(forkRecord(p, this.ktime()));
       const argv = INSIDE[k % INSIDE.length];
@@ -143,7 +244,14 @@ export class Synth {
   /** An ordinary host exec (the kernel sends these for every host process). */
   hostExec(): Buffer {
     const argv = INSIDE[this.n++ % INSIDE.length];
-    const t = this.task({ tgid: this.pid++, ppid: this.shim.tgid, parentStartNs: this.shim.startNs, comm: 'sh', flags: TaskFlag.LEADER, ns: HOST_NS });
+    const t = this.task({
+      tgid: this.pid++,
+      ppid: this.shim.tgid,
+      parentStartNs: this.shim.startNs,
+      comm: 'sh',
+      flags: TaskFlag.LEADER,
+      ns: HOST_NS,
+    });
     return execRecord(t, this.ktime(), argv[0], argv);
   }
 }

@@ -61,32 +61,61 @@ export const CTRWATCH_STATE = join(OUT, 'ctrwatch-state');
 
 function ctrwatchRun(scenario: Scenario, target?: Variant['target']): Variant {
   return {
-    name: 'ctrwatch-run', scenario, target,
+    name: 'ctrwatch-run',
+    scenario,
+    target,
     description: 'ctrwatch run: every hook attached, records decoded, correlated, detected and encoded; JSON lines to /dev/null',
-    cmd: [node, join(CODE, 'bin', 'ctrwatch'), 'run', '--state-dir', CTRWATCH_STATE], protocol: 'none', stdout: 'null', minAttached: 12,
+    cmd: [node, join(CODE, 'bin', 'ctrwatch'), 'run', '--state-dir', CTRWATCH_STATE],
+    protocol: 'none',
+    stdout: 'null',
+    minAttached: 12,
   };
 }
 
 export function defaultVariants(): Variant[] {
   const v: Variant[] = [
     { name: 'baseline', scenario: 'host', description: 'storm alone', cmd: [], protocol: 'none', minAttached: 0 },
-    { name: 'control', scenario: 'host', description: 'storm alone again (A/A: the noise floor of a ratio)', cmd: [], protocol: 'none', minAttached: 0 },
+    {
+      name: 'control',
+      scenario: 'host',
+      description: 'storm alone again (A/A: the noise floor of a ratio)',
+      cmd: [],
+      protocol: 'none',
+      minAttached: 0,
+    },
     ctrwatchRun('host', TARGET),
     sensorVariant('host', 'sensor', 'KernelSensor + decode in JS only (no pipeline), default options (drainMs 10)', []),
     sensorVariant('host', 'sensor-raw', 'KernelSensor without decode (batches counted, not decoded)', ['--raw']),
     // Opt-in (BENCH_VARIANTS=...,sensor-drain50): explored once, left out of the default run for time.
     sensorVariant('host', 'sensor-drain50', 'KernelSensor + decode, drainMs 50', ['--drain-ms', '50'], true),
     {
-      name: 'bpftrace', scenario: 'host', description: 'bpftrace printf on sched_process_fork/exec/exit to /dev/null',
-      cmd: ['bpftrace', '-o', '/dev/null', '-e', BPFTRACE_PROGRAM], protocol: 'none', minAttached: 3,
+      name: 'bpftrace',
+      scenario: 'host',
+      description: 'bpftrace printf on sched_process_fork/exec/exit to /dev/null',
+      cmd: ['bpftrace', '-o', '/dev/null', '-e', BPFTRACE_PROGRAM],
+      protocol: 'none',
+      minAttached: 3,
     },
     // The storm in its own mount namespace: every process is "in a container",
     // so forks, execs and exits are all sent, execs and exits with a wake-up
     // (at most one per CPU per wakeGapNs).
-    { name: 'baseline', scenario: 'container', description: 'storm alone (own mount namespace)', cmd: [], protocol: 'none', minAttached: 0 },
+    {
+      name: 'baseline',
+      scenario: 'container',
+      description: 'storm alone (own mount namespace)',
+      cmd: [],
+      protocol: 'none',
+      minAttached: 0,
+    },
     ctrwatchRun('container'),
     sensorVariant('container', 'sensor', 'KernelSensor + decode, default options (wakeGapNs 2 ms)', []),
-    sensorVariant('container', 'sensor-gap0', 'KernelSensor + decode, wakeGapNs 0 (a wake-up per urgent record)', ['--wake-gap-ns', '0'], true),
+    sensorVariant(
+      'container',
+      'sensor-gap0',
+      'KernelSensor + decode, wakeGapNs 0 (a wake-up per urgent record)',
+      ['--wake-gap-ns', '0'],
+      true,
+    ),
   ];
   const cmd = process.env.BENCH_SENSOR_CMD;
   if (cmd) {
@@ -110,8 +139,14 @@ export function defaultVariants(): Variant[] {
  */
 export function selectedVariants(dfltNames?: string): Variant[] {
   const all = defaultVariants();
-  const scen = (process.env.BENCH_SCENARIOS ?? 'host,container').split(',').map((s) => s.trim()).filter(Boolean);
-  const names = (process.env.BENCH_VARIANTS ?? dfltNames)?.split(',').map((s) => s.trim()).filter(Boolean);
+  const scen = (process.env.BENCH_SCENARIOS ?? 'host,container')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const names = (process.env.BENCH_VARIANTS ?? dfltNames)
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return all.filter((v) => {
     if (!scen.includes(v.scenario)) return false;
     if (v.name === 'baseline') return true;

@@ -4,8 +4,8 @@
 #define CW_CGROUP_BPF_H
 
 /* t: the task moved (attach), or NULL for the current task (mkdir/rmdir). */
-static __always_inline int cgroup_emit(__u32 type, struct cgroup *cg, const char *path,
-				       struct task_struct *t, bool urgent)
+static __always_inline int cgroup_emit(__u32 type, struct cgroup *cg, const char *path, struct task_struct *t,
+				       bool urgent)
 {
 	struct cw_cgroup *c;
 

@@ -23,10 +23,10 @@ enum cw_type {
 	CW_CGROUP_RMDIR = 5,
 	CW_CGROUP_ATTACH = 6,
 	CW_SYSCALL = 7,
-	CW_OBJECT = 8,        /* struct cw_obj: the kernel object a syscall touched, read at its exit */
-	CW_GUARD = 12,    /* a signal or ptrace aimed at the sensor */
-	CW_CONNECT = 13,  /* a connect decided from the socket object at sys_exit */
-	CW_URING = 14,    /* an io_uring submission of a watched opcode */
+	CW_OBJECT = 8,	 /* struct cw_obj: the kernel object a syscall touched, read at its exit */
+	CW_GUARD = 12,	 /* a signal or ptrace aimed at the sensor */
+	CW_CONNECT = 13, /* a connect decided from the socket object at sys_exit */
+	CW_URING = 14,	 /* an io_uring submission of a watched opcode */
 	CW_TYPE_MAX = 16,
 };
 
@@ -47,7 +47,7 @@ enum cw_ns {
 enum cw_task_flags {
 	CW_TF_IN_CONTAINER = 1 << 0, /* mnt or pid namespace is not the host's */
 	CW_TF_FOLLOWED = 1 << 1,     /* in the kernel's follow set: its forks and exits are sent */
-	CW_TF_LEADER = 1 << 2,       /* pid == tgid */
+	CW_TF_LEADER = 1 << 2,	     /* pid == tgid */
 };
 
 /* Syscalls reported by CW_SYSCALL records (cw_syscall.sc). */
@@ -58,8 +58,8 @@ enum cw_sc {
 	CW_SC_CHROOT = 4,
 	CW_SC_PIVOT_ROOT = 5,
 	CW_SC_PTRACE = 6,
-	CW_SC_OPEN_WRITE = 7,    /* open/openat for writing a kernel control file (release_agent, core_pattern, …) */
-	CW_SC_CONNECT_UNIX = 8,  /* connect to a *.sock unix socket (runtime APIs) from a followed process */
+	CW_SC_OPEN_WRITE = 7,	/* open/openat for writing a kernel control file (release_agent, core_pattern, …) */
+	CW_SC_CONNECT_UNIX = 8, /* connect to a *.sock unix socket (runtime APIs) from a followed process */
 	CW_SC_INIT_MODULE = 9,
 	CW_SC_FINIT_MODULE = 10,
 	/* Doors whose kernel object is read at syscall exit (cw_obj records; cw_obj
@@ -75,36 +75,37 @@ enum cw_sc {
 	CW_SC_PIDFD_GETFD = 24,
 	CW_SC_MOUNT_SETATTR = 25,
 	CW_SC_OPEN_BY_HANDLE_AT = 26,
-	CW_SC_BPF = 32,            /* bpf() from a followed or in-container process: args[0] cmd, args[2] size, args[3] first 8 bytes of attr */
+	CW_SC_BPF =
+		32, /* bpf() from a followed or in-container process: args[0] cmd, args[2] size, args[3] first 8 bytes of attr */
 	CW_SC_IO_URING_SETUP = 33, /* io_uring_setup() from a followed or in-container process: args[0] entries */
 	CW_SC_MAX = 48,
 };
 
-#define CW_COMM_LEN 16
-#define CW_FILENAME_LEN 256
-#define CW_ARGS_LEN 1024
-#define CW_CGPATH_LEN 512
-#define CW_SCPATH_LEN 256
-#define CW_FSTYPE_LEN 32
-#define CW_CHAIN_DEPTH 8
-#define CW_NAME_LEN 32
+#define CW_COMM_LEN	 16
+#define CW_FILENAME_LEN	 256
+#define CW_ARGS_LEN	 1024
+#define CW_CGPATH_LEN	 512
+#define CW_SCPATH_LEN	 256
+#define CW_FSTYPE_LEN	 32
+#define CW_CHAIN_DEPTH	 8
+#define CW_NAME_LEN	 32
 #define CW_UNIX_PATH_LEN 112 /* sun_path is 108: rounded up to 8 */
 
 /* Per-CPU counters (map `stats`): two slots a record type, then the rest. */
-#define CW_STAT_SENT(type) ((type) * 2)
-#define CW_STAT_DROPPED(type) ((type) * 2 + 1)
+#define CW_STAT_SENT(type)    ((type)*2)
+#define CW_STAT_DROPPED(type) ((type)*2 + 1)
 enum cw_stat {
 	CW_STAT_PENDING_FULL = CW_TYPE_MAX * 2, /* syscall enter could not be stashed */
-	CW_STAT_TASKS_FULL,                     /* follow-set insert failed */
-	CW_STAT_ARGS_FAULT,                     /* argv could not be read (page not present) */
-	CW_STAT_WAKEUPS,                        /* records sent with a forced wake-up */
-	CW_STAT_FAILED_UNFOLLOWED,              /* failed escape-list calls of host processes: counted, not sent */
-	CW_STAT_RATE_LIMITED,                   /* records a process sent beyond its token bucket: counted, not sent */
-	CW_STAT_BULK_SENT,                      /* per ring: records in the bulk ring (fork/exec/exit) */
+	CW_STAT_TASKS_FULL,			/* follow-set insert failed */
+	CW_STAT_ARGS_FAULT,			/* argv could not be read (page not present) */
+	CW_STAT_WAKEUPS,			/* records sent with a forced wake-up */
+	CW_STAT_FAILED_UNFOLLOWED,		/* failed escape-list calls of host processes: counted, not sent */
+	CW_STAT_RATE_LIMITED,			/* records a process sent beyond its token bucket: counted, not sent */
+	CW_STAT_BULK_SENT,			/* per ring: records in the bulk ring (fork/exec/exit) */
 	CW_STAT_BULK_DROPPED,
-	CW_STAT_PRIO_SENT,                      /* per ring: records in the priority ring (lifecycle, escapes, guard) */
+	CW_STAT_PRIO_SENT, /* per ring: records in the priority ring (lifecycle, escapes, guard) */
 	CW_STAT_PRIO_DROPPED,
-	CW_STAT_URING_SUBMITS,                  /* io_uring submissions by followed processes, any opcode */
+	CW_STAT_URING_SUBMITS, /* io_uring submissions by followed processes, any opcode */
 	CW_STAT_MAX,
 };
 
@@ -118,28 +119,28 @@ struct cw_hdr {
 
 /* Who did it: enough to build the process tree without reading /proc. */
 struct cw_task {
-	__u64 start_ns;        /* group leader's start_boottime: with tgid, the process identity */
+	__u64 start_ns;	       /* group leader's start_boottime: with tgid, the process identity */
 	__u64 parent_start_ns; /* real parent's group leader start_boottime */
 	__u64 cap_effective;
-	__u64 cgroup_id;       /* kernfs id of its cgroup in the tracked hierarchy */
-	__u32 pid;             /* thread id, host view */
-	__u32 tgid;            /* process id, host view */
-	__u32 ppid;            /* real parent's tgid */
-	__u32 nspid;           /* tgid in its own pid namespace */
+	__u64 cgroup_id; /* kernfs id of its cgroup in the tracked hierarchy */
+	__u32 pid;	 /* thread id, host view */
+	__u32 tgid;	 /* process id, host view */
+	__u32 ppid;	 /* real parent's tgid */
+	__u32 nspid;	 /* tgid in its own pid namespace */
 	__u32 uid;
 	__u32 euid;
 	__u32 gid;
 	__u32 egid;
 	__u32 ns[CW_NS_COUNT]; /* namespace inode numbers, enum cw_ns order */
-	__u32 flags;           /* enum cw_task_flags */
+	__u32 flags;	       /* enum cw_task_flags */
 	__u32 _pad0;
 	char comm[CW_COMM_LEN];
 };
 
 struct cw_fork {
 	struct cw_hdr hdr;
-	struct cw_task task;     /* the child */
-	__u32 new_ns;            /* bit (1 << enum cw_ns) set where the child's ns differs from the parent's */
+	struct cw_task task; /* the child */
+	__u32 new_ns;	     /* bit (1 << enum cw_ns) set where the child's ns differs from the parent's */
 	__u32 _pad0;
 };
 
@@ -149,14 +150,14 @@ struct cw_exec {
 	struct cw_hdr hdr;
 	struct cw_task task;
 	__u64 exe_ino;
-	__s64 exe_mtime;         /* seconds */
-	__s64 exe_ctime;         /* seconds */
+	__s64 exe_mtime; /* seconds */
+	__s64 exe_ctime; /* seconds */
 	__u32 exe_dev;
-	__u32 exe_fs_magic;      /* s_magic of the exe's filesystem (overlayfs: 0x794c7630) */
+	__u32 exe_fs_magic; /* s_magic of the exe's filesystem (overlayfs: 0x794c7630) */
 	__u32 exe_nlink;
-	__u32 old_pid;           /* thread id before exec (differs when a thread exec'd) */
-	__u32 args_len;          /* bytes of args[] in this record */
-	__u32 args_truncated;    /* 1 when argv was longer than CW_ARGS_LEN */
+	__u32 old_pid;			/* thread id before exec (differs when a thread exec'd) */
+	__u32 args_len;			/* bytes of args[] in this record */
+	__u32 args_truncated;		/* 1 when argv was longer than CW_ARGS_LEN */
 	char filename[CW_FILENAME_LEN]; /* as passed to execve, NUL-terminated */
 	char args[CW_ARGS_LEN];
 };
@@ -164,13 +165,13 @@ struct cw_exec {
 struct cw_exit {
 	struct cw_hdr hdr;
 	struct cw_task task;
-	__s32 exit_code;          /* wait status: (code << 8) | signal */
+	__s32 exit_code; /* wait status: (code << 8) | signal */
 	__u32 _pad0;
 };
 
 struct cw_cgroup {
 	struct cw_hdr hdr;
-	struct cw_task task;      /* mkdir/rmdir: who did it; attach: the task moved */
+	struct cw_task task; /* mkdir/rmdir: who did it; attach: the task moved */
 	__u64 cgroup_id;
 	__u32 hierarchy_id;
 	__u32 level;
@@ -179,29 +180,31 @@ struct cw_cgroup {
 
 struct cw_syscall {
 	struct cw_hdr hdr;
-	struct cw_task task;      /* after the call: setns/unshare show the new namespaces here */
-	__u64 args[4];            /* raw arguments (setns: fd, nstype; unshare: flags; mount: flags; ptrace: request, pid; open: flags) */
-	__u32 old_ns[CW_NS_COUNT];/* namespaces before the call */
-	__u32 sc;                 /* enum cw_sc */
-	__s32 ret;                /* open/connect are sent at entry: ret is 0 there */
-	char path0[CW_SCPATH_LEN];/* mount: source; chroot/pivot_root: new root; open: file; connect: socket path */
-	char path1[CW_SCPATH_LEN];/* mount: target; pivot_root: put_old */
+	struct cw_task task; /* after the call: setns/unshare show the new namespaces here */
+	__u64 args
+		[4]; /* raw arguments (setns: fd, nstype; unshare: flags; mount: flags; ptrace: request, pid; open: flags) */
+	__u32 old_ns[CW_NS_COUNT]; /* namespaces before the call */
+	__u32 sc;		   /* enum cw_sc */
+	__s32 ret;		   /* open/connect are sent at entry: ret is 0 there */
+	char path0[CW_SCPATH_LEN]; /* mount: source; chroot/pivot_root: new root; open: file; connect: socket path */
+	char path1[CW_SCPATH_LEN]; /* mount: target; pivot_root: put_old */
 	char fstype[CW_FSTYPE_LEN];
 };
 
 /* cw_obj.oflags */
 enum cw_obj_flags {
-	CW_OF_BDEV = 1 << 0,         /* the superblock sits on a block device (sb->s_bdev) */
-	CW_OF_SB_ROOT = 1 << 1,      /* the dentry is its superblock's root */
+	CW_OF_BDEV = 1 << 0,	     /* the superblock sits on a block device (sb->s_bdev) */
+	CW_OF_SB_ROOT = 1 << 1,	     /* the dentry is its superblock's root */
 	CW_OF_CHAIN_TRUNC = 1 << 2,  /* the dentry chain is deeper than CW_CHAIN_DEPTH */
-	CW_OF_RDONLY = 1 << 3,       /* the mount is read-only */
-	CW_OF_TARGET = 1 << 4,       /* target_* name a process (proc/<pid>/mem, pidfd, process_vm_writev) */
+	CW_OF_RDONLY = 1 << 3,	     /* the mount is read-only */
+	CW_OF_TARGET = 1 << 4,	     /* target_* name a process (proc/<pid>/mem, pidfd, process_vm_writev) */
 	CW_OF_TARGET_IN_NS = 1 << 5, /* that process is in the actor's pid namespace or one nested in it */
 	CW_OF_TARGET_VPID = 1 << 6,  /* target_tgid is a pid in the actor's pid namespace, not the host's */
-	CW_OF_REF = 1 << 7,          /* ref_dev/ref_ino: root of the actor's pid-namespace init */
-	CW_OF_FILE = 1 << 8,         /* the object is an open file (dev/ino/magic/chain are the file's) */
+	CW_OF_REF = 1 << 7,	     /* ref_dev/ref_ino: root of the actor's pid-namespace init */
+	CW_OF_FILE = 1 << 8,	     /* the object is an open file (dev/ino/magic/chain are the file's) */
 	CW_OF_REF_BENEATH = 1 << 9,  /* the dentry is the reference root or below it (d_parent walk) */
-	CW_OF_MNT_SUBTREE = 1 << 10, /* the mount shows a subtree of its filesystem (a bind of a directory), not all of it */
+	CW_OF_MNT_SUBTREE =
+		1 << 10, /* the mount shows a subtree of its filesystem (a bind of a directory), not all of it */
 };
 
 /*
@@ -213,23 +216,23 @@ enum cw_obj_flags {
 struct cw_obj {
 	struct cw_hdr hdr;
 	struct cw_task task;
-	__u32 sc;                 /* enum cw_sc: which door */
+	__u32 sc; /* enum cw_sc: which door */
 	__s32 ret;
-	__u64 arg;                /* the call's flags (open flags, mount flags, open_tree flags…) */
-	__u64 ino;                /* inode of the file, or of the mount's or new root's dentry */
-	__u64 target_start_ns;    /* target's start_boottime when CW_OF_TARGET and host view */
+	__u64 arg;	       /* the call's flags (open flags, mount flags, open_tree flags…) */
+	__u64 ino;	       /* inode of the file, or of the mount's or new root's dentry */
+	__u64 target_start_ns; /* target's start_boottime when CW_OF_TARGET and host view */
 	__u64 ref_ino;
-	__u32 dev;                /* sb->s_dev, kernel encoding (major << 20 | minor) */
-	__u32 magic;              /* sb->s_magic */
-	__u32 f_mode;             /* open: file->f_mode (FMODE_WRITE 0x2) */
-	__u32 oflags;             /* enum cw_obj_flags */
-	__u32 mnt_id;             /* the mount's id, as in /proc/PID/mountinfo */
+	__u32 dev;    /* sb->s_dev, kernel encoding (major << 20 | minor) */
+	__u32 magic;  /* sb->s_magic */
+	__u32 f_mode; /* open: file->f_mode (FMODE_WRITE 0x2) */
+	__u32 oflags; /* enum cw_obj_flags */
+	__u32 mnt_id; /* the mount's id, as in /proc/PID/mountinfo */
 	__u32 target_tgid;
-	__u32 target_pidns;       /* target's own pid namespace inode */
+	__u32 target_pidns; /* target's own pid namespace inode */
 	__u32 ref_dev;
-	char fstype[CW_FSTYPE_LEN];                 /* sb->s_type->name */
-	char chain[CW_CHAIN_DEPTH][CW_NAME_LEN];    /* dentry names, leaf first, up to the superblock's root */
-	char path[CW_SCPATH_LEN];                   /* as passed (messages only), empty when none */
+	char fstype[CW_FSTYPE_LEN];		 /* sb->s_type->name */
+	char chain[CW_CHAIN_DEPTH][CW_NAME_LEN]; /* dentry names, leaf first, up to the superblock's root */
+	char path[CW_SCPATH_LEN];		 /* as passed (messages only), empty when none */
 };
 
 /* cw_guard.what */
@@ -242,18 +245,18 @@ enum cw_guard_what {
 struct cw_guard {
 	struct cw_hdr hdr;
 	struct cw_task task;
-	__u32 what;        /* enum cw_guard_what */
-	__u32 target_tid;  /* the sensor's thread that was aimed at */
-	__s32 sig;         /* signal: its number; ptrace: the request */
-	__s32 code;        /* signal: si_code (SI_USER 0, SI_TKILL -6, SI_KERNEL 0x80, …) */
-	__s32 result;      /* signal: TRACE_SIGNAL_* (0 delivered, 1 ignored, …); ptrace: return value */
+	__u32 what;	  /* enum cw_guard_what */
+	__u32 target_tid; /* the sensor's thread that was aimed at */
+	__s32 sig;	  /* signal: its number; ptrace: the request */
+	__s32 code;	  /* signal: si_code (SI_USER 0, SI_TKILL -6, SI_KERNEL 0x80, …) */
+	__s32 result;	  /* signal: TRACE_SIGNAL_* (0 delivered, 1 ignored, …); ptrace: return value */
 	__u32 _pad0;
 };
 
 /* cw_connect.peer_kind */
 enum cw_peer_kind {
-	CW_PEER_UNIX_PATH = 1,    /* unix socket whose peer is bound to a filesystem path: peer_dev/peer_ino set */
-	CW_PEER_INET = 2,         /* AF_INET/AF_INET6 to a watched port */
+	CW_PEER_UNIX_PATH = 1, /* unix socket whose peer is bound to a filesystem path: peer_dev/peer_ino set */
+	CW_PEER_INET = 2,      /* AF_INET/AF_INET6 to a watched port */
 };
 
 /* A connect, decided at sys_exit from the socket object, not from the path the
@@ -262,15 +265,15 @@ enum cw_peer_kind {
 struct cw_connect {
 	struct cw_hdr hdr;
 	struct cw_task task;
-	__u64 peer_ino;   /* AF_UNIX: inode of the file the listening socket is bound to */
-	__u32 peer_dev;   /* its superblock's s_dev (kernel encoding: major << 20 | minor) */
-	__u32 peer_kind;  /* enum cw_peer_kind */
+	__u64 peer_ino;	 /* AF_UNIX: inode of the file the listening socket is bound to */
+	__u32 peer_dev;	 /* its superblock's s_dev (kernel encoding: major << 20 | minor) */
+	__u32 peer_kind; /* enum cw_peer_kind */
 	__s32 ret;
 	__u32 fd;
 	__u16 family;
-	__u16 port;       /* AF_INET/6: host byte order */
+	__u16 port; /* AF_INET/6: host byte order */
 	__u32 _pad0;
-	__u8 addr[16];    /* AF_INET: 4 bytes; AF_INET6: 16 */
+	__u8 addr[16];		     /* AF_INET: 4 bytes; AF_INET6: 16 */
 	char path[CW_UNIX_PATH_LEN]; /* AF_UNIX: the peer's bound sun_path (as the server bound it) */
 };
 
@@ -279,8 +282,8 @@ struct cw_uring {
 	struct cw_hdr hdr;
 	struct cw_task task;
 	__u64 user_data;
-	__u32 opcode;     /* IORING_OP_* */
-	__u32 sq_thread;  /* 1 when the kernel's SQPOLL thread submitted it */
+	__u32 opcode;	 /* IORING_OP_* */
+	__u32 sq_thread; /* 1 when the kernel's SQPOLL thread submitted it */
 };
 
 #ifdef __cplusplus

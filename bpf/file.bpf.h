@@ -19,9 +19,9 @@
 #define CW_FILE_BPF_H
 
 #define O_ACCMODE 00000003
-#define O_CREAT 00000100
-#define O_TRUNC 00001000
-#define O_PATH 010000000
+#define O_CREAT	  00000100
+#define O_TRUNC	  00001000
+#define O_PATH	  010000000
 
 static __always_inline bool open_writes(__u64 flags)
 {
@@ -82,7 +82,9 @@ static __always_inline bool file_is_control(struct cw_obj *o, long fd)
 		if (!hit && NAME_IS(leaf, "mem")) {
 			/* /proc/<pid>/mem: the proc inode names the process. */
 			struct inode *ino = BPF_CORE_READ(f, f_inode);
-			struct proc_inode *pi = (struct proc_inode *)((void *)ino - bpf_core_field_offset(struct proc_inode, vfs_inode));
+			struct proc_inode *pi =
+				(struct proc_inode *)((void *)ino -
+						      bpf_core_field_offset(struct proc_inode, vfs_inode));
 			struct pid *p = BPF_CORE_READ(pi, pid);
 
 			/* Its own memory is any process's business: not sent. */
@@ -147,7 +149,8 @@ int cw_file_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 	__u64 flags = 0;
 	struct cw_obj *o;
 
-	if (!obj_followed(id) || bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]) || !open_writes(flags))
+	if (!obj_followed(id) || bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]) ||
+	    !open_writes(flags))
 		return 0;
 	o = obj_begin(id, CW_SC_OPENAT2, flags);
 	if (o)
@@ -163,14 +166,29 @@ int cw_file_enter_by_handle(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
-int cw_file_exit_open(struct trace_event_raw_sys_exit *ctx) { return file_exit(ctx->ret); }
+int cw_file_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return file_exit(ctx->ret);
+}
 SEC("tracepoint/syscalls/sys_exit_openat")
-int cw_file_exit_openat(struct trace_event_raw_sys_exit *ctx) { return file_exit(ctx->ret); }
+int cw_file_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return file_exit(ctx->ret);
+}
 SEC("tracepoint/syscalls/sys_exit_openat2")
-int cw_file_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return file_exit(ctx->ret); }
+int cw_file_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return file_exit(ctx->ret);
+}
 SEC("tracepoint/syscalls/sys_exit_creat")
-int cw_file_exit_creat(struct trace_event_raw_sys_exit *ctx) { return file_exit(ctx->ret); }
+int cw_file_exit_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	return file_exit(ctx->ret);
+}
 SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
-int cw_file_exit_by_handle(struct trace_event_raw_sys_exit *ctx) { return file_exit(ctx->ret); }
+int cw_file_exit_by_handle(struct trace_event_raw_sys_exit *ctx)
+{
+	return file_exit(ctx->ret);
+}
 
 #endif

@@ -7,7 +7,6 @@
 #ifndef CW_GUARD_BPF_H
 #define CW_GUARD_BPF_H
 
-
 /*
  * Signals to the sensor: the kernel's own signal generation point, so kill,
  * tgkill, sigqueue, pidfd_send_signal and a process group signal all pass
@@ -58,7 +57,7 @@ int BPF_PROG(cw_signal, int sig, struct kernel_siginfo *info, struct task_struct
  *    the number is the sensor's tgid.
  */
 #define CW_PTRACE_ATTACH 16
-#define CW_PTRACE_SEIZE 0x4206
+#define CW_PTRACE_SEIZE	 0x4206
 
 struct ptrace_try {
 	__u32 request;

@@ -7,8 +7,8 @@
 #ifndef CW_LIMITS_BPF_H
 #define CW_LIMITS_BPF_H
 
-const volatile __u32 rate_per_sec = 64;  /* records a process may cause per second, sustained */
-const volatile __u32 rate_burst = 256;   /* … and in one burst */
+const volatile __u32 rate_per_sec = 64; /* records a process may cause per second, sustained */
+const volatile __u32 rate_burst = 256;	/* … and in one burst */
 
 struct cw_bucket {
 	__u64 last_ns;

@@ -5,12 +5,12 @@
 
 /* Set by the loader through the skeleton's rodata before load. */
 const volatile __u32 host_ns[CW_NS_COUNT] = {};
-const volatile __u32 self_tgid = 0;       /* the sensor itself: never reported */
-const volatile __s32 cg_subsys = -1;      /* tracked cgroup hierarchy: -1 cgroup2, else v1 subsys index */
-const volatile __u32 cg_hierarchy = 0;    /* its hierarchy id (cgroup2: 0) */
-const volatile bool trace_all = false;    /* send every fork and exit, not only followed ones */
+const volatile __u32 self_tgid = 0;	    /* the sensor itself: never reported */
+const volatile __s32 cg_subsys = -1;	    /* tracked cgroup hierarchy: -1 cgroup2, else v1 subsys index */
+const volatile __u32 cg_hierarchy = 0;	    /* its hierarchy id (cgroup2: 0) */
+const volatile bool trace_all = false;	    /* send every fork and exit, not only followed ones */
 const volatile __u64 wake_gap_ns = 2000000; /* at most one forced wake-up per CPU per gap */
-const volatile bool exec_all = false;     /* send every exec, not only those the filter names */
+const volatile bool exec_all = false;	    /* send every exec, not only those the filter names */
 
 /* Execs of host processes that are sent: their comm (the exec'd file's name,
  * NUL-padded to 16 bytes) is a key here. Filled by the loader before attach. */
@@ -51,7 +51,7 @@ struct task_state {
 #define TS_FOLLOW 1
 /* Written by userspace for processes that ran before the sensor: start_ns is
  * from /proc, at clock-tick resolution; follow_get makes it exact on first use. */
-#define TS_SEEDED 2
+#define TS_SEEDED	2
 #define CW_PROC_TICK_NS 10000000ULL /* USER_HZ: /proc's start times are in 1/100 s */
 
 struct {

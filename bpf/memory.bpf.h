@@ -27,7 +27,10 @@ static __always_inline int mem_enter(__u32 sc, __u64 arg0)
 
 /* process_vm_writev(pid, lvec, liovcnt, rvec, riovcnt, flags) */
 SEC("tracepoint/syscalls/sys_enter_process_vm_writev")
-int cw_mem_enter_pvw(struct trace_event_raw_sys_enter *ctx) { return mem_enter(CW_SC_PROCESS_VM_WRITEV, ctx->args[0]); }
+int cw_mem_enter_pvw(struct trace_event_raw_sys_enter *ctx)
+{
+	return mem_enter(CW_SC_PROCESS_VM_WRITEV, ctx->args[0]);
+}
 
 SEC("tracepoint/syscalls/sys_exit_process_vm_writev")
 int cw_mem_exit_pvw(struct trace_event_raw_sys_exit *ctx)
@@ -51,7 +54,10 @@ int cw_mem_exit_pvw(struct trace_event_raw_sys_exit *ctx)
 
 /* pidfd_getfd(pidfd, targetfd, flags) */
 SEC("tracepoint/syscalls/sys_enter_pidfd_getfd")
-int cw_mem_enter_getfd(struct trace_event_raw_sys_enter *ctx) { return mem_enter(CW_SC_PIDFD_GETFD, ctx->args[0]); }
+int cw_mem_enter_getfd(struct trace_event_raw_sys_enter *ctx)
+{
+	return mem_enter(CW_SC_PIDFD_GETFD, ctx->args[0]);
+}
 
 SEC("tracepoint/syscalls/sys_exit_pidfd_getfd")
 int cw_mem_exit_getfd(struct trace_event_raw_sys_exit *ctx)

@@ -14,13 +14,13 @@
 #ifndef CW_MOUNT_BPF_H
 #define CW_MOUNT_BPF_H
 
-#define MS_REMOUNT 32
-#define MS_BIND 4096
-#define MS_MOVE 8192
-#define MS_PROPAGATION ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20)) /* UNBINDABLE PRIVATE SLAVE SHARED */
-#define OPEN_TREE_CLONE 1
+#define MS_REMOUNT		32
+#define MS_BIND			4096
+#define MS_MOVE			8192
+#define MS_PROPAGATION		((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20)) /* UNBINDABLE PRIVATE SLAVE SHARED */
+#define OPEN_TREE_CLONE		1
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
-#define AT_EMPTY_PATH 0x1000
+#define AT_EMPTY_PATH		0x1000
 
 /* Before 6.8: mnt_namespace.list, mount.mnt_list, new mounts at the tail. */
 struct mnt_namespace___list {

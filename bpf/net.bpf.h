@@ -17,9 +17,9 @@
 #ifndef CW_NET_BPF_H
 #define CW_NET_BPF_H
 
-#define CW_AF_UNIX 1
-#define CW_AF_INET 2
-#define CW_AF_INET6 10
+#define CW_AF_UNIX     1
+#define CW_AF_INET     2
+#define CW_AF_INET6    10
 #define CW_EINPROGRESS 115
 
 struct rt_sock_key {
@@ -150,7 +150,8 @@ int cw_net_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct conn_try *t = bpf_map_lookup_elem(&conn_tries, &id);
-	struct cw_connect rec = {}, *r = &rec; /* on the stack: this program is preemptible, per-CPU scratch is not safe */
+	struct cw_connect rec = {},
+			  *r = &rec; /* on the stack: this program is preemptible, per-CPU scratch is not safe */
 	long ret = ctx->ret;
 	int known = 0;
 

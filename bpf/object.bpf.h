@@ -12,13 +12,13 @@
 #ifndef CW_OBJECT_BPF_H
 #define CW_OBJECT_BPF_H
 
-#define CGROUP_SUPER_MAGIC 0x27e0eb
+#define CGROUP_SUPER_MAGIC  0x27e0eb
 #define CGROUP2_SUPER_MAGIC 0x63677270
-#define PROC_SUPER_MAGIC 0x9fa0
-#define SYSFS_MAGIC 0x62656572
-#define PID_FS_MAGIC 0x50494446
-#define FMODE_WRITE 0x2
-#define MNT_READONLY 0x40
+#define PROC_SUPER_MAGIC    0x9fa0
+#define SYSFS_MAGIC	    0x62656572
+#define PID_FS_MAGIC	    0x50494446
+#define FMODE_WRITE	    0x2
+#define MNT_READONLY	    0x40
 
 /* Records built between a syscall's enter and exit, keyed by thread. Its own
  * map (not `pending`) so that a door and a cw_syscall pair on the same call

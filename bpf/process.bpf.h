@@ -39,9 +39,8 @@ int BPF_PROG(cw_fork, struct task_struct *parent, struct task_struct *child)
 	 * or in a container there is nothing to send. */
 	ps = follow_get(ptgid, pstart);
 	followed = ps && (ps->flags & TS_FOLLOW);
-	if (!followed && !trace_all &&
-	    child->nsproxy == parent->nsproxy && child->cred->user_ns == parent->cred->user_ns &&
-	    in_host_ns(parent))
+	if (!followed && !trace_all && child->nsproxy == parent->nsproxy &&
+	    child->cred->user_ns == parent->cred->user_ns && in_host_ns(parent))
 		return 0;
 
 	task_fill_btf(&r.task, child);

@@ -105,7 +105,10 @@ int cw_root_enter_chroot(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_chroot")
-int cw_root_exit_chroot(struct trace_event_raw_sys_exit *ctx) { return root_exit(CW_SC_CHROOT, ctx->ret); }
+int cw_root_exit_chroot(struct trace_event_raw_sys_exit *ctx)
+{
+	return root_exit(CW_SC_CHROOT, ctx->ret);
+}
 
 SEC("tracepoint/syscalls/sys_enter_pivot_root")
 int cw_root_enter_pivot_root(struct trace_event_raw_sys_enter *ctx)
@@ -114,6 +117,9 @@ int cw_root_enter_pivot_root(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_pivot_root")
-int cw_root_exit_pivot_root(struct trace_event_raw_sys_exit *ctx) { return root_exit(CW_SC_PIVOT_ROOT, ctx->ret); }
+int cw_root_exit_pivot_root(struct trace_event_raw_sys_exit *ctx)
+{
+	return root_exit(CW_SC_PIVOT_ROOT, ctx->ret);
+}
 
 #endif

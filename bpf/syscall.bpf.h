@@ -78,11 +78,17 @@ static __always_inline int sc_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-#define CW_SYSCALL_PAIR(name, sc, nargs)                                           \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                \
-	int cw_enter_##name(struct trace_event_raw_sys_enter *ctx) { return sc_enter(sc, nargs, ctx); } \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                 \
-	int cw_exit_##name(struct trace_event_raw_sys_exit *ctx) { return sc_exit(ctx); }
+#define CW_SYSCALL_PAIR(name, sc, nargs)                           \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                \
+	int cw_enter_##name(struct trace_event_raw_sys_enter *ctx) \
+	{                                                          \
+		return sc_enter(sc, nargs, ctx);                   \
+	}                                                          \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                 \
+	int cw_exit_##name(struct trace_event_raw_sys_exit *ctx)   \
+	{                                                          \
+		return sc_exit(ctx);                               \
+	}
 
 CW_SYSCALL_PAIR(init_module, CW_SC_INIT_MODULE, 3)
 CW_SYSCALL_PAIR(finit_module, CW_SC_FINIT_MODULE, 3)

@@ -18,8 +18,8 @@ static __always_inline bool ns_is_host(const __u32 ns[CW_NS_COUNT])
 }
 
 /* *_btf: direct loads through a BTF pointer. */
-#define TRF(name) name##_btf
-#define TR(...) ___arrow(__VA_ARGS__)
+#define TRF(name)	     name##_btf
+#define TR(...)		     ___arrow(__VA_ARGS__)
 #define TR_COPY(dst, src, n) __builtin_memcpy(dst, src, n)
 #include "task_read.bpf.h"
 #undef TRF
@@ -27,8 +27,8 @@ static __always_inline bool ns_is_host(const __u32 ns[CW_NS_COUNT])
 #undef TR_COPY
 
 /* *_core: probe reads through a plain address. */
-#define TRF(name) name##_core
-#define TR(...) BPF_CORE_READ(__VA_ARGS__)
+#define TRF(name)	     name##_core
+#define TR(...)		     BPF_CORE_READ(__VA_ARGS__)
 #define TR_COPY(dst, src, n) bpf_core_read(dst, n, src)
 #include "task_read.bpf.h"
 #undef TRF

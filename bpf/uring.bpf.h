@@ -13,9 +13,9 @@
 #define CW_URING_BPF_H
 
 #define CW_IORING_OP_CONNECT 16
-#define CW_IORING_OP_OPENAT 18
+#define CW_IORING_OP_OPENAT  18
 #define CW_IORING_OP_OPENAT2 28
-#define CW_IORING_OP_SOCKET 45
+#define CW_IORING_OP_SOCKET  45
 
 static __always_inline int uring_submit(__u32 opcode, __u64 user_data, bool sq_thread)
 {

@@ -31,7 +31,7 @@ static int OnLibbpfPrint(enum libbpf_print_level level, const char *fmt, va_list
 	/* Debug lines (relocations, the verifier log) come by the thousand: cap
 	 * them, but never drop a warning, which is what explains a failure. */
 	if (level != LIBBPF_DEBUG || g_lines->size() < 1000)
-		g_lines->push_back({lv, text});
+		g_lines->push_back({ lv, text });
 	return n;
 }
 

@@ -11,8 +11,9 @@ struct LibbpfLine {
 
 /* Collects libbpf's log lines while it lives (load and attach run on the
  * JavaScript thread), so that they can be handed to the JavaScript logger. */
-class LibbpfLogCapture {
-public:
+class LibbpfLogCapture
+{
+      public:
 	LibbpfLogCapture();
 	~LibbpfLogCapture();
 	std::vector<LibbpfLine> Take();

@@ -92,7 +92,8 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 	err = bpf_map__set_max_entries(l->skel->maps.prio_events, o->prio_ring_bytes);
 	if (err)
 		goto fail;
-	bpf_object__for_each_program(prog, l->skel->obj) {
+	bpf_object__for_each_program(prog, l->skel->obj)
+	{
 		const char *sec = bpf_program__section_name(prog);
 
 		if (strncmp(sec, "tracepoint/", 11) != 0)
@@ -150,8 +151,14 @@ fail:
 	return err ? err : -EINVAL;
 }
 
-int cw_loader_events_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.events); }
-int cw_loader_prio_events_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.prio_events); }
+int cw_loader_events_fd(const struct cw_loader *l)
+{
+	return bpf_map__fd(l->skel->maps.events);
+}
+int cw_loader_prio_events_fd(const struct cw_loader *l)
+{
+	return bpf_map__fd(l->skel->maps.prio_events);
+}
 
 struct rt_sock_key {
 	__u64 ino;
@@ -196,8 +203,14 @@ int cw_loader_set_runtime_sockets(struct cw_loader *l, const uint32_t *devs, con
 	return 0;
 }
 
-int cw_loader_stats_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.stats); }
-int cw_loader_tasks_fd(const struct cw_loader *l) { return bpf_map__fd(l->skel->maps.tasks); }
+int cw_loader_stats_fd(const struct cw_loader *l)
+{
+	return bpf_map__fd(l->skel->maps.stats);
+}
+int cw_loader_tasks_fd(const struct cw_loader *l)
+{
+	return bpf_map__fd(l->skel->maps.tasks);
+}
 
 void cw_loader_programs(const struct cw_loader *l,
 			void (*cb)(void *ctx, const char *name, const char *section, bool attached), void *ctx)
@@ -231,7 +244,8 @@ int cw_loader_follow(struct cw_loader *l, uint32_t tgid, uint64_t start_ns)
 	struct cw_task_state v = { .start_ns = start_ns, .flags = CW_TS_FOLLOW_SEEDED };
 	int err;
 
-	if (bpf_map__key_size(l->skel->maps.tasks) != sizeof(tgid) || bpf_map__value_size(l->skel->maps.tasks) != sizeof(v))
+	if (bpf_map__key_size(l->skel->maps.tasks) != sizeof(tgid) ||
+	    bpf_map__value_size(l->skel->maps.tasks) != sizeof(v))
 		return -EINVAL;
 	/* BPF_NOEXIST: an entry the kernel made since attach has the exact start time. */
 	err = bpf_map__update_elem(l->skel->maps.tasks, &tgid, sizeof(tgid), &v, sizeof(v), BPF_NOEXIST);
@@ -248,4 +262,7 @@ void cw_loader_destroy(struct cw_loader *l)
 	free(l);
 }
 
-const void *cw_loader_object(size_t *size) { return ctrwatch_bpf__elf_bytes(size); }
+const void *cw_loader_object(size_t *size)
+{
+	return ctrwatch_bpf__elf_bytes(size);
+}

@@ -12,22 +12,22 @@ extern "C" {
 #endif
 
 struct cw_loader_opts {
-	size_t ring_bytes;     /* bulk ring: power of two, multiple of the page size */
-	size_t prio_ring_bytes; /* priority ring: the same rules */
-	uint32_t rate_per_sec;  /* records a process may cause per second (0: default) */
-	uint32_t rate_burst;    /* … in one burst (0: default) */
+	size_t ring_bytes;	     /* bulk ring: power of two, multiple of the page size */
+	size_t prio_ring_bytes;	     /* priority ring: the same rules */
+	uint32_t rate_per_sec;	     /* records a process may cause per second (0: default) */
+	uint32_t rate_burst;	     /* … in one burst (0: default) */
 	const uint16_t *watch_ports; /* TCP/UDP ports whose connects from followed processes are sent */
 	size_t n_watch_ports;
-	uint32_t host_ns[8];   /* enum cw_ns order */
+	uint32_t host_ns[8]; /* enum cw_ns order */
 	uint32_t self_tgid;
-	int32_t cg_subsys;     /* -1: cgroup2 */
+	int32_t cg_subsys; /* -1: cgroup2 */
 	uint32_t cg_hierarchy;
 	bool trace_all;
-	bool exec_all;           /* send every exec, not only the named programs' */
+	bool exec_all;		       /* send every exec, not only the named programs' */
 	const char *const *exec_names; /* programs (comm, up to 15 bytes) whose host execs are sent */
 	size_t n_exec_names;
 	uint64_t wake_gap_ns;
-	const char *tracefs;     /* a mounted tracefs: syscall tracepoint ids are read there */
+	const char *tracefs; /* a mounted tracefs: syscall tracepoint ids are read there */
 	/* Called for each program left out because its tracepoint is missing. */
 	void (*skipped)(void *ctx, const char *section);
 	void *ctx;

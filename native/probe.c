@@ -9,7 +9,10 @@
 
 /* libbpf's probes return 1 (supported), 0 (not) or a negative errno (could not
  * tell, e.g. no privilege): only 1 counts. */
-static bool yes(int r) { return r == 1; }
+static bool yes(int r)
+{
+	return r == 1;
+}
 
 /* Loads "return 0" as a BTF-typed program hooked to a kernel type named in
  * vmlinux BTF. libbpf's own probe of these types tries an fentry load, which
@@ -68,6 +71,7 @@ void cw_probe(struct cw_features *f)
 				    BTF_KIND_TYPEDEF);
 	f->task_btf = yes(libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, NULL));
 	f->send_signal = yes(libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_send_signal, NULL));
-	f->lsm = lsm_active() && btf_prog_loads(vmlinux, BPF_PROG_TYPE_LSM, BPF_LSM_MAC, "bpf_lsm_file_open", BTF_KIND_FUNC);
+	f->lsm = lsm_active() &&
+		 btf_prog_loads(vmlinux, BPF_PROG_TYPE_LSM, BPF_LSM_MAC, "bpf_lsm_file_open", BTF_KIND_FUNC);
 	btf__free(vmlinux);
 }

@@ -18,7 +18,7 @@ struct Sensor::Handles {
 	uv_poll_t poll;
 	uv_timer_t timer;
 	bool has_poll = false, has_timer = false; /* initialised, so to be closed */
-	int open = 0; /* handles not yet closed */
+	int open = 0;				  /* handles not yet closed */
 	Sensor *owner;
 };
 
@@ -77,7 +77,8 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 			Napi::Value v = a.Get(i);
 			double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
 			if (!(d >= 1 && d <= 65535 && d == (double)(uint16_t)d))
-				throw Napi::TypeError::New(env, "Sensor(options): watchPorts must hold port numbers 1-65535");
+				throw Napi::TypeError::New(
+					env, "Sensor(options): watchPorts must hold port numbers 1-65535");
 			ports.push_back((uint16_t)d);
 		}
 	}
@@ -121,9 +122,11 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 	std::vector<LibbpfLine> lines = capture.Take();
 	if (onLog.IsFunction()) {
 		for (auto &l : lines)
-			onLog.As<Napi::Function>().Call({Napi::String::New(env, l.level), Napi::String::New(env, l.text)});
+			onLog.As<Napi::Function>().Call(
+				{ Napi::String::New(env, l.level), Napi::String::New(env, l.text) });
 		for (auto &sec : skipped)
-			onLog.As<Napi::Function>().Call({Napi::String::New(env, "skipped"), Napi::String::New(env, sec)});
+			onLog.As<Napi::Function>().Call(
+				{ Napi::String::New(env, "skipped"), Napi::String::New(env, sec) });
 	}
 	if (err) {
 		std::string msg = std::string("BPF ") + stage + " failed: " + strerror(-err);
@@ -185,7 +188,10 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 	}
 }
 
-Sensor::~Sensor() { Shutdown(); }
+Sensor::~Sensor()
+{
+	Shutdown();
+}
 
 int Sensor::OnPrioRecord(void *ctx, void *data, size_t size)
 {
@@ -273,13 +279,13 @@ size_t Sensor::DrainNow(bool from_loop)
 		if (from_loop) {
 			/* MakeCallback runs microtasks after, as any libuv-driven callback must. */
 			try {
-				on_records_.MakeCallback(self_.Value(), {buf}, *async_);
+				on_records_.MakeCallback(self_.Value(), { buf }, *async_);
 			} catch (const Napi::Error &e) {
 				/* A throwing handler must not stop the drain: report it as an uncaught exception. */
 				napi_fatal_exception(env, e.Value());
 			}
 		} else {
-			on_records_.Call(self_.Value(), {buf});
+			on_records_.Call(self_.Value(), { buf });
 		}
 	}
 	draining_ = false;
@@ -364,7 +370,7 @@ Napi::Value Sensor::Programs(const Napi::CallbackInfo &info)
 	struct Ctx {
 		Napi::Env env;
 		Napi::Array *out;
-	} ctx{env, &out};
+	} ctx{ env, &out };
 	if (loader_)
 		cw_loader_programs(
 			loader_,
@@ -464,7 +470,8 @@ Napi::Value Sensor::Follow(const Napi::CallbackInfo &info)
 	for (uint32_t i = 0; i < tgids.Length(); i++) {
 		Napi::Value t = tgids.Get(i), s = starts.Get(i);
 		if (!t.IsNumber() || !s.IsBigInt())
-			throw Napi::TypeError::New(env, "follow(tgids, startNs): tgids must be numbers, startNs bigints");
+			throw Napi::TypeError::New(env,
+						   "follow(tgids, startNs): tgids must be numbers, startNs bigints");
 		bool lossless = false;
 		uint64_t start = s.As<Napi::BigInt>().Uint64Value(&lossless);
 		uint32_t tgid = t.As<Napi::Number>().Uint32Value();
@@ -472,7 +479,9 @@ Napi::Value Sensor::Follow(const Napi::CallbackInfo &info)
 			throw Napi::RangeError::New(env, "follow(tgids, startNs): pid or start time out of range");
 		int r = cw_loader_follow(loader_, tgid, start);
 		if (r < 0) {
-			Napi::Error e = Napi::Error::New(env, std::string("follow: tasks map update for pid ") + std::to_string(tgid) + " failed: " + strerror(-r));
+			Napi::Error e =
+				Napi::Error::New(env, std::string("follow: tasks map update for pid ") +
+							      std::to_string(tgid) + " failed: " + strerror(-r));
 			e.Set("errno", Napi::Number::New(env, -r));
 			throw e;
 		}

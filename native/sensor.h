@@ -16,8 +16,9 @@ struct ring_buffer;
  * records sent with a wake-up, and a uv_timer for the ones sent without. Each drain hands JavaScript
  * one Buffer holding every record it found, back to back.
  */
-class Sensor : public Napi::ObjectWrap<Sensor> {
-public:
+class Sensor : public Napi::ObjectWrap<Sensor>
+{
+      public:
 	static Napi::Object Init(Napi::Env env, Napi::Object exports);
 	static Napi::Value Probe(const Napi::CallbackInfo &info);
 	static Napi::Value KillProcess(const Napi::CallbackInfo &info);
@@ -26,8 +27,7 @@ public:
 
 	struct Handles; /* uv handles, freed by their close callbacks */
 
-private:
-
+      private:
 	Napi::Value Drain(const Napi::CallbackInfo &info);
 	Napi::Value Stats(const Napi::CallbackInfo &info);
 	Napi::Value TaskCount(const Napi::CallbackInfo &info);

@@ -134,6 +134,24 @@ async function run(args: string[], log: Logger): Promise<number> {
   });
 }
 
+function version(args: string[]): number {
+  const { values } = parse(args, { json: { type: 'boolean' }, 'log-level': { type: 'string' } });
+  const v = versionInfo(loadBinding(), checkPrivileges().ok);
+  process.stdout.write(`${values.json ? JSON.stringify(v) : formatVersion(v)}\n`);
+  return 0;
+}
+
+/** Every rule: id, techniques, default severity, whether and where it can kill, summary. */
+function rules(): number {
+  for (const r of RULES) {
+    const kill = KILLABLE[r.id] ? `kill:${KILLABLE[r.id]}` : '';
+    process.stdout.write(
+      `${r.id.padEnd(30)} ${r.techniques.join(',').padEnd(16)} ${r.severity.padEnd(8)} ${kill.padEnd(11)} ${r.summary}\n`,
+    );
+  }
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   let level: string;
@@ -157,18 +175,10 @@ export async function main(argv: string[]): Promise<number> {
           if (err instanceof CollectFlagError) throw new UsageError(err.message);
           throw err;
         }
-      case 'version': {
-        const { values } = parse(rest, { json: { type: 'boolean' }, 'log-level': { type: 'string' } });
-        const v = versionInfo(loadBinding(), checkPrivileges().ok);
-        process.stdout.write(`${values.json ? JSON.stringify(v) : formatVersion(v)}\n`);
-        return 0;
-      }
+      case 'version':
+        return version(rest);
       case 'rules':
-        for (const r of RULES) {
-          const kill = KILLABLE[r.id] ? `kill:${KILLABLE[r.id]}` : '';
-          process.stdout.write(`${r.id.padEnd(30)} ${r.techniques.join(',').padEnd(16)} ${r.severity.padEnd(8)} ${kill.padEnd(11)} ${r.summary}\n`);
-        }
-        return 0;
+        return rules();
       case 'ps': {
         const { values } = parse(rest, { json: { type: 'boolean' }, 'log-level': { type: 'string' } });
         const cs = listContainers(log);

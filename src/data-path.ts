@@ -18,7 +18,7 @@ import { procIo, RuntimeSockets, scanRuntimeSockets } from './container/runtime-
 import { DEFAULT_POLICY } from './detect/policy';
 import { loadBinding } from './native';
 import { sensorVersion } from './paths';
-import { Pipeline } from './pipeline';
+import { Pipeline, type PipelineOptions } from './pipeline';
 import { startSinks, type SinkFlags } from './sinks';
 import { countersFrom, SensorMetrics, startStatsTicker } from './telemetry';
 
@@ -52,53 +52,47 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
   const log = o.logger;
   let onDecoded: (b: DecodedBatch) => void = () => undefined;
   const decode = new DecodeStage(log, (b) => onDecoded(b));
-  const kernel = new KernelSensor(
-    {
-      logger: log, traceAll: o.traceAll, execAll: o.execAll, ringBytes: o.ringBytes, drainMs: o.drainMs,
-      watchPorts: (o.policy ?? DEFAULT_POLICY).runtimePorts,
-    },
-    decode.push,
-  );
+  const kernel = kernelSensor(o, decode);
   if (o.raw) {
     onDecoded = rawLines(o.raw, o);
     return startRaw(kernel, decode, log);
   }
 
-  const hub = await startSinks(o.sinks.outputs, { ...o.sinks.options, logger: log, node: hostname(), bootId: kernel.host.bootId, onStdoutClosed: () => o.onEnd() });
-  const stamp = new EventStamper(kernel.host.bootId);
-  const publish = (e: Parameters<typeof hub.publish>[0]) => hub.publish(e);
-  // process table → lifecycle → enrich → detect, then stamp and publish every event
-  // Runtime sockets by inode: pushed to the kernel's filter whenever the set changes.
-  const runtimeSockets = new RuntimeSockets(() => scanRuntimeSockets(procIo, kernel.host.hostNs[0]), (list) => {
-    try {
-      kernel.setRuntimeSockets(list);
-      log.debug({ sockets: list.map((s) => ({ path: s.path, source: s.source })) }, 'runtime sockets');
-    } catch (err) {
-      log.warn({ err }, 'runtime sockets not given to the kernel');
-    }
+  const hub = await startSinks(o.sinks.outputs, {
+    ...o.sinks.options,
+    logger: log,
+    node: hostname(),
+    bootId: kernel.host.bootId,
+    onStdoutClosed: o.onEnd,
   });
+  const stamp = new EventStamper(kernel.host.bootId);
+  // process table → lifecycle → enrich → detect, then stamp and publish every event
+  const runtimeSockets = runtimeSocketsOf(kernel, log);
   const pipeline = new Pipeline({
-    logger: log, host: kernel.host, policy: o.policy, stamper: stamp, emit: publish, runtimeSockets,
-    follow: (l) => kernel.follow(l),
-    kill: (pid, start) => loadBinding().killProcess(pid, start),
+    logger: log,
+    host: kernel.host,
+    policy: o.policy,
+    stamper: stamp,
+    emit: (e) => hub.publish(e),
+    runtimeSockets,
+    ...kernelHands(kernel),
   });
   onDecoded = (b) => pipeline.onBatch(b);
 
   const counters = () => countersFrom(kernel.counters(), pipeline.stats(), decode.errors);
   const metrics = o.sinks.metrics ? await new SensorMetrics({ hub, read: counters }).listen(o.sinks.metrics, log) : undefined;
-  let sweeper: NodeJS.Timeout | undefined;
-  let socketScan: NodeJS.Timeout | undefined;
+  let stopTimers = () => {};
   let ticker: { stop(): void } | undefined;
   try {
     kernel.start();
     runtimeSockets.refresh();
-    socketScan = setInterval(() => runtimeSockets.refresh(), 10_000);
-    socketScan.unref();
     const n = pipeline.start({ version: sensorVersion(), kernelRelease: release(), hooks: kernel.hooks() });
     log.info({ existing: n, outputs: o.sinks.outputs.length ? o.sinks.outputs : ['stdout'] }, 'sensor ready');
-    sweeper = setInterval(() => pipeline.sweep(undefined, true), 5000);
-    sweeper.unref();
-    ticker = startStatsTicker({ intervalMs: o.sinks.statsIntervalMs, hub, read: counters, emit: (e) => publish(stamp.stamp(e)) });
+    stopTimers = every([
+      [() => runtimeSockets.refresh(), 10_000],
+      [() => pipeline.sweep(undefined, true), 5000],
+    ]);
+    ticker = startStatsTicker({ intervalMs: o.sinks.statsIntervalMs, hub, read: counters, emit: (e) => hub.publish(stamp.stamp(e)) });
   } catch (err) {
     kernel.close();
     await hub.close();
@@ -107,15 +101,50 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
   }
   return {
     async stop() {
-      clearInterval(sweeper);
-      clearInterval(socketScan);
+      stopTimers();
       ticker?.stop();
       kernel.close(); // drains what is left into the pipeline first
       await hub.close();
       await metrics?.close();
-      log.info({ counters: { ...kernel.counters(), decodeErrors: decode.errors }, pipeline: pipeline.stats(), sinks: hub.stats() }, 'sensor stopped');
+      const counters = { ...kernel.counters(), decodeErrors: decode.errors };
+      log.info({ counters, pipeline: pipeline.stats(), sinks: hub.stats() }, 'sensor stopped');
     },
   };
+}
+
+/** What the pipeline asks of the kernel side: follow older processes, kill for a containment policy. */
+function kernelHands(kernel: KernelSensor): Pick<PipelineOptions, 'follow' | 'kill'> {
+  return { follow: (l) => kernel.follow(l), kill: (pid, start) => loadBinding().killProcess(pid, start) };
+}
+
+/** Runs each task every so many ms (timers that do not keep the process alive); returns their stop. */
+function every(tasks: [() => void, number][]): () => void {
+  const timers = tasks.map(([fn, ms]) => setInterval(fn, ms).unref());
+  return () => timers.forEach((t) => clearInterval(t));
+}
+
+/** The kernel side, handing each drained buffer to the decode stage. */
+function kernelSensor(o: DataPathOptions, decode: DecodeStage): KernelSensor {
+  const { logger, traceAll, execAll, ringBytes, drainMs } = o;
+  return new KernelSensor(
+    { logger, traceAll, execAll, ringBytes, drainMs, watchPorts: (o.policy ?? DEFAULT_POLICY).runtimePorts },
+    decode.push,
+  );
+}
+
+/** Runtime sockets by inode: pushed to the kernel's filter whenever the set changes. */
+function runtimeSocketsOf(kernel: KernelSensor, log: Logger): RuntimeSockets {
+  return new RuntimeSockets(
+    () => scanRuntimeSockets(procIo, kernel.host.hostNs[0]),
+    (list) => {
+      try {
+        kernel.setRuntimeSockets(list);
+        log.debug({ sockets: list.map((s) => ({ path: s.path, source: s.source })) }, 'runtime sockets');
+      } catch (err) {
+        log.warn({ err }, 'runtime sockets not given to the kernel');
+      }
+    },
+  );
 }
 
 /** --raw: decoded records → JSON lines on `out`, one write a batch. */

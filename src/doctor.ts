@@ -32,13 +32,23 @@ export function checkPrivileges(caps = capEffective()): Check {
   const enough = has(caps, CAP_SYS_ADMIN) || (has(caps, CAP_BPF) && has(caps, CAP_PERFMON));
   return enough
     ? { name: 'privileges', ok: true, detail: `CapEff ${caps.toString(16)}` }
-    : { name: 'privileges', ok: false, detail: `CapEff ${caps.toString(16)} lacks CAP_BPF+CAP_PERFMON and CAP_SYS_ADMIN`, fix: 'run as root (or grant CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)' };
+    : {
+        name: 'privileges',
+        ok: false,
+        detail: `CapEff ${caps.toString(16)} lacks CAP_BPF+CAP_PERFMON and CAP_SYS_ADMIN`,
+        fix: 'run as root (or grant CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)',
+      };
 }
 
 export function checkBtf(path = '/sys/kernel/btf/vmlinux'): Check {
   return existsSync(path)
     ? { name: 'btf', ok: true, detail: `${path} present` }
-    : { name: 'btf', ok: false, detail: `${path} missing`, fix: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y (every major distribution since 2020 ships one)' };
+    : {
+        name: 'btf',
+        ok: false,
+        detail: `${path} missing`,
+        fix: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y (every major distribution since 2020 ships one)',
+      };
 }
 
 function checkAddon(): Check {
@@ -55,7 +65,13 @@ function checkTracefs(): Check {
     const t = withTracefs();
     const own = t.path !== tracefsPath();
     t.release();
-    return { name: 'tracefs', ok: true, detail: own ? 'the sensor mounts a private tracefs for the attach and unmounts it after' : `using the node's tracefs at ${t.path} (no privilege to mount one)` };
+    return {
+      name: 'tracefs',
+      ok: true,
+      detail: own
+        ? 'the sensor mounts a private tracefs for the attach and unmounts it after'
+        : `using the node's tracefs at ${t.path} (no privilege to mount one)`,
+    };
   } catch (err) {
     return { name: 'tracefs', ok: false, detail: (err as Error).message, fix: 'mount it: mount -t tracefs nodev /sys/kernel/tracing' };
   }
@@ -68,7 +84,11 @@ function checkHost(): Check {
     if (!h.cgroup.mount) {
       return { name: 'cgroups', ok: false, detail: `${where} is not mounted`, fix: 'mount the cgroup filesystem at /sys/fs/cgroup' };
     }
-    return { name: 'cgroups', ok: true, detail: `tracking ${where} at ${h.cgroup.mount}; host namespaces from ${h.nsSource === 'pid1' ? 'PID 1' : 'the sensor (PID 1 unreadable)'}` };
+    return {
+      name: 'cgroups',
+      ok: true,
+      detail: `tracking ${where} at ${h.cgroup.mount}; host namespaces from ${h.nsSource === 'pid1' ? 'PID 1' : 'the sensor (PID 1 unreadable)'}`,
+    };
   } catch (err) {
     return { name: 'cgroups', ok: false, detail: (err as Error).message, fix: 'mount /proc and /sys/fs/cgroup' };
   }
@@ -81,8 +101,10 @@ export function explainStartError(err: unknown): string {
   const base = e.message.split('\n')[0];
   // The verifier's refusal comes back as EACCES or EINVAL with libbpf naming the program.
   const prog = /prog '(\w+)': (?:BPF program load failed|failed to load)/.exec(e.message)?.[1];
-  if (e.stage === 'load' && prog) return `${base}: the kernel's verifier rejected program ${prog} (CTRWATCH_LOG=debug prints its log; please report it with \`uname -r\`)`;
-  if (errno === 1 || errno === 13) return `${base}: the kernel refused (permission): run as root; check kernel.unprivileged_bpf_disabled, lockdown and seccomp of the container the sensor runs in`;
+  if (e.stage === 'load' && prog)
+    return `${base}: the kernel's verifier rejected program ${prog} (CTRWATCH_LOG=debug prints its log; please report it with \`uname -r\`)`;
+  if (errno === 1 || errno === 13)
+    return `${base}: the kernel refused (permission): run as root; check kernel.unprivileged_bpf_disabled, lockdown and seccomp of the container the sensor runs in`;
   if (errno === 2) return `${base}: a tracepoint or kernel type is missing on this kernel`;
   if (errno === 22 && e.stage === 'load') return `${base}: the verifier rejected a program (run with CTRWATCH_LOG=debug for libbpf's log)`;
   return base;
@@ -92,7 +114,9 @@ export function explainStartError(err: unknown): string {
 export function checkKernel(features: KernelFeatures, rel = release()): Check[] {
   const no = refusal(features, rel);
   if (no) return [{ name: 'kernel', ok: false, detail: no, fix: 'run ctrwatch on a newer kernel' }];
-  const have = Object.entries(features).filter(([, v]) => v).map(([k]) => k);
+  const have = Object.entries(features)
+    .filter(([, v]) => v)
+    .map(([k]) => k);
   const out: Check[] = [{ name: 'kernel', ok: true, detail: `${rel}: ${have.join(', ')}` }];
   for (const n of featureNotes(features)) out.push({ name: 'kernel', ok: true, warn: true, detail: n });
   return out;

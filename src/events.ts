@@ -10,7 +10,10 @@ export class EventStamper {
   private readonly offset: bigint;
   readonly node: string;
 
-  constructor(readonly bootId: string, node = hostname()) {
+  constructor(
+    readonly bootId: string,
+    node = hostname(),
+  ) {
     this.node = node;
     this.offset = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
   }
@@ -34,8 +37,16 @@ export class EventStamper {
 
 export function processInput(p: Proc): ProcessInput {
   return {
-    pid: p.tgid, startTimeNs: p.startNs, exe: p.exe, argv: p.argv, uid: p.uid, euid: p.euid,
-    capEffective: capNames(p.capEffective), ppid: p.ppid, comm: p.comm, parentStartTimeNs: p.parentStartNs,
+    pid: p.tgid,
+    startTimeNs: p.startNs,
+    exe: p.exe,
+    argv: p.argv,
+    uid: p.uid,
+    euid: p.euid,
+    capEffective: capNames(p.capEffective),
+    ppid: p.ppid,
+    comm: p.comm,
+    parentStartTimeNs: p.parentStartNs,
   };
 }
 

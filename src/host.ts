@@ -25,7 +25,14 @@ export interface HostFacts {
 }
 
 const PROC_NS: Record<(typeof NS_NAMES)[number], string> = {
-  mnt: 'mnt', pid: 'pid', net: 'net', uts: 'uts', ipc: 'ipc', cgroup: 'cgroup', user: 'user', time: 'time',
+  mnt: 'mnt',
+  pid: 'pid',
+  net: 'net',
+  uts: 'uts',
+  ipc: 'ipc',
+  cgroup: 'cgroup',
+  user: 'user',
+  time: 'time',
 };
 
 /** Namespace inode from the link text ("mnt:[4026531841]"): readlink works
@@ -81,7 +88,10 @@ const V1_PREFERENCE = ['pids', 'cpu', 'cpuset', 'devices', 'freezer', 'blkio', '
  * kernel's subsys id order, which is the index the BPF side needs.
  */
 export function cgroupLayout(procCgroups: string, mountinfo: string): CgroupLayout {
-  const rows = procCgroups.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/\s+/));
+  const rows = procCgroups
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(/\s+/));
   const mounts = parseMountinfo(mountinfo);
   for (const want of V1_PREFERENCE) {
     const idx = rows.findIndex((r) => r[0] === want);
@@ -105,8 +115,6 @@ export function readHostFacts(): HostFacts {
   const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
   const cg = cgroupLayout(readFileSync('/proc/cgroups', 'utf8'), mountinfo);
   const fs = readHostFs(mountinfo);
-  const bootId = existsSync('/proc/sys/kernel/random/boot_id')
-    ? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
-    : '';
+  const bootId = existsSync('/proc/sys/kernel/random/boot_id') ? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() : '';
   return { hostNs: ns, nsSource: source, cgroup: cg, bootId, fs };
 }

@@ -3,7 +3,10 @@ import pino, { type Logger } from 'pino';
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 export class LogLevelError extends Error {
-  constructor(readonly level: string, source: string) {
+  constructor(
+    readonly level: string,
+    source: string,
+  ) {
     super(`${source} must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
     this.name = 'LogLevelError';
   }

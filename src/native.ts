@@ -68,7 +68,10 @@ export interface NativeBinding {
 }
 
 export class AddonMissingError extends Error {
-  constructor(readonly tried: string[], cause?: unknown) {
+  constructor(
+    readonly tried: string[],
+    cause?: unknown,
+  ) {
     super(`ctrwatch native addon not loadable; tried:\n  ${tried.join('\n  ')}\nbuild it with: make build`, { cause });
     this.name = 'AddonMissingError';
   }

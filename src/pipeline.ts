@@ -70,10 +70,21 @@ export class Pipeline {
     this.lifecycle = new Lifecycle(this.procs, hostNs);
     this.enricher = new Enricher(this.procs, hostNs, this.cgroups, o.logger);
     this.stamper = o.stamper ?? new EventStamper(o.host.bootId);
-    this.containment = new Containment({ policy: o.policy ?? DEFAULT_POLICY, selfPid: process.pid, kill: o.kill ?? (() => -ENOSYS), logger: this.log });
+    this.containment = new Containment({
+      policy: o.policy ?? DEFAULT_POLICY,
+      selfPid: process.pid,
+      kill: o.kill ?? (() => -ENOSYS),
+      logger: this.log,
+    });
     this.detector = new Detector({
-      procs: this.procs, lifecycle: this.lifecycle, cgroups: this.cgroups, host: hostNs, hostFs: o.host.fs,
-      policy: o.policy ?? DEFAULT_POLICY, wall: (t) => this.stamper.wall(t), logger: o.logger,
+      procs: this.procs,
+      lifecycle: this.lifecycle,
+      cgroups: this.cgroups,
+      host: hostNs,
+      hostFs: o.host.fs,
+      policy: o.policy ?? DEFAULT_POLICY,
+      wall: (t) => this.stamper.wall(t),
+      logger: o.logger,
       runtimeSockets: o.runtimeSockets,
       containerOf: (c) => {
         const meta = this.meta(c);
@@ -89,12 +100,21 @@ export class Pipeline {
       const chain = f.actor ? this.procs.chain(f.actor, 8).map((x: Proc) => processInput(x)) : [];
       const act = this.containment.apply(f, container?.image);
       const containment = act.outcome && { outcome: act.outcome, path: act.path && PATH_NAME[act.path], reason: act.reason };
-      this.emit({
-        detection: {
-          ruleId: f.ruleId, techniques: this.detector.techniques(f.ruleId), severity: f.severity, message: f.message,
-          container, chain, attributes: f.attributes, containment,
+      this.emit(
+        {
+          detection: {
+            ruleId: f.ruleId,
+            techniques: this.detector.techniques(f.ruleId),
+            severity: f.severity,
+            message: f.message,
+            container,
+            chain,
+            attributes: f.attributes,
+            containment,
+          },
         },
-      }, ktime);
+        ktime,
+      );
     }
   }
 
@@ -192,6 +212,12 @@ export class Pipeline {
   }
 
   stats(): { records: number; events: number; detections: number; processes: number; containers: number } {
-    return { records: this.records, events: this.events, detections: this.detections, processes: this.procs.size, containers: this.lifecycle.running().length };
+    return {
+      records: this.records,
+      events: this.events,
+      detections: this.detections,
+      processes: this.procs.size,
+      containers: this.lifecycle.running().length,
+    };
   }
 }

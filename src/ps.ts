@@ -32,16 +32,36 @@ export function formatTable(cs: ContainerInput[]): string {
   const rows = [['CONTAINER ID', 'RUNTIME', 'NAME', 'IMAGE', 'PID', 'USER', 'PRIVILEGED', 'HOST NS']];
   for (const c of cs) {
     rows.push([
-      cut(c.id, 16), c.runtime ?? '-', cut(c.name, 24), cut(c.image, 32), String(c.initPid ?? '-'), c.user ?? '-',
-      c.privileged ? 'yes' : 'no', (c.hostNamespaces ?? []).filter((n) => n !== 'USER' && n !== 'CGROUP').join(',') || '-',
+      cut(c.id, 16),
+      c.runtime ?? '-',
+      cut(c.name, 24),
+      cut(c.image, 32),
+      String(c.initPid ?? '-'),
+      c.user ?? '-',
+      c.privileged ? 'yes' : 'no',
+      (c.hostNamespaces ?? []).filter((n) => n !== 'USER' && n !== 'CGROUP').join(',') || '-',
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((v, i) => v.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** One canonical-JSON container a line. */
 export function formatJson(cs: ContainerInput[]): string {
   const schema = loadEventSchema();
-  return cs.map((c) => JSON.stringify((schema.toCanonical({ containerStarted: { container: c } }) as { containerStarted: { container: unknown } }).containerStarted.container)).join('\n');
+  return cs
+    .map((c) =>
+      JSON.stringify(
+        (schema.toCanonical({ containerStarted: { container: c } }) as { containerStarted: { container: unknown } }).containerStarted
+          .container,
+      ),
+    )
+    .join('\n');
 }

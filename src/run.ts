@@ -27,7 +27,12 @@ export async function runSensor(o: RunOptions): Promise<number> {
   process.once('SIGINT', () => stopping?.(0));
   process.once('SIGTERM', () => stopping?.(0));
   const path = await startDataPath({
-    logger: o.logger, traceAll: o.traceAll, execAll: o.execAll, ringBytes: o.ringBytes, drainMs: o.drainMs, policy: o.policy,
+    logger: o.logger,
+    traceAll: o.traceAll,
+    execAll: o.execAll,
+    ringBytes: o.ringBytes,
+    drainMs: o.drainMs,
+    policy: o.policy,
     sinks: o.sinks ?? { outputs: [], options: {}, statsIntervalMs: 60_000 },
     raw: o.raw ? o.out : undefined,
     onEnd: () => stopping?.(0),

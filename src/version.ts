@@ -29,7 +29,9 @@ export function versionInfo(binding: NativeBinding, probe: boolean): VersionInfo
 
 export function formatVersion(v: VersionInfo): string {
   const f = v.features
-    ? Object.entries(v.features).map(([k, on]) => `${k}${on ? '' : ' (no)'}`).join(', ')
+    ? Object.entries(v.features)
+        .map(([k, on]) => `${k}${on ? '' : ' (no)'}`)
+        .join(', ')
     : 'not probed (needs root: BPF probes load programs)';
   return [`ctrwatch ${v.sensor}`, `bpf object  ${v.bpfObject}`, `schema      ${v.schema}`, `kernel      ${v.kernel}: ${f}`].join('\n');
 }

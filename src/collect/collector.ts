@@ -118,9 +118,11 @@ class Collector {
       throw new BatchError(`message ${n} is not an EventBatch: ${(err as Error).message}`, { cause: err });
     }
     const h = batch.header;
-    if (!NODE_RE.test(h.node)) throw new BatchError(`batch ${h.batchId}: node ${JSON.stringify(h.node.slice(0, 80))} is not a valid node name`);
+    if (!NODE_RE.test(h.node))
+      throw new BatchError(`batch ${h.batchId}: node ${JSON.stringify(h.node.slice(0, 80))} is not a valid node name`);
     if (!ID_RE.test(h.bootId)) throw new BatchError(`batch ${h.batchId}: boot_id ${JSON.stringify(h.bootId.slice(0, 80))} is not valid`);
-    if (!ID_RE.test(h.instanceId)) throw new BatchError(`batch ${h.batchId}: instance_id ${JSON.stringify(h.instanceId.slice(0, 80))} is not valid`);
+    if (!ID_RE.test(h.instanceId))
+      throw new BatchError(`batch ${h.batchId}: instance_id ${JSON.stringify(h.instanceId.slice(0, 80))} is not valid`);
     const events: { seq: bigint; obj: Record<string, unknown> }[] = [];
     let prev = 0n;
     for (const [i, bytes] of batch.events.entries()) {
@@ -130,10 +132,18 @@ class Collector {
       } catch (err) {
         throw new BatchError(`batch ${h.batchId}, event ${i}: ${(err as Error).message}`, { cause: err });
       }
-      const ev = { seq: typeof obj.seq === 'string' ? BigInt(obj.seq) : 0n, node: (obj.node as string | undefined) ?? '', bootId: (obj.bootId as string | undefined) ?? '' };
+      const ev = {
+        seq: typeof obj.seq === 'string' ? BigInt(obj.seq) : 0n,
+        node: (obj.node as string | undefined) ?? '',
+        bootId: (obj.bootId as string | undefined) ?? '',
+      };
       const seq = ev.seq;
-      if (seq <= prev) throw new BatchError(`batch ${h.batchId}, event ${i}: seq ${seq} does not follow ${prev} (seq must start at 1 and increase)`);
-      if (ev.node !== h.node || ev.bootId !== h.bootId) throw new BatchError(`batch ${h.batchId}, event ${i}: node/boot ${ev.node}/${ev.bootId} differ from the batch's ${h.node}/${h.bootId}`);
+      if (seq <= prev)
+        throw new BatchError(`batch ${h.batchId}, event ${i}: seq ${seq} does not follow ${prev} (seq must start at 1 and increase)`);
+      if (ev.node !== h.node || ev.bootId !== h.bootId)
+        throw new BatchError(
+          `batch ${h.batchId}, event ${i}: node/boot ${ev.node}/${ev.bootId} differ from the batch's ${h.node}/${h.bootId}`,
+        );
       if (seq < h.floorSeq) throw new BatchError(`batch ${h.batchId}, event ${i}: seq ${seq} below the batch's floor_seq ${h.floorSeq}`);
       prev = seq;
       events.push({ seq, obj });
@@ -154,7 +164,10 @@ class Collector {
     this.counters.written += written;
     this.counters.duplicates += duplicates;
     const durable = log.append(text, written);
-    return { ack: { instanceId: h.instanceId, seq: prev || (h.floorSeq > 0n ? h.floorSeq - 1n : 0n), batchId: h.batchId, written, duplicates }, durable };
+    return {
+      ack: { instanceId: h.instanceId, seq: prev || (h.floorSeq > 0n ? h.floorSeq - 1n : 0n), batchId: h.batchId, written, duplicates },
+      durable,
+    };
   }
 
   // eslint-disable-next-line max-lines-per-function -- one stream's life: its auth, ordered acks and close share the stream's state
@@ -166,7 +179,8 @@ class Collector {
       log.warn({ reason, details }, 'stream refused');
       call.emit('error', { code, details });
     };
-    if (!this.authorized(call.metadata)) return refuse(grpc.status.UNAUTHENTICATED, 'unauthenticated', 'missing or wrong bearer token (authorization: Bearer <token>)');
+    if (!this.authorized(call.metadata))
+      return refuse(grpc.status.UNAUTHENTICATED, 'unauthenticated', 'missing or wrong bearer token (authorization: Bearer <token>)');
     this.calls.add(call);
     this.counters.streamsTotal++;
     call.sendMetadata(new grpc.Metadata());
@@ -229,7 +243,8 @@ class Collector {
   private async shutdown(): Promise<void> {
     for (const c of this.calls) c.emit('error', { code: grpc.status.UNAVAILABLE, details: 'collector shutting down' });
     const logs = await Promise.allSettled([...this.nodes.values()]);
-    for (const l of logs) if (l.status === 'fulfilled') await l.value.close().catch((err: unknown) => this.log.error({ err }, 'closing a node log failed'));
+    for (const l of logs)
+      if (l.status === 'fulfilled') await l.value.close().catch((err: unknown) => this.log.error({ err }, 'closing a node log failed'));
   }
 }
 
@@ -244,19 +259,33 @@ export async function runCollector(o: CollectorOptions): Promise<RunningCollecto
   const { host, port } = parseListen(o.listen);
   const tls = !!(o.tls?.cert || o.tls?.key || o.tls?.ca);
   if (!tls && !o.insecurePlaintext && !isLoopback(host)) {
-    throw new CollectorError(`--listen ${o.listen}: clear text on an address other than loopback; give --tls-cert/--tls-key (and --tls-ca for client certificates) or pass --insecure-plaintext`);
+    throw new CollectorError(
+      `--listen ${o.listen}: clear text on an address other than loopback; give --tls-cert/--tls-key (and --tls-ca for client certificates) or pass --insecure-plaintext`,
+    );
   }
   if (!tls && o.tokenFile && !isLoopback(host)) o.logger.warn('bearer tokens over clear text can be read on the network');
   const c = new Collector(o);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 << 20, 'grpc.max_concurrent_streams': 1000 });
   const identity = (b: Buffer) => b;
   server.addService(
-    { Ship: { path: SHIP_PATH, requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } },
+    {
+      Ship: {
+        path: SHIP_PATH,
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
+    },
     { Ship: c.ship },
   );
   const hostPart = host.includes(':') ? `[${host}]` : host;
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${hostPart}:${port}`, serverCredentials(tls ? o.tls : undefined), (err, p) => (err ? reject(new CollectorError(`--listen ${o.listen}: ${err.message}`, { cause: err })) : resolve(p))),
+    server.bindAsync(`${hostPart}:${port}`, serverCredentials(tls ? o.tls : undefined), (err, p) =>
+      err ? reject(new CollectorError(`--listen ${o.listen}: ${err.message}`, { cause: err })) : resolve(p),
+    ),
   );
   const address = `${hostPart}:${bound}`;
   o.logger.child({ component: 'collector' }).info({ address, out: o.outDir, tls, tokens: !!o.tokenFile }, 'collector listening');

@@ -36,7 +36,8 @@ export function collectFlags(v: Values): Omit<CollectorOptions, 'logger'> {
   if (!v.listen) throw new CollectFlagError('collect needs --listen HOST:PORT');
   if (!v.out) throw new CollectFlagError('collect needs --out DIR');
   const mb = v['max-mb'];
-  if (mb !== undefined && (!/^\d+$/.test(mb) || Number(mb) <= 0)) throw new CollectFlagError(`--max-mb must be a positive whole number, got '${mb}'`);
+  if (mb !== undefined && (!/^\d+$/.test(mb) || Number(mb) <= 0))
+    throw new CollectFlagError(`--max-mb must be a positive whole number, got '${mb}'`);
   const tls = { ca: v['tls-ca'], cert: v['tls-cert'], key: v['tls-key'] };
   return {
     listen: v.listen,

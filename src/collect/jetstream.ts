@@ -42,17 +42,32 @@ export class JetStreamCollector {
   private stopped = false;
   private loop?: Promise<void>;
 
-  private constructor(private readonly o: JetStreamCollectorOptions, private readonly nc: NatsConnection) {
+  private constructor(
+    private readonly o: JetStreamCollectorOptions,
+    private readonly nc: NatsConnection,
+  ) {
     this.log = o.logger.child({ component: 'jetstream-collector', stream: o.stream });
   }
 
   static async start(o: JetStreamCollectorOptions): Promise<JetStreamCollector> {
-    const nc = await connect({ servers: o.servers, token: o.token, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: 'ctrwatch collect' });
+    const nc = await connect({
+      servers: o.servers,
+      token: o.token,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      name: 'ctrwatch collect',
+    });
     const jsm = await nc.jetstreamManager();
     try {
       await jsm.consumers.info(o.stream, o.durable);
     } catch {
-      await jsm.consumers.add(o.stream, { durable_name: o.durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: 30_000_000_000, max_ack_pending: 20_000 });
+      await jsm.consumers.add(o.stream, {
+        durable_name: o.durable,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: 30_000_000_000,
+        max_ack_pending: 20_000,
+      });
     }
     const c = new JetStreamCollector(o, nc);
     c.loop = c.run();

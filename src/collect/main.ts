@@ -27,14 +27,25 @@ function untilSignal(): Promise<void> {
 
 /** `ctrwatch collect --from nats://HOST:PORT[,…]/STREAM --out DIR [--durable NAME]`: drain a fleet's JetStream stream. */
 async function collectJetStream(args: string[], log: Logger): Promise<number> {
-  const { values } = parse(args, { from: { type: 'string' }, out: { type: 'string' }, durable: { type: 'string' }, 'token-file': { type: 'string' }, 'log-level': { type: 'string' } });
+  const { values } = parse(args, {
+    from: { type: 'string' },
+    out: { type: 'string' },
+    durable: { type: 'string' },
+    'token-file': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
   const m = /^nats:\/\/([^/]+)\/([A-Za-z0-9_-]{1,64})$/.exec(values.from ?? '');
   if (!m) throw new CollectFlagError(`--from must be nats://HOST:PORT[,HOST:PORT…]/STREAM, got '${values.from}'`);
   if (!values.out) throw new CollectFlagError('--out DIR is required');
   const token = values['token-file'] ? readFileSync(values['token-file'], 'utf8').split('\n')[0].trim() : undefined;
   const c = await JetStreamCollector.start({
-    servers: m[1].split(','), stream: m[2], durable: values.durable ?? 'ctrwatch-collector', outDir: values.out,
-    codec: compileEventCodec(loadEventSchema()), logger: log, token,
+    servers: m[1].split(','),
+    stream: m[2],
+    durable: values.durable ?? 'ctrwatch-collector',
+    outDir: values.out,
+    codec: compileEventCodec(loadEventSchema()),
+    logger: log,
+    token,
   });
   log.info({ stream: m[2], servers: m[1] }, 'collecting from JetStream');
   await untilSignal();

@@ -52,7 +52,10 @@ export class NodeLog {
   linesWritten = 0;
   commits = 0;
 
-  private constructor(private readonly o: NodeLogOptions, state: State) {
+  private constructor(
+    private readonly o: NodeLogOptions,
+    state: State,
+  ) {
     this.log = o.logger.child({ component: 'node-log', dir: o.dir });
     this.committed = state;
     this.file = state.file;
@@ -64,7 +67,10 @@ export class NodeLog {
   static async open(o: NodeLogOptions): Promise<NodeLog> {
     await fsp.mkdir(o.dir, { recursive: true, mode: 0o750 });
     const names = await fsp.readdir(o.dir);
-    const numbers = names.map((n) => FILE_RE.exec(n)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1]));
+    const numbers = names
+      .map((n) => FILE_RE.exec(n))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => Number(m[1]));
     let state: State | undefined;
     try {
       state = JSON.parse(await fsp.readFile(path.join(o.dir, 'state.json'), 'utf8')) as State;

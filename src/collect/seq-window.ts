@@ -14,7 +14,10 @@ export class SeqWindow {
   /** Seqs given up when the early set overflowed (a sender that does not send in order). */
   overflowed = 0;
 
-  constructor(state?: SeqWindowState, private readonly maxEarly = 4096) {
+  constructor(
+    state?: SeqWindowState,
+    private readonly maxEarly = 4096,
+  ) {
     this.hwm = state ? BigInt(state.hwm) : 0n;
     for (const s of state?.ooo ?? []) this.ooo.add(BigInt(s));
   }

@@ -16,13 +16,16 @@ const ERRNO: Record<number, string> = { 1: 'EPERM: not permitted', 3: 'ESRCH: th
 export class Containment {
   readonly counts: Record<Outcome, number> = { KILLED: 0, WOULD_KILL: 0, KILL_FAILED: 0, SPARED: 0 };
 
-  constructor(
-    private readonly o: { policy: Policy; selfPid: number; kill: KillFn; logger: Logger },
-  ) {}
+  constructor(private readonly o: { policy: Policy; selfPid: number; kill: KillFn; logger: Logger }) {}
 
   apply(f: Finding, image?: string): Decision {
     const p = this.o.policy;
-    let d = decide(f, p.rules[f.ruleId]?.action, { selfPid: this.o.selfPid, image, imageAllow: p.imageAllow, trustedCreators: p.trustedCreators });
+    let d = decide(f, p.rules[f.ruleId]?.action, {
+      selfPid: this.o.selfPid,
+      image,
+      imageAllow: p.imageAllow,
+      trustedCreators: p.trustedCreators,
+    });
     if (d.outcome === 'KILLED' && d.path === 'user' && f.actor) {
       const r = this.o.kill(f.actor.tgid, f.actor.startNs);
       if (r !== 0) d = { outcome: 'KILL_FAILED', path: d.path, reason: ERRNO[-r] ?? `errno ${-r}` };

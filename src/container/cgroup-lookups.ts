@@ -1,6 +1,10 @@
 import type { CgroupParseOptions } from '../meta/cgroup-path';
 import {
-  DEFAULT_CONTAINERD_STATE, DEFAULT_CRUN_ROOT, DEFAULT_RUNC_ROOT, isValidOciId, listContainerdNamespaces,
+  DEFAULT_CONTAINERD_STATE,
+  DEFAULT_CRUN_ROOT,
+  DEFAULT_RUNC_ROOT,
+  isValidOciId,
+  listContainerdNamespaces,
 } from '../meta/runtime-state';
 import { listDirUnder } from '../meta/safe-read';
 
@@ -18,7 +22,9 @@ export interface StateRoots {
 }
 
 export const DEFAULT_STATE_ROOTS: StateRoots = {
-  containerdState: DEFAULT_CONTAINERD_STATE, runcRoot: DEFAULT_RUNC_ROOT, crunRoot: DEFAULT_CRUN_ROOT,
+  containerdState: DEFAULT_CONTAINERD_STATE,
+  runcRoot: DEFAULT_RUNC_ROOT,
+  crunRoot: DEFAULT_CRUN_ROOT,
 };
 
 function isDirUnder(root: string, rel: string): boolean {

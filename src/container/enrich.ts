@@ -107,13 +107,17 @@ export class Enricher {
    * put under the outer container's, and no host store (runtime state, Docker,
    * Podman, cgroup names) is asked about it.
    */
-  private enrichNested(c: ContainerFacts, outer: ContainerFacts, problems: string[]): { id: string; runtime: RuntimeName; bundle?: string; oci?: OciConfigSummary } {
+  private enrichNested(
+    c: ContainerFacts,
+    outer: ContainerFacts,
+    problems: string[],
+  ): { id: string; runtime: RuntimeName; bundle?: string; oci?: OciConfigSummary } {
     const rc = c.runtimeCall;
     const outerId = this.idOf(outer);
     const runtime: RuntimeName = rc ? (rc.runtime === 'crun' ? 'CRUN' : 'RUNC') : 'UNKNOWN';
     const own = rc?.id ?? c.manager?.id ?? `mntns-${c.key}-${c.initTgid}`;
     const id = `${outerId}/${own}`;
-    const bundle = rc ? rc.bundle ?? '.' : undefined;
+    const bundle = rc ? (rc.bundle ?? '.') : undefined;
     let oci: OciConfigSummary | undefined;
     if (rc && bundle !== undefined) {
       const root = isAbsolute(bundle) ? `/proc/${rc.pid}/root` : `/proc/${rc.pid}/cwd`;
@@ -198,7 +202,10 @@ export class Enricher {
         out.name = d.name;
         out.image = d.image;
         if (d.imageId) out.imageDigest = d.imageId;
-        out.labels = { ...(out.labels ?? {}), ...Object.fromEntries(Object.entries(d.labels).filter(([k]) => !k.startsWith(OWN_LABEL_PREFIX))) };
+        out.labels = {
+          ...(out.labels ?? {}),
+          ...Object.fromEntries(Object.entries(d.labels).filter(([k]) => !k.startsWith(OWN_LABEL_PREFIX))),
+        };
         out.restartPolicy = formatRestartPolicy(d.restartPolicy);
         out.privileged = d.privileged || (out.privileged ?? false);
       } catch (err) {
@@ -230,7 +237,9 @@ export class Enricher {
   ): EnrichedMeta {
     const { id, claimed } = this.unique(f.id, c);
     const out: ContainerInput = {
-      id, runtime: f.runtime, initPid: c.initTgid,
+      id,
+      runtime: f.runtime,
+      initPid: c.initTgid,
       hostNamespaces: hostNamespacesShared(c.ns, this.host),
       existing: c.existing,
       cgroupId: c.cgroupId,

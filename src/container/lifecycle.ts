@@ -26,7 +26,13 @@ export type HostNs = 'PID' | 'NET' | 'IPC' | 'UTS' | 'MNT' | 'CGROUP' | 'USER';
 const cached = (p: Proc) => p.owner as ContainerFacts | null | undefined;
 
 const HOST_NS: [keyof Namespaces, HostNs][] = [
-  ['pid', 'PID'], ['net', 'NET'], ['ipc', 'IPC'], ['uts', 'UTS'], ['mnt', 'MNT'], ['cgroup', 'CGROUP'], ['user', 'USER'],
+  ['pid', 'PID'],
+  ['net', 'NET'],
+  ['ipc', 'IPC'],
+  ['uts', 'UTS'],
+  ['mnt', 'MNT'],
+  ['cgroup', 'CGROUP'],
+  ['user', 'USER'],
 ];
 
 export interface ContainerFacts {
@@ -101,7 +107,10 @@ export class Lifecycle {
   /** Bumped when a container appears: a cached "host process" answer older than this is asked again. */
   private epoch = 0;
 
-  constructor(private readonly procs: ProcessTable, private readonly host: Namespaces) {}
+  constructor(
+    private readonly procs: ProcessTable,
+    private readonly host: Namespaces,
+  ) {}
 
   running(): ContainerFacts[] {
     return [...this.byKey.values()];
@@ -130,7 +139,8 @@ export class Lifecycle {
   /** Its PID namespace and cgroup identify it when they are its own (not the host's, its creator's or another's). */
   private claim(c: ContainerFacts, creatorCgroup: bigint | undefined): void {
     if (c.ns.pid !== this.host.pid && !this.byPidNs.has(c.ns.pid) && c.ns.pid !== c.outer?.ns.pid) this.byPidNs.set(c.ns.pid, c);
-    if (c.cgroupId > 1n && c.cgroupId !== creatorCgroup && !this.byCgroup.has(c.cgroupId) && c.cgroupId !== c.outer?.cgroupId) this.byCgroup.set(c.cgroupId, c);
+    if (c.cgroupId > 1n && c.cgroupId !== creatorCgroup && !this.byCgroup.has(c.cgroupId) && c.cgroupId !== c.outer?.cgroupId)
+      this.byCgroup.set(c.cgroupId, c);
   }
 
   /**
@@ -175,9 +185,12 @@ export class Lifecycle {
   }
 
   private byNamespaces(p: Proc): ContainerFacts | null {
-    return this.byKey.get(p.ns.mnt) ??
+    return (
+      this.byKey.get(p.ns.mnt) ??
       (p.ns.pid !== this.host.pid ? this.byPidNs.get(p.ns.pid) : undefined) ??
-      (p.cgroupId > 1n ? this.byCgroup.get(p.cgroupId) : undefined) ?? null;
+      (p.cgroupId > 1n ? this.byCgroup.get(p.cgroupId) : undefined) ??
+      null
+    );
   }
 
   /**
@@ -200,8 +213,14 @@ export class Lifecycle {
     // A host process that entered other namespaces may have entered a container.
     if (((r.kind === 'syscall' && r.syscall === 'setns') || r.kind === 'cgroup_attach') && p.owner === null) p.owner = undefined;
     let out: LifecycleEvent[] | undefined;
-    if (this.waiting > 0 && r.kind !== 'exec' && r.kind !== 'cgroup_mkdir' && r.kind !== 'cgroup_rmdir' && r.kind !== 'cgroup_attach' &&
-      !(r.kind === 'syscall' && (r.syscall === 'pivot_root' || r.syscall === 'chroot'))) {
+    if (
+      this.waiting > 0 &&
+      r.kind !== 'exec' &&
+      r.kind !== 'cgroup_mkdir' &&
+      r.kind !== 'cgroup_rmdir' &&
+      r.kind !== 'cgroup_attach' &&
+      !(r.kind === 'syscall' && (r.syscall === 'pivot_root' || r.syscall === 'chroot'))
+    ) {
       out = this.activity(p, r.ktime);
     }
     const evs = this.dispatch(r, p);
@@ -220,7 +239,10 @@ export class Lifecycle {
     c.activityStart = true;
     const init = this.procs.get(c.initTgid, c.initStartNs);
     c.entry = init ?? p;
-    return [{ kind: 'created', c, ktime: c.createdNs }, { kind: 'started', c, ktime, process: c.entry }];
+    return [
+      { kind: 'created', c, ktime: c.createdNs },
+      { kind: 'started', c, ktime, process: c.entry },
+    ];
   }
 
   private dispatch(r: KernelRecord, p: Proc): LifecycleEvent[] {
@@ -276,8 +298,19 @@ export class Lifecycle {
     const maker = runtimeCall ? this.procs.get(runtimeCall.pid) : manager ? this.procs.get(manager.pid) : undefined;
     const outer = this.owner(maker ?? p) ?? undefined;
     const c: ContainerFacts = {
-      key, status: 'created', initTgid: p.tgid, initStartNs: p.startNs, ns: p.ns, cgroupId: p.cgroupId,
-      rootChange: how, runtimeCall, manager, creator, createdNs: ktime, existing: false, outer,
+      key,
+      status: 'created',
+      initTgid: p.tgid,
+      initStartNs: p.startNs,
+      ns: p.ns,
+      cgroupId: p.cgroupId,
+      rootChange: how,
+      runtimeCall,
+      manager,
+      creator,
+      createdNs: ktime,
+      existing: false,
+      outer,
     };
     this.register(c, (creator ?? parent)?.cgroupId);
     p.owner = c;

@@ -19,10 +19,32 @@ export interface OciRuntimeCall {
 const OCI_RUNTIMES = ['runc', 'crun', 'youki', 'runsc'] as const;
 // Options of runc/crun that take a value, global and per command (both --x v and --x=v forms).
 const VALUE_OPTS = new Set([
-  '--root', '--log', '--log-format', '--criu', '--rootless', '--cgroup-manager',
-  '--bundle', '-b', '--pid-file', '--console-socket', '--preserve-fds', '--process', '-p',
-  '--cwd', '--env', '-e', '--user', '-u', '--additional-gids', '-g', '--cap', '-c',
-  '--apparmor', '--process-label', '--preserve-fds', '--cgroup',
+  '--root',
+  '--log',
+  '--log-format',
+  '--criu',
+  '--rootless',
+  '--cgroup-manager',
+  '--bundle',
+  '-b',
+  '--pid-file',
+  '--console-socket',
+  '--preserve-fds',
+  '--process',
+  '-p',
+  '--cwd',
+  '--env',
+  '-e',
+  '--user',
+  '-u',
+  '--additional-gids',
+  '-g',
+  '--cap',
+  '-c',
+  '--apparmor',
+  '--process-label',
+  '--preserve-fds',
+  '--cgroup',
 ]);
 
 export const basename = (p: string) => p.slice(p.lastIndexOf('/') + 1);
@@ -46,7 +68,7 @@ export function parseOciRuntime(argv: string[]): OciRuntimeCall | undefined {
       const name = eq > 0 ? a.slice(0, eq) : a;
       if (name === '--systemd-cgroup') systemd = true;
       if (VALUE_OPTS.has(name)) {
-        opts[name] = eq > 0 ? a.slice(eq + 1) : argv[++i] ?? '';
+        opts[name] = eq > 0 ? a.slice(eq + 1) : (argv[++i] ?? '');
       }
       continue;
     }
@@ -60,8 +82,12 @@ export function parseOciRuntime(argv: string[]): OciRuntimeCall | undefined {
   }
   if (!sub || positional.length === 0) return undefined;
   return {
-    runtime: rt, subcommand: sub, id: sub === 'exec' ? positional[0] : positional[positional.length - 1],
-    bundle: opts['--bundle'] ?? opts['-b'], root: opts['--root'], systemdCgroup: systemd,
+    runtime: rt,
+    subcommand: sub,
+    id: sub === 'exec' ? positional[0] : positional[positional.length - 1],
+    bundle: opts['--bundle'] ?? opts['-b'],
+    root: opts['--root'],
+    systemdCgroup: systemd,
   };
 }
 

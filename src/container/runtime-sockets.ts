@@ -12,14 +12,33 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
 /** Well-known runtime and kubelet API socket paths. */
 export const KNOWN_SOCKET_PATHS = [
-  '/run/docker.sock', '/var/run/docker.sock', '/run/containerd/containerd.sock', '/run/containerd/containerd.sock.ttrpc',
-  '/run/crio/crio.sock', '/var/run/crio/crio.sock', '/run/podman/podman.sock', '/run/cri-dockerd.sock',
-  '/run/dockershim.sock', '/run/buildkit/buildkitd.sock', '/run/k3s/containerd/containerd.sock',
-  '/var/lib/kubelet/pod-resources/kubelet.sock', '/var/lib/kubelet/device-plugins/kubelet.sock',
+  '/run/docker.sock',
+  '/var/run/docker.sock',
+  '/run/containerd/containerd.sock',
+  '/run/containerd/containerd.sock.ttrpc',
+  '/run/crio/crio.sock',
+  '/var/run/crio/crio.sock',
+  '/run/podman/podman.sock',
+  '/run/cri-dockerd.sock',
+  '/run/dockershim.sock',
+  '/run/buildkit/buildkitd.sock',
+  '/run/k3s/containerd/containerd.sock',
+  '/var/lib/kubelet/pod-resources/kubelet.sock',
+  '/var/lib/kubelet/device-plugins/kubelet.sock',
 ];
 
 /** Daemons whose listening unix sockets are runtime APIs (comm, cut to 15 bytes by the kernel). */
-export const RUNTIME_DAEMONS = new Set(['dockerd', 'containerd', 'crio', 'podman', 'kubelet', 'buildkitd', 'cri-dockerd', 'k3s', 'k3s-server']);
+export const RUNTIME_DAEMONS = new Set([
+  'dockerd',
+  'containerd',
+  'crio',
+  'podman',
+  'kubelet',
+  'buildkitd',
+  'cri-dockerd',
+  'k3s',
+  'k3s-server',
+]);
 
 export interface RuntimeSocket {
   /** Device in the kernel's encoding (major << 20 | minor), as bpf/net.bpf.h reports s_dev. */
@@ -78,10 +97,11 @@ function safe<T>(f: () => T): T | undefined {
 }
 
 export const procIo: SocketScanIo = {
-  stat: (p) => safe(() => {
-    const s = statSync(p, { bigint: true });
-    return { dev: s.dev, ino: s.ino, isSocket: s.isSocket() };
-  }),
+  stat: (p) =>
+    safe(() => {
+      const s = statSync(p, { bigint: true });
+      return { dev: s.dev, ino: s.ino, isSocket: s.isSocket() };
+    }),
   pids: () => (safe(() => readdirSync('/proc')) ?? []).filter((n) => /^\d+$/.test(n)).map(Number),
   comm: (pid) => safe(() => readFileSync(`/proc/${pid}/comm`, 'utf8').trim()),
   mntNs: (pid) => safe(() => readlinkSync(`/proc/${pid}/ns/mnt`)),
@@ -94,10 +114,11 @@ export const procIo: SocketScanIo = {
     }
     return out;
   },
-  netUnix: (pid) => safe(() => {
-    const b = readFileSync(`/proc/${pid}/net/unix`);
-    return b.subarray(0, MAX_READ).toString('utf8');
-  }),
+  netUnix: (pid) =>
+    safe(() => {
+      const b = readFileSync(`/proc/${pid}/net/unix`);
+      return b.subarray(0, MAX_READ).toString('utf8');
+    }),
 };
 
 /**
@@ -121,7 +142,12 @@ export function scanRuntimeSockets(io: SocketScanIo = procIo, hostMntIno?: numbe
     if (!comm || !RUNTIME_DAEMONS.has(comm)) continue;
     // A process in a container can call itself dockerd: only the host's daemons count.
     if (!hostMnt || io.mntNs(pid) !== hostMnt) continue;
-    const held = new Set(io.fdLinks(pid).map((l) => /^socket:\[(\d+)\]$/.exec(l)?.[1]).filter((x): x is string => !!x));
+    const held = new Set(
+      io
+        .fdLinks(pid)
+        .map((l) => /^socket:\[(\d+)\]$/.exec(l)?.[1])
+        .filter((x): x is string => !!x),
+    );
     if (!held.size) continue;
     const text = io.netUnix(pid);
     if (!text) continue;

@@ -41,8 +41,7 @@ export function scanExisting(host: Namespaces, procs: ProcessTable, cgroupIdOf?:
     const newPidNs = members[0].ns.pid !== host.pid;
     // The init: PID 1 of a new pid namespace, else the oldest process whose parent is outside.
     const top = members.filter((p) => procs.parent(p)?.ns.mnt !== key);
-    const init = (newPidNs ? members.find((p) => p.nspid === 1) : undefined) ??
-      top.sort((a, b) => (a.startNs < b.startNs ? -1 : 1))[0];
+    const init = (newPidNs ? members.find((p) => p.nspid === 1) : undefined) ?? top.sort((a, b) => (a.startNs < b.startNs ? -1 : 1))[0];
     if (!init) continue;
     const r = rootId(init.tgid);
     if (!r || r === hostRoot) continue; // a private mount namespace on the host's root: not a container
@@ -50,9 +49,18 @@ export function scanExisting(host: Namespaces, procs: ProcessTable, cgroupIdOf?:
     if (parent && parent.ns.mnt !== host.mnt && parent.ns.mnt !== 0 && rootId(parent.tgid) === r) continue;
     const m = parent ? parseManager(parent.argv) : undefined;
     out.push({
-      key, status: 'started', initTgid: init.tgid, initStartNs: init.startNs, ns: init.ns, cgroupId: init.cgroupId,
-      rootChange: 'existing', manager: m && parent ? { ...m, pid: parent.tgid, bundle: m.bundle ?? cwdOf(parent.tgid) } : undefined,
-      createdNs: 0n, startedNs: toMono(init.startNs), entry: init, existing: true,
+      key,
+      status: 'started',
+      initTgid: init.tgid,
+      initStartNs: init.startNs,
+      ns: init.ns,
+      cgroupId: init.cgroupId,
+      rootChange: 'existing',
+      manager: m && parent ? { ...m, pid: parent.tgid, bundle: m.bundle ?? cwdOf(parent.tgid) } : undefined,
+      createdNs: 0n,
+      startedNs: toMono(init.startNs),
+      entry: init,
+      existing: true,
     });
   }
   return out.sort((a, b) => (a.initStartNs < b.initStartNs ? -1 : a.initStartNs > b.initStartNs ? 1 : 0));

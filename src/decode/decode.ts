@@ -1,11 +1,26 @@
 import {
-  CHAIN_DEPTH, cw_cgroup, cw_connect, cw_exec, cw_exit, cw_fork, cw_guard, cw_hdr, cw_obj, cw_syscall, cw_task, cw_uring,
-  EXEC_FIXED_SIZE, GuardWhat, NAME_LEN, NS_NAMES, ObjFlag, RecordType, SYSCALL_NAMES,
+  CHAIN_DEPTH,
+  cw_cgroup,
+  cw_connect,
+  cw_exec,
+  cw_exit,
+  cw_fork,
+  cw_guard,
+  cw_hdr,
+  cw_obj,
+  cw_syscall,
+  cw_task,
+  cw_uring,
+  EXEC_FIXED_SIZE,
+  GuardWhat,
+  NAME_LEN,
+  NS_NAMES,
+  ObjFlag,
+  RecordType,
+  SYSCALL_NAMES,
 } from './layout';
 import type { SyscallName } from './layout';
-import type {
-  CgroupRecord, DecodedBatch, DecodeError, KernelRecord, Namespaces, ObjectRecord, TaskInfo,
-} from './records';
+import type { CgroupRecord, DecodedBatch, DecodeError, KernelRecord, Namespaces, ObjectRecord, TaskInfo } from './records';
 
 const T = cw_task.fields;
 const TASK_AT = cw_fork.fields.task[0]; // the same offset in every record
@@ -129,11 +144,28 @@ function namespaces(u32: Uint32Array, w: number): Namespaces {
   const list = nsSets.get(mnt);
   if (list) {
     for (const n of list) {
-      if (n.pid === u32[w + 1] && n.net === u32[w + 2] && n.uts === u32[w + 3] && n.ipc === u32[w + 4] &&
-          n.cgroup === u32[w + 5] && n.user === u32[w + 6] && n.time === u32[w + 7]) return n;
+      if (
+        n.pid === u32[w + 1] &&
+        n.net === u32[w + 2] &&
+        n.uts === u32[w + 3] &&
+        n.ipc === u32[w + 4] &&
+        n.cgroup === u32[w + 5] &&
+        n.user === u32[w + 6] &&
+        n.time === u32[w + 7]
+      )
+        return n;
     }
   }
-  const n: Namespaces = Object.freeze({ mnt, pid: u32[w + 1], net: u32[w + 2], uts: u32[w + 3], ipc: u32[w + 4], cgroup: u32[w + 5], user: u32[w + 6], time: u32[w + 7] });
+  const n: Namespaces = Object.freeze({
+    mnt,
+    pid: u32[w + 1],
+    net: u32[w + 2],
+    uts: u32[w + 3],
+    ipc: u32[w + 4],
+    cgroup: u32[w + 5],
+    user: u32[w + 6],
+    time: u32[w + 7],
+  });
   if (nsCount >= NS_MAX) {
     nsSets.clear();
     nsCount = 0;
@@ -209,7 +241,10 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
       const argsLen = u32at(v, at + F.args_len[0]);
       if (argsLen > F.args[1] || EXEC_FIXED_SIZE + argsLen > size) return `exec args_len ${argsLen} exceeds record size ${size}`;
       return {
-        kind: 'exec', ktime, cpu, task: t,
+        kind: 'exec',
+        ktime,
+        cpu,
+        task: t,
         filename: cstr(buf, at + F.filename[0], F.filename[1]),
         argv: argv(buf, at + F.args[0], argsLen),
         argsTruncated: u32at(v, at + F.args_truncated[0]) !== 0,
@@ -231,7 +266,10 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
     case RecordType.CGROUP_ATTACH: {
       const F = cw_cgroup.fields;
       const r: CgroupRecord = {
-        kind: CGROUP_KINDS[type], ktime, cpu, task: t,
+        kind: CGROUP_KINDS[type],
+        ktime,
+        cpu,
+        task: t,
         cgroupId: v.u64[(at + F.cgroup_id[0]) >>> 3],
         hierarchyId: u32at(v, at + F.hierarchy_id[0]),
         level: u32at(v, at + F.level[0]),
@@ -246,7 +284,10 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
       if (!name) return `unknown syscall ${sc}`;
       const q = (at + F.args[0]) >>> 3;
       return {
-        kind: 'syscall', ktime, cpu, task: t,
+        kind: 'syscall',
+        ktime,
+        cpu,
+        task: t,
         syscall: name as SyscallName,
         ret: v.i32[(at + F.ret[0]) >>> 2],
         args: [v.u64[q], v.u64[q + 1], v.u64[q + 2], v.u64[q + 3]],
@@ -263,7 +304,10 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
       const what = u32at(v, at + F.what[0]);
       if (what !== GuardWhat.SIGNAL && what !== GuardWhat.PTRACE) return `unknown guard record ${what}`;
       return {
-        kind: 'guard', ktime, cpu, task: t,
+        kind: 'guard',
+        ktime,
+        cpu,
+        task: t,
         what: what === GuardWhat.SIGNAL ? 'signal' : 'ptrace',
         targetTid: u32at(v, at + F.target_tid[0]),
         sig: v.i32[(at + F.sig[0]) >>> 2],
@@ -276,7 +320,10 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
       const fam = buf.readUInt16LE(at + F.family[0]);
       if (fam !== AF_UNIX && fam !== AF_INET && fam !== AF_INET6) return `unknown connect family ${fam}`;
       return {
-        kind: 'connect', ktime, cpu, task: t,
+        kind: 'connect',
+        ktime,
+        cpu,
+        task: t,
         family: fam === AF_UNIX ? 'unix' : fam === AF_INET ? 'inet' : 'inet6',
         ret: v.i32[(at + F.ret[0]) >>> 2],
         fd: u32at(v, at + F.fd[0]),
@@ -290,7 +337,10 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
     case RecordType.URING: {
       const F = cw_uring.fields;
       return {
-        kind: 'uring', ktime, cpu, task: t,
+        kind: 'uring',
+        ktime,
+        cpu,
+        task: t,
         opcode: u32at(v, at + F.opcode[0]),
         userData: v.u64[(at + F.user_data[0]) >>> 3],
         sqThread: u32at(v, at + F.sq_thread[0]) !== 0,
@@ -314,7 +364,10 @@ function object(v: Views, at: number, ktime: bigint, cpu: number, t: TaskInfo): 
     chain.unshift(s);
   }
   const r: ObjectRecord = {
-    kind: 'object', ktime, cpu, task: t,
+    kind: 'object',
+    ktime,
+    cpu,
+    task: t,
     syscall: name as SyscallName,
     ret: v.i32[(at + F.ret[0]) >>> 2],
     arg: v.u64[(at + F.arg[0]) >>> 3],
@@ -338,7 +391,8 @@ function object(v: Views, at: number, ktime: bigint, cpu: number, t: TaskInfo): 
       startNs: v.u64[(at + F.target_start_ns[0]) >>> 3],
     };
   }
-  if (flags & ObjFlag.REF) r.ref = { dev: u32at(v, at + F.ref_dev[0]), ino: v.u64[(at + F.ref_ino[0]) >>> 3], beneath: (flags & ObjFlag.REF_BENEATH) !== 0 };
+  if (flags & ObjFlag.REF)
+    r.ref = { dev: u32at(v, at + F.ref_dev[0]), ino: v.u64[(at + F.ref_ino[0]) >>> 3], beneath: (flags & ObjFlag.REF_BENEATH) !== 0 };
   return r;
 }
 

@@ -3,13 +3,35 @@
 // test/unit/decode-roundtrip.test.ts holds decodeBatch(encodeRecords(rs)) equal to rs.
 
 import {
-  CHAIN_DEPTH, cw_cgroup, cw_connect, cw_exec, cw_exit, cw_fork, cw_guard, cw_hdr, cw_obj, cw_syscall, cw_task, cw_uring, EXEC_FIXED_SIZE,
-  GuardWhat, NAME_LEN, NS_NAMES, ObjFlag, PeerKind, RecordType, SYSCALL_NAMES,
+  CHAIN_DEPTH,
+  cw_cgroup,
+  cw_connect,
+  cw_exec,
+  cw_exit,
+  cw_fork,
+  cw_guard,
+  cw_hdr,
+  cw_obj,
+  cw_syscall,
+  cw_task,
+  cw_uring,
+  EXEC_FIXED_SIZE,
+  GuardWhat,
+  NAME_LEN,
+  NS_NAMES,
+  ObjFlag,
+  PeerKind,
+  RecordType,
+  SYSCALL_NAMES,
 } from './layout';
 import type { KernelRecord, Namespaces, TaskInfo } from './records';
 
 const TASK_AT = cw_fork.fields.task[0]; // the same offset in every record
-const CGROUP_TYPES = { cgroup_mkdir: RecordType.CGROUP_MKDIR, cgroup_rmdir: RecordType.CGROUP_RMDIR, cgroup_attach: RecordType.CGROUP_ATTACH } as const;
+const CGROUP_TYPES = {
+  cgroup_mkdir: RecordType.CGROUP_MKDIR,
+  cgroup_rmdir: RecordType.CGROUP_RMDIR,
+  cgroup_attach: RecordType.CGROUP_ATTACH,
+} as const;
 
 /** A string into a fixed-size, NUL-terminated field (cut to fit, as the kernel does). */
 export function writeCstr(buf: Buffer, at: number, len: number, s: string): void {
@@ -89,7 +111,8 @@ function objectBytes(r: Extract<KernelRecord, { kind: 'object' }>): Buffer {
   b.writeUInt32LE(r.magic, F.magic[0]);
   b.writeUInt32LE(r.fMode, F.f_mode[0]);
   // The flags the decoder derives fields from follow from those fields, as in the kernel.
-  let flags = r.flags & ~(ObjFlag.TARGET | ObjFlag.TARGET_VPID | ObjFlag.TARGET_IN_NS | ObjFlag.REF | ObjFlag.REF_BENEATH | ObjFlag.CHAIN_TRUNC);
+  let flags =
+    r.flags & ~(ObjFlag.TARGET | ObjFlag.TARGET_VPID | ObjFlag.TARGET_IN_NS | ObjFlag.REF | ObjFlag.REF_BENEATH | ObjFlag.CHAIN_TRUNC);
   if (r.chainTruncated) flags |= ObjFlag.CHAIN_TRUNC;
   if (r.target) {
     flags |= ObjFlag.TARGET | (r.target.vpid ? ObjFlag.TARGET_VPID : 0) | (r.target.inNs ? ObjFlag.TARGET_IN_NS : 0);
@@ -106,7 +129,10 @@ function objectBytes(r: Extract<KernelRecord, { kind: 'object' }>): Buffer {
   b.writeUInt32LE(r.mntId, F.mnt_id[0]);
   writeCstr(b, F.fstype[0], F.fstype[1], r.fstype);
   // The kernel writes the dentry chain leaf first.
-  [...r.chain].reverse().slice(0, CHAIN_DEPTH).forEach((n, i) => writeCstr(b, F.chain[0] + i * NAME_LEN, NAME_LEN, n));
+  [...r.chain]
+    .reverse()
+    .slice(0, CHAIN_DEPTH)
+    .forEach((n, i) => writeCstr(b, F.chain[0] + i * NAME_LEN, NAME_LEN, n));
   writeCstr(b, F.path[0], F.path[1], r.path);
   return b;
 }
@@ -165,7 +191,10 @@ export function encodeRecord(r: KernelRecord): Buffer {
   switch (r.kind) {
     case 'fork': {
       const b = start(r, RecordType.FORK, cw_fork.size);
-      b.writeUInt32LE(NS_NAMES.reduce((m, n, i) => (r.newNs.includes(n) ? m | (1 << i) : m), 0), cw_fork.fields.new_ns[0]);
+      b.writeUInt32LE(
+        NS_NAMES.reduce((m, n, i) => (r.newNs.includes(n) ? m | (1 << i) : m), 0),
+        cw_fork.fields.new_ns[0],
+      );
       return b;
     }
     case 'exec':
@@ -201,8 +230,10 @@ export function encodeRecord(r: KernelRecord): Buffer {
 
 /** Records back to back, each padded to 8 bytes: a batch as the addon hands it over. */
 export function encodeRecords(rs: readonly KernelRecord[]): Buffer {
-  return Buffer.concat(rs.map((r) => {
-    const b = encodeRecord(r);
-    return b.length % 8 ? Buffer.concat([b, Buffer.alloc(8 - (b.length % 8))]) : b;
-  }));
+  return Buffer.concat(
+    rs.map((r) => {
+      const b = encodeRecord(r);
+      return b.length % 8 ? Buffer.concat([b, Buffer.alloc(8 - (b.length % 8))]) : b;
+    }),
+  );
 }

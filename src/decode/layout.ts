@@ -22,10 +22,21 @@ export const cw_hdr = s({
 export const cw_task = s({
   size: 120,
   fields: {
-    start_ns: [0, 8], parent_start_ns: [8, 8], cap_effective: [16, 8], cgroup_id: [24, 8],
-    pid: [32, 4], tgid: [36, 4], ppid: [40, 4], nspid: [44, 4],
-    uid: [48, 4], euid: [52, 4], gid: [56, 4], egid: [60, 4],
-    ns: [64, 32], flags: [96, 4], comm: [104, 16],
+    start_ns: [0, 8],
+    parent_start_ns: [8, 8],
+    cap_effective: [16, 8],
+    cgroup_id: [24, 8],
+    pid: [32, 4],
+    tgid: [36, 4],
+    ppid: [40, 4],
+    nspid: [44, 4],
+    uid: [48, 4],
+    euid: [52, 4],
+    gid: [56, 4],
+    egid: [60, 4],
+    ns: [64, 32],
+    flags: [96, 4],
+    comm: [104, 16],
   },
 } as const);
 
@@ -37,9 +48,19 @@ export const cw_fork = s({
 export const cw_exec = s({
   size: 1464,
   fields: {
-    hdr: [0, 16], task: [16, 120], exe_ino: [136, 8], exe_mtime: [144, 8], exe_ctime: [152, 8],
-    exe_dev: [160, 4], exe_fs_magic: [164, 4], exe_nlink: [168, 4], old_pid: [172, 4],
-    args_len: [176, 4], args_truncated: [180, 4], filename: [184, 256], args: [440, 1024],
+    hdr: [0, 16],
+    task: [16, 120],
+    exe_ino: [136, 8],
+    exe_mtime: [144, 8],
+    exe_ctime: [152, 8],
+    exe_dev: [160, 4],
+    exe_fs_magic: [164, 4],
+    exe_nlink: [168, 4],
+    old_pid: [172, 4],
+    args_len: [176, 4],
+    args_truncated: [180, 4],
+    filename: [184, 256],
+    args: [440, 1024],
   },
 } as const);
 
@@ -51,7 +72,11 @@ export const cw_exit = s({
 export const cw_cgroup = s({
   size: 664,
   fields: {
-    hdr: [0, 16], task: [16, 120], cgroup_id: [136, 8], hierarchy_id: [144, 4], level: [148, 4],
+    hdr: [0, 16],
+    task: [16, 120],
+    cgroup_id: [136, 8],
+    hierarchy_id: [144, 4],
+    level: [148, 4],
     path: [152, 512],
   },
 } as const);
@@ -59,18 +84,40 @@ export const cw_cgroup = s({
 export const cw_syscall = s({
   size: 752,
   fields: {
-    hdr: [0, 16], task: [16, 120], args: [136, 32], old_ns: [168, 32], sc: [200, 4], ret: [204, 4],
-    path0: [208, 256], path1: [464, 256], fstype: [720, 32],
+    hdr: [0, 16],
+    task: [16, 120],
+    args: [136, 32],
+    old_ns: [168, 32],
+    sc: [200, 4],
+    ret: [204, 4],
+    path0: [208, 256],
+    path1: [464, 256],
+    fstype: [720, 32],
   },
 } as const);
 
 export const cw_obj = s({
   size: 752,
   fields: {
-    hdr: [0, 16], task: [16, 120], sc: [136, 4], ret: [140, 4], arg: [144, 8], ino: [152, 8],
-    target_start_ns: [160, 8], ref_ino: [168, 8], dev: [176, 4], magic: [180, 4], f_mode: [184, 4],
-    oflags: [188, 4], mnt_id: [192, 4], target_tgid: [196, 4], target_pidns: [200, 4], ref_dev: [204, 4],
-    fstype: [208, 32], chain: [240, 256], path: [496, 256],
+    hdr: [0, 16],
+    task: [16, 120],
+    sc: [136, 4],
+    ret: [140, 4],
+    arg: [144, 8],
+    ino: [152, 8],
+    target_start_ns: [160, 8],
+    ref_ino: [168, 8],
+    dev: [176, 4],
+    magic: [180, 4],
+    f_mode: [184, 4],
+    oflags: [188, 4],
+    mnt_id: [192, 4],
+    target_tgid: [196, 4],
+    target_pidns: [200, 4],
+    ref_dev: [204, 4],
+    fstype: [208, 32],
+    chain: [240, 256],
+    path: [496, 256],
   },
 } as const);
 
@@ -81,15 +128,30 @@ export const NAME_LEN = 32;
 export const cw_guard = s({
   size: 160,
   fields: {
-    hdr: [0, 16], task: [16, 120], what: [136, 4], target_tid: [140, 4], sig: [144, 4], code: [148, 4], result: [152, 4],
+    hdr: [0, 16],
+    task: [16, 120],
+    what: [136, 4],
+    target_tid: [140, 4],
+    sig: [144, 4],
+    code: [148, 4],
+    result: [152, 4],
   },
 } as const);
 
 export const cw_connect = s({
   size: 296,
   fields: {
-    hdr: [0, 16], task: [16, 120], peer_ino: [136, 8], peer_dev: [144, 4], peer_kind: [148, 4], ret: [152, 4], fd: [156, 4],
-    family: [160, 2], port: [162, 2], addr: [168, 16], path: [184, 112],
+    hdr: [0, 16],
+    task: [16, 120],
+    peer_ino: [136, 8],
+    peer_dev: [144, 4],
+    peer_kind: [148, 4],
+    ret: [152, 4],
+    fd: [156, 4],
+    family: [160, 2],
+    port: [162, 2],
+    addr: [168, 16],
+    path: [184, 112],
   },
 } as const);
 
@@ -98,12 +160,33 @@ export const cw_uring = s({
   fields: { hdr: [0, 16], task: [16, 120], user_data: [136, 8], opcode: [144, 4], sq_thread: [148, 4] },
 } as const);
 
-export const structs = { cw_hdr, cw_task, cw_fork, cw_exec, cw_exit, cw_cgroup, cw_syscall, cw_obj, cw_guard, cw_connect, cw_uring } as const;
+export const structs = {
+  cw_hdr,
+  cw_task,
+  cw_fork,
+  cw_exec,
+  cw_exit,
+  cw_cgroup,
+  cw_syscall,
+  cw_obj,
+  cw_guard,
+  cw_connect,
+  cw_uring,
+} as const;
 
 /** enum cw_type */
 export const RecordType = {
-  FORK: 1, EXEC: 2, EXIT: 3, CGROUP_MKDIR: 4, CGROUP_RMDIR: 5, CGROUP_ATTACH: 6, SYSCALL: 7, OBJECT: 8,
-  GUARD: 12, CONNECT: 13, URING: 14,
+  FORK: 1,
+  EXEC: 2,
+  EXIT: 3,
+  CGROUP_MKDIR: 4,
+  CGROUP_RMDIR: 5,
+  CGROUP_ATTACH: 6,
+  SYSCALL: 7,
+  OBJECT: 8,
+  GUARD: 12,
+  CONNECT: 13,
+  URING: 14,
 } as const;
 export const RECORD_TYPE_MAX = 16;
 
@@ -121,17 +204,70 @@ export const TaskFlag = { IN_CONTAINER: 1, FOLLOWED: 2, LEADER: 4 } as const;
 
 /** enum cw_obj_flags */
 export const ObjFlag = {
-  BDEV: 1, SB_ROOT: 2, CHAIN_TRUNC: 4, RDONLY: 8, TARGET: 16, TARGET_IN_NS: 32, TARGET_VPID: 64, REF: 128, FILE: 256, REF_BENEATH: 512, MNT_SUBTREE: 1024,
+  BDEV: 1,
+  SB_ROOT: 2,
+  CHAIN_TRUNC: 4,
+  RDONLY: 8,
+  TARGET: 16,
+  TARGET_IN_NS: 32,
+  TARGET_VPID: 64,
+  REF: 128,
+  FILE: 256,
+  REF_BENEATH: 512,
+  MNT_SUBTREE: 1024,
 } as const;
 
 /** enum cw_sc: index = value; '' where a value is unused (CW_SC_MAX is the length). 16–31 are
  * the doors read from kernel objects, 32–47 the sensor's guard calls. */
 export const SYSCALL_NAMES = [
-  '', 'setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open_write', 'connect_unix', 'init_module', 'finit_module',
-  '', '', '', '', '',
-  'open', 'openat', 'openat2', 'creat', 'fsmount', 'move_mount', 'open_tree', 'process_vm_writev', 'pidfd_getfd',
-  'mount_setattr', 'open_by_handle_at', '', '', '', '', '',
-  'bpf', 'io_uring_setup', '', '', '', '', '', '', '', '', '', '', '', '', '', '',
+  '',
+  'setns',
+  'unshare',
+  'mount',
+  'chroot',
+  'pivot_root',
+  'ptrace',
+  'open_write',
+  'connect_unix',
+  'init_module',
+  'finit_module',
+  '',
+  '',
+  '',
+  '',
+  '',
+  'open',
+  'openat',
+  'openat2',
+  'creat',
+  'fsmount',
+  'move_mount',
+  'open_tree',
+  'process_vm_writev',
+  'pidfd_getfd',
+  'mount_setattr',
+  'open_by_handle_at',
+  '',
+  '',
+  '',
+  '',
+  '',
+  'bpf',
+  'io_uring_setup',
+  '',
+  '',
+  '',
+  '',
+  '',
+  '',
+  '',
+  '',
+  '',
+  '',
+  '',
+  '',
+  '',
+  '',
 ] as const;
 export type SyscallName = Exclude<(typeof SYSCALL_NAMES)[number], ''>;
 export const SYSCALL_MAX = SYSCALL_NAMES.length;
@@ -143,8 +279,18 @@ export const EXEC_FIXED_SIZE = cw_exec.fields.args[0];
 export const STAT_PENDING_FULL = RECORD_TYPE_MAX * 2;
 /** Counter names of the per-type slots, by enum cw_type value (unused values are type<N>). */
 const TYPE_NAMES: Record<number, string> = {
-  0: 'none', 1: 'fork', 2: 'exec', 3: 'exit', 4: 'cgroup_mkdir', 5: 'cgroup_rmdir', 6: 'cgroup_attach', 7: 'syscall', 8: 'object',
-  12: 'guard', 13: 'connect', 14: 'uring',
+  0: 'none',
+  1: 'fork',
+  2: 'exec',
+  3: 'exit',
+  4: 'cgroup_mkdir',
+  5: 'cgroup_rmdir',
+  6: 'cgroup_attach',
+  7: 'syscall',
+  8: 'object',
+  12: 'guard',
+  13: 'connect',
+  14: 'uring',
 };
 export function statNames(): string[] {
   const names: string[] = [];
@@ -153,7 +299,18 @@ export function statNames(): string[] {
     names.push(`sent_${n}`, `dropped_${n}`);
   }
   // Per-ring counters are not named dropped_*: the per-type ones already sum every drop.
-  names.push('syscall_pending_full', 'follow_set_full', 'args_fault', 'wakeups', 'failed_unfollowed', 'rate_limited',
-    'ring_bulk_sent', 'ring_bulk_dropped', 'ring_prio_sent', 'ring_prio_dropped', 'uring_submits');
+  names.push(
+    'syscall_pending_full',
+    'follow_set_full',
+    'args_fault',
+    'wakeups',
+    'failed_unfollowed',
+    'rate_limited',
+    'ring_bulk_sent',
+    'ring_bulk_dropped',
+    'ring_prio_sent',
+    'ring_prio_dropped',
+    'uring_submits',
+  );
   return names;
 }

@@ -149,7 +149,8 @@ export interface UringRecord extends Base {
   sqThread: boolean;
 }
 
-export type KernelRecord = ForkRecord | ExecRecord | ExitRecord | CgroupRecord | SyscallRecord | ObjectRecord | GuardRecord | ConnectRecord | UringRecord;
+export type KernelRecord =
+  ForkRecord | ExecRecord | ExitRecord | CgroupRecord | SyscallRecord | ObjectRecord | GuardRecord | ConnectRecord | UringRecord;
 
 export interface DecodeError {
   offset: number;

@@ -10,7 +10,10 @@ export class DecodeStage {
   errors = 0;
   private readonly log: Logger;
 
-  constructor(logger: Logger, private readonly next: (b: DecodedBatch) => void) {
+  constructor(
+    logger: Logger,
+    private readonly next: (b: DecodedBatch) => void,
+  ) {
     this.log = logger.child({ component: 'kernel' });
   }
 

@@ -24,17 +24,105 @@ export function cliOf(argv: string[]): string | undefined {
 }
 
 const ENUM_DOCKER = new Set(['ps', 'ls', 'list', 'images', 'inspect', 'info', 'top', 'stats', 'port']);
-const OBJECTS = new Set(['container', 'containers', 'image', 'images', 'network', 'volume', 'pod', 'pods', 'c', 'i', 'task', 'tasks', 't', 'namespace', 'namespaces', 'ns', 'snapshot', 'snapshots', 'node', 'system']);
-const ENGINE_VERBS = ['run', 'create', 'start', 'restart', 'import', 'load', 'build', 'buildx', 'exec', 'rm', 'stop', 'kill', 'pull', 'push', 'commit', 'save', 'tag'];
+const OBJECTS = new Set([
+  'container',
+  'containers',
+  'image',
+  'images',
+  'network',
+  'volume',
+  'pod',
+  'pods',
+  'c',
+  'i',
+  'task',
+  'tasks',
+  't',
+  'namespace',
+  'namespaces',
+  'ns',
+  'snapshot',
+  'snapshots',
+  'node',
+  'system',
+]);
+const ENGINE_VERBS = [
+  'run',
+  'create',
+  'start',
+  'restart',
+  'import',
+  'load',
+  'build',
+  'buildx',
+  'exec',
+  'rm',
+  'stop',
+  'kill',
+  'pull',
+  'push',
+  'commit',
+  'save',
+  'tag',
+];
 const set = (...xs: (string | string[] | Set<string>)[]) => new Set(xs.flatMap((x) => (typeof x === 'string' ? [x] : [...x])));
 const VOCAB: Record<string, Set<string>> = {
   docker: set(ENUM_DOCKER, OBJECTS, ENGINE_VERBS),
   podman: set(ENUM_DOCKER, OBJECTS, ENGINE_VERBS),
   nerdctl: set(ENUM_DOCKER, OBJECTS, ENGINE_VERBS),
-  crictl: set('ps', 'pods', 'images', 'img', 'inspect', 'inspectp', 'inspecti', 'info', 'stats', 'statsp', 'run', 'runp', 'create', 'start', 'exec', 'rm', 'rmp', 'stop', 'stopp', 'pull'),
+  crictl: set(
+    'ps',
+    'pods',
+    'images',
+    'img',
+    'inspect',
+    'inspectp',
+    'inspecti',
+    'info',
+    'stats',
+    'statsp',
+    'run',
+    'runp',
+    'create',
+    'start',
+    'exec',
+    'rm',
+    'rmp',
+    'stop',
+    'stopp',
+    'pull',
+  ),
   ctr: set(OBJECTS, 'run', 'image', 'images', 'i'),
-  kubectl: set('get', 'describe', 'top', 'api-resources', 'api-versions', 'cluster-info', 'auth', 'run', 'create', 'apply', 'exec', 'delete', 'logs'),
-  oc: set('get', 'describe', 'top', 'api-resources', 'api-versions', 'cluster-info', 'auth', 'run', 'create', 'apply', 'exec', 'delete', 'logs'),
+  kubectl: set(
+    'get',
+    'describe',
+    'top',
+    'api-resources',
+    'api-versions',
+    'cluster-info',
+    'auth',
+    'run',
+    'create',
+    'apply',
+    'exec',
+    'delete',
+    'logs',
+  ),
+  oc: set(
+    'get',
+    'describe',
+    'top',
+    'api-resources',
+    'api-versions',
+    'cluster-info',
+    'auth',
+    'run',
+    'create',
+    'apply',
+    'exec',
+    'delete',
+    'logs',
+  ),
   runc: set('list', 'state', 'ps', 'run', 'create', 'start', 'exec', 'delete', 'kill'),
   crun: set('list', 'state', 'ps', 'run', 'create', 'start', 'exec', 'delete', 'kill'),
   buildah: set('bud', 'build', 'commit', 'from', 'images', 'containers'),
@@ -47,19 +135,25 @@ export function enumeration(argv: string[]): string | undefined {
   if (!cli) return undefined;
   const [a = '', b = ''] = verb(cli, argv);
   switch (cli) {
-    case 'docker': case 'podman': case 'nerdctl':
+    case 'docker':
+    case 'podman':
+    case 'nerdctl':
       if (ENUM_DOCKER.has(a)) return `${cli} ${a}`;
       if (OBJECTS.has(a) && ENUM_DOCKER.has(b)) return `${cli} ${a} ${b}`;
       return undefined;
     case 'crictl':
-      return ['ps', 'pods', 'images', 'img', 'inspect', 'inspectp', 'inspecti', 'info', 'stats', 'statsp'].includes(a) ? `crictl ${a}` : undefined;
+      return ['ps', 'pods', 'images', 'img', 'inspect', 'inspectp', 'inspecti', 'info', 'stats', 'statsp'].includes(a)
+        ? `crictl ${a}`
+        : undefined;
     case 'ctr':
       return OBJECTS.has(a) && ['ls', 'list', 'info'].includes(b) ? `ctr ${a} ${b}` : undefined;
-    case 'kubectl': case 'oc':
+    case 'kubectl':
+    case 'oc':
       if (['get', 'describe', 'top', 'api-resources', 'api-versions', 'cluster-info'].includes(a)) return `${cli} ${a}${b ? ` ${b}` : ''}`;
       if (a === 'auth' && b === 'can-i') return `${cli} auth can-i`;
       return undefined;
-    case 'runc': case 'crun':
+    case 'runc':
+    case 'crun':
       return ['list', 'state', 'ps'].includes(a) ? `${cli} ${a}` : undefined;
     default:
       return undefined;
@@ -72,25 +166,32 @@ export function deployment(argv: string[]): string | undefined {
   if (!cli) return undefined;
   const [a = '', b = ''] = verb(cli, argv);
   switch (cli) {
-    case 'docker': case 'podman': case 'nerdctl':
+    case 'docker':
+    case 'podman':
+    case 'nerdctl':
       if (['run', 'create', 'start', 'restart'].includes(a)) return `${cli} ${a}`;
       if (a === 'container' && ['run', 'create', 'start', 'restart'].includes(b)) return `${cli} container ${b}`;
       return undefined;
     case 'ctr':
       if (a === 'run') return 'ctr run';
-      if (((a === 'c' || a === 'container' || a === 'containers') && b === 'create') || ((a === 't' || a === 'task' || a === 'tasks') && b === 'start')) return `ctr ${a} ${b}`;
+      if (
+        ((a === 'c' || a === 'container' || a === 'containers') && b === 'create') ||
+        ((a === 't' || a === 'task' || a === 'tasks') && b === 'start')
+      )
+        return `ctr ${a} ${b}`;
       return undefined;
     case 'crictl':
       return ['run', 'runp', 'create', 'start'].includes(a) ? `crictl ${a}` : undefined;
-    case 'kubectl': case 'oc':
+    case 'kubectl':
+    case 'oc':
       return ['run', 'create', 'apply'].includes(a) ? `${cli} ${a}` : undefined;
-    case 'runc': case 'crun':
+    case 'runc':
+    case 'crun':
       return ['run', 'create', 'start'].includes(a) ? `${cli} ${a}` : undefined;
     default:
       return undefined;
   }
 }
-
 
 /** Does this argv import or build an image locally? Returns what it did. */
 export function imageImport(argv: string[]): string | undefined {
@@ -98,7 +199,9 @@ export function imageImport(argv: string[]): string | undefined {
   if (!cli) return undefined;
   const [a = '', b = ''] = verb(cli, argv);
   switch (cli) {
-    case 'docker': case 'podman': case 'nerdctl':
+    case 'docker':
+    case 'podman':
+    case 'nerdctl':
       if (['import', 'load', 'build'].includes(a)) return `${cli} ${a}`;
       if ((a === 'image' || a === 'buildx') && ['import', 'load', 'build'].includes(b)) return `${cli} ${a} ${b}`;
       return undefined;

@@ -2,7 +2,16 @@ import type { Logger } from 'pino';
 import type { CgroupRegistry } from '../container/cgroups';
 import { DUPLICATE_ID_LABEL, type EnrichedMeta } from '../container/enrich';
 import type { ContainerFacts, Lifecycle, LifecycleEvent } from '../container/lifecycle';
-import type { ConnectRecord, ExecRecord, GuardRecord, KernelRecord, Namespaces, ObjectRecord, SyscallRecord, UringRecord } from '../decode/records';
+import type {
+  ConnectRecord,
+  ExecRecord,
+  GuardRecord,
+  KernelRecord,
+  Namespaces,
+  ObjectRecord,
+  SyscallRecord,
+  UringRecord,
+} from '../decode/records';
 import type { RuntimeSockets } from '../container/runtime-sockets';
 import { TaskFlag } from '../decode/layout';
 import { bpfCmdName, bpfSeverity, ptraceSeverity, signalName, signalResult, signalSeverity, UringCounts } from './guard-rules';
@@ -147,9 +156,12 @@ export class Detector {
     const attributes: Record<string, string> = { from: this.name(outer), userNamespace: confined ? 'own' : 'shared' };
     if (k.labels?.[DUPLICATE_ID_LABEL]) attributes.claimedId = k.labels[DUPLICATE_ID_LABEL];
     return {
-      ruleId: 'deploy.from-container', severity: confined ? 'LOW' : 'HIGH',
+      ruleId: 'deploy.from-container',
+      severity: confined ? 'LOW' : 'HIGH',
       message: `container ${k.name ?? k.id} was made${by} inside container ${this.name(outer)}${confined ? ', in a user namespace of its own' : ''}`,
-      container: c, actor: c.creator ?? c.entry, attributes,
+      container: c,
+      actor: c.creator ?? c.entry,
+      attributes,
     };
   }
 
@@ -306,14 +318,28 @@ export class Detector {
     const later = c && c.entry && c.startedNs !== undefined && (p.tgid !== c.entry.tgid || r.ktime > c.startedNs);
     const fileless = c && later ? filelessExe(r.exe) : undefined;
     if (c && fileless) {
-      f.push({ ruleId: 'drift.exec-fileless', severity: 'HIGH', message: `container ${this.name(c)} ran ${fileless === 'memfd' ? 'a memfd (or a deleted tmpfs file)' : 'a deleted file'} as ${r.filename}`, container: c, actor: p, attributes: { file: r.filename, kind: fileless, fsMagic: `0x${r.exe.fsMagic.toString(16)}`, inode: String(r.exe.ino) } });
+      f.push({
+        ruleId: 'drift.exec-fileless',
+        severity: 'HIGH',
+        message: `container ${this.name(c)} ran ${fileless === 'memfd' ? 'a memfd (or a deleted tmpfs file)' : 'a deleted file'} as ${r.filename}`,
+        container: c,
+        actor: p,
+        attributes: { file: r.filename, kind: fileless, fsMagic: `0x${r.exe.fsMagic.toString(16)}`, inode: String(r.exe.ino) },
+      });
     }
     if (c && later && c.startedNs !== undefined) {
       const startedSec = Number(this.d.wall(c.startedNs) / 1_000_000_000n);
       // Times are in seconds. In the very second of the start, an image unpacked just before
       // has a new ctime but its files' old mtimes (tar keeps them); a file written then has both.
       if (r.exe.ctime > 0 && (r.exe.ctime > startedSec || (r.exe.ctime === startedSec && r.exe.mtime >= startedSec))) {
-        f.push({ ruleId: 'drift.exec-new-file', severity: 'HIGH', message: `container ${this.name(c)} ran ${r.filename}, written after the container started`, container: c, actor: p, attributes: { file: r.filename, ctime: String(r.exe.ctime) } });
+        f.push({
+          ruleId: 'drift.exec-new-file',
+          severity: 'HIGH',
+          message: `container ${this.name(c)} ran ${r.filename}, written after the container started`,
+          container: c,
+          actor: p,
+          attributes: { file: r.filename, ctime: String(r.exe.ctime) },
+        });
       }
     }
     return f;
@@ -327,7 +353,11 @@ export class Detector {
   }
 
   private where(c: ContainerFacts | undefined, inContainer: boolean, p: Proc): string {
-    return c ? `a process of container ${this.name(c)}` : inContainer ? `process ${p.tgid} (${p.comm}) in a container` : `host process ${p.tgid} (${p.comm})`;
+    return c
+      ? `a process of container ${this.name(c)}`
+      : inContainer
+        ? `process ${p.tgid} (${p.comm}) in a container`
+        : `host process ${p.tgid} (${p.comm})`;
   }
 
   private guard(r: GuardRecord, p: Proc): Finding[] {
@@ -337,10 +367,38 @@ export class Detector {
       const sev = signalSeverity(r.sig, inContainer);
       if (!sev) return [];
       const name = signalName(r.sig);
-      return [{ ruleId: 'sensor.signal', severity: sev, message: `${who} sent ${name} to the sensor`, container: c, actor: p, attributes: { signal: name, signo: String(r.sig), siCode: String(r.code), result: signalResult(r.result), targetTid: String(r.targetTid) } }];
+      return [
+        {
+          ruleId: 'sensor.signal',
+          severity: sev,
+          message: `${who} sent ${name} to the sensor`,
+          container: c,
+          actor: p,
+          attributes: {
+            signal: name,
+            signo: String(r.sig),
+            siCode: String(r.code),
+            result: signalResult(r.result),
+            targetTid: String(r.targetTid),
+          },
+        },
+      ];
     }
     const ok = r.result === 0;
-    return [{ ruleId: 'sensor.ptrace', severity: ptraceSeverity(inContainer), message: `${who} ${ok ? 'attached to' : 'tried to attach to'} the sensor with ptrace`, container: c, actor: p, attributes: { request: r.sig === 0x4206 ? 'PTRACE_SEIZE' : 'PTRACE_ATTACH', targetTid: String(r.targetTid), result: String(r.result) } }];
+    return [
+      {
+        ruleId: 'sensor.ptrace',
+        severity: ptraceSeverity(inContainer),
+        message: `${who} ${ok ? 'attached to' : 'tried to attach to'} the sensor with ptrace`,
+        container: c,
+        actor: p,
+        attributes: {
+          request: r.sig === 0x4206 ? 'PTRACE_SEIZE' : 'PTRACE_ATTACH',
+          targetTid: String(r.targetTid),
+          result: String(r.result),
+        },
+      },
+    ];
   }
 
   private connect(r: ConnectRecord, p: Proc): Finding[] {
@@ -352,13 +410,36 @@ export class Detector {
       if (!known && !byName) return [];
       const socket = r.peerPath || known!.path;
       this.lastSocketConnect = { c, actor: p, path: socket, at: r.ktime };
-      return [{ ruleId: 'discovery.runtime-socket', severity: 'HIGH', message: `a process of container ${this.name(c)} connected to runtime socket ${socket}`, container: c, actor: p, attributes: { socket, inode: String(r.peerIno), matchedBy: known ? 'inode' : 'bound-name', ...(known ? { daemon: known.source } : {}) } }];
+      return [
+        {
+          ruleId: 'discovery.runtime-socket',
+          severity: 'HIGH',
+          message: `a process of container ${this.name(c)} connected to runtime socket ${socket}`,
+          container: c,
+          actor: p,
+          attributes: {
+            socket,
+            inode: String(r.peerIno),
+            matchedBy: known ? 'inode' : 'bound-name',
+            ...(known ? { daemon: known.source } : {}),
+          },
+        },
+      ];
     }
     if (!this.d.policy.runtimePorts.includes(r.port)) return [];
     const ok = r.ret === 0 || r.ret === EINPROGRESS;
     const socket = r.family === 'inet6' ? `[${r.addr}]:${r.port}` : `${r.addr}:${r.port}`;
     if (ok) this.lastSocketConnect = { c, actor: p, path: socket, at: r.ktime };
-    return [{ ruleId: 'discovery.runtime-socket', severity: ok ? 'HIGH' : 'MEDIUM', message: `a process of container ${this.name(c)} ${ok ? 'connected' : 'tried to connect'} to runtime API port ${socket}`, container: c, actor: p, attributes: { socket, port: String(r.port), result: String(r.ret) } }];
+    return [
+      {
+        ruleId: 'discovery.runtime-socket',
+        severity: ok ? 'HIGH' : 'MEDIUM',
+        message: `a process of container ${this.name(c)} ${ok ? 'connected' : 'tried to connect'} to runtime API port ${socket}`,
+        container: c,
+        actor: p,
+        attributes: { socket, port: String(r.port), result: String(r.ret) },
+      },
+    ];
   }
 
   private uringOp(r: UringRecord, p: Proc): Finding[] {
@@ -366,8 +447,19 @@ export class Detector {
     if (!c) return [];
     const n = this.uring.add(c, r.opcode, r.ktime);
     if (!n) return [];
-    const list = Object.entries(n.counts).map(([k, v]) => `${k} ${v}`).join(', ');
-    return [{ ruleId: 'evasion.io-uring-ops', severity: 'LOW', message: `container ${this.name(c)} submitted ${n.total} open/connect operation${n.total > 1 ? 's' : ''} through io_uring (${list})`, container: c, actor: p, attributes: { total: String(n.total), ops: list } }];
+    const list = Object.entries(n.counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    return [
+      {
+        ruleId: 'evasion.io-uring-ops',
+        severity: 'LOW',
+        message: `container ${this.name(c)} submitted ${n.total} open/connect operation${n.total > 1 ? 's' : ''} through io_uring (${list})`,
+        container: c,
+        actor: p,
+        attributes: { total: String(n.total), ops: list },
+      },
+    ];
   }
 
   private syscall(r: SyscallRecord, p: Proc): Finding[] {
@@ -395,9 +487,23 @@ export class Detector {
         const c = this.acting(r, p);
         if (!c || r.ret === 0) break;
         if (r.fstype === 'cgroup' || r.fstype === 'cgroup2') {
-          f.push({ ruleId: 'escape.mount-cgroupfs', severity: 'MEDIUM', message: `a process of container ${this.name(c)} tried to mount ${r.fstype} at ${r.path1}`, container: c, actor: p, attributes: { api: 'mount(2)', fstype: r.fstype, target: r.path1, result: String(r.ret) } });
+          f.push({
+            ruleId: 'escape.mount-cgroupfs',
+            severity: 'MEDIUM',
+            message: `a process of container ${this.name(c)} tried to mount ${r.fstype} at ${r.path1}`,
+            container: c,
+            actor: p,
+            attributes: { api: 'mount(2)', fstype: r.fstype, target: r.path1, result: String(r.ret) },
+          });
         } else if (/^\/dev\/(sd|vd|xvd|hd|nvme|mmcblk|dm-|mapper\/|md|loop)/.test(r.path0)) {
-          f.push({ ruleId: 'escape.mount-device', severity: 'HIGH', message: `a process of container ${this.name(c)} tried to mount host device ${r.path0} at ${r.path1}`, container: c, actor: p, attributes: { api: 'mount(2)', source: r.path0, target: r.path1, result: String(r.ret) } });
+          f.push({
+            ruleId: 'escape.mount-device',
+            severity: 'HIGH',
+            message: `a process of container ${this.name(c)} tried to mount host device ${r.path0} at ${r.path1}`,
+            container: c,
+            actor: p,
+            attributes: { api: 'mount(2)', source: r.path0, target: r.path1, result: String(r.ret) },
+          });
         }
         break;
       }
@@ -406,14 +512,28 @@ export class Detector {
         if (!inContainer) break;
         const cmd = bpfCmdName(r.args[0]);
         const ok = r.ret >= 0;
-        f.push({ ruleId: 'escape.bpf-from-container', severity: bpfSeverity(r.args[0], r.ret), message: `${this.where(c, inContainer, p)} ${ok ? 'called' : 'tried'} bpf(BPF_${cmd})`, container: c, actor: p, attributes: { cmd: `BPF_${cmd}`, result: String(r.ret), attr: `0x${r.args[3].toString(16)}` } });
+        f.push({
+          ruleId: 'escape.bpf-from-container',
+          severity: bpfSeverity(r.args[0], r.ret),
+          message: `${this.where(c, inContainer, p)} ${ok ? 'called' : 'tried'} bpf(BPF_${cmd})`,
+          container: c,
+          actor: p,
+          attributes: { cmd: `BPF_${cmd}`, result: String(r.ret), attr: `0x${r.args[3].toString(16)}` },
+        });
         break;
       }
       case 'io_uring_setup': {
         const { c, inContainer } = this.actorContainer(r, p);
         if (!inContainer) break;
         const ok = r.ret >= 0;
-        f.push({ ruleId: 'escape.io-uring-setup', severity: 'MEDIUM', message: `${this.where(c, inContainer, p)} ${ok ? 'set up' : 'tried to set up'} an io_uring`, container: c, actor: p, attributes: { entries: String(r.args[0]), result: String(r.ret) } });
+        f.push({
+          ruleId: 'escape.io-uring-setup',
+          severity: 'MEDIUM',
+          message: `${this.where(c, inContainer, p)} ${ok ? 'set up' : 'tried to set up'} an io_uring`,
+          container: c,
+          actor: p,
+          attributes: { entries: String(r.args[0]), result: String(r.ret) },
+        });
         break;
       }
       case 'init_module':
@@ -437,7 +557,14 @@ export class Detector {
         if (p.ns.pid !== host.pid) break;
         const target = this.d.procs.get(Number(r.args[1]));
         if (target && !this.within(target, c)) {
-          f.push({ ruleId: 'escape.ptrace-host', severity: 'HIGH', message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'attached to' : 'tried to attach to'} host process ${target.tgid} (${target.comm})`, container: c, actor: p, attributes: { target: String(target.tgid), targetExe: target.exe, result: String(r.ret) } });
+          f.push({
+            ruleId: 'escape.ptrace-host',
+            severity: 'HIGH',
+            message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'attached to' : 'tried to attach to'} host process ${target.tgid} (${target.comm})`,
+            container: c,
+            actor: p,
+            attributes: { target: String(target.tgid), targetExe: target.exe, result: String(r.ret) },
+          });
         }
         break;
       }
@@ -479,12 +606,26 @@ export class Detector {
         if (cf.kind === 'proc-mem') {
           const t = this.targetOutside(r, p, c);
           if (t?.outside) {
-            f.push({ ruleId: 'escape.process-memory-write', severity: 'CRITICAL', message: `a process of container ${this.name(c)} opened the memory of process ${t.tgid}${t.comm ? ` (${t.comm})` : ''}, outside the container, for writing`, container: c, actor: p, attributes: { api: `${api} ${cf.file}`, target: String(t.tgid), targetComm: t.comm, path: r.path } });
+            f.push({
+              ruleId: 'escape.process-memory-write',
+              severity: 'CRITICAL',
+              message: `a process of container ${this.name(c)} opened the memory of process ${t.tgid}${t.comm ? ` (${t.comm})` : ''}, outside the container, for writing`,
+              container: c,
+              actor: p,
+              attributes: { api: `${api} ${cf.file}`, target: String(t.tgid), targetComm: t.comm, path: r.path },
+            });
           }
           break;
         }
         if (cf.kind !== 'notify_on_release') this.lastControlWrite = { c, actor: p, path: cf.file, at: r.ktime };
-        f.push({ ruleId: 'escape.kernel-control-write', severity: cf.severity, message: `a process of container ${this.name(c)} opened ${cf.file} for writing${r.path && r.path !== cf.file ? ` (as ${r.path})` : ''}`, container: c, actor: p, attributes: { file: cf.file, kind: cf.kind, api, path: r.path, fstype: r.fstype } });
+        f.push({
+          ruleId: 'escape.kernel-control-write',
+          severity: cf.severity,
+          message: `a process of container ${this.name(c)} opened ${cf.file} for writing${r.path && r.path !== cf.file ? ` (as ${r.path})` : ''}`,
+          container: c,
+          actor: p,
+          attributes: { file: cf.file, kind: cf.kind, api, path: r.path, fstype: r.fstype },
+        });
         break;
       }
       case 'mount':
@@ -501,14 +642,35 @@ export class Detector {
         if (r.syscall === 'move_mount' && seen !== undefined && r.ktime - seen < MINUTE_NS) break;
         this.reportedMounts.set(key, r.ktime);
         if (this.reportedMounts.size > 1024) this.reportedMounts.delete(this.reportedMounts.keys().next().value as string);
-        f.push({ ruleId: v.ruleId, severity: v.severity, message: `a process of container ${this.name(c)} mounted a ${v.what} with ${v.api}${r.path ? ` at ${r.path}` : ''}`, container: c, actor: p, attributes: { api: v.api, fstype: r.fstype, device: `${Math.floor(r.dev / 0x100000)}:${r.dev % 0x100000}`, target: r.path, mountId: String(r.mntId), hostDevice: String(v.hostDevice ?? false) } });
+        f.push({
+          ruleId: v.ruleId,
+          severity: v.severity,
+          message: `a process of container ${this.name(c)} mounted a ${v.what} with ${v.api}${r.path ? ` at ${r.path}` : ''}`,
+          container: c,
+          actor: p,
+          attributes: {
+            api: v.api,
+            fstype: r.fstype,
+            device: `${Math.floor(r.dev / 0x100000)}:${r.dev % 0x100000}`,
+            target: r.path,
+            mountId: String(r.mntId),
+            hostDevice: String(v.hostDevice ?? false),
+          },
+        });
         break;
       }
       case 'chroot':
       case 'pivot_root': {
         const v = rootVerdict(r, this.d.hostFs);
         if (!v) break;
-        f.push({ ruleId: 'escape.chroot-host', severity: v.severity, message: `a process of container ${this.name(c)} changed root (${api}) to ${r.path || '?'}, which is ${v.what}`, container: c, actor: p, attributes: { path: r.path, api, root: v.what, sameMountAsHost: String(v.sameMount) } });
+        f.push({
+          ruleId: 'escape.chroot-host',
+          severity: v.severity,
+          message: `a process of container ${this.name(c)} changed root (${api}) to ${r.path || '?'}, which is ${v.what}`,
+          container: c,
+          actor: p,
+          attributes: { path: r.path, api, root: v.what, sameMountAsHost: String(v.sameMount) },
+        });
         break;
       }
       case 'process_vm_writev':
@@ -521,7 +683,9 @@ export class Detector {
           ruleId: mem ? 'escape.process-memory-write' : 'escape.pidfd-getfd',
           severity: ok ? (mem ? 'CRITICAL' : 'HIGH') : 'MEDIUM',
           message: `a process of container ${this.name(c)} ${ok ? '' : 'tried to '}${mem ? 'write into the memory of' : 'take a file descriptor of'} process ${t.tgid}${t.comm ? ` (${t.comm})` : ''}, outside the container, with ${api}`,
-          container: c, actor: p, attributes: { api, target: String(t.tgid), targetComm: t.comm, result: String(r.ret) },
+          container: c,
+          actor: p,
+          attributes: { api, target: String(t.tgid), targetComm: t.comm, result: String(r.ret) },
         });
         break;
       }

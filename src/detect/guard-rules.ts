@@ -7,12 +7,43 @@ import type { Severity } from './types';
 
 /** bpf() commands (enum bpf_cmd, a stable UAPI) by number. */
 export const BPF_CMDS = [
-  'MAP_CREATE', 'MAP_LOOKUP_ELEM', 'MAP_UPDATE_ELEM', 'MAP_DELETE_ELEM', 'MAP_GET_NEXT_KEY', 'PROG_LOAD', 'OBJ_PIN', 'OBJ_GET',
-  'PROG_ATTACH', 'PROG_DETACH', 'PROG_TEST_RUN', 'PROG_GET_NEXT_ID', 'MAP_GET_NEXT_ID', 'PROG_GET_FD_BY_ID', 'MAP_GET_FD_BY_ID',
-  'OBJ_GET_INFO_BY_FD', 'PROG_QUERY', 'RAW_TRACEPOINT_OPEN', 'BTF_LOAD', 'BTF_GET_FD_BY_ID', 'TASK_FD_QUERY',
-  'MAP_LOOKUP_AND_DELETE_ELEM', 'MAP_FREEZE', 'BTF_GET_NEXT_ID', 'MAP_LOOKUP_BATCH', 'MAP_LOOKUP_AND_DELETE_BATCH',
-  'MAP_UPDATE_BATCH', 'MAP_DELETE_BATCH', 'LINK_CREATE', 'LINK_UPDATE', 'LINK_GET_FD_BY_ID', 'LINK_GET_NEXT_ID', 'ENABLE_STATS',
-  'ITER_CREATE', 'LINK_DETACH', 'PROG_BIND_MAP', 'TOKEN_CREATE',
+  'MAP_CREATE',
+  'MAP_LOOKUP_ELEM',
+  'MAP_UPDATE_ELEM',
+  'MAP_DELETE_ELEM',
+  'MAP_GET_NEXT_KEY',
+  'PROG_LOAD',
+  'OBJ_PIN',
+  'OBJ_GET',
+  'PROG_ATTACH',
+  'PROG_DETACH',
+  'PROG_TEST_RUN',
+  'PROG_GET_NEXT_ID',
+  'MAP_GET_NEXT_ID',
+  'PROG_GET_FD_BY_ID',
+  'MAP_GET_FD_BY_ID',
+  'OBJ_GET_INFO_BY_FD',
+  'PROG_QUERY',
+  'RAW_TRACEPOINT_OPEN',
+  'BTF_LOAD',
+  'BTF_GET_FD_BY_ID',
+  'TASK_FD_QUERY',
+  'MAP_LOOKUP_AND_DELETE_ELEM',
+  'MAP_FREEZE',
+  'BTF_GET_NEXT_ID',
+  'MAP_LOOKUP_BATCH',
+  'MAP_LOOKUP_AND_DELETE_BATCH',
+  'MAP_UPDATE_BATCH',
+  'MAP_DELETE_BATCH',
+  'LINK_CREATE',
+  'LINK_UPDATE',
+  'LINK_GET_FD_BY_ID',
+  'LINK_GET_NEXT_ID',
+  'ENABLE_STATS',
+  'ITER_CREATE',
+  'LINK_DETACH',
+  'PROG_BIND_MAP',
+  'TOKEN_CREATE',
 ] as const;
 
 export function bpfCmdName(cmd: bigint | number): string {
@@ -26,9 +57,23 @@ export function bpfCmdName(cmd: bigint | number): string {
  * put new programs into the kernel.
  */
 const DANGEROUS = new Set<string>([
-  'MAP_GET_FD_BY_ID', 'PROG_GET_FD_BY_ID', 'LINK_GET_FD_BY_ID', 'BTF_GET_FD_BY_ID', 'OBJ_GET',
-  'MAP_UPDATE_ELEM', 'MAP_DELETE_ELEM', 'MAP_LOOKUP_AND_DELETE_ELEM', 'MAP_UPDATE_BATCH', 'MAP_DELETE_BATCH',
-  'MAP_LOOKUP_AND_DELETE_BATCH', 'PROG_DETACH', 'LINK_DETACH', 'LINK_UPDATE', 'PROG_LOAD', 'PROG_ATTACH', 'LINK_CREATE',
+  'MAP_GET_FD_BY_ID',
+  'PROG_GET_FD_BY_ID',
+  'LINK_GET_FD_BY_ID',
+  'BTF_GET_FD_BY_ID',
+  'OBJ_GET',
+  'MAP_UPDATE_ELEM',
+  'MAP_DELETE_ELEM',
+  'MAP_LOOKUP_AND_DELETE_ELEM',
+  'MAP_UPDATE_BATCH',
+  'MAP_DELETE_BATCH',
+  'MAP_LOOKUP_AND_DELETE_BATCH',
+  'PROG_DETACH',
+  'LINK_DETACH',
+  'LINK_UPDATE',
+  'PROG_LOAD',
+  'PROG_ATTACH',
+  'LINK_CREATE',
   'RAW_TRACEPOINT_OPEN',
 ]);
 
@@ -42,10 +87,37 @@ export function bpfSeverity(cmd: bigint | number, ret: number): Severity {
 }
 
 const SIGNAL_NAMES: Record<number, string> = {
-  1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 9: 'SIGKILL',
-  10: 'SIGUSR1', 11: 'SIGSEGV', 12: 'SIGUSR2', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM', 16: 'SIGSTKFLT', 17: 'SIGCHLD',
-  18: 'SIGCONT', 19: 'SIGSTOP', 20: 'SIGTSTP', 21: 'SIGTTIN', 22: 'SIGTTOU', 23: 'SIGURG', 24: 'SIGXCPU', 25: 'SIGXFSZ',
-  26: 'SIGVTALRM', 27: 'SIGPROF', 28: 'SIGWINCH', 29: 'SIGIO', 30: 'SIGPWR', 31: 'SIGSYS',
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  3: 'SIGQUIT',
+  4: 'SIGILL',
+  5: 'SIGTRAP',
+  6: 'SIGABRT',
+  7: 'SIGBUS',
+  8: 'SIGFPE',
+  9: 'SIGKILL',
+  10: 'SIGUSR1',
+  11: 'SIGSEGV',
+  12: 'SIGUSR2',
+  13: 'SIGPIPE',
+  14: 'SIGALRM',
+  15: 'SIGTERM',
+  16: 'SIGSTKFLT',
+  17: 'SIGCHLD',
+  18: 'SIGCONT',
+  19: 'SIGSTOP',
+  20: 'SIGTSTP',
+  21: 'SIGTTIN',
+  22: 'SIGTTOU',
+  23: 'SIGURG',
+  24: 'SIGXCPU',
+  25: 'SIGXFSZ',
+  26: 'SIGVTALRM',
+  27: 'SIGPROF',
+  28: 'SIGWINCH',
+  29: 'SIGIO',
+  30: 'SIGPWR',
+  31: 'SIGSYS',
 };
 
 export function signalName(sig: number): string {
@@ -85,7 +157,10 @@ export const URING_OPS: Record<number, string> = { 16: 'connect', 18: 'openat', 
 export class UringCounts {
   private readonly by = new Map<unknown, { counts: Record<string, number>; total: number; lastReport?: bigint }>();
 
-  constructor(private readonly intervalNs = 60_000_000_000n, private readonly max = 10_000) {}
+  constructor(
+    private readonly intervalNs = 60_000_000_000n,
+    private readonly max = 10_000,
+  ) {}
 
   /** Counts one operation; returns the counts to report now, or undefined. */
   add(container: unknown, opcode: number, at: bigint): { counts: Record<string, number>; total: number } | undefined {

@@ -27,7 +27,10 @@ export class ImageStore {
   readonly errors: ImageStoreErrors = { read: 0, write: 0 };
   private lastWriteError?: string;
 
-  constructor(stateDir?: string, private readonly log?: Logger) {
+  constructor(
+    stateDir?: string,
+    private readonly log?: Logger,
+  ) {
     if (!stateDir) {
       this.fresh = true;
       return;
@@ -92,7 +95,8 @@ export class ImageStore {
     } catch (err) {
       this.errors.write++;
       const what = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      if (what !== this.lastWriteError) this.log?.warn({ err, file: this.file }, 'image store not written: first-seen state will not survive a restart');
+      if (what !== this.lastWriteError)
+        this.log?.warn({ err, file: this.file }, 'image store not written: first-seen state will not survive a restart');
       this.lastWriteError = what;
     }
   }

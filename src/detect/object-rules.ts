@@ -128,7 +128,12 @@ export function mountVerdict(r: ObjectRecord, host: HostFs | undefined): MountVe
     if (newMount(api)) return { ruleId: 'escape.mount-cgroupfs', severity: 'HIGH', api, what };
     // A read-only copy, or a mount made read-only, opens no door.
     if (r.flags & ObjFlag.RDONLY) return undefined;
-    return { ruleId: 'escape.mount-cgroupfs', severity: 'HIGH', api, what: `${what} (${api === 'mount_setattr' ? 'made writable' : 'writable copy'})` };
+    return {
+      ruleId: 'escape.mount-cgroupfs',
+      severity: 'HIGH',
+      api,
+      what: `${what} (${api === 'mount_setattr' ? 'made writable' : 'writable copy'})`,
+    };
   }
   if (!(r.flags & ObjFlag.BDEV) || !newMount(api)) return undefined;
   const hostDevice = host?.devs.has(r.dev) ?? false;

@@ -37,7 +37,12 @@ export const DEFAULT_POLICY: Policy = {
 };
 
 export class PolicyError extends Error {
-  constructor(readonly file: string, readonly line: number, readonly col: number, readonly reason: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly col: number,
+    readonly reason: string,
+  ) {
     super(`${file}:${line}:${col}: ${reason}`);
     this.name = 'PolicyError';
   }
@@ -86,7 +91,8 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
   };
   const severity = (n: unknown, what: string): Severity => {
     const v = str(n, what).toUpperCase();
-    if (!(SEVERITIES as readonly string[]).includes(v)) return fail(n as Node, `${what} must be one of ${SEVERITIES.join(', ')}, not '${v}'`);
+    if (!(SEVERITIES as readonly string[]).includes(v))
+      return fail(n as Node, `${what} must be one of ${SEVERITIES.join(', ')}, not '${v}'`);
     return v as Severity;
   };
 
@@ -109,14 +115,17 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
           for (const sp of set.items) {
             const sk = str(sp.key, 'a rule setting');
             if (sk === 'enabled') {
-              if (!isScalar(sp.value) || typeof sp.value.value !== 'boolean') return fail(sp.value as Node, `rule ${id}: enabled must be true or false`);
+              if (!isScalar(sp.value) || typeof sp.value.value !== 'boolean')
+                return fail(sp.value as Node, `rule ${id}: enabled must be true or false`);
               r.enabled = sp.value.value;
             } else if (sk === 'severity') {
               r.severity = severity(sp.value, `rule ${id}: severity`);
             } else if (sk === 'action') {
               const a = str(sp.value, `rule ${id}: action`);
-              if (!(ACTIONS as readonly string[]).includes(a)) return fail(sp.value as Node, `rule ${id}: action must be one of ${ACTIONS.join(', ')}, not '${a}'`);
-              if (a !== 'report' && !KILLABLE[id]) return fail(sp.value as Node, `rule ${id} cannot kill; rules that can: ${Object.keys(KILLABLE).join(', ')}`);
+              if (!(ACTIONS as readonly string[]).includes(a))
+                return fail(sp.value as Node, `rule ${id}: action must be one of ${ACTIONS.join(', ')}, not '${a}'`);
+              if (a !== 'report' && !KILLABLE[id])
+                return fail(sp.value as Node, `rule ${id} cannot kill; rules that can: ${Object.keys(KILLABLE).join(', ')}`);
               r.action = a as Action;
             } else {
               return fail(sp.key as Node, `rule ${id}: unknown setting '${sk}' (enabled, severity, action)`);
@@ -145,16 +154,19 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
           if (dk === 'runtimePorts') {
             if (!isSeq(dp.value)) return fail(dp.value as Node, 'discovery.runtimePorts must be a list of TCP ports');
             p.runtimePorts = dp.value.items.map((i) => {
-              if (!isScalar(i) || !Number.isInteger(i.value) || (i.value as number) < 1 || (i.value as number) > 65535) return fail(i as Node, 'each port must be a whole number from 1 to 65535');
+              if (!isScalar(i) || !Number.isInteger(i.value) || (i.value as number) < 1 || (i.value as number) > 65535)
+                return fail(i as Node, 'each port must be a whole number from 1 to 65535');
               return i.value as number;
             });
-            if (p.runtimePorts.length > 64) return fail(dp.value as Node, `discovery.runtimePorts holds ${p.runtimePorts.length} ports, at most 64`);
+            if (p.runtimePorts.length > 64)
+              return fail(dp.value as Node, `discovery.runtimePorts holds ${p.runtimePorts.length} ports, at most 64`);
             continue;
           }
           if (dk !== 'allowedUids') return fail(dp.key as Node, `discovery: unknown setting '${dk}' (allowedUids, runtimePorts)`);
           if (!isSeq(dp.value)) return fail(dp.value as Node, 'discovery.allowedUids must be a list of uids');
           p.discoveryUids = dp.value.items.map((i) => {
-            if (!isScalar(i) || !Number.isInteger(i.value) || (i.value as number) < 0) return fail(i as Node, 'each uid must be a whole number ≥ 0');
+            if (!isScalar(i) || !Number.isInteger(i.value) || (i.value as number) < 0)
+              return fail(i as Node, 'each uid must be a whole number ≥ 0');
             return i.value as number;
           });
         }
@@ -176,6 +188,11 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
 
 /** '*' matches any run of characters; everything else literally. */
 export function globMatch(pattern: string, s: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return re.test(s);
 }

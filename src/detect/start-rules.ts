@@ -19,7 +19,10 @@ const RUNTIME_SOCKETS = /(^|\/)(docker|containerd|crio|podman|cri-dockerd|docker
 const BLOCK_DEVICE = /^\/dev\/(sd|vd|xvd|hd|nvme|mmcblk|dm-|mapper\/|md|loop)/;
 const SENSITIVE: [RegExp, Severity][] = [
   [/^\/$/, 'CRITICAL'],
-  [/^\/(proc|sys|etc|root|boot|dev|var\/lib\/kubelet|var\/lib\/docker|var\/lib\/containerd|var\/lib\/containers|var\/run|run)(\/|$)/, 'HIGH'],
+  [
+    /^\/(proc|sys|etc|root|boot|dev|var\/lib\/kubelet|var\/lib\/docker|var\/lib\/containerd|var\/lib\/containers|var\/run|run)(\/|$)/,
+    'HIGH',
+  ],
 ];
 
 function isBind(m: { type?: string; source?: string }): boolean {
@@ -33,7 +36,12 @@ export function sensitiveMounts(k: ContainerInput): { source: string; destinatio
     if (!isBind(m)) continue;
     let sev: Severity | undefined;
     if (RUNTIME_SOCKETS.test(src) || BLOCK_DEVICE.test(src)) sev = 'CRITICAL';
-    else for (const [re, s] of SENSITIVE) if (re.test(src)) { sev = s; break; }
+    else
+      for (const [re, s] of SENSITIVE)
+        if (re.test(src)) {
+          sev = s;
+          break;
+        }
     // /dev/null and friends bound in by every runtime are not host access.
     if (sev && /^\/dev\/(null|zero|full|random|urandom|tty|console|pts|shm|mqueue)(\/|$)/.test(src)) sev = undefined;
     if (sev && /^\/(etc\/(hosts|hostname|resolv\.conf)|proc\/self)/.test(src)) sev = undefined;
@@ -44,7 +52,7 @@ export function sensitiveMounts(k: ContainerInput): { source: string; destinatio
 
 const HOOK_OWN = (path: string, args: string[]) =>
   // Docker's own network hook: dockerd re-executing itself.
-  (/^\/proc\/\d+\/exe$/.test(path) && args.includes('libnetwork-setkey'));
+  /^\/proc\/\d+\/exe$/.test(path) && args.includes('libnetwork-setkey');
 
 function labelsOf(k: ContainerInput): Record<string, string> {
   return k.labels ?? {};
@@ -52,6 +60,15 @@ function labelsOf(k: ContainerInput): Record<string, string> {
 
 /** CronJob pods are named <cronjob>-<scheduled minute since epoch>-<5 chars>. */
 const CRONJOB_POD = /^(.+)-(\d{8,10})-[a-z0-9]{5}$/;
+
+/** Namespaces a container shares with the host; a nested one only those its outer container does not share already. */
+function sharedWithHost(c: ContainerFacts, k: StartInput['k']): string[] {
+  const outer = c.outer;
+  const key = (n: string) => n.toLowerCase() as keyof ContainerFacts['ns'];
+  return (k.hostNamespaces ?? []).filter(
+    (n) => ['PID', 'NET', 'IPC', 'UTS', 'MNT'].includes(n) && !(outer && outer.ns[key(n)] === c.ns[key(n)]),
+  );
+}
 
 export function startRules(i: StartInput): Finding[] {
   const { c, k, meta, policy } = i;
@@ -64,42 +81,60 @@ export function startRules(i: StartInput): Finding[] {
   if (k.privileged) add('escape.privileged-container', 'HIGH', `${name} runs privileged`);
   // A nested container shares with the host only what its outer container shares already, or entered it anew.
   const outer = c.outer;
-  const shared = (k.hostNamespaces ?? []).filter((n) => ['PID', 'NET', 'IPC', 'UTS', 'MNT'].includes(n) &&
-    !(outer && outer.ns[n.toLowerCase() as keyof ContainerFacts['ns']] === c.ns[n.toLowerCase() as keyof ContainerFacts['ns']]));
+  const shared = sharedWithHost(c, k);
   if (shared.length) {
     const sev: Severity = shared.some((n) => n === 'PID' || n === 'IPC' || n === 'MNT') ? 'HIGH' : 'MEDIUM';
-    add('escape.host-namespaces', sev, `${name} shares the host's ${shared.join(', ')} namespace${shared.length > 1 ? 's' : ''}`, { namespaces: shared.join(',') });
+    add('escape.host-namespaces', sev, `${name} shares the host's ${shared.join(', ')} namespace${shared.length > 1 ? 's' : ''}`, {
+      namespaces: shared.join(','),
+    });
   }
-  if (k.user === '0' && (k.hostNamespaces ?? []).includes('USER')) add('escape.root-container', 'LOW', `${name} runs as root without a user namespace`);
+  if (k.user === '0' && (k.hostNamespaces ?? []).includes('USER'))
+    add('escape.root-container', 'LOW', `${name} runs as root without a user namespace`);
   // A nested container's mount sources are its outer container's paths, not the host's.
   for (const m of outer ? [] : sensitiveMounts(k)) {
-    add('escape.sensitive-mount', m.severity, `${name} has host ${m.source} mounted at ${m.destination}`, { source: m.source, destination: m.destination });
+    add('escape.sensitive-mount', m.severity, `${name} has host ${m.source} mounted at ${m.destination}`, {
+      source: m.source,
+      destination: m.destination,
+    });
   }
 
   if (policy.imageAllow.length && k.image && !policy.imageAllow.some((p) => globMatch(p, k.image!))) {
     add('deploy.image-not-allowed', 'MEDIUM', `${name} started from ${k.image}, which the policy does not allow`, { image: k.image });
   }
-  if (k.runtime === 'UNKNOWN' && !outer) { // nested: deploy.from-container says it
+  if (k.runtime === 'UNKNOWN' && !outer) {
+    // nested: deploy.from-container says it
     const creator = c.creator;
-    const trusted = creator && policy.trustedCreators.some((t) => t === creator.exe || t === creator.exe.slice(creator.exe.lastIndexOf('/') + 1));
+    const trusted =
+      creator && policy.trustedCreators.some((t) => t === creator.exe || t === creator.exe.slice(creator.exe.lastIndexOf('/') + 1));
     if (!trusted && !c.existing) {
-      add('deploy.unknown-runtime', 'MEDIUM', `${name} was made by ${creator?.exe || creator?.comm || 'an unknown process'}, not a known container runtime`, creator ? { creator: creator.exe || creator.comm } : undefined);
+      add(
+        'deploy.unknown-runtime',
+        'MEDIUM',
+        `${name} was made by ${creator?.exe || creator?.comm || 'an unknown process'}, not a known container runtime`,
+        creator ? { creator: creator.exe || creator.comm } : undefined,
+      );
     }
   }
 
   const rp = k.restartPolicy ?? '';
-  if (rp === 'always' || rp === 'unless-stopped') add('persistence.restart-policy', 'LOW', `${name} restarts ${rp === 'always' ? 'always' : 'unless stopped'}`, { restartPolicy: rp });
+  if (rp === 'always' || rp === 'unless-stopped')
+    add('persistence.restart-policy', 'LOW', `${name} restarts ${rp === 'always' ? 'always' : 'unless stopped'}`, { restartPolicy: rp });
   for (const h of meta.oci?.hooks ?? []) {
     if (HOOK_OWN(h.path, h.args)) continue;
     add('persistence.oci-hook', 'MEDIUM', `${name} runs ${h.path} as a ${h.stage} hook`, { stage: h.stage, path: h.path });
   }
 
+  const job = k8sJob(k);
+  if (job) add('orchestration.k8s-job', 'LOW', `${name} belongs to Kubernetes ${job.what}`, job.attributes);
+  return f;
+}
+
+/** T1053.007: a Job's or CronJob's pod, from its labels or the CronJob pod name. */
+function k8sJob(k: StartInput['k']): { what: string; attributes: Record<string, string> } | undefined {
   const labels = labelsOf(k);
   const pod = k.podName ?? labels['io.kubernetes.pod.name'] ?? '';
   const job = labels['job-name'] ?? labels['batch.kubernetes.io/job-name'];
   const cron = CRONJOB_POD.exec(pod);
-  if (job || cron) {
-    add('orchestration.k8s-job', 'LOW', `${name} belongs to Kubernetes ${cron ? `CronJob ${cron[1]}` : `Job ${job}`}`, cron ? { cronJob: cron[1], pod } : { job: job!, pod });
-  }
-  return f;
+  if (cron) return { what: `CronJob ${cron[1]}`, attributes: { cronJob: cron[1], pod } };
+  return job ? { what: `Job ${job}`, attributes: { job, pod } } : undefined;
 }

@@ -40,7 +40,10 @@ export function refusal(f: KernelFeatures, release = ''): string | undefined {
 /** What this kernel changes in how ctrwatch works, short of degrading a rule. */
 export function featureNotes(f: KernelFeatures): string[] {
   const out: string[] = [];
-  if (!f.taskBtf) out.push('syscall programs read the current task with probe reads (bpf_get_current_task_btf is 5.11+): same records, a little more kernel time per syscall record');
+  if (!f.taskBtf)
+    out.push(
+      'syscall programs read the current task with probe reads (bpf_get_current_task_btf is 5.11+): same records, a little more kernel time per syscall record',
+    );
   if (!f.lsm) out.push('no BPF-LSM: escape actions can be reported, not denied before they happen');
   return out;
 }
@@ -70,15 +73,27 @@ export const DEPENDENCIES: readonly Dependency[] = [
   { hooks: sys('pivot_root', 'chroot'), rules: [], what: 'container creation (a root change in a new mount namespace)', required: true },
   { hooks: sys('setns'), rules: ['escape.setns-host'], what: 'setns into host namespaces, and telling exec-into from a new container' },
   { hooks: sys('unshare'), rules: [], what: 'namespaces made by unshare(2), followed from then on' },
-  { hooks: sys('mount'), rules: ['escape.mount-cgroupfs', 'escape.mount-device'], what: 'mount(2) of cgroup filesystems and block devices' },
+  {
+    hooks: sys('mount'),
+    rules: ['escape.mount-cgroupfs', 'escape.mount-device'],
+    what: 'mount(2) of cgroup filesystems and block devices',
+  },
   { hooks: sys('chroot'), rules: ['escape.chroot-host'], what: 'chroot into the host filesystem' },
-  { hooks: sys('ptrace'), rules: ['escape.ptrace-host', 'sensor.ptrace'], what: 'ptrace of processes outside the container, or of the sensor' },
+  {
+    hooks: sys('ptrace'),
+    rules: ['escape.ptrace-host', 'sensor.ptrace'],
+    what: 'ptrace of processes outside the container, or of the sensor',
+  },
   { hooks: sys('open', 'openat', 'openat2'), rules: ['escape.kernel-control-write'], what: 'write-opens of kernel control files' },
   { hooks: sys('openat2'), rules: ['escape.kernel-control-write'], what: 'write-opens through openat2' },
   { hooks: sys('open_by_handle_at'), rules: ['escape.kernel-control-write'], what: 'write-opens by file handle' },
   { hooks: sys('fsmount'), rules: ['escape.mount-cgroupfs', 'escape.mount-device'], what: 'mounts made with the new mount API (fsmount)' },
   { hooks: sys('open_tree'), rules: ['escape.mount-cgroupfs', 'escape.mount-device'], what: 'mount copies made with open_tree' },
-  { hooks: sys('process_vm_writev'), rules: ['escape.process-memory-write'], what: "writes to another process's memory with process_vm_writev" },
+  {
+    hooks: sys('process_vm_writev'),
+    rules: ['escape.process-memory-write'],
+    what: "writes to another process's memory with process_vm_writev",
+  },
   { hooks: sys('pidfd_getfd'), rules: ['escape.pidfd-getfd'], what: "taking another process's file descriptors" },
   { hooks: sys('connect'), rules: ['discovery.runtime-socket', 'deploy.from-container'], what: "connects to a runtime's socket" },
   { hooks: sys('init_module', 'finit_module'), rules: ['escape.module-load'], what: 'kernel module loads' },

@@ -46,7 +46,11 @@ export interface KernelCounters {
 }
 
 export class SensorStartError extends Error {
-  constructor(message: string, readonly stage: string, cause?: unknown) {
+  constructor(
+    message: string,
+    readonly stage: string,
+    cause?: unknown,
+  ) {
     super(message, { cause });
     this.name = 'SensorStartError';
   }
@@ -62,10 +66,43 @@ const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
  * unless it is followed (in or around a container) or a usermode helper.
  */
 export const EXEC_NAMES = [
-  'runc', 'crun', 'youki', 'runsc', 'kata-runtime', 'containerd', 'containerd-shim', 'dockerd', 'docker', 'docker-init',
-  'podman', 'conmon', 'crio', 'cri-o', 'nerdctl', 'crictl', 'ctr', 'buildah', 'skopeo', 'buildkitd', 'kubectl', 'kubelet',
-  'kubeadm', 'oc', 'helm', 'lxc-start', 'lxc-execute', 'lxc-attach', 'systemd-nspawn', 'bwrap', 'firejail', 'unshare',
-  'nsenter', 'chroot', 'pivot_root', 'setns', 'capsh',
+  'runc',
+  'crun',
+  'youki',
+  'runsc',
+  'kata-runtime',
+  'containerd',
+  'containerd-shim',
+  'dockerd',
+  'docker',
+  'docker-init',
+  'podman',
+  'conmon',
+  'crio',
+  'cri-o',
+  'nerdctl',
+  'crictl',
+  'ctr',
+  'buildah',
+  'skopeo',
+  'buildkitd',
+  'kubectl',
+  'kubelet',
+  'kubeadm',
+  'oc',
+  'helm',
+  'lxc-start',
+  'lxc-execute',
+  'lxc-attach',
+  'systemd-nspawn',
+  'bwrap',
+  'firejail',
+  'unshare',
+  'nsenter',
+  'chroot',
+  'pivot_root',
+  'setns',
+  'capsh',
 ];
 
 /** The kernel side as a source of record batches (bytes: the decode stage reads them). */
@@ -77,14 +114,18 @@ export class KernelSensor {
   private features?: KernelFeatures;
   private programs: ProgramInfo[] = [];
 
-  constructor(private readonly opts: KernelSensorOptions, private readonly onRecords: (buf: Buffer) => void) {
+  constructor(
+    private readonly opts: KernelSensorOptions,
+    private readonly onRecords: (buf: Buffer) => void,
+  ) {
     this.log = opts.logger.child({ component: 'kernel' });
     this.host = opts.host ?? readHostFacts();
     const ring = opts.ringBytes ?? 8 << 20;
     if (!pow2(ring) || ring < 4096) throw new RangeError(`ringBytes must be a power of two of at least 4096, got ${ring}`);
     const prio = this.prioRingBytes();
     if (!pow2(prio) || prio < 4096) throw new RangeError(`prioRingBytes must be a power of two of at least 4096, got ${prio}`);
-    for (const p of opts.watchPorts ?? []) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`watchPorts: ${p} is not a port number`);
+    for (const p of opts.watchPorts ?? [])
+      if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`watchPorts: ${p} is not a port number`);
   }
 
   private prioRingBytes(): number {
@@ -174,7 +215,14 @@ export class KernelSensor {
       kernel[n] = s.kernel[i] ?? 0;
       if (n.startsWith('dropped_')) dropped += kernel[n];
     });
-    return { kernel, records: s.records, batches: s.batches, dropped, ringRecords: { prio: s.recordsPrio ?? 0, bulk: s.recordsBulk ?? 0 }, consumeErrors: s.consumeErrors ?? 0 };
+    return {
+      kernel,
+      records: s.records,
+      batches: s.batches,
+      dropped,
+      ringRecords: { prio: s.recordsPrio ?? 0, bulk: s.recordsBulk ?? 0 },
+      consumeErrors: s.consumeErrors ?? 0,
+    };
   }
 
   /** Tells the kernel which unix sockets are runtime APIs, by file identity. */
@@ -194,7 +242,10 @@ export class KernelSensor {
    */
   follow(procs: { tgid: number; startNs: bigint }[]): { added: number; existing: number } {
     if (!this.native) throw new Error('follow(): the sensor is not started');
-    return this.native.follow(procs.map((p) => p.tgid), procs.map((p) => p.startNs));
+    return this.native.follow(
+      procs.map((p) => p.tgid),
+      procs.map((p) => p.startNs),
+    );
   }
 
   /** Idempotent: drains what is left, then detaches every program. */

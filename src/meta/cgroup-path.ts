@@ -93,8 +93,7 @@ export function containerFromCgroupPath(cgPath: string, opts: CgroupParseOptions
   const withPod = (ref: CgroupContainerRef): CgroupContainerRef => (podUid ? { ...ref, podUid } : ref);
 
   const namespaces = opts.containerdNamespaces ? new Set(opts.containerdNamespaces) : undefined;
-  if (namespaces && parts.length >= 2 && namespaces.has(parts[0]) && OCI_ID.test(parts[1]))
-    return { runtime: 'CONTAINERD', id: parts[1] };
+  if (namespaces && parts.length >= 2 && namespaces.has(parts[0]) && OCI_ID.test(parts[1])) return { runtime: 'CONTAINERD', id: parts[1] };
 
   for (let i = 0; i < parts.length; i++) {
     const c = parts[i];

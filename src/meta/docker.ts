@@ -107,7 +107,8 @@ class Fields {
 
   int(v: unknown, field: string): number {
     if (v === undefined || v === null) return 0;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new DockerMetaError(this.file, 'wrong-type', `${field} must be an integer`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v))
+      throw new DockerMetaError(this.file, 'wrong-type', `${field} must be an integer`);
     return v;
   }
 
@@ -164,7 +165,10 @@ export function parseDockerHostConfig(buf: Buffer, file = 'hostconfig.json'): Do
   const rp = f.obj(doc.RestartPolicy, 'RestartPolicy');
   return {
     privileged: f.bool(doc.Privileged, 'Privileged'),
-    restartPolicy: { name: f.str(rp.Name, 'RestartPolicy.Name'), maximumRetryCount: f.int(rp.MaximumRetryCount, 'RestartPolicy.MaximumRetryCount') },
+    restartPolicy: {
+      name: f.str(rp.Name, 'RestartPolicy.Name'),
+      maximumRetryCount: f.int(rp.MaximumRetryCount, 'RestartPolicy.MaximumRetryCount'),
+    },
     pidMode: f.str(doc.PidMode, 'PidMode'),
     networkMode: f.str(doc.NetworkMode, 'NetworkMode'),
     ipcMode: f.str(doc.IpcMode, 'IpcMode'),
@@ -188,8 +192,14 @@ export function formatRestartPolicy(p: DockerRestartPolicy): string {
 export function readDockerContainer(dataRoot: string, id: string): DockerContainerMeta {
   if (!DOCKER_ID.test(id)) throw new DockerMetaError(`${dataRoot}/containers/${id.slice(0, 80)}`, 'bad-id', 'not 64 hex digits');
   const dir = `containers/${id}`;
-  const cfg = parseDockerConfigV2(readFileUnder(dataRoot, `${dir}/config.v2.json`, { maxBytes: DOCKER_CONFIG_MAX_BYTES }), `${dataRoot}/${dir}/config.v2.json`);
+  const cfg = parseDockerConfigV2(
+    readFileUnder(dataRoot, `${dir}/config.v2.json`, { maxBytes: DOCKER_CONFIG_MAX_BYTES }),
+    `${dataRoot}/${dir}/config.v2.json`,
+  );
   if (cfg.id !== id) throw new DockerMetaError(`${dataRoot}/${dir}/config.v2.json`, 'bad-id', `file names container ${cfg.id}`);
-  const host = parseDockerHostConfig(readFileUnder(dataRoot, `${dir}/hostconfig.json`, { maxBytes: DOCKER_HOSTCONFIG_MAX_BYTES }), `${dataRoot}/${dir}/hostconfig.json`);
+  const host = parseDockerHostConfig(
+    readFileUnder(dataRoot, `${dir}/hostconfig.json`, { maxBytes: DOCKER_HOSTCONFIG_MAX_BYTES }),
+    `${dataRoot}/${dir}/hostconfig.json`,
+  );
   return { ...cfg, ...host };
 }

@@ -170,7 +170,8 @@ export function jsonDepthExceeds(buf: Buffer, limit: number): boolean {
   for (let i = 0; i < buf.length; i++) {
     const c = buf[i];
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -249,7 +250,13 @@ class Reader {
 function parseCaps(r: Reader, v: Json | undefined): OciCapabilities {
   const o = r.obj(v, 'process.capabilities') ?? {};
   const set = (k: keyof OciCapabilities) => r.strs(o[k], `process.capabilities.${k}`, LIMITS.capsPerSet, `capabilities.${k}`);
-  return { effective: set('effective'), bounding: set('bounding'), permitted: set('permitted'), inheritable: set('inheritable'), ambient: set('ambient') };
+  return {
+    effective: set('effective'),
+    bounding: set('bounding'),
+    permitted: set('permitted'),
+    inheritable: set('inheritable'),
+    ambient: set('ambient'),
+  };
 }
 
 function parseMount(r: Reader, v: Json, f: string): OciMount {
@@ -356,7 +363,13 @@ export function parseOciConfig(buf: Buffer, opts: OciParseOptions): OciConfigSum
       cwd: r.str(p.cwd, 'process.cwd') ?? '',
       uid: r.id(user.uid, 'process.user.uid'),
       gid: r.id(user.gid, 'process.user.gid'),
-      additionalGids: r.arr(user.additionalGids, 'process.user.additionalGids', LIMITS.additionalGids, 'process.user.additionalGids', (x, f) => r.id(x, f)),
+      additionalGids: r.arr(
+        user.additionalGids,
+        'process.user.additionalGids',
+        LIMITS.additionalGids,
+        'process.user.additionalGids',
+        (x, f) => r.id(x, f),
+      ),
       terminal: r.bool(p.terminal, 'process.terminal'),
       noNewPrivileges: r.bool(p.noNewPrivileges, 'process.noNewPrivileges'),
       capabilities: parseCaps(r, p.capabilities),
@@ -379,7 +392,8 @@ export function parseOciConfig(buf: Buffer, opts: OciParseOptions): OciConfigSum
     const no = r.obj(n, f);
     if (!no) throw new OciConfigError('wrong-type', f, 'expected a namespace object');
     const type = r.reqStr(no.type, `${f}.type`);
-    if (!(NAMESPACE_TYPES as readonly string[]).includes(type)) throw new OciConfigError('invalid', `${f}.type`, `unknown namespace type ${JSON.stringify(type.slice(0, 32))}`);
+    if (!(NAMESPACE_TYPES as readonly string[]).includes(type))
+      throw new OciConfigError('invalid', `${f}.type`, `unknown namespace type ${JSON.stringify(type.slice(0, 32))}`);
     const nsPath = r.str(no.path, `${f}.path`);
     return nsPath ? { type: type as OciNamespaceType, path: nsPath } : { type: type as OciNamespaceType };
   });

@@ -76,7 +76,10 @@ function parseArray(buf: Buffer, file: string): unknown[] {
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 
 /** Entries that are not objects with a 64-hex id are skipped (and counted): one bad entry must not hide the rest. */
-export function parsePodmanContainersJson(buf: Buffer, file = 'containers.json'): { containers: PodmanStorageContainer[]; skipped: number } {
+export function parsePodmanContainersJson(
+  buf: Buffer,
+  file = 'containers.json',
+): { containers: PodmanStorageContainer[]; skipped: number } {
   const containers: PodmanStorageContainer[] = [];
   let skipped = 0;
   for (const e of parseArray(buf, file)) {
@@ -128,7 +131,10 @@ export function podmanBundleDir(graphRoot: string, id: string, driver = 'overlay
 export function readPodmanContainer(graphRoot: string, id: string, driver = 'overlay'): PodmanContainerMeta {
   const bundleDir = podmanBundleDir(graphRoot, id, driver);
   const cRel = `${driver}-containers/containers.json`;
-  const { containers } = parsePodmanContainersJson(readFileUnder(graphRoot, cRel, { maxBytes: PODMAN_LIST_MAX_BYTES }), path.join(graphRoot, cRel));
+  const { containers } = parsePodmanContainersJson(
+    readFileUnder(graphRoot, cRel, { maxBytes: PODMAN_LIST_MAX_BYTES }),
+    path.join(graphRoot, cRel),
+  );
   const c = containers.find((x) => x.id === id);
   if (!c) throw new PodmanMetaError(path.join(graphRoot, cRel), 'not-found', `no container ${id}`);
   const meta: PodmanContainerMeta = { id, name: c.names[0] ?? '', imageId: c.imageId, bundleDir };
@@ -137,7 +143,10 @@ export function readPodmanContainer(graphRoot: string, id: string, driver = 'ove
   if (c.imageName !== undefined) meta.imageName = c.imageName;
   if (c.imageId) {
     const iRel = `${driver}-images/images.json`;
-    const { images } = parsePodmanImagesJson(readFileUnder(graphRoot, iRel, { maxBytes: PODMAN_LIST_MAX_BYTES }), path.join(graphRoot, iRel));
+    const { images } = parsePodmanImagesJson(
+      readFileUnder(graphRoot, iRel, { maxBytes: PODMAN_LIST_MAX_BYTES }),
+      path.join(graphRoot, iRel),
+    );
     const img = images.find((x) => x.id === c.imageId);
     if (img?.digest) meta.imageDigest = img.digest;
     if (meta.imageName === undefined && img?.names[0]) meta.imageName = img.names[0];

@@ -74,7 +74,8 @@ function parseJsonObject(buf: Buffer, file: string): Obj {
 }
 
 function posInt(v: unknown, file: string, field: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new RuntimeStateError(file, 'wrong-type', `${field} must be a non-negative integer`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new RuntimeStateError(file, 'wrong-type', `${field} must be a non-negative integer`);
   return v;
 }
 
@@ -191,3 +192,7 @@ export function dockerBundleDir(execRoot: string, id: string): string {
 export function listContainerdNamespaces(stateDir = DEFAULT_CONTAINERD_STATE): string[] {
   return listDirUnder(stateDir, 'io.containerd.runtime.v2.task', { maxEntries: 1024 }).names.filter(isValidOciId);
 }
+
+/** Where runc and crun keep their state when called without --root. */
+export const DEFAULT_RUNC_ROOT = '/run/runc';
+export const DEFAULT_CRUN_ROOT = '/run/crun';

@@ -157,11 +157,7 @@ export function readFileUnderIfExists(root: string, rel: string, opts: SafeReadO
  * Names in the directory `root/rel` (no link followed below root), sorted, at most maxEntries
  * of them; `truncated` says when there were more.
  */
-export function listDirUnder(
-  root: string,
-  rel: string,
-  opts: { maxEntries: number },
-): { names: string[]; truncated: boolean } {
+export function listDirUnder(root: string, rel: string, opts: { maxEntries: number }): { names: string[]; truncated: boolean } {
   const shown = path.join(root, rel);
   const fd = openDirBelow(root, components(rel, shown), shown);
   try {

@@ -93,9 +93,19 @@ export function readProc(pid: number, cgroupIdOf?: (pid: number) => bigint): Pro
   }
   const argv = cmdline ? cmdline.replace(/\0$/, '').split('\0') : [];
   return {
-    tgid: pid, startNs: st.startNs, ppid: st.ppid, parentStartNs, nspid: nsPid(status, pid), comm: st.comm,
-    exe, argv: argv.length === 1 && argv[0] === '' ? [] : argv, execMnt: ns.mnt,
-    uid: uids[0] ?? 0, euid: uids[1] ?? 0, capEffective: cap ? BigInt(`0x${cap}`) : 0n, ns,
+    tgid: pid,
+    startNs: st.startNs,
+    ppid: st.ppid,
+    parentStartNs,
+    nspid: nsPid(status, pid),
+    comm: st.comm,
+    exe,
+    argv: argv.length === 1 && argv[0] === '' ? [] : argv,
+    execMnt: ns.mnt,
+    uid: uids[0] ?? 0,
+    euid: uids[1] ?? 0,
+    capEffective: cap ? BigInt(`0x${cap}`) : 0n,
+    ns,
     cgroupId: cgroupIdOf ? cgroupIdOf(pid) : 0n,
   };
 }
@@ -103,7 +113,9 @@ export function readProc(pid: number, cgroupIdOf?: (pid: number) => bigint): Pro
 /** Every process now, as far as it can be read. */
 export function listPids(): number[] {
   try {
-    return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+    return readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number);
   } catch {
     return [];
   }

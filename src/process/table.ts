@@ -134,9 +134,19 @@ export class ProcessTable {
       // New, or the pid was reused: the process of the earlier start is gone.
       const parent = this.get(t.ppid, t.parentStartNs);
       p = {
-        tgid: t.tgid, startNs: t.startNs, ppid: t.ppid, parentStartNs: t.parentStartNs, nspid: t.nspid,
-        comm: t.comm, exe: '', argv: [], uid: t.uid, euid: t.euid, capEffective: t.capEffective,
-        ns: t.ns, cgroupId: t.cgroupId,
+        tgid: t.tgid,
+        startNs: t.startNs,
+        ppid: t.ppid,
+        parentStartNs: t.parentStartNs,
+        nspid: t.nspid,
+        comm: t.comm,
+        exe: '',
+        argv: [],
+        uid: t.uid,
+        euid: t.euid,
+        capEffective: t.capEffective,
+        ns: t.ns,
+        cgroupId: t.cgroupId,
       };
       // A fork without exec runs its parent's program.
       if (parent) {

@@ -3,10 +3,13 @@
 import { LONGS, wireType, type FieldPlan, type Kind, type TypePlan } from './codec-plan';
 import { CodecError } from './codec-plan';
 
-
 export class In {
   pos: number;
-  constructor(readonly buf: Buffer, start: number, readonly end: number) {
+  constructor(
+    readonly buf: Buffer,
+    start: number,
+    readonly end: number,
+  ) {
     this.pos = start;
   }
   fail(what: string): never {
@@ -138,7 +141,8 @@ export function decodeMessage(r: In, plan: TypePlan, end: number): Record<string
       while (r.pos < e) {
         const t = r.varint();
         if (t === 10) k = r.string();
-        else if (t >>> 3 === 2 && (t & 7) === wireType(f.kind)) v = f.kind === 'message' ? decodeMessage(r, f.sub!, r.bytesEnd()) : readScalar(r, f, f.kind);
+        else if (t >>> 3 === 2 && (t & 7) === wireType(f.kind))
+          v = f.kind === 'message' ? decodeMessage(r, f.sub!, r.bytesEnd()) : readScalar(r, f, f.kind);
         else r.skip(t & 7);
       }
       if (r.pos !== e) r.fail('map entry overran');
@@ -176,7 +180,6 @@ export function decodeMessage(r: In, plan: TypePlan, end: number): Record<string
   }
   return out;
 }
-
 
 /** seq, node and boot id of an Event, read without decoding the rest. */
 export interface EventHead {

@@ -2,7 +2,6 @@
 
 import { CodecError, I64_MAX, I64_MIN, U64_MAX, wireType, type FieldPlan, type Kind, type TypePlan } from './codec-plan';
 
-
 /** A growable scratch buffer, reused from event to event. */
 export class Out {
   buf = Buffer.allocUnsafe(4096);
@@ -89,7 +88,8 @@ export class Out {
 
 /** Where a value sits, built only when it is wrong: the parent's path, then a field name or an index. */
 type Where = { parent: string; key: string | number };
-const at = (w: Where) => (typeof w.key === 'number' ? `${w.parent}[${w.key}]` : w.key.startsWith('[') ? `${w.parent}${w.key}` : `${w.parent}.${w.key}`);
+const at = (w: Where) =>
+  typeof w.key === 'number' ? `${w.parent}[${w.key}]` : w.key.startsWith('[') ? `${w.parent}${w.key}` : `${w.parent}.${w.key}`;
 
 function problem(where: Where | string, what: string): never {
   throw new CodecError(`${typeof where === 'string' ? where : at(where)}: ${what}`);
@@ -121,7 +121,8 @@ function long64(v: unknown, kind: Kind, where: Where): [number, number] | undefi
 }
 
 function int32Of(v: unknown, kind: Kind, where: Where): number {
-  const ok = typeof v === 'number' && Number.isInteger(v) && (kind === 'uint32' ? v >= 0 && v <= 4294967295 : v >= -2147483648 && v <= 2147483647);
+  const ok =
+    typeof v === 'number' && Number.isInteger(v) && (kind === 'uint32' ? v >= 0 && v <= 4294967295 : v >= -2147483648 && v <= 2147483647);
   if (!ok) problem(where, `${kind} expected`);
   return v as number;
 }

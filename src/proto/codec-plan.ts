@@ -77,7 +77,16 @@ export function compile(type: protobuf.Type, seen: Map<string, TypePlan>): TypeP
     const keyKind = (isMap ? (f as protobuf.MapField).keyType : 'string') as Scalar;
     if (isMap && keyKind !== 'string') throw new CodecError(`codec: ${type.name}.${f.name}: map key ${keyKind} not supported`);
     const fp: FieldPlan = {
-      name: f.name, index: plan.fields.length, siblings: [], id: f.id, kind, sub, enumValues, enumNames, keyKind, map: isMap,
+      name: f.name,
+      index: plan.fields.length,
+      siblings: [],
+      id: f.id,
+      kind,
+      sub,
+      enumValues,
+      enumNames,
+      keyKind,
+      map: isMap,
       repeated: f.repeated && !isMap,
       packed: f.repeated && !isMap && f.packed && kind !== 'string' && kind !== 'message',
       oneof: f.partOf?.name,

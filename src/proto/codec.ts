@@ -16,7 +16,6 @@ import { decodeMessage, In, readHead, type EventHead } from './codec-decode';
 export { CodecError } from './codec-plan';
 export type { EventHead } from './codec-decode';
 
-
 export interface EventCodec {
   /** The wire form of a stamped event, equal to schema.encodeEvent's. Throws CodecError (a SchemaError). */
   encode(ev: EventInput): Buffer;

@@ -38,7 +38,11 @@ export function clientCredentials(tls: boolean, f: TlsFiles): grpc.ChannelCreden
     return grpc.credentials.createInsecure();
   }
   if (!!f.cert !== !!f.key) throw new CredentialsError('--tls-cert and --tls-key go together');
-  return grpc.credentials.createSsl(f.ca ? readPem(f.ca, '--tls-ca') : null, f.key ? readPem(f.key, '--tls-key') : null, f.cert ? readPem(f.cert, '--tls-cert') : null);
+  return grpc.credentials.createSsl(
+    f.ca ? readPem(f.ca, '--tls-ca') : null,
+    f.key ? readPem(f.key, '--tls-key') : null,
+    f.cert ? readPem(f.cert, '--tls-cert') : null,
+  );
 }
 
 /**
@@ -48,7 +52,11 @@ export function clientCredentials(tls: boolean, f: TlsFiles): grpc.ChannelCreden
 export function serverCredentials(f: TlsFiles | undefined): grpc.ServerCredentials {
   if (!f || (!f.cert && !f.key && !f.ca)) return grpc.ServerCredentials.createInsecure();
   if (!f.cert || !f.key) throw new CredentialsError('the collector needs --tls-cert and --tls-key for TLS');
-  return grpc.ServerCredentials.createSsl(f.ca ? readPem(f.ca, '--tls-ca') : null, [{ cert_chain: readPem(f.cert, '--tls-cert'), private_key: readPem(f.key, '--tls-key') }], !!f.ca);
+  return grpc.ServerCredentials.createSsl(
+    f.ca ? readPem(f.ca, '--tls-ca') : null,
+    [{ cert_chain: readPem(f.cert, '--tls-cert'), private_key: readPem(f.key, '--tls-key') }],
+    !!f.ca,
+  );
 }
 
 /** Bearer tokens from a file: one a line (the sensor uses the first; the collector accepts any). */
@@ -59,8 +67,12 @@ export function readTokens(file: string): string[] {
   } catch (err) {
     throw new CredentialsError(`--token-file ${file}: ${(err as Error).message}`, { cause: err });
   }
-  const tokens = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const tokens = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   if (!tokens.length) throw new CredentialsError(`--token-file ${file}: no token in it`);
-  for (const t of tokens) if (!/^[\x21-\x7e]+$/.test(t)) throw new CredentialsError(`--token-file ${file}: a token must be printable ASCII without spaces`);
+  for (const t of tokens)
+    if (!/^[\x21-\x7e]+$/.test(t)) throw new CredentialsError(`--token-file ${file}: a token must be printable ASCII without spaces`);
   return tokens;
 }

@@ -31,12 +31,25 @@ function planOf(type: protobuf.Type, seen = new Map<protobuf.Type, Plan[]>()): P
   seen.set(type, plan);
   for (const f of type.fieldsArray) {
     const rt = f.resolvedType;
-    const kind: Kind = rt instanceof protobuf.Enum ? 'enum' : LONG.has(f.type) ? 'long' : f.type === 'bool' ? 'bool' : f.type === 'string' ? 'string' : 'number';
+    const kind: Kind =
+      rt instanceof protobuf.Enum
+        ? 'enum'
+        : LONG.has(f.type)
+          ? 'long'
+          : f.type === 'bool'
+            ? 'bool'
+            : f.type === 'string'
+              ? 'string'
+              : 'number';
     plan.push({
-      name: f.name, quoted: JSON.stringify(f.name), kind,
+      name: f.name,
+      quoted: JSON.stringify(f.name),
+      kind,
       enumById: rt instanceof protobuf.Enum ? rt.valuesById : undefined,
       sub: rt instanceof protobuf.Type ? planOf(rt, seen) : undefined,
-      map: f.map, repeated: f.repeated, oneof: f.partOf !== null && f.partOf !== undefined,
+      map: f.map,
+      repeated: f.repeated,
+      oneof: f.partOf !== null && f.partOf !== undefined,
     });
   }
   return plan;
@@ -79,7 +92,8 @@ function message(plan: Plan[], obj: Record<string, unknown>): string {
       const a = v as unknown[];
       if (!a.length) continue;
       let r = '';
-      for (let i = 0; i < a.length; i++) r += `${i ? ',' : ''}${p.sub ? message(p.sub, a[i] as Record<string, unknown>) : scalar(p, a[i], true)}`;
+      for (let i = 0; i < a.length; i++)
+        r += `${i ? ',' : ''}${p.sub ? message(p.sub, a[i] as Record<string, unknown>) : scalar(p, a[i], true)}`;
       s = `[${r}]`;
     } else if (p.sub) {
       s = message(p.sub, v as Record<string, unknown>);

@@ -32,11 +32,19 @@ export function loadOtlpProtos(): OtlpProtos {
   if (!res.fields.partialSuccess) {
     const ns = res.parent as protobuf.Namespace;
     if (!ns.get('ExportLogsPartialSuccess')) {
-      ns.add(new protobuf.Type('ExportLogsPartialSuccess').add(new protobuf.Field('rejectedLogRecords', 1, 'int64')).add(new protobuf.Field('errorMessage', 2, 'string')));
+      ns.add(
+        new protobuf.Type('ExportLogsPartialSuccess')
+          .add(new protobuf.Field('rejectedLogRecords', 1, 'int64'))
+          .add(new protobuf.Field('errorMessage', 2, 'string')),
+      );
     }
     res.add(new protobuf.Field('partialSuccess', 1, 'ExportLogsPartialSuccess'));
   }
   root.resolveAll();
-  cached = { root, ExportLogsServiceRequest: root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest'), ExportLogsServiceResponse: res };
+  cached = {
+    root,
+    ExportLogsServiceRequest: root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest'),
+    ExportLogsServiceResponse: res,
+  };
   return cached;
 }

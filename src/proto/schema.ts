@@ -192,12 +192,22 @@ const INT32_RANGE: Record<string, [number, number]> = {
 /** Why `v` cannot be the value of scalar or enum `field`, or undefined when it can. */
 function scalarProblem(field: protobuf.Field, v: unknown): string | undefined {
   if (field.resolvedType instanceof protobuf.Enum) {
-    if (typeof v === 'string') return Object.prototype.hasOwnProperty.call(field.resolvedType.values, v) ? undefined : `unknown ${field.resolvedType.name} ${JSON.stringify(v)}`;
+    if (typeof v === 'string')
+      return Object.prototype.hasOwnProperty.call(field.resolvedType.values, v)
+        ? undefined
+        : `unknown ${field.resolvedType.name} ${JSON.stringify(v)}`;
     return Number.isInteger(v) ? undefined : 'enum name expected';
   }
   if (LONG_TYPES.has(field.type)) {
     const unsigned = field.type === 'uint64' || field.type === 'fixed64';
-    const big = typeof v === 'bigint' ? v : typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : typeof v === 'string' && /^-?\d{1,20}$/.test(v) ? BigInt(v) : undefined;
+    const big =
+      typeof v === 'bigint'
+        ? v
+        : typeof v === 'number' && Number.isInteger(v)
+          ? BigInt(v)
+          : typeof v === 'string' && /^-?\d{1,20}$/.test(v)
+            ? BigInt(v)
+            : undefined;
     if (big === undefined) return 'integer (bigint, number or decimal string) expected';
     const [lo, hi] = unsigned ? [0n, 2n ** 64n - 1n] : [-(2n ** 63n), 2n ** 63n - 1n];
     return big < lo || big > hi ? `${field.type} out of range` : undefined;

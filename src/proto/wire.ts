@@ -3,7 +3,6 @@
 // repeated length-delimited field), so nothing is decoded or encoded again on the way.
 // test/unit/sink-local.test.ts checks both against protobufjs reading collector.proto.
 
-
 export interface BatchHeader {
   node: string;
   bootId: string;

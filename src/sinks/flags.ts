@@ -41,7 +41,9 @@ export interface SinkFlags {
   statsIntervalMs: number;
 }
 
-type Values = { [K in keyof typeof SINK_FLAGS]?: (typeof SINK_FLAGS)[K]['type'] extends 'boolean' ? boolean : K extends 'output' ? string[] : string };
+type Values = {
+  [K in keyof typeof SINK_FLAGS]?: (typeof SINK_FLAGS)[K]['type'] extends 'boolean' ? boolean : K extends 'output' ? string[] : string;
+};
 
 function positive(name: string, v: string | undefined, dflt: number, max: number): number {
   if (v === undefined) return dflt;

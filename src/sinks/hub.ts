@@ -74,14 +74,22 @@ export class SinkHub {
 
   stats(): HubStats {
     const sinks = this.o.sinks.map((s) => s.stats());
-    return { instanceId: this.instanceId, published: this.published, encodeErrors: this.encodeErrors, afterClose: this.afterClose, sinkDrops: this.afterClose + sinks.reduce((n, s) => n + totalDrops(s), 0), sinks };
+    return {
+      instanceId: this.instanceId,
+      published: this.published,
+      encodeErrors: this.encodeErrors,
+      afterClose: this.afterClose,
+      sinkDrops: this.afterClose + sinks.reduce((n, s) => n + totalDrops(s), 0),
+      sinks,
+    };
   }
 
   /** Close every sink (each delivers what it can within its own timeout). Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       const results = await Promise.allSettled(this.o.sinks.map((s) => s.close()));
-      for (const [i, r] of results.entries()) if (r.status === 'rejected') this.log.error({ err: r.reason, sink: this.o.sinks[i]!.name }, 'sink close failed');
+      for (const [i, r] of results.entries())
+        if (r.status === 'rejected') this.log.error({ err: r.reason, sink: this.o.sinks[i]!.name }, 'sink close failed');
       await this.o.onClose?.();
       this.log.info({ stats: this.stats() }, 'sinks closed');
     })();

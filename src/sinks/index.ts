@@ -1,6 +1,14 @@
 // sinks: where stamped events go — one URL grammar, one factory, local and spooled remote outputs.
 
-export { startSinks, createSinks, openSink, DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MAX_BYTES, type StartSinksOptions, type CreateSinksOptions } from './open';
+export {
+  startSinks,
+  createSinks,
+  openSink,
+  DEFAULT_SPOOL_DIR,
+  DEFAULT_SPOOL_MAX_BYTES,
+  type StartSinksOptions,
+  type CreateSinksOptions,
+} from './open';
 export { parseOutput, parseOutputs, type OutputSpec } from './urls';
 export { SinkHub, type HubStats } from './hub';
 export { SINK_FLAGS, SINK_USAGE, sinkFlags, type SinkFlags } from './flags';

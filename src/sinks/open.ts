@@ -63,7 +63,12 @@ export interface StartSinksOptions extends Omit<CreateSinksOptions, 'codec' | 'i
 
 /** The spool subdirectory of a remote output, named after where it sends. */
 export function spoolName(spec: RemoteSpec): string {
-  const key = spec.kind === 'grpc' ? `${spec.host}_${spec.port}` : spec.kind === 'otlp' ? `otlp_${spec.host}_${spec.port}` : `nats_${spec.servers[0]}_${spec.subject}`;
+  const key =
+    spec.kind === 'grpc'
+      ? `${spec.host}_${spec.port}`
+      : spec.kind === 'otlp'
+        ? `otlp_${spec.host}_${spec.port}`
+        : `nats_${spec.servers[0]}_${spec.subject}`;
   return key.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
@@ -79,7 +84,8 @@ export async function openSink(spec: OutputSpec, o: OpenSinkOptions): Promise<Si
     spoolDir: path.join(o.spoolDir ?? DEFAULT_SPOOL_DIR, spoolName(spec)),
     spoolMaxBytes: o.spoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES,
   };
-  if (spec.kind === 'grpc') return GrpcSink.create({ ...common, spec, credentials: clientCredentials(spec.tls, spec.tls ? (o.tls ?? {}) : {}), token: o.token });
+  if (spec.kind === 'grpc')
+    return GrpcSink.create({ ...common, spec, credentials: clientCredentials(spec.tls, spec.tls ? (o.tls ?? {}) : {}), token: o.token });
   if (spec.kind === 'otlp') {
     const headers = o.token ? { authorization: `Bearer ${o.token}` } : undefined;
     return OtlpSink.create({ ...common, spec, codec: o.codec, version: o.version ?? sensorVersion(), headers });
@@ -93,7 +99,8 @@ export async function createSinks(specs: readonly OutputSpec[], o: CreateSinksOp
   if ((tls.ca || tls.cert || tls.key) && !specs.some((s) => s.kind === 'grpc' && s.tls)) {
     throw new CredentialsError('--tls-ca/--tls-cert/--tls-key given but no grpcs:// output uses them');
   }
-  if (o.tokenFile && !specs.some((s) => s.kind !== 'stdout' && s.kind !== 'file')) throw new CredentialsError('--token-file given but no network output uses it');
+  if (o.tokenFile && !specs.some((s) => s.kind !== 'stdout' && s.kind !== 'file'))
+    throw new CredentialsError('--token-file given but no network output uses it');
   const token = o.tokenFile ? readTokens(o.tokenFile)[0] : undefined;
   const sinks: Sink[] = [];
   try {

@@ -25,7 +25,10 @@ export abstract class QueuedSink implements Sink {
   private closing?: Promise<void>;
   onDelivered?: (seconds: number, events: number) => void;
 
-  constructor(readonly name: string, protected readonly qo: QueuedSinkOptions) {
+  constructor(
+    readonly name: string,
+    protected readonly qo: QueuedSinkOptions,
+  ) {
     this.log = qo.logger.child({ component: 'sink', sink: name });
     this.counters = emptyStats(name);
     this.queue = new ClassQueue({ maxEvents: qo.queue?.maxEvents ?? 100_000, maxBytes: qo.queue?.maxBytes ?? 64 << 20 });
@@ -93,7 +96,12 @@ export abstract class QueuedSink implements Sink {
   protected closedForGood = false;
 
   stats(): SinkStats {
-    return { ...this.counters, queued: this.queue.length, dropped: structuredClone(this.counters.dropped), failures: { ...this.counters.failures } };
+    return {
+      ...this.counters,
+      queued: this.queue.length,
+      dropped: structuredClone(this.counters.dropped),
+      failures: { ...this.counters.failures },
+    };
   }
 
   close(): Promise<void> {

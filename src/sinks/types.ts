@@ -100,7 +100,9 @@ export function emptyStats(name: string): SinkStats {
 
 /** A spooling sink's stats: its counters as a snapshot, with queue and spool depth. */
 export function spooledStats(
-  counters: SinkStats, queued: number, connected: boolean,
+  counters: SinkStats,
+  queued: number,
+  connected: boolean,
   sp: { events: number; bytes: number; corruptSegments: number },
 ): SinkStats {
   return {

@@ -38,7 +38,8 @@ export interface ParseOutputsOptions {
 function positive(url: string, params: URLSearchParams, key: string, dflt: number, max: number): number {
   const v = params.get(key);
   if (v === null) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new OutputSpecError(`--output ${url}: ${key} must be a whole number from 1 to ${max}, got '${v}'`);
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max)
+    throw new OutputSpecError(`--output ${url}: ${key} must be a whole number from 1 to ${max}, got '${v}'`);
   return Number(v);
 }
 
@@ -50,13 +51,15 @@ function onlyKeys(url: string, params: URLSearchParams, allowed: string[]): void
 
 function fsyncOf(url: string, params: URLSearchParams): FsyncPolicy {
   const f = params.get('fsync') ?? 'interval';
-  if (!(FSYNC_POLICIES as readonly string[]).includes(f)) throw new OutputSpecError(`--output ${url}: fsync must be interval, always or never, got '${f}'`);
+  if (!(FSYNC_POLICIES as readonly string[]).includes(f))
+    throw new OutputSpecError(`--output ${url}: fsync must be interval, always or never, got '${f}'`);
   return f as FsyncPolicy;
 }
 
 function compressOf(url: string, params: URLSearchParams, dflt: 'gzip' | 'none'): boolean {
   const compress = params.get('compress') ?? dflt;
-  if (compress !== 'gzip' && compress !== 'none') throw new OutputSpecError(`--output ${url}: compress must be gzip or none, got '${compress}'`);
+  if (compress !== 'gzip' && compress !== 'none')
+    throw new OutputSpecError(`--output ${url}: compress must be gzip or none, got '${compress}'`);
   return compress === 'gzip';
 }
 
@@ -82,7 +85,13 @@ function parseFile(url: string): OutputSpec {
   if (p.endsWith('/')) throw new OutputSpecError(`--output ${url}: the path names a directory, not a file`);
   const params = new URLSearchParams(query);
   onlyKeys(url, params, ['max-mb', 'keep']);
-  return { kind: 'file', url, path: path.resolve(p), maxBytes: positive(url, params, 'max-mb', 256, 1 << 20) * 2 ** 20, keep: positive(url, params, 'keep', 5, 1000) };
+  return {
+    kind: 'file',
+    url,
+    path: path.resolve(p),
+    maxBytes: positive(url, params, 'max-mb', 256, 1 << 20) * 2 ** 20,
+    keep: positive(url, params, 'keep', 5, 1000),
+  };
 }
 
 function parseGrpc(url: string, scheme: string, rest: string): GrpcSpec {
@@ -100,7 +109,16 @@ function parseGrpc(url: string, scheme: string, rest: string): GrpcSpec {
   const compress = params.get('compress') === null ? false : compressOf(url, params, 'none');
   const fsync = fsyncOf(url, params);
   const tls = scheme === 'grpcs';
-  return { kind: 'grpc', url, host: u.hostname, port: Number(u.port), tls, batchEvents: positive(url, params, 'batch', 1000, 100_000), compress, fsync };
+  return {
+    kind: 'grpc',
+    url,
+    host: u.hostname,
+    port: Number(u.port),
+    tls,
+    batchEvents: positive(url, params, 'batch', 1000, 100_000),
+    compress,
+    fsync,
+  };
 }
 
 /** Splits SCHEME://AUTHORITY/PATH?QUERY the way the otlp and nats URLs are written. */
@@ -123,7 +141,17 @@ function parseOtlp(url: string, scheme: string, rest: string): OtlpSpec {
   let prefix = pathPart.replace(/\/+$/, '');
   if (prefix.endsWith('/v1/logs')) prefix = prefix.slice(0, -'/v1/logs'.length);
   if (/[#\s]/.test(prefix)) throw new OutputSpecError(`--output ${url}: bad path '${pathPart}'`);
-  return { kind: 'otlp', url, tls, host, port, path: `${prefix}/v1/logs`, compress, batchEvents: positive(url, params, 'batch', 1000, 100_000), fsync: fsyncOf(url, params) };
+  return {
+    kind: 'otlp',
+    url,
+    tls,
+    host,
+    port,
+    path: `${prefix}/v1/logs`,
+    compress,
+    batchEvents: positive(url, params, 'batch', 1000, 100_000),
+    fsync: fsyncOf(url, params),
+  };
 }
 
 function parseNats(url: string, rest: string): NatsSpec {
@@ -135,10 +163,21 @@ function parseNats(url: string, rest: string): NatsSpec {
   });
   const subject = decodeURIComponent(pathPart.replace(/^\//, ''));
   if (!subject) throw new OutputSpecError(`--output ${url}: no subject (expected nats://HOST:PORT/SUBJECT)`);
-  if (!/^[^\s.*>]+(\.[^\s.*>]+)*$/.test(subject)) throw new OutputSpecError(`--output ${url}: '${subject}' is not a NATS subject to publish to (no wildcards, spaces or empty tokens)`);
+  if (!/^[^\s.*>]+(\.[^\s.*>]+)*$/.test(subject))
+    throw new OutputSpecError(`--output ${url}: '${subject}' is not a NATS subject to publish to (no wildcards, spaces or empty tokens)`);
   const stream = params.get('stream') ?? undefined;
-  if (stream !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(stream)) throw new OutputSpecError(`--output ${url}: stream name must be letters, digits, _ or -, got '${stream}'`);
-  return { kind: 'nats', url, servers, subject, stream, replicas: positive(url, params, 'replicas', 1, 5), batchEvents: positive(url, params, 'batch', 1000, 100_000), fsync: fsyncOf(url, params) };
+  if (stream !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(stream))
+    throw new OutputSpecError(`--output ${url}: stream name must be letters, digits, _ or -, got '${stream}'`);
+  return {
+    kind: 'nats',
+    url,
+    servers,
+    subject,
+    stream,
+    replicas: positive(url, params, 'replicas', 1, 5),
+    batchEvents: positive(url, params, 'batch', 1000, 100_000),
+    fsync: fsyncOf(url, params),
+  };
 }
 
 /** The hosts a remote output sends to in clear text (none over TLS). */
@@ -150,7 +189,8 @@ function clearTextHosts(spec: RemoteSpec): string[] {
 function parseRemote(url: string): RemoteSpec | undefined {
   const m = /^(grpcs?|otlp\+https?|nats):\/\/(.*)$/i.exec(url);
   if (!m) {
-    if (/^(otlp|otlp\+grpc|nats\+\w+|tls|jetstream)(\+\w+)?:/i.test(url)) throw new OutputSpecError(`--output ${url}: unsupported scheme (expected otlp+http://, otlp+https:// or nats://)`);
+    if (/^(otlp|otlp\+grpc|nats\+\w+|tls|jetstream)(\+\w+)?:/i.test(url))
+      throw new OutputSpecError(`--output ${url}: unsupported scheme (expected otlp+http://, otlp+https:// or nats://)`);
     return undefined;
   }
   const scheme = m[1]!.toLowerCase();
@@ -165,7 +205,10 @@ export function parseOutput(url: string, o: ParseOutputsOptions = {}): OutputSpe
   if (url === 'stdout' || url === '-') return { kind: 'stdout', url: 'stdout' };
   if (url.startsWith('file:')) return parseFile(url);
   const spec = parseRemote(url);
-  if (!spec) throw new OutputSpecError(`--output ${url}: unknown output (expected stdout, file:PATH, grpc://HOST:PORT, grpcs://HOST:PORT, otlp+http(s)://HOST:PORT or nats://HOST:PORT/SUBJECT)`);
+  if (!spec)
+    throw new OutputSpecError(
+      `--output ${url}: unknown output (expected stdout, file:PATH, grpc://HOST:PORT, grpcs://HOST:PORT, otlp+http(s)://HOST:PORT or nats://HOST:PORT/SUBJECT)`,
+    );
   if (!o.insecurePlaintext && clearTextHosts(spec).some((h) => !isLoopback(h))) {
     const use = spec.kind === 'grpc' ? 'grpcs:// (with --tls-ca)' : 'otlp+https://';
     throw new OutputSpecError(`--output ${url}: events would cross the network in clear text; use ${use} or pass --insecure-plaintext`);

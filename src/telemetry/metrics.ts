@@ -23,9 +23,18 @@ export interface MetricsServer {
 }
 
 /** A counter whose value is a cumulative number read from elsewhere at scrape time. */
-function mirror(registry: Registry, name: string, help: string, labelNames: string[], values: () => [Record<string, string>, Num][]): Counter<string> {
+function mirror(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  values: () => [Record<string, string>, Num][],
+): Counter<string> {
   return new Counter({
-    name, help, labelNames, registers: [registry],
+    name,
+    help,
+    labelNames,
+    registers: [registry],
     collect() {
       this.reset();
       for (const [labels, v] of values()) this.inc(labels, Number(v));
@@ -33,9 +42,18 @@ function mirror(registry: Registry, name: string, help: string, labelNames: stri
   });
 }
 
-function gauge(registry: Registry, name: string, help: string, labelNames: string[], values: () => [Record<string, string>, Num][]): Gauge<string> {
+function gauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  values: () => [Record<string, string>, Num][],
+): Gauge<string> {
   return new Gauge({
-    name, help, labelNames, registers: [registry],
+    name,
+    help,
+    labelNames,
+    registers: [registry],
     collect() {
       this.reset();
       for (const [labels, v] of values()) this.set(labels, Number(v));
@@ -57,12 +75,16 @@ export class SensorMetrics {
       const v = this.read()[k];
       return typeof v === 'number' || typeof v === 'bigint' ? [[{}, v]] : [];
     };
-    mirror(r, 'ctrwatch_records_total', 'Kernel records decoded, by type.', ['type'], () => Object.entries(this.read().recordsByType ?? {}).map(([type, v]) => [{ type }, v]));
+    mirror(r, 'ctrwatch_records_total', 'Kernel records decoded, by type.', ['type'], () =>
+      Object.entries(this.read().recordsByType ?? {}).map(([type, v]) => [{ type }, v]),
+    );
     mirror(r, 'ctrwatch_records_decoded_total', 'Kernel records decoded.', [], one('recordsDecoded'));
     mirror(r, 'ctrwatch_decode_errors_total', 'Kernel records that could not be decoded.', [], one('decodeErrors'));
     mirror(r, 'ctrwatch_kernel_drops_total', 'Records the kernel could not put in the ring buffer.', [], one('ringBufferDrops'));
     mirror(r, 'ctrwatch_kernel_read_errors_total', 'Kernel helper failures (probe reads etc.).', [], one('kernelReadErrors'));
-    mirror(r, 'ctrwatch_kernel_counter_total', 'Raw kernel counters, by name.', ['name'], () => Object.entries(this.read().kernel ?? {}).map(([name, v]) => [{ name }, v]));
+    mirror(r, 'ctrwatch_kernel_counter_total', 'Raw kernel counters, by name.', ['name'], () =>
+      Object.entries(this.read().kernel ?? {}).map(([name, v]) => [{ name }, v]),
+    );
     mirror(r, 'ctrwatch_enrich_failures_total', 'Containers whose runtime files could not be read.', [], one('enrichFailures'));
     mirror(r, 'ctrwatch_events_total', 'Events emitted.', [], one('eventsEmitted'));
     mirror(r, 'ctrwatch_detections_total', 'Detections emitted.', [], one('detections'));
@@ -70,18 +92,44 @@ export class SensorMetrics {
     gauge(r, 'ctrwatch_processes_tracked', 'Processes tracked.', [], one('processesTracked'));
 
     const sinks = () => o.hub?.stats().sinks ?? [];
-    gauge(r, 'ctrwatch_sink_queue_events', 'Events in a sink’s memory queue.', ['sink'], () => sinks().map((s) => [{ sink: s.name }, s.queued]));
-    gauge(r, 'ctrwatch_sink_spool_events', 'Events in a sink’s disk spool, not yet acknowledged.', ['sink'], () => sinks().map((s) => [{ sink: s.name }, s.spooledEvents]));
-    gauge(r, 'ctrwatch_sink_spool_bytes', 'Bytes of a sink’s disk spool.', ['sink'], () => sinks().map((s) => [{ sink: s.name }, s.spooledBytes]));
-    gauge(r, 'ctrwatch_sink_connected', '1 when a network sink has a working stream.', ['sink'], () => sinks().filter((s) => s.connected !== undefined).map((s) => [{ sink: s.name }, s.connected ? 1 : 0]));
-    mirror(r, 'ctrwatch_sink_delivered_total', 'Events a sink delivered (written, or acknowledged by the collector).', ['sink'], () => sinks().map((s) => [{ sink: s.name }, s.delivered]));
-    mirror(r, 'ctrwatch_sink_dropped_total', 'Events a sink lost, by reason and class.', ['sink', 'reason', 'class'], () =>
-      sinks().flatMap((s) => Object.entries(s.dropped).flatMap(([reason, byClass]) => CLASS_NAMES.filter((c) => byClass?.[c]).map((c): [Record<string, string>, Num] => [{ sink: s.name, reason, class: c }, byClass![c]!]))),
+    gauge(r, 'ctrwatch_sink_queue_events', 'Events in a sink’s memory queue.', ['sink'], () =>
+      sinks().map((s) => [{ sink: s.name }, s.queued]),
     );
-    mirror(r, 'ctrwatch_sink_failures_total', 'Sink failures that lost nothing (retried), by reason.', ['sink', 'reason'], () => sinks().flatMap((s) => Object.entries(s.failures).map(([reason, n]): [Record<string, string>, Num] => [{ sink: s.name, reason }, n])));
-    mirror(r, 'ctrwatch_encode_errors_total', 'Events that did not fit the schema (sent nowhere).', [], () => (o.hub ? [[{}, o.hub.stats().encodeErrors]] : []));
+    gauge(r, 'ctrwatch_sink_spool_events', 'Events in a sink’s disk spool, not yet acknowledged.', ['sink'], () =>
+      sinks().map((s) => [{ sink: s.name }, s.spooledEvents]),
+    );
+    gauge(r, 'ctrwatch_sink_spool_bytes', 'Bytes of a sink’s disk spool.', ['sink'], () =>
+      sinks().map((s) => [{ sink: s.name }, s.spooledBytes]),
+    );
+    gauge(r, 'ctrwatch_sink_connected', '1 when a network sink has a working stream.', ['sink'], () =>
+      sinks()
+        .filter((s) => s.connected !== undefined)
+        .map((s) => [{ sink: s.name }, s.connected ? 1 : 0]),
+    );
+    mirror(r, 'ctrwatch_sink_delivered_total', 'Events a sink delivered (written, or acknowledged by the collector).', ['sink'], () =>
+      sinks().map((s) => [{ sink: s.name }, s.delivered]),
+    );
+    mirror(r, 'ctrwatch_sink_dropped_total', 'Events a sink lost, by reason and class.', ['sink', 'reason', 'class'], () =>
+      sinks().flatMap((s) =>
+        Object.entries(s.dropped).flatMap(([reason, byClass]) =>
+          CLASS_NAMES.filter((c) => byClass?.[c]).map((c): [Record<string, string>, Num] => [
+            { sink: s.name, reason, class: c },
+            byClass![c]!,
+          ]),
+        ),
+      ),
+    );
+    mirror(r, 'ctrwatch_sink_failures_total', 'Sink failures that lost nothing (retried), by reason.', ['sink', 'reason'], () =>
+      sinks().flatMap((s) => Object.entries(s.failures).map(([reason, n]): [Record<string, string>, Num] => [{ sink: s.name, reason }, n])),
+    );
+    mirror(r, 'ctrwatch_encode_errors_total', 'Events that did not fit the schema (sent nowhere).', [], () =>
+      o.hub ? [[{}, o.hub.stats().encodeErrors]] : [],
+    );
     this.latency = new Histogram({
-      name: 'ctrwatch_sink_latency_seconds', help: 'From offer to delivered, a batch at a time (its oldest event).', labelNames: ['sink'], registers: [r],
+      name: 'ctrwatch_sink_latency_seconds',
+      help: 'From offer to delivered, a batch at a time (its oldest event).',
+      labelNames: ['sink'],
+      registers: [r],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     });
     for (const s of o.hub?.sinks ?? []) s.onDelivered = (secs) => this.latency.observe({ sink: s.name }, secs);

@@ -98,7 +98,14 @@ export function countersFrom(
   const recordsByType: Record<string, number> = {};
   for (const [name, v] of Object.entries(k.kernel)) if (name.startsWith('sent_')) recordsByType[name.slice(5)] = v;
   return {
-    recordsDecoded: k.records, decodeErrors, ringBufferDrops: k.dropped, kernel: k.kernel, recordsByType,
-    eventsEmitted: p?.events, detections: p?.detections, processesTracked: p?.processes, containersTracked: p?.containers,
+    recordsDecoded: k.records,
+    decodeErrors,
+    ringBufferDrops: k.dropped,
+    kernel: k.kernel,
+    recordsByType,
+    eventsEmitted: p?.events,
+    detections: p?.detections,
+    processesTracked: p?.processes,
+    containersTracked: p?.containers,
   };
 }

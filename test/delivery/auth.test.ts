@@ -25,7 +25,13 @@ beforeAll(async () => {
   out = tmpDir('out');
   tokenFile = path.join(certs.dir, 'tokens');
   fs.writeFileSync(tokenFile, '# accepted tokens\ns3cret-token\nother-token\n');
-  col = await runCollector({ listen: '127.0.0.1:0', outDir: out, logger, tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey }, tokenFile });
+  col = await runCollector({
+    listen: '127.0.0.1:0',
+    outDir: out,
+    logger,
+    tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey },
+    tokenFile,
+  });
 });
 afterAll(async () => {
   await col.close();
@@ -34,11 +40,20 @@ afterAll(async () => {
 afterEach(killAll);
 
 /** One Ship stream with raw messages; resolves with the final status. */
-function ship(creds: grpc.ChannelCredentials, token: string | undefined, messages: Buffer[]): Promise<{ code: number; details: string; acks: number }> {
+function ship(
+  creds: grpc.ChannelCredentials,
+  token: string | undefined,
+  messages: Buffer[],
+): Promise<{ code: number; details: string; acks: number }> {
   const client = new grpc.Client(`localhost:${col.port}`, creds);
   const md = new grpc.Metadata();
   if (token) md.set('authorization', `Bearer ${token}`);
-  const call = client.makeBidiStreamRequest(SHIP_PATH, (b: Buffer) => b, (b: Buffer) => b, md);
+  const call = client.makeBidiStreamRequest(
+    SHIP_PATH,
+    (b: Buffer) => b,
+    (b: Buffer) => b,
+    md,
+  );
   let acks = 0;
   call.on('data', () => acks++);
   for (const m of messages) call.write(m);
@@ -52,14 +67,23 @@ function ship(creds: grpc.ChannelCredentials, token: string | undefined, message
   });
 }
 
-const mtls = () => grpc.credentials.createSsl(fs.readFileSync(certs.ca), fs.readFileSync(certs.clientKey), fs.readFileSync(certs.clientCert));
+const mtls = () =>
+  grpc.credentials.createSsl(fs.readFileSync(certs.ca), fs.readFileSync(certs.clientKey), fs.readFileSync(certs.clientCert));
 const tlsFiles = () => ({ ca: certs.ca, cert: certs.clientCert, key: certs.clientKey });
 
 describe('collector authentication and hostile clients', () => {
   it('refuses, each with a clear status, while a good sensor streams undisturbed', async () => {
     const tok = path.join(certs.dir, 'sensor-token');
     fs.writeFileSync(tok, 's3cret-token\n');
-    const good = spawnTs('driver.ts', { outputs: [`grpcs://localhost:${col.port}?compress=gzip`], spoolDir: tmpDir('spool'), count: 3000, rate: 1000, run: 'good', tokenFile: tok, tls: tlsFiles() });
+    const good = spawnTs('driver.ts', {
+      outputs: [`grpcs://localhost:${col.port}?compress=gzip`],
+      spoolDir: tmpDir('spool'),
+      count: 3000,
+      rate: 1000,
+      run: 'good',
+      tokenFile: tok,
+      tls: tlsFiles(),
+    });
     await good.waitLine((l) => (l.delivered as number) > 100);
 
     // No token.
@@ -73,15 +97,23 @@ describe('collector authentication and hostile clients', () => {
     expect(garbage.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(garbage.details).toMatch(/not an EventBatch/);
     // A batch whose event is garbage.
-    const badEvent = await ship(mtls(), 's3cret-token', [encodeBatch({ node: 'n1', bootId: 'b1', instanceId: 'i1', floorSeq: 1n, batchId: 1n }, [Buffer.from([0x0a, 0x7f, 1])])]);
+    const badEvent = await ship(mtls(), 's3cret-token', [
+      encodeBatch({ node: 'n1', bootId: 'b1', instanceId: 'i1', floorSeq: 1n, batchId: 1n }, [Buffer.from([0x0a, 0x7f, 1])]),
+    ]);
     expect(badEvent.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(badEvent.details).toMatch(/batch 1, event 0: not a ctrwatch.v1.Event/);
     // A node name that would escape the output directory.
-    const escape = await ship(mtls(), 's3cret-token', [encodeBatch({ node: '../etc', bootId: 'b1', instanceId: 'i1', floorSeq: 1n, batchId: 1n }, [])]);
+    const escape = await ship(mtls(), 's3cret-token', [
+      encodeBatch({ node: '../etc', bootId: 'b1', instanceId: 'i1', floorSeq: 1n, batchId: 1n }, []),
+    ]);
     expect(escape.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(escape.details).toMatch(/not a valid node name/);
     // A client certificate from another CA: the TLS handshake fails.
-    const rogue = await ship(grpc.credentials.createSsl(fs.readFileSync(certs.ca), fs.readFileSync(certs.rogueKey), fs.readFileSync(certs.rogueCert)), 's3cret-token', []);
+    const rogue = await ship(
+      grpc.credentials.createSsl(fs.readFileSync(certs.ca), fs.readFileSync(certs.rogueKey), fs.readFileSync(certs.rogueCert)),
+      's3cret-token',
+      [],
+    );
     expect(rogue.code).toBe(grpc.status.UNAVAILABLE);
     // No client certificate at all.
     expect((await ship(grpc.credentials.createSsl(fs.readFileSync(certs.ca)), 's3cret-token', [])).code).toBe(grpc.status.UNAVAILABLE);
@@ -94,7 +126,11 @@ describe('collector authentication and hostile clients', () => {
       s.on('close', () => resolve());
     });
     await new Promise<void>((resolve) => {
-      const s = http2.connect(`https://localhost:${col.port}`, { ca: fs.readFileSync(certs.ca), key: fs.readFileSync(certs.clientKey), cert: fs.readFileSync(certs.clientCert) });
+      const s = http2.connect(`https://localhost:${col.port}`, {
+        ca: fs.readFileSync(certs.ca),
+        key: fs.readFileSync(certs.clientKey),
+        cert: fs.readFileSync(certs.clientCert),
+      });
       s.on('error', () => resolve());
       const req = s.request({ ':method': 'POST', ':path': SHIP_PATH, 'content-type': 'text/plain' });
       req.on('error', () => undefined);
@@ -115,7 +151,15 @@ describe('collector authentication and hostile clients', () => {
   });
 
   it('a sensor without the token is refused and counts it, spooling meanwhile', async () => {
-    const d = spawnTs('driver.ts', { outputs: [`grpcs://localhost:${col.port}`], spoolDir: tmpDir('spool'), count: 500, rate: 1000, run: 'notoken', tls: tlsFiles(), drainMs: 500 });
+    const d = spawnTs('driver.ts', {
+      outputs: [`grpcs://localhost:${col.port}`],
+      spoolDir: tmpDir('spool'),
+      count: 500,
+      rate: 1000,
+      run: 'notoken',
+      tls: tlsFiles(),
+      drainMs: 500,
+    });
     const closed = await d.waitLine((l) => l.what === 'closed', 30_000);
     expect((closed.failures as Record<string, number>).unauthenticated).toBeGreaterThanOrEqual(1);
     expect(closed.delivered).toBe(0);

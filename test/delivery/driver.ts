@@ -31,13 +31,27 @@ async function main(): Promise<void> {
   const node = a.node ?? 'node-a';
   const bootId = a.bootId ?? '3f1e2d4c-0000-4000-8000-000000000001';
   const hub = await startSinks(a.outputs, {
-    logger, node, bootId, spoolDir: a.spoolDir, spoolMaxBytes: a.spoolMaxBytes, tokenFile: a.tokenFile, tls: a.tls,
-    tuning: { backoffInitialMs: 100, backoffMaxMs: 1000, ackTimeoutMs: a.ackTimeoutMs ?? 5000, closeTimeoutMs: a.drainMs ?? 20_000, segmentBytes: a.segmentBytes },
+    logger,
+    node,
+    bootId,
+    spoolDir: a.spoolDir,
+    spoolMaxBytes: a.spoolMaxBytes,
+    tokenFile: a.tokenFile,
+    tls: a.tls,
+    tuning: {
+      backoffInitialMs: 100,
+      backoffMaxMs: 1000,
+      ackTimeoutMs: a.ackTimeoutMs ?? 5000,
+      closeTimeoutMs: a.drainMs ?? 20_000,
+      segmentBytes: a.segmentBytes,
+    },
   });
   const report = (what: string) => {
     const s = hub.stats();
     const g = s.sinks[0]!;
-    process.stdout.write(`${JSON.stringify({ what, instanceId: hub.instanceId, offered: g.offered, delivered: g.delivered, spooled: g.spooledEvents, queued: g.queued, dropped: g.dropped, failures: g.failures, rss: process.memoryUsage().rss, t: Date.now() })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ what, instanceId: hub.instanceId, offered: g.offered, delivered: g.delivered, spooled: g.spooledEvents, queued: g.queued, dropped: g.dropped, failures: g.failures, rss: process.memoryUsage().rss, t: Date.now() })}\n`,
+    );
   };
   const timer = setInterval(() => report('progress'), 100);
   let seq = 0;

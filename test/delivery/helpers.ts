@@ -20,7 +20,11 @@ export interface Proc {
 }
 
 export function spawnTs(script: string, arg: unknown, env: Record<string, string> = {}): Proc {
-  const child = spawn(VITE_NODE, [path.join(__dirname, script), JSON.stringify(arg)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(VITE_NODE, [path.join(__dirname, script), JSON.stringify(arg)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   track(child);
   const lines: Record<string, unknown>[] = [];
   const stderr: string[] = [];
@@ -49,7 +53,15 @@ export function spawnTs(script: string, arg: unknown, env: Record<string, string
   );
   const waitLine = (pred: (l: Record<string, unknown>) => boolean, ms = 30_000) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${script}: no matching line in ${ms} ms; last: ${JSON.stringify(lines.at(-1))}; stderr: ${stderr.join('').slice(-2000)}`)), ms);
+      const t = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `${script}: no matching line in ${ms} ms; last: ${JSON.stringify(lines.at(-1))}; stderr: ${stderr.join('').slice(-2000)}`,
+            ),
+          ),
+        ms,
+      );
       const check = () => {
         const l = lines.find(pred);
         if (l) {
@@ -58,7 +70,11 @@ export function spawnTs(script: string, arg: unknown, env: Record<string, string
         }
         if (child.exitCode !== null || child.signalCode !== null) {
           clearTimeout(t);
-          return reject(new Error(`${script} exited (${child.exitCode ?? child.signalCode}) before a matching line; stderr: ${stderr.join('').slice(-2000)}`));
+          return reject(
+            new Error(
+              `${script} exited (${child.exitCode ?? child.signalCode}) before a matching line; stderr: ${stderr.join('').slice(-2000)}`,
+            ),
+          );
         }
         waiters.push(check);
       };
@@ -101,9 +117,14 @@ export async function until<T>(f: () => T | undefined | false, ms: number, what:
 export function collected(outDir: string, node = 'node-a'): Record<string, unknown>[] {
   const dir = path.join(outDir, node);
   if (!fs.existsSync(dir)) return [];
-  const files = fs.readdirSync(dir).filter((f) => /^events-\d+\.jsonl$/.test(f)).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /^events-\d+\.jsonl$/.test(f))
+    .sort();
   const out: Record<string, unknown>[] = [];
-  for (const f of files) for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) if (line) out.push(JSON.parse(line) as Record<string, unknown>);
+  for (const f of files)
+    for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n'))
+      if (line) out.push(JSON.parse(line) as Record<string, unknown>);
   return out;
 }
 
@@ -112,7 +133,11 @@ export function runOf(ev: Record<string, unknown>): string {
   const c = ((ev.containerExec ?? ev.detection) as { container?: { name?: string } } | undefined)?.container?.name;
   if (c) return c.slice(0, c.lastIndexOf('-'));
   const counters = (ev.sensorStats as { counters?: Record<string, string> } | undefined)?.counters ?? {};
-  return Object.keys(counters).find((k) => k.startsWith('run_'))?.slice(4) ?? 'unknown';
+  return (
+    Object.keys(counters)
+      .find((k) => k.startsWith('run_'))
+      ?.slice(4) ?? 'unknown'
+  );
 }
 
 /** Counts of each "run/seq". */
@@ -142,16 +167,71 @@ export function makeCerts(): Certs {
   const dir = tmpDir('certs');
   const p = (f: string) => path.join(dir, f);
   const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  const ca = (name: string) => ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-keyout', p(`${name}.key`), '-out', p(`${name}.crt`));
+  const ca = (name: string) =>
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+      '-keyout',
+      p(`${name}.key`),
+      '-out',
+      p(`${name}.crt`),
+    );
   const leaf = (name: string, caName: string, ext: string) => {
-    ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`));
+    ssl(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      `/CN=${name}`,
+      '-keyout',
+      p(`${name}.key`),
+      '-out',
+      p(`${name}.csr`),
+    );
     fs.writeFileSync(p(`${name}.ext`), ext);
-    ssl('x509', '-req', '-in', p(`${name}.csr`), '-CA', p(`${caName}.crt`), '-CAkey', p(`${caName}.key`), '-CAcreateserial', '-days', '2', '-extfile', p(`${name}.ext`), '-out', p(`${name}.crt`));
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      p(`${name}.csr`),
+      '-CA',
+      p(`${caName}.crt`),
+      '-CAkey',
+      p(`${caName}.key`),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      p(`${name}.ext`),
+      '-out',
+      p(`${name}.crt`),
+    );
   };
   ca('ca');
   ca('rogue-ca');
   leaf('server', 'ca', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   leaf('client', 'ca', 'extendedKeyUsage=clientAuth\n');
   leaf('rogue', 'rogue-ca', 'extendedKeyUsage=clientAuth\n');
-  return { dir, ca: p('ca.crt'), serverCert: p('server.crt'), serverKey: p('server.key'), clientCert: p('client.crt'), clientKey: p('client.key'), rogueCert: p('rogue.crt'), rogueKey: p('rogue.key') };
+  return {
+    dir,
+    ca: p('ca.crt'),
+    serverCert: p('server.crt'),
+    serverKey: p('server.key'),
+    clientCert: p('client.crt'),
+    clientKey: p('client.key'),
+    rogueCert: p('rogue.crt'),
+    rogueKey: p('rogue.key'),
+  };
 }

@@ -25,9 +25,28 @@ type Handler = (call: grpc.ServerDuplexStream<Buffer, Buffer>) => void;
 async function fakeCollector(handler: Handler, port = 0): Promise<{ port: number; close: () => Promise<void> }> {
   const server = new grpc.Server();
   const id = (b: Buffer) => b;
-  server.addService({ Ship: { path: SHIP_PATH, requestStream: true, responseStream: true, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } }, { Ship: handler });
-  const bound = await new Promise<number>((res, rej) => server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-  const close = () => new Promise<void>((r) => { server.forceShutdown(); r(); });
+  server.addService(
+    {
+      Ship: {
+        path: SHIP_PATH,
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: id,
+        requestDeserialize: id,
+        responseSerialize: id,
+        responseDeserialize: id,
+      },
+    },
+    { Ship: handler },
+  );
+  const bound = await new Promise<number>((res, rej) =>
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
+  const close = () =>
+    new Promise<void>((r) => {
+      server.forceShutdown();
+      r();
+    });
   closers.push(close);
   return { port: bound, close };
 }
@@ -46,7 +65,15 @@ const N = 4000;
 async function scenario(start: () => Promise<{ port: number; close: () => Promise<void> }>, expectFailure: string) {
   const bad = await start();
   const spool = tmpDir('spool');
-  const d = spawnTs('driver.ts', { outputs: [`grpc://127.0.0.1:${bad.port}`], spoolDir: spool, count: N, rate: 2000, run: 'h', ackTimeoutMs: 1000, drainMs: 30_000 });
+  const d = spawnTs('driver.ts', {
+    outputs: [`grpc://127.0.0.1:${bad.port}`],
+    spoolDir: spool,
+    count: N,
+    rate: 2000,
+    run: 'h',
+    ackTimeoutMs: 1000,
+    drainMs: 30_000,
+  });
   const hurt = await d.waitLine((l) => ((l.failures as Record<string, number>)[expectFailure] ?? 0) >= 2, 20_000);
   expect(hurt.delivered).toBe(0);
   await sleep(1000);
@@ -77,16 +104,24 @@ describe('misbehaving collectors', () => {
   });
 
   it('one that answers garbage: counted as internal (unparsable ack)', async () => {
-    const f = await scenario(() => fakeCollector((call) => call.on('data', () => call.write(Buffer.from([0xff, 0xff, 0xff, 0x07, 0x00])))), 'internal');
+    const f = await scenario(
+      () => fakeCollector((call) => call.on('data', () => call.write(Buffer.from([0xff, 0xff, 0xff, 0x07, 0x00])))),
+      'internal',
+    );
     expect(f.internal).toBeGreaterThanOrEqual(2);
   });
 
   it('one that acknowledges the wrong batch: counted as bad_ack, nothing taken as delivered', async () => {
     const f = await scenario(
-      () => fakeCollector((call) => call.on('data', (b: Buffer) => {
-        const { header } = decodeBatch(b);
-        call.write(encodeAck({ instanceId: header.instanceId, seq: 10n ** 9n, batchId: header.batchId + 7n, written: 1, duplicates: 0 }));
-      })),
+      () =>
+        fakeCollector((call) =>
+          call.on('data', (b: Buffer) => {
+            const { header } = decodeBatch(b);
+            call.write(
+              encodeAck({ instanceId: header.instanceId, seq: 10n ** 9n, batchId: header.batchId + 7n, written: 1, duplicates: 0 }),
+            );
+          }),
+        ),
       'bad_ack',
     );
     expect(f.bad_ack).toBeGreaterThanOrEqual(2);

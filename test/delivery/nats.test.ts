@@ -48,9 +48,15 @@ class Cluster {
     const cports = await Promise.all(Array.from({ length: n }, freePort));
     for (let i = 0; i < n; i++) {
       const name = `n${i + 1}`;
-      const routes = cports.filter((_, j) => j !== i).map((p) => `"nats-route://127.0.0.1:${p}"`).join(', ');
+      const routes = cports
+        .filter((_, j) => j !== i)
+        .map((p) => `"nats-route://127.0.0.1:${p}"`)
+        .join(', ');
       const conf = path.join(base, `${name}.conf`);
-      fs.writeFileSync(conf, `server_name: ${name}\nlisten: 127.0.0.1:${ports[i]}\njetstream { store_dir: "${path.join(base, name)}" }\ncluster { name: ctrwatch-test, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }\n`);
+      fs.writeFileSync(
+        conf,
+        `server_name: ${name}\nlisten: 127.0.0.1:${ports[i]}\njetstream { store_dir: "${path.join(base, name)}" }\ncluster { name: ctrwatch-test, listen: 127.0.0.1:${cports[i]}, routes: [${routes}] }\n`,
+      );
       c.nodes.push({ name, port: ports[i]!, conf, log: [] });
     }
     for (const node of c.nodes) c.up(node);
@@ -100,7 +106,12 @@ class Cluster {
         await nc?.close().catch(() => undefined);
       }
     }
-    throw new Error(`JetStream cluster not ready: ${String(last)}\n${this.nodes.map((n) => n.log.join('')).join('\n').slice(-3000)}`);
+    throw new Error(
+      `JetStream cluster not ready: ${String(last)}\n${this.nodes
+        .map((n) => n.log.join(''))
+        .join('\n')
+        .slice(-3000)}`,
+    );
   }
 
   /** Every message of the stream: seq of each event (from its bytes) and its msg id. */
@@ -157,10 +168,21 @@ afterAll(() => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function sinkFor(c: Cluster, stream: string) {
-  const spec = parseOutput(`nats://${c.url}/ctrwatch.events.${stream}?stream=${stream}&replicas=3&batch=200`, { insecurePlaintext: true }) as NatsSpec;
+  const spec = parseOutput(`nats://${c.url}/ctrwatch.events.${stream}?stream=${stream}&replicas=3&batch=200`, {
+    insecurePlaintext: true,
+  }) as NatsSpec;
   const spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrwatch-nats-spool-'));
   dirs.push(spoolDir);
-  const s = await openSink(spec, { logger, codec, node: 'node-a', bootId: 'boot-1', instanceId: 'inst-1', spoolDir, version: '0.1.0', tuning: { backoffInitialMs: 100, backoffMaxMs: 1000, ackTimeoutMs: 2000, closeTimeoutMs: 60_000 } });
+  const s = await openSink(spec, {
+    logger,
+    codec,
+    node: 'node-a',
+    bootId: 'boot-1',
+    instanceId: 'inst-1',
+    spoolDir,
+    version: '0.1.0',
+    tuning: { backoffInitialMs: 100, backoffMaxMs: 1000, ackTimeoutMs: 2000, closeTimeoutMs: 60_000 },
+  });
   sinks.push(s);
   return s;
 }
@@ -169,7 +191,7 @@ async function sinkFor(c: Cluster, stream: string) {
 async function feed(s: Sink, from: number, to: number, rate: number): Promise<void> {
   const tick = 20;
   const per = Math.max(1, Math.round((rate * tick) / 1000));
-  for (let seq = from; seq <= to; ) {
+  for (let seq = from; seq <= to;) {
     for (let i = 0; i < per && seq <= to; i++, seq++) {
       const event = syntheticEvent(seq, 'r1', 'node-a', 'boot-1');
       const { bytes, kind } = codec.encodeKind(event);
@@ -239,7 +261,15 @@ describe.runIf(requires(haveNats, 'nats-server (apt-get install nats-server)'))(
     const servers = c.nodes.map((n) => `127.0.0.1:${n.port}`);
     const lines = () =>
       fs.existsSync(path.join(outDir, 'node-a'))
-        ? fs.readdirSync(path.join(outDir, 'node-a')).filter((f) => f.endsWith('.jsonl')).flatMap((f) => fs.readFileSync(path.join(outDir, 'node-a', f), 'utf8').split('\n').filter(Boolean))
+        ? fs
+            .readdirSync(path.join(outDir, 'node-a'))
+            .filter((f) => f.endsWith('.jsonl'))
+            .flatMap((f) =>
+              fs
+                .readFileSync(path.join(outDir, 'node-a', f), 'utf8')
+                .split('\n')
+                .filter(Boolean),
+            )
         : [];
     let col = await JetStreamCollector.start({ servers, stream: 'COLLECT', durable: 'test', outDir, codec, logger, batch: 500 });
     for (let i = 0; i < 200 && col.stats().written < 1000; i++) await sleep(25);

@@ -32,7 +32,18 @@ interface Got {
   headers: http.IncomingHttpHeaders;
   url: string;
   req: {
-    resourceLogs: { resource: { attributes: { key: string; value: Record<string, unknown> }[] }; scopeLogs: { logRecords: { timeUnixNano: string; severityNumber: number; severityText: string; body: { stringValue: string }; attributes: { key: string; value: { stringValue?: string; arrayValue?: { values: { stringValue: string }[] } } }[] }[] }[] }[];
+    resourceLogs: {
+      resource: { attributes: { key: string; value: Record<string, unknown> }[] };
+      scopeLogs: {
+        logRecords: {
+          timeUnixNano: string;
+          severityNumber: number;
+          severityText: string;
+          body: { stringValue: string };
+          attributes: { key: string; value: { stringValue?: string; arrayValue?: { values: { stringValue: string }[] } } }[];
+        }[];
+      }[];
+    }[];
   };
 }
 
@@ -43,7 +54,15 @@ const dirs: string[] = [];
 const sinks: Sink[] = [];
 afterEach(async () => {
   await Promise.allSettled(sinks.splice(0).map((s) => s.close()));
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); })));
+  await Promise.all(
+    servers.splice(0).map(
+      (s) =>
+        new Promise((r) => {
+          s.closeAllConnections();
+          s.close(r);
+        }),
+    ),
+  );
 });
 afterAll(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
@@ -84,7 +103,16 @@ function tmp(): string {
 
 async function sink(url: string, tuning = {}) {
   const spec = parseOutput(url, { insecurePlaintext: true }) as OtlpSpec;
-  const s = await openSink(spec, { logger, codec, node: 'node-a', bootId: 'boot-1', instanceId: 'inst-1', spoolDir: tmp(), version: '0.1.0', tuning: { backoffInitialMs: 50, backoffMaxMs: 200, closeTimeoutMs: 3000, ...tuning } });
+  const s = await openSink(spec, {
+    logger,
+    codec,
+    node: 'node-a',
+    bootId: 'boot-1',
+    instanceId: 'inst-1',
+    spoolDir: tmp(),
+    version: '0.1.0',
+    tuning: { backoffInitialMs: 50, backoffMaxMs: 200, closeTimeoutMs: 3000, ...tuning },
+  });
   sinks.push(s);
   return s;
 }
@@ -98,7 +126,8 @@ function offer(s: Sink, from: number, to: number): void {
 }
 
 const records = (got: Got[]) => got.flatMap((g) => g.req.resourceLogs.flatMap((rl) => rl.scopeLogs.flatMap((sl) => sl.logRecords)));
-const attr = (r: { attributes: { key: string; value: { stringValue?: string } }[] }, k: string) => r.attributes.find((a) => a.key === k)?.value;
+const attr = (r: { attributes: { key: string; value: { stringValue?: string } }[] }, k: string) =>
+  r.attributes.find((a) => a.key === k)?.value;
 
 describe('otlp+http sink', () => {
   it('delivers every event once, gzip, protobuf, with resource and attributes', async () => {
@@ -118,13 +147,20 @@ describe('otlp+http sink', () => {
       expect(g.headers['content-type']).toBe('application/x-protobuf');
       expect(g.headers['content-encoding']).toBe('gzip');
       const res = Object.fromEntries(g.req.resourceLogs[0]!.resource.attributes.map((a) => [a.key, a.value.stringValue]));
-      expect(res).toMatchObject({ 'service.name': 'ctrwatch', 'host.name': 'node-a', 'ctrwatch.version': '0.1.0', 'ctrwatch.boot_id': 'boot-1' });
+      expect(res).toMatchObject({
+        'service.name': 'ctrwatch',
+        'host.name': 'node-a',
+        'ctrwatch.version': '0.1.0',
+        'ctrwatch.boot_id': 'boot-1',
+      });
     }
     const det = recs.find((r) => attr(r, 'ctrwatch.seq')!.stringValue === '50')!;
     expect(det.severityNumber).toBe(17);
     expect(det.severityText).toBe('HIGH');
     expect(attr(det, 'ctrwatch.rule_id')!.stringValue).toBe('escape.host-ns-setns');
-    expect(det.attributes.find((a) => a.key === 'ctrwatch.techniques')!.value.arrayValue!.values.map((v) => v.stringValue)).toEqual(['T1611']);
+    expect(det.attributes.find((a) => a.key === 'ctrwatch.techniques')!.value.arrayValue!.values.map((v) => v.stringValue)).toEqual([
+      'T1611',
+    ]);
     expect(attr(det, 'container.id')!.stringValue).toBe('r1-50');
     expect(attr(det, 'container.image.name')!.stringValue).toBe('docker.io/library/nginx:1.27');
     expect(attr(det, 'container.runtime')!.stringValue).toBe('DOCKER');
@@ -175,7 +211,9 @@ describe('otlp+http sink', () => {
   it('receiver down at first: spooled, then delivered when it comes up', async () => {
     const probe = await receiver();
     const port = probe.port;
-    await new Promise((r) => { servers[0]!.close(r); });
+    await new Promise((r) => {
+      servers[0]!.close(r);
+    });
     servers.splice(0);
     const s = await sink(`otlp+http://127.0.0.1:${port}`);
     offer(s, 1, 100);
@@ -186,7 +224,11 @@ describe('otlp+http sink', () => {
       const chunks: Buffer[] = [];
       req.on('data', (d: Buffer) => chunks.push(d));
       req.on('end', () => {
-        got.push({ headers: req.headers, url: req.url ?? '', req: Req.toObject(Req.decode(zlib.gunzipSync(Buffer.concat(chunks))), { longs: String }) as Got['req'] });
+        got.push({
+          headers: req.headers,
+          url: req.url ?? '',
+          req: Req.toObject(Req.decode(zlib.gunzipSync(Buffer.concat(chunks))), { longs: String }) as Got['req'],
+        });
         res.writeHead(200).end();
       });
     });
@@ -206,10 +248,27 @@ describe('otlp+http sink', () => {
     expect(() => parseOutput('otlp+http://u:p@127.0.0.1:4318', { insecurePlaintext: true })).toThrow(/no user or password/);
     expect(() => parseOutput('otlp+grpc://127.0.0.1:4317', { insecurePlaintext: true })).toThrow(OutputSpecError);
     expect(() => parseOutput('otlp+http://127.0.0.1:99999', { insecurePlaintext: true })).toThrow(/not HOST:PORT/);
-    expect(parseOutput('otlp+https://collector.example', { insecurePlaintext: true })).toMatchObject({ kind: 'otlp', tls: true, port: 443, path: '/v1/logs', compress: true });
-    expect(parseOutput('otlp+http://10.0.0.1:4318/otlp/v1/logs?compress=none', { insecurePlaintext: true })).toMatchObject({ path: '/otlp/v1/logs', compress: false });
+    expect(parseOutput('otlp+https://collector.example', { insecurePlaintext: true })).toMatchObject({
+      kind: 'otlp',
+      tls: true,
+      port: 443,
+      path: '/v1/logs',
+      compress: true,
+    });
+    expect(parseOutput('otlp+http://10.0.0.1:4318/otlp/v1/logs?compress=none', { insecurePlaintext: true })).toMatchObject({
+      path: '/otlp/v1/logs',
+      compress: false,
+    });
     expect(() => parseOutput('nats://127.0.0.1:4222', { insecurePlaintext: true })).toThrow(/no subject/);
     expect(() => parseOutput('nats://127.0.0.1:4222/a.*', { insecurePlaintext: true })).toThrow(/not a NATS subject/);
-    expect(parseOutput('nats://127.0.0.1:4222,127.0.0.1:4223/ctrwatch.events?stream=CTRWATCH&replicas=3', { insecurePlaintext: true })).toMatchObject({ kind: 'nats', servers: ['127.0.0.1:4222', '127.0.0.1:4223'], subject: 'ctrwatch.events', stream: 'CTRWATCH', replicas: 3 });
+    expect(
+      parseOutput('nats://127.0.0.1:4222,127.0.0.1:4223/ctrwatch.events?stream=CTRWATCH&replicas=3', { insecurePlaintext: true }),
+    ).toMatchObject({
+      kind: 'nats',
+      servers: ['127.0.0.1:4222', '127.0.0.1:4223'],
+      subject: 'ctrwatch.events',
+      stream: 'CTRWATCH',
+      replicas: 3,
+    });
   });
 });

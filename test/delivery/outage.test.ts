@@ -24,7 +24,10 @@ describe('collector outage', () => {
     // Killed, not stopped: whatever it had not committed must be cut and sent again.
     col.child.kill('SIGKILL');
     await col.exited;
-    const during = await driver.waitLine((l) => (l.offered as number) > 4000 && (l.failures as Record<string, number>).unavailable > 0, 20_000);
+    const during = await driver.waitLine(
+      (l) => (l.offered as number) > 4000 && (l.failures as Record<string, number>).unavailable > 0,
+      20_000,
+    );
     expect(during.spooled as number).toBeGreaterThan(1000);
     await sleep(500);
     col = startCollector(out, port);

@@ -43,7 +43,7 @@ describe.runIf(canRunKernelTests)('ctrwatch doctor and run prerequisites', () =>
     expect(bad.stderr.trim()).toBe("ctrwatch: --log-level must be one of trace, debug, info, warn, error, fatal, silent, got 'loud'");
     const env = spawnSync(process.execPath, [BIN, 'rules'], { encoding: 'utf8', env: { ...process.env, CTRWATCH_LOG: 'nope' } });
     expect(env.status).toBe(2);
-    expect(env.stderr).toContain("CTRWATCH_LOG must be one of");
+    expect(env.stderr).toContain('CTRWATCH_LOG must be one of');
     expect(env.stderr).not.toMatch(/\n\s+at /);
   });
 

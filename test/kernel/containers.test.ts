@@ -66,7 +66,10 @@ describe.runIf(canRunKernelTests)('container records from real runtimes (ctrwatc
 
       it('reports a privileged container sharing the host pid and net namespaces with / mounted', async () => {
         const c = await lab.start(rt, {
-          args: ['/bin/sleep', '300'], privileged: true, hostPid: true, hostNet: true,
+          args: ['/bin/sleep', '300'],
+          privileged: true,
+          hostPid: true,
+          hostNet: true,
           mounts: [{ source: '/', destination: '/host' }],
         });
         try {
@@ -94,13 +97,17 @@ describe.runIf(canRunKernelTests)('container records from real runtimes (ctrwatc
     expect(started.process.argv).toEqual(['/bin/true']);
     const exited = once('containerExited', c.id);
     expect(exited.exitCode ?? 0).toBe(0);
-    const ms = (BigInt(cw.of('containerExited', c.id).length && cw.events.find((e) => e.containerExited?.container?.id === c.id)!.timeUnixNano) -
-      BigInt(cw.events.find((e) => e.containerStarted?.container?.id === c.id)!.timeUnixNano)) / 1_000_000n;
+    const ms =
+      (BigInt(cw.of('containerExited', c.id).length && cw.events.find((e) => e.containerExited?.container?.id === c.id)!.timeUnixNano) -
+        BigInt(cw.events.find((e) => e.containerStarted?.container?.id === c.id)!.timeUnixNano)) /
+      1_000_000n;
     expect(Number(ms)).toBeLessThan(1000);
   });
 
   it('50 containers started at once give 50 of each record, none missed, none duplicated', async () => {
-    const all = await Promise.all(Array.from({ length: 50 }, () => lab.start('runc', { args: ['/bin/true'], detach: false, timeoutMs: 120_000 })));
+    const all = await Promise.all(
+      Array.from({ length: 50 }, () => lab.start('runc', { args: ['/bin/true'], detach: false, timeoutMs: 120_000 })),
+    );
     expect(all.every((c) => c.exitCode === 0)).toBe(true);
     for (const c of all) await cw.waitFor((e) => e.containerExited?.container?.id === c.id, 20_000);
     for (const c of all) {
@@ -202,7 +209,10 @@ describe.runIf(canRunKernelTests)('ctrwatch ps', () => {
       const r = await lab.start('runc', { args: ['/bin/sleep', '300'], hostNet: true });
       const bin = join(__dirname, '../../bin/ctrwatch');
       const list = execFileSync(process.execPath, [bin, 'ps', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] })
-        .toString().trim().split('\n').map((l) => JSON.parse(l));
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       const pp = list.find((c) => c.id === p.id);
       const rr = list.find((c) => c.id === r.id);
       expect(pp).toMatchObject({ runtime: 'PODMAN', name: p.name, image: 'localhost/busybox:latest', initPid: p.initPid, existing: true });

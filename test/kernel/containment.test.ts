@@ -17,7 +17,9 @@ async function sensorWith(dir: string, name: string, lines: string[]): Promise<C
 }
 
 const drift = (cw: CtrwatchProcess, c: Started) =>
-  cw.waitFor((e) => e.detection?.ruleId === 'drift.exec-new-file' && e.detection.container?.id === c.id, 15_000).then((e) => e.detection as Ev);
+  cw
+    .waitFor((e) => e.detection?.ruleId === 'drift.exec-new-file' && e.detection.container?.id === c.id, 15_000)
+    .then((e) => e.detection as Ev);
 
 describe.runIf(canRunKernelTests)('containment from user space (policy action: kill, dry-run)', () => {
   let lab: RuntimeLab;
@@ -71,12 +73,21 @@ describe.runIf(canRunKernelTests)('containment from user space (policy action: k
   });
 
   it('an allowlisted image is never killed, and the detection says why', async () => {
-    const cw = await sensorWith(dir, 'allow', ['rules:', '  drift.exec-new-file: { action: kill }', 'images:', '  allow: ["localhost/busybox*"]']);
+    const cw = await sensorWith(dir, 'allow', [
+      'rules:',
+      '  drift.exec-new-file: { action: kill }',
+      'images:',
+      '  allow: ["localhost/busybox*"]',
+    ]);
     try {
       const c = await lab.start('docker', { args: ['/bin/sleep', '300'] });
       const run = lab.exec(c, ['/bin/sh', '-c', 'cp /bin/busybox /tmp/sleep && /tmp/sleep 3; echo "ended $?"']);
       const d = await drift(cw, c);
-      expect(d.containment).toMatchObject({ outcome: 'SPARED', path: 'USER_SPACE', reason: 'image localhost/busybox:latest is allowlisted' });
+      expect(d.containment).toMatchObject({
+        outcome: 'SPARED',
+        path: 'USER_SPACE',
+        reason: 'image localhost/busybox:latest is allowlisted',
+      });
       expect((await run).stdout.trim()).toBe('ended 0');
       await lab.stop(c);
     } finally {

@@ -13,42 +13,63 @@ const BIN = join(__dirname, '../../bin/ctrwatch');
 function collectorLines(out: string): Record<string, any>[] {
   const dir = join(out, hostname());
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => /^events-\d+\.jsonl$/.test(f)).sort()
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+  return readdirSync(dir)
+    .filter((f) => /^events-\d+\.jsonl$/.test(f))
+    .sort()
+    .flatMap((f) =>
+      readFileSync(join(dir, f), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    );
 }
 
-describe.runIf(canRunKernelTests)('a real sensor ships to the reference collector (ctrwatch run --output grpc:// → ctrwatch collect)', () => {
-  it('a container started by a real runtime arrives at the collector, once, as on stdout', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cw-e2e-'));
-    const port = await freePort();
-    let collector: ChildProcess | undefined;
-    let cw: CtrwatchProcess | undefined;
-    const lab = await RuntimeLab.open();
-    try {
-      collector = spawn(process.execPath, [BIN, 'collect', '--listen', `127.0.0.1:${port}`, '--out', join(dir, 'out')], { stdio: ['ignore', 'ignore', 'pipe'] });
-      cw = await CtrwatchProcess.start(['--output', 'stdout', '--output', `grpc://127.0.0.1:${port}`, '--spool-dir', join(dir, 'spool'), '--state-dir', join(dir, 'state')]);
-      const c = await lab.start('runc', { args: ['/bin/sleep', '300'] });
-      const st = await cw.waitFor((e) => e.containerStarted?.container?.id === c.id);
-      await lab.stop(c);
-      await cw.waitFor((e) => e.containerExited?.container?.id === c.id);
-      const end = Date.now() + 15_000;
-      let got: Record<string, any>[] = [];
-      while (Date.now() < end) {
-        got = collectorLines(join(dir, 'out'));
-        if (got.some((e) => e.containerExited?.container?.id === c.id)) break;
-        await new Promise((r) => setTimeout(r, 200));
+describe.runIf(canRunKernelTests)(
+  'a real sensor ships to the reference collector (ctrwatch run --output grpc:// → ctrwatch collect)',
+  () => {
+    it('a container started by a real runtime arrives at the collector, once, as on stdout', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'cw-e2e-'));
+      const port = await freePort();
+      let collector: ChildProcess | undefined;
+      let cw: CtrwatchProcess | undefined;
+      const lab = await RuntimeLab.open();
+      try {
+        collector = spawn(process.execPath, [BIN, 'collect', '--listen', `127.0.0.1:${port}`, '--out', join(dir, 'out')], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        cw = await CtrwatchProcess.start([
+          '--output',
+          'stdout',
+          '--output',
+          `grpc://127.0.0.1:${port}`,
+          '--spool-dir',
+          join(dir, 'spool'),
+          '--state-dir',
+          join(dir, 'state'),
+        ]);
+        const c = await lab.start('runc', { args: ['/bin/sleep', '300'] });
+        const st = await cw.waitFor((e) => e.containerStarted?.container?.id === c.id);
+        await lab.stop(c);
+        await cw.waitFor((e) => e.containerExited?.container?.id === c.id);
+        const end = Date.now() + 15_000;
+        let got: Record<string, any>[] = [];
+        while (Date.now() < end) {
+          got = collectorLines(join(dir, 'out'));
+          if (got.some((e) => e.containerExited?.container?.id === c.id)) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const started = got.filter((e) => e.containerStarted?.container?.id === c.id);
+        expect(started).toHaveLength(1);
+        expect(started[0]).toEqual(st);
+        expect(got.filter((e) => e.containerExited?.container?.id === c.id)).toHaveLength(1);
+        expect(got[0].sensorReady).toBeDefined();
+      } finally {
+        await cw?.stop();
+        collector?.kill('SIGTERM');
+        if (collector && collector.exitCode === null) await new Promise((r) => collector!.once('exit', r));
+        await lab.close();
+        rmSync(dir, { recursive: true, force: true });
       }
-      const started = got.filter((e) => e.containerStarted?.container?.id === c.id);
-      expect(started).toHaveLength(1);
-      expect(started[0]).toEqual(st);
-      expect(got.filter((e) => e.containerExited?.container?.id === c.id)).toHaveLength(1);
-      expect(got[0].sensorReady).toBeDefined();
-    } finally {
-      await cw?.stop();
-      collector?.kill('SIGTERM');
-      if (collector && collector.exitCode === null) await new Promise((r) => collector!.once('exit', r));
-      await lab.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 120_000);
-});
+    }, 120_000);
+  },
+);

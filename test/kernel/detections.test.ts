@@ -1,5 +1,16 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,7 +44,9 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     try {
       return (await cw.waitFor((e) => e.detection?.ruleId === rule && pred(e.detection), ms)).detection;
     } catch (err) {
-      const seen = cw.events.filter((e) => e.detection?.ruleId === rule).map((e) => JSON.stringify({ ...e.detection, chain: undefined, container: e.detection.container?.id }));
+      const seen = cw.events
+        .filter((e) => e.detection?.ruleId === rule)
+        .map((e) => JSON.stringify({ ...e.detection, chain: undefined, container: e.detection.container?.id }));
       throw new Error(`${rule} not seen; seen of that rule: ${seen.slice(-5).join('\n')}`, { cause: err });
     }
   };
@@ -43,8 +56,14 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
   it('T1611 at start: privileged, host namespaces, host / and a runtime socket mounted', async () => {
     const sock = (await lab.cli('docker'))[2].replace('unix://', '');
     const c = await lab.start('docker', {
-      args: ['/bin/sleep', '300'], privileged: true, hostPid: true, hostNet: true,
-      mounts: [{ source: '/', destination: '/host' }, { source: sock, destination: '/var/run/docker.sock' }],
+      args: ['/bin/sleep', '300'],
+      privileged: true,
+      hostPid: true,
+      hostNet: true,
+      mounts: [
+        { source: '/', destination: '/host' },
+        { source: sock, destination: '/var/run/docker.sock' },
+      ],
     });
     const priv = await waitDet('escape.privileged-container', about(c));
     expect(priv).toMatchObject({ severity: 'HIGH', techniques: ['T1611'] });
@@ -52,7 +71,9 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     expect(priv.chain[0].pid).toBe(c.initPid);
     expect((await waitDet('escape.host-namespaces', about(c))).severity).toBe('HIGH');
     expect((await waitDet('escape.sensitive-mount', (d) => about(c)(d) && d.attributes.source === '/')).severity).toBe('CRITICAL');
-    expect((await waitDet('escape.sensitive-mount', (d) => about(c)(d) && d.attributes.destination === '/var/run/docker.sock')).severity).toBe('CRITICAL');
+    expect(
+      (await waitDet('escape.sensitive-mount', (d) => about(c)(d) && d.attributes.destination === '/var/run/docker.sock')).severity,
+    ).toBe('CRITICAL');
     await lab.stop(c);
   });
 
@@ -66,7 +87,10 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     await cw.waitFor((e) => e.containerExec?.container?.id === r.id);
     await settle();
     for (const c of [d, r]) {
-      const loud = cw.events.filter((e) => e.detection?.container?.id === c.id && e.detection.techniques.includes('T1611') && ESCAPE_RANKS.includes(e.detection.severity));
+      const loud = cw.events.filter(
+        (e) =>
+          e.detection?.container?.id === c.id && e.detection.techniques.includes('T1611') && ESCAPE_RANKS.includes(e.detection.severity),
+      );
       expect(loud, `${c.runtime}: ${JSON.stringify(loud.map((e) => e.detection.ruleId))}`).toEqual([]);
     }
     expect((await waitDet('escape.root-container', about(r))).severity).toBe('LOW');
@@ -82,7 +106,9 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     writeFileSync(agent, `#!/bin/sh\necho ran > ${marker}\n`);
     chmodSync(agent, 0o755);
     const c = await lab.start('runc', {
-      args: ['/bin/sleep', '300'], privileged: true, hostPid: true,
+      args: ['/bin/sleep', '300'],
+      privileged: true,
+      hostPid: true,
       mounts: [{ source: '/', destination: '/host' }],
     });
     // A named v1 hierarchy of our own: it can be mounted from a container on cgroup v2 nodes
@@ -97,15 +123,23 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
       expect(setns.attributes.namespaces).toContain('mnt');
 
       // The classic cgroup v1 release_agent escape, for real, with a harmless agent.
-      await lab.exec(c, ['/bin/sh', '-c', [
-        `mkdir -p /tmp/cg && mount -t cgroup -o none,name=${hierarchy} cgroup /tmp/cg`,
-        `mkdir -p /tmp/cg/cwx-${process.pid} && echo 1 > /tmp/cg/cwx-${process.pid}/notify_on_release`,
-        `echo ${agent} > /tmp/cg/release_agent`,
-        `sh -c 'echo $$ > /tmp/cg/cwx-${process.pid}/cgroup.procs'`,
-      ].join(' && ')]);
+      await lab.exec(c, [
+        '/bin/sh',
+        '-c',
+        [
+          `mkdir -p /tmp/cg && mount -t cgroup -o none,name=${hierarchy} cgroup /tmp/cg`,
+          `mkdir -p /tmp/cg/cwx-${process.pid} && echo 1 > /tmp/cg/cwx-${process.pid}/notify_on_release`,
+          `echo ${agent} > /tmp/cg/release_agent`,
+          `sh -c 'echo $$ > /tmp/cg/cwx-${process.pid}/cgroup.procs'`,
+        ].join(' && '),
+      ]);
       expect((await waitDet('escape.mount-cgroupfs', about(c))).severity).toBe('HIGH');
-      expect((await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('notify_on_release'))).severity).toBe('HIGH');
-      expect((await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('release_agent'))).severity).toBe('CRITICAL');
+      expect(
+        (await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('notify_on_release'))).severity,
+      ).toBe('HIGH');
+      expect(
+        (await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('release_agent'))).severity,
+      ).toBe('CRITICAL');
       const helper = await waitDet('escape.usermode-helper', (d) => d.attributes.program === agent);
       expect(helper.severity).toBe('CRITICAL');
       expect(helper.container.id).toBe(c.id);
@@ -123,7 +157,12 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     const dir = mkdtempSync(join(lab.dir, 'ptrace-'));
     execFileSync('gcc', ['-static', '-O2', '-o', join(dir, 'ptrace-attach'), join(__dirname, '../fixtures/bin/ptrace-attach.c')]);
     const victim = spawn('/bin/sleep', ['60'], { stdio: 'ignore' });
-    const c = await lab.start('runc', { args: ['/bin/sleep', '300'], privileged: true, hostPid: true, mounts: [{ source: dir, destination: '/t' }] });
+    const c = await lab.start('runc', {
+      args: ['/bin/sleep', '300'],
+      privileged: true,
+      hostPid: true,
+      mounts: [{ source: dir, destination: '/t' }],
+    });
     try {
       await lab.exec(c, ['/t/ptrace-attach', String(victim.pid)]);
       const d = await waitDet('escape.ptrace-host', about(c));
@@ -141,7 +180,17 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     try {
       const r1 = await lab.exec(c, ['/bin/chroot', '/host', ...cli, 'ps', '-q']);
       expect(r1.code).toBe(0);
-      const r2 = await lab.exec(c, ['/bin/chroot', '/host', ...cli, 'run', '--rm', '--network', 'none', 'localhost/busybox:latest', '/bin/true']);
+      const r2 = await lab.exec(c, [
+        '/bin/chroot',
+        '/host',
+        ...cli,
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        'localhost/busybox:latest',
+        '/bin/true',
+      ]);
       expect(r2.code).toBe(0);
       expect((await waitDet('discovery.runtime-cli', (d) => about(c)(d) && d.attributes.command === 'docker ps')).severity).toBe('HIGH');
       expect((await waitDet('discovery.runtime-socket', about(c))).attributes.socket).toBe(cli[2].replace('unix://', ''));
@@ -157,7 +206,10 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
   it('T1613 on the host: LOW for root, MEDIUM for an unexpected user', async () => {
     const cli = await lab.cli('docker');
     execFileSync(cli[0], [...cli.slice(1), 'ps'], { stdio: 'ignore' });
-    const root = await waitDet('discovery.runtime-cli', (d) => d.attributes.command === 'docker ps' && !d.container && (d.chain[0].uid ?? 0) === 0);
+    const root = await waitDet(
+      'discovery.runtime-cli',
+      (d) => d.attributes.command === 'docker ps' && !d.container && (d.chain[0].uid ?? 0) === 0,
+    );
     expect(root.severity).toBe('LOW');
     spawnSync(cli[0], [...cli.slice(1), 'ps'], { uid: 65534, gid: 65534, stdio: 'ignore' });
     const other = await waitDet('discovery.runtime-cli', (d) => d.chain[0].uid === 65534);
@@ -179,7 +231,10 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
   });
 
   it('T1053.007: a CronJob container, and an image started on a schedule', async () => {
-    const c = await lab.start('runc', { args: ['/bin/sleep', '300'], annotations: { 'io.kubernetes.pod.name': 'backup-29392020-x7k2p', 'io.kubernetes.pod.namespace': 'ops' } });
+    const c = await lab.start('runc', {
+      args: ['/bin/sleep', '300'],
+      annotations: { 'io.kubernetes.pod.name': 'backup-29392020-x7k2p', 'io.kubernetes.pod.namespace': 'ops' },
+    });
     const job = await waitDet('orchestration.k8s-job', about(c));
     expect(job).toMatchObject({ severity: 'LOW', techniques: ['T1053.007'] });
     expect(job.attributes.cronJob).toBe('backup');
@@ -225,13 +280,28 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     mkdirSync(unit, { recursive: true });
     const cli = await lab.cli('docker');
     try {
-      const r = spawnSync('/bin/sh', ['-c', `echo $$ > ${unit}/cgroup.procs && exec "$@"`, 'sh', ...cli, 'run', '--rm', '--network', 'none', 'localhost/busybox:latest', '/bin/true']);
+      const r = spawnSync('/bin/sh', [
+        '-c',
+        `echo $$ > ${unit}/cgroup.procs && exec "$@"`,
+        'sh',
+        ...cli,
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        'localhost/busybox:latest',
+        '/bin/true',
+      ]);
       expect(r.status).toBe(0);
       const s = await waitDet('persistence.service-unit', (x) => x.attributes.unit.endsWith(`cwtest-${process.pid}.service`));
       expect(s.severity).toBe('LOW');
     } finally {
       rmdirSync(unit);
-      try { rmdirSync(join(cg.mount!, 'system.slice')); } catch { /* in use by someone else */ }
+      try {
+        rmdirSync(join(cg.mount!, 'system.slice'));
+      } catch {
+        /* in use by someone else */
+      }
     }
   });
 
@@ -245,7 +315,19 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     execFileSync('tar', ['-rf', join(img, 'rootfs.tar'), '-C', img, 'unique']);
     execFileSync(cli[0], [...cli.slice(1), 'import', join(img, 'rootfs.tar'), tag], { stdio: 'ignore' });
     expect((await waitDet('image.local-import', (d) => d.attributes.command === 'podman import')).severity).toBe('LOW');
-    const r = spawnSync(cli[0], [...cli.slice(1), 'run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096', tag, '/bin/true']);
+    const r = spawnSync(cli[0], [
+      ...cli.slice(1),
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--ulimit',
+      'nofile=1024:1024',
+      '--ulimit',
+      'nproc=4096:4096',
+      tag,
+      '/bin/true',
+    ]);
     expect(r.status, r.stderr.toString()).toBe(0);
     const first = await waitDet('image.first-seen', (d) => d.attributes.image === tag);
     expect(first.techniques).toEqual(['T1204.003']);
@@ -270,21 +352,26 @@ describe.runIf(canRunKernelTests)('policy', () => {
     const lab = await RuntimeLab.open();
     const dir = mkdtempSync(join(tmpdir(), 'cw-policy-'));
     const file = join(dir, 'policy.yaml');
-    writeFileSync(file, [
-      'rules:',
-      '  escape.root-container: false',
-      '  escape.privileged-container: { severity: CRITICAL }',
-      'images:',
-      '  allow: ["registry.example.com/*"]',
-      `stateDir: ${dir}`,
-    ].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'rules:',
+        '  escape.root-container: false',
+        '  escape.privileged-container: { severity: CRITICAL }',
+        'images:',
+        '  allow: ["registry.example.com/*"]',
+        `stateDir: ${dir}`,
+      ].join('\n'),
+    );
     const cw = await CtrwatchProcess.start(['--policy', file]);
     try {
       const c = await lab.start('docker', { args: ['/bin/sleep', '300'], privileged: true });
-      const na = (await cw.waitFor((e) => e.detection?.ruleId === 'deploy.image-not-allowed' && e.detection.container?.id === c.id)).detection;
+      const na = (await cw.waitFor((e) => e.detection?.ruleId === 'deploy.image-not-allowed' && e.detection.container?.id === c.id))
+        .detection;
       expect(na).toMatchObject({ severity: 'MEDIUM', techniques: ['T1610'] });
       expect(na.attributes.image).toBe('localhost/busybox:latest');
-      const pv = (await cw.waitFor((e) => e.detection?.ruleId === 'escape.privileged-container' && e.detection.container?.id === c.id)).detection;
+      const pv = (await cw.waitFor((e) => e.detection?.ruleId === 'escape.privileged-container' && e.detection.container?.id === c.id))
+        .detection;
       expect(pv.severity).toBe('CRITICAL');
       await new Promise((r) => setTimeout(r, 300));
       expect(cw.events.filter((e) => e.detection?.ruleId === 'escape.root-container')).toEqual([]);
@@ -303,7 +390,9 @@ describe.runIf(canRunKernelTests)('policy', () => {
     const r = spawnSync(process.execPath, [join(__dirname, '../../bin/ctrwatch'), 'run', '--policy', file]);
     rmSync(dir, { recursive: true, force: true });
     expect(r.status).toBe(2);
-    expect(r.stderr.toString()).toContain(`${file}:3:15: rule escape.privileged-container: severity must be one of INFO, LOW, MEDIUM, HIGH, CRITICAL, not 'SEVERE'`);
+    expect(r.stderr.toString()).toContain(
+      `${file}:3:15: rule escape.privileged-container: severity must be one of INFO, LOW, MEDIUM, HIGH, CRITICAL, not 'SEVERE'`,
+    );
     expect(r.stdout.toString()).toBe('');
   });
 });
@@ -315,7 +404,10 @@ describe.runIf(canRunKernelTests)('policy', () => {
  * is gone from /proc/self/cgroup (every process lists every hierarchy there).
  */
 function dropNamedHierarchy(name: string): void {
-  const exists = () => readFileSync('/proc/self/cgroup', 'utf8').split('\n').some((l) => l.split(':')[1] === `name=${name}`);
+  const exists = () =>
+    readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .some((l) => l.split(':')[1] === `name=${name}`);
   const at = mkdtempSync(join(tmpdir(), 'cw-cgv1-'));
   try {
     for (let attempt = 0; attempt < 10 && exists(); attempt++) {

@@ -63,14 +63,19 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
     try {
       return (await cw.waitFor((e) => e.detection?.ruleId === rule && pred(e.detection), ms)).detection;
     } catch (err) {
-      const seen = cw.events.filter((e) => e.detection?.ruleId === rule).map((e) => JSON.stringify({ ...e.detection, chain: undefined, container: e.detection.container?.id }));
+      const seen = cw.events
+        .filter((e) => e.detection?.ruleId === rule)
+        .map((e) => JSON.stringify({ ...e.detection, chain: undefined, container: e.detection.container?.id }));
       throw new Error(`${rule} not seen; seen of that rule: ${seen.slice(-5).join('\n')}`, { cause: err });
     }
   };
   const about = (c: Started) => (d: Ev) => d.container?.id === c.id;
   // The rules this file is about, and every escape: an ordinary container raises none of them at MEDIUM or above.
   const OURS = /^(sensor\.|escape\.|evasion\.|discovery\.runtime-socket)/;
-  const loudAbout = (c: Started) => cw.events.filter((e) => e.detection?.container?.id === c.id && OURS.test(e.detection.ruleId) && LOUD.includes(e.detection.severity)).map((e) => e.detection.ruleId);
+  const loudAbout = (c: Started) =>
+    cw.events
+      .filter((e) => e.detection?.container?.id === c.id && OURS.test(e.detection.ruleId) && LOUD.includes(e.detection.severity))
+      .map((e) => e.detection.ruleId);
   const mounts = () => [{ source: bin, destination: '/t' }];
 
   it('signals to the sensor from a container are CRITICAL, whatever the signal; the sensor lives on; a container signalling its own children is quiet', async () => {
@@ -97,7 +102,9 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
       expect(loudAbout(q)).toEqual([]);
       expect(cw.events.filter((e) => e.detection?.ruleId === 'sensor.signal' && e.detection.attributes.signal === 'SIGTERM')).toEqual([]);
       const others = cw.events.filter((e) => e.detection?.ruleId === 'sensor.signal' && e.detection.container?.id !== c.id);
-      expect(others.map((e) => ({ ...e.detection, container: e.detection.container?.id, chain: e.detection.chain?.slice(0, 2) }))).toEqual([]);
+      expect(others.map((e) => ({ ...e.detection, container: e.detection.container?.id, chain: e.detection.chain?.slice(0, 2) }))).toEqual(
+        [],
+      );
     } finally {
       await lab.stop(c);
       await lab.stop(q);
@@ -130,7 +137,9 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
       expect(r.stdout).toMatch(/MAP_GET_FD_BY_ID \d+ -> \d+ errno 0/);
       const d = await waitDet('escape.bpf-from-container', (x) => about(priv)(x) && x.attributes.cmd === 'BPF_MAP_GET_FD_BY_ID');
       expect(d).toMatchObject({ severity: 'CRITICAL', techniques: ['T1611', 'T1562.001'] });
-      expect((await waitDet('escape.bpf-from-container', (x) => about(priv)(x) && x.attributes.cmd === 'BPF_MAP_GET_NEXT_ID')).severity).toBe('HIGH');
+      expect(
+        (await waitDet('escape.bpf-from-container', (x) => about(priv)(x) && x.attributes.cmd === 'BPF_MAP_GET_NEXT_ID')).severity,
+      ).toBe('HIGH');
 
       await lab.exec(plain, ['/t/guard-actions', 'bpf']);
       const refused = await waitDet('escape.bpf-from-container', about(plain));
@@ -169,7 +178,8 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
     const cli = await lab.cli('docker');
     const sock = cli[2].replace('unix://', '');
     const c = await lab.start('runc', {
-      args: ['/bin/sleep', '300'], hostNet: true,
+      args: ['/bin/sleep', '300'],
+      hostNet: true,
       mounts: [...mounts(), { source: sock, destination: '/run/api' }],
     });
     try {
@@ -186,14 +196,22 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
       const before = cw.events.filter((e) => e.detection?.ruleId === 'discovery.runtime-socket').length;
       const viaLink = await lab.exec(c, ['/t/guard-actions', 'unix', '/tmp/x']);
       expect(viaLink.stdout).toContain('-> 0 errno 0');
-      await cw.waitFor((e) => e.detection?.ruleId === 'discovery.runtime-socket' && cw.events.filter((x) => x.detection?.ruleId === 'discovery.runtime-socket').length > before);
+      await cw.waitFor(
+        (e) =>
+          e.detection?.ruleId === 'discovery.runtime-socket' &&
+          cw.events.filter((x) => x.detection?.ruleId === 'discovery.runtime-socket').length > before,
+      );
       // A flood of connects to a socket of its own named *.sock spends its connect bucket; the runtime socket still gets through.
       const n = cw.events.filter((e) => e.detection?.ruleId === 'discovery.runtime-socket').length;
       const flood = await lab.exec(c, ['/t/guard-actions', 'sockflood', '2000', '/run/api']);
       expect(flood.stdout).toContain('own.sock connects 2000 of 2000');
       expect(flood.stdout).toContain('connect unix /run/api -> 0 errno 0');
-      await cw.waitFor((e) => e.detection?.ruleId === 'discovery.runtime-socket' && e.detection.attributes.matchedBy === 'inode' &&
-        cw.events.filter((x) => x.detection?.ruleId === 'discovery.runtime-socket').length > n);
+      await cw.waitFor(
+        (e) =>
+          e.detection?.ruleId === 'discovery.runtime-socket' &&
+          e.detection.attributes.matchedBy === 'inode' &&
+          cw.events.filter((x) => x.detection?.ruleId === 'discovery.runtime-socket').length > n,
+      );
       // TCP to a runtime API port from the policy's list.
       await lab.exec(c, ['/t/guard-actions', 'tcp', '127.0.0.1', String(apiPort)]);
       const t = await waitDet('discovery.runtime-socket', (x) => about(c)(x) && x.attributes.port === String(apiPort));
@@ -254,7 +272,9 @@ describe.runIf(canRunKernelTests)('the kernel keeps the rings for what matters (
       expect(r.stdout).toContain('unshare failed 2000 of 2000');
       await s.waitFor((x) => x.kind === 'syscall' && x.syscall === 'unshare' && x.task.ns.mnt !== s.sensor.host.hostNs[0]);
       s.sensor.drain();
-      const sent = s.records.filter((x): x is SyscallRecord => x.kind === 'syscall' && x.syscall === 'unshare' && x.ret < 0 && x.task.comm === 'guard-actions');
+      const sent = s.records.filter(
+        (x): x is SyscallRecord => x.kind === 'syscall' && x.syscall === 'unshare' && x.ret < 0 && x.task.comm === 'guard-actions',
+      );
       const limited = s.sensor.counters().kernel.rate_limited - before;
       // A burst of 20, then 10 a second: a 2000-call flood sends a few dozen at most.
       expect(sent.length).toBeGreaterThanOrEqual(20);
@@ -274,9 +294,13 @@ describe.runIf(canRunKernelTests)('the kernel keeps the rings for what matters (
       const cli = await lab.cli('runc');
       s.sensor.drain();
       const before = s.sensor.counters().kernel;
-      const out = execFileSync(cli[0], [...cli.slice(1), 'exec', c.id, '/t/guard-actions', 'storm', '2000', '/bin/true'], { timeout: 120_000 }).toString();
+      const out = execFileSync(cli[0], [...cli.slice(1), 'exec', c.id, '/t/guard-actions', 'storm', '2000', '/bin/true'], {
+        timeout: 120_000,
+      }).toString();
       expect(out).toMatch(/storm 2000 done; mount cgroup -> -1/);
-      const mount = await s.waitFor((x) => x.kind === 'syscall' && x.syscall === 'mount' && x.fstype === 'cgroup' && x.path1 === '/tmp/cg-storm');
+      const mount = await s.waitFor(
+        (x) => x.kind === 'syscall' && x.syscall === 'mount' && x.fstype === 'cgroup' && x.path1 === '/tmp/cg-storm',
+      );
       expect((mount as SyscallRecord).ret).toBeLessThan(0);
       s.close(); // detaches first, then drains the rest: nothing can be sent after the final count
       const k = s.sensor.counters();
@@ -286,7 +310,9 @@ describe.runIf(canRunKernelTests)('the kernel keeps the rings for what matters (
       // Every record the kernel put in a ring was taken out of that ring, and every drop is in both tallies.
       expect(k.ringRecords.bulk).toBe(k.kernel.ring_bulk_sent);
       expect(k.ringRecords.prio).toBe(k.kernel.ring_prio_sent);
-      const perType = Object.entries(k.kernel).filter(([n]) => n.startsWith('dropped_')).reduce((a, [, v]) => a + v, 0);
+      const perType = Object.entries(k.kernel)
+        .filter(([n]) => n.startsWith('dropped_'))
+        .reduce((a, [, v]) => a + v, 0);
       expect(perType).toBe(k.kernel.ring_bulk_dropped + k.kernel.ring_prio_dropped);
       expect(k.records).toBe(k.kernel.ring_bulk_sent + k.kernel.ring_prio_sent);
     } finally {

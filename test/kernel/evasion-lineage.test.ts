@@ -1,5 +1,17 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,7 +68,8 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
       await lab?.close();
     } finally {
       // The host's release_agent as it was, whatever happened above.
-      if (agentBefore !== undefined && readFileSync(PIDS_AGENT, 'utf8') !== agentBefore) writeFileSync(PIDS_AGENT, agentBefore.trim() ? agentBefore : '\n');
+      if (agentBefore !== undefined && readFileSync(PIDS_AGENT, 'utf8') !== agentBefore)
+        writeFileSync(PIDS_AGENT, agentBefore.trim() ? agentBefore : '\n');
       if (state) rmSync(state, { recursive: true, force: true });
     }
   });
@@ -76,15 +89,21 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
   it('after unshare -m or -Urm in a container, a cgroupfs mount, release_agent and setns into the host still fire (and the plain form)', async () => {
     const c = await lab.start('runc', { args: ['/bin/sleep', '300'], privileged: true, hostPid: true });
     try {
-      const escape = (dir: string) => [
-        `mkdir -p ${dir} && mount -t cgroup -o pids cgroup ${dir}`,
-        `v=$(cat ${dir}/release_agent) && echo "$v" > ${dir}/release_agent`,
-        `nsenter -t ${process.pid} -m -n /bin/true`,
-      ].join(' && ');
+      const escape = (dir: string) =>
+        [
+          `mkdir -p ${dir} && mount -t cgroup -o pids cgroup ${dir}`,
+          `v=$(cat ${dir}/release_agent) && echo "$v" > ${dir}/release_agent`,
+          `nsenter -t ${process.pid} -m -n /bin/true`,
+        ].join(' && ');
       // Plain.
       expect((await lab.exec(c, ['/bin/sh', '-c', escape(`/tmp/cgp-${tag}`)])).code).toBe(0);
-      expect((await waitDet('escape.mount-cgroupfs', (d) => about(c)(d) && d.attributes.target === `/tmp/cgp-${tag}`)).severity).toBe('HIGH');
-      expect((await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.path === `/tmp/cgp-${tag}/release_agent`)).severity).toBe('CRITICAL');
+      expect((await waitDet('escape.mount-cgroupfs', (d) => about(c)(d) && d.attributes.target === `/tmp/cgp-${tag}`)).severity).toBe(
+        'HIGH',
+      );
+      expect(
+        (await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.path === `/tmp/cgp-${tag}/release_agent`))
+          .severity,
+      ).toBe('CRITICAL');
       await waitDet('escape.setns-host', about(c));
       const n0 = dets((d) => d.ruleId === 'escape.setns-host' && about(c)(d)).length;
 
@@ -99,7 +118,13 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
       await cw.waitFor(() => dets((d) => d.ruleId === 'escape.setns-host' && about(c)(d)).length > n0);
 
       // In a user namespace too: the mount is refused, the attempt is still the container's.
-      await lab.exec(c, ['/bin/unshare', '-Urm', '/bin/sh', '-c', `mkdir -p /tmp/cgu-${tag}; mount -t cgroup -o pids cgroup /tmp/cgu-${tag}; true`]);
+      await lab.exec(c, [
+        '/bin/unshare',
+        '-Urm',
+        '/bin/sh',
+        '-c',
+        `mkdir -p /tmp/cgu-${tag}; mount -t cgroup -o pids cgroup /tmp/cgu-${tag}; true`,
+      ]);
       const u = await waitDet('escape.mount-cgroupfs', (d) => d.attributes.target === `/tmp/cgu-${tag}`);
       expect(u.container.id).toBe(c.id);
       expect(LOUD).toContain(u.severity);
@@ -122,7 +147,9 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
     // not a container of its own.
     const moved = await waitDet('escape.kernel-control-write', (d) => d.attributes.path === `/tmp/cgu-${tag}/release_agent`);
     expect(moved.container.id).toBe(old.id);
-    expect(cw.events.filter((e) => e.containerStarted?.container?.existing && e.containerStarted.process?.ppid === old.initPid)).toEqual([]);
+    expect(cw.events.filter((e) => e.containerStarted?.container?.existing && e.containerStarted.process?.ppid === old.initPid)).toEqual(
+      [],
+    );
   });
 
   it("drift by PID 1: the container's init exec'ing a file written after the start fires; its entrypoint does not", async () => {
@@ -143,8 +170,11 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
     }
   });
 
-  it("a nested \"runtime\" naming another container's bundle and id gets its own id, no host read of that bundle, and T1610", async () => {
-    const victim = await lab.start('runc', { args: ['/bin/sleep', '300'], annotations: { 'io.kubernetes.cri.image-name': 'victim-image' } });
+  it('a nested "runtime" naming another container\'s bundle and id gets its own id, no host read of that bundle, and T1610', async () => {
+    const victim = await lab.start('runc', {
+      args: ['/bin/sleep', '300'],
+      annotations: { 'io.kubernetes.cri.image-name': 'victim-image' },
+    });
     const outer = await lab.start('runc', { args: ['/bin/sleep', '300'], privileged: true, mounts: [{ source: fx, destination: '/t' }] });
     try {
       await cw.waitFor((e) => e.containerStarted?.container?.id === victim.id && e.containerStarted.container.image === 'victim-image');
@@ -158,7 +188,9 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
       expect(dep).toMatchObject({ severity: 'HIGH', techniques: ['T1610', 'T1611'], attributes: { from: outer.id } });
       expect(dep.container.privileged).toBe(true); // the kernel's facts: every capability in the host's user namespace
       // Nothing but the victim itself was reported under the victim's id.
-      const asVictim = cw.events.flatMap((e) => Object.values(e)).filter((v: any) => v?.container?.id === victim.id && v.container.initPid !== victim.initPid);
+      const asVictim = cw.events
+        .flatMap((e) => Object.values(e))
+        .filter((v: any) => v?.container?.id === victim.id && v.container.initPid !== victim.initPid);
       expect(asVictim).toEqual([]);
     } finally {
       await lab.stop(outer);
@@ -175,7 +207,9 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
         const b = join(lab.dir, `dup-${n}`);
         const root = join(lab.dir, `dup-root-${n}`);
         mkdirSync(b, { recursive: true });
-        const cfg = ociConfig(tpl, { args: ['/bin/sleep', '300'] }, id, rootfs) as ReturnType<typeof ociConfig> & { linux: { cgroupsPath?: string } };
+        const cfg = ociConfig(tpl, { args: ['/bin/sleep', '300'] }, id, rootfs) as ReturnType<typeof ociConfig> & {
+          linux: { cgroupsPath?: string };
+        };
         cfg.linux.cgroupsPath = `/cwt-dup-${n}-${tag}`;
         writeFileSync(join(b, 'config.json'), JSON.stringify(cfg));
         const log = openSync(join(b, 'log'), 'a');
@@ -188,12 +222,15 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
         execFileSync('runc', ['--root', root, 'start', id], { timeout: 30_000 });
       }
       const first = (await cw.waitFor((e) => e.containerStarted?.container?.id === id)).containerStarted.container;
-      const second = (await cw.waitFor((e) => e.containerStarted?.container?.labels?.['ctrwatch.io/duplicate-id'] === id)).containerStarted.container;
+      const second = (await cw.waitFor((e) => e.containerStarted?.container?.labels?.['ctrwatch.io/duplicate-id'] === id)).containerStarted
+        .container;
       expect(second.id).not.toBe(id);
       expect(second.id.startsWith(`${id}~`)).toBe(true);
       expect(second.initPid).not.toBe(first.initPid);
       // Stable: every later event of that container carries the same id.
-      expect(cw.events.filter((e) => e.containerCreated?.container?.initPid === second.initPid).map((e) => e.containerCreated.container.id)).toEqual([second.id]);
+      expect(
+        cw.events.filter((e) => e.containerCreated?.container?.initPid === second.initPid).map((e) => e.containerCreated.container.id),
+      ).toEqual([second.id]);
     } finally {
       for (const m of made) spawnSync('runc', ['--root', m.root, 'delete', '-f', id], { timeout: 30_000 });
       // runc delete removes their cgroups; if it could not, do it here (empty directories only).
@@ -210,7 +247,10 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
     const outer = await lab.start('runc', { args: ['/bin/sleep', '300'], privileged: true, mounts: [{ source: fx, destination: '/t' }] });
     try {
       expect((await lab.exec(outer, ['/t/no-exec-sandbox', '/t/nestroot'])).code).toBe(0);
-      const nested = await waitDet('deploy.from-container', (d) => d.container?.labels?.['ctrwatch.io/made-in'] === outer.id && d.container.runtime === 'UNKNOWN');
+      const nested = await waitDet(
+        'deploy.from-container',
+        (d) => d.container?.labels?.['ctrwatch.io/made-in'] === outer.id && d.container.runtime === 'UNKNOWN',
+      );
       expect(nested.severity).toBe('HIGH');
       expect(nested.container.id.startsWith(`${outer.id}/mntns-`)).toBe(true);
 
@@ -227,10 +267,18 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
       const d = await lab.start('docker', { args: ['/bin/sleep', '300'] });
       await lab.exec(d, ['/bin/sh', '-c', 'id']); // docker exec: quiet too
       await settle();
-      const dockerd = lab.daemons().filter((x) => x.name.includes('docker')).map((x) => x.process.pid);
-      const fromDaemon = cw.events.filter((e) => (e.containerCreated || e.containerStarted) && (e.containerCreated ?? e.containerStarted).container.runtime === 'UNKNOWN')
+      const dockerd = lab
+        .daemons()
+        .filter((x) => x.name.includes('docker'))
+        .map((x) => x.process.pid);
+      const fromDaemon = cw.events
+        .filter(
+          (e) => (e.containerCreated || e.containerStarted) && (e.containerCreated ?? e.containerStarted).container.runtime === 'UNKNOWN',
+        )
         .map((e) => e.containerCreated ?? e.containerStarted)
-        .filter((x) => dockerd.includes(x.process?.pid) || dockerd.includes(x.process?.ppid) || /dockerd|containerd/.test(x.process?.exe ?? ''));
+        .filter(
+          (x) => dockerd.includes(x.process?.pid) || dockerd.includes(x.process?.ppid) || /dockerd|containerd/.test(x.process?.exe ?? ''),
+        );
       expect(fromDaemon).toEqual([]);
       // (image.* rules fire for the lab's freshly imported image: not this test's business.)
       expect(dets((x) => about(d)(x) && LOUD.includes(x.severity) && !x.ruleId.startsWith('image.')).map((x) => x.ruleId)).toEqual([]);
@@ -271,5 +319,3 @@ describe.runIf(canRunKernelTests)('evasion: lineage decides whose a process is (
     }
   });
 });
-
-

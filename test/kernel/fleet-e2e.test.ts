@@ -9,8 +9,18 @@ import { RuntimeLab } from '../support/runtimes';
 import { freePort } from '../support/net';
 
 const BIN = join(__dirname, '../../bin/ctrwatch');
-const lines = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort()
-  .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))) : []);
+const lines = (dir: string) =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.jsonl'))
+        .sort()
+        .flatMap((f) =>
+          readFileSync(join(dir, f), 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l)),
+        )
+    : [];
 
 describe.runIf(canRunKernelTests)('a real sensor ships to NATS JetStream and ctrwatch collect drains it', () => {
   it('a real container arrives through the stream, once', async () => {
@@ -23,10 +33,21 @@ describe.runIf(canRunKernelTests)('a real sensor ships to NATS JetStream and ctr
       const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'js')], { stdio: 'ignore' });
       procs.push(nats);
       await new Promise((r) => setTimeout(r, 500));
-      cw = await CtrwatchProcess.start(['--output', 'stdout', '--output', `nats://127.0.0.1:${port}/ctrwatch.events?stream=CTRWATCH`, '--spool-dir', join(dir, 'spool'), '--state-dir', join(dir, 'state')]);
+      cw = await CtrwatchProcess.start([
+        '--output',
+        'stdout',
+        '--output',
+        `nats://127.0.0.1:${port}/ctrwatch.events?stream=CTRWATCH`,
+        '--spool-dir',
+        join(dir, 'spool'),
+        '--state-dir',
+        join(dir, 'state'),
+      ]);
       const c = await lab.start('crun', { args: ['/bin/sleep', '300'] });
       const st = await cw.waitFor((e) => e.containerStarted?.container?.id === c.id);
-      const col = spawn(process.execPath, [BIN, 'collect', '--from', `nats://127.0.0.1:${port}/CTRWATCH`, '--out', join(dir, 'out')], { stdio: 'ignore' });
+      const col = spawn(process.execPath, [BIN, 'collect', '--from', `nats://127.0.0.1:${port}/CTRWATCH`, '--out', join(dir, 'out')], {
+        stdio: 'ignore',
+      });
       procs.push(col);
       const end = Date.now() + 20_000;
       let got: Record<string, any>[] = [];

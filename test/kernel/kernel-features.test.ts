@@ -21,7 +21,17 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
 
   it('sensorReady lists the programs actually attached, not a fixed list', async () => {
     const ready = (await cw.waitFor((e) => 'sensorReady' in e)).sensorReady;
-    for (const h of ['sched_process_fork', 'sched_process_exec', 'sched_process_exit', 'cgroup_mkdir', 'sys_enter_setns', 'sys_exit_setns', 'sys_enter_pivot_root', 'sys_enter_openat', 'sys_enter_connect']) {
+    for (const h of [
+      'sched_process_fork',
+      'sched_process_exec',
+      'sched_process_exit',
+      'cgroup_mkdir',
+      'sys_enter_setns',
+      'sys_exit_setns',
+      'sys_enter_pivot_root',
+      'sys_enter_openat',
+      'sys_enter_connect',
+    ]) {
       expect(ready.hooks, h).toContain(h);
     }
     expect(ready.hooks.includes('sys_enter_init_module')).toBe(hasModules);
@@ -50,13 +60,19 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
   });
 
   it("attaches through a private tracefs: the node's /sys/kernel/tracing is left alone, even while someone flaps it", async () => {
-    const mounts = () => readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => / tracefs /.test(l)).sort();
+    const mounts = () =>
+      readFileSync('/proc/self/mounts', 'utf8')
+        .split('\n')
+        .filter((l) => / tracefs /.test(l))
+        .sort();
     const before = mounts();
     const nodeHas = before.some((l) => l.split(' ')[1] === '/sys/kernel/tracing');
     // Another process mounting and unmounting the node's tracefs over and over (left as found).
     const flap = nodeHas
       ? undefined
-      : spawn('sh', ['-c', 'for i in $(seq 300); do mount -t tracefs nodev /sys/kernel/tracing; umount /sys/kernel/tracing; done'], { stdio: 'ignore' });
+      : spawn('sh', ['-c', 'for i in $(seq 300); do mount -t tracefs nodev /sys/kernel/tracing; umount /sys/kernel/tracing; done'], {
+          stdio: 'ignore',
+        });
     try {
       for (let i = 0; i < 3; i++) {
         const r = spawnSync(process.execPath, [BIN, 'doctor'], { encoding: 'utf8', timeout: 60_000 });

@@ -11,7 +11,10 @@ const nsIno = (pid: number | string, ns: string) => statSync(`/proc/${pid}/ns/${
 const tag = () => `cwtest-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 const CLONE_NEWNS = 0x00020000;
 const CLONE_NEWUTS = 0x04000000;
-const isExec = (argTag: string) => (r: KernelRecord): r is ExecRecord => r.kind === 'exec' && r.argv.includes(argTag);
+const isExec =
+  (argTag: string) =>
+  (r: KernelRecord): r is ExecRecord =>
+    r.kind === 'exec' && r.argv.includes(argTag);
 
 describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
   let s: RecordingSensor;
@@ -101,7 +104,9 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
     const holder = spawn('unshare', ['--mount', '--uts', '/bin/sh', '-c', 'read x', t], { stdio: ['pipe', 'ignore', 'ignore'] });
     try {
       const ex = await s.waitFor(isExec(t));
-      const un = await s.waitFor((r): r is SyscallRecord => r.kind === 'syscall' && r.syscall === 'unshare' && r.task.tgid === ex.task.tgid);
+      const un = await s.waitFor(
+        (r): r is SyscallRecord => r.kind === 'syscall' && r.syscall === 'unshare' && r.task.tgid === ex.task.tgid,
+      );
       const mntNs = nsIno(holder.pid!, 'mnt');
       expect(un.ret).toBe(0);
       expect(Number(un.args[0]) & (CLONE_NEWNS | CLONE_NEWUTS)).toBe(CLONE_NEWNS | CLONE_NEWUTS);
@@ -113,7 +118,9 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
       const t2 = tag();
       execFileSync('nsenter', ['--target', String(holder.pid), '--mount', '--uts', '/bin/true', t2]);
       const enter = await s.waitFor(isExec(t2));
-      const setns = s.records.filter((r): r is SyscallRecord => r.kind === 'syscall' && r.syscall === 'setns' && r.task.tgid === enter.task.tgid);
+      const setns = s.records.filter(
+        (r): r is SyscallRecord => r.kind === 'syscall' && r.syscall === 'setns' && r.task.tgid === enter.task.tgid,
+      );
       expect(setns.length).toBeGreaterThanOrEqual(2);
       expect(setns.every((r) => r.ret === 0)).toBe(true);
       expect(setns.some((r) => Number(r.args[1]) === CLONE_NEWNS && r.task.ns.mnt === mntNs && r.oldNs.mnt !== mntNs)).toBe(true);
@@ -124,7 +131,9 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
     const t3 = tag();
     spawnSync('unshare', ['--mount', 'nsenter', `--mount=/proc/self/ns/net`, '/bin/true', t3]);
     const nse = await s.waitFor((r) => r.kind === 'exec' && r.argv[0] === 'nsenter' && r.argv.includes(t3));
-    const bad = await s.waitFor((r): r is SyscallRecord => r.kind === 'syscall' && r.syscall === 'setns' && r.ret < 0 && r.task.tgid === nse.task.tgid);
+    const bad = await s.waitFor(
+      (r): r is SyscallRecord => r.kind === 'syscall' && r.syscall === 'setns' && r.ret < 0 && r.task.tgid === nse.task.tgid,
+    );
     expect(bad.ret).toBe(-22); // EINVAL
     // The same failure from a plain host process (neither followed nor in a container) is counted, not sent.
     s.sensor.drain();
@@ -167,7 +176,10 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
   it('counts what the kernel sent, and the addon delivered all of it', async () => {
     // The node keeps running while we look: everything sent before the first
     // reading must have arrived by the drain after it, and no more than was sent.
-    const sent = (k: Record<string, number>) => Object.entries(k).filter(([n]) => n.startsWith('sent_')).reduce((a, [, v]) => a + v, 0);
+    const sent = (k: Record<string, number>) =>
+      Object.entries(k)
+        .filter(([n]) => n.startsWith('sent_'))
+        .reduce((a, [, v]) => a + v, 0);
     const before = s.sensor.counters();
     s.sensor.drain();
     const c = s.sensor.counters();
@@ -198,7 +210,10 @@ describe.runIf(canRunKernelTests)('kernel pipeline options', () => {
       const t = tag();
       const n = 300;
       spawnSync('/bin/sh', ['-c', `i=0; while [ $i -lt ${n} ]; do /bin/true ${t}; i=$((i+1)); done`]);
-      const sent = (k: Record<string, number>) => Object.entries(k).filter(([n]) => n.startsWith('sent_')).reduce((a, [, v]) => a + v, 0);
+      const sent = (k: Record<string, number>) =>
+        Object.entries(k)
+          .filter(([n]) => n.startsWith('sent_'))
+          .reduce((a, [, v]) => a + v, 0);
       const before = s.sensor.counters();
       s.sensor.drain();
       const c = s.sensor.counters();
@@ -219,8 +234,12 @@ describe.runIf(canRunKernelTests)('kernel pipeline options', () => {
 
   it('close() is idempotent and leaves no program attached', () => {
     // Other sensors may come and go on the node meanwhile: follow this one's program ids.
-    const ids = () => new Set((JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j']).toString()) as { id: number; name?: string }[])
-      .filter((p) => p.name?.startsWith('cw_')).map((p) => p.id));
+    const ids = () =>
+      new Set(
+        (JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j']).toString()) as { id: number; name?: string }[])
+          .filter((p) => p.name?.startsWith('cw_'))
+          .map((p) => p.id),
+      );
     const before = ids();
     const s = new RecordingSensor();
     const mine = [...ids()].filter((id) => !before.has(id));

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canRunKernelTests } from '../support/env';
-import { runtimeReady,
+import {
+  runtimeReady,
   RUNTIMES,
   RuntimeLab,
   isAlive,

@@ -53,7 +53,8 @@ export class CtrwatchProcess {
       const e = this.events.find(pred);
       if (e) return e;
       if (Date.now() > end) throw new Error('event not seen in time');
-      if (this.child?.exitCode !== null && this.child?.exitCode !== undefined) throw new Error(`ctrwatch exited with ${this.child.exitCode}`);
+      if (this.child?.exitCode !== null && this.child?.exitCode !== undefined)
+        throw new Error(`ctrwatch exited with ${this.child.exitCode}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }

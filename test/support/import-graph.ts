@@ -29,7 +29,10 @@ function resolve(from: string, spec: string): string | undefined {
 export function importGraph(root: string): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const f of tsFiles(root)) {
-    const text = fs.readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    const text = fs
+      .readFileSync(f, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
     const deps = new Set<string>();
     for (const m of text.matchAll(SPEC)) {
       const to = resolve(f, m[1]!);

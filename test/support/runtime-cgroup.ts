@@ -34,7 +34,9 @@ function isMountPoint(path: string): boolean {
 function rmdirTree(path: string): void {
   let entries: string[];
   try {
-    entries = readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    entries = readdirSync(path, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
   } catch {
     return;
   }
@@ -52,7 +54,9 @@ export function findCgroupDirs(names: ReadonlySet<string>, maxDepth = 5): string
   const walk = (dir: string, depth: number) => {
     let entries: string[];
     try {
-      entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      entries = readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
     } catch {
       return;
     }

@@ -72,7 +72,9 @@ export class CtrDriver implements Driver {
 
   exec(c: Started, args: string[]): Promise<CommandResult> {
     const execId = `exec-${++this.execs}`;
-    return run([...this.ctr, 'tasks', 'exec', '--exec-id', execId, '--fifo-dir', join(this.dir, 'fifo'), c.id, ...args], { okCodes: ANY_CODE });
+    return run([...this.ctr, 'tasks', 'exec', '--exec-id', execId, '--fifo-dir', join(this.dir, 'fifo'), c.id, ...args], {
+      okCodes: ANY_CODE,
+    });
   }
 
   stopSync(c: Started): void {

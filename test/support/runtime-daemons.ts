@@ -25,14 +25,17 @@ async function startDaemon(name: string, argv: string[], log: string, ready: str
   const reaped = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const spawned = await new Promise<number>((resolve, reject) => {
     child.once('spawn', () => resolve(child.pid ?? -1));
-    child.once('error', (e) => reject(new CommandError(argv, undefined, `could not start (${(e as NodeJS.ErrnoException).code})`, { cause: e })));
+    child.once('error', (e) =>
+      reject(new CommandError(argv, undefined, `could not start (${(e as NodeJS.ErrnoException).code})`, { cause: e })),
+    );
   });
   const ref = processRef(spawned);
   if (!ref) throw new CommandError(argv, { code: -1, stdout: '', stderr: tail(log) }, 'exited at once');
   const daemon: Daemon = { name, process: ref, log, helpers: [], reaped };
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (!isAlive(ref)) throw new CommandError(argv, { code: child.exitCode ?? -1, stdout: '', stderr: tail(log) }, 'exited before it was ready');
+    if (!isAlive(ref))
+      throw new CommandError(argv, { code: child.exitCode ?? -1, stdout: '', stderr: tail(log) }, 'exited before it was ready');
     try {
       await run(ready, { timeoutMs: 5_000 });
       return daemon;
@@ -120,12 +123,20 @@ export async function startDockerd(p: DockerPaths): Promise<Daemon> {
   writeFileSync(configFile, '{}\n');
   const argv = [
     'dockerd',
-    '--config-file', configFile,
-    '--iptables=false', '--ip-masq=false', '--bridge=none', '--userland-proxy=false',
-    '-H', p.host,
-    '--data-root', join(p.dir, 'data'),
-    '--exec-root', p.execRoot,
-    '--pidfile', join(p.dir, 'dockerd.pid'),
+    '--config-file',
+    configFile,
+    '--iptables=false',
+    '--ip-masq=false',
+    '--bridge=none',
+    '--userland-proxy=false',
+    '-H',
+    p.host,
+    '--data-root',
+    join(p.dir, 'data'),
+    '--exec-root',
+    p.execRoot,
+    '--pidfile',
+    join(p.dir, 'dockerd.pid'),
   ];
   const d = await startDaemon('dockerd', argv, join(p.dir, 'dockerd.log'), [DOCKER_CLI, '-H', p.host, 'version']);
   // dockerd runs its own containerd as a child; it must be gone before the lab is.

@@ -109,15 +109,24 @@ export class PodmanDriver extends EngineDriver {
     const d = this.dir;
     return [
       'podman',
-      '--root', join(d, 'root'),
-      '--runroot', join(d, 'runroot'),
-      '--tmpdir', join(d, 'tmp'),
-      '--volumepath', join(d, 'volumes'),
-      '--network-config-dir', join(d, 'networks'),
-      '--storage-driver', 'overlay',
-      '--cgroup-manager', 'cgroupfs',
-      '--events-backend', 'file',
-      '--runtime', 'runc',
+      '--root',
+      join(d, 'root'),
+      '--runroot',
+      join(d, 'runroot'),
+      '--tmpdir',
+      join(d, 'tmp'),
+      '--volumepath',
+      join(d, 'volumes'),
+      '--network-config-dir',
+      join(d, 'networks'),
+      '--storage-driver',
+      'overlay',
+      '--cgroup-manager',
+      'cgroupfs',
+      '--events-backend',
+      'file',
+      '--runtime',
+      'runc',
     ];
   }
 

@@ -117,7 +117,9 @@ export class RuntimeLab {
   /** Daemons this lab started, with the processes they started that must die with them. */
   daemons(): { name: string; process: ProcessRef }[] {
     return [...this.drivers.values()].flatMap((d) =>
-      d.daemons().flatMap((x) => [{ name: x.name, process: x.process }, ...x.helpers.map((h) => ({ name: `${x.name}/child`, process: h }))]),
+      d
+        .daemons()
+        .flatMap((x) => [{ name: x.name, process: x.process }, ...x.helpers.map((h) => ({ name: `${x.name}/child`, process: h }))]),
     );
   }
 
@@ -149,7 +151,8 @@ export class RuntimeLab {
         problems.push(new Error(`${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
       }
     };
-    for (const { started, watch } of this.live.values()) step(`stop ${started.runtime} ${started.id}`, () => this.stopRecord(started, watch));
+    for (const { started, watch } of this.live.values())
+      step(`stop ${started.runtime} ${started.id}`, () => this.stopRecord(started, watch));
     this.live.clear();
     for (const [name, d] of this.drivers) {
       step(`stop ${name} daemons`, () => {
@@ -232,7 +235,15 @@ export class RuntimeLab {
 
 const PARENT_CGROUPS = ['docker', 'default', 'libpod_parent'];
 /** Fixed state dirs runc, crun and containerd's shims create (deepest first). */
-const STATE_DIRS = ['/run/containerd/runc/default', '/run/containerd/runc', '/run/containerd/s', '/run/containerd/fifo', '/run/containerd', '/run/runc', '/run/crun'];
+const STATE_DIRS = [
+  '/run/containerd/runc/default',
+  '/run/containerd/runc',
+  '/run/containerd/s',
+  '/run/containerd/fifo',
+  '/run/containerd',
+  '/run/runc',
+  '/run/crun',
+];
 
 const REQUIRED: Record<RuntimeName, string[]> = {
   runc: ['runc'],

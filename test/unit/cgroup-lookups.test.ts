@@ -64,9 +64,19 @@ describe('Enricher: the cgroup path names a container when its runtime did not s
   const enricherWith = (path: string) => {
     const cgroups = new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' });
     cgroups.onRecord({ kind: 'cgroup_mkdir', cgroupId: 77n, path } as KernelRecord);
-    const e = new Enricher(new ProcessTable({ lookup: () => undefined }), host, cgroups, pino({ level: 'silent' }), () => nodeCgroupLookups(roots));
+    const e = new Enricher(new ProcessTable({ lookup: () => undefined }), host, cgroups, pino({ level: 'silent' }), () =>
+      nodeCgroupLookups(roots),
+    );
     const c: ContainerFacts = {
-      key: 1, status: 'started', initTgid: 4242, initStartNs: 1n, ns, cgroupId: 77n, rootChange: 'pivot_root', createdNs: 1n, existing: false,
+      key: 1,
+      status: 'started',
+      initTgid: 4242,
+      initStartNs: 1n,
+      ns,
+      cgroupId: 77n,
+      rootChange: 'pivot_root',
+      createdNs: 1n,
+      existing: false,
     };
     return e.enrich(c).container;
   };

@@ -7,9 +7,15 @@ import { RULE_BY_ID } from '../../src/detect/catalog';
 import { DEFAULT_POLICY, parsePolicy } from '../../src/detect/policy';
 import type { Finding } from '../../src/detect/types';
 
-const actor = (o: Record<string, unknown> = {}) => ({ tgid: 4242, ppid: 4000, startNs: 123_000_000_000n, exe: '/tmp/x', ...o }) as unknown as Finding['actor'];
+const actor = (o: Record<string, unknown> = {}) =>
+  ({ tgid: 4242, ppid: 4000, startNs: 123_000_000_000n, exe: '/tmp/x', ...o }) as unknown as Finding['actor'];
 const finding = (o: Partial<Finding> = {}): Finding => ({
-  ruleId: 'drift.exec-new-file', severity: 'HIGH', message: 'm', container: {} as Finding['container'], actor: actor(), ...o,
+  ruleId: 'drift.exec-new-file',
+  severity: 'HIGH',
+  message: 'm',
+  container: {} as Finding['container'],
+  actor: actor(),
+  ...o,
 });
 const guard = { selfPid: 99, imageAllow: [] as string[], trustedCreators: [] as string[] };
 
@@ -28,8 +34,14 @@ describe('containment decisions', () => {
     expect(spared(finding({ actor: actor({ tgid: 1 }) }))).toMatchObject({ outcome: 'SPARED', reason: "the host's PID 1" });
     expect(spared(finding({ actor: actor({ ppid: 2 }) }))).toMatchObject({ outcome: 'SPARED', reason: 'a kernel thread' });
     expect(spared(finding({ actor: actor({ tgid: 99 }) }))).toMatchObject({ outcome: 'SPARED', reason: 'the sensor itself' });
-    expect(spared(finding(), { ...guard, image: 'reg/app:1', imageAllow: ['reg/*'] } as typeof guard)).toMatchObject({ outcome: 'SPARED', reason: 'image reg/app:1 is allowlisted' });
-    expect(spared(finding(), { ...guard, trustedCreators: ['x'] })).toMatchObject({ outcome: 'SPARED', reason: '/tmp/x is a trusted creator' });
+    expect(spared(finding(), { ...guard, image: 'reg/app:1', imageAllow: ['reg/*'] } as typeof guard)).toMatchObject({
+      outcome: 'SPARED',
+      reason: 'image reg/app:1 is allowlisted',
+    });
+    expect(spared(finding(), { ...guard, trustedCreators: ['x'] })).toMatchObject({
+      outcome: 'SPARED',
+      reason: '/tmp/x is a trusted creator',
+    });
     expect(spared(finding({ actor: undefined }))).toMatchObject({ outcome: 'SPARED' });
   });
 
@@ -37,7 +49,8 @@ describe('containment decisions', () => {
     const kills: [number, bigint][] = [];
     const c = new Containment({
       policy: { ...DEFAULT_POLICY, rules: { 'drift.exec-new-file': { enabled: true, action: 'kill' } } },
-      selfPid: 1, logger: pino({ level: 'silent' }),
+      selfPid: 1,
+      logger: pino({ level: 'silent' }),
       kill: (pid, start) => (kills.push([pid, start]), -3),
     });
     expect(c.apply(finding())).toEqual({ outcome: 'KILL_FAILED', path: 'user', reason: 'ESRCH: the process had already exited' });
@@ -51,8 +64,12 @@ describe('policy action', () => {
     const p = parsePolicy('rules:\n  drift.exec-new-file: { action: kill }\n  discovery.runtime-cli: { action: dry-run }\n');
     expect(p.rules['drift.exec-new-file']).toEqual({ enabled: true, action: 'kill' });
     expect(p.rules['discovery.runtime-cli'].action).toBe('dry-run');
-    expect(() => parsePolicy('rules:\n  image.first-seen: { action: kill }\n', 'p.yaml')).toThrow(/^p\.yaml:2:\d+: rule image\.first-seen cannot kill; rules that can: /);
-    expect(() => parsePolicy('rules:\n  drift.exec-new-file: { action: destroy }\n', 'p.yaml')).toThrow(/action must be one of report, kill, dry-run, not 'destroy'/);
+    expect(() => parsePolicy('rules:\n  image.first-seen: { action: kill }\n', 'p.yaml')).toThrow(
+      /^p\.yaml:2:\d+: rule image\.first-seen cannot kill; rules that can: /,
+    );
+    expect(() => parsePolicy('rules:\n  drift.exec-new-file: { action: destroy }\n', 'p.yaml')).toThrow(
+      /action must be one of report, kill, dry-run, not 'destroy'/,
+    );
   });
 
   it('every rule that can kill is in the catalogue', () => {

@@ -55,7 +55,8 @@ describe('deployment files', () => {
     const vols = new Set(spec.volumes.map((v: { name: string }) => v.name));
     for (const m of c.volumeMounts) expect(vols, m.name).toContain(m.name);
     const paths = spec.volumes.filter((v: any) => v.hostPath).map((v: any) => v.hostPath.path);
-    for (const p of ['/sys/kernel/btf', '/sys/fs/cgroup', '/run/containerd', '/var/lib/docker', '/var/lib/containers']) expect(paths).toContain(p);
+    for (const p of ['/sys/kernel/btf', '/sys/fs/cgroup', '/run/containerd', '/var/lib/docker', '/var/lib/containers'])
+      expect(paths).toContain(p);
     // runtime files are mounted where the runtimes name them
     for (const m of c.volumeMounts) {
       const v = spec.volumes.find((x: any) => x.name === m.name);

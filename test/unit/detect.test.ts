@@ -18,25 +18,36 @@ import { kdev, MAGIC } from '../../src/detect/object-rules';
 
 describe('policy file', () => {
   it('parses rules, images, creators, discovery users, floor and state dir', () => {
-    const p = parsePolicy([
-      'rules:',
-      '  escape.root-container: false',
-      '  escape.privileged-container: { severity: critical }',
-      'images: { allow: ["registry.example.com/*"] }',
-      'trustedCreators: [/usr/bin/bwrap]',
-      'discovery: { allowedUids: [0, 1000] }',
-      'minSeverity: LOW',
-      'stateDir: /var/lib/x',
-    ].join('\n'));
-    expect(p.rules).toEqual({ 'escape.root-container': { enabled: false }, 'escape.privileged-container': { enabled: true, severity: 'CRITICAL' } });
-    expect(p).toMatchObject({ imageAllow: ['registry.example.com/*'], trustedCreators: ['/usr/bin/bwrap'], discoveryUids: [0, 1000], minSeverity: 'LOW', stateDir: '/var/lib/x' });
+    const p = parsePolicy(
+      [
+        'rules:',
+        '  escape.root-container: false',
+        '  escape.privileged-container: { severity: critical }',
+        'images: { allow: ["registry.example.com/*"] }',
+        'trustedCreators: [/usr/bin/bwrap]',
+        'discovery: { allowedUids: [0, 1000] }',
+        'minSeverity: LOW',
+        'stateDir: /var/lib/x',
+      ].join('\n'),
+    );
+    expect(p.rules).toEqual({
+      'escape.root-container': { enabled: false },
+      'escape.privileged-container': { enabled: true, severity: 'CRITICAL' },
+    });
+    expect(p).toMatchObject({
+      imageAllow: ['registry.example.com/*'],
+      trustedCreators: ['/usr/bin/bwrap'],
+      discoveryUids: [0, 1000],
+      minSeverity: 'LOW',
+      stateDir: '/var/lib/x',
+    });
     expect(parsePolicy('')).toEqual(DEFAULT_POLICY);
   });
 
   const bad: [string, string][] = [
-    ['rules:\n  escape.nope: true\n', 'p.yaml:2:3: unknown rule \'escape.nope\' (ctrwatch rules lists them)'],
+    ['rules:\n  escape.nope: true\n', "p.yaml:2:3: unknown rule 'escape.nope' (ctrwatch rules lists them)"],
     ['minSeverity: LOUD\n', "p.yaml:1:14: minSeverity must be one of INFO, LOW, MEDIUM, HIGH, CRITICAL, not 'LOUD'"],
-    ['colour: blue\n', 'p.yaml:1:1: unknown key \'colour\' (rules, images, trustedCreators, discovery, minSeverity, stateDir)'],
+    ['colour: blue\n', "p.yaml:1:1: unknown key 'colour' (rules, images, trustedCreators, discovery, minSeverity, stateDir)"],
     ['discovery:\n  allowedUids: [root]\n', 'p.yaml:2:17: each uid must be a whole number ≥ 0'],
     ['images:\n  allow: registry\n', 'p.yaml:2:10: images.allow must be a list'],
     ['rules: [1, 2]\n', 'p.yaml:1:8: rules must be a mapping of rule id to settings'],
@@ -108,7 +119,10 @@ describe('sensitive mounts', () => {
       ],
     });
     expect(got.map((m) => [m.source, m.severity])).toEqual([
-      ['/', 'CRITICAL'], ['/run/containerd/containerd.sock', 'CRITICAL'], ['/dev/sda1', 'CRITICAL'], ['/var/lib/kubelet', 'HIGH'],
+      ['/', 'CRITICAL'],
+      ['/run/containerd/containerd.sock', 'CRITICAL'],
+      ['/dev/sda1', 'CRITICAL'],
+      ['/var/lib/kubelet', 'HIGH'],
     ]);
   });
 });
@@ -118,14 +132,30 @@ describe('action rules on synthetic records', () => {
   const CTR: Namespaces = { ...HOST, mnt: 11, pid: 12, net: 13 };
   // flags as the kernel sets them (task_fill): IN_CONTAINER outside the host's mount or pid namespace.
   const t = (pid: number, ppid: number, ns: Namespaces, o: Partial<TaskInfo> = {}) =>
-    task({ pid, tgid: pid, ppid, nspid: pid, ns, startNs: BigInt(pid) * 1_000_000_000n, parentStartNs: BigInt(ppid) * 1_000_000_000n, flags: 4 | (ns.mnt !== HOST.mnt || ns.pid !== HOST.pid ? 1 : 0), ...o });
+    task({
+      pid,
+      tgid: pid,
+      ppid,
+      nspid: pid,
+      ns,
+      startNs: BigInt(pid) * 1_000_000_000n,
+      parentStartNs: BigInt(ppid) * 1_000_000_000n,
+      flags: 4 | (ns.mnt !== HOST.mnt || ns.pid !== HOST.pid ? 1 : 0),
+      ...o,
+    });
 
   function setup() {
     const procs = new ProcessTable();
     const lifecycle = new Lifecycle(procs, HOST);
     const det = new Detector({
-      procs, lifecycle, cgroups: new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }), host: HOST,
-      policy: DEFAULT_POLICY, wall: (k) => k, logger: pino({ level: 'silent' }), images: new ImageStore(),
+      procs,
+      lifecycle,
+      cgroups: new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }),
+      host: HOST,
+      policy: DEFAULT_POLICY,
+      wall: (k) => k,
+      logger: pino({ level: 'silent' }),
+      images: new ImageStore(),
       containerOf: () => ({ k: { id: 'c1', name: 'c1', runtime: 'RUNC' }, meta: { container: {}, problems: [] } }),
     });
     const feed = (bufs: Buffer[]) => {
@@ -156,7 +186,20 @@ describe('action rules on synthetic records', () => {
     const feed = setup();
     expect(feed([execRecord(t(130, 2, HOST), '/sbin/modprobe', ['modprobe', 'x'])])).toEqual(['escape.usermode-helper:LOW']);
     // release_agent of a cgroup v1 hierarchy, opened for writing by a path that does not name it.
-    const ra = objectRecord({ syscall: 'openat', ret: 3, arg: 1n, magic: MAGIC.CGROUP, fstype: 'cgroup', fMode: 0x2, flags: ObjFlag.FILE, chain: ['release_agent'], path: '/proc/self/fd/4' }, t(111, 103, CTR, { nspid: 3 }));
+    const ra = objectRecord(
+      {
+        syscall: 'openat',
+        ret: 3,
+        arg: 1n,
+        magic: MAGIC.CGROUP,
+        fstype: 'cgroup',
+        fMode: 0x2,
+        flags: ObjFlag.FILE,
+        chain: ['release_agent'],
+        path: '/proc/self/fd/4',
+      },
+      t(111, 103, CTR, { nspid: 3 }),
+    );
     expect(feed([ra])).toEqual(['escape.kernel-control-write:CRITICAL']);
     expect(feed([execRecord(t(131, 2, HOST), '/tmp/agent', ['/tmp/agent'])])).toEqual(['escape.usermode-helper:CRITICAL']);
   });
@@ -164,46 +207,93 @@ describe('action rules on synthetic records', () => {
   it('setns from the host into a container (docker exec) is not an escape; from a container into the host is', () => {
     const feed = setup();
     expect(feed([syscallRecord(1, 0, [5n, 0x20000n], t(140, 1, CTR), HOST)])).toEqual([]);
-    expect(feed([syscallRecord(1, 0, [5n, 0x20000n], t(141, 103, { ...CTR, mnt: HOST.mnt }, { nspid: 4 }), CTR)])).toEqual(['escape.setns-host:CRITICAL']);
+    expect(feed([syscallRecord(1, 0, [5n, 0x20000n], t(141, 103, { ...CTR, mnt: HOST.mnt }, { nspid: 4 }), CTR)])).toEqual([
+      'escape.setns-host:CRITICAL',
+    ]);
   });
 
   it('kernel control files from the superblock and dentry chain, whatever path was passed', () => {
     const feed = setup();
     const open = (o: Partial<Parameters<typeof objectRecord>[0]>, pid: number) =>
-      feed([objectRecord({ syscall: 'openat', ret: 3, arg: 1n, fMode: 0x2, flags: ObjFlag.FILE, path: '/tmp/x', ...o }, t(pid, 103, CTR, { nspid: pid }))]);
-    expect(open({ magic: MAGIC.PROC, fstype: 'proc', chain: ['sys', 'kernel', 'core_pattern'] }, 150)).toEqual(['escape.kernel-control-write:CRITICAL']);
-    expect(open({ syscall: 'openat2', magic: MAGIC.PROC, fstype: 'proc', chain: ['sys', 'kernel', 'modprobe'] }, 151)).toEqual(['escape.kernel-control-write:CRITICAL']);
-    expect(open({ magic: MAGIC.SYSFS, fstype: 'sysfs', chain: ['kernel', 'uevent_helper'] }, 152)).toEqual(['escape.kernel-control-write:CRITICAL']);
-    expect(open({ magic: MAGIC.CGROUP, fstype: 'cgroup', chain: ['a', 'b', 'notify_on_release'] }, 153)).toEqual(['escape.kernel-control-write:HIGH']);
+      feed([
+        objectRecord(
+          { syscall: 'openat', ret: 3, arg: 1n, fMode: 0x2, flags: ObjFlag.FILE, path: '/tmp/x', ...o },
+          t(pid, 103, CTR, { nspid: pid }),
+        ),
+      ]);
+    expect(open({ magic: MAGIC.PROC, fstype: 'proc', chain: ['sys', 'kernel', 'core_pattern'] }, 150)).toEqual([
+      'escape.kernel-control-write:CRITICAL',
+    ]);
+    expect(open({ syscall: 'openat2', magic: MAGIC.PROC, fstype: 'proc', chain: ['sys', 'kernel', 'modprobe'] }, 151)).toEqual([
+      'escape.kernel-control-write:CRITICAL',
+    ]);
+    expect(open({ magic: MAGIC.SYSFS, fstype: 'sysfs', chain: ['kernel', 'uevent_helper'] }, 152)).toEqual([
+      'escape.kernel-control-write:CRITICAL',
+    ]);
+    expect(open({ magic: MAGIC.CGROUP, fstype: 'cgroup', chain: ['a', 'b', 'notify_on_release'] }, 153)).toEqual([
+      'escape.kernel-control-write:HIGH',
+    ]);
     // Read-only, an ordinary file of that name, a procfs file of that name elsewhere: nothing.
     expect(open({ fMode: 0x1, magic: MAGIC.PROC, fstype: 'proc', chain: ['sys', 'kernel', 'core_pattern'] }, 154)).toEqual([]);
     expect(open({ magic: 0xef53, fstype: 'ext4', chain: ['tmp', 'core_pattern'] }, 155)).toEqual([]);
     expect(open({ magic: MAGIC.PROC, fstype: 'proc', chain: ['sys', 'fs', 'modprobe'] }, 156)).toEqual([]);
     // The same open from a host process is not a container's.
-    expect(feed([objectRecord({ syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] }, t(157, 1, HOST))])).toEqual([]);
+    expect(
+      feed([
+        objectRecord(
+          { syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] },
+          t(157, 1, HOST),
+        ),
+      ]),
+    ).toEqual([]);
   });
 
   it("a process that setns'd into the host still acts for its container (lineage)", () => {
     const feed = setup();
     feed([execRecord(t(160, 103, CTR, { nspid: 9 }), '/bin/nsenter', ['nsenter', '-t', '1', '-m'])]);
-    const rec = objectRecord({ syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] }, t(161, 160, HOST, { parentStartNs: 160_000_000_000n }));
+    const rec = objectRecord(
+      { syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] },
+      t(161, 160, HOST, { parentStartNs: 160_000_000_000n }),
+    );
     expect(feed([rec])).toEqual(['escape.kernel-control-write:CRITICAL']);
   });
 
   it('a mount namespace made inside a container stays the container (its pid namespace)', () => {
     const feed = setup();
     const NESTED = { ...CTR, mnt: 99 };
-    const rec = objectRecord({ syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] }, t(165, 1, NESTED));
+    const rec = objectRecord(
+      { syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] },
+      t(165, 1, NESTED),
+    );
     expect(feed([rec])).toEqual(['escape.kernel-control-write:CRITICAL']);
     const HOSTPID = { ...HOST, mnt: 98 };
-    expect(feed([objectRecord({ syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] }, t(166, 1, HOSTPID))])).toEqual([]);
+    expect(
+      feed([
+        objectRecord(
+          { syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE, magic: MAGIC.PROC, chain: ['sys', 'kernel', 'core_pattern'] },
+          t(166, 1, HOSTPID),
+        ),
+      ]),
+    ).toEqual([]);
   });
 
   it('another process: outside by the kernel pid-namespace verdict, else by lineage when the host pid namespace is shared', () => {
     const feed = setup();
-    const mem = (tgid: number, flags: number, actor: ReturnType<typeof t>) => feed([objectRecord({
-      syscall: 'openat', ret: 3, fMode: 0x2, flags: ObjFlag.FILE | ObjFlag.TARGET | flags, magic: MAGIC.PROC, chain: [String(tgid), 'mem'], target: { tgid },
-    }, actor)]);
+    const mem = (tgid: number, flags: number, actor: ReturnType<typeof t>) =>
+      feed([
+        objectRecord(
+          {
+            syscall: 'openat',
+            ret: 3,
+            fMode: 0x2,
+            flags: ObjFlag.FILE | ObjFlag.TARGET | flags,
+            magic: MAGIC.PROC,
+            chain: [String(tgid), 'mem'],
+            target: { tgid },
+          },
+          actor,
+        ),
+      ]);
     // Own pid namespace: a struct pid inside it is the container's; one outside (a host /proc bind) is not.
     expect(mem(103, ObjFlag.TARGET_IN_NS, t(170, 103, CTR))).toEqual([]);
     expect(mem(1, 0, t(171, 103, CTR))).toEqual(['escape.process-memory-write:CRITICAL']);
@@ -216,19 +306,25 @@ describe('action rules on synthetic records', () => {
     expect(mem(300, ObjFlag.TARGET_IN_NS, t(204, 203, HPID))).toEqual(['escape.process-memory-write:CRITICAL']);
     expect(mem(203, ObjFlag.TARGET_IN_NS, t(205, 203, HPID))).toEqual([]);
     // process_vm_writev names a pid in the actor's namespace: inside, unless that namespace is the host's.
-    const pvw = (tgid: number, actor: ReturnType<typeof t>, ret = 8) => feed([objectRecord({ syscall: 'process_vm_writev', ret, flags: ObjFlag.TARGET | ObjFlag.TARGET_VPID, target: { tgid } }, actor)]);
+    const pvw = (tgid: number, actor: ReturnType<typeof t>, ret = 8) =>
+      feed([objectRecord({ syscall: 'process_vm_writev', ret, flags: ObjFlag.TARGET | ObjFlag.TARGET_VPID, target: { tgid } }, actor)]);
     expect(pvw(1, t(172, 103, CTR))).toEqual([]);
     expect(pvw(300, t(206, 203, HPID))).toEqual(['escape.process-memory-write:CRITICAL']);
     expect(pvw(300, t(207, 203, HPID), -1)).toEqual(['escape.process-memory-write:MEDIUM']);
-    const getfd = (flags: number, actor: ReturnType<typeof t>) => feed([objectRecord({ syscall: 'pidfd_getfd', ret: 5, flags: ObjFlag.TARGET | flags, target: { tgid: 300 } }, actor)]);
+    const getfd = (flags: number, actor: ReturnType<typeof t>) =>
+      feed([objectRecord({ syscall: 'pidfd_getfd', ret: 5, flags: ObjFlag.TARGET | flags, target: { tgid: 300 } }, actor)]);
     expect(getfd(0, t(173, 103, CTR))).toEqual(['escape.pidfd-getfd:HIGH']);
     expect(getfd(ObjFlag.TARGET_IN_NS, t(174, 103, CTR))).toEqual([]);
   });
 
   it('an exec of a memfd or a deleted file from a container', () => {
     const feed = setup();
-    expect(feed([execRecord(t(180, 103, CTR, { nspid: 20 }), '/dev/fd/4', ['x'], false, { nlink: 0, fsMagic: MAGIC.TMPFS })])).toContain('drift.exec-fileless:HIGH');
-    expect(feed([execRecord(t(181, 103, CTR, { nspid: 21 }), '/dev/fd/3', ['x'], false, { nlink: 0, fsMagic: 0x794c7630 })])).toContain('drift.exec-fileless:HIGH');
+    expect(feed([execRecord(t(180, 103, CTR, { nspid: 20 }), '/dev/fd/4', ['x'], false, { nlink: 0, fsMagic: MAGIC.TMPFS })])).toContain(
+      'drift.exec-fileless:HIGH',
+    );
+    expect(feed([execRecord(t(181, 103, CTR, { nspid: 21 }), '/dev/fd/3', ['x'], false, { nlink: 0, fsMagic: 0x794c7630 })])).toContain(
+      'drift.exec-fileless:HIGH',
+    );
     expect(feed([execRecord(t(182, 103, CTR, { nspid: 22 }), '/bin/ls', ['ls'])])).not.toContain('drift.exec-fileless:HIGH');
     expect(feed([execRecord(t(183, 1, HOST), '/dev/fd/4', ['x'], false, { nlink: 0, fsMagic: MAGIC.TMPFS })])).toEqual([]);
   });
@@ -241,7 +337,14 @@ describe('action rules on synthetic records', () => {
     // Mount ids are reused: a later mount(2) with the same id is a finding of its own.
     expect(feed([objectRecord({ syscall: 'mount', ...m, path: '/tmp/cg' }, t(190, 103, CTR))])).toEqual(['escape.mount-cgroupfs:HIGH']);
     // mount(2) of tmpfs never reaches user space (the kernel sends cgroup and block-device mounts only); a bind of a volume is no device mount.
-    expect(feed([objectRecord({ syscall: 'mount', arg: 4096n, magic: 0xef53, fstype: 'ext4', flags: ObjFlag.BDEV, dev: kdev(8, 1), mntId: 78 }, t(191, 103, CTR))])).toEqual([]);
+    expect(
+      feed([
+        objectRecord(
+          { syscall: 'mount', arg: 4096n, magic: 0xef53, fstype: 'ext4', flags: ObjFlag.BDEV, dev: kdev(8, 1), mntId: 78 },
+          t(191, 103, CTR),
+        ),
+      ]),
+    ).toEqual([]);
   });
 });
 
@@ -249,7 +352,17 @@ describe('rules by lineage', () => {
   const HOST: Namespaces = { mnt: 1, pid: 2, net: 3, uts: 4, ipc: 5, cgroup: 6, user: 7, time: 8 };
   const CTR: Namespaces = { ...HOST, mnt: 11, pid: 12, net: 13 };
   const t = (pid: number, ppid: number, ns: Namespaces, o: Partial<TaskInfo> = {}) =>
-    task({ pid, tgid: pid, ppid, nspid: pid, ns, startNs: BigInt(pid) * 1_000_000_000n, parentStartNs: BigInt(ppid) * 1_000_000_000n, flags: 4 | (ns.mnt !== HOST.mnt || ns.pid !== HOST.pid ? 1 : 0), ...o });
+    task({
+      pid,
+      tgid: pid,
+      ppid,
+      nspid: pid,
+      ns,
+      startNs: BigInt(pid) * 1_000_000_000n,
+      parentStartNs: BigInt(ppid) * 1_000_000_000n,
+      flags: 4 | (ns.mnt !== HOST.mnt || ns.pid !== HOST.pid ? 1 : 0),
+      ...o,
+    });
   /** The record's kernel time (ns); the wall clock is the same in these tests. */
   const at = (b: Buffer, ktime: bigint) => {
     b.writeBigUInt64LE(ktime, 8);
@@ -260,9 +373,18 @@ describe('rules by lineage', () => {
     const procs = new ProcessTable();
     const lifecycle = new Lifecycle(procs, HOST);
     const det = new Detector({
-      procs, lifecycle, cgroups: new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }), host: HOST,
-      policy: DEFAULT_POLICY, wall: (k) => k, logger: pino({ level: 'silent' }), images: new ImageStore(),
-      containerOf: (c) => ({ k: { id: c.outer ? `c1/${c.key}` : 'c1', runtime: c.runtimeCall ? 'RUNC' : 'UNKNOWN', hostNamespaces: [] }, meta: { container: {}, problems: [] } }),
+      procs,
+      lifecycle,
+      cgroups: new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }),
+      host: HOST,
+      policy: DEFAULT_POLICY,
+      wall: (k) => k,
+      logger: pino({ level: 'silent' }),
+      images: new ImageStore(),
+      containerOf: (c) => ({
+        k: { id: c.outer ? `c1/${c.key}` : 'c1', runtime: c.runtimeCall ? 'RUNC' : 'UNKNOWN', hostNamespaces: [] },
+        meta: { container: {}, problems: [] },
+      }),
     });
     const feed = (bufs: Buffer[]) => {
       const out: string[] = [];
@@ -285,21 +407,55 @@ describe('rules by lineage', () => {
     const feed = setup();
     for (const user of [HOST.user, 77]) {
       const priv = { ...CTR, mnt: 50 + user, user };
-      expect(feed([
-        forkRecord(t(200 + user, 103, CTR, { nspid: 2 }), 0),
-        syscallRecord(2, 0, [0x20000n], t(200 + user, 103, priv, { nspid: 2 }), CTR),
-        objectRecord({ syscall: 'mount', ret: 0, magic: MAGIC.CGROUP, fstype: 'cgroup', mntId: 500 + user, path: '/tmp/cg' }, t(200 + user, 103, priv, { nspid: 2 })),
-        objectRecord({ syscall: 'openat', ret: 3, arg: 0x241n, magic: MAGIC.CGROUP, fstype: 'cgroup', fMode: 0x2, flags: ObjFlag.FILE, chain: ['release_agent'], path: '/tmp/cg/release_agent' }, t(200 + user, 103, priv, { nspid: 2 })),
-        syscallRecord(1, 0, [3n, 0n], t(200 + user, 103, { ...priv, mnt: HOST.mnt }, { nspid: 2 }), priv),
-      ])).toEqual(['escape.mount-cgroupfs:HIGH@11', 'escape.kernel-control-write:CRITICAL@11', 'escape.setns-host:CRITICAL@11']);
+      expect(
+        feed([
+          forkRecord(t(200 + user, 103, CTR, { nspid: 2 }), 0),
+          syscallRecord(2, 0, [0x20000n], t(200 + user, 103, priv, { nspid: 2 }), CTR),
+          objectRecord(
+            { syscall: 'mount', ret: 0, magic: MAGIC.CGROUP, fstype: 'cgroup', mntId: 500 + user, path: '/tmp/cg' },
+            t(200 + user, 103, priv, { nspid: 2 }),
+          ),
+          objectRecord(
+            {
+              syscall: 'openat',
+              ret: 3,
+              arg: 0x241n,
+              magic: MAGIC.CGROUP,
+              fstype: 'cgroup',
+              fMode: 0x2,
+              flags: ObjFlag.FILE,
+              chain: ['release_agent'],
+              path: '/tmp/cg/release_agent',
+            },
+            t(200 + user, 103, priv, { nspid: 2 }),
+          ),
+          syscallRecord(1, 0, [3n, 0n], t(200 + user, 103, { ...priv, mnt: HOST.mnt }, { nspid: 2 }), priv),
+        ]),
+      ).toEqual(['escape.mount-cgroupfs:HIGH@11', 'escape.kernel-control-write:CRITICAL@11', 'escape.setns-host:CRITICAL@11']);
     }
   });
 
   it('a container process that was already running acts for its container (found by the scan)', () => {
     const feed = setup();
     // Pid 300: in the container, never reported (its fork predates the sensor): its parent is the init.
-    expect(feed([objectRecord({ syscall: 'openat', ret: 3, arg: 0x241n, magic: MAGIC.CGROUP, fstype: 'cgroup', fMode: 0x2, flags: ObjFlag.FILE, chain: ['x', 'release_agent'], path: '/sys/fs/cgroup/x/release_agent' }, t(300, 103, CTR, { nspid: 30 }))]))
-      .toEqual(['escape.kernel-control-write:CRITICAL@11']);
+    expect(
+      feed([
+        objectRecord(
+          {
+            syscall: 'openat',
+            ret: 3,
+            arg: 0x241n,
+            magic: MAGIC.CGROUP,
+            fstype: 'cgroup',
+            fMode: 0x2,
+            flags: ObjFlag.FILE,
+            chain: ['x', 'release_agent'],
+            path: '/sys/fs/cgroup/x/release_agent',
+          },
+          t(300, 103, CTR, { nspid: 30 }),
+        ),
+      ]),
+    ).toEqual(['escape.kernel-control-write:CRITICAL@11']);
   });
 
   it('a sandbox in a user namespace of its own inside a container is a nested container, LOW; one in the host user namespace is HIGH', () => {
@@ -321,14 +477,22 @@ describe('rules by lineage', () => {
   it('a nested container: its mount sources and the host namespaces its outer one shares already are not news', () => {
     const outer = { key: 11, ns: { ...HOST, mnt: 11 } } as ContainerFacts;
     const c = { key: 12, ns: { ...HOST, mnt: 12 }, outer } as ContainerFacts;
-    const k = { id: 'o/n', runtime: 'UNKNOWN' as const, hostNamespaces: ['NET' as const, 'PID' as const], mounts: [{ source: '/', destination: '/host', type: 'bind' }] };
+    const k = {
+      id: 'o/n',
+      runtime: 'UNKNOWN' as const,
+      hostNamespaces: ['NET' as const, 'PID' as const],
+      mounts: [{ source: '/', destination: '/host', type: 'bind' }],
+    };
     expect(startRules({ c, k, meta: { container: k, problems: [] }, policy: DEFAULT_POLICY }).map((f) => f.ruleId)).toEqual([]);
     // The same record for a container of the host's own.
-    expect(startRules({ c: { ...c, outer: undefined }, k, meta: { container: k, problems: [] }, policy: DEFAULT_POLICY }).map((f) => `${f.ruleId}:${f.severity}`))
-      .toEqual(['escape.host-namespaces:HIGH', 'escape.sensitive-mount:CRITICAL', 'deploy.unknown-runtime:MEDIUM']);
+    expect(
+      startRules({ c: { ...c, outer: undefined }, k, meta: { container: k, problems: [] }, policy: DEFAULT_POLICY }).map(
+        (f) => `${f.ruleId}:${f.severity}`,
+      ),
+    ).toEqual(['escape.host-namespaces:HIGH', 'escape.sensitive-mount:CRITICAL', 'deploy.unknown-runtime:MEDIUM']);
   });
 
-  it('drift: the init exec\'ing a file written after the start fires; its own start does not', () => {
+  it("drift: the init exec'ing a file written after the start fires; its own start does not", () => {
     const feed = setup(); // started at 5 s; execRecord's exe ctime is 1700000001 s
     const late = (ctime: bigint, ktime: bigint) => {
       const b = at(execRecord(t(103, 1, CTR, { nspid: 1 }), '/tmp/dropped', ['/tmp/dropped']), ktime);

@@ -17,22 +17,51 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function bundle(name: string, image: string): string {
   const b = join(dir, name);
   mkdirSync(b, { recursive: true });
-  writeFileSync(join(b, 'config.json'), JSON.stringify({
-    ociVersion: '1.0.2', process: { args: ['/bin/sh'], cwd: '/', user: { uid: 0, gid: 0 } }, root: { path: 'rootfs' },
-    annotations: { 'io.kubernetes.cri.image-name': image, [DUPLICATE_ID_LABEL]: 'forged' },
-    linux: { namespaces: [{ type: 'pid' }, { type: 'mount' }] },
-  }));
+  writeFileSync(
+    join(b, 'config.json'),
+    JSON.stringify({
+      ociVersion: '1.0.2',
+      process: { args: ['/bin/sh'], cwd: '/', user: { uid: 0, gid: 0 } },
+      root: { path: 'rootfs' },
+      annotations: { 'io.kubernetes.cri.image-name': image, [DUPLICATE_ID_LABEL]: 'forged' },
+      linux: { namespaces: [{ type: 'pid' }, { type: 'mount' }] },
+    }),
+  );
   return b;
 }
 
 let keys = 100;
 function facts(o: Partial<ContainerFacts>): ContainerFacts {
   const key = ++keys;
-  return { key, status: 'started', initTgid: 5000 + key, initStartNs: 1n, ns: { ...HOST, mnt: key }, cgroupId: 0n, rootChange: 'pivot_root', createdNs: 0n, existing: false, ...o };
+  return {
+    key,
+    status: 'started',
+    initTgid: 5000 + key,
+    initStartNs: 1n,
+    ns: { ...HOST, mnt: key },
+    cgroupId: 0n,
+    rootChange: 'pivot_root',
+    createdNs: 0n,
+    existing: false,
+    ...o,
+  };
 }
 
-const enricher = () => new Enricher(new ProcessTable(), HOST, new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }), pino({ level: 'silent' }));
-const rc = (id: string, b: string, pid = process.pid) => ({ runtime: 'runc' as const, subcommand: 'create' as const, id, bundle: b, pid, systemdCgroup: false });
+const enricher = () =>
+  new Enricher(
+    new ProcessTable(),
+    HOST,
+    new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }),
+    pino({ level: 'silent' }),
+  );
+const rc = (id: string, b: string, pid = process.pid) => ({
+  runtime: 'runc' as const,
+  subcommand: 'create' as const,
+  id,
+  bundle: b,
+  pid,
+  systemdCgroup: false,
+});
 
 describe('container ids and nested containers', () => {
   it('no id is held by two live containers: the second gets a distinct, stable id and says so', () => {
@@ -51,7 +80,7 @@ describe('container ids and nested containers', () => {
     expect(e.enrich(c).container.id).toBe('web');
   });
 
-  it('a nested runtime\'s bundle is read under its own working directory and root, its id under the outer one\'s', async () => {
+  it("a nested runtime's bundle is read under its own working directory and root, its id under the outer one's", async () => {
     const e = enricher();
     const outer = facts({ runtimeCall: rc('victim', bundle('victim', 'victim-image')) });
     expect(e.enrich(outer).container).toMatchObject({ id: 'victim', image: 'victim-image' });

@@ -42,7 +42,9 @@ describe('guard decisions', () => {
   it('policy: runtimePorts replaces the default list, and is validated', () => {
     expect(DEFAULT_POLICY.runtimePorts).toEqual([2375, 2376, 10250, 10255]);
     expect(parsePolicy('discovery: { runtimePorts: [2375, 8443] }').runtimePorts).toEqual([2375, 8443]);
-    expect(() => parsePolicy('discovery:\n  runtimePorts: [70000]\n', 'p.yaml')).toThrow('p.yaml:2:18: each port must be a whole number from 1 to 65535');
+    expect(() => parsePolicy('discovery:\n  runtimePorts: [70000]\n', 'p.yaml')).toThrow(
+      'p.yaml:2:18: each port must be a whole number from 1 to 65535',
+    );
   });
 });
 
@@ -63,15 +65,23 @@ describe('runtime sockets by file identity', () => {
       '0000000000000000: 00000003 00000000 00000000 0001 03 5003 /run/x/docker.sock',
       '0000000000000000: 00000002 00000000 00010000 0001 01 5004 /run/x/api with space',
     ].join('\n');
-    expect([...parseNetUnix(text)]).toEqual([['5001', '/run/x/docker.sock'], ['5004', '/run/x/api with space']]);
+    expect([...parseNetUnix(text)]).toEqual([
+      ['5001', '/run/x/docker.sock'],
+      ['5004', '/run/x/api with space'],
+    ]);
   });
 
   const io = (over: Partial<SocketScanIo> = {}): SocketScanIo => ({
-    stat: (p) => (p === '/run/docker.sock' ? { dev: 0x19n, ino: 10n, isSocket: true }
-      : p === '/proc/50/root/srv/rt/api' ? { dev: 0x19n, ino: 11n, isSocket: true }
-      : p === '/proc/60/root/srv/fake/api' ? { dev: 0x19n, ino: 12n, isSocket: true } : undefined),
+    stat: (p) =>
+      p === '/run/docker.sock'
+        ? { dev: 0x19n, ino: 10n, isSocket: true }
+        : p === '/proc/50/root/srv/rt/api'
+          ? { dev: 0x19n, ino: 11n, isSocket: true }
+          : p === '/proc/60/root/srv/fake/api'
+            ? { dev: 0x19n, ino: 12n, isSocket: true }
+            : undefined,
     pids: () => [1, 50, 60],
-    comm: (pid) => ({ 1: 'init', 50: 'containerd', 60: 'dockerd' } as Record<number, string>)[pid],
+    comm: (pid) => (({ 1: 'init', 50: 'containerd', 60: 'dockerd' }) as Record<number, string>)[pid],
     mntNs: (pid) => (pid === 60 ? 'mnt:[99]' : 'mnt:[1]'),
     fdLinks: (pid) => (pid === 50 ? ['socket:[700]', 'pipe:[3]'] : ['socket:[800]']),
     netUnix: (pid) => `h\n0: 2 0 00010000 1 01 ${pid === 50 ? 700 : 800} ${pid === 50 ? '/srv/rt/api' : '/srv/fake/api'}\n`,
@@ -81,7 +91,10 @@ describe('runtime sockets by file identity', () => {
   it("finds well-known paths and the host's runtime daemons' listening sockets; not a daemon's namesake in a container", () => {
     const got = scanRuntimeSockets(io(), 1);
     expect(scanRuntimeSockets(io(), 99).map((s) => s.source)).toEqual(['path', 'dockerd']); // the host's namespace given, not the sensor's
-    expect(got.map((s) => [s.path, s.source, s.ino])).toEqual([['/run/docker.sock', 'path', 10n], ['/srv/rt/api', 'containerd', 11n]]);
+    expect(got.map((s) => [s.path, s.source, s.ino])).toEqual([
+      ['/run/docker.sock', 'path', 10n],
+      ['/srv/rt/api', 'containerd', 11n],
+    ]);
     expect(got[0].dev).toBe(kernelDev(0x19n));
   });
 
@@ -90,7 +103,13 @@ describe('runtime sockets by file identity', () => {
     let list = [{ dev: 1, ino: 5n, path: '/a', source: 'path' }];
     let scans = 0;
     const pushed: number[] = [];
-    const rs = new RuntimeSockets(() => (scans++, list), (l) => pushed.push(l.length), () => now, 1000, 100);
+    const rs = new RuntimeSockets(
+      () => (scans++, list),
+      (l) => pushed.push(l.length),
+      () => now,
+      1000,
+      100,
+    );
     rs.refresh();
     expect(rs.match(1, 5n)?.path).toBe('/a');
     // A daemon started after the last scan: the first connect to its socket finds it.
@@ -119,17 +138,38 @@ describe('guard and door rules on synthetic records', () => {
   const HOST: Namespaces = { mnt: 1, pid: 2, net: 3, uts: 4, ipc: 5, cgroup: 6, user: 7, time: 8 };
   const CTR: Namespaces = { ...HOST, mnt: 11, pid: 12, net: 13 };
   const t = (pid: number, ppid: number, ns: Namespaces, o: Partial<TaskInfo> = {}) =>
-    task({ pid, tgid: pid, ppid, nspid: pid, ns, startNs: BigInt(pid) * 1_000_000_000n, parentStartNs: BigInt(ppid) * 1_000_000_000n, ...o });
+    task({
+      pid,
+      tgid: pid,
+      ppid,
+      nspid: pid,
+      ns,
+      startNs: BigInt(pid) * 1_000_000_000n,
+      parentStartNs: BigInt(ppid) * 1_000_000_000n,
+      ...o,
+    });
   const IN = 1 | 4; // CW_TF_IN_CONTAINER | CW_TF_LEADER
 
   function setup(known: { dev: number; ino: bigint }[] = []) {
     const procs = new ProcessTable();
     const lifecycle = new Lifecycle(procs, HOST);
-    const rs = new RuntimeSockets(() => known.map((k) => ({ ...k, path: '/run/rt', source: 'dockerd' })), () => {}, () => 0, 1e12);
+    const rs = new RuntimeSockets(
+      () => known.map((k) => ({ ...k, path: '/run/rt', source: 'dockerd' })),
+      () => {},
+      () => 0,
+      1e12,
+    );
     rs.refresh();
     const det = new Detector({
-      procs, lifecycle, cgroups: new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }), host: HOST,
-      policy: DEFAULT_POLICY, wall: (k) => k, logger: pino({ level: 'silent' }), images: new ImageStore(), runtimeSockets: rs,
+      procs,
+      lifecycle,
+      cgroups: new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }),
+      host: HOST,
+      policy: DEFAULT_POLICY,
+      wall: (k) => k,
+      logger: pino({ level: 'silent' }),
+      images: new ImageStore(),
+      runtimeSockets: rs,
       containerOf: () => ({ k: { id: 'c1', name: 'c1', runtime: 'RUNC' }, meta: { container: {}, problems: [] } }),
     });
     const feed = (bufs: Buffer[]) => {
@@ -137,7 +177,9 @@ describe('guard and door rules on synthetic records', () => {
       for (const r of decodeBatch(Buffer.concat(bufs)).records as KernelRecord[]) {
         const p = procs.apply(r);
         lifecycle.onRecord(r, p);
-        out.push(...det.onRecord(r, p).map((f) => `${f.ruleId}:${f.severity}${f.attributes?.matchedBy ? `:${f.attributes.matchedBy}` : ''}`));
+        out.push(
+          ...det.onRecord(r, p).map((f) => `${f.ruleId}:${f.severity}${f.attributes?.matchedBy ? `:${f.attributes.matchedBy}` : ''}`),
+        );
       }
       return out;
     };
@@ -173,20 +215,28 @@ describe('guard and door rules on synthetic records', () => {
   it('runtime socket: by inode whatever the name, by the name the server bound, by port; not other sockets', () => {
     const feed = setup([{ dev: 25, ino: 77n }]);
     const c = t(113, 103, CTR, { nspid: 5, flags: IN });
-    expect(feed([connectRecord({ family: 1, peerDev: 25, peerIno: 77n, path: '/srv/odd-name' }, c)])).toEqual(['discovery.runtime-socket:HIGH:inode']);
-    expect(feed([connectRecord({ family: 1, peerDev: 25, peerIno: 78n, path: '/run/containerd/containerd.sock' }, c)])).toEqual(['discovery.runtime-socket:HIGH:bound-name']);
+    expect(feed([connectRecord({ family: 1, peerDev: 25, peerIno: 77n, path: '/srv/odd-name' }, c)])).toEqual([
+      'discovery.runtime-socket:HIGH:inode',
+    ]);
+    expect(feed([connectRecord({ family: 1, peerDev: 25, peerIno: 78n, path: '/run/containerd/containerd.sock' }, c)])).toEqual([
+      'discovery.runtime-socket:HIGH:bound-name',
+    ]);
     expect(feed([connectRecord({ family: 1, peerDev: 25, peerIno: 79n, path: '/run/app/metrics.sock' }, c)])).toEqual([]);
     expect(feed([connectRecord({ family: 2, port: 10250, addr: [10, 0, 0, 1] }, c)])).toEqual(['discovery.runtime-socket:HIGH']);
-    expect(feed([connectRecord({ family: 2, port: 2375, ret: -111, addr: [127, 0, 0, 1] }, c)])).toEqual(['discovery.runtime-socket:MEDIUM']);
+    expect(feed([connectRecord({ family: 2, port: 2375, ret: -111, addr: [127, 0, 0, 1] }, c)])).toEqual([
+      'discovery.runtime-socket:MEDIUM',
+    ]);
     expect(feed([connectRecord({ family: 2, port: 8080, addr: [127, 0, 0, 1] }, c)])).toEqual([]);
     expect(feed([connectRecord({ family: 1, peerDev: 25, peerIno: 77n, path: '/srv/odd-name' }, t(125, 1, HOST))])).toEqual([]);
   });
 
   it('decodes the new records', () => {
-    const r = decodeBatch(Buffer.concat([
-      connectRecord({ family: 10, port: 2376, addr: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] }),
-      guardRecord(1, 7, 19, -6, 0),
-    ])).records;
+    const r = decodeBatch(
+      Buffer.concat([
+        connectRecord({ family: 10, port: 2376, addr: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] }),
+        guardRecord(1, 7, 19, -6, 0),
+      ]),
+    ).records;
     expect(r[0]).toMatchObject({ kind: 'connect', family: 'inet6', port: 2376, addr: 'fe80::1' });
     expect(r[1]).toMatchObject({ kind: 'guard', what: 'signal', targetTid: 7, sig: 19, code: -6, result: 0 });
   });

@@ -28,16 +28,34 @@ const V2_MOUNTS = `30 23 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime s
 
 describe('cgroup layout', () => {
   it('tracks cgroup2 on a v2-only node, depending on nothing of the v1 tree', () => {
-    expect(cgroupLayout(V2_CGROUPS, V2_MOUNTS)).toEqual({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2', mount: '/sys/fs/cgroup' });
+    expect(cgroupLayout(V2_CGROUPS, V2_MOUNTS)).toEqual({
+      mode: 'v2',
+      subsys: -1,
+      hierarchy: 0,
+      controller: 'cgroup2',
+      mount: '/sys/fs/cgroup',
+    });
   });
 
   it('tracks the pids v1 hierarchy on a hybrid node, with its kernel subsys index', () => {
-    expect(cgroupLayout(HYBRID_CGROUPS, HYBRID_MOUNTS)).toEqual({ mode: 'v1', subsys: 11, hierarchy: 8, controller: 'pids', mount: '/sys/fs/cgroup/pids' });
+    expect(cgroupLayout(HYBRID_CGROUPS, HYBRID_MOUNTS)).toEqual({
+      mode: 'v1',
+      subsys: 11,
+      hierarchy: 8,
+      controller: 'pids',
+      mount: '/sys/fs/cgroup/pids',
+    });
   });
 
   it('falls back to another v1 controller when pids is not mounted', () => {
     const noPids = HYBRID_CGROUPS.replace('pids\t8', 'pids\t0');
-    expect(cgroupLayout(noPids, HYBRID_MOUNTS)).toMatchObject({ mode: 'v1', controller: 'cpu', subsys: 1, hierarchy: 1, mount: '/sys/fs/cgroup/cpu' });
+    expect(cgroupLayout(noPids, HYBRID_MOUNTS)).toMatchObject({
+      mode: 'v1',
+      controller: 'cpu',
+      subsys: 1,
+      hierarchy: 1,
+      mount: '/sys/fs/cgroup/cpu',
+    });
   });
 
   it('parses mountinfo super options', () => {

@@ -1,15 +1,45 @@
 import { describe, expect, it } from 'vitest';
-import { degradations, DEPENDENCIES, featureNotes, hookName, refusal, type KernelFeatures, type ProgramInfo } from '../../src/kernel/features';
+import {
+  degradations,
+  DEPENDENCIES,
+  featureNotes,
+  hookName,
+  refusal,
+  type KernelFeatures,
+  type ProgramInfo,
+} from '../../src/kernel/features';
 import { RULE_BY_ID } from '../../src/detect/catalog';
 
 const ALL: KernelFeatures = { btf: true, ringbuf: true, tracing: true, taskBtf: true, sendSignal: true, lsm: false };
-const SYSCALLS = ['setns', 'unshare', 'mount', 'chroot', 'pivot_root', 'ptrace', 'open', 'openat', 'connect', 'init_module', 'finit_module', 'bpf', 'io_uring_setup', 'openat2', 'open_by_handle_at', 'fsmount', 'open_tree', 'process_vm_writev', 'pidfd_getfd'];
+const SYSCALLS = [
+  'setns',
+  'unshare',
+  'mount',
+  'chroot',
+  'pivot_root',
+  'ptrace',
+  'open',
+  'openat',
+  'connect',
+  'init_module',
+  'finit_module',
+  'bpf',
+  'io_uring_setup',
+  'openat2',
+  'open_by_handle_at',
+  'fsmount',
+  'open_tree',
+  'process_vm_writev',
+  'pidfd_getfd',
+];
 const progs = (missing: string[] = []): ProgramInfo[] => [
   { name: 'cw_fork', section: 'tp_btf/sched_process_fork', attached: true },
   { name: 'cw_signal', section: 'tp_btf/signal_generate', attached: true },
   { name: 'cw_uring_req', section: 'tracepoint/io_uring/io_uring_submit_req', attached: !missing.includes('io_uring_submit_req') },
   { name: 'cw_uring_sqe', section: 'tracepoint/io_uring/io_uring_submit_sqe', attached: false },
-  ...SYSCALLS.flatMap((s) => ['enter', 'exit'].map((k) => ({ name: `cw_${k}_${s}`, section: `tracepoint/syscalls/sys_${k}_${s}`, attached: !missing.includes(s) }))),
+  ...SYSCALLS.flatMap((s) =>
+    ['enter', 'exit'].map((k) => ({ name: `cw_${k}_${s}`, section: `tracepoint/syscalls/sys_${k}_${s}`, attached: !missing.includes(s) })),
+  ),
 ];
 
 describe('kernel features', () => {
@@ -34,7 +64,10 @@ describe('kernel features', () => {
     expect(degradations(progs(['connect'])).map((d) => d.rule)).toEqual(['discovery.runtime-socket', 'deploy.from-container']);
     // arm64 has no open(2): openat alone serves the rule.
     expect(degradations(progs(['open']))).toEqual([]);
-    expect(degradations(progs(['open', 'openat', 'openat2'])).map((d) => d.rule)).toEqual(['escape.kernel-control-write', 'escape.kernel-control-write']);
+    expect(degradations(progs(['open', 'openat', 'openat2'])).map((d) => d.rule)).toEqual([
+      'escape.kernel-control-write',
+      'escape.kernel-control-write',
+    ]);
   });
 
   it('takes either name of the io_uring submission tracepoint', () => {
@@ -65,7 +98,9 @@ describe('a failed load, in one line', () => {
   it('names the program the verifier rejected, not a permission problem', async () => {
     const { explainStartError } = await import('../../src/doctor');
     const { SensorStartError } = await import('../../src/kernel/sensor');
-    const err = new SensorStartError("BPF load failed: Permission denied\n  libbpf: prog 'cw_cgroup_mkdir': failed to load: -13", 'load', { errno: 13 });
+    const err = new SensorStartError("BPF load failed: Permission denied\n  libbpf: prog 'cw_cgroup_mkdir': failed to load: -13", 'load', {
+      errno: 13,
+    });
     const line = explainStartError(err);
     expect(line).toMatch(/verifier rejected program cw_cgroup_mkdir/);
     expect(line).not.toMatch(/run as root/);

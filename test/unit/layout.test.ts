@@ -2,7 +2,18 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GuardWhat, NS_NAMES, ObjFlag, PeerKind, RECORD_TYPE_MAX, RecordType, statNames, SYSCALL_NAMES, TaskFlag, structs } from '../../src/decode/layout';
+import {
+  GuardWhat,
+  NS_NAMES,
+  ObjFlag,
+  PeerKind,
+  RECORD_TYPE_MAX,
+  RecordType,
+  statNames,
+  SYSCALL_NAMES,
+  TaskFlag,
+  structs,
+} from '../../src/decode/layout';
 
 /**
  * The decoder's offsets (src/decode/layout.ts) against the BTF of the built
@@ -32,9 +43,15 @@ function sizeOf(btf: Map<number, BtfType>, id: number): number {
   const t = btf.get(id);
   if (!t) throw new Error(`BTF type ${id} missing`);
   switch (t.kind) {
-    case 'INT': case 'STRUCT': case 'UNION': case 'ENUM': case 'ENUM64':
+    case 'INT':
+    case 'STRUCT':
+    case 'UNION':
+    case 'ENUM':
+    case 'ENUM64':
       return t.size!;
-    case 'TYPEDEF': case 'CONST': case 'VOLATILE':
+    case 'TYPEDEF':
+    case 'CONST':
+    case 'VOLATILE':
       return sizeOf(btf, t.type_id!);
     case 'ARRAY':
       return t.nr_elems! * sizeOf(btf, t.type_id!);
@@ -116,10 +133,32 @@ describe('record layout matches the BPF object BTF', () => {
     const names = statNames();
     expect(names).toHaveLength(e.CW_STAT_MAX);
     expect(e.CW_STAT_PENDING_FULL).toBe(RECORD_TYPE_MAX * 2);
-    const slots = ['PENDING_FULL', 'TASKS_FULL', 'ARGS_FAULT', 'WAKEUPS', 'FAILED_UNFOLLOWED', 'RATE_LIMITED',
-      'BULK_SENT', 'BULK_DROPPED', 'PRIO_SENT', 'PRIO_DROPPED', 'URING_SUBMITS'];
+    const slots = [
+      'PENDING_FULL',
+      'TASKS_FULL',
+      'ARGS_FAULT',
+      'WAKEUPS',
+      'FAILED_UNFOLLOWED',
+      'RATE_LIMITED',
+      'BULK_SENT',
+      'BULK_DROPPED',
+      'PRIO_SENT',
+      'PRIO_DROPPED',
+      'URING_SUBMITS',
+    ];
     expect(slots.map((k) => e[`CW_STAT_${k}`])).toEqual(slots.map((_, i) => e.CW_STAT_PENDING_FULL + i));
-    expect(names.slice(e.CW_STAT_PENDING_FULL)).toEqual(['syscall_pending_full', 'follow_set_full', 'args_fault', 'wakeups',
-      'failed_unfollowed', 'rate_limited', 'ring_bulk_sent', 'ring_bulk_dropped', 'ring_prio_sent', 'ring_prio_dropped', 'uring_submits']);
+    expect(names.slice(e.CW_STAT_PENDING_FULL)).toEqual([
+      'syscall_pending_full',
+      'follow_set_full',
+      'args_fault',
+      'wakeups',
+      'failed_unfollowed',
+      'rate_limited',
+      'ring_bulk_sent',
+      'ring_bulk_dropped',
+      'ring_prio_sent',
+      'ring_prio_dropped',
+      'uring_submits',
+    ]);
   });
 });

@@ -11,7 +11,16 @@ const CTR: Namespaces = { ...HOST, mnt: 11, pid: 12, net: 13, uts: 14, ipc: 15 }
 const SC = { setns: 1, unshare: 2, mount: 3, chroot: 4, pivot_root: 5 };
 
 function t(pid: number, ppid: number, ns: Namespaces, over: Partial<TaskInfo> = {}): TaskInfo {
-  return task({ pid, tgid: pid, ppid, nspid: pid, ns, startNs: BigInt(pid) * 1_000_000_000n, parentStartNs: BigInt(ppid) * 1_000_000_000n, ...over });
+  return task({
+    pid,
+    tgid: pid,
+    ppid,
+    nspid: pid,
+    ns,
+    startNs: BigInt(pid) * 1_000_000_000n,
+    parentStartNs: BigInt(ppid) * 1_000_000_000n,
+    ...over,
+  });
 }
 
 function run(bufs: Buffer[]): { events: LifecycleEvent[]; table: ProcessTable } {
@@ -57,14 +66,18 @@ describe('container lifecycle from kernel facts', () => {
   });
 
   it('a chroot on the host mount namespace is not a container', () => {
-    const { events } = run([syscallRecord(SC.chroot, 0, [], t(300, 1, HOST), HOST, ['/srv/root', '', '']), execRecord(t(300, 1, HOST), '/bin/sh')]);
+    const { events } = run([
+      syscallRecord(SC.chroot, 0, [], t(300, 1, HOST), HOST, ['/srv/root', '', '']),
+      execRecord(t(300, 1, HOST), '/bin/sh'),
+    ]);
     expect(events).toEqual([]);
   });
 
   it('runc exec: the entering process is an exec into the container, its children are not', () => {
     const entered = { ...CTR };
     const { events } = run([
-      ...runcCreate, start,
+      ...runcCreate,
+      start,
       execRecord(t(400, 1, HOST), '/usr/sbin/runc', ['runc', 'exec', 'web', 'sh']),
       execRecord(t(401, 400, HOST), '/proc/self/exe', ['runc', 'init']),
       // stage-1 joins the namespaces (setns), stage-2 is forked inside and execs the command
@@ -80,7 +93,8 @@ describe('container lifecycle from kernel facts', () => {
 
   it('processes born inside the container are not execs into it', () => {
     const { events } = run([
-      ...runcCreate, start,
+      ...runcCreate,
+      start,
       forkRecord(t(500, 103, CTR, { nspid: 2 }), 0),
       execRecord(t(500, 103, CTR, { nspid: 2 }), '/bin/ls', ['ls']),
     ]);
@@ -121,11 +135,13 @@ describe('container lifecycle from kernel facts', () => {
     ];
     expect(run([execRecord(t(690, 1, HOST), '/usr/sbin/dockerd', ['dockerd', '--data-root', '/d']), ...untar]).events).toEqual([]);
     // The same, seen with its exec (exec_all): the daemon is its parent.
-    expect(run([
-      execRecord(t(690, 1, HOST), '/usr/sbin/dockerd', ['dockerd']),
-      execRecord(t(700, 690, HOST), '/proc/self/exe', ['docker-untar', '/', '/var/lib/docker/overlay2/x/diff']),
-      ...untar,
-    ]).events).toEqual([]);
+    expect(
+      run([
+        execRecord(t(690, 1, HOST), '/usr/sbin/dockerd', ['dockerd']),
+        execRecord(t(700, 690, HOST), '/proc/self/exe', ['docker-untar', '/', '/var/lib/docker/overlay2/x/diff']),
+        ...untar,
+      ]).events,
+    ).toEqual([]);
   });
 
   it('a root change that never execs is a container, reported on its first fork, exit or syscall', () => {
@@ -176,32 +192,46 @@ describe('whose a process is: lineage', () => {
     const feed = (bufs: Buffer[]) => {
       for (const r of decodeBatch(Buffer.concat(bufs)).records as KernelRecord[]) lc.onRecord(r, table.apply(r));
     };
-    feed([...runcCreate, start, forkRecord(t(120, 103, CTR, { nspid: 2 }), 0), unshareM(120, 103, priv, { nspid: 2 }),
-      forkRecord(t(121, 120, priv, { nspid: 3 }), 0), execRecord(t(121, 120, priv, { nspid: 3 }), '/bin/mount', ['mount'])]);
+    feed([
+      ...runcCreate,
+      start,
+      forkRecord(t(120, 103, CTR, { nspid: 2 }), 0),
+      unshareM(120, 103, priv, { nspid: 2 }),
+      forkRecord(t(121, 120, priv, { nspid: 3 }), 0),
+      execRecord(t(121, 120, priv, { nspid: 3 }), '/bin/mount', ['mount']),
+    ]);
     const c = lc.get(CTR.mnt)!;
     expect(lc.owner(table.get(120)!)).toBe(c);
     expect(lc.actingFor(table.get(121)!)).toBe(c);
     // The host's own unshare -m is no container's.
-    feed([execRecord(t(130, 1, HOST), '/usr/bin/unshare', ['unshare', '-m', 'sh']), syscallRecord(SC.unshare, 0, [0x20000n], t(130, 1, { ...HOST, mnt: 93 }))]);
+    feed([
+      execRecord(t(130, 1, HOST), '/usr/bin/unshare', ['unshare', '-m', 'sh']),
+      syscallRecord(SC.unshare, 0, [0x20000n], t(130, 1, { ...HOST, mnt: 93 })),
+    ]);
     expect(lc.owner(table.get(130)!)).toBeNull();
   });
 
-  it('a host process that entered a container is the container\'s, and stays so after unshare -m', () => {
+  it("a host process that entered a container is the container's, and stays so after unshare -m", () => {
     const table = new ProcessTable();
     const lc = new Lifecycle(table, HOST);
-    const recs = [...runcCreate, start,
+    const recs = [
+      ...runcCreate,
+      start,
       execRecord(t(140, 1, HOST), '/usr/bin/nsenter', ['nsenter', '-t', '103', '-a', 'sh']),
       syscallRecord(SC.setns, 0, [3n, 0n], t(140, 1, { ...CTR, pid: HOST.pid }), HOST),
       forkRecord(t(141, 140, CTR, { nspid: 9 }), 0),
-      unshareM(141, 140, { ...CTR, mnt: 94 }, { nspid: 9 })];
+      unshareM(141, 140, { ...CTR, mnt: 94 }, { nspid: 9 }),
+    ];
     for (const r of decodeBatch(Buffer.concat(recs)).records as KernelRecord[]) lc.onRecord(r, table.apply(r));
     expect(lc.owner(table.get(140)!)).toBe(lc.get(CTR.mnt));
     expect(lc.owner(table.get(141)!)).toBe(lc.get(CTR.mnt));
   });
 
-  it('a container made inside a container is nested in it; one sharing a pod\'s PID namespace is not', () => {
+  it("a container made inside a container is nested in it; one sharing a pod's PID namespace is not", () => {
     const sandbox = { ...CTR, mnt: 95, pid: 96, user: 97 };
-    const { events } = run([...runcCreate, start,
+    const { events } = run([
+      ...runcCreate,
+      start,
       forkRecord(t(150, 103, CTR, { nspid: 2 }), 0),
       execRecord(t(150, 103, CTR, { nspid: 2 }), '/bin/unshare', ['unshare', '-Urmpf', 'chroot', '/sub', '/bin/sh']),
       syscallRecord(SC.unshare, 0, [0x10020000n], t(150, 103, { ...CTR, mnt: 95, user: 97 }, { nspid: 2 }), CTR),
@@ -221,4 +251,3 @@ describe('whose a process is: lineage', () => {
     expect(events[4].c.outer).toBeUndefined();
   });
 });
-

@@ -21,7 +21,11 @@ describe('recorded /proc/<pid>/cgroup of real containers on this machine', () =>
   });
 
   it('podman 4.3 (cgroupfs): /libpod_parent/libpod-<64hex>', () => {
-    expect(containerFromProcCgroup(recorded('podman'))).toEqual({ runtime: 'PODMAN', id: PODMAN_ID, cgroupPath: `/libpod_parent/libpod-${PODMAN_ID}` });
+    expect(containerFromProcCgroup(recorded('podman'))).toEqual({
+      runtime: 'PODMAN',
+      id: PODMAN_ID,
+      cgroupPath: `/libpod_parent/libpod-${PODMAN_ID}`,
+    });
     expect(containerFromProcCgroup(recorded('podman-priv'))?.id).toBe(PODMAN_PRIV_ID);
   });
 
@@ -36,7 +40,9 @@ describe('recorded /proc/<pid>/cgroup of real containers on this machine', () =>
       id: 'cw-meta-ctr',
       cgroupPath: '/default/cw-meta-ctr',
     });
-    expect(containerFromProcCgroup(recorded('containerd-priv'), { containerdNamespaces: new Set(['default']) })?.id).toBe('cw-meta-ctr-priv');
+    expect(containerFromProcCgroup(recorded('containerd-priv'), { containerdNamespaces: new Set(['default']) })?.id).toBe(
+      'cw-meta-ctr-priv',
+    );
     expect(containerFromProcCgroup(recorded('containerd'), { containerdNamespaces: ['moby'] })).toBeUndefined();
   });
 
@@ -75,13 +81,17 @@ describe('recorded /proc/<pid>/cgroup of real containers on a systemd node', () 
 
   it('docker (systemd driver): /system.slice/docker-<64hex>.scope', () => {
     expect(containerFromProcCgroup(recorded('docker-systemd'))).toEqual({
-      runtime: 'DOCKER', id: SD_DOCKER, cgroupPath: `/system.slice/docker-${SD_DOCKER}.scope`,
+      runtime: 'DOCKER',
+      id: SD_DOCKER,
+      cgroupPath: `/system.slice/docker-${SD_DOCKER}.scope`,
     });
   });
 
   it('podman with crun (systemd): crun runs the container in /container below the libpod scope', () => {
     expect(containerFromProcCgroup(recorded('podman-crun-systemd'))).toEqual({
-      runtime: 'PODMAN', id: SD_PODMAN, cgroupPath: `/machine.slice/libpod-${SD_PODMAN}.scope/container`,
+      runtime: 'PODMAN',
+      id: SD_PODMAN,
+      cgroupPath: `/machine.slice/libpod-${SD_PODMAN}.scope/container`,
     });
   });
 
@@ -91,10 +101,14 @@ describe('recorded /proc/<pid>/cgroup of real containers on a systemd node', () 
     expect(containerFromProcCgroup(text, { containerdNamespaces: ['default'] })).toBeUndefined();
     const known = (ids: Record<string, string>) => ({ containerdIdOf: (id: string) => ids[id] });
     expect(containerFromProcCgroup(text, known({ 'cw-sd-ctr': 'default' }))).toEqual({
-      runtime: 'CONTAINERD', id: 'cw-sd-ctr', cgroupPath: '/system.slice/ctr-cw-sd-ctr.scope',
+      runtime: 'CONTAINERD',
+      id: 'cw-sd-ctr',
+      cgroupPath: '/system.slice/ctr-cw-sd-ctr.scope',
     });
     // both the prefix and the id hold '-': the longest known name wins, an unknown one never
-    expect(containerFromCgroupPath('/system.slice/my-ctr-cw-sd-ctr.scope', known({ 'cw-sd-ctr': 'default', ctr: 'default' }))?.id).toBe('cw-sd-ctr');
+    expect(containerFromCgroupPath('/system.slice/my-ctr-cw-sd-ctr.scope', known({ 'cw-sd-ctr': 'default', ctr: 'default' }))?.id).toBe(
+      'cw-sd-ctr',
+    );
     expect(containerFromCgroupPath('/system.slice/ctr-cw-sd-ctr.scope', known({ 'sd-ctr': 'default' }))?.id).toBe('sd-ctr');
     expect(containerFromCgroupPath('/system.slice/ctr-cw-sd-ctr.scope', known({ other: 'default' }))).toBeUndefined();
     // Docker's containerd namespace
@@ -122,9 +136,21 @@ describe('recorded /proc/<pid>/cgroup of real containers on a systemd node', () 
 describe('documented systemd / cgroup v2 / kubelet layouts', () => {
   const cases: Array<[string, string, ReturnType<typeof containerFromCgroupPath>]> = [
     ['docker, systemd driver', `/system.slice/docker-${H}.scope`, { runtime: 'DOCKER', id: H }],
-    ['containerd CRI, systemd, burstable pod', `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${POD_}.slice/cri-containerd-${H}.scope`, { runtime: 'CONTAINERD', id: H, podUid: POD }],
-    ['containerd CRI, systemd, guaranteed pod', `/kubepods.slice/kubepods-pod${POD_}.slice/cri-containerd-${H}.scope`, { runtime: 'CONTAINERD', id: H, podUid: POD }],
-    ['CRI-O, systemd, besteffort pod', `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${POD_}.slice/crio-${H}.scope`, { runtime: 'CRIO', id: H, podUid: POD }],
+    [
+      'containerd CRI, systemd, burstable pod',
+      `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${POD_}.slice/cri-containerd-${H}.scope`,
+      { runtime: 'CONTAINERD', id: H, podUid: POD },
+    ],
+    [
+      'containerd CRI, systemd, guaranteed pod',
+      `/kubepods.slice/kubepods-pod${POD_}.slice/cri-containerd-${H}.scope`,
+      { runtime: 'CONTAINERD', id: H, podUid: POD },
+    ],
+    [
+      'CRI-O, systemd, besteffort pod',
+      `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${POD_}.slice/crio-${H}.scope`,
+      { runtime: 'CRIO', id: H, podUid: POD },
+    ],
     ['CRI-O, cgroupfs', `/kubepods/burstable/pod${POD}/crio-${H}`, { runtime: 'CRIO', id: H, podUid: POD }],
     ['kubelet cgroupfs, runtime not in the path', `/kubepods/burstable/pod${POD}/${H}`, { runtime: 'UNKNOWN', id: H, podUid: POD }],
     ['kubelet cgroupfs, guaranteed', `/kubepods/pod${POD}/${H}`, { runtime: 'UNKNOWN', id: H, podUid: POD }],

@@ -2,7 +2,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DockerMetaError, formatRestartPolicy, parseDockerConfigV2, parseDockerHostConfig, readDockerContainer } from '../../src/meta/docker';
+import {
+  DockerMetaError,
+  formatRestartPolicy,
+  parseDockerConfigV2,
+  parseDockerHostConfig,
+  readDockerContainer,
+} from '../../src/meta/docker';
 import { MetaReadError } from '../../src/meta/safe-read';
 
 const DATA_ROOT = path.join(__dirname, '../fixtures/meta/docker-data');

@@ -69,7 +69,13 @@ describe('recorded bundles', () => {
     expect(c.hostNamespaces).toEqual(['PID', 'NET', 'USER', 'CGROUP']);
     expect(c.privileged).toBe(true);
     expect(c.cgroupsPath).toBe('/cwmeta/priv');
-    expect(c.mounts.find((m) => m.destination === '/host')).toEqual({ source: '/', destination: '/host', type: 'bind', readOnly: false, options: ['rbind', 'rw'] });
+    expect(c.mounts.find((m) => m.destination === '/host')).toEqual({
+      source: '/',
+      destination: '/host',
+      type: 'bind',
+      readOnly: false,
+      options: ['rbind', 'rw'],
+    });
   });
 
   it('ctr run: cgroupsPath /<ns>/<id>, no annotations, not privileged', () => {
@@ -95,7 +101,11 @@ describe('recorded bundles', () => {
   it('docker run: the libnetwork prestart hook (a host program), seccomp, masks, read-only /sys', () => {
     const c = readOciConfig(bundles.docker, opts);
     expect(c.hooks).toEqual([
-      { stage: 'prestart', path: '/proc/5217/exe', args: ['libnetwork-setkey', '-exec-root=/tmp/ctrwatch-meta-rt/docker/exec', DOCKER_ID, '36e0fc624686'] },
+      {
+        stage: 'prestart',
+        path: '/proc/5217/exe',
+        args: ['libnetwork-setkey', '-exec-root=/tmp/ctrwatch-meta-rt/docker/exec', DOCKER_ID, '36e0fc624686'],
+      },
     ]);
     expect(c.hasSeccomp).toBe(true);
     expect(c.maskedPaths).toContain('/proc/kcore');
@@ -185,12 +195,24 @@ describe('CRI annotations (documented formats)', () => {
 
 describe('semantics', () => {
   it('the last of ro/rw wins, as in mount(8)', () => {
-    const c = parse(minimal({ mounts: [{ destination: '/a', options: ['ro', 'rw'] }, { destination: '/b', options: ['rw', 'ro'] }, { destination: '/c' }] }));
+    const c = parse(
+      minimal({
+        mounts: [{ destination: '/a', options: ['ro', 'rw'] }, { destination: '/b', options: ['rw', 'ro'] }, { destination: '/c' }],
+      }),
+    );
     expect(c.mounts.map((m) => m.readOnly)).toEqual([false, true, false]);
   });
 
   it('a namespace joined by path is the host only when the callback says so', () => {
-    const ns = [{ type: 'pid', path: '/proc/1/ns/pid' }, { type: 'network', path: '/run/netns/other' }, { type: 'mount' }, { type: 'ipc' }, { type: 'uts' }, { type: 'user' }, { type: 'cgroup' }];
+    const ns = [
+      { type: 'pid', path: '/proc/1/ns/pid' },
+      { type: 'network', path: '/run/netns/other' },
+      { type: 'mount' },
+      { type: 'ipc' },
+      { type: 'uts' },
+      { type: 'user' },
+      { type: 'cgroup' },
+    ];
     const c = parse(minimal({ linux: { namespaces: ns } }), { isHostNamespace: (t, p) => t === 'pid' && p === '/proc/1/ns/pid' });
     expect(c.hostNamespaces).toEqual(['PID']);
   });
@@ -198,9 +220,27 @@ describe('semantics', () => {
   it('privileged needs all three: nearly all caps with SYS_ADMIN, no seccomp, no masked paths', () => {
     const all = [...CLASSIC_CAPS];
     expect(isPrivilegedLike(all, false, [])).toBe(true);
-    expect(isPrivilegedLike(all.filter((c) => c !== 'CAP_SYS_RESOURCE' && c !== 'CAP_AUDIT_READ'), false, [])).toBe(true);
-    expect(isPrivilegedLike(all.filter((c) => !['CAP_SYS_RESOURCE', 'CAP_AUDIT_READ', 'CAP_SYSLOG'].includes(c)), false, [])).toBe(false);
-    expect(isPrivilegedLike(all.filter((c) => c !== 'CAP_SYS_ADMIN'), false, [])).toBe(false);
+    expect(
+      isPrivilegedLike(
+        all.filter((c) => c !== 'CAP_SYS_RESOURCE' && c !== 'CAP_AUDIT_READ'),
+        false,
+        [],
+      ),
+    ).toBe(true);
+    expect(
+      isPrivilegedLike(
+        all.filter((c) => !['CAP_SYS_RESOURCE', 'CAP_AUDIT_READ', 'CAP_SYSLOG'].includes(c)),
+        false,
+        [],
+      ),
+    ).toBe(false);
+    expect(
+      isPrivilegedLike(
+        all.filter((c) => c !== 'CAP_SYS_ADMIN'),
+        false,
+        [],
+      ),
+    ).toBe(false);
     expect(isPrivilegedLike(all, true, [])).toBe(false);
     expect(isPrivilegedLike(all, false, ['/proc/kcore'])).toBe(false);
   });
@@ -269,7 +309,9 @@ describe('hostile input', () => {
 
   it('unknown or duplicated namespace types are invalid', () => {
     expect(errOf(() => parse(minimal({ linux: { namespaces: [{ type: 'host' }] } }))).reason).toBe('invalid');
-    expect(errOf(() => parse(minimal({ linux: { namespaces: [{ type: 'pid' }, { type: 'pid', path: '/proc/1/ns/pid' }] } }))).reason).toBe('invalid');
+    expect(errOf(() => parse(minimal({ linux: { namespaces: [{ type: 'pid' }, { type: 'pid', path: '/proc/1/ns/pid' }] } }))).reason).toBe(
+      'invalid',
+    );
     const nine = Array.from({ length: 9 }, () => ({ type: 'pid' }));
     expect(errOf(() => parse(minimal({ linux: { namespaces: nine } }))).reason).toBe('invalid');
   });

@@ -3,7 +3,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readOciConfig } from '../../src/meta/oci-config';
-import { parsePodmanContainersJson, parsePodmanImagesJson, PodmanMetaError, podmanBundleDir, readPodmanContainer } from '../../src/meta/podman';
+import {
+  parsePodmanContainersJson,
+  parsePodmanImagesJson,
+  PodmanMetaError,
+  podmanBundleDir,
+  readPodmanContainer,
+} from '../../src/meta/podman';
 import { MetaReadError } from '../../src/meta/safe-read';
 
 const GRAPH_ROOT = path.join(__dirname, '../fixtures/meta/podman-root');
@@ -39,7 +45,13 @@ describe('recorded podman 4.3 storage (<graphroot>/overlay-containers, overlay-i
 
   it('images.json gives names and digests', () => {
     const { images } = parsePodmanImagesJson(fs.readFileSync(path.join(GRAPH_ROOT, 'overlay-images/images.json')));
-    expect(images).toEqual([{ id: IMAGE_ID, digest: 'sha256:94dcb488b72927e1fb67f08b9aa2bf0d3b668dd559e7df7a587b1f95777ac602', names: ['localhost/busybox:latest'] }]);
+    expect(images).toEqual([
+      {
+        id: IMAGE_ID,
+        digest: 'sha256:94dcb488b72927e1fb67f08b9aa2bf0d3b668dd559e7df7a587b1f95777ac602',
+        names: ['localhost/busybox:latest'],
+      },
+    ]);
   });
 });
 

@@ -35,7 +35,11 @@ describe('recorded runc state', () => {
       rootfs: '/tmp/ctrwatch-meta-rt/bundle/rootfs',
       cgroupPath: '',
     });
-    expect(readRuncState(path.join(FIX, 'run-runc'), 'cw-meta-runc-priv')).toMatchObject({ initPid: 4001, initStartTicks: 21352, cgroupPath: '/cwmeta/priv' });
+    expect(readRuncState(path.join(FIX, 'run-runc'), 'cw-meta-runc-priv')).toMatchObject({
+      initPid: 4001,
+      initStartTicks: 21352,
+      cgroupPath: '/cwmeta/priv',
+    });
   });
 
   it('containerd (ctr): state under /run/containerd/runc/<ns>, bundle under containerd state', () => {
@@ -93,7 +97,14 @@ describe('rfc3339ToUnixNano', () => {
     expect(rfc3339ToUnixNano('0001-01-01T00:00:00Z')).toBe(-62135596800000000000n); // docker's "never"
   });
   it('refuses what is not a timestamp', () => {
-    for (const s of ['', 'yesterday', '2026-13-01T00:00:00Z', '2026-02-30T00:00:00Z', '2026-11-29T03:40:40', '2026-11-29T03:40:40.1234567891Z'])
+    for (const s of [
+      '',
+      'yesterday',
+      '2026-13-01T00:00:00Z',
+      '2026-02-30T00:00:00Z',
+      '2026-11-29T03:40:40',
+      '2026-11-29T03:40:40.1234567891Z',
+    ])
       expect(rfc3339ToUnixNano(s), s).toBeUndefined();
   });
 });
@@ -109,7 +120,13 @@ describe('hostile state', () => {
     fs.mkdirSync(path.join(tmp, id), { recursive: true });
     fs.writeFileSync(path.join(tmp, id, 'state.json'), body);
   };
-  const good = { id: 'c1', init_process_pid: 10, init_process_start: 20, created: '2026-01-01T00:00:00Z', config: { labels: [] as string[] } };
+  const good = {
+    id: 'c1',
+    init_process_pid: 10,
+    init_process_start: 20,
+    created: '2026-01-01T00:00:00Z',
+    config: { labels: [] as string[] },
+  };
 
   it('an annotation named "bundle" does not pass for the bundle: runc appends the real one last', () => {
     const st = parseRuncState(Buffer.from(JSON.stringify({ ...good, config: { labels: ['bundle=/evil', 'x=y', 'bundle=/real'] } })));

@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { decodeBatch } from '../../src/decode/decode';
 import { ObjFlag } from '../../src/decode/layout';
 import type { ObjectRecord } from '../../src/decode/records';
-import { controlFile, filelessExe, hostFsFromMountinfo, kdev, MAGIC, mountVerdict, rootVerdict, type HostFs } from '../../src/detect/object-rules';
+import {
+  controlFile,
+  filelessExe,
+  hostFsFromMountinfo,
+  kdev,
+  MAGIC,
+  mountVerdict,
+  rootVerdict,
+  type HostFs,
+} from '../../src/detect/object-rules';
 import { objectRecord, type ObjectFields } from '../support/records';
 
 const rec = (o: ObjectFields) => decodeBatch(objectRecord(o)).records[0] as ObjectRecord;
@@ -18,15 +27,43 @@ const HOST: HostFs = hostFsFromMountinfo(MOUNTINFO, 2n);
 
 describe('object records decode', () => {
   it('round-trips every field, the chain from the root down', () => {
-    const r = rec({ syscall: 'openat2', ret: 3, arg: 0x241n, dev: kdev(0, 48), magic: MAGIC.PROC, fstype: 'proc', ino: 99n, fMode: 0x2, flags: ObjFlag.FILE | ObjFlag.TARGET | ObjFlag.TARGET_IN_NS, mntId: 91, chain: ['12', 'mem'], path: '/proc/self/mem', target: { tgid: 12, pidns: 4026532251, startNs: 7n } });
-    expect(r).toMatchObject({ kind: 'object', syscall: 'openat2', ret: 3, arg: 0x241n, dev: 48, magic: MAGIC.PROC, fstype: 'proc', ino: 99n, fMode: 2, mntId: 91, chain: ['12', 'mem'], chainTruncated: false, path: '/proc/self/mem' });
+    const r = rec({
+      syscall: 'openat2',
+      ret: 3,
+      arg: 0x241n,
+      dev: kdev(0, 48),
+      magic: MAGIC.PROC,
+      fstype: 'proc',
+      ino: 99n,
+      fMode: 0x2,
+      flags: ObjFlag.FILE | ObjFlag.TARGET | ObjFlag.TARGET_IN_NS,
+      mntId: 91,
+      chain: ['12', 'mem'],
+      path: '/proc/self/mem',
+      target: { tgid: 12, pidns: 4026532251, startNs: 7n },
+    });
+    expect(r).toMatchObject({
+      kind: 'object',
+      syscall: 'openat2',
+      ret: 3,
+      arg: 0x241n,
+      dev: 48,
+      magic: MAGIC.PROC,
+      fstype: 'proc',
+      ino: 99n,
+      fMode: 2,
+      mntId: 91,
+      chain: ['12', 'mem'],
+      chainTruncated: false,
+      path: '/proc/self/mem',
+    });
     expect(r.target).toEqual({ tgid: 12, vpid: false, pidns: 4026532251, inNs: true, startNs: 7n });
     expect(r.ref).toBeUndefined();
   });
 });
 
 describe('host filesystems', () => {
-  it("reads / and every mounted device from mountinfo", () => {
+  it('reads / and every mounted device from mountinfo', () => {
     expect(HOST.rootDev).toBe(kdev(254, 0));
     expect(HOST.rootMntId).toBe(27);
     expect(HOST.devs.has(kdev(8, 17))).toBe(true);
@@ -35,9 +72,14 @@ describe('host filesystems', () => {
 });
 
 describe('control files', () => {
-  const f = (magic: number, chain: string[], fMode = 0x2, flags = ObjFlag.FILE) => controlFile(rec({ syscall: 'openat', magic, chain, fMode, flags }));
+  const f = (magic: number, chain: string[], fMode = 0x2, flags = ObjFlag.FILE) =>
+    controlFile(rec({ syscall: 'openat', magic, chain, fMode, flags }));
   it('names them from the kernel side', () => {
-    expect(f(MAGIC.PROC, ['sys', 'kernel', 'core_pattern'])).toEqual({ file: '/proc/sys/kernel/core_pattern', kind: 'core_pattern', severity: 'CRITICAL' });
+    expect(f(MAGIC.PROC, ['sys', 'kernel', 'core_pattern'])).toEqual({
+      file: '/proc/sys/kernel/core_pattern',
+      kind: 'core_pattern',
+      severity: 'CRITICAL',
+    });
     expect(f(MAGIC.PROC, ['sys', 'kernel', 'hotplug'])?.kind).toBe('uevent_helper');
     expect(f(MAGIC.PROC, ['sysrq-trigger'])?.kind).toBe('sysrq-trigger');
     expect(f(MAGIC.SYSFS, ['kernel', 'uevent_helper'])?.file).toBe('/sys/kernel/uevent_helper');
@@ -51,25 +93,57 @@ describe('control files', () => {
     expect(f(MAGIC.PROC, ['sys', 'kernel', 'core_pattern'], 0x2, 0)).toBeUndefined();
     // /proc/<pid>/mem only with the process the kernel named.
     expect(f(MAGIC.PROC, ['12', 'mem'])).toBeUndefined();
-    expect(controlFile(rec({ syscall: 'openat', magic: MAGIC.PROC, chain: ['12', 'task', '13', 'mem'], fMode: 2, flags: ObjFlag.FILE | ObjFlag.TARGET, target: { tgid: 12 } }))?.kind).toBe('proc-mem');
+    expect(
+      controlFile(
+        rec({
+          syscall: 'openat',
+          magic: MAGIC.PROC,
+          chain: ['12', 'task', '13', 'mem'],
+          fMode: 2,
+          flags: ObjFlag.FILE | ObjFlag.TARGET,
+          target: { tgid: 12 },
+        }),
+      )?.kind,
+    ).toBe('proc-mem');
   });
 });
 
 describe('mounts', () => {
   const v = (o: ObjectFields) => mountVerdict(rec(o), HOST);
   it('a cgroup hierarchy by its superblock, whatever the type asked for, with the API named', () => {
-    expect(v({ syscall: 'mount', magic: MAGIC.CGROUP, fstype: 'cgroup' })).toMatchObject({ ruleId: 'escape.mount-cgroupfs', severity: 'HIGH', api: 'mount(2)' });
-    expect(v({ syscall: 'fsmount', magic: MAGIC.CGROUP2, fstype: 'cgroup2' })).toMatchObject({ severity: 'HIGH', api: 'fsmount', what: 'cgroup2 hierarchy' });
+    expect(v({ syscall: 'mount', magic: MAGIC.CGROUP, fstype: 'cgroup' })).toMatchObject({
+      ruleId: 'escape.mount-cgroupfs',
+      severity: 'HIGH',
+      api: 'mount(2)',
+    });
+    expect(v({ syscall: 'fsmount', magic: MAGIC.CGROUP2, fstype: 'cgroup2' })).toMatchObject({
+      severity: 'HIGH',
+      api: 'fsmount',
+      what: 'cgroup2 hierarchy',
+    });
     expect(v({ syscall: 'open_tree', magic: MAGIC.CGROUP, flags: ObjFlag.RDONLY })).toBeUndefined();
-    expect(v({ syscall: 'mount_setattr', magic: MAGIC.CGROUP })).toMatchObject({ severity: 'HIGH', api: 'mount_setattr', what: 'cgroup v1 hierarchy (made writable)' });
+    expect(v({ syscall: 'mount_setattr', magic: MAGIC.CGROUP })).toMatchObject({
+      severity: 'HIGH',
+      api: 'mount_setattr',
+      what: 'cgroup v1 hierarchy (made writable)',
+    });
     expect(v({ syscall: 'mount_setattr', magic: MAGIC.CGROUP, flags: ObjFlag.RDONLY })).toBeUndefined();
     expect(v({ syscall: 'mount_setattr', magic: 0xef53, flags: ObjFlag.BDEV, dev: kdev(254, 0) })).toBeUndefined();
     expect(v({ syscall: 'mount', arg: 4096n, magic: MAGIC.CGROUP })).toMatchObject({ severity: 'HIGH', api: 'mount(2) bind' });
   });
-  it("a block device: CRITICAL when the host has it mounted, MEDIUM for a loop device; never a copy of a mount", () => {
-    expect(v({ syscall: 'mount', magic: 0xef53, fstype: 'ext4', flags: ObjFlag.BDEV, dev: kdev(254, 0) })).toMatchObject({ ruleId: 'escape.mount-device', severity: 'CRITICAL', hostDevice: true });
-    expect(v({ syscall: 'fsmount', magic: 0xef53, fstype: 'ext4', flags: ObjFlag.BDEV, dev: kdev(8, 2) })).toMatchObject({ severity: 'HIGH', hostDevice: false });
-    expect(v({ syscall: 'mount', magic: 0xef53, fstype: 'ext4', flags: ObjFlag.BDEV, dev: kdev(7, 0) })).toMatchObject({ severity: 'MEDIUM' });
+  it('a block device: CRITICAL when the host has it mounted, MEDIUM for a loop device; never a copy of a mount', () => {
+    expect(v({ syscall: 'mount', magic: 0xef53, fstype: 'ext4', flags: ObjFlag.BDEV, dev: kdev(254, 0) })).toMatchObject({
+      ruleId: 'escape.mount-device',
+      severity: 'CRITICAL',
+      hostDevice: true,
+    });
+    expect(v({ syscall: 'fsmount', magic: 0xef53, fstype: 'ext4', flags: ObjFlag.BDEV, dev: kdev(8, 2) })).toMatchObject({
+      severity: 'HIGH',
+      hostDevice: false,
+    });
+    expect(v({ syscall: 'mount', magic: 0xef53, fstype: 'ext4', flags: ObjFlag.BDEV, dev: kdev(7, 0) })).toMatchObject({
+      severity: 'MEDIUM',
+    });
     expect(v({ syscall: 'mount', arg: 4096n, magic: 0xef53, flags: ObjFlag.BDEV, dev: kdev(254, 0) })).toBeUndefined();
     expect(v({ syscall: 'open_tree', magic: 0xef53, flags: ObjFlag.BDEV, dev: kdev(254, 0) })).toBeUndefined();
     expect(v({ syscall: 'mount', magic: MAGIC.TMPFS, fstype: 'tmpfs', dev: kdev(0, 60) })).toBeUndefined();
@@ -79,14 +153,22 @@ describe('mounts', () => {
 describe('new roots', () => {
   const v = (o: Partial<ObjectFields>) => rootVerdict(rec({ syscall: 'chroot', ...o }), HOST);
   it("the host's / by device and inode, through any mount of it", () => {
-    expect(v({ dev: kdev(254, 0), ino: 2n, mntId: 27, flags: ObjFlag.BDEV | ObjFlag.SB_ROOT })).toMatchObject({ severity: 'HIGH', sameMount: true });
-    expect(v({ dev: kdev(254, 0), ino: 2n, mntId: 300, flags: ObjFlag.BDEV, ref: { dev: kdev(254, 0), ino: 5n } })).toMatchObject({ severity: 'HIGH', sameMount: false });
+    expect(v({ dev: kdev(254, 0), ino: 2n, mntId: 27, flags: ObjFlag.BDEV | ObjFlag.SB_ROOT })).toMatchObject({
+      severity: 'HIGH',
+      sameMount: true,
+    });
+    expect(v({ dev: kdev(254, 0), ino: 2n, mntId: 300, flags: ObjFlag.BDEV, ref: { dev: kdev(254, 0), ino: 5n } })).toMatchObject({
+      severity: 'HIGH',
+      sameMount: false,
+    });
   });
   it('a host filesystem outside the container root: MEDIUM; its own subdirectory, an overlay, a failure: nothing', () => {
     expect(v({ dev: kdev(8, 17), ino: 9n, flags: ObjFlag.BDEV, ref: { dev: kdev(0, 70), ino: 1n } })?.severity).toBe('MEDIUM');
     expect(v({ dev: kdev(254, 0), ino: 9n, flags: ObjFlag.BDEV, ref: { dev: kdev(254, 0), ino: 5n, beneath: true } })).toBeUndefined();
     // The container root on the host's disk (a runc bundle): a host directory outside that root is the host's.
-    expect(v({ dev: kdev(254, 0), ino: 9n, flags: ObjFlag.BDEV, ref: { dev: kdev(254, 0), ino: 5n, beneath: false } })?.severity).toBe('MEDIUM');
+    expect(v({ dev: kdev(254, 0), ino: 9n, flags: ObjFlag.BDEV, ref: { dev: kdev(254, 0), ino: 5n, beneath: false } })?.severity).toBe(
+      'MEDIUM',
+    );
     expect(v({ dev: kdev(0, 70), ino: 9n, ref: { dev: kdev(0, 70), ino: 1n } })).toBeUndefined();
     expect(v({ ret: -1, dev: kdev(254, 0), ino: 2n })).toBeUndefined();
   });

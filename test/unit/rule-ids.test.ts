@@ -12,8 +12,18 @@ function check(ruleId: string): string[] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrwatch-ruleid-'));
   try {
     const file = path.join(dir, 'f.ts');
-    fs.writeFileSync(file, `import type { Finding } from ${JSON.stringify(TYPES)};\nexport const f: Finding = { ruleId: ${JSON.stringify(ruleId)}, severity: 'LOW', message: '' };\n`);
-    const program = ts.createProgram([file], { strict: true, noEmit: true, skipLibCheck: true, types: [], module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 });
+    fs.writeFileSync(
+      file,
+      `import type { Finding } from ${JSON.stringify(TYPES)};\nexport const f: Finding = { ruleId: ${JSON.stringify(ruleId)}, severity: 'LOW', message: '' };\n`,
+    );
+    const program = ts.createProgram([file], {
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: [],
+      module: ts.ModuleKind.CommonJS,
+      target: ts.ScriptTarget.ES2022,
+    });
     return ts.getPreEmitDiagnostics(program, program.getSourceFile(file)).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

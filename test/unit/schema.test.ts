@@ -2,7 +2,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, encodeEvent, EVENTS_PROTO_REL, findPackageRoot, loadEventSchema, SchemaError, toJsonLine, type EventInput } from '../../src/proto/schema';
+import {
+  decodeEvent,
+  encodeEvent,
+  EVENTS_PROTO_REL,
+  findPackageRoot,
+  loadEventSchema,
+  SchemaError,
+  toJsonLine,
+  type EventInput,
+} from '../../src/proto/schema';
 
 const PKG = path.join(__dirname, '../..');
 const ID = 'b7bff6a1f2cd5fc975b0280d300b031a39fd483f4d1e954e4e5e25f374bb0d00';
@@ -66,17 +75,35 @@ describe('proto3 canonical JSON', () => {
 
   it('an empty message in the oneof is still emitted (it has presence); scalar defaults are not', () => {
     expect(toJsonLine({ sensorStats: {} })).toBe('{"sensorStats":{}}');
-    expect(toJsonLine({ seq: 0, node: '', containerExited: { exitCode: 0, container: { runtime: 'RUNTIME_UNSPECIFIED', existing: false, labels: {} } } })).toBe(
-      '{"containerExited":{"container":{}}}',
-    );
+    expect(
+      toJsonLine({
+        seq: 0,
+        node: '',
+        containerExited: { exitCode: 0, container: { runtime: 'RUNTIME_UNSPECIFIED', existing: false, labels: {} } },
+      }),
+    ).toBe('{"containerExited":{"container":{}}}');
     expect(toJsonLine({ containerExited: { exitCode: -1, signal: 9 } })).toBe('{"containerExited":{"exitCode":-1,"signal":9}}');
   });
 
   it('enums (also repeated) and maps of uint64 follow the mapping', () => {
     const line = toJsonLine({
-      detection: { ruleId: 'escape.host-ns', techniques: ['T1611'], severity: 'HIGH', chain: [{ pid: 1 }, { pid: 2 }], attributes: { ns: 'net' } },
+      detection: {
+        ruleId: 'escape.host-ns',
+        techniques: ['T1611'],
+        severity: 'HIGH',
+        chain: [{ pid: 1 }, { pid: 2 }],
+        attributes: { ns: 'net' },
+      },
     });
-    expect(JSON.parse(line)).toEqual({ detection: { ruleId: 'escape.host-ns', techniques: ['T1611'], severity: 'HIGH', chain: [{ pid: 1 }, { pid: 2 }], attributes: { ns: 'net' } } });
+    expect(JSON.parse(line)).toEqual({
+      detection: {
+        ruleId: 'escape.host-ns',
+        techniques: ['T1611'],
+        severity: 'HIGH',
+        chain: [{ pid: 1 }, { pid: 2 }],
+        attributes: { ns: 'net' },
+      },
+    });
     expect(JSON.parse(toJsonLine({ sensorStats: { ringBufferDrops: 3n, counters: { 'drops.cpu0': 2n ** 63n, zero: 0 } } }))).toEqual({
       sensorStats: { ringBufferDrops: '3', counters: { 'drops.cpu0': '9223372036854775808', zero: '0' } },
     });
@@ -108,7 +135,10 @@ describe('binary', () => {
 
   it('is readable by a schema loaded independently (same field numbers)', () => {
     const other = new protobuf.Root().loadSync(path.join(PKG, EVENTS_PROTO_REL), { keepCase: true }).lookupType('ctrwatch.v1.Event');
-    const msg = other.decode(encodeEvent(started)) as unknown as { seq: { toString(): string }; container_started: { container: { init_pid: number } } };
+    const msg = other.decode(encodeEvent(started)) as unknown as {
+      seq: { toString(): string };
+      container_started: { container: { init_pid: number } };
+    };
     expect(msg.seq.toString()).toBe('18446744073709551615');
     expect(msg.container_started.container.init_pid).toBe(5324);
   });
@@ -141,7 +171,16 @@ describe('the .proto file', () => {
     const names = enums.flatMap((e) => Object.keys(e.values));
     expect(new Set(names).size).toBe(names.length);
     for (const e of enums) expect(e.valuesById[0]).toMatch(/_UNSPECIFIED$/);
-    expect(Object.keys(snake.lookupEnum('ctrwatch.v1.Runtime').values)).toEqual(['RUNTIME_UNSPECIFIED', 'RUNC', 'CRUN', 'CONTAINERD', 'DOCKER', 'PODMAN', 'CRIO', 'UNKNOWN']);
+    expect(Object.keys(snake.lookupEnum('ctrwatch.v1.Runtime').values)).toEqual([
+      'RUNTIME_UNSPECIFIED',
+      'RUNC',
+      'CRUN',
+      'CONTAINERD',
+      'DOCKER',
+      'PODMAN',
+      'CRIO',
+      'UNKNOWN',
+    ]);
   });
 
   it('every message reserves 1000-1999 for site-local fields', () => {
@@ -150,7 +189,15 @@ describe('the .proto file', () => {
 
   it('the Event kinds are the ones the design names', () => {
     const ev = snake.lookupType('ctrwatch.v1.Event');
-    expect(ev.oneofs.kind.oneof).toEqual(['sensor_ready', 'container_created', 'container_started', 'container_exited', 'container_exec', 'detection', 'sensor_stats']);
+    expect(ev.oneofs.kind.oneof).toEqual([
+      'sensor_ready',
+      'container_created',
+      'container_started',
+      'container_exited',
+      'container_exec',
+      'detection',
+      'sensor_stats',
+    ]);
   });
 });
 

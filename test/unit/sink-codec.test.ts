@@ -13,10 +13,21 @@ const events: EventInput[] = [
     ...head,
     containerStarted: {
       container: {
-        id: ID, runtime: 'DOCKER', name: 'web', image: 'nginx:1.27', initPid: 5324, cgroupPath: `/docker/${ID}`,
-        privileged: false, existing: false, capabilities: [], hostNamespaces: ['USER', 'CGROUP', 'NAMESPACE_UNSPECIFIED' as never],
+        id: ID,
+        runtime: 'DOCKER',
+        name: 'web',
+        image: 'nginx:1.27',
+        initPid: 5324,
+        cgroupPath: `/docker/${ID}`,
+        privileged: false,
+        existing: false,
+        capabilities: [],
+        hostNamespaces: ['USER', 'CGROUP', 'NAMESPACE_UNSPECIFIED' as never],
         mounts: [{ source: '/', destination: '/host', readOnly: false, type: 'bind' }, {}],
-        labels: { app: 'cw', empty: '', 'ünï': 'cødé ✓' }, restartPolicy: 'on-failure:3', podName: '', cgroupId: 9007199254740993n,
+        labels: { app: 'cw', empty: '', ünï: 'cødé ✓' },
+        restartPolicy: 'on-failure:3',
+        podName: '',
+        cgroupId: 9007199254740993n,
         createdTimeUnixNano: '1795923700000000000',
       },
       process: { pid: 5324, startTimeNs: '273410000000', argv: ['/bin/sleep', '300', ''], uid: 0, euid: 0, ppid: 5300, comm: 'sleep' },
@@ -27,10 +38,16 @@ const events: EventInput[] = [
   { seq: 3, ...head, containerExited: { container: { id: 'x', runtime: 7 as never }, exitCode: -1, signal: 9 } },
   { seq: 4, ...head, containerExec: { container: {}, process: { pid: 1, exe: 'é'.repeat(200) }, parent: { argv: ['x'.repeat(20000)] } } },
   {
-    seq: 5, ...head,
+    seq: 5,
+    ...head,
     detection: {
-      ruleId: 'escape.host-ns-setns', techniques: ['T1611'], severity: 'HIGH', message: 'setns into host pid ns',
-      container: { id: ID }, chain: [{ pid: 10, startTimeNs: 5 }, { pid: 1 }], attributes: { ns: 'pid', path: '/proc/1/ns/pid' },
+      ruleId: 'escape.host-ns-setns',
+      techniques: ['T1611'],
+      severity: 'HIGH',
+      message: 'setns into host pid ns',
+      container: { id: ID },
+      chain: [{ pid: 10, startTimeNs: 5 }, { pid: 1 }],
+      attributes: { ns: 'pid', path: '/proc/1/ns/pid' },
     },
   },
   { seq: 6, ...head, sensorStats: { eventsEmitted: 0, ringBufferDrops: 12, counters: { 'sink.grpc.dropped': 0n, big: 2n ** 63n } } },
@@ -86,7 +103,13 @@ describe('event codec', () => {
 
   it('refuses truncated or garbled bytes with a SchemaError', () => {
     const good = codec.encode(events[0]!);
-    for (const bytes of [good.subarray(0, good.length - 3), Buffer.from([0x0a, 0xff]), Buffer.from([0x08]), Buffer.from([0x0f, 1]), Buffer.from([0x52, 5, 1])]) {
+    for (const bytes of [
+      good.subarray(0, good.length - 3),
+      Buffer.from([0x0a, 0xff]),
+      Buffer.from([0x08]),
+      Buffer.from([0x0f, 1]),
+      Buffer.from([0x52, 5, 1]),
+    ]) {
       expect(() => codec.decode(bytes)).toThrow(SchemaError);
       expect(() => codec.jsonLine(bytes)).toThrow(SchemaError);
     }

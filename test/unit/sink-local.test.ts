@@ -27,7 +27,13 @@ const tmp = () => {
   return d;
 };
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
-const event = (seq: number): EventInput => ({ seq, timeUnixNano: 1795923700581988444n, node: 'n', bootId: 'b', containerStarted: { container: { id: `c${seq}`, runtime: 'RUNC' } } });
+const event = (seq: number): EventInput => ({
+  seq,
+  timeUnixNano: 1795923700581988444n,
+  node: 'n',
+  bootId: 'b',
+  containerStarted: { container: { id: `c${seq}`, runtime: 'RUNC' } },
+});
 const tick = () => new Promise((r) => setTimeout(r, 20));
 
 /** A sink that takes everything and never finishes anything. */
@@ -124,18 +130,38 @@ describe('collector wire', () => {
     const obj = Batch.toObject(Batch.decode(b), { longs: String }) as { events: { seq: string }[]; floorSeq: string; instanceId: string };
     expect(obj).toMatchObject({ node: 'n', bootId: 'b', instanceId: 'i', floorSeq: '1', batchId: '3' });
     expect(obj.events.map((e) => e.seq)).toEqual(['1', '2']);
-    const back = decodeBatch(Buffer.from(Batch.encode(Batch.fromObject({ node: 'n', instanceId: 'x', batchId: 9, events: [event(7)].map((e) => schema.decodeEvent(codec.encode(e))) })).finish()));
+    const back = decodeBatch(
+      Buffer.from(
+        Batch.encode(
+          Batch.fromObject({ node: 'n', instanceId: 'x', batchId: 9, events: [event(7)].map((e) => schema.decodeEvent(codec.encode(e))) }),
+        ).finish(),
+      ),
+    );
     expect(back.header).toMatchObject({ node: 'n', instanceId: 'x', batchId: 9n });
     expect(codec.decode(back.events[0]!)).toEqual(schema.decodeEvent(codec.encode(event(7))));
     const a = encodeAck({ instanceId: 'i', seq: 2n ** 63n, batchId: 3n, written: 2, duplicates: 1 });
-    expect(Ack.toObject(Ack.decode(a), { longs: String })).toEqual({ instanceId: 'i', seq: String(2n ** 63n), batchId: '3', written: 2, duplicates: 1 });
+    expect(Ack.toObject(Ack.decode(a), { longs: String })).toEqual({
+      instanceId: 'i',
+      seq: String(2n ** 63n),
+      batchId: '3',
+      written: 2,
+      duplicates: 1,
+    });
     expect(decodeAck(a)).toEqual({ instanceId: 'i', seq: 2n ** 63n, batchId: 3n, written: 2, duplicates: 1 });
     expect(() => decodeAck(Buffer.from([0xff, 0xff]))).toThrow(/Ack/);
   });
 });
 
 describe('sensorStats and metrics', () => {
-  const counters = { eventsEmitted: 10, recordsDecoded: 100n, decodeErrors: 2, ringBufferDrops: 3, recordsByType: { exec: 60, fork: 40 }, kernel: { dropped_exec: 3 }, containersTracked: 4 };
+  const counters = {
+    eventsEmitted: 10,
+    recordsDecoded: 100n,
+    decodeErrors: 2,
+    ringBufferDrops: 3,
+    recordsByType: { exec: 60, fork: 40 },
+    kernel: { dropped_exec: 3 },
+    containersTracked: 4,
+  };
 
   it('builds a sensorStats event that fits the schema, with the sinks’ counters', async () => {
     const hub = new SinkHub({ logger, codec, instanceId: 'i', sinks: [new StdoutSink({ logger, codec, out: new PassThrough() })] });
@@ -146,10 +172,23 @@ describe('sensorStats and metrics', () => {
     expect(emitted.length).toBeGreaterThanOrEqual(2);
     const line = JSON.parse(toJsonLine({ seq: 1, ...emitted[0]! })) as { sensorStats: Record<string, unknown> };
     expect(line.sensorStats).toMatchObject({ eventsEmitted: '10', ringBufferDrops: '3', recordsDecoded: '100', containersTracked: '4' });
-    expect(line.sensorStats.counters).toMatchObject({ decode_errors: '2', 'records.exec': '60', 'kernel.dropped_exec': '3', 'sink.stdout.delivered': '0' });
+    expect(line.sensorStats.counters).toMatchObject({
+      decode_errors: '2',
+      'records.exec': '60',
+      'kernel.dropped_exec': '3',
+      'sink.stdout.delivered': '0',
+    });
     expect(buildSensorStats({}).sinkDrops).toBe(0n);
-    expect(countersFrom({ kernel: { sent_exec: 5, dropped_exec: 1 }, records: 5, decodeErrors: 0, dropped: 1 }, { events: 3, detections: 1, processes: 9, containers: 2 })).toMatchObject({
-      recordsByType: { exec: 5 }, ringBufferDrops: 1, eventsEmitted: 3, containersTracked: 2,
+    expect(
+      countersFrom(
+        { kernel: { sent_exec: 5, dropped_exec: 1 }, records: 5, decodeErrors: 0, dropped: 1 },
+        { events: 3, detections: 1, processes: 9, containers: 2 },
+      ),
+    ).toMatchObject({
+      recordsByType: { exec: 5 },
+      ringBufferDrops: 1,
+      eventsEmitted: 3,
+      containersTracked: 2,
     });
     await hub.close();
   });
@@ -166,9 +205,17 @@ describe('sensorStats and metrics', () => {
     expect((await fetch(`http://127.0.0.1:${srv.port}/`)).status).toBe(404);
     await srv.close();
     await hub.close();
-    for (const want of ['ctrwatch_records_total{type="exec"} 60', 'ctrwatch_kernel_drops_total 3', 'ctrwatch_decode_errors_total 2', 'ctrwatch_sink_queue_events{sink="stdout"} 0', 'ctrwatch_sink_delivered_total{sink="stdout"} 1', 'ctrwatch_sink_latency_seconds_count{sink="stdout"} 1', 'process_cpu_seconds_total', 'process_resident_memory_bytes']) {
+    for (const want of [
+      'ctrwatch_records_total{type="exec"} 60',
+      'ctrwatch_kernel_drops_total 3',
+      'ctrwatch_decode_errors_total 2',
+      'ctrwatch_sink_queue_events{sink="stdout"} 0',
+      'ctrwatch_sink_delivered_total{sink="stdout"} 1',
+      'ctrwatch_sink_latency_seconds_count{sink="stdout"} 1',
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+    ]) {
       expect(text).toContain(want);
     }
   });
 });
-

@@ -31,7 +31,10 @@ describe('NodeLog', () => {
     await Promise.all(appends);
     expect(log.commits).toBeLessThan(10); // grouped
     await log.close();
-    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort();
+    const files = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.jsonl'))
+      .sort();
     expect(files.length).toBe(2); // a commit is never split across files
     const all = files.map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('');
     expect(all).toBe(Array.from({ length: 10 }, (_, i) => line(i + 1)).join(''));

@@ -5,9 +5,27 @@ import { OutputSpecError } from '../../src/sinks/types';
 describe('parseOutputs', () => {
   it('defaults to stdout and reads every form', () => {
     expect(parseOutputs([])).toEqual([{ kind: 'stdout', url: 'stdout' }]);
-    const [f, g, s] = parseOutputs(['file:/var/log/cw/events.pb?max-mb=16&keep=3', 'grpc://127.0.0.1:4317?batch=500&compress=gzip', 'grpcs://collector.example:443?fsync=always']);
-    expect(f).toEqual({ kind: 'file', url: 'file:/var/log/cw/events.pb?max-mb=16&keep=3', path: '/var/log/cw/events.pb', maxBytes: 16 << 20, keep: 3 });
-    expect(g).toMatchObject({ kind: 'grpc', host: '127.0.0.1', port: 4317, tls: false, batchEvents: 500, compress: true, fsync: 'interval' });
+    const [f, g, s] = parseOutputs([
+      'file:/var/log/cw/events.pb?max-mb=16&keep=3',
+      'grpc://127.0.0.1:4317?batch=500&compress=gzip',
+      'grpcs://collector.example:443?fsync=always',
+    ]);
+    expect(f).toEqual({
+      kind: 'file',
+      url: 'file:/var/log/cw/events.pb?max-mb=16&keep=3',
+      path: '/var/log/cw/events.pb',
+      maxBytes: 16 << 20,
+      keep: 3,
+    });
+    expect(g).toMatchObject({
+      kind: 'grpc',
+      host: '127.0.0.1',
+      port: 4317,
+      tls: false,
+      batchEvents: 500,
+      compress: true,
+      fsync: 'interval',
+    });
     expect(s).toMatchObject({ kind: 'grpc', host: 'collector.example', port: 443, tls: true, fsync: 'always' });
     expect(parseOutputs(['grpc://[::1]:4317', 'grpc://localhost:1'])).toHaveLength(2);
   });

@@ -4,12 +4,24 @@ import { SeqWindow } from '../../src/collect/seq-window';
 import { Backoff } from '../../src/sinks/spool/backoff';
 import { EventClass, type SinkEvent } from '../../src/sinks/types';
 
-const ev = (seq: number, cls: EventClass, size = 10): SinkEvent => ({ event: {}, bytes: Buffer.alloc(size), seq: BigInt(seq), cls, offeredMs: 0 });
+const ev = (seq: number, cls: EventClass, size = 10): SinkEvent => ({
+  event: {},
+  bytes: Buffer.alloc(size),
+  seq: BigInt(seq),
+  cls,
+  offeredMs: 0,
+});
 
 describe('ClassQueue', () => {
   it('keeps sequence order across classes', () => {
     const q = new ClassQueue({ maxEvents: 10, maxBytes: 1000 });
-    for (const [s, c] of [[1, 1], [2, 2], [3, 0], [4, 1]] as const) q.push(ev(s, c));
+    for (const [s, c] of [
+      [1, 1],
+      [2, 2],
+      [3, 0],
+      [4, 1],
+    ] as const)
+      q.push(ev(s, c));
     expect(q.drain(10).map((e) => Number(e.seq))).toEqual([1, 2, 3, 4]);
   });
 

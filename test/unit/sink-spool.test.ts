@@ -7,12 +7,23 @@ import { Spool, type SpoolBatch, type SpoolOptions } from '../../src/sinks/spool
 import { EventClass, type DropReason, type SinkEvent } from '../../src/sinks/types';
 
 const logger = pino({ level: 'silent' });
-const ev = (seq: number, cls: EventClass, size = 100): SinkEvent => ({ event: {}, bytes: Buffer.alloc(size, seq & 0xff), seq: BigInt(seq), cls, offeredMs: Date.now() });
+const ev = (seq: number, cls: EventClass, size = 100): SinkEvent => ({
+  event: {},
+  bytes: Buffer.alloc(size, seq & 0xff),
+  seq: BigInt(seq),
+  cls,
+  offeredMs: Date.now(),
+});
 
 function open(dir: string, instanceId: string, over: Partial<SpoolOptions> = {}) {
   const drops: Record<string, number> = {};
   const spool = Spool.open({
-    dir, identity: { instanceId, node: 'n', bootId: 'b' }, maxBytes: 1 << 20, segmentBytes: 1240, fsync: 'never', logger,
+    dir,
+    identity: { instanceId, node: 'n', bootId: 'b' },
+    maxBytes: 1 << 20,
+    segmentBytes: 1240,
+    fsync: 'never',
+    logger,
     onDrop: (reason: DropReason, cls: EventClass, n: number) => (drops[`${reason}.${cls}`] = (drops[`${reason}.${cls}`] ?? 0) + n),
     ...over,
   });

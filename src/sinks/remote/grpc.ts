@@ -95,7 +95,11 @@ export class GrpcSink extends SpooledSink {
     if (this.call !== call) return;
     const head = this.inflight[0];
     if (!head || ack.batchId !== head.batchId || ack.instanceId !== head.batch.id.instanceId || ack.seq < head.batch.lastSeq) {
-      this.fail(call, 'bad_ack', `ack for batch ${ack.batchId} (${ack.instanceId} seq ${ack.seq}) does not match batch ${head?.batchId ?? 'none'} in flight`);
+      this.fail(
+        call,
+        'bad_ack',
+        `ack for batch ${ack.batchId} (${ack.instanceId} seq ${ack.seq}) does not match batch ${head?.batchId ?? 'none'} in flight`,
+      );
       return;
     }
     this.inflight.shift();
@@ -163,7 +167,10 @@ export class GrpcSink extends SpooledSink {
   private write(call: Call, batch: SpoolBatch): Promise<SendResult> {
     return new Promise((settle) => {
       const batchId = ++this.batchId;
-      const msg = encodeBatch({ node: batch.id.node, bootId: batch.id.bootId, instanceId: batch.id.instanceId, floorSeq: batch.firstSeq, batchId }, batch.records.map((r) => r.bytes));
+      const msg = encodeBatch(
+        { node: batch.id.node, bootId: batch.id.bootId, instanceId: batch.id.instanceId, floorSeq: batch.firstSeq, batchId },
+        batch.records.map((r) => r.bytes),
+      );
       if (!this.inflight.length) this.lastProgress = Date.now();
       this.inflight.push({ batchId, batch, settle });
       this.unacked.set(batch, call);

@@ -56,7 +56,14 @@ export class NatsSink extends SpooledSink {
     this.connecting ??= (async () => {
       try {
         if (!this.nc) {
-          this.nc = await connect({ servers: this.o.spec.servers, name: `ctrwatch ${this.o.identity.node}`, token: this.o.token, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5000 });
+          this.nc = await connect({
+            servers: this.o.spec.servers,
+            name: `ctrwatch ${this.o.identity.node}`,
+            token: this.o.token,
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 250,
+            timeout: 5000,
+          });
           this.js = this.nc.jetstream({ timeout: this.o.ackTimeoutMs ?? 5000 });
           this.log.info({ server: this.nc.getServer() }, 'connected to NATS');
           void this.nc.closed().then((err) => err && this.log.warn({ err }, 'NATS connection closed'));
@@ -113,7 +120,11 @@ export class NatsSink extends SpooledSink {
       const timer = setTimeout(resolve, this.o.ackTimeoutMs ?? 5000);
       const onReply = (data: Uint8Array) => {
         try {
-          const a = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as { seq?: number; duplicate?: boolean; error?: { description?: string } };
+          const a = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as {
+            seq?: number;
+            duplicate?: boolean;
+            error?: { description?: string };
+          };
           if (a.error || a.seq === undefined) {
             errors++;
             firstError ??= a.error?.description ?? 'no stream seq in the ack';
@@ -142,7 +153,12 @@ export class NatsSink extends SpooledSink {
     await done;
     for (const t of tokens) this.pending.delete(t);
     if (dups) this.counters.failures.resent_duplicates = (this.counters.failures.resent_duplicates ?? 0) + dups;
-    if (acked < n) return { kind: 'retry', reason: errors ? 'nats_publish_error' : 'nats_ack_timeout', detail: `${n - acked}/${n} publishes not acknowledged${firstError ? `: ${firstError}` : ''}` };
+    if (acked < n)
+      return {
+        kind: 'retry',
+        reason: errors ? 'nats_publish_error' : 'nats_ack_timeout',
+        detail: `${n - acked}/${n} publishes not acknowledged${firstError ? `: ${firstError}` : ''}`,
+      };
     return { kind: 'ok' };
   }
 

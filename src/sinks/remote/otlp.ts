@@ -58,12 +58,29 @@ export interface OtlpSinkOptions extends Omit<SpooledSinkOptions, 'name'> {
 }
 
 const SEVERITY: Record<string, number> = { SEVERITY_UNSPECIFIED: 9, INFO: 9, LOW: 13, MEDIUM: 14, HIGH: 17, CRITICAL: 21 };
-const KINDS = ['detection', 'containerExec', 'containerCreated', 'containerStarted', 'containerExited', 'sensorReady', 'sensorStats'] as const;
+const KINDS = [
+  'detection',
+  'containerExec',
+  'containerCreated',
+  'containerStarted',
+  'containerExited',
+  'sensorReady',
+  'sensorStats',
+] as const;
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
 
 /** A KeyValue{key, value: AnyValue{string_value}} as field `field` of the message being written. */
 function kvStr(w: protobuf.Writer, field: number, key: string, value: string): void {
-  w.uint32((field << 3) | 2).fork().uint32(10).string(key).uint32(18).fork().uint32(10).string(value).ldelim().ldelim();
+  w.uint32((field << 3) | 2)
+    .fork()
+    .uint32(10)
+    .string(key)
+    .uint32(18)
+    .fork()
+    .uint32(10)
+    .string(value)
+    .ldelim()
+    .ldelim();
 }
 
 /** Retry-After: delta-seconds or an HTTP date; undefined when absent or unreadable. */
@@ -82,7 +99,9 @@ export class OtlpSink extends SpooledSink {
   private constructor(private readonly o: OtlpSinkOptions) {
     super({ ...o, name: o.spec.url, batchEvents: o.batchEvents ?? o.spec.batchEvents, fsync: o.fsync ?? o.spec.fsync });
     this.protos = loadOtlpProtos();
-    this.agent = o.spec.tls ? new https.Agent({ keepAlive: true, maxSockets: 2, ...o.tlsOptions }) : new http.Agent({ keepAlive: true, maxSockets: 2 });
+    this.agent = o.spec.tls
+      ? new https.Agent({ keepAlive: true, maxSockets: 2, ...o.tlsOptions })
+      : new http.Agent({ keepAlive: true, maxSockets: 2 });
   }
 
   static async create(o: OtlpSinkOptions): Promise<OtlpSink> {
@@ -112,7 +131,11 @@ export class OtlpSink extends SpooledSink {
     for (const r of batch.records) {
       const ev = this.o.codec.decode(r.bytes) as Record<string, unknown>;
       let kind: string | undefined;
-      for (const k of KINDS) if (ev[k] !== undefined) { kind = k; break; }
+      for (const k of KINDS)
+        if (ev[k] !== undefined) {
+          kind = k;
+          break;
+        }
       const body = kind ? (ev[kind] as Record<string, unknown>) : {};
       let severityNumber = kind === 'sensorStats' ? 5 : 9;
       let severityText = kind === 'sensorStats' ? 'DEBUG' : 'INFO';
@@ -159,20 +182,35 @@ export class OtlpSink extends SpooledSink {
   protected async send(batch: SpoolBatch): Promise<SendResult> {
     const raw = this.encodeRequest(batch);
     const body = this.o.spec.compress ? await gzip(raw) : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-    const headers: http.OutgoingHttpHeaders = { ...this.o.headers, 'content-type': 'application/x-protobuf', 'content-length': body.length };
+    const headers: http.OutgoingHttpHeaders = {
+      ...this.o.headers,
+      'content-type': 'application/x-protobuf',
+      'content-length': body.length,
+    };
     if (this.o.spec.compress) headers['content-encoding'] = 'gzip';
     const res = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer } | Error>((resolve) => {
       const mod = this.o.spec.tls ? https : http;
-      const req = mod.request({ host: this.o.spec.host, port: this.o.spec.port, path: this.o.spec.path, method: 'POST', headers, agent: this.agent, timeout: this.o.requestTimeoutMs ?? 10_000 }, (r) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        r.on('data', (d: Buffer) => {
-          size += d.length;
-          if (size <= 1 << 20) chunks.push(d);
-        });
-        r.on('end', () => resolve({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks) }));
-        r.on('error', resolve);
-      });
+      const req = mod.request(
+        {
+          host: this.o.spec.host,
+          port: this.o.spec.port,
+          path: this.o.spec.path,
+          method: 'POST',
+          headers,
+          agent: this.agent,
+          timeout: this.o.requestTimeoutMs ?? 10_000,
+        },
+        (r) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          r.on('data', (d: Buffer) => {
+            size += d.length;
+            if (size <= 1 << 20) chunks.push(d);
+          });
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks) }));
+          r.on('error', resolve);
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.o.requestTimeoutMs ?? 10_000} ms`)));
       req.on('error', resolve);
       req.end(body);
@@ -183,17 +221,27 @@ export class OtlpSink extends SpooledSink {
       let rejected = 0;
       if (res.body.length && String(res.headers['content-type'] ?? '').includes('protobuf')) {
         try {
-          const r = this.protos.ExportLogsServiceResponse.toObject(this.protos.ExportLogsServiceResponse.decode(res.body), { longs: Number }) as { partialSuccess?: { rejectedLogRecords?: number; errorMessage?: string } };
+          const r = this.protos.ExportLogsServiceResponse.toObject(this.protos.ExportLogsServiceResponse.decode(res.body), {
+            longs: Number,
+          }) as { partialSuccess?: { rejectedLogRecords?: number; errorMessage?: string } };
           rejected = r.partialSuccess?.rejectedLogRecords ?? 0;
-          if (rejected) this.log.warn({ rejected, message: r.partialSuccess?.errorMessage }, 'the collector rejected some log records (partial success)');
+          if (rejected)
+            this.log.warn(
+              { rejected, message: r.partialSuccess?.errorMessage },
+              'the collector rejected some log records (partial success)',
+            );
         } catch (err) {
           this.counters.failures.bad_response = (this.counters.failures.bad_response ?? 0) + 1;
         }
       }
       return { kind: 'ok', rejected };
     }
-    const detail = `HTTP ${status}: ${res.body.subarray(0, 200).toString('utf8').replace(/[^\x20-\x7e]/g, '?')}`;
-    if (RETRY_STATUS.has(status)) return { kind: 'retry', reason: `http_${status}`, detail, afterMs: parseRetryAfter(res.headers['retry-after']) };
+    const detail = `HTTP ${status}: ${res.body
+      .subarray(0, 200)
+      .toString('utf8')
+      .replace(/[^\x20-\x7e]/g, '?')}`;
+    if (RETRY_STATUS.has(status))
+      return { kind: 'retry', reason: `http_${status}`, detail, afterMs: parseRetryAfter(res.headers['retry-after']) };
     if (status >= 400 && status < 500) return { kind: 'permanent', reason: `http_${status}`, detail };
     return { kind: 'retry', reason: `http_${status}`, detail };
   }

@@ -51,7 +51,6 @@ export function* parseRecords(buf: Buffer): Generator<{ seq: bigint; offeredMs: 
 
 export const segName = (lane: EventClass, no: number) => `${CLASS_NAMES[lane]}-${String(no).padStart(10, '0')}.seg`;
 
-
 /** length bytes of file at offset (fewer at its end). */
 export async function readAt(file: string, offset: number, length: number): Promise<Buffer> {
   const fh = await fsp.open(file, fs.constants.O_RDONLY);

@@ -145,7 +145,10 @@ export class Spool {
   private unlinks = new Set<Promise<void>>();
   corruptSegments = 0;
 
-  private constructor(private readonly o: SpoolOptions, current: Instance) {
+  private constructor(
+    private readonly o: SpoolOptions,
+    current: Instance,
+  ) {
     this.log = o.logger.child({ component: 'spool', dir: o.dir });
     this.current = current;
     this.segmentBytes = o.segmentBytes ?? Math.min(8 << 20, Math.max(64 << 10, Math.floor(o.maxBytes / 16)));
@@ -153,7 +156,8 @@ export class Spool {
 
   /** Open the spool: recover the runs left in it, then start a directory for this one. */
   static async open(o: SpoolOptions): Promise<Spool> {
-    if (!(o.maxBytes > 0 && Number.isFinite(o.maxBytes))) throw new SpoolError(`spool size ${o.maxBytes}: a positive number of bytes expected`);
+    if (!(o.maxBytes > 0 && Number.isFinite(o.maxBytes)))
+      throw new SpoolError(`spool size ${o.maxBytes}: a positive number of bytes expected`);
     try {
       await fsp.mkdir(o.dir, { recursive: true, mode: 0o700 });
       await fsp.access(o.dir, fs.constants.W_OK);
@@ -179,7 +183,11 @@ export class Spool {
       spool.timer.unref();
     }
     const pending = spool.stats();
-    if (pending.events) spool.log.info({ events: pending.events, bytes: pending.bytes, runs: spool.instances.length - 1 }, 'spool holds events of earlier runs: sending them first');
+    if (pending.events)
+      spool.log.info(
+        { events: pending.events, bytes: pending.bytes, runs: spool.instances.length - 1 },
+        'spool holds events of earlier runs: sending them first',
+      );
     return spool;
   }
 
@@ -191,7 +199,8 @@ export class Spool {
     let meta: SpoolIdentity & { createdMs?: number };
     try {
       meta = JSON.parse(await fsp.readFile(path.join(dir, 'meta.json'), 'utf8'));
-      if (typeof meta.instanceId !== 'string' || typeof meta.node !== 'string' || typeof meta.bootId !== 'string') throw new SpoolError('meta.json lacks instanceId, node or bootId');
+      if (typeof meta.instanceId !== 'string' || typeof meta.node !== 'string' || typeof meta.bootId !== 'string')
+        throw new SpoolError('meta.json lacks instanceId, node or bootId');
     } catch (err) {
       if (!names.some((n) => SEG_RE.test(n))) {
         await fsp.rm(dir, { recursive: true, force: true });
@@ -199,15 +208,38 @@ export class Spool {
       }
       throw new SpoolError(`${dir}/meta.json unreadable`, { cause: err });
     }
-    const inst = newInstance({ instanceId: meta.instanceId, node: meta.node, bootId: meta.bootId }, dir, meta.createdMs ?? st.mtimeMs, false);
-    inst.acked = await fsp.readFile(path.join(dir, 'acked'), 'utf8').then((s) => BigInt(s.trim() || '0')).catch(() => 0n);
+    const inst = newInstance(
+      { instanceId: meta.instanceId, node: meta.node, bootId: meta.bootId },
+      dir,
+      meta.createdMs ?? st.mtimeMs,
+      false,
+    );
+    inst.acked = await fsp
+      .readFile(path.join(dir, 'acked'), 'utf8')
+      .then((s) => BigInt(s.trim() || '0'))
+      .catch(() => 0n);
     inst.sent = inst.acked;
-    const segs = names.map((n) => SEG_RE.exec(n)).filter((m): m is RegExpExecArray => !!m).map((m) => ({ lane: CLASS_NAMES.indexOf(m[1] as never) as EventClass, no: Number(m[2]), name: m[0] }));
+    const segs = names
+      .map((n) => SEG_RE.exec(n))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => ({ lane: CLASS_NAMES.indexOf(m[1] as never) as EventClass, no: Number(m[2]), name: m[0] }));
     segs.sort((a, b) => a.no - b.no);
     for (const s of segs) {
       const file = path.join(dir, s.name);
       const buf = await fsp.readFile(file);
-      const seg: Segment = { lane: s.lane, no: s.no, file, size: 0, records: 0, maxSeq: 0n, acked: 0, inflight: 0, evicted: false, pendingBytes: 0, dirty: false };
+      const seg: Segment = {
+        lane: s.lane,
+        no: s.no,
+        file,
+        size: 0,
+        records: 0,
+        maxSeq: 0n,
+        acked: 0,
+        inflight: 0,
+        evicted: false,
+        pendingBytes: 0,
+        dirty: false,
+      };
       for (const r of parseRecords(buf)) {
         seg.records++;
         seg.size = r.end;
@@ -322,7 +354,19 @@ export class Spool {
   private newSegment(inst: Instance, lane: EventClass): Segment {
     const old = inst.active[lane];
     const no = inst.nextNo[lane]!++;
-    const seg: Segment = { lane, no, file: path.join(inst.dir, segName(lane, no)), size: 0, records: 0, maxSeq: 0n, acked: 0, inflight: 0, evicted: false, pendingBytes: 0, dirty: false };
+    const seg: Segment = {
+      lane,
+      no,
+      file: path.join(inst.dir, segName(lane, no)),
+      size: 0,
+      records: 0,
+      maxSeq: 0n,
+      acked: 0,
+      inflight: 0,
+      evicted: false,
+      pendingBytes: 0,
+      dirty: false,
+    };
     inst.lanes[lane]!.push(seg);
     inst.active[lane] = seg;
     if (old && old.pendingBytes === 0) void this.closeSegment(old);
@@ -385,7 +429,9 @@ export class Spool {
   async sync(): Promise<void> {
     const dirty = this.current.active.filter((s): s is Segment => !!s && s.dirty && !!s.fh);
     for (const s of dirty) s.dirty = false;
-    await Promise.all(dirty.map((s) => s.fh!.datasync().catch((err: unknown) => this.log.error({ err, file: s.file }, 'spool fsync failed'))));
+    await Promise.all(
+      dirty.map((s) => s.fh!.datasync().catch((err: unknown) => this.log.error({ err, file: s.file }, 'spool fsync failed'))),
+    );
   }
 
   // ---- reading ------------------------------------------------------------------------------
@@ -465,7 +511,8 @@ export class Spool {
       let used = 0;
       for (let end = recordEnd(buf, 0); end > 0; end = recordEnd(buf, used)) {
         const seq = buf.readBigUInt64LE(used + 8);
-        if (seq > inst.acked) cur.buf.push({ seq, offeredMs: buf.readDoubleLE(used + 16), bytes: buf.subarray(used + RECORD_HEADER, end), seg });
+        if (seq > inst.acked)
+          cur.buf.push({ seq, offeredMs: buf.readDoubleLE(used + 16), bytes: buf.subarray(used + RECORD_HEADER, end), seg });
         used = end;
       }
       if (used === 0) {
@@ -497,7 +544,11 @@ export class Spool {
    */
   private fromTail(inst: Instance, lane: number, cur: Cursor, seg: Segment): boolean {
     const tail = inst.tails[lane]!;
-    for (let h = tail.peek(); h && (h.segNo < cur.segNo || (h.segNo === cur.segNo && h.offset < cur.offset) || h.rec.seg.evicted); h = tail.peek()) {
+    for (
+      let h = tail.peek();
+      h && (h.segNo < cur.segNo || (h.segNo === cur.segNo && h.offset < cur.offset) || h.rec.seg.evicted);
+      h = tail.peek()
+    ) {
       this.tailBytes -= tail.shift()!.rec.bytes.length;
     }
     let n = 0;
@@ -531,7 +582,12 @@ export class Spool {
     inst.ackedDirty = true;
     for (const lane of inst.lanes) {
       for (const seg of [...lane]) {
-        if (seg.maxSeq <= inst.acked && seg.pendingBytes === 0 && seg.records > 0 && (inst.active[seg.lane] !== seg || seg.size >= this.segmentBytes / 2)) {
+        if (
+          seg.maxSeq <= inst.acked &&
+          seg.pendingBytes === 0 &&
+          seg.records > 0 &&
+          (inst.active[seg.lane] !== seg || seg.size >= this.segmentBytes / 2)
+        ) {
           lane.splice(lane.indexOf(seg), 1);
           if (inst.active[seg.lane] === seg) inst.active[seg.lane] = undefined;
           this.total -= seg.size;
@@ -542,7 +598,9 @@ export class Spool {
     }
     if (!inst.current && inst.lanes.every((l) => l.length === 0)) {
       this.instances.splice(this.instances.indexOf(inst), 1);
-      const p = fsp.rm(inst.dir, { recursive: true, force: true }).then(() => this.log.info({ instanceId: inst.id.instanceId }, 'spool of an earlier run delivered'));
+      const p = fsp
+        .rm(inst.dir, { recursive: true, force: true })
+        .then(() => this.log.info({ instanceId: inst.id.instanceId }, 'spool of an earlier run delivered'));
       this.unlinks.add(p.finally(() => this.unlinks.delete(p)));
     }
     this.saveAckedSoon();
@@ -553,7 +611,8 @@ export class Spool {
     for (const r of b.records) {
       r.seg.inflight--;
       // Its segment was evicted while in flight: now it is lost for sure.
-      if (r.seg.evicted && r.seq > (this.instances.find((i) => i.id.instanceId === b.id.instanceId)?.acked ?? 0n)) this.o.onDrop('spool_full', r.seg.lane, 1);
+      if (r.seg.evicted && r.seq > (this.instances.find((i) => i.id.instanceId === b.id.instanceId)?.acked ?? 0n))
+        this.o.onDrop('spool_full', r.seg.lane, 1);
     }
   }
 
@@ -588,7 +647,8 @@ export class Spool {
         await fsp.rename(tmp, path.join(inst.dir, 'acked'));
       } catch (err) {
         await fsp.rm(tmp, { force: true });
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.error({ err }, 'spool ack mark not saved (events will be sent again)');
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          this.log.error({ err }, 'spool ack mark not saved (events will be sent again)');
       }
     }
   }
@@ -612,7 +672,8 @@ export class Spool {
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
     await this.saveAcked();
-    for (const inst of this.instances) for (const lane of inst.lanes) for (const s of lane) if (s.fh) await this.closeSegment(s).catch(() => undefined);
+    for (const inst of this.instances)
+      for (const lane of inst.lanes) for (const s of lane) if (s.fh) await this.closeSegment(s).catch(() => undefined);
     await Promise.all([...this.unlinks]);
     if (this.current.lanes.every((l) => l.length === 0)) await fsp.rm(this.current.dir, { recursive: true, force: true });
   }
@@ -620,8 +681,16 @@ export class Spool {
 
 function newInstance(id: SpoolIdentity, dir: string, createdMs: number, current: boolean): Instance {
   return {
-    id, dir, createdMs, current, acked: 0n, sent: 0n, ackedDirty: false,
-    lanes: [[], [], []], active: [undefined, undefined, undefined], nextNo: [1, 1, 1],
+    id,
+    dir,
+    createdMs,
+    current,
+    acked: 0n,
+    sent: 0n,
+    ackedDirty: false,
+    lanes: [[], [], []],
+    active: [undefined, undefined, undefined],
+    nextNo: [1, 1, 1],
     cursors: [0, 1, 2].map(() => ({ segNo: -1, offset: 0, buf: new Fifo<SpoolRecord>() })),
     tails: [new Fifo<TailEntry>(), new Fifo<TailEntry>(), new Fifo<TailEntry>()],
   };

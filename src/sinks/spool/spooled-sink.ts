@@ -146,7 +146,10 @@ export abstract class SpooledSink implements Sink {
       const now = Date.now();
       if (now - this.lastWarn > 10_000) {
         this.lastWarn = now;
-        this.log.warn({ reason: r.reason, detail: r.detail, retryMs: delay, spooled: this.spool.stats().events }, 'send failed: spooling, will send again');
+        this.log.warn(
+          { reason: r.reason, detail: r.detail, retryMs: delay, spooled: this.spool.stats().events },
+          'send failed: spooling, will send again',
+        );
       }
       if (this.stopped) return undefined;
       await this.sleep(delay);
@@ -174,7 +177,10 @@ export abstract class SpooledSink implements Sink {
       this.spool.delivered(batch, batch.lastSeq);
       if (!this.loggedPermanent.has(r.reason)) {
         this.loggedPermanent.add(r.reason);
-        this.log.error({ reason: r.reason, detail: r.detail, events: batch.records.length }, 'the destination refused a batch for good: its events are counted as lost (logged once a reason)');
+        this.log.error(
+          { reason: r.reason, detail: r.detail, events: batch.records.length },
+          'the destination refused a batch for good: its events are counted as lost (logged once a reason)',
+        );
       }
     }
   }
@@ -224,11 +230,17 @@ export abstract class SpooledSink implements Sink {
       this.sending = false;
     }
     if (!this.queue.length && !this.flushing && this.spool.empty) for (const f of this.idle.splice(0)) f();
-    else if (!this.stopped && !this.flushing && this.queue.length === 0 && !this.spool.empty) setTimeout(() => void this.pump(), 50).unref();
+    else if (!this.stopped && !this.flushing && this.queue.length === 0 && !this.spool.empty)
+      setTimeout(() => void this.pump(), 50).unref();
   }
 
   stats(): SinkStats {
-    return spooledStats(this.counters, this.queue.length, this.connected, this.spool?.stats() ?? { events: 0, bytes: 0, corruptSegments: 0 });
+    return spooledStats(
+      this.counters,
+      this.queue.length,
+      this.connected,
+      this.spool?.stats() ?? { events: 0, bytes: 0, corruptSegments: 0 },
+    );
   }
 
   /** Resolves once everything offered so far is delivered (tests, benches). */
@@ -255,7 +267,11 @@ export abstract class SpooledSink implements Sink {
       await this.release();
       const left = this.spool.stats();
       await this.spool.close();
-      if (left.events) this.log.warn({ events: left.events, bytes: left.bytes }, 'closed with events not yet delivered: they stay in the spool for the next run');
+      if (left.events)
+        this.log.warn(
+          { events: left.events, bytes: left.bytes },
+          'closed with events not yet delivered: they stay in the spool for the next run',
+        );
     })();
     return this.closing;
   }
