@@ -12,6 +12,7 @@ import { loadEventSchema, type EventSchema } from '../proto/schema';
 import { compileEventCodec, type EventCodec } from '../proto/codec';
 import { isLoopback, readTokens, serverCredentials, type TlsFiles } from '../proto/credentials';
 import { decodeBatch, encodeAck, SHIP_PATH, type Ack } from '../proto/wire';
+import { SilenceWatch } from './silence';
 import { NodeLog } from './node-log';
 
 export interface CollectorOptions {
@@ -42,6 +43,8 @@ export interface CollectorStats {
   /** Streams ended by the collector, by reason. */
   refused: Record<string, number>;
   nodes: number;
+  /** sensorSilent events raised: sensors whose stats stopped for two intervals. */
+  silent: number;
 }
 
 export interface RunningCollector {
@@ -79,12 +82,46 @@ class Collector {
   private readonly tokens: Buffer[];
   private readonly nodes = new Map<string, Promise<NodeLog>>();
   private readonly calls = new Set<grpc.ServerDuplexStream<Buffer, Buffer>>();
-  private readonly counters: CollectorStats = { streams: 0, streamsTotal: 0, batches: 0, written: 0, duplicates: 0, refused: {}, nodes: 0 };
+  private readonly counters: CollectorStats = {
+    streams: 0,
+    streamsTotal: 0,
+    batches: 0,
+    written: 0,
+    duplicates: 0,
+    refused: {},
+    nodes: 0,
+    silent: 0,
+  };
+  private readonly silence = new SilenceWatch();
+  private readonly silenceTimer: NodeJS.Timeout;
 
   constructor(private readonly o: CollectorOptions) {
     this.log = o.logger.child({ component: 'collector' });
     this.codec = compileEventCodec(o.schema ?? loadEventSchema());
     this.tokens = o.tokenFile ? readTokens(o.tokenFile).map((t) => Buffer.from(`Bearer ${t}`)) : [];
+    this.silenceTimer = setInterval(() => this.raiseSilent(Date.now()), 1000).unref();
+  }
+
+  /** A sensorSilent line in the node's log for each sensor whose stats stopped (see silence.ts). */
+  private raiseSilent(nowMs: number): void {
+    for (const s of this.silence.check(nowMs)) {
+      this.counters.silent++;
+      this.log.warn({ node: s.node, bootId: s.bootId, instance: s.instanceId, silentForMs: s.silentForMs }, 'sensor silent');
+      const ev = {
+        timeUnixNano: String(BigInt(nowMs) * 1_000_000n),
+        node: s.node,
+        bootId: s.bootId,
+        sensorSilent: {
+          instanceId: s.instanceId,
+          lastStatsUnixNano: String(BigInt(s.lastStatsAtMs) * 1_000_000n),
+          intervalMs: String(s.intervalMs),
+          silentForMs: String(s.silentForMs),
+        },
+      };
+      this.nodeLog(s.node)
+        .then((l) => l.append(`${JSON.stringify(ev)}\n`, 1))
+        .catch((err: unknown) => this.log.error({ err, node: s.node }, 'sensorSilent not written'));
+    }
   }
 
   stats(): CollectorStats {
@@ -109,8 +146,11 @@ class Collector {
     return p;
   }
 
-  /** Check a whole batch, then take its new events into the node's log. */
-  private async accept(buf: Buffer, n: number): Promise<Accepted> {
+  /** The batch's header and events, each checked; a BatchError names the first that is not acceptable. */
+  private checked(
+    buf: Buffer,
+    n: number,
+  ): { h: ReturnType<typeof decodeBatch>['header']; events: { seq: bigint; obj: Record<string, unknown> }[] } {
     let batch: ReturnType<typeof decodeBatch>;
     try {
       batch = decodeBatch(buf);
@@ -132,21 +172,27 @@ class Collector {
       } catch (err) {
         throw new BatchError(`batch ${h.batchId}, event ${i}: ${(err as Error).message}`, { cause: err });
       }
-      const ev = {
-        seq: typeof obj.seq === 'string' ? BigInt(obj.seq) : 0n,
-        node: (obj.node as string | undefined) ?? '',
-        bootId: (obj.bootId as string | undefined) ?? '',
-      };
-      const seq = ev.seq;
+      const seq = typeof obj.seq === 'string' ? BigInt(obj.seq) : 0n;
+      const node = (obj.node as string | undefined) ?? '';
+      const bootId = (obj.bootId as string | undefined) ?? '';
       if (seq <= prev)
         throw new BatchError(`batch ${h.batchId}, event ${i}: seq ${seq} does not follow ${prev} (seq must start at 1 and increase)`);
-      if (ev.node !== h.node || ev.bootId !== h.bootId)
-        throw new BatchError(
-          `batch ${h.batchId}, event ${i}: node/boot ${ev.node}/${ev.bootId} differ from the batch's ${h.node}/${h.bootId}`,
-        );
+      if (node !== h.node || bootId !== h.bootId)
+        throw new BatchError(`batch ${h.batchId}, event ${i}: node/boot ${node}/${bootId} differ from the batch's ${h.node}/${h.bootId}`);
       if (seq < h.floorSeq) throw new BatchError(`batch ${h.batchId}, event ${i}: seq ${seq} below the batch's floor_seq ${h.floorSeq}`);
       prev = seq;
       events.push({ seq, obj });
+    }
+    return { h, events };
+  }
+
+  /** Check a whole batch, then take its new events into the node's log. */
+  private async accept(buf: Buffer, n: number): Promise<Accepted> {
+    const { h, events } = this.checked(buf, n);
+    const prev = events.length ? events[events.length - 1].seq : 0n;
+    for (const e of events) {
+      const stamp = typeof e.obj.timeUnixNano === 'string' ? BigInt(e.obj.timeUnixNano) : undefined;
+      if (e.obj.sensorStats) this.silence.stats(h.node, h.bootId, h.instanceId, stamp, Date.now());
     }
     const log = await this.nodeLog(h.node);
     // From here to append(): synchronous, so the window and the lines queued stay in step.
@@ -241,6 +287,7 @@ class Collector {
   }
 
   private async shutdown(): Promise<void> {
+    clearInterval(this.silenceTimer);
     for (const c of this.calls) c.emit('error', { code: grpc.status.UNAVAILABLE, details: 'collector shutting down' });
     const logs = await Promise.allSettled([...this.nodes.values()]);
     for (const l of logs)

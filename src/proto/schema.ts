@@ -112,6 +112,8 @@ export interface EventInput {
     detections?: U64;
     counters?: Record<string, U64>;
   };
+  /** Written by the collector when a sensor's stats stop. */
+  sensorSilent?: { instanceId?: string; lastStatsUnixNano?: U64; intervalMs?: U64; silentForMs?: U64 };
 }
 
 /** An event in canonical JSON form (what toJsonLine prints, what decodeEvent returns). */

@@ -71,5 +71,56 @@ describe.runIf(canRunKernelTests)(
         rmSync(dir, { recursive: true, force: true });
       }
     }, 120_000);
+
+    it('the collector raises sensorSilent when a sensor stops sending its stats', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'cw-silent-'));
+      const port = await freePort();
+      let collector: ChildProcess | undefined;
+      let cw: CtrwatchProcess | undefined;
+      try {
+        collector = spawn(process.execPath, [BIN, 'collect', '--listen', `127.0.0.1:${port}`, '--out', join(dir, 'out')], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        cw = await CtrwatchProcess.start([
+          '--output',
+          'stdout',
+          '--output',
+          `grpc://127.0.0.1:${port}`,
+          '--stats-interval-s',
+          '1',
+          '--spool-dir',
+          join(dir, 'spool'),
+          '--state-dir',
+          join(dir, 'state'),
+        ]);
+        const waitLines = async (pred: (l: Record<string, any>[]) => boolean, ms: number) => {
+          const end = Date.now() + ms;
+          for (;;) {
+            const got = collectorLines(join(dir, 'out'));
+            if (pred(got)) return got;
+            if (Date.now() > end) throw new Error(`not seen in ${ms} ms; last lines: ${JSON.stringify(got.slice(-3))}`);
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        };
+        // Two stats delivered: the collector knows the interval (1 s); no silence while they flow.
+        await waitLines((l) => l.filter((e) => e.sensorStats).length >= 3, 20_000);
+        expect(collectorLines(join(dir, 'out')).some((e) => e.sensorSilent)).toBe(false);
+        const stoppedAt = Date.now();
+        await cw.stop(); // the sensor is gone: its stats stop
+        const got = await waitLines((l) => l.some((e) => e.sensorSilent), 15_000);
+        const silent = got.filter((e) => e.sensorSilent);
+        expect(silent).toHaveLength(1);
+        expect(silent[0]).toMatchObject({ node: hostname(), bootId: expect.any(String) });
+        // The interval as the collector measured it from the sensor's own stamps: 1 s, give or take the timer.
+        expect(Math.abs(Number(silent[0].sensorSilent.intervalMs) - 1000)).toBeLessThan(100);
+        expect(Number(silent[0].sensorSilent.silentForMs)).toBeGreaterThan(2000);
+        expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+      } finally {
+        await cw?.stop();
+        collector?.kill('SIGTERM');
+        if (collector && collector.exitCode === null) await new Promise((r) => collector!.once('exit', r));
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 120_000);
   },
 );

@@ -197,6 +197,7 @@ describe('the .proto file', () => {
       'container_exec',
       'detection',
       'sensor_stats',
+      'sensor_silent',
     ]);
   });
 });
