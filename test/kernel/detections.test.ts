@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readHostFacts } from '../../src/host';
-import { canRunKernelTests } from '../support/env';
+import { canRunKernelTests, scaled } from '../support/env';
 import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
 import { RuntimeLab, type Started } from '../support/runtimes';
 
@@ -123,23 +123,16 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
       expect(setns.attributes.namespaces).toContain('mnt');
 
       // The classic cgroup v1 release_agent escape, for real, with a harmless agent.
-      await lab.exec(c, [
-        '/bin/sh',
-        '-c',
-        [
-          `mkdir -p /tmp/cg && mount -t cgroup -o none,name=${hierarchy} cgroup /tmp/cg`,
-          `mkdir -p /tmp/cg/cwx-${process.pid} && echo 1 > /tmp/cg/cwx-${process.pid}/notify_on_release`,
-          `echo ${agent} > /tmp/cg/release_agent`,
-          `sh -c 'echo $$ > /tmp/cg/cwx-${process.pid}/cgroup.procs'`,
-        ].join(' && '),
-      ]);
-      expect((await waitDet('escape.mount-cgroupfs', about(c))).severity).toBe('HIGH');
-      expect(
-        (await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('notify_on_release'))).severity,
-      ).toBe('HIGH');
-      expect(
-        (await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('release_agent'))).severity,
-      ).toBe('CRITICAL');
+      await lab.exec(c, ['/bin/sh', '-c', [
+        `mkdir -p /tmp/cg && mount -t cgroup -o none,name=${hierarchy} cgroup /tmp/cg`,
+        `mkdir -p /tmp/cg/cwx-${process.pid} && echo 1 > /tmp/cg/cwx-${process.pid}/notify_on_release`,
+        `echo ${agent} > /tmp/cg/release_agent`,
+        `sh -c 'echo $$ > /tmp/cg/cwx-${process.pid}/cgroup.procs'`,
+      ].join(' && ')]);
+      // this mount, not the runtime's: on cgroup v2 runc's init mounts cgroup2 for the container
+      expect((await waitDet('escape.mount-cgroupfs', (d) => about(c)(d) && d.attributes.target === '/tmp/cg')).severity).toBe('HIGH');
+      expect((await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('notify_on_release'))).severity).toBe('HIGH');
+      expect((await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('release_agent'))).severity).toBe('CRITICAL');
       const helper = await waitDet('escape.usermode-helper', (d) => d.attributes.program === agent);
       expect(helper.severity).toBe('CRITICAL');
       expect(helper.container.id).toBe(c.id);
@@ -224,10 +217,12 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     mkdirSync(join(rootfs, 'bin'), { recursive: true });
     copyFileSync('/bin/busybox', join(rootfs, 'bin/busybox'));
     const tag = `bare-det-${process.pid}`;
-    spawnSync('unshare', ['--fork', '--pid', '--mount', 'chroot', rootfs, '/bin/busybox', 'true', tag]);
+    // the creator is the program as exec'd: resolve it from PATH as the shell would (/bin or /usr/bin)
+    const unshare = execFileSync('/bin/sh', ['-c', 'command -v unshare'], { encoding: 'utf8' }).trim();
+    spawnSync(unshare, ['--fork', '--pid', '--mount', 'chroot', rootfs, '/bin/busybox', 'true', tag]);
     const d = await waitDet('deploy.unknown-runtime', (x) => x.container?.runtime === 'UNKNOWN' && JSON.stringify(x.chain).includes(tag));
     expect(d.severity).toBe('MEDIUM');
-    expect(d.attributes.creator).toBe('/usr/bin/unshare');
+    expect(d.attributes.creator).toBe(unshare);
   });
 
   it('T1053.007: a CronJob container, and an image started on a schedule', async () => {
@@ -239,11 +234,12 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     expect(job).toMatchObject({ severity: 'LOW', techniques: ['T1053.007'] });
     expect(job.attributes.cronJob).toBe('backup');
     await lab.stop(c);
-    // Four runs on a fixed 1.5 s schedule (start jitter under load stays well within the rule's 25%).
+    // Four runs on a fixed schedule of 1.5 s (times CTRWATCH_TEST_TIME_SCALE: a run must fit in a
+    // period); start jitter under load stays well within the rule's 25%.
     const tag = `sched-${process.pid}`;
     const t0 = Date.now();
     for (let i = 0; i < 4; i++) {
-      await new Promise((r) => setTimeout(r, Math.max(0, t0 + i * 1500 - Date.now())));
+      await new Promise((r) => setTimeout(r, Math.max(0, t0 + i * scaled(1500) - Date.now())));
       await lab.start('runc', { args: ['/bin/echo', tag], detach: false });
     }
     const s = await waitDet('orchestration.scheduled-image', (d) => d.attributes.key.includes(tag));

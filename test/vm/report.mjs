@@ -121,7 +121,10 @@ ${legend}
 
 ${verdict}
 `;
-  writeFileSync(opt.doc, md);
+  // The sections other tools write (## systemd nodes, by make vmtest-systemd) stay as they are.
+  const old = existsSync(opt.doc) ? readFileSync(opt.doc, 'utf8') : '';
+  const kept = old.indexOf('\n## systemd nodes');
+  writeFileSync(opt.doc, kept >= 0 ? `${md}${old.slice(kept)}` : md);
 }
 if (opt.summary) {
   const sum = { passed: 0, failed: 0, skipped: 0 };
