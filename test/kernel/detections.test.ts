@@ -123,16 +123,24 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
       expect(setns.attributes.namespaces).toContain('mnt');
 
       // The classic cgroup v1 release_agent escape, for real, with a harmless agent.
-      await lab.exec(c, ['/bin/sh', '-c', [
-        `mkdir -p /tmp/cg && mount -t cgroup -o none,name=${hierarchy} cgroup /tmp/cg`,
-        `mkdir -p /tmp/cg/cwx-${process.pid} && echo 1 > /tmp/cg/cwx-${process.pid}/notify_on_release`,
-        `echo ${agent} > /tmp/cg/release_agent`,
-        `sh -c 'echo $$ > /tmp/cg/cwx-${process.pid}/cgroup.procs'`,
-      ].join(' && ')]);
+      await lab.exec(c, [
+        '/bin/sh',
+        '-c',
+        [
+          `mkdir -p /tmp/cg && mount -t cgroup -o none,name=${hierarchy} cgroup /tmp/cg`,
+          `mkdir -p /tmp/cg/cwx-${process.pid} && echo 1 > /tmp/cg/cwx-${process.pid}/notify_on_release`,
+          `echo ${agent} > /tmp/cg/release_agent`,
+          `sh -c 'echo $$ > /tmp/cg/cwx-${process.pid}/cgroup.procs'`,
+        ].join(' && '),
+      ]);
       // this mount, not the runtime's: on cgroup v2 runc's init mounts cgroup2 for the container
       expect((await waitDet('escape.mount-cgroupfs', (d) => about(c)(d) && d.attributes.target === '/tmp/cg')).severity).toBe('HIGH');
-      expect((await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('notify_on_release'))).severity).toBe('HIGH');
-      expect((await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('release_agent'))).severity).toBe('CRITICAL');
+      expect(
+        (await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('notify_on_release'))).severity,
+      ).toBe('HIGH');
+      expect(
+        (await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('release_agent'))).severity,
+      ).toBe('CRITICAL');
       const helper = await waitDet('escape.usermode-helper', (d) => d.attributes.program === agent);
       expect(helper.severity).toBe('CRITICAL');
       expect(helper.container.id).toBe(c.id);
