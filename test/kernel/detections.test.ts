@@ -81,8 +81,10 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     const marker = join(hostDir, 'marker');
     writeFileSync(agent, `#!/bin/sh\necho ran > ${marker}\n`);
     chmodSync(agent, 0o755);
+    // In the host's cgroup namespace: the kernel creates a cgroup v1 hierarchy only from there, and
+    // on cgroup v2 nodes runtimes give each container a cgroup namespace of its own.
     const c = await lab.start('runc', {
-      args: ['/bin/sleep', '300'], privileged: true, hostPid: true,
+      args: ['/bin/sleep', '300'], privileged: true, hostPid: true, hostCgroupns: true,
       mounts: [{ source: '/', destination: '/host' }],
     });
     // A named v1 hierarchy of our own: it can be mounted from a container on cgroup v2 nodes
@@ -103,7 +105,6 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
         `echo ${agent} > /tmp/cg/release_agent`,
         `sh -c 'echo $$ > /tmp/cg/cwx-${process.pid}/cgroup.procs'`,
       ].join(' && ')]);
-      // this mount, not the runtime's: on cgroup v2 runc's init mounts cgroup2 for the container
       expect((await waitDet('escape.mount-cgroupfs', (d) => about(c)(d) && d.attributes.target === '/tmp/cg')).severity).toBe('HIGH');
       expect((await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('notify_on_release'))).severity).toBe('HIGH');
       expect((await waitDet('escape.kernel-control-write', (d) => about(c)(d) && d.attributes.file.endsWith('release_agent'))).severity).toBe('CRITICAL');
