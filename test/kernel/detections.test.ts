@@ -105,10 +105,13 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     const marker = join(hostDir, 'marker');
     writeFileSync(agent, `#!/bin/sh\necho ran > ${marker}\n`);
     chmodSync(agent, 0o755);
+    // In the host's cgroup namespace: the kernel creates a cgroup v1 hierarchy only from there, and
+    // on cgroup v2 nodes runtimes give each container a cgroup namespace of its own.
     const c = await lab.start('runc', {
       args: ['/bin/sleep', '300'],
       privileged: true,
       hostPid: true,
+      hostCgroupns: true,
       mounts: [{ source: '/', destination: '/host' }],
     });
     // A named v1 hierarchy of our own: it can be mounted from a container on cgroup v2 nodes

@@ -44,6 +44,7 @@ export class CtrDriver implements Driver {
     if (spec.privileged) flags.push('--privileged');
     if (spec.hostNet) flags.push('--net-host');
     if (spec.hostPid) flags.push('--with-ns', `pid:${hostNamespacePath('pid')}`);
+    if (spec.hostCgroupns) flags.push('--with-ns', `cgroup:${hostNamespacePath('cgroup')}`);
     for (const m of spec.mounts ?? []) {
       flags.push('--mount', `type=bind,src=${m.source},dst=${m.destination},options=rbind:${m.readonly ? 'ro' : 'rw'}`);
     }

@@ -52,6 +52,7 @@ abstract class EngineDriver implements Driver {
     const cidFile = join(files, `${name}-${++this.starts}`);
     const flags = ['--name', name, '--cidfile', cidFile, '--network', spec.hostNet ? 'host' : 'none'];
     if (spec.hostPid) flags.push('--pid', 'host');
+    if (spec.hostCgroupns) flags.push('--cgroupns', 'host');
     for (const m of spec.mounts ?? []) {
       flags.push('--mount', `type=bind,source=${m.source},target=${m.destination}${m.readonly ? ',readonly=true' : ''}`);
     }

@@ -64,7 +64,7 @@ export function ociConfig(template: string, spec: ContainerSpec, name: string, r
   c.process.user = { uid: spec.user ?? 0, gid: spec.user ?? 0 };
   c.root = { path: rootfs, readonly: false };
   c.hostname = name.slice(0, 63);
-  const shared = new Set([spec.hostPid && 'pid', spec.hostNet && 'network']);
+  const shared = new Set([spec.hostPid && 'pid', spec.hostNet && 'network', spec.hostCgroupns && 'cgroup']);
   c.linux.namespaces = c.linux.namespaces.filter((n) => !shared.has(n.type));
   for (const m of spec.mounts ?? []) {
     c.mounts.push({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', m.readonly ? 'ro' : 'rw'] });

@@ -24,6 +24,8 @@ export interface ContainerSpec {
   hostPid?: boolean;
   /** Share the host's network namespace (otherwise a private one with no interfaces but lo). */
   hostNet?: boolean;
+  /** Share the host's cgroup namespace (runtimes give containers their own on cgroup v2 nodes). */
+  hostCgroupns?: boolean;
   /** Bind mounts (rbind); sources must exist and contain no comma. */
   mounts?: BindMount[];
   /** uid (and gid) of the entrypoint. Not supported by ctr 1.6. */
