@@ -190,6 +190,7 @@ class Collector {
   private async accept(buf: Buffer, n: number): Promise<Accepted> {
     const { h, events } = this.checked(buf, n);
     const prev = events.length ? events[events.length - 1].seq : 0n;
+    this.silence.batch(h.node, h.bootId, h.instanceId);
     for (const e of events) {
       const stamp = typeof e.obj.timeUnixNano === 'string' ? BigInt(e.obj.timeUnixNano) : undefined;
       if (e.obj.sensorStats) this.silence.stats(h.node, h.bootId, h.instanceId, stamp, Date.now());

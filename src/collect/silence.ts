@@ -34,8 +34,7 @@ export class SilenceWatch {
   /** A sensorStats event arrived from (node, boot, instance), stamped stampNs by the sensor. */
   stats(node: string, bootId: string, instanceId: string, stampNs: bigint | undefined, nowMs: number): void {
     const key = `${node}/${bootId}/${instanceId}`;
-    // A newer sensor on the node (a restart, a reboot) supersedes the one before: not a silence.
-    for (const [k, o] of this.sensors) if (o.node === node && k !== key) this.sensors.delete(k);
+    this.batch(node, bootId, instanceId);
     const w = this.sensors.get(key) ?? { node, bootId, instanceId, lastAtMs: nowMs, intervalMs: DEFAULT_INTERVAL_MS, raised: false };
     if (stampNs !== undefined && w.lastStampNs !== undefined && stampNs > w.lastStampNs) {
       // The smallest gap: a sensor's interval is fixed for its life, and a gap after a silence is not it.
@@ -47,6 +46,13 @@ export class SilenceWatch {
     w.lastAtMs = nowMs;
     w.raised = false;
     this.sensors.set(key, w);
+  }
+
+  /** Any batch from (node, boot, instance): a newer sensor on the node (a restart, a reboot)
+   * supersedes the one before, whose stats then stop without it being a silence. */
+  batch(node: string, bootId: string, instanceId: string): void {
+    const key = `${node}/${bootId}/${instanceId}`;
+    for (const [k, o] of this.sensors) if (o.node === node && k !== key) this.sensors.delete(k);
   }
 
   /** Sensors silent for more than two intervals, each raised once per silence. */

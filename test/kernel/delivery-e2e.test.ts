@@ -24,6 +24,28 @@ function collectorLines(out: string): Record<string, any>[] {
     );
 }
 
+/** `ctrwatch collect` listening on port, writing under dir/out. */
+function startCollector(dir: string, port: number): ChildProcess {
+  return spawn(process.execPath, [BIN, 'collect', '--listen', `127.0.0.1:${port}`, '--out', join(dir, 'out')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+}
+
+/** A real sensor shipping to that collector (and printing to stdout, where the test reads it). */
+function startShippingSensor(dir: string, port: number, extra: string[] = []): Promise<CtrwatchProcess> {
+  return CtrwatchProcess.start([
+    '--output',
+    'stdout',
+    '--output',
+    `grpc://127.0.0.1:${port}`,
+    ...extra,
+    '--spool-dir',
+    join(dir, 'spool'),
+    '--state-dir',
+    join(dir, 'state'),
+  ]);
+}
+
 describe.runIf(canRunKernelTests)(
   'a real sensor ships to the reference collector (ctrwatch run --output grpc:// → ctrwatch collect)',
   () => {
@@ -34,19 +56,8 @@ describe.runIf(canRunKernelTests)(
       let cw: CtrwatchProcess | undefined;
       const lab = await RuntimeLab.open();
       try {
-        collector = spawn(process.execPath, [BIN, 'collect', '--listen', `127.0.0.1:${port}`, '--out', join(dir, 'out')], {
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
-        cw = await CtrwatchProcess.start([
-          '--output',
-          'stdout',
-          '--output',
-          `grpc://127.0.0.1:${port}`,
-          '--spool-dir',
-          join(dir, 'spool'),
-          '--state-dir',
-          join(dir, 'state'),
-        ]);
+        collector = startCollector(dir, port);
+        cw = await startShippingSensor(dir, port);
         const c = await lab.start('runc', { args: ['/bin/sleep', '300'] });
         const st = await cw.waitFor((e) => e.containerStarted?.container?.id === c.id);
         await lab.stop(c);
@@ -78,21 +89,8 @@ describe.runIf(canRunKernelTests)(
       let collector: ChildProcess | undefined;
       let cw: CtrwatchProcess | undefined;
       try {
-        collector = spawn(process.execPath, [BIN, 'collect', '--listen', `127.0.0.1:${port}`, '--out', join(dir, 'out')], {
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
-        cw = await CtrwatchProcess.start([
-          '--output',
-          'stdout',
-          '--output',
-          `grpc://127.0.0.1:${port}`,
-          '--stats-interval-s',
-          '1',
-          '--spool-dir',
-          join(dir, 'spool'),
-          '--state-dir',
-          join(dir, 'state'),
-        ]);
+        collector = startCollector(dir, port);
+        cw = await startShippingSensor(dir, port, ['--stats-interval-s', '1']);
         const waitLines = async (pred: (l: Record<string, any>[]) => boolean, ms: number) => {
           const end = Date.now() + ms;
           for (;;) {

@@ -40,16 +40,7 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
 
   const dets = (rule: string, pred: (d: Ev) => boolean = () => true) =>
     cw.events.filter((e) => e.detection?.ruleId === rule && pred(e.detection)).map((e) => e.detection);
-  const waitDet = async (rule: string, pred: (d: Ev) => boolean = () => true, ms = 10_000) => {
-    try {
-      return (await cw.waitFor((e) => e.detection?.ruleId === rule && pred(e.detection), ms)).detection;
-    } catch (err) {
-      const seen = cw.events
-        .filter((e) => e.detection?.ruleId === rule)
-        .map((e) => JSON.stringify({ ...e.detection, chain: undefined, container: e.detection.container?.id }));
-      throw new Error(`${rule} not seen; seen of that rule: ${seen.slice(-5).join('\n')}`, { cause: err });
-    }
-  };
+  const waitDet = (rule: string, pred: (d: Ev) => boolean = () => true, ms = 10_000) => cw.detection(rule, pred, ms);
   const about = (c: Started) => (d: Ev) => d.container?.id === c.id;
   const settle = () => new Promise((r) => setTimeout(r, 500));
 

@@ -59,16 +59,7 @@ describe.runIf(canRunKernelTests)('protecting the sensor and the doors around it
     rmSync(state, { recursive: true, force: true });
   });
 
-  const waitDet = async (rule: string, pred: (d: Ev) => boolean = () => true, ms = 10_000) => {
-    try {
-      return (await cw.waitFor((e) => e.detection?.ruleId === rule && pred(e.detection), ms)).detection;
-    } catch (err) {
-      const seen = cw.events
-        .filter((e) => e.detection?.ruleId === rule)
-        .map((e) => JSON.stringify({ ...e.detection, chain: undefined, container: e.detection.container?.id }));
-      throw new Error(`${rule} not seen; seen of that rule: ${seen.slice(-5).join('\n')}`, { cause: err });
-    }
-  };
+  const waitDet = (rule: string, pred: (d: Ev) => boolean = () => true, ms = 10_000) => cw.detection(rule, pred, ms);
   const about = (c: Started) => (d: Ev) => d.container?.id === c.id;
   // The rules this file is about, and every escape: an ordinary container raises none of them at MEDIUM or above.
   const OURS = /^(sensor\.|escape\.|evasion\.|discovery\.runtime-socket)/;

@@ -59,6 +59,18 @@ export class CtrwatchProcess {
     }
   }
 
+  /** The first detection of a rule that pred accepts; on a timeout the error lists the last ones seen of that rule. */
+  async detection(rule: string, pred: (d: Ev) => boolean = () => true, ms = 10_000): Promise<Ev> {
+    try {
+      return (await this.waitFor((e) => e.detection?.ruleId === rule && pred(e.detection), ms)).detection;
+    } catch (err) {
+      const seen = this.events
+        .filter((e) => e.detection?.ruleId === rule)
+        .map((e) => JSON.stringify({ ...e.detection, chain: undefined, container: e.detection.container?.id }));
+      throw new Error(`${rule} not seen; seen of that rule: ${seen.slice(-5).join('\n')}`, { cause: err });
+    }
+  }
+
   /** Events of one kind about one container id. */
   of(kind: string, id: string): Ev[] {
     return this.events.filter((e) => e[kind]?.container?.id === id).map((e) => e[kind]);

@@ -39,4 +39,12 @@ describe('sensorSilent: a sensor whose stats stop for two intervals', () => {
     expect(w.check(4000)).toEqual([]);
     expect(w.check(6000).map((s) => s.instanceId)).toEqual(['new']);
   });
+
+  it("a new instance's first batch, before any of its stats, already supersedes the old one", () => {
+    const w = new SilenceWatch();
+    w.stats('n1', 'b', 'old', 1n * S, 0);
+    w.stats('n1', 'b', 'old', 2n * S, 1000);
+    w.batch('n1', 'b', 'new');
+    expect(w.check(10_000)).toEqual([]);
+  });
 });
