@@ -190,10 +190,9 @@ class Collector {
   private async accept(buf: Buffer, n: number): Promise<Accepted> {
     const { h, events } = this.checked(buf, n);
     const prev = events.length ? events[events.length - 1].seq : 0n;
-    this.silence.batch(h.node, h.bootId, h.instanceId);
     for (const e of events) {
-      const stamp = typeof e.obj.timeUnixNano === 'string' ? BigInt(e.obj.timeUnixNano) : undefined;
-      if (e.obj.sensorStats) this.silence.stats(h.node, h.bootId, h.instanceId, stamp, Date.now());
+      if (e.obj.sensorStats && typeof e.obj.timeUnixNano === 'string')
+        this.silence.stats(h.node, h.bootId, h.instanceId, BigInt(e.obj.timeUnixNano), Date.now());
     }
     const log = await this.nodeLog(h.node);
     // From here to append(): synchronous, so the window and the lines queued stay in step.

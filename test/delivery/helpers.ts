@@ -143,7 +143,8 @@ export function runOf(ev: Record<string, unknown>): string {
 /** Counts of each "run/seq". */
 export function tally(evs: Record<string, unknown>[]): Map<string, number> {
   const m = new Map<string, number>();
-  for (const e of evs) {
+  // The sensors' events; what the collector writes itself (sensorSilent) has no seq.
+  for (const e of evs.filter((x) => x.seq !== undefined)) {
     const k = `${runOf(e)}/${String(e.seq)}`;
     m.set(k, (m.get(k) ?? 0) + 1);
   }
