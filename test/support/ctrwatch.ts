@@ -14,7 +14,12 @@ export class CtrwatchProcess {
 
   static async start(args: string[] = [], readyMs = 30_000): Promise<CtrwatchProcess> {
     const p = new CtrwatchProcess();
-    await p.spawn(args, readyMs);
+    try {
+      await p.spawn(args, readyMs);
+    } catch (err) {
+      await p.stop(); // a sensor that never became ready is not left running
+      throw err;
+    }
     return p;
   }
 
