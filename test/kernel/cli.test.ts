@@ -1,16 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { canRunKernelTests } from '../support/env';
+import { canRunKernelTests, scaled } from '../support/env';
 
 const BIN = join(__dirname, '../../bin/ctrwatch');
-const ctrwatch = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+const ctrwatch = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: scaled(60_000) });
 /* Root with every capability dropped (bounding set too): unprivileged for BPF, yet a clone
  * under a 0700 /root stays reachable through its owner bits, which a real nobody lacks. */
 const unprivileged = (args: string[]) =>
   spawnSync('setpriv', ['--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all', process.execPath, BIN, ...args], {
     encoding: 'utf8',
-    timeout: 60_000,
+    timeout: scaled(60_000),
   });
 
 describe.runIf(canRunKernelTests)('ctrwatch doctor and run prerequisites', () => {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canRunKernelTests } from '../support/env';
+import { canRunKernelTests, scaled } from '../support/env';
 import { CtrwatchProcess } from '../support/ctrwatch';
 
 const BIN = join(__dirname, '../../bin/ctrwatch');
@@ -39,7 +39,7 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
   });
 
   it('doctor prints the kernel features and one warn line per degraded rule', () => {
-    const r = spawnSync(process.execPath, [BIN, 'doctor'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, [BIN, 'doctor'], { encoding: 'utf8', timeout: scaled(60_000) });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ok {4}kernel {5}\S+: btf, ringbuf, tracing/m);
     const degraded = r.stdout.split('\n').filter((l) => l.startsWith('warn  degraded'));
@@ -48,7 +48,7 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
   });
 
   it('version names the sensor, the BPF object built in, the schema and the features probed', () => {
-    const r = spawnSync(process.execPath, [BIN, 'version', '--json'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, [BIN, 'version', '--json'], { encoding: 'utf8', timeout: scaled(60_000) });
     expect(r.status, r.stderr).toBe(0);
     const v = JSON.parse(r.stdout);
     const obj = readFileSync(join(__dirname, '../../bpf/.output/ctrwatch.bpf.o'));
@@ -75,7 +75,7 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
         });
     try {
       for (let i = 0; i < 3; i++) {
-        const r = spawnSync(process.execPath, [BIN, 'doctor'], { encoding: 'utf8', timeout: 60_000 });
+        const r = spawnSync(process.execPath, [BIN, 'doctor'], { encoding: 'utf8', timeout: scaled(60_000) });
         expect(r.stdout, r.stderr).toMatch(/^ok {4}bpf /m);
       }
     } finally {
