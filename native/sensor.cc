@@ -239,6 +239,13 @@ void Sensor::MergeByTime()
 		return std::pair<size_t, uint64_t>(((size_t)h.size + 7) & ~size_t(7), h.ktime);
 	};
 	batch_.clear();
+	/* Most drains hold records of one ring only: hand that buffer over, no copy. */
+	if (np == 0 || nb == 0) {
+		batch_.swap(np ? prio_ : bulk_);
+		prio_.clear();
+		bulk_.clear();
+		return;
+	}
 	batch_.reserve(np + nb);
 	while (i < np || j < nb) {
 		bool take_prio;
