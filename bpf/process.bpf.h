@@ -76,9 +76,11 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	s = follow_get(p->tgid, p->group_leader->start_boottime);
 	followed = (s && (s->flags & TS_FOLLOW)) || !in_host_ns(p);
 	if (!followed && !exec_all && p->real_parent->tgid != 2) {
-		char key[CW_COMM_LEN];
+		char key[CW_COMM_LEN] = {};
 
-		__builtin_memcpy(key, p->comm, sizeof(key));
+		/* Up to its NUL only: older kernels (5.10) set comm with strlcpy, which
+		 * leaves the previous, longer name's bytes after the NUL in the key. */
+		bpf_probe_read_kernel_str(key, sizeof(key), p->comm);
 		if (!bpf_map_lookup_elem(&exec_names, key))
 			return 0;
 	}
