@@ -87,7 +87,12 @@ export const DEPENDENCIES: readonly Dependency[] = [
   { hooks: sys('open', 'openat', 'openat2'), rules: ['escape.kernel-control-write'], what: 'write-opens of kernel control files' },
   { hooks: sys('openat2'), rules: ['escape.kernel-control-write'], what: 'write-opens through openat2' },
   { hooks: sys('open_by_handle_at'), rules: ['escape.kernel-control-write'], what: 'write-opens by file handle' },
-  { hooks: sys('fsmount'), rules: ['escape.mount-cgroupfs', 'escape.mount-device'], what: 'mounts made with the new mount API (fsmount)' },
+  // fsmount's mount is judged from the fd it returns: only its exit is traced
+  {
+    hooks: ['sys_exit_fsmount'],
+    rules: ['escape.mount-cgroupfs', 'escape.mount-device'],
+    what: 'mounts made with the new mount API (fsmount)',
+  },
   { hooks: sys('open_tree'), rules: ['escape.mount-cgroupfs', 'escape.mount-device'], what: 'mount copies made with open_tree' },
   {
     hooks: sys('process_vm_writev'),

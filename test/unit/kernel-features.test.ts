@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   degradations,
@@ -84,6 +86,20 @@ describe('kernel features', () => {
 
   it('every rule it names is in the catalogue', () => {
     for (const d of DEPENDENCIES) for (const r of d.rules) expect(RULE_BY_ID.has(r), r).toBe(true);
+  });
+
+  it('names in its dependencies only hooks that the built BPF object has a program for', () => {
+    // The sections of the object `make` builds: a hook named wrongly here would report a
+    // detection as degraded on every kernel (as sys_enter_fsmount once did).
+    const obj = join(__dirname, '../../bpf/.output/ctrwatch.bpf.o');
+    const sections = execFileSync('readelf', ['-W', '-S', obj])
+      .toString()
+      .split('\n')
+      .map((l) => /\]\s+(\S+)\s+PROGBITS/.exec(l)?.[1])
+      .filter((s): s is string => Boolean(s && /^(tp_btf|raw_tp|tracepoint)\//.test(s)));
+    expect(sections.length).toBeGreaterThan(40);
+    const have = new Set(sections.map(hookName));
+    for (const d of DEPENDENCIES) for (const h of d.hooks) expect(have, `${h} (${d.what})`).toContain(h);
   });
 
   it('names hooks by their tracepoint', () => {
