@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canRunKernelTests } from '../support/env';
+import { canRunKernelTests, scaled } from '../support/env';
 import { runtimeReady } from '../support/runtimes';
 import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
 import { RUNTIMES, RuntimeLab, type RuntimeName } from '../support/runtimes';
@@ -104,18 +104,22 @@ describe.runIf(canRunKernelTests)('container records from real runtimes (ctrwatc
     expect(Number(ms)).toBeLessThan(1000);
   });
 
-  it('50 containers started at once give 50 of each record, none missed, none duplicated', async () => {
-    const all = await Promise.all(
-      Array.from({ length: 50 }, () => lab.start('runc', { args: ['/bin/true'], detach: false, timeoutMs: 120_000 })),
-    );
-    expect(all.every((c) => c.exitCode === 0)).toBe(true);
-    for (const c of all) await cw.waitFor((e) => e.containerExited?.container?.id === c.id, 20_000);
-    for (const c of all) {
-      expect(cw.of('containerCreated', c.id)).toHaveLength(1);
-      expect(cw.of('containerStarted', c.id)).toHaveLength(1);
-      expect(cw.of('containerExited', c.id)).toHaveLength(1);
-    }
-  }, 240_000);
+  it(
+    '50 containers started at once give 50 of each record, none missed, none duplicated',
+    async () => {
+      const all = await Promise.all(
+        Array.from({ length: 50 }, () => lab.start('runc', { args: ['/bin/true'], detach: false, timeoutMs: 120_000 })),
+      );
+      expect(all.every((c) => c.exitCode === 0)).toBe(true);
+      for (const c of all) await cw.waitFor((e) => e.containerExited?.container?.id === c.id, 20_000);
+      for (const c of all) {
+        expect(cw.of('containerCreated', c.id)).toHaveLength(1);
+        expect(cw.of('containerStarted', c.id)).toHaveLength(1);
+        expect(cw.of('containerExited', c.id)).toHaveLength(1);
+      }
+    },
+    scaled(240_000),
+  );
 
   it('a bare unshare + chroot is a container (UNKNOWN); a plain unshare -m is not', async () => {
     const rootfs = join(lab.dir, 'bare-rootfs');
@@ -171,62 +175,78 @@ describe.runIf(canRunKernelTests)('container records from real runtimes (ctrwatc
 });
 
 describe.runIf(canRunKernelTests)('containers that ran before the sensor', () => {
-  it('are reported as existing with full metadata, again after a restart, never as created or started anew', async () => {
-    const lab = await RuntimeLab.open();
-    let cw: CtrwatchProcess | undefined;
-    try {
-      const d = await lab.start('docker', { args: ['/bin/sleep', '300'] });
-      const r = await lab.start('runc', { args: ['/bin/sleep', '300'] });
-      for (let round = 0; round < 2; round++) {
-        cw = await CtrwatchProcess.start();
-        for (const c of [d, r]) {
-          const evs = cw.of('containerStarted', c.id);
-          expect(evs, `existing ${c.runtime} in round ${round}`).toHaveLength(1);
-          expect(evs[0].container.existing).toBe(true);
-          expect(evs[0].container.initPid).toBe(c.initPid);
-          expect(cw.of('containerCreated', c.id)).toEqual([]);
+  it(
+    'are reported as existing with full metadata, again after a restart, never as created or started anew',
+    async () => {
+      const lab = await RuntimeLab.open();
+      let cw: CtrwatchProcess | undefined;
+      try {
+        // sleeps that outlive the test however slow the node (they are stopped at its end)
+        const d = await lab.start('docker', { args: ['/bin/sleep', '86400'] });
+        const r = await lab.start('runc', { args: ['/bin/sleep', '86400'] });
+        for (let round = 0; round < 2; round++) {
+          cw = await CtrwatchProcess.start();
+          for (const c of [d, r]) {
+            const evs = cw.of('containerStarted', c.id);
+            expect(evs, `existing ${c.runtime} in round ${round}`).toHaveLength(1);
+            expect(evs[0].container.existing).toBe(true);
+            expect(evs[0].container.initPid).toBe(c.initPid);
+            expect(cw.of('containerCreated', c.id)).toEqual([]);
+          }
+          expect(cw.of('containerStarted', d.id)[0].container.image).toBe('localhost/busybox:latest');
+          expect(cw.of('containerStarted', r.id)[0].container.runtime).toBe('RUNC');
+          expect(cw.of('containerStarted', r.id)[0].container.bundle).toBe(r.bundle);
+          const ready = cw.events.findIndex((e) => 'sensorReady' in e);
+          expect(ready).toBe(0);
+          await cw.stop();
+          cw = undefined;
         }
-        expect(cw.of('containerStarted', d.id)[0].container.image).toBe('localhost/busybox:latest');
-        expect(cw.of('containerStarted', r.id)[0].container.runtime).toBe('RUNC');
-        expect(cw.of('containerStarted', r.id)[0].container.bundle).toBe(r.bundle);
-        const ready = cw.events.findIndex((e) => 'sensorReady' in e);
-        expect(ready).toBe(0);
-        await cw.stop();
-        cw = undefined;
+      } finally {
+        await cw?.stop();
+        await lab.close();
       }
-    } finally {
-      await cw?.stop();
-      await lab.close();
-    }
-  }, 180_000);
+    },
+    scaled(180_000),
+  );
 });
 
 describe.runIf(canRunKernelTests)('ctrwatch ps', () => {
-  it('lists the running containers with no daemon asked, as --json and as a table', async () => {
-    const lab = await RuntimeLab.open();
-    try {
-      const p = await lab.start('podman', { args: ['/bin/sleep', '300'] });
-      const r = await lab.start('runc', { args: ['/bin/sleep', '300'], hostNet: true });
-      const bin = join(__dirname, '../../bin/ctrwatch');
-      const list = execFileSync(process.execPath, [bin, 'ps', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] })
-        .toString()
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l));
-      const pp = list.find((c) => c.id === p.id);
-      const rr = list.find((c) => c.id === r.id);
-      expect(pp).toMatchObject({ runtime: 'PODMAN', name: p.name, image: 'localhost/busybox:latest', initPid: p.initPid, existing: true });
-      expect(rr).toMatchObject({ runtime: 'RUNC', initPid: r.initPid, bundle: r.bundle });
-      expect(rr.hostNamespaces).toContain('NET');
-      const table = execFileSync(process.execPath, [bin, 'ps'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
-      expect(table.split('\n')[0]).toMatch(/^CONTAINER ID\s+RUNTIME\s+NAME/);
-      expect(table).toContain(r.id);
-      await lab.stop(r);
-      const after = execFileSync(process.execPath, [bin, 'ps', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
-      expect(after).not.toContain(`"${r.id}"`);
-      expect(after).toContain(p.id);
-    } finally {
-      await lab.close();
-    }
-  }, 120_000);
+  it(
+    'lists the running containers with no daemon asked, as --json and as a table',
+    async () => {
+      const lab = await RuntimeLab.open();
+      try {
+        // sleeps that outlive the test however slow the node (they are stopped at its end)
+        const p = await lab.start('podman', { args: ['/bin/sleep', '86400'] });
+        const r = await lab.start('runc', { args: ['/bin/sleep', '86400'], hostNet: true });
+        const bin = join(__dirname, '../../bin/ctrwatch');
+        const list = execFileSync(process.execPath, [bin, 'ps', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] })
+          .toString()
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
+        const pp = list.find((c) => c.id === p.id);
+        const rr = list.find((c) => c.id === r.id);
+        expect(pp).toMatchObject({
+          runtime: 'PODMAN',
+          name: p.name,
+          image: 'localhost/busybox:latest',
+          initPid: p.initPid,
+          existing: true,
+        });
+        expect(rr).toMatchObject({ runtime: 'RUNC', initPid: r.initPid, bundle: r.bundle });
+        expect(rr.hostNamespaces).toContain('NET');
+        const table = execFileSync(process.execPath, [bin, 'ps'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+        expect(table.split('\n')[0]).toMatch(/^CONTAINER ID\s+RUNTIME\s+NAME/);
+        expect(table).toContain(r.id);
+        await lab.stop(r);
+        const after = execFileSync(process.execPath, [bin, 'ps', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+        expect(after).not.toContain(`"${r.id}"`);
+        expect(after).toContain(p.id);
+      } finally {
+        await lab.close();
+      }
+    },
+    scaled(120_000),
+  );
 });
