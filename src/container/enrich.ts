@@ -11,6 +11,8 @@ import type { ProcessTable } from '../process/table';
 import { nsInode } from '../host';
 import { capNames } from './caps';
 import { nodeCgroupLookups } from './cgroup-lookups';
+import { podOf } from './pod-enrich';
+import { ContainerdPodStore, type PodLabelSource } from './pod-store';
 import type { CgroupRegistry } from './cgroups';
 import { hostNamespacesShared, type ContainerFacts } from './lifecycle';
 import { basename } from './runtime-cli';
@@ -55,6 +57,8 @@ export class Enricher {
   private readonly ids = new Map<string, ContainerFacts>();
   /** Size at which exited holders are next swept out of `ids` (doubles: amortised O(1) a container). */
   private idsSweepAt = 4096;
+  /** Containers whose metadata came out incomplete (sensorStats enrichFailures). */
+  failures = 0;
 
   constructor(
     private readonly procs: ProcessTable,
@@ -63,6 +67,8 @@ export class Enricher {
     logger: Logger,
     /** What the node's state dirs know, for naming a container by its cgroup path alone. */
     private readonly cgroupLookups: () => CgroupParseOptions = nodeCgroupLookups,
+    /** Pods' labels and annotations (containerd's metadata store). */
+    private readonly podLabels: PodLabelSource = new ContainerdPodStore(),
   ) {
     this.log = logger.child({ component: 'enrich' });
   }
@@ -192,6 +198,8 @@ export class Enricher {
     }
     const meta = this.finish(c, { id, runtime, bundle, oci, cgroupPath, podUid: cgRef?.podUid }, problems);
     const out = meta.container;
+    const pod = oci && out.id === id ? podOf(oci, id, bundle, this.podLabels, problems) : undefined;
+    if (pod) out.pod = pod;
 
     if (out.id !== id) {
       // A duplicate: the stores hold the other container's metadata under that id.
@@ -225,7 +233,10 @@ export class Enricher {
       }
     }
     out.name ??= out.id;
-    if (problems.length) this.log.warn({ container: out.id, runtime, problems }, 'container metadata incomplete');
+    if (problems.length) {
+      this.failures++;
+      this.log.warn({ container: out.id, runtime, problems }, 'container metadata incomplete');
+    }
     return meta;
   }
 

@@ -99,7 +99,8 @@ export class Detector {
     if (ev.kind !== 'started') return [];
     const c = ev.c;
     const { k, meta } = this.d.containerOf(c);
-    const f = startRules({ c, k, meta, policy: this.d.policy });
+    // A pod's sandbox (pause) container holds the pod's namespaces: what it was given shows on the workloads.
+    const f = k.pod?.sandbox ? [] : startRules({ c, k, meta, policy: this.d.policy });
     const imageKey = k.imageDigest || k.image;
     if (imageKey) {
       const isNew = this.images.add(imageKey);
