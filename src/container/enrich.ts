@@ -136,6 +136,16 @@ export class Enricher {
     return { id, runtime, bundle, oci };
   }
 
+  /**
+   * containerd's shim serves every container of a pod under the sandbox's id, from the
+   * sandbox's bundle: for a container found running, the runtime's state, found by the init's
+   * pid, names the container itself.
+   */
+  private ownOfShim(c: ContainerFacts, id?: string, bundle?: string): { id?: string; bundle?: string } {
+    const st = findRuntimeState(c.initTgid, this.dockerRoots().execRoot);
+    return st ? { id: st.id, bundle: st.bundle ?? bundle } : { id, bundle };
+  }
+
   /** The id a container was given, enriching it on the way when it was not yet. */
   private idOf(c: ContainerFacts): string {
     if (!c.meta) c.meta = this.enrich(c);
@@ -170,6 +180,7 @@ export class Enricher {
     let bundle = this.absoluteBundle(rc?.bundle ?? (rc ? '.' : undefined), rc?.pid) ?? mgr?.bundle;
     let id = rc?.id ?? mgr?.id;
     let runtime: RuntimeName | undefined = mgr?.runtime ?? (rc ? (rc.runtime === 'crun' ? 'CRUN' : 'RUNC') : undefined);
+    if (c.existing && !rc && mgr?.kind === 'containerd-shim') ({ id, bundle } = this.ownOfShim(c, id, bundle));
     if ((!bundle || !id) && c.existing) {
       // Found by the scan: the runtime's state names it (runc/crun/containerd/docker state dirs).
       const st = findRuntimeState(c.initTgid, this.dockerRoots().execRoot);

@@ -12,7 +12,8 @@
 //   sandbox container's record: its labels bucket and the "io.cri-containerd.sandbox.metadata"
 //   extension (a protobuf Any holding the sandbox's JSON, including the whole PodSandboxConfig).
 //   They are read from the file containerd holds open, never through the CRI socket, and are
-//   hostile input: capped in count and length, invalid UTF-8 replaced and flagged.
+//   hostile input: capped in count and length, invalid UTF-8 and control characters replaced
+//   by U+FFFD, and every cut or replacement flagged.
 
 import { jsonDepthExceeds, type CriAnnotations } from './oci-config';
 import { BoltError, type BoltFile } from './bolt';
@@ -35,7 +36,7 @@ export interface PodIdentity {
 export interface PodLabels {
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  /** What was cut or replaced: "labels", "annotations", "labels.invalid-utf8", ... */
+  /** What was cut ("labels", "annotations") or had invalid UTF-8 or control characters replaced ("labels.replaced"). */
   trimmed: string[];
 }
 
@@ -90,7 +91,7 @@ export function cleanStringMap(entries: Iterable<[string, unknown]>, name: strin
       trimmed.add(name);
       continue;
     }
-    const bad = () => trimmed.add(`${name}.invalid-utf8`);
+    const bad = () => trimmed.add(`${name}.replaced`);
     const cut = () => trimmed.add(name);
     out[clean(k0, POD_LIMITS.keyChars, bad, cut)] = clean(v0, POD_LIMITS.valueChars, bad, cut);
     n++;

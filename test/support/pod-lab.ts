@@ -92,6 +92,11 @@ export class PodLab {
     return CNI_BIN_DIRS.find((d) => CNI_PLUGINS.every((p) => existsSync(join(d, p))));
   }
 
+  /** containerd's pid. */
+  get daemonPid(): number {
+    return this.daemon.process.pid;
+  }
+
   /** containerd state dirs (for a test that reads what containerd wrote). */
   get root(): string {
     return join(this.dir, 'containerd', 'root');
