@@ -33,3 +33,36 @@ export function jobOwnership(k: ContainerInput): { what: string; attributes: Rec
   if (uid) return { what: `a Job (controller ${uid})`, attributes };
   return undefined;
 }
+
+/** A process connected to the runtime's API when a pod sandbox was made. */
+export interface PodCreatorClient {
+  pid: number;
+  exe: string;
+  comm: string;
+  hostMnt: boolean;
+}
+
+/**
+ * T1610: a pod sandbox made while a process that is not a trusted CRI client (the kubelet, by
+ * its exe as the kernel links it) held a connection to the runtime socket the sandbox's shim
+ * serves. The CRI call itself is not seen (its bytes are not read): the connection is. A
+ * sandbox is made while its RunPodSandbox call waits, so its caller is connected then; another
+ * client that happens to be connected at that moment is reported too (say which are expected
+ * in criClients).
+ */
+export function podCreators(
+  k: ContainerInput,
+  socket: string,
+  clients: PodCreatorClient[],
+  trusted: readonly string[],
+): { severity: 'HIGH'; message: string; client: PodCreatorClient; attributes: Record<string, string> }[] {
+  const pod = `${k.pod?.namespace ?? '?'}/${k.pod?.name ?? '?'}`;
+  return clients
+    .filter((c) => !(c.hostMnt && trusted.includes(c.exe)))
+    .map((c) => ({
+      severity: 'HIGH' as const,
+      message: `pod ${pod} was made while ${c.exe || c.comm} (pid ${c.pid}${c.hostMnt ? '' : ', in a container'}), not the kubelet, was connected to ${socket}`,
+      client: c,
+      attributes: { pod, socket, client: c.exe || c.comm, clientPid: String(c.pid), clientInContainer: String(!c.hostMnt) },
+    }));
+}

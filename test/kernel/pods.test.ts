@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, linkSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { canRunKernelTests, requires, scaled } from '../support/env';
 import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
 import { PodLab, WORKLOAD_REF, type Pod, type PodContainer } from '../support/pod-lab';
 import { processRef, signal } from '../support/runtime-proc';
+import { criClients } from '../../src/container/cri-clients';
 
 const BIN = join(__dirname, '../../bin/ctrwatch');
 const ctrwatch = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: scaled(60_000) });
@@ -18,11 +19,20 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
     let lab: PodLab;
     let cw: CtrwatchProcess;
     let state: string;
+    /** The node binary under an exe path the policy trusts as the kubelet. */
+    let kubelet: string;
 
     beforeAll(async () => {
       state = mkdtempSync(join(tmpdir(), 'cw-state-'));
+      kubelet = join(state, 'kubelet');
+      try {
+        linkSync(process.execPath, kubelet);
+      } catch {
+        copyFileSync(process.execPath, kubelet); // another filesystem
+      }
+      writeFileSync(join(state, 'policy.yaml'), `criClients: [${JSON.stringify(kubelet)}]\nstateDir: ${JSON.stringify(state)}\n`);
       lab = await PodLab.open();
-      cw = await CtrwatchProcess.start(['--state-dir', state, '--stats-interval-s', '1']);
+      cw = await CtrwatchProcess.start(['--state-dir', state, '--stats-interval-s', '1', '--policy', join(state, 'policy.yaml')]);
     });
     afterAll(async () => {
       await cw?.stop();
@@ -35,6 +45,8 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
     const detsAbout = (id: string, rule?: string) =>
       cw.events.filter((e) => e.detection?.container?.id === id && (!rule || e.detection.ruleId === rule)).map((e) => e.detection);
     const settle = () => new Promise((r) => setTimeout(r, 1000));
+    /** Start rules' findings (T1610 for how the pod was made is about the sandbox, by design). */
+    const startDetsAbout = (id: string) => detsAbout(id).filter((d) => d.ruleId !== 'deploy.pod-outside-kubelet');
 
     /** The pod's records: its sandbox marked, the workload carrying the pod. */
     async function expectPodRecords(pod: Pod, c: PodContainer, labels: Record<string, string>, annotations: Record<string, string>) {
@@ -81,7 +93,7 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
       expect(cw.events.find((e) => e.containerCreated?.container?.id === c.id)?.containerCreated.container.pod?.containerName).toBe('app');
       await settle();
       // The sandbox's own start is not a workload's: no start rule speaks of it.
-      expect(detsAbout(pod.id)).toEqual([]);
+      expect(startDetsAbout(pod.id)).toEqual([]);
       // A plain pod in its own namespaces: nothing of T1611 at start, no Job.
       for (const rule of [...T1611_START, 'orchestration.k8s-job']) expect(detsAbout(c.id, rule), rule).toEqual([]);
       // Its own network namespace: the bridge CNI gave it one, not the host's.
@@ -107,6 +119,45 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
         ['shop', 'web-5d9c7', '-', 'sandbox'],
         ['shop', 'web-5d9c7', 'app', 'workload'],
       ]);
+    });
+
+    it('T1610: a pod made through the CRI by a process that is not the kubelet, and none for the kubelet', async () => {
+      // This test process holds a CRI connection: it is the caller, and not the kubelet.
+      const pod = await lab.runPod({ name: 'direct' });
+      const d = await cw.detection('deploy.pod-outside-kubelet', (x) => x.container?.id === pod.id);
+      expect(d).toMatchObject({ severity: 'HIGH', techniques: ['T1610'] });
+      expect(d.attributes).toMatchObject({
+        pod: 'default/direct',
+        socket: lab.socket,
+        clientPid: String(process.pid),
+        clientInContainer: 'false',
+      });
+      expect(d.chain[0].pid).toBe(process.pid);
+      expect(d.container.pod).toMatchObject({ name: 'direct', sandbox: true });
+
+      // The kubelet (the exe the policy names) is the only client: no finding.
+      lab.disconnect();
+      try {
+        const end = Date.now() + scaled(5_000);
+        while (criClients(lab.socket, new Set(), undefined)?.some((c) => c.pid === process.pid) && Date.now() < end)
+          await new Promise((r) => setTimeout(r, 50));
+        const { config } = lab.sandboxConfig({ name: 'by-kubelet' });
+        const script = join(__dirname, '../support/cri/run-pod-sandbox.js');
+        const child = spawn(kubelet, [script, lab.socket, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+        child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+        const code = await new Promise((r) => child.once('exit', r));
+        expect(code, err).toBe(0);
+        const id = out.trim();
+        expect(id).toMatch(/^[0-9a-f]{64}$/);
+        expect((await started(id)).pod).toMatchObject({ name: 'by-kubelet', sandbox: true });
+        await settle();
+        expect(detsAbout(id, 'deploy.pod-outside-kubelet')).toEqual([]);
+      } finally {
+        lab.reconnect();
+      }
     });
 
     it("the kubelet's exec (ExecSync) is a containerExec into the container it entered", async () => {
@@ -168,7 +219,7 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
         'HIGH',
       ]);
       // The sandbox shares those namespaces too, and is not reported: the workload is.
-      expect(detsAbout(pod.id)).toEqual([]);
+      expect(startDetsAbout(pod.id)).toEqual([]);
     });
 
     it('T1053.007: pods of a Job and of a CronJob, from the Job controller labels', async () => {
@@ -199,8 +250,8 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
       const cd = await cw.detection('orchestration.k8s-job', (d) => d.container?.id === cc.id);
       expect(cd.attributes).toMatchObject({ cronJob: 'backup', job: 'backup-28977480' });
       await settle();
-      expect(detsAbout(job.id)).toEqual([]);
-      expect(detsAbout(cron.id)).toEqual([]);
+      expect(startDetsAbout(job.id)).toEqual([]);
+      expect(startDetsAbout(cron.id)).toEqual([]);
     });
 
     it('a sandbox with hostile annotations: capped, replaced, counted, and the container still reported', async () => {

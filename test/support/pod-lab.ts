@@ -75,7 +75,7 @@ export interface PodContainer {
 const nsMode = (host: boolean | undefined) => (host ? 'NODE' : 'POD');
 
 export class PodLab {
-  readonly cri: CriClient;
+  private client: CriClient;
   private readonly pods = new Map<string, Pod>();
   private closed = false;
 
@@ -85,7 +85,21 @@ export class PodLab {
     private readonly daemon: Daemon,
     private readonly before: { cgroupParents: Set<string>; hostDirs: Set<string> },
   ) {
-    this.cri = new CriClient(socket);
+    this.client = new CriClient(socket);
+  }
+
+  /** The lab's CRI connection (a client like any other: the sensor sees it connected). */
+  get cri(): CriClient {
+    return this.client;
+  }
+
+  /** Closes the lab's CRI connection (until reconnect()), so that another client can be the only one. */
+  disconnect(): void {
+    this.client.close();
+  }
+
+  reconnect(): void {
+    this.client = new CriClient(this.socket);
   }
 
   static cniBinDir(): string | undefined {
@@ -148,8 +162,8 @@ export class PodLab {
     }
   }
 
-  /** RunPodSandbox, as the kubelet asks for it (cgroupfs layout under /kubepods/besteffort). */
-  async runPod(s: PodSpec): Promise<Pod> {
+  /** The PodSandboxConfig the kubelet would send for s (cgroupfs layout under /kubepods/besteffort). */
+  sandboxConfig(s: PodSpec): { spec: Pod['spec']; config: Msg } {
     const spec = { namespace: 'default', uid: randomUUID(), ...s };
     const config: Msg = {
       metadata: { name: spec.name, uid: spec.uid, namespace: spec.namespace, attempt: 0 },
@@ -166,6 +180,12 @@ export class PodLab {
       },
     };
     mkdirSync(join(this.dir, 'logs', spec.uid), { recursive: true });
+    return { spec, config };
+  }
+
+  /** RunPodSandbox, as the kubelet asks for it. */
+  async runPod(s: PodSpec): Promise<Pod> {
+    const { spec, config } = this.sandboxConfig(s);
     const id = await this.cri.runPodSandbox(config);
     const pod = { id, spec, config };
     this.pods.set(id, pod);
