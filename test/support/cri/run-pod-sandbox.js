@@ -2,6 +2,7 @@
 // One RunPodSandbox over the CRI, from a process of its own: node run-pod-sandbox.js SOCKET CONFIG_JSON.
 // Prints the sandbox id. The pod tests run it from an exe named like the kubelet.
 const { join } = require('node:path');
+const { Buffer } = require('node:buffer');
 const grpc = require('@grpc/grpc-js');
 const protobuf = require('protobufjs');
 
