@@ -79,22 +79,44 @@ export function parseSsPeers(text: string): string[] {
   return out;
 }
 
+/**
+ * Who held which peer socket last time (inode → pid): a long-lived client (the kubelet) is
+ * checked in its own fd table only, and the whole of /proc is read only for new connections.
+ */
+export type HolderCache = Map<string, number>;
+
 /** The processes holding a connection to `socket` (the daemon's own pids excluded); undefined when ss cannot tell. */
 export function criClients(
   socket: string,
   daemonPids: ReadonlySet<number>,
   hostMnt: string | undefined,
   io: CriClientIo = criClientProcIo,
+  cache: HolderCache = new Map(),
 ): CriClientProcess[] | undefined {
   const text = io.ss(socket);
   if (text === undefined) return undefined;
-  const peers = new Set(parseSsPeers(text).map((ino) => `socket:[${ino}]`));
-  if (!peers.size) return [];
-  const out: CriClientProcess[] = [];
-  for (const pid of io.pids()) {
-    if (daemonPids.has(pid)) continue;
-    if (!io.fdLinks(pid).some((l) => peers.has(l))) continue;
-    out.push({ pid, exe: io.exe(pid) ?? '', comm: io.comm(pid) ?? '', hostMnt: !!hostMnt && io.mntNs(pid) === hostMnt });
+  const wanted = new Set(parseSsPeers(text).map((ino) => `socket:[${ino}]`));
+  const holders = new Set<number>();
+  // Known holders first: one fd table each.
+  for (const link of [...wanted]) {
+    const pid = cache.get(link);
+    if (pid === undefined || daemonPids.has(pid)) continue;
+    const links = io.fdLinks(pid);
+    if (!links.includes(link)) continue;
+    holders.add(pid);
+    for (const l of links) wanted.delete(l);
   }
-  return out;
+  if (wanted.size) {
+    for (const pid of io.pids()) {
+      if (daemonPids.has(pid) || holders.has(pid)) continue;
+      const held = io.fdLinks(pid).filter((l) => wanted.has(l));
+      if (!held.length) continue;
+      holders.add(pid);
+      for (const l of held) cache.set(l, pid);
+    }
+  }
+  if (cache.size > 4096) cache.clear();
+  return [...holders]
+    .sort((a, b) => a - b)
+    .map((pid) => ({ pid, exe: io.exe(pid) ?? '', comm: io.comm(pid) ?? '', hostMnt: !!hostMnt && io.mntNs(pid) === hostMnt }));
 }

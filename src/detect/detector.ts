@@ -71,6 +71,7 @@ export class Detector {
   private readonly reportedSchedules = new Map<string, bigint>();
   private readonly uring = new UringCounts();
   private criScanFailed = false;
+  private readonly criHolders = new Map<string, number>();
   /** Mounts reported (process and mount id → when): fsmount then move_mount of one mount is one finding. */
   private readonly reportedMounts = new Map<string, bigint>();
 
@@ -163,7 +164,7 @@ export class Detector {
     const at = argv.findIndex((a) => a === '-address' || a === '--address');
     const socket = at > 0 ? argv[at + 1] : undefined;
     if (!socket) return [];
-    const scan = this.d.criClients ?? ((s: string) => criClients(s, new Set(), `mnt:[${this.d.host.mnt}]`));
+    const scan = this.d.criClients ?? ((s: string) => criClients(s, new Set(), `mnt:[${this.d.host.mnt}]`, undefined, this.criHolders));
     const clients = scan(socket);
     if (!clients) {
       if (!this.criScanFailed)

@@ -72,6 +72,18 @@ describe('T1610: who was connected to the CRI when a pod was made', () => {
       { pid: 7, exe: '/bin/p7', comm: 'p7', hostMnt: false },
     ]);
     expect(criClients('/s', new Set(), 'mnt:[1]', { ...io, ss: () => undefined })).toBeUndefined();
+    // A holder seen before is checked in its own fd table: /proc is not listed again.
+    const cache = new Map<string, number>();
+    criClients('/run/with space/containerd.sock', new Set([8]), 'mnt:[1]', io, cache);
+    let listed = 0;
+    const counting = { ...io, pids: () => (listed++, io.pids()) };
+    expect(criClients('/run/with space/containerd.sock', new Set([8]), 'mnt:[1]', counting, cache)?.map((c) => c.pid)).toEqual([5, 7]);
+    expect(listed).toBe(0);
+    // A connection that moved to another process is looked for again.
+    fds[6] = ['socket:[1613738]'];
+    fds[5] = [];
+    expect(criClients('/run/with space/containerd.sock', new Set([8]), 'mnt:[1]', counting, cache)?.map((c) => c.pid)).toEqual([6, 7]);
+    expect(listed).toBe(1);
   });
 
   it('the policy names trusted CRI clients by absolute exe path', () => {
