@@ -250,6 +250,9 @@ export class PodLab {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A test may have left the lab's connection closed (disconnect()): clean up on a fresh one.
+    this.client.close();
+    this.reconnect();
     const problems: string[] = [];
     const step = async (what: string, fn: () => unknown) => {
       try {
