@@ -6,6 +6,7 @@ import { loadBinding } from './native';
 import { formatVersion, versionInfo } from './version';
 import { runSensor } from './run';
 import { formatJson, formatTable, listContainers } from './ps';
+import { formatPodJson, formatPodTable } from './ps-pods';
 import { DEFAULT_POLICY, loadPolicy, PolicyError, type Policy } from './detect/policy';
 import { RULES } from './detect/catalog';
 import { KILLABLE } from './contain/catalog';
@@ -24,7 +25,8 @@ const USAGE = `usage: ctrwatch <command> [options]
 
 commands:
   run       run the sensor: events as JSON lines on stdout, logs on stderr
-  ps        list the containers running now, whatever runtime made them (--json: one JSON object a line)
+  ps        list the containers running now, whatever runtime made them (--json: one JSON object a line;
+            --pods: grouped by Kubernetes pod, the sandbox marked; with --json one pod a line)
   collect   the reference collector: ctrwatch collect --listen HOST:PORT --out DIR
             or from a JetStream stream: ctrwatch collect --from nats://HOST:PORT/STREAM --out DIR [--durable NAME]
   rules     list every detection rule with its ATT&CK techniques and default severity
@@ -180,9 +182,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'rules':
         return rules();
       case 'ps': {
-        const { values } = parse(rest, { json: { type: 'boolean' }, 'log-level': { type: 'string' } });
+        const { values } = parse(rest, { json: { type: 'boolean' }, pods: { type: 'boolean' }, 'log-level': { type: 'string' } });
         const cs = listContainers(log);
-        process.stdout.write(`${values.json ? formatJson(cs) : formatTable(cs)}${cs.length || !values.json ? '\n' : ''}`);
+        const text = values.pods ? (values.json ? formatPodJson(cs) : formatPodTable(cs)) : values.json ? formatJson(cs) : formatTable(cs);
+        process.stdout.write(`${text}${text ? '\n' : ''}`);
         return 0;
       }
       case undefined:

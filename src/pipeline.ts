@@ -211,8 +211,9 @@ export class Pipeline {
     }
   }
 
-  stats(): { records: number; events: number; detections: number; processes: number; containers: number } {
+  stats(): { records: number; events: number; detections: number; processes: number; containers: number; enrichFailures: number } {
     return {
+      enrichFailures: this.enricher.failures,
       records: this.records,
       events: this.events,
       detections: this.detections,

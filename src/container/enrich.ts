@@ -11,6 +11,8 @@ import type { ProcessTable } from '../process/table';
 import { nsInode } from '../host';
 import { capNames } from './caps';
 import { nodeCgroupLookups } from './cgroup-lookups';
+import { podOf } from './pod-enrich';
+import { ContainerdPodStore, type PodLabelSource } from './pod-store';
 import type { CgroupRegistry } from './cgroups';
 import { hostNamespacesShared, type ContainerFacts } from './lifecycle';
 import { basename } from './runtime-cli';
@@ -55,6 +57,8 @@ export class Enricher {
   private readonly ids = new Map<string, ContainerFacts>();
   /** Size at which exited holders are next swept out of `ids` (doubles: amortised O(1) a container). */
   private idsSweepAt = 4096;
+  /** Containers whose metadata came out incomplete (sensorStats enrichFailures). */
+  failures = 0;
 
   constructor(
     private readonly procs: ProcessTable,
@@ -63,6 +67,8 @@ export class Enricher {
     logger: Logger,
     /** What the node's state dirs know, for naming a container by its cgroup path alone. */
     private readonly cgroupLookups: () => CgroupParseOptions = nodeCgroupLookups,
+    /** Pods' labels and annotations (containerd's metadata store). */
+    private readonly podLabels: PodLabelSource = new ContainerdPodStore(),
   ) {
     this.log = logger.child({ component: 'enrich' });
   }
@@ -130,6 +136,16 @@ export class Enricher {
     return { id, runtime, bundle, oci };
   }
 
+  /**
+   * containerd's shim serves every container of a pod under the sandbox's id, from the
+   * sandbox's bundle: for a container found running, the runtime's state, found by the init's
+   * pid, names the container itself.
+   */
+  private ownOfShim(c: ContainerFacts, id?: string, bundle?: string): { id?: string; bundle?: string } {
+    const st = findRuntimeState(c.initTgid, this.dockerRoots().execRoot);
+    return st ? { id: st.id, bundle: st.bundle ?? bundle } : { id, bundle };
+  }
+
   /** The id a container was given, enriching it on the way when it was not yet. */
   private idOf(c: ContainerFacts): string {
     if (!c.meta) c.meta = this.enrich(c);
@@ -164,6 +180,7 @@ export class Enricher {
     let bundle = this.absoluteBundle(rc?.bundle ?? (rc ? '.' : undefined), rc?.pid) ?? mgr?.bundle;
     let id = rc?.id ?? mgr?.id;
     let runtime: RuntimeName | undefined = mgr?.runtime ?? (rc ? (rc.runtime === 'crun' ? 'CRUN' : 'RUNC') : undefined);
+    if (c.existing && !rc && mgr?.kind === 'containerd-shim') ({ id, bundle } = this.ownOfShim(c, id, bundle));
     if ((!bundle || !id) && c.existing) {
       // Found by the scan: the runtime's state names it (runc/crun/containerd/docker state dirs).
       const st = findRuntimeState(c.initTgid, this.dockerRoots().execRoot);
@@ -192,6 +209,8 @@ export class Enricher {
     }
     const meta = this.finish(c, { id, runtime, bundle, oci, cgroupPath, podUid: cgRef?.podUid }, problems);
     const out = meta.container;
+    const pod = oci && out.id === id ? podOf(oci, id, bundle, this.podLabels, problems) : undefined;
+    if (pod) out.pod = pod;
 
     if (out.id !== id) {
       // A duplicate: the stores hold the other container's metadata under that id.
@@ -225,7 +244,10 @@ export class Enricher {
       }
     }
     out.name ??= out.id;
-    if (problems.length) this.log.warn({ container: out.id, runtime, problems }, 'container metadata incomplete');
+    if (problems.length) {
+      this.failures++;
+      this.log.warn({ container: out.id, runtime, problems }, 'container metadata incomplete');
+    }
     return meta;
   }
 

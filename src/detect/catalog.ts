@@ -155,6 +155,13 @@ export const RULES = catalogue([
     summary:
       "a container deployed another one (a runtime CLI or a runtime's socket used from inside a container), or made one itself (LOW in a user namespace of its own: sandboxes)",
   },
+  {
+    id: 'deploy.pod-outside-kubelet',
+    techniques: ['T1610'],
+    severity: 'HIGH',
+    summary:
+      "a pod sandbox made while a process other than the kubelet (policy criClients) held a connection to the runtime's API socket: a pod made through the CRI, past the API server",
+  },
   // T1613 Container and Resource Discovery
   {
     id: 'discovery.runtime-cli',

@@ -23,6 +23,8 @@ import { ImageStore } from './image-store';
 import type { Policy } from './policy';
 import { controlFile, filelessExe, mountVerdict, rootVerdict, type HostFs } from './object-rules';
 import { startRules } from './start-rules';
+import { podCreators, type PodCreatorClient } from './pod-rules';
+import { criClients } from '../container/cri-clients';
 import { severityRank, type Finding, type Severity } from './types';
 
 export interface DetectorDeps {
@@ -41,6 +43,8 @@ export interface DetectorDeps {
   runtimeSockets?: RuntimeSockets;
   /** The host's / and mounted devices, for the root and device rules. */
   hostFs?: HostFs;
+  /** Processes connected to a runtime socket now (undefined: cannot tell). */
+  criClients?: (socket: string) => PodCreatorClient[] | undefined;
 }
 
 const NS_JOINABLE: (keyof Namespaces)[] = ['mnt', 'net', 'ipc', 'uts', 'cgroup', 'user', 'pid'];
@@ -66,6 +70,8 @@ export class Detector {
   private readonly starts = new Map<string, bigint[]>();
   private readonly reportedSchedules = new Map<string, bigint>();
   private readonly uring = new UringCounts();
+  private criScanFailed = false;
+  private readonly criHolders = new Map<string, number>();
   /** Mounts reported (process and mount id → when): fsmount then move_mount of one mount is one finding. */
   private readonly reportedMounts = new Map<string, bigint>();
 
@@ -96,10 +102,12 @@ export class Detector {
   }
 
   onLifecycle(ev: LifecycleEvent): Finding[] {
+    if (ev.kind === 'created') return this.gate(this.podCreation(ev.c));
     if (ev.kind !== 'started') return [];
     const c = ev.c;
     const { k, meta } = this.d.containerOf(c);
-    const f = startRules({ c, k, meta, policy: this.d.policy });
+    // A pod's sandbox (pause) container holds the pod's namespaces: what it was given shows on the workloads.
+    const f = k.pod?.sandbox ? [] : startRules({ c, k, meta, policy: this.d.policy });
     const imageKey = k.imageDigest || k.image;
     if (imageKey) {
       const isNew = this.images.add(imageKey);
@@ -141,6 +149,40 @@ export class Detector {
     }
     if (c.outer) f.push(this.nested(c, k));
     return this.gate(f);
+  }
+
+  /**
+   * T1610: who was connected to the runtime's API while a pod sandbox was made (at create:
+   * its RunPodSandbox caller is still waiting). The socket is the one containerd told the
+   * sandbox's shim (its -address), from the shim's argv as the kernel recorded it.
+   */
+  private podCreation(c: ContainerFacts): Finding[] {
+    if (c.existing || !c.manager) return [];
+    const { k } = this.d.containerOf(c);
+    if (!k.pod?.sandbox) return [];
+    const argv = this.d.procs.get(c.manager.pid)?.argv ?? [];
+    const at = argv.findIndex((a) => a === '-address' || a === '--address');
+    const socket = at > 0 ? argv[at + 1] : undefined;
+    if (!socket) return [];
+    const scan = this.d.criClients ?? ((s: string) => criClients(s, new Set(), `mnt:[${this.d.host.mnt}]`, undefined, this.criHolders));
+    const clients = scan(socket);
+    if (!clients) {
+      if (!this.criScanFailed)
+        this.d.logger.warn(
+          { socket },
+          'cannot list the clients of a runtime socket (is ss, from iproute2, installed?): deploy.pod-outside-kubelet is off',
+        );
+      this.criScanFailed = true;
+      return [];
+    }
+    return podCreators(k, socket, clients, this.d.policy.criClients).map((p) => ({
+      ruleId: 'deploy.pod-outside-kubelet' as const,
+      severity: p.severity,
+      message: p.message,
+      container: c,
+      actor: this.d.procs.get(p.client.pid),
+      attributes: p.attributes,
+    }));
   }
 
   /**

@@ -17,6 +17,8 @@ export interface Policy {
   imageAllow: string[];
   /** Exe paths or basenames allowed to make containers without a known runtime. */
   trustedCreators: string[];
+  /** Exe paths of the host processes that may make pods through the CRI (the kubelet). */
+  criClients: string[];
   /** uids whose runtime CLI enumeration on the host is expected. */
   discoveryUids: number[];
   /** TCP ports of runtime and kubelet APIs: a connect to one from a container is discovery (T1613). */
@@ -30,6 +32,7 @@ export const DEFAULT_POLICY: Policy = {
   rules: {},
   imageAllow: [],
   trustedCreators: [],
+  criClients: ['/usr/bin/kubelet', '/usr/local/bin/kubelet', '/opt/bin/kubelet', '/usr/bin/k3s', '/usr/local/bin/k3s'],
   discoveryUids: [0],
   runtimePorts: [2375, 2376, 10250, 10255],
   minSeverity: 'INFO',
@@ -147,6 +150,11 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
       case 'trustedCreators':
         p.trustedCreators = strList(v, 'trustedCreators');
         break;
+      case 'criClients':
+        p.criClients = strList(v, 'criClients');
+        for (const [i, c] of p.criClients.entries())
+          if (!c.startsWith('/')) fail(isSeq(v) ? (v.items[i] as Node) : (v as Node), `criClients: '${c}' is not an absolute exe path`);
+        break;
       case 'discovery': {
         if (!isMap(v)) return fail(v as Node, 'discovery must be a mapping with allowedUids: [uids], runtimePorts: [ports]');
         for (const dp of v.items) {
@@ -180,7 +188,10 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
         if (!p.stateDir.startsWith('/')) return fail(v as Node, 'stateDir must be an absolute path');
         break;
       default:
-        return fail(pair.key as Node, `unknown key '${key}' (rules, images, trustedCreators, discovery, minSeverity, stateDir)`);
+        return fail(
+          pair.key as Node,
+          `unknown key '${key}' (rules, images, trustedCreators, criClients, discovery, minSeverity, stateDir)`,
+        );
     }
   }
   return p;

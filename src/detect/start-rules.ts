@@ -1,6 +1,7 @@
 import type { ContainerFacts } from '../container/lifecycle';
 import type { EnrichedMeta } from '../container/enrich';
 import type { ContainerInput } from '../proto/schema';
+import { jobOwnership } from './pod-rules';
 import { globMatch, type Policy } from './policy';
 import type { Finding, RuleId, Severity } from './types';
 
@@ -53,13 +54,6 @@ export function sensitiveMounts(k: ContainerInput): { source: string; destinatio
 const HOOK_OWN = (path: string, args: string[]) =>
   // Docker's own network hook: dockerd re-executing itself.
   /^\/proc\/\d+\/exe$/.test(path) && args.includes('libnetwork-setkey');
-
-function labelsOf(k: ContainerInput): Record<string, string> {
-  return k.labels ?? {};
-}
-
-/** CronJob pods are named <cronjob>-<scheduled minute since epoch>-<5 chars>. */
-const CRONJOB_POD = /^(.+)-(\d{8,10})-[a-z0-9]{5}$/;
 
 /** Namespaces a container shares with the host; a nested one only those its outer container does not share already. */
 function sharedWithHost(c: ContainerFacts, k: StartInput['k']): string[] {
@@ -124,17 +118,7 @@ export function startRules(i: StartInput): Finding[] {
     add('persistence.oci-hook', 'MEDIUM', `${name} runs ${h.path} as a ${h.stage} hook`, { stage: h.stage, path: h.path });
   }
 
-  const job = k8sJob(k);
+  const job = jobOwnership(k);
   if (job) add('orchestration.k8s-job', 'LOW', `${name} belongs to Kubernetes ${job.what}`, job.attributes);
   return f;
-}
-
-/** T1053.007: a Job's or CronJob's pod, from its labels or the CronJob pod name. */
-function k8sJob(k: StartInput['k']): { what: string; attributes: Record<string, string> } | undefined {
-  const labels = labelsOf(k);
-  const pod = k.podName ?? labels['io.kubernetes.pod.name'] ?? '';
-  const job = labels['job-name'] ?? labels['batch.kubernetes.io/job-name'];
-  const cron = CRONJOB_POD.exec(pod);
-  if (cron) return { what: `CronJob ${cron[1]}`, attributes: { cronJob: cron[1], pod } };
-  return job ? { what: `Job ${job}`, attributes: { job, pod } } : undefined;
 }

@@ -51,6 +51,19 @@ export interface ContainerInput {
   podUid?: string;
   cgroupId?: U64;
   createdTimeUnixNano?: U64;
+  pod?: PodInput;
+}
+
+export interface PodInput {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  sandboxId?: string;
+  containerName?: string;
+  sandbox?: boolean;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  labelsSource?: string;
 }
 
 export interface ProcessInput {

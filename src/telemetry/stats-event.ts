@@ -92,7 +92,7 @@ export function startStatsTicker(o: StatsTickerOptions): { stop(): void; tick():
  */
 export function countersFrom(
   k: { kernel: Record<string, number>; records: number; dropped: number },
-  p?: { events: number; detections: number; processes: number; containers: number },
+  p?: { events: number; detections: number; processes: number; containers: number; enrichFailures?: number },
   decodeErrors = 0,
 ): SensorCounters {
   const recordsByType: Record<string, number> = {};
@@ -107,5 +107,6 @@ export function countersFrom(
     detections: p?.detections,
     processesTracked: p?.processes,
     containersTracked: p?.containers,
+    enrichFailures: p?.enrichFailures,
   };
 }

@@ -16,7 +16,7 @@ export interface Daemon {
   reaped: Promise<void>;
 }
 
-async function startDaemon(name: string, argv: string[], log: string, ready: string[], readyMs = 30_000): Promise<Daemon> {
+export async function startDaemon(name: string, argv: string[], log: string, ready: string[], readyMs = 30_000): Promise<Daemon> {
   const timeoutMs = scaled(readyMs);
   const fd = openSync(log, 'a');
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd] });

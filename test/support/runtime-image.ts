@@ -36,15 +36,22 @@ export async function buildImage(dir: string): Promise<ImageFiles> {
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-/** A one-layer `docker save` archive: manifest.json, the image config, <diff id>/layer.tar. */
-async function buildDockerArchive(dir: string, layerTar: string): Promise<string> {
-  const staging = join(dir, 'docker-archive');
+/**
+ * A one-layer `docker save` archive: manifest.json, the image config, <diff id>/layer.tar; by
+ * default tagged IMAGE_REF with /bin/sh as its command.
+ */
+export async function buildDockerArchive(
+  dir: string,
+  layerTar: string,
+  opts: { refs?: string[]; cmd?: string[]; name?: string } = {},
+): Promise<string> {
+  const staging = join(dir, `${opts.name ?? 'docker'}-archive`);
   const diffId = sha256(readFileSync(layerTar));
   const config = JSON.stringify({
     architecture: process.arch === 'arm64' ? 'arm64' : 'amd64',
     os: 'linux',
     created: '2024-01-01T00:00:00Z',
-    config: { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] },
+    config: { Cmd: opts.cmd ?? ['/bin/sh'], Env: ['PATH=/bin'] },
     rootfs: { type: 'layers', diff_ids: [`sha256:${diffId}`] },
     history: [{ created_by: 'busybox-static' }],
   });
@@ -53,8 +60,11 @@ async function buildDockerArchive(dir: string, layerTar: string): Promise<string
   mkdirSync(join(staging, diffId), { recursive: true });
   copyFileSync(layerTar, join(staging, layerName));
   writeFileSync(join(staging, configName), config);
-  writeFileSync(join(staging, 'manifest.json'), JSON.stringify([{ Config: configName, RepoTags: [IMAGE_REF], Layers: [layerName] }]));
-  const out = join(dir, 'busybox-docker-archive.tar');
+  writeFileSync(
+    join(staging, 'manifest.json'),
+    JSON.stringify([{ Config: configName, RepoTags: opts.refs ?? [IMAGE_REF], Layers: [layerName] }]),
+  );
+  const out = join(dir, opts.name ? `${opts.name}-docker-archive.tar` : 'busybox-docker-archive.tar');
   // Name members explicitly: no "./" prefixes, no directory entries.
   await run(['tar', '-C', staging, '-cf', out, 'manifest.json', configName, layerName]);
   return out;

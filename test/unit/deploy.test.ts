@@ -50,6 +50,9 @@ describe('deployment files', () => {
   it('the DaemonSet runs privileged in the host pid namespace with every volume it mounts', () => {
     const spec = byKind('DaemonSet').spec.template.spec;
     expect(spec.hostPID).toBe(true);
+    // The runtime socket's clients are asked of the kernel in the host's network namespace (T1610).
+    expect(spec.hostNetwork).toBe(true);
+    expect(spec.dnsPolicy).toBe('ClusterFirstWithHostNet');
     const c = spec.containers[0];
     expect(c.securityContext.privileged).toBe(true);
     const vols = new Set(spec.volumes.map((v: { name: string }) => v.name));
