@@ -29,7 +29,14 @@ export async function openConsole(
   const store = new EventStore({ file: f.dbFile, logger, maxAgeMs: f.maxAgeMs, maxBytes: f.maxBytes });
   let server: RunningConsole;
   try {
-    server = await startConsole({ listen: f.listen, store, logger, ...sec });
+    server = await startConsole({
+      store,
+      logger,
+      tls: sec.tls,
+      tokenFile: sec.tokenFile,
+      insecurePlaintext: sec.insecurePlaintext,
+      listen: f.listen,
+    });
   } catch (err) {
     store.close();
     throw err;
