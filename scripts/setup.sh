@@ -10,7 +10,8 @@ what=${1:-run}
 
 BUILD_PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3)
 # Real runtimes and tools the tests and benchmarks drive.
-TEST_PKGS=(clang-format runc crun containerd podman docker.io busybox-static util-linux iproute2 bpftrace openssl nats-server)
+# chromium: the console's browser test drives it through puppeteer-core (which downloads no browser).
+TEST_PKGS=(clang-format runc crun containerd podman docker.io busybox-static util-linux iproute2 bpftrace openssl nats-server chromium)
 case "$what" in
   run) PKGS=("${BUILD_PKGS[@]}") ;;
   test) PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;

@@ -124,13 +124,16 @@ async function feed(root, _parts, params) {
     }),
     top,
   );
-  let rows = first.events.map(feedRow);
-  const grid = new gridjs.Grid({ columns: FEED_COLUMNS, data: rows, pagination: { limit: 50 }, sort: false, className: { table: 'feed' } });
+  // Without a kind chosen, the sensors' periodic stats stay out of the feed (the fleet view has them).
+  const shown = (ev) => filter.kind || !ev.sensorStats;
+  let rows = first.events.filter(shown).map(feedRow);
+  const grid = new gridjs.Grid({ columns: FEED_COLUMNS, data: rows, pagination: { limit: 100 }, sort: false });
   grid.render(table);
   let queued = false;
   const stop = stream(
     { ...filter, after: first.events[0]?.id ?? 0 },
     (ev) => {
+      if (!shown(ev)) return;
       rows = [feedRow(ev), ...rows].slice(0, 1000);
       if (queued) return;
       queued = true;
