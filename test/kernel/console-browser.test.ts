@@ -150,6 +150,9 @@ describe.runIf(canRun)('the console in a browser: real sensor → ctrwatch colle
   it("shows the container's timeline (created, started, exited), its metadata and the hostile label as text", async () => {
     await lab.stop(c!);
     await cw!.waitFor((e) => e.containerExited?.container?.id === c!.id, 20_000);
+    await page.goto(`${ui}#/containers?node=${encodeURIComponent(hostname())}`);
+    await waitText('#containers', c!.id.slice(0, 12));
+    await shot('containers');
     await page.goto(`${ui}#/container/${encodeURIComponent(hostname())}/${encodeURIComponent(c!.id)}`);
     await waitText('ol.timeline', 'exited', 20_000);
     const kinds = await page.$$eval('ol.timeline li', (lis) => lis.map((l) => l.className));

@@ -370,9 +370,15 @@ function proc(p, acting) {
   return html`<div class="proc ${acting ? 'acting' : ''}">
     <strong>pid ${p.pid}</strong> <code>${p.exe ?? p.comm ?? ''}</code>
     <div class="mono argv">${(p.argv ?? []).join(' ')}</div>
-    <div class="muted">
-      uid ${p.uid ?? 0} euid ${p.euid ?? 0} gid ${p.gid ?? 0}${p.capEffective?.length ? html` · caps ${p.capEffective.join(' ')}` : nothing}
-    </div>
+    <div class="muted">uid ${p.uid ?? 0} euid ${p.euid ?? 0} gid ${p.gid ?? 0}</div>
+    ${
+      p.capEffective?.length
+        ? html`<details class="caps">
+            <summary>${p.capEffective.length} capabilities</summary>
+            <span class="mono">${p.capEffective.join(' ')}</span>
+          </details>`
+        : nothing
+    }
   </div>`;
 }
 
