@@ -49,8 +49,13 @@ function spooled(counters: unknown): number | null {
   return any ? n : 0;
 }
 
+/** Containers whose merged metadata is kept in memory, least recently seen forgotten first. */
+const CACHE = 20_000;
+
 export class SummaryWriter {
+  private readonly cache = new Map<string, { row: ContainerRow; merged: Obj }>();
   private readonly getContainer: Database.Statement;
+  private readonly touchContainer: Database.Statement;
   private readonly putContainer: Database.Statement;
   private readonly getSensor: Database.Statement;
   private readonly seen: Database.Statement;
@@ -65,6 +70,10 @@ export class SummaryWriter {
          execs, detections, first_t, last_t, container)
        VALUES (@node, @id, @runtime, @image, @name, @privileged, @created_t, @started_t, @exited_t, @exit_code, @signal,
          @execs, @detections, @first_t, @last_t, @container)`,
+    );
+    this.touchContainer = db.prepare(
+      `UPDATE containers SET created_t = @created_t, started_t = @started_t, exited_t = @exited_t, exit_code = @exit_code,
+         signal = @signal, execs = @execs, detections = @detections, first_t = @first_t, last_t = @last_t WHERE node = @node AND id = @id`,
     );
     this.getSensor = db.prepare(`SELECT instance, stats_t, events_emitted FROM sensors WHERE node = ?`);
     this.seen = db.prepare(
@@ -117,12 +126,19 @@ export class SummaryWriter {
   }
 
   private applyContainer(row: EventRow, ev: Obj): void {
-    const c = eventContainer(ev) ?? {};
-    const old = this.getContainer.get(row.node, row.containerId) as ContainerRow | undefined;
-    const merged = merge(old ? (JSON.parse(old.container) as Obj) : {}, c);
+    const key = `${row.node}\0${row.containerId}`;
+    let cached = this.cache.get(key);
+    if (cached)
+      this.cache.delete(key); // most recent last
+    else {
+      const old = this.getContainer.get(row.node, row.containerId) as ContainerRow | undefined;
+      if (old) cached = { row: old, merged: JSON.parse(old.container) as Obj };
+    }
+    const merged = merge(cached?.merged ?? {}, eventContainer(ev) ?? {});
+    const json = JSON.stringify(merged);
     const body = (ev[row.kind] ?? {}) as Obj;
     const t = row.timeMs;
-    const r: ContainerRow = old ?? {
+    const r: ContainerRow = cached?.row ?? {
       container: '',
       created_t: null,
       started_t: null,
@@ -143,6 +159,14 @@ export class SummaryWriter {
     }
     if (row.kind === 'containerExec') r.execs++;
     if (row.kind === 'detection') r.detections++;
+    r.first_t = Math.min(r.first_t, t);
+    r.last_t = Math.max(r.last_t, t);
+    const changed = json !== r.container;
+    r.container = json;
+    this.cache.set(key, { row: r, merged });
+    while (this.cache.size > CACHE) this.cache.delete(this.cache.keys().next().value!);
+    // What is known rarely changes after the start: then only the times and counters are written.
+    if (!changed && this.touchContainer.run({ ...r, node: row.node, id: row.containerId }).changes) return;
     this.putContainer.run({
       ...r,
       node: row.node,
@@ -151,9 +175,11 @@ export class SummaryWriter {
       image: (merged.image as string | undefined) ?? null,
       name: (merged.name as string | undefined) ?? null,
       privileged: merged.privileged === true ? 1 : 0,
-      first_t: Math.min(r.first_t, t),
-      last_t: Math.max(r.last_t, t),
-      container: JSON.stringify(merged),
     });
+  }
+
+  /** After a failed transaction: what the cache holds may not be in the database. */
+  reset(): void {
+    this.cache.clear();
   }
 }
