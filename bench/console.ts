@@ -71,7 +71,7 @@ function time(f: () => unknown): { medianMs: number; maxMs: number; rows: number
   return { medianMs: +ms[Math.floor(ms.length / 2)].toFixed(2), maxMs: +ms[ms.length - 1].toFixed(2), rows };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cw-console-bench-'));
   const file = join(dir, 'console.sqlite');
   const t0 = Date.now() - N / 10; // ten events a ms, ending now
@@ -125,9 +125,9 @@ function main(): void {
     for (const [k, v] of Object.entries(queries))
       process.stdout.write(`${k.padEnd(48)} median ${v.medianMs} ms, max ${v.maxMs} ms, ${v.rows} rows\n`);
   } finally {
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main();
+void main();

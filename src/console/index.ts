@@ -38,7 +38,7 @@ export async function openConsole(
       listen: f.listen,
     });
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
   void store.retain();
@@ -47,7 +47,7 @@ export async function openConsole(
     server,
     close: async () => {
       await server.close();
-      store.close();
+      await store.close();
     },
   };
 }

@@ -9,12 +9,14 @@
 //
 // better-sqlite3 is synchronous: an insert of a batch blocks the event loop for its duration
 // (bench/console.ts measures it), and retention deletes in bounded chunks for the same reason.
+// Checkpoints, the slow part of a commit, run in a worker thread (checkpointer.ts).
 
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { SCHEMA, SCHEMA_VERSION } from './schema';
 import { toRow, type EventRow } from './row';
 import { SummaryWriter } from './summaries';
+import { Checkpointer } from './checkpointer';
 
 export interface StoreOptions {
   /** Database file (created if absent), or ':memory:'. */
@@ -65,6 +67,7 @@ export class EventStore {
   private readonly listeners = new Set<(rows: StoredEvent[]) => void>();
   private readonly timer?: NodeJS.Timeout;
   private retaining = false;
+  private readonly checkpointer?: Checkpointer;
   readonly now: () => number;
   readonly counters: StoreStats = { inserted: 0, ignored: 0, failures: 0, retainedDeleted: 0 };
 
@@ -77,10 +80,8 @@ export class EventStore {
       this.db.pragma('auto_vacuum = INCREMENTAL');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
-      // A larger page cache keeps the hot index pages (one per container id) in memory, and
-      // fewer, larger checkpoints write a page rewritten by many batches to the file once.
+      // A larger page cache keeps the hot index pages (one per container id) in memory.
       this.db.pragma('cache_size = -65536');
-      this.db.pragma('wal_autocheckpoint = 8192');
       this.db.exec(SCHEMA);
     } catch (err) {
       throw new StoreError(`console database ${o.file}: ${(err as Error).message}`, { cause: err });
@@ -95,6 +96,10 @@ export class EventStore {
     );
     this.insertTechnique = this.db.prepare(`INSERT OR IGNORE INTO techniques (event_id, technique, node, t) VALUES (?, ?, ?, ?)`);
     this.summaries = new SummaryWriter(this.db);
+    if (o.file !== ':memory:') {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new Checkpointer(o.file, 1000, (message) => this.log.warn({ message }, 'console database checkpoint failed'));
+    }
     const every = o.retainEveryMs ?? 60_000;
     if (every > 0) this.timer = setInterval(() => void this.retain(), every).unref();
   }
@@ -210,9 +215,11 @@ export class EventStore {
     })();
   }
 
-  close(): void {
+  /** Stops retention and the checkpoints; the last connection to close folds the WAL in. */
+  async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.listeners.clear();
+    await this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
 }

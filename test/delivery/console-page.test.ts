@@ -66,7 +66,7 @@ describe.runIf(canRun)('console page: hostile strings from containers stay text 
   afterAll(async () => {
     await browser?.close();
     await ui?.close();
-    store?.close();
+    await store?.close();
   });
 
   const views: [string, string, number[]][] = [

@@ -32,7 +32,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   for (const s of servers) await s.close();
-  for (const s of stores) s.close();
+  for (const s of stores) await s.close();
   removeTmpDirs();
 });
 

@@ -15,8 +15,8 @@ const logger = pino({ level: 'silent' });
 const H = { node: 'node-a', bootId: 'boot-1', instanceId: 'inst-1' };
 const dirs: string[] = [];
 const stores: EventStore[] = [];
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -148,6 +148,18 @@ describe('console store and query API', () => {
     expect(store.counters).toMatchObject({ inserted: 5, ignored: 5, failures: 0 });
     expect((listEvents(store.db, new URLSearchParams()) as any).events).toHaveLength(5);
     expect((getContainer(store.db, H.node, 'c0ffee', new URLSearchParams()) as any).container.detections).toBe(1);
+  });
+
+  it('checkpoints run in a worker: the database file takes the WAL in while no commit runs one', async () => {
+    const { store, file } = open();
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    const before = statSync(file).size;
+    store.ingest(H, lifecycle(Date.now(), 1));
+    const wal = statSync(`${file}-wal`).size;
+    expect(wal).toBeGreaterThan(0);
+    const until = Date.now() + 5000;
+    while (statSync(file).size <= before && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect(statSync(file).size).toBeGreaterThan(before);
   });
 
   it('retention by age deletes events, techniques and containers older than the limit, and keeps the rest', async () => {
