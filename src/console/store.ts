@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { SCHEMA, SCHEMA_VERSION } from './schema';
 import { toRow, type EventRow } from './row';
 import { SummaryWriter } from './summaries';
-import { Checkpointer } from './checkpointer';
+import { Checkpointer, RESTART_FRAMES } from './checkpointer';
 
 export interface StoreOptions {
   /** Database file (created if absent), or ':memory:'. */
@@ -28,6 +28,8 @@ export interface StoreOptions {
   maxBytes?: number;
   /** How often retention runs; 0: never by itself (tests call retain()). Default 60 s. */
   retainEveryMs?: number;
+  /** WAL pages past which a checkpoint starts the WAL over (checkpointer.ts). Default 16,384. */
+  walMaxFrames?: number;
   /** Wall clock in ms (tests). */
   now?: () => number;
 }
@@ -47,6 +49,8 @@ export interface StoreStats {
   ignored: number;
   failures: number;
   retainedDeleted: number;
+  /** WAL restarts the checkpointer asked for (checkpointer.ts). */
+  walRestarts: number;
 }
 
 export class StoreError extends Error {
@@ -69,7 +73,7 @@ export class EventStore {
   private retaining = false;
   private readonly checkpointer?: Checkpointer;
   readonly now: () => number;
-  readonly counters: StoreStats = { inserted: 0, ignored: 0, failures: 0, retainedDeleted: 0 };
+  readonly counters: StoreStats = { inserted: 0, ignored: 0, failures: 0, retainedDeleted: 0, walRestarts: 0 };
 
   constructor(private readonly o: StoreOptions) {
     this.log = o.logger.child({ component: 'console-store' });
@@ -98,7 +102,20 @@ export class EventStore {
     this.summaries = new SummaryWriter(this.db);
     if (o.file !== ':memory:') {
       this.db.pragma('wal_autocheckpoint = 0');
-      this.checkpointer = new Checkpointer(o.file, 1000, (message) => this.log.warn({ message }, 'console database checkpoint failed'));
+      // The WAL file is cut back to this size when it starts over (it would stay at its largest).
+      const frames = o.walMaxFrames ?? RESTART_FRAMES;
+      this.db.pragma(`journal_size_limit = ${frames * 4096}`);
+      this.checkpointer = new Checkpointer(
+        o.file,
+        1000,
+        frames,
+        (message) => this.log.warn({ message }, 'console database checkpoint failed'),
+        () =>
+          void this.checkpoint('RESTART').then((ok) => {
+            if (ok) this.counters.walRestarts++;
+            this.checkpointer?.resume();
+          }),
+      );
     }
     const every = o.retainEveryMs ?? 60_000;
     if (every > 0) this.timer = setInterval(() => void this.retain(), every).unref();
@@ -191,7 +208,7 @@ export class EventStore {
       if (deleted) {
         this.db.prepare(`DELETE FROM containers WHERE last_t < coalesce((SELECT min(t) FROM events), 0)`).run();
         this.db.pragma('incremental_vacuum');
-        this.db.pragma('wal_checkpoint(TRUNCATE)');
+        await this.checkpoint('TRUNCATE');
         this.log.info({ deleted, usedBytes: this.usedBytes() }, 'console retention');
       }
       this.counters.retainedDeleted += deleted;
@@ -202,6 +219,24 @@ export class EventStore {
     } finally {
       this.retaining = false;
     }
+  }
+
+  /**
+   * A blocking checkpoint on the writer's own connection. The worker's passive one may be running
+   * (one checkpointer at a time): then it is tried again shortly, a few times.
+   */
+  async checkpoint(mode: 'RESTART' | 'TRUNCATE'): Promise<boolean> {
+    for (let i = 0; i < 20 && this.db.open; i++) {
+      try {
+        const [r] = this.db.pragma(`wal_checkpoint(${mode})`) as { busy: number }[];
+        if (!r?.busy) return true;
+      } catch (err) {
+        this.log.warn({ err, mode }, 'console database checkpoint failed');
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
   }
 
   /** The oldest events by arrival: a twentieth of them, at least 100. */

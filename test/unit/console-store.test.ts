@@ -20,7 +20,10 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function open(o: { now?: () => number; maxAgeMs?: number; maxBytes?: number } = {}): { store: EventStore; file: string } {
+function open(o: { now?: () => number; maxAgeMs?: number; maxBytes?: number; walMaxFrames?: number } = {}): {
+  store: EventStore;
+  file: string;
+} {
   const dir = mkdtempSync(join(tmpdir(), 'cw-console-'));
   dirs.push(dir);
   const file = join(dir, 'console.sqlite');
@@ -160,6 +163,26 @@ describe('console store and query API', () => {
     const until = Date.now() + 5000;
     while (statSync(file).size <= before && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     expect(statSync(file).size).toBeGreaterThan(before);
+  });
+
+  it('the WAL starts over under a steady stream of commits instead of growing without end', async () => {
+    const limit = 200;
+    const { store, file } = open({ walMaxFrames: limit });
+    let seq = 0;
+    const add = () => {
+      const batch = lifecycle(Date.now(), seq + 1, { ...C, id: `c${seq % 50}` });
+      seq += batch.length;
+      store.ingest(H, batch);
+    };
+    const until = Date.now() + 8000;
+    while (store.counters.walRestarts < 2 && Date.now() < until) {
+      add();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(store.counters.walRestarts).toBeGreaterThanOrEqual(2);
+    add(); // the first commit after a restart writes the WAL from its start and cuts the file back
+    expect(statSync(`${file}-wal`).size).toBeLessThanOrEqual(limit * 4096 * 2);
+    expect((store.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n).toBe(seq);
   });
 
   it('retention by age deletes events, techniques and containers older than the limit, and keeps the rest', async () => {
