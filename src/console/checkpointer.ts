@@ -8,7 +8,9 @@
 // checkpoint has. So once the WAL holds more than RESTART_FRAMES, the worker pauses and asks
 // the store for a RESTART checkpoint, which the store runs between two commits on its own
 // connection (the only writer, and no other checkpointer runs meanwhile: nothing can starve
-// it), then resumes the worker. The passive ones have copied most of the WAL by then.
+// it), then resumes the worker. The passive ones have copied most of the WAL by then. The
+// request is a message, so it waits for the event loop to turn: a loop that never yields
+// (the collector's yields between batches) lets the WAL grow meanwhile.
 
 import { Worker } from 'node:worker_threads';
 
