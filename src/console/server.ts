@@ -66,6 +66,9 @@ const HEADERS = {
   'cache-control': 'no-store',
 };
 
+/** Live feeds open at once: each costs a filter check per stored event. */
+const MAX_STREAMS = 64;
+
 function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
   if (!m || Number(m[3]) > 65535) throw new ConsoleError(`--ui ${listen}: expected HOST:PORT`);
@@ -154,7 +157,11 @@ class Handler {
     if (what === 'attack' && parts.length === 1) return send(res, 200, attackMatrix(db, sp, now));
     if (what === 'sensors' && parts.length === 1) return send(res, 200, sensors(db, sp, now));
     if (what === 'meta' && parts.length === 1) return send(res, 200, meta(this.o.store, sp));
-    if (what === 'stream' && parts.length === 1) return openStream(this.o.store, sp, req, res, HEADERS, this.streams);
+    if (what === 'stream' && parts.length === 1) {
+      if (this.streams.size >= MAX_STREAMS)
+        return send(res, 503, { error: `${MAX_STREAMS} live feeds are open already; try again later` }, { 'retry-after': '10' });
+      return openStream(this.o.store, sp, req, res, HEADERS, this.streams);
+    }
     send(res, 404, { error: `no such API: ${url.pathname.slice(0, 80)} (see docs/console-api.md)` });
   }
 }

@@ -170,6 +170,30 @@ describe('console server: the same rules as --listen', () => {
   });
 });
 
+describe('console server: live feeds are bounded', () => {
+  it('a 65th live feed gets 503 with Retry-After; one closing makes room', async () => {
+    const s = await serve();
+    const open: http.ClientRequest[] = [];
+    const start = () =>
+      new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = http.get(`${s.url}api/stream`, resolve);
+        req.on('error', reject);
+        open.push(req);
+      });
+    try {
+      for (let i = 0; i < 64; i++) expect((await start()).statusCode).toBe(200);
+      const refused = await start();
+      expect(refused.statusCode).toBe(503);
+      expect(refused.headers['retry-after']).toBe('10');
+      open[0].destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await start()).statusCode).toBe(200);
+    } finally {
+      for (const r of open) r.destroy();
+    }
+  });
+});
+
 describe('collector → console store → acknowledgement', () => {
   it('acknowledges a batch only once the store holds its events', async () => {
     const st = store();
