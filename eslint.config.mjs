@@ -46,7 +46,20 @@ export default tseslint.config(
     rules: { 'no-empty': ['error', { allowEmptyCatch: true }] },
   },
   {
+    // The console's page: plain ES modules run by the browser (no build step).
+    files: ['src/console/page/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        'window document location fetch sessionStorage URLSearchParams AbortController TextDecoderStream setTimeout setInterval clearInterval'
+          .split(' ')
+          .map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
     files: ['bin/*', '**/*.js', '**/*.cjs'],
+    ignores: ['src/console/page/*.js'],
     languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 what=${1:-run}
 
 BUILD_PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3)
-# Real runtimes and tools the tests and benchmarks drive (containernetworking-plugins: the pod tests' bridge).
-TEST_PKGS=(clang-format runc crun containerd containernetworking-plugins podman docker.io busybox-static util-linux iproute2 bpftrace openssl nats-server)
+# Real runtimes and tools the tests and benchmarks drive (containernetworking-plugins: the pod tests' bridge;
+# chromium: the console's browser test drives it through puppeteer-core, which downloads no browser).
+TEST_PKGS=(clang-format runc crun containerd containernetworking-plugins podman docker.io busybox-static util-linux iproute2 bpftrace openssl nats-server chromium)
 case "$what" in
   run) PKGS=("${BUILD_PKGS[@]}") ;;
   test) PKGS=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;

@@ -32,6 +32,12 @@ export interface CollectorOptions {
   /** Batches a stream may have unacknowledged before the collector stops reading it. */
   maxPendingBatches?: number;
   schema?: EventSchema;
+  /**
+   * Called with each batch's new events (those the windows did not already hold) before they
+   * are appended to the node's log, and with each sensorSilent the collector writes. Synchronous;
+   * must not throw (the console's store: src/console/store.ts).
+   */
+  onEvents?: (header: { node: string; bootId: string; instanceId: string }, events: Record<string, unknown>[]) => void;
 }
 
 export interface CollectorStats {
@@ -118,6 +124,7 @@ class Collector {
           silentForMs: String(s.silentForMs),
         },
       };
+      this.o.onEvents?.({ node: s.node, bootId: s.bootId, instanceId: s.instanceId }, [ev]);
       this.nodeLog(s.node)
         .then((l) => l.append(`${JSON.stringify(ev)}\n`, 1))
         .catch((err: unknown) => this.log.error({ err, node: s.node }, 'sensorSilent not written'));
@@ -200,11 +207,15 @@ class Collector {
     win.settle(h.floorSeq);
     let text = '';
     let written = 0;
+    const fresh: Record<string, unknown>[] = [];
     for (const e of events) {
       if (!win.accept(e.seq)) continue;
       text += `${JSON.stringify(e.obj)}\n`; // only what is new: a resend costs no JSON
       written++;
+      if (this.o.onEvents) fresh.push(e.obj);
     }
+    // Before the log's commit, so the batch's acknowledgement also waits for it (src/console/store.ts).
+    this.o.onEvents?.(h, fresh);
     const duplicates = events.length - written;
     this.counters.batches++;
     this.counters.written += written;

@@ -27,6 +27,10 @@ export const COLLECT_USAGE = `collect options:
   --tls-ca FILE          require client certificates signed by this CA
   --token-file FILE      accepted bearer tokens, one a line
   --insecure-plaintext   allow clear text on an address that is not loopback
+  --ui HOST:PORT         also serve the read-only web console (same TLS, token and loopback rules)
+  --ui-db FILE           the console's SQLite database (default OUT/console.sqlite)
+  --ui-max-age AGE       keep the console's events this long: 30m, 12h, 7d (default 7d)
+  --ui-max-mb N          keep its database under N MiB, oldest events first out (default 1024)
 `;
 
 type Values = { [K in keyof typeof COLLECT_FLAGS]?: (typeof COLLECT_FLAGS)[K]['type'] extends 'boolean' ? boolean : string };

@@ -9,6 +9,7 @@ import { loadEventSchema } from '../proto/schema';
 import { runCollector } from './collector';
 import { CollectFlagError, COLLECT_FLAGS, collectFlags } from './flags';
 import { JetStreamCollector } from './jetstream';
+import { CONSOLE_FLAGS, consoleFlags, openConsole } from '../console';
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
   try {
@@ -57,10 +58,17 @@ async function collectJetStream(args: string[], log: Logger): Promise<number> {
 /** Runs the collector until SIGINT/SIGTERM; resolves with the exit code. Throws CollectFlagError on a bad flag. */
 export async function collectMain(args: string[], log: Logger): Promise<number> {
   if (args.includes('--from')) return collectJetStream(args, log);
-  const { values } = parse(args, { ...COLLECT_FLAGS, 'log-level': { type: 'string' } });
-  const c = await runCollector({ ...collectFlags(values), logger: log });
-  log.info({ address: c.address }, 'collector listening');
-  await untilSignal();
-  await c.close();
+  const { values } = parse(args, { ...COLLECT_FLAGS, ...CONSOLE_FLAGS, 'log-level': { type: 'string' } });
+  const o = collectFlags(values);
+  const uiFlags = consoleFlags(values, o.outDir);
+  const ui = uiFlags && (await openConsole(uiFlags, o, log));
+  try {
+    const c = await runCollector({ ...o, logger: log, onEvents: ui && ((h, evs) => ui.store.ingest(h, evs)) });
+    log.info({ address: c.address, console: ui?.server.url }, 'collector listening');
+    await untilSignal();
+    await c.close();
+  } finally {
+    await ui?.close();
+  }
   return 0;
 }
