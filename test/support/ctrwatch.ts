@@ -12,7 +12,9 @@ export class CtrwatchProcess {
   private child?: ChildProcess;
   private exited?: Promise<number | null>;
 
-  static async start(args: string[] = [], readyMs = 30_000): Promise<CtrwatchProcess> {
+  // 60 s (scaled): under emulation, with other test files loading their sensors at once,
+  // the load of the programs alone took more than 30 s × 4.
+  static async start(args: string[] = [], readyMs = 60_000): Promise<CtrwatchProcess> {
     const p = new CtrwatchProcess();
     try {
       await p.spawn(args, readyMs);
