@@ -26,7 +26,7 @@ export default tseslint.config(
   {
     // Long functions in files that are being changed in parallel: to split once those changes
     // are merged (a warning until then, so that the merge stays a merge).
-    files: ['src/detect/detector.ts', 'src/detect/policy.ts', 'src/container/enrich.ts', 'src/decode/decode.ts'],
+    files: ['src/detect/detector.ts', 'src/container/enrich.ts', 'src/decode/decode.ts'],
     rules: { 'max-lines-per-function': ['warn', { max: 60, skipBlankLines: true, skipComments: true, IIFEs: true }] },
   },
   {

@@ -66,135 +66,157 @@ export function loadPolicy(file: string): Policy {
   return parsePolicy(text, file);
 }
 
+/** The YAML node readers of one policy file: each failure names file:line:column. */
+class Reader {
+  constructor(
+    private readonly lc: LineCounter,
+    private readonly file: string,
+  ) {}
+
+  fail(node: unknown, reason: string): never {
+    const off = (node as Node | null | undefined)?.range?.[0] ?? 0;
+    const { line, col } = this.lc.linePos(off);
+    throw new PolicyError(this.file, line, col, reason);
+  }
+
+  str(n: unknown, what: string): string {
+    if (!isScalar(n) || typeof n.value !== 'string') return this.fail(n, `${what} must be a string`);
+    return n.value;
+  }
+
+  strList(n: unknown, what: string): string[] {
+    if (!isSeq(n)) return this.fail(n, `${what} must be a list`);
+    return n.items.map((i) => this.str(i, `each entry of ${what}`));
+  }
+
+  severity(n: unknown, what: string): Severity {
+    const v = this.str(n, what).toUpperCase();
+    if (!(SEVERITIES as readonly string[]).includes(v)) return this.fail(n, `${what} must be one of ${SEVERITIES.join(', ')}, not '${v}'`);
+    return v as Severity;
+  }
+
+  /** A list of whole numbers in [min, max]; `each` names one in the error. */
+  intList(n: unknown, what: string, each: string, min: number, max = Number.MAX_SAFE_INTEGER): number[] {
+    if (!isSeq(n)) return this.fail(n, what);
+    return n.items.map((i) => {
+      if (!isScalar(i) || !Number.isInteger(i.value) || (i.value as number) < min || (i.value as number) > max) return this.fail(i, each);
+      return i.value as number;
+    });
+  }
+}
+
 export function parsePolicy(text: string, file = 'policy'): Policy {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  const fail = (node: Node | null | undefined, reason: string): never => {
-    const off = node?.range?.[0] ?? 0;
-    const { line, col } = lc.linePos(off);
-    throw new PolicyError(file, line, col, reason);
-  };
   if (doc.errors.length) {
     const e = doc.errors[0];
     const { line, col } = lc.linePos(e.pos[0]);
     throw new PolicyError(file, line, col, e.message.split('\n')[0]);
   }
+  const rd = new Reader(lc, file);
   const p: Policy = structuredClone(DEFAULT_POLICY);
   const root = doc.contents;
   if (root === null || (isScalar(root) && root.value === null)) return p;
-  if (!isMap(root)) return fail(root, 'the policy must be a mapping (key: value lines)');
-
-  const str = (n: unknown, what: string): string => {
-    if (!isScalar(n) || typeof n.value !== 'string') return fail(n as Node, `${what} must be a string`);
-    return n.value;
-  };
-  const strList = (n: unknown, what: string): string[] => {
-    if (!isSeq(n)) return fail(n as Node, `${what} must be a list`);
-    return n.items.map((i) => str(i, `each entry of ${what}`));
-  };
-  const severity = (n: unknown, what: string): Severity => {
-    const v = str(n, what).toUpperCase();
-    if (!(SEVERITIES as readonly string[]).includes(v))
-      return fail(n as Node, `${what} must be one of ${SEVERITIES.join(', ')}, not '${v}'`);
-    return v as Severity;
-  };
+  if (!isMap(root)) return rd.fail(root, 'the policy must be a mapping (key: value lines)');
 
   for (const pair of root.items) {
-    const key = str(pair.key, 'a top-level key');
+    const key = rd.str(pair.key, 'a top-level key');
     const v = pair.value;
     switch (key) {
-      case 'rules': {
-        if (!isMap(v)) return fail(v as Node, 'rules must be a mapping of rule id to settings');
-        for (const rp of v.items) {
-          const id = str(rp.key, 'a rule id');
-          if (!RULE_BY_ID.has(id)) return fail(rp.key as Node, `unknown rule '${id}' (ctrwatch rules lists them)`);
-          const set = rp.value;
-          if (isScalar(set) && typeof set.value === 'boolean') {
-            p.rules[id] = { enabled: set.value };
-            continue;
-          }
-          if (!isMap(set)) return fail(set as Node, `rule ${id}: give true/false or {enabled, severity, action}`);
-          const r: Policy['rules'][string] = { enabled: true };
-          for (const sp of set.items) {
-            const sk = str(sp.key, 'a rule setting');
-            if (sk === 'enabled') {
-              if (!isScalar(sp.value) || typeof sp.value.value !== 'boolean')
-                return fail(sp.value as Node, `rule ${id}: enabled must be true or false`);
-              r.enabled = sp.value.value;
-            } else if (sk === 'severity') {
-              r.severity = severity(sp.value, `rule ${id}: severity`);
-            } else if (sk === 'action') {
-              const a = str(sp.value, `rule ${id}: action`);
-              if (!(ACTIONS as readonly string[]).includes(a))
-                return fail(sp.value as Node, `rule ${id}: action must be one of ${ACTIONS.join(', ')}, not '${a}'`);
-              if (a !== 'report' && !KILLABLE[id])
-                return fail(sp.value as Node, `rule ${id} cannot kill; rules that can: ${Object.keys(KILLABLE).join(', ')}`);
-              r.action = a as Action;
-            } else {
-              return fail(sp.key as Node, `rule ${id}: unknown setting '${sk}' (enabled, severity, action)`);
-            }
-          }
-          p.rules[id] = r;
-        }
+      case 'rules':
+        parseRules(rd, v, p);
         break;
-      }
-      case 'images': {
-        if (!isMap(v)) return fail(v as Node, 'images must be a mapping with allow: [patterns]');
+      case 'images':
+        if (!isMap(v)) return rd.fail(v, 'images must be a mapping with allow: [patterns]');
         for (const ip of v.items) {
-          const ik = str(ip.key, 'an images setting');
-          if (ik !== 'allow') return fail(ip.key as Node, `images: unknown setting '${ik}' (allow)`);
-          p.imageAllow = strList(ip.value, 'images.allow');
+          const ik = rd.str(ip.key, 'an images setting');
+          if (ik !== 'allow') return rd.fail(ip.key, `images: unknown setting '${ik}' (allow)`);
+          p.imageAllow = rd.strList(ip.value, 'images.allow');
         }
         break;
-      }
       case 'trustedCreators':
-        p.trustedCreators = strList(v, 'trustedCreators');
+        p.trustedCreators = rd.strList(v, 'trustedCreators');
         break;
       case 'criClients':
-        p.criClients = strList(v, 'criClients');
+        p.criClients = rd.strList(v, 'criClients');
         for (const [i, c] of p.criClients.entries())
-          if (!c.startsWith('/')) fail(isSeq(v) ? (v.items[i] as Node) : (v as Node), `criClients: '${c}' is not an absolute exe path`);
+          if (!c.startsWith('/')) rd.fail(isSeq(v) ? v.items[i] : v, `criClients: '${c}' is not an absolute exe path`);
         break;
-      case 'discovery': {
-        if (!isMap(v)) return fail(v as Node, 'discovery must be a mapping with allowedUids: [uids], runtimePorts: [ports]');
-        for (const dp of v.items) {
-          const dk = str(dp.key, 'a discovery setting');
-          if (dk === 'runtimePorts') {
-            if (!isSeq(dp.value)) return fail(dp.value as Node, 'discovery.runtimePorts must be a list of TCP ports');
-            p.runtimePorts = dp.value.items.map((i) => {
-              if (!isScalar(i) || !Number.isInteger(i.value) || (i.value as number) < 1 || (i.value as number) > 65535)
-                return fail(i as Node, 'each port must be a whole number from 1 to 65535');
-              return i.value as number;
-            });
-            if (p.runtimePorts.length > 64)
-              return fail(dp.value as Node, `discovery.runtimePorts holds ${p.runtimePorts.length} ports, at most 64`);
-            continue;
-          }
-          if (dk !== 'allowedUids') return fail(dp.key as Node, `discovery: unknown setting '${dk}' (allowedUids, runtimePorts)`);
-          if (!isSeq(dp.value)) return fail(dp.value as Node, 'discovery.allowedUids must be a list of uids');
-          p.discoveryUids = dp.value.items.map((i) => {
-            if (!isScalar(i) || !Number.isInteger(i.value) || (i.value as number) < 0)
-              return fail(i as Node, 'each uid must be a whole number ≥ 0');
-            return i.value as number;
-          });
-        }
+      case 'discovery':
+        parseDiscovery(rd, v, p);
         break;
-      }
       case 'minSeverity':
-        p.minSeverity = severity(v, 'minSeverity');
+        p.minSeverity = rd.severity(v, 'minSeverity');
         break;
       case 'stateDir':
-        p.stateDir = str(v, 'stateDir');
-        if (!p.stateDir.startsWith('/')) return fail(v as Node, 'stateDir must be an absolute path');
+        p.stateDir = rd.str(v, 'stateDir');
+        if (!p.stateDir.startsWith('/')) return rd.fail(v, 'stateDir must be an absolute path');
         break;
       default:
-        return fail(
-          pair.key as Node,
-          `unknown key '${key}' (rules, images, trustedCreators, criClients, discovery, minSeverity, stateDir)`,
-        );
+        return rd.fail(pair.key, `unknown key '${key}' (rules, images, trustedCreators, criClients, discovery, minSeverity, stateDir)`);
     }
   }
   return p;
+}
+
+/** rules: { id: true|false|{enabled, severity, action} } */
+function parseRules(rd: Reader, v: unknown, p: Policy): void {
+  if (!isMap(v)) return rd.fail(v, 'rules must be a mapping of rule id to settings');
+  for (const rp of v.items) {
+    const id = rd.str(rp.key, 'a rule id');
+    if (!RULE_BY_ID.has(id)) return rd.fail(rp.key, `unknown rule '${id}' (ctrwatch rules lists them)`);
+    const set = rp.value;
+    if (isScalar(set) && typeof set.value === 'boolean') {
+      p.rules[id] = { enabled: set.value };
+      continue;
+    }
+    if (!isMap(set)) return rd.fail(set, `rule ${id}: give true/false or {enabled, severity, action}`);
+    const r: Policy['rules'][string] = { enabled: true };
+    for (const sp of set.items) {
+      const sk = rd.str(sp.key, 'a rule setting');
+      if (sk === 'enabled') {
+        if (!isScalar(sp.value) || typeof sp.value.value !== 'boolean')
+          return rd.fail(sp.value, `rule ${id}: enabled must be true or false`);
+        r.enabled = sp.value.value;
+      } else if (sk === 'severity') {
+        r.severity = rd.severity(sp.value, `rule ${id}: severity`);
+      } else if (sk === 'action') {
+        r.action = ruleAction(rd, sp.value, id);
+      } else {
+        return rd.fail(sp.key, `rule ${id}: unknown setting '${sk}' (enabled, severity, action)`);
+      }
+    }
+    p.rules[id] = r;
+  }
+}
+
+function ruleAction(rd: Reader, n: unknown, id: string): Action {
+  const a = rd.str(n, `rule ${id}: action`);
+  if (!(ACTIONS as readonly string[]).includes(a)) return rd.fail(n, `rule ${id}: action must be one of ${ACTIONS.join(', ')}, not '${a}'`);
+  if (a !== 'report' && !KILLABLE[id]) return rd.fail(n, `rule ${id} cannot kill; rules that can: ${Object.keys(KILLABLE).join(', ')}`);
+  return a as Action;
+}
+
+/** discovery: { allowedUids: [uids], runtimePorts: [ports] } */
+function parseDiscovery(rd: Reader, v: unknown, p: Policy): void {
+  if (!isMap(v)) return rd.fail(v, 'discovery must be a mapping with allowedUids: [uids], runtimePorts: [ports]');
+  for (const dp of v.items) {
+    const dk = rd.str(dp.key, 'a discovery setting');
+    if (dk === 'runtimePorts') {
+      p.runtimePorts = rd.intList(
+        dp.value,
+        'discovery.runtimePorts must be a list of TCP ports',
+        'each port must be a whole number from 1 to 65535',
+        1,
+        65535,
+      );
+      if (p.runtimePorts.length > 64) return rd.fail(dp.value, `discovery.runtimePorts holds ${p.runtimePorts.length} ports, at most 64`);
+    } else if (dk === 'allowedUids') {
+      p.discoveryUids = rd.intList(dp.value, 'discovery.allowedUids must be a list of uids', 'each uid must be a whole number ≥ 0', 0);
+    } else {
+      return rd.fail(dp.key, `discovery: unknown setting '${dk}' (allowedUids, runtimePorts)`);
+    }
+  }
 }
 
 /** '*' matches any run of characters; everything else literally. */
