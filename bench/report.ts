@@ -14,6 +14,8 @@ import type { LossResult } from './loss';
 import type { OverheadResult, VariantFigures } from './overhead';
 import { RULES_TARGET_NS, type RulesResult } from './rules';
 import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type ScaleResult } from './scale';
+import type { ShipResult } from './ship';
+import { perfFigures, renderShip, writePlots } from './report-perf';
 
 /** What `ctrwatch run` logged when it stopped, per overhead run. */
 export interface RunCounters {
@@ -41,6 +43,7 @@ export interface BenchReport {
   scale?: ScaleResult;
   rules?: RulesResult;
   loss?: LossResult;
+  ship?: ShipResult;
   leftovers: string[];
 }
 
@@ -123,7 +126,7 @@ export function headline(r: BenchReport): Figure[] {
       });
     }
   }
-  out.push(...containerFigures(r), ...pipelineFigures(r));
+  out.push(...containerFigures(r), ...perfFigures(r), ...pipelineFigures(r));
   if (o) {
     for (const v of o.figures.filter((x) => x.variant !== 'baseline' && !x.target)) out.push(ratioFig(v));
     for (const v of o.figures.filter((x) => x.cpuMsPer1kRecords)) {
@@ -170,7 +173,7 @@ function containerFigures(r: BenchReport): Figure[] {
         unit: 'ms',
         ...distFig(x.started),
         target: LATENCY_TARGET.text,
-        met: x.started.n ? x.started.p99 < LATENCY_TARGET.ms : undefined,
+        met: x.started.n ? x.started.p99 <= LATENCY_TARGET.ms : undefined,
       });
     });
     out.push({
@@ -181,7 +184,7 @@ function containerFigures(r: BenchReport): Figure[] {
       unit: 'ms',
       ...distFig(l.detection),
       target: LATENCY_TARGET.text,
-      met: l.detection.n ? l.detection.p99 < LATENCY_TARGET.ms : undefined,
+      met: l.detection.n ? l.detection.p99 <= LATENCY_TARGET.ms : undefined,
     });
   }
   const c = r.churn;
@@ -289,7 +292,8 @@ function pipelineFigures(r: BenchReport): Figure[] {
 }
 
 function fmt(f: Figure, x: number): string {
-  if (f.unit.startsWith('records') || f.unit.startsWith('ns')) return f0(x);
+  if (f.unit.startsWith('records') || f.unit.startsWith('ns') || f.unit === 'events/s') return f0(x);
+  if (f.unit.startsWith('share of')) return Number.isFinite(x) ? `${(x * 100).toFixed(2)}%` : 'n/a';
   if (f.unit.startsWith('with ÷ without')) return f3(x);
   if (f.unit === 'MB RSS') return f0(x);
   return f2(x);
@@ -299,7 +303,7 @@ function sumCell(s: Summary | undefined, fn: (x: number) => string): string {
   return s && s.n ? `${fn(s.median)} (${fn(s.q1)}–${fn(s.q3)})` : '—';
 }
 
-export function renderMarkdown(r: BenchReport): string {
+export function renderMarkdown(r: BenchReport, plots: string[] = []): string {
   const L: string[] = [];
   const m = r.machine;
   L.push('# ctrwatch benchmarks', '');
@@ -347,8 +351,10 @@ export function renderMarkdown(r: BenchReport): string {
     );
   }
   L.push('');
+  if (plots.length) L.push('Plots (SVG, drawn by bench/plots.ts from this run):', '', ...plots, '');
   renderContainers(r, L);
   renderPipeline(r, L);
+  renderShip(r, L);
 
   if (o) {
     L.push('## Overhead details', '');
@@ -452,16 +458,21 @@ function renderContainers(r: BenchReport, L: string[]): void {
       `Command: ${code(l.command)}. ${l.config.perRuntime} measured containers per runtime after one warm-up each, rounds over the runtimes in rotating order. The reader process (node dist/bench/ctrwatch-reader.js, which does nothing else) stamps each line of \`ctrwatch run\`'s stdout with process.hrtime() (CLOCK_MONOTONIC) when its chunk arrives: A. The event's timeUnixNano T is the kernel's exec time E (monotonic) plus the sensor's wall offset S. The entrypoint (bench/stamp.c, ${l.stampKind}) reads CLOCK_MONOTONIC M and CLOCK_REALTIME R as its first instructions and writes them to a bind-mounted file; R − M is the true offset O. Latency = A − (T − O) − err, where err = the run's smallest R − T = ${f3(l.offsetErrMs)} ms (the sensor's offset error, from Date.now()'s millisecond, plus the smallest delay between an exec and its entrypoint's first instruction): the kernel's exec timestamp to the line, short by that smallest delay only.${l.error ? ` **Error: ${l.error}**` : ''}`,
       '',
     );
+    if (l.stormCommand)
+      L.push(
+        `Each round takes one sample idle and one while a busy-container storm runs (\`${l.stormCommand}\`, in its own mount namespace so that every fork, exec and exit is followed and sent; SIGSTOPped between its samples), the order alternating by round.`,
+        '',
+      );
     L.push(
-      '| Runtime | n | p50 / p99 (Q1–Q3; min–max), ms | failures | runtime start command p50, ms (context) |',
-      '|---|---|---|---|---|',
+      '| Runtime | n idle | idle: p50 / p99 (Q1–Q3; min–max), ms | failures | n storm | under storm: p50 / p99 (Q1–Q3; min–max), ms | failures | runtime start command p50, ms (context) |',
+      '|---|---|---|---|---|---|---|---|',
     );
     for (const x of l.runtimes)
       L.push(
-        `| ${x.runtime}${x.skipped ? ` (${x.skipped})` : ''} | ${x.started.n} | ${distCell(x.started)} | ${x.failures} | ${x.startCmdMs.n ? f0(x.startCmdMs.p50) : '—'} |`,
+        `| ${x.runtime}${x.skipped ? ` (${x.skipped})` : ''} | ${x.started.n} | ${distCell(x.started)} | ${x.failures} | ${x.startedStorm?.n ?? '—'} | ${x.startedStorm ? distCell(x.startedStorm) : '—'} | ${x.failuresStorm ?? '—'} | ${x.startCmdMs.n ? f0(x.startCmdMs.p50) : '—'} |`,
       );
     L.push(
-      `| detection escape.privileged-container (every 3rd container, all runtimes) | ${l.detection.n} | ${distCell(l.detection)} | — | — |`,
+      `| detection escape.privileged-container (every 3rd container, all runtimes, idle and storm) | ${l.detection.n} | ${distCell(l.detection)} | — | — | — | — | — |`,
       '',
     );
     L.push(
@@ -614,7 +625,8 @@ export function writeReport(r: BenchReport): string {
     ? [join(BENCH, 'out', `${n}.md`), join(BENCH, 'out', `${n}.json`)]
     : [join(BENCH, 'REPORT.md'), join(BENCH, 'report.json')];
   writeFileSync(json, JSON.stringify({ ...r, figures: headline(r) }, null, 2) + '\n');
-  writeFileSync(md, renderMarkdown(r));
+  const plots = n ? writePlots(r, join(BENCH, 'out', `${n}-plots`), `${n}-plots`) : writePlots(r, join(BENCH, 'plots'), 'plots');
+  writeFileSync(md, renderMarkdown(r, plots));
   return md;
 }
 

@@ -118,6 +118,15 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
       },
     );
   }
+  // RSS against container count: the default run at fewer containers (no steady phase).
+  if (cfg.full) {
+    for (const n of [1000, 2500, 5000].filter((k) => k < cfg.containers))
+      plan.push({
+        name: `curve-${n}`,
+        description: `${n.toLocaleString('en-US')} containers × ${cfg.inside + 1} processes, as default (RSS curve)`,
+        c: { ...base, containers: n, lagSeconds: 1 },
+      });
+  }
   const res: ScaleResult = {
     command: procCommand('scale', base, true),
     runs: [],
