@@ -44,6 +44,7 @@ import { runLatency } from './latency';
 import {
   buildStorm,
   CODE,
+  ensureTracefs,
   envNum,
   killAll,
   killChildrenOnExit,
@@ -195,6 +196,8 @@ async function main(): Promise<number> {
       log,
     });
   }
+  const untrace =
+    (only.includes('overhead') || only.includes('bpfstats')) && variants.some((v) => v.name === 'bpftrace') ? ensureTracefs(log) : () => {};
   if (only.includes('overhead')) {
     log(
       `overhead: ${rounds} rounds of pairs (baseline, variant), storms of ${seconds} s: ${variants
@@ -213,6 +216,7 @@ async function main(): Promise<number> {
     );
   }
 
+  untrace();
   if (only.includes('ship'))
     report.ship = await runShip({ events: Math.round(envNum('BENCH_SHIP_EVENTS', quick ? 50_000 : 200_000)), log });
 

@@ -10,7 +10,7 @@
  *   every 6th sweep runs. Runs: the Pipeline as `ctrwatch run` builds it, and
  *   (full run) the same with the process table's bound raised so that every
  *   process is kept, and containers alone (to split the memory by kind).
- * - throughput: decode → correlate → detect → encode (toJsonLine) on one
+ * - throughput: decode → correlate → detect → encode (protobuf, then the JSON line) on one
  *   thread, records per CPU-second, over synthetic container lives and over
  *   the batches recorded by bench/decode.ts.
  */
@@ -56,7 +56,7 @@ export interface ThroughputMix {
   kinds: Record<string, number>;
   eventsPerPass: number;
   bytesPerPass: number;
-  /** Share of wall time spent in toJsonLine, and µs per event encoded. */
+  /** Share of wall time spent encoding, and µs per event encoded. */
   encodeShare: number;
   encodeUsPerEvent: number;
   rates: number[];

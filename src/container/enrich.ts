@@ -7,6 +7,7 @@ import { formatRestartPolicy, readDockerContainer } from '../meta/docker';
 import { readOciConfig, readOciConfigUnder, type OciConfigSummary, type OciHook } from '../meta/oci-config';
 import { readPodmanContainer } from '../meta/podman';
 import type { ContainerInput, RuntimeName } from '../proto/schema';
+import { encodeOnce } from '../proto/codec-encode';
 import type { ProcessTable } from '../process/table';
 import { nsInode } from '../host';
 import { capNames } from './caps';
@@ -55,6 +56,8 @@ export class Enricher {
   private readonly ids = new Map<string, ContainerFacts>();
   /** Size at which exited holders are next swept out of `ids` (doubles: amortised O(1) a container). */
   private idsSweepAt = 4096;
+  /** withEntry's last answer per container, and what it was made from. */
+  private readonly entries = new WeakMap<ContainerFacts, { from: unknown[]; out: ContainerInput }>();
 
   constructor(
     private readonly procs: ProcessTable,
@@ -274,8 +277,23 @@ export class Enricher {
     return { container: out, oci: oci && { privileged: c.outer ? false : oci.privileged, hooks: c.outer ? [] : oci.hooks }, problems };
   }
 
-  /** Facts only the entry process has: the user and the capabilities it really runs with. */
+  /**
+   * Facts only the entry process has: the user and the capabilities it really runs with. The
+   * same object while none of its inputs changed, frozen and marked to be encoded once: every
+   * event about the container carries the same bytes for it.
+   */
   withEntry(meta: EnrichedMeta, c: ContainerFacts): ContainerInput {
+    const p = c.entry;
+    const cgroupPath = this.cgroups.path(c.cgroupId);
+    const from = [meta, c.initTgid, c.ns, c.cgroupId, c.outer, p, p?.uid, p?.capEffective, p?.ns.user, cgroupPath];
+    const last = this.entries.get(c);
+    if (last && last.from.every((x, i) => x === from[i])) return last.out;
+    const out = encodeOnce(this.entryOf(meta, c, cgroupPath));
+    this.entries.set(c, { from, out });
+    return out;
+  }
+
+  private entryOf(meta: EnrichedMeta, c: ContainerFacts, cgroupPath: string | undefined): ContainerInput {
     const p = c.entry;
     const out = { ...meta.container, initPid: c.initTgid, hostNamespaces: hostNamespacesShared(c.ns, this.host), cgroupId: c.cgroupId };
     if (p) {
@@ -285,7 +303,6 @@ export class Enricher {
       const full = isFullCaps(p.capEffective) && p.ns.user === this.host.user;
       if (out.privileged === undefined) out.privileged = meta.oci && !c.outer ? meta.oci.privileged : full;
     }
-    const cgroupPath = this.cgroups.path(c.cgroupId);
     if (cgroupPath) out.cgroupPath = cgroupPath;
     return out;
   }

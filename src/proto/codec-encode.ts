@@ -86,6 +86,50 @@ export class Out {
   }
 }
 
+/**
+ * Messages marked to be encoded once (encodeOnce): their body bytes, kept as long as the object
+ * lives. A container's metadata travels in every event about it; marked, it is encoded the
+ * first time only, and later events copy its bytes.
+ */
+const once = new WeakSet<object>();
+const bodies = new WeakMap<object, { plan: TypePlan; body: Buffer }>();
+
+function deepFreeze(v: unknown): void {
+  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return;
+  Object.freeze(v);
+  for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+}
+
+/**
+ * Marks a message object to be encoded once: freezes it, deeply (so that the bytes kept stay
+ * true: a change throws instead of going unseen), and returns it.
+ */
+export function encodeOnce<T extends object>(message: T): T {
+  deepFreeze(message);
+  once.add(message);
+  return message;
+}
+
+/** Writes a sub-message's length and body (its tag written already), from the kept bytes when it was marked. */
+function encodeBody(out: Out, plan: TypePlan, v: unknown, where: string): void {
+  const marked = typeof v === 'object' && v !== null && once.has(v);
+  if (marked) {
+    const hit = bodies.get(v);
+    if (hit && hit.plan === plan) {
+      const n = hit.body.length;
+      out.varint(n);
+      out.ensure(n);
+      hit.body.copy(out.buf, out.pos);
+      out.pos += n;
+      return;
+    }
+  }
+  const start = out.fork();
+  encodeMessage(out, plan, v, where);
+  if (marked) bodies.set(v, { plan, body: Buffer.from(out.buf.subarray(start, out.pos)) });
+  out.ldelim(start);
+}
+
 /** Where a value sits, built only when it is wrong: the parent's path, then a field name or an index. */
 type Where = { parent: string; key: string | number };
 const at = (w: Where) =>
@@ -225,9 +269,7 @@ export function encodeMessage(out: Out, plan: TypePlan, obj: unknown, where: str
     else if (f.repeated) encodeRepeated(out, f, v, w);
     else if (f.kind === 'message') {
       out.varint((f.id << 3) | 2);
-      const start = out.fork();
-      encodeMessage(out, f.sub!, v, at(w));
-      out.ldelim(start);
+      encodeBody(out, f.sub!, v, at(w));
     } else writeScalar(out, f, f.kind, v, w, (f.id << 3) | wireType(f.kind), f.oneof !== undefined);
   }
   return member;
