@@ -227,7 +227,7 @@ function pipelineFigures(r: BenchReport): Figure[] {
   const out: Figure[] = [];
   const sc = r.scale;
   if (sc) {
-    for (const x of sc.runs.filter((y) => y.name !== 'containers-only')) {
+    for (const x of sc.runs.filter((y) => !['containers-only', 'optimize-for-size'].includes(y.name) && !y.name.startsWith('curve-'))) {
       out.push({
         id: `scale.rss.${x.name}`,
         title: `pipeline resident memory, ${f0(x.stats.containers)} containers and ${f0(x.stats.processes)} processes tracked (${x.name}: ${x.description})`,
@@ -526,12 +526,12 @@ function renderPipeline(r: BenchReport, L: string[]): void {
       '',
     );
     L.push(
-      '| Run | containers | processes tracked (table bound) | RSS MB | heap used MB | lag p50 / p99 / max, ms | batch time p99 / max, ms | sweep, ms | sweep + prune, ms |',
+      '| Run | containers | processes tracked (table bound) | RSS MB | heap used / total MB | lag p50 / p99 / max, ms | batch time p99 / max, ms | sweep, ms | sweep + prune, ms |',
       '|---|---|---|---|---|---|---|---|---|',
     );
     for (const x of sc.runs) {
       L.push(
-        `| ${x.name}: ${x.description} | ${f0(x.stats.containers)} | ${f0(x.stats.processes)} (${f0(x.tableBound)} + ${f0(x.recentBound)} host) | ${f0(x.memory.rssMb)} | ${f0(x.memory.heapUsedMb)} | ${f2(x.lag.p50Ms)} / ${f2(x.lag.p99Ms)} / ${f2(x.lag.maxMs)} | ${f2(x.steady.batchMs.p99)} / ${f2(x.steady.batchMs.max)} | ${f2(x.sweepMs)} | ${f0(x.pruneMs)} (${f0(x.procsBeforePrune)} processes) |`,
+        `| ${x.name}: ${x.description} | ${f0(x.stats.containers)} | ${f0(x.stats.processes)} (${f0(x.tableBound)} + ${f0(x.recentBound)} host) | ${f0(x.memory.rssMb)} | ${f0(x.memory.heapUsedMb)} / ${f0(x.memory.heapTotalMb)} | ${f2(x.lag.p50Ms)} / ${f2(x.lag.p99Ms)} / ${f2(x.lag.maxMs)} | ${f2(x.steady.batchMs.p99)} / ${f2(x.steady.batchMs.max)} | ${f2(x.sweepMs)} | ${f0(x.pruneMs)} (${f0(x.procsBeforePrune)} processes) |`,
       );
     }
     const base = sc.runs.find((x) => x.name === 'default');

@@ -78,8 +78,8 @@ export const MEMORY_TARGET_MB = 100;
 export const THROUGHPUT_TARGET = 200_000;
 
 /** Runs pipeline-proc.js in a child; its one JSON line. */
-export async function pipelineProc(mode: string, cfg: object, gc = false): Promise<unknown> {
-  const args = [...(gc ? ['--expose-gc'] : []), join(CODE, 'dist', 'bench', 'pipeline-proc.js'), mode, JSON.stringify(cfg)];
+export async function pipelineProc(mode: string, cfg: object, gc = false, nodeFlags: string[] = []): Promise<unknown> {
+  const args = [...(gc ? ['--expose-gc'] : []), ...nodeFlags, join(CODE, 'dist', 'bench', 'pipeline-proc.js'), mode, JSON.stringify(cfg)];
   const p = track(spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
@@ -97,7 +97,7 @@ export function procCommand(mode: string, cfg: object, gc = false): string {
 export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
   const t0 = Date.now();
   const base = { containers: cfg.containers, inside: cfg.inside, lagSeconds: cfg.lagSeconds };
-  const plan: { name: string; description: string; c: ScaleRun['config'] }[] = [
+  const plan: { name: string; description: string; c: ScaleRun['config']; flags?: string[] }[] = [
     {
       name: 'default',
       description: `${cfg.containers.toLocaleString('en-US')} containers × ${cfg.inside + 1} processes, Pipeline as ctrwatch run builds it (the process table's default bound)`,
@@ -110,6 +110,12 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
         name: 'all-processes',
         description: `the same with the process table's bound raised to 200,000 (bench only): every process kept`,
         c: { ...base, maxEntries: 200_000 },
+      },
+      {
+        name: 'optimize-for-size',
+        description: `the default run with node's --optimize-for-size (V8 keeps a smaller heap; not what ctrwatch run does today)`,
+        c: base,
+        flags: ['--optimize-for-size'],
       },
       {
         name: 'containers-only',
@@ -137,7 +143,7 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
   };
   for (const x of plan) {
     try {
-      const r = (await pipelineProc('scale', x.c, true)) as ScaleRun;
+      const r = (await pipelineProc('scale', x.c, true, x.flags)) as ScaleRun;
       r.name = x.name;
       r.description = x.description;
       res.runs.push(r);

@@ -38,6 +38,8 @@ export const DUPLICATE_ID_LABEL = 'ctrwatch.io/duplicate-id';
 /** Label set on a container made inside another one: the outer container's id. */
 export const OUTER_LABEL = 'ctrwatch.io/made-in';
 const OWN_LABEL_PREFIX = 'ctrwatch.io/';
+/** Containers whose withEntry answer is kept (the ones events are about now). */
+const ENTRIES_MAX = 1024;
 
 const DOCKER_DEFAULT = { dataRoot: '/var/lib/docker', execRoot: '/var/run/docker' };
 const PODMAN_USERDATA = /^(.*)\/([a-z0-9]+)-containers\/([0-9a-f]{64})\/userdata\/?$/;
@@ -56,8 +58,8 @@ export class Enricher {
   private readonly ids = new Map<string, ContainerFacts>();
   /** Size at which exited holders are next swept out of `ids` (doubles: amortised O(1) a container). */
   private idsSweepAt = 4096;
-  /** withEntry's last answer per container, and what it was made from. */
-  private readonly entries = new WeakMap<ContainerFacts, { from: unknown[]; out: ContainerInput }>();
+  /** withEntry's last answer for the containers most recently asked about, and what it was made from (bounded: memory). */
+  private readonly entries = new Map<ContainerFacts, { from: unknown[]; out: ContainerInput }>();
 
   constructor(
     private readonly procs: ProcessTable,
@@ -289,6 +291,7 @@ export class Enricher {
     const last = this.entries.get(c);
     if (last && last.from.every((x, i) => x === from[i])) return last.out;
     const out = encodeOnce(this.entryOf(meta, c, cgroupPath));
+    if (!last && this.entries.size >= ENTRIES_MAX) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(c, { from, out });
     return out;
   }
