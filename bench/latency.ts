@@ -106,7 +106,9 @@ export interface LatencyResult {
   stampKind: string;
   samples: LatencySample[];
   runtimes: RuntimeLatency[];
+  /** Detection latency of the samples taken idle; detectionStorm: under the storm. */
   detection: Dist;
+  detectionStorm?: Dist;
   /** A − M: from the entrypoint's own stamp, all runtimes. */
   startedStamp: Dist;
   clockSkewMs: Dist;
@@ -320,7 +322,8 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
       ...(storm ? { startedStorm: dist(busy.map((s) => s.startedMs ?? NaN)), failuresStorm: busy.filter((s) => s.error).length } : {}),
     });
   }
-  res.detection = dist(res.samples.map((s) => s.detectionMs ?? NaN));
+  res.detection = dist(res.samples.filter((s) => !s.underStorm).map((s) => s.detectionMs ?? NaN));
+  if (storm) res.detectionStorm = dist(res.samples.filter((s) => s.underStorm).map((s) => s.detectionMs ?? NaN));
   res.clockSkewMs = dist(res.samples.map((s) => s.clockSkewMs ?? NaN));
   res.startedStamp = dist(res.samples.map((s) => s.startedStampMs ?? NaN));
   res.stampDelayMs = dist(res.samples.map((s) => s.stampDelayMs ?? NaN));
