@@ -142,6 +142,9 @@ async function readStamp(file: string, ms = 3000): Promise<{ mono: bigint; real:
 
 const nsToMs = (ns: bigint) => Number(ns) / 1e6;
 
+/** Pause between stopping the storm and an idle sample. */
+const IDLE_SETTLE_MS = 1500;
+
 /**
  * A busy-container storm (bench/storm -u: every fork, exec and exit followed and sent) that runs
  * for the whole part, stopped (SIGSTOP to its process group) between the samples taken idle.
@@ -276,7 +279,9 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
           const key = `${rt}${busy ? ':storm' : ''}`;
           if ((failuresInARow.get(key) ?? 0) >= 3) continue;
           storm?.signal(busy ? 'SIGCONT' : 'SIGSTOP');
-          if (busy) await sleep(200); // the storm at full speed before the container starts
+          // Under storm: the storm at full speed before the container starts. Idle: the sensor
+          // catches up with the storm's records first (a backlog would count as idle latency).
+          if (storm) await sleep(busy ? 200 : IDLE_SETTLE_MS);
           const s = await one(lab, cw, rt, `cwb-${rt}-${i}${busy ? 's' : ''}`, i % 3 === 2, dir, busy);
           storm?.signal('SIGSTOP');
           res.samples.push(s);

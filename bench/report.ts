@@ -460,7 +460,7 @@ function renderContainers(r: BenchReport, L: string[]): void {
     );
     if (l.stormCommand)
       L.push(
-        `Each round takes one sample idle and one while a busy-container storm runs (\`${l.stormCommand}\`, in its own mount namespace so that every fork, exec and exit is followed and sent; SIGSTOPped between its samples), the order alternating by round.`,
+        `Each round takes one sample idle and one while a busy-container storm runs (\`${l.stormCommand}\`, in its own mount namespace so that every fork, exec and exit is followed and sent; SIGSTOPped between its samples, an idle sample 1.5 s after the stop), the order alternating by round.`,
         '',
       );
     L.push(
