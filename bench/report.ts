@@ -323,6 +323,10 @@ export function renderMarkdown(r: BenchReport, plots: string[] = []): string {
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
   L.push(`Configuration: ${env || 'defaults'}.`, '');
+  L.push(
+    `Parts in this report: ${r.env.BENCH_ONLY ?? 'all (decode, scale, rules, loss, latency, churn, overhead, bpfstats, ship)'}. The machine is shared and noisy (other sessions run VMs, builds and tests on the same 2 cores; the "other load" column below says how much): only ratios from runs interleaved in this one run are comparable, never absolute rates across runs, and a ratio means nothing finer than the A/A control's spread.`,
+    '',
+  );
   const o = r.overhead;
   if (o) {
     L.push(
