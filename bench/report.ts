@@ -303,6 +303,11 @@ function sumCell(s: Summary | undefined, fn: (x: number) => string): string {
   return s && s.n ? `${fn(s.median)} (${fn(s.q1)}–${fn(s.q3)})` : '—';
 }
 
+/** Which parts the report holds, and what may be compared. */
+function scopeNote(r: BenchReport): string {
+  return `Parts in this report: ${r.env.BENCH_ONLY ?? 'all (decode, scale, rules, loss, latency, churn, overhead, bpfstats, ship)'}. The machine is shared and noisy (other sessions run VMs, builds and tests on the same 2 cores; the "other load" column below says how much): only ratios from runs interleaved in this one run are comparable, never absolute rates across runs, and a ratio means nothing finer than the A/A control's spread.`;
+}
+
 export function renderMarkdown(r: BenchReport, plots: string[] = []): string {
   const L: string[] = [];
   const m = r.machine;
@@ -323,10 +328,7 @@ export function renderMarkdown(r: BenchReport, plots: string[] = []): string {
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
   L.push(`Configuration: ${env || 'defaults'}.`, '');
-  L.push(
-    `Parts in this report: ${r.env.BENCH_ONLY ?? 'all (decode, scale, rules, loss, latency, churn, overhead, bpfstats, ship)'}. The machine is shared and noisy (other sessions run VMs, builds and tests on the same 2 cores; the "other load" column below says how much): only ratios from runs interleaved in this one run are comparable, never absolute rates across runs, and a ratio means nothing finer than the A/A control's spread.`,
-    '',
-  );
+  L.push(scopeNote(r), '');
   const o = r.overhead;
   if (o) {
     L.push(
