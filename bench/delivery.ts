@@ -11,6 +11,7 @@
  * Environment (defaults in brackets):
  *   DELIVERY_ONLY [codec,sinks,ceilings,outage]   DELIVERY_EVENTS [300000]   DELIVERY_RATE [1000]
  *   DELIVERY_WARM_S [20]   DELIVERY_OUTAGE_S [120; the issue's figure is 600]   DELIVERY_AFTER_S [30]
+ *   DELIVERY_JSON [bench/out/delivery.json]   where the results go (run.js's `ship` part sets it)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -244,10 +245,11 @@ function outputCounts(outDir: string): { lines: number; distinct: number } {
   let lines = 0;
   for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.jsonl'))) {
     for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
-      if (!line) continue;
+      // Event lines only: the node's log (e.g. sensorSilent) shares the directory.
+      const m = /"seq":"?(\d+)/.exec(line);
+      if (!m) continue;
       lines++;
-      const m = /"seq":"(\d+)"/.exec(line);
-      seen.add(m![1]!);
+      seen.add(m[1]!);
     }
   }
   return { lines, distinct: seen.size };
@@ -418,7 +420,7 @@ async function main(): Promise<void> {
   if (only.includes('outage')) report.outage = await outagePart();
   for (const d of tmps) fs.rmSync(d, { recursive: true, force: true });
   fs.mkdirSync(path.join(__dirname, '..', '..', 'bench', 'out'), { recursive: true });
-  const file = path.join(__dirname, '..', '..', 'bench', 'out', 'delivery.json');
+  const file = process.env.DELIVERY_JSON ?? path.join(__dirname, '..', '..', 'bench', 'out', 'delivery.json');
   fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   log(`written ${file}`);

@@ -1,7 +1,8 @@
 // Fleet sinks throughput: events/s from offer() to acknowledged, to (1) a loopback OTLP/HTTP
 // receiver (a worker thread) that gunzips and decodes every request with the official protos,
 // and (2) a 3-node JetStream cluster (Debian's nats-server, loopback, temp store dirs, R3
-// stream). Prints figures; not a timed test. Run: npx vite-node bench/fleet.ts [events]
+// stream). Prints figures; not a timed test. Run: node dist/bench/fleet.js [events]
+// (FLEET_JSON=<file>: also writes the figures there, as run.js's `ship` part reads them).
 // Every nats-server started here is killed on exit.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,6 +21,19 @@ import { syntheticEvent } from '../test/support/events';
 import { freePort } from '../test/support/net';
 
 const N = Number(process.argv[2] ?? 200_000);
+
+/** One output's figures, as FLEET_JSON holds them. */
+export interface FleetRun {
+  label: string;
+  events: number;
+  seconds: number;
+  eventsPerS: number;
+  delivered: number;
+  dropped: Record<string, number>;
+  /** Sender CPU ÷ wall time. */
+  senderCpuShare: number;
+}
+const results: FleetRun[] = [];
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
 const codec = compileEventCodec(loadEventSchema());
 const procs: ChildProcess[] = [];
@@ -62,6 +76,15 @@ async function run(label: string, spec: RemoteSpec, extra: () => string, after?:
   const st = s.stats();
   await s.close();
   await after?.();
+  results.push({
+    label,
+    events: N,
+    seconds: secs,
+    eventsPerS: N / secs,
+    delivered: st.delivered,
+    dropped: st.dropped as Record<string, number>,
+    senderCpuShare: (cpu.user + cpu.system) / 1e6 / secs,
+  });
   console.log(
     `${label.padEnd(34)} ${N} events in ${secs.toFixed(2)} s = ${Math.round(N / secs).toLocaleString('en')} events/s, delivered ${st.delivered}, dropped ${JSON.stringify(st.dropped)}, sender CPU ${(((cpu.user + cpu.system) / 1e6 / secs) * 100).toFixed(0)}% ${extra()}`,
   );
@@ -177,6 +200,7 @@ void (async () => {
   );
   await otlp();
   await jetstream();
+  if (process.env.FLEET_JSON) fs.writeFileSync(process.env.FLEET_JSON, JSON.stringify(results));
   cleanup();
   process.exit(0);
 })().catch((err: unknown) => {

@@ -441,3 +441,31 @@ export async function snapshot(): Promise<{ dir: string; identity: BuildIdentity
     },
   };
 }
+
+/**
+ * bpftrace attaches its tracepoints through the node's tracefs, which this node leaves unmounted:
+ * mounts it at /sys/kernel/tracing when it is missing there; the returned function unmounts what
+ * this mounted (also when the process exits), leaving a mount that was there before alone.
+ */
+export function ensureTracefs(log: (m: string) => void): () => void {
+  const dir = '/sys/kernel/tracing';
+  if (existsSync(join(dir, 'events', 'sched'))) return () => {};
+  try {
+    execFileSync('mount', ['-t', 'tracefs', 'nodev', dir], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+  } catch (e) {
+    log(`bench: could not mount tracefs at ${dir} for bpftrace: ${(e as Error).message.split('\n')[0]}`);
+    return () => {};
+  }
+  let done = false;
+  const undo = () => {
+    if (done) return;
+    done = true;
+    try {
+      execFileSync('umount', [dir], { stdio: 'ignore', timeout: 10_000 });
+    } catch {
+      log(`bench: could not unmount the tracefs it mounted at ${dir}`);
+    }
+  };
+  process.on('exit', undo);
+  return undo;
+}

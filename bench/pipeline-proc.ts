@@ -8,8 +8,9 @@
  *   node dist/bench/pipeline-proc.js rules '{"reps":15,"repMs":200}'
  *
  * Pipeline options: lookupProcs false (no /proc reads for synthetic pids), a
- * silent logger, a policy whose stateDir is a temp dir, emit = fastJsonLine, as ctrwatch run does (the
- * encoding `ctrwatch run` does for stdout), its bytes counted.
+ * silent logger, a policy whose stateDir is a temp dir, emit = the hub's protobuf encoding then the
+ * stdout sink's JSON line of those bytes (what `ctrwatch run` does with its default output), its
+ * bytes counted.
  */
 import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,8 @@ import { decodeBatch } from '../src/decode/decode';
 import type { DecodedBatch } from '../src/decode/records';
 import { DEFAULT_POLICY } from '../src/detect/policy';
 import { Pipeline } from '../src/pipeline';
-import { fastJsonLine as toJsonLine } from '../src/proto/fast-json';
+import { compileEventCodec } from '../src/proto/codec';
+import { loadEventSchema } from '../src/proto/schema';
 import { loadBatches } from './decode';
 import { OUT, quantile, summarize } from './lib';
 import { batches, execRecord, exitRecord, forkRecord, HOST_NS, Synth, SYNTH_HOST } from './synth';
@@ -28,6 +30,7 @@ import { TaskFlag } from '../src/decode/layout';
 import type { TaskInfo } from '../src/decode/records';
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+const codec = compileEventCodec(loadEventSchema());
 
 /** A bundle with runc's default config.json, shared by every synthetic container (enrichment reads it). */
 function bundle(tmp: string): string {
@@ -89,7 +92,7 @@ interface Made {
   pipeline: Pipeline;
   bytes: () => number;
   events: () => number;
-  /** Wall ns spent in toJsonLine so far. */
+  /** Wall ns spent encoding (protobuf, then the JSON line) so far. */
   encodeNs: () => number;
 }
 
@@ -104,9 +107,12 @@ function makePipeline(tmp: string, name: string): Made {
     host: SYNTH_HOST,
     lookupProcs: false,
     policy: { ...DEFAULT_POLICY, stateDir },
+    // As `ctrwatch run` does with its default output: the hub encodes each event once
+    // (protobuf, what every output gets), the stdout sink turns those bytes into a JSON line.
     emit: (e) => {
       const t = process.hrtime.bigint();
-      bytes += toJsonLine(e).length + 1;
+      const enc = codec.encodeKind(e);
+      bytes += codec.jsonLine(enc.bytes).length + 1;
       encodeNs += process.hrtime.bigint() - t;
       events++;
     },
@@ -456,7 +462,7 @@ function rules(cfg: RateConfig, tmp: string) {
       kinds,
       eventsPerPassWith: (a.events() - ea) / passesA,
       eventsPerPassWithout: (b.events() - eb) / passesB,
-      /** Of the added ns per record, how much is toJsonLine of the extra (detection) events (wall ns). */
+      /** Of the added ns per record, how much is encoding (protobuf + JSON line) of the extra (detection) events (wall ns). */
       encodeAddedNs: ((a.encodeNs() - na) / passesA - (b.encodeNs() - nb) / passesB) / records,
       withNs: summarize(withNs),
       withoutNs: summarize(withoutNs),

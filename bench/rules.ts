@@ -6,7 +6,7 @@
  * repetitions alternate A-then-B and B-then-A, each ≥ repMs of whole passes,
  * CPU time per record; the figure is the median of the per-pair differences.
  * What the Detector adds includes the detection events it causes (built,
- * stamped and encoded with toJsonLine), as `ctrwatch run` would.
+ * stamped and encoded: protobuf, then the JSON line), as `ctrwatch run` would.
  *
  * Mixes: the batches bench/decode.ts recorded from the kernel (storms: host
  * execs and a storm in its own mount namespace, no container starts), and

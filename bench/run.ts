@@ -8,7 +8,7 @@
  * (pipeline memory, event-loop lag, throughput), rules (Detector cost), loss
  * (small ring: received + dropped = produced), latency (container start and
  * detection, per runtime), churn (500 short-lived containers), overhead
- * (storm rounds), bpfstats (kernel side).
+ * (storm rounds), bpfstats (kernel side), ship (events/s to each remote output).
  *
  * Environment (defaults in brackets; BENCH_QUICK=1 or --quick for a < 3 min run):
  *   BENCH_ONLY [all of the above]     parts to run, comma-separated
@@ -28,6 +28,9 @@
  *   BENCH_PIPE_REPS [15; quick 5], BENCH_PIPE_REP_MS [200; quick 100]  throughput and rules
  *   BENCH_LOSS_RINGS [4096,8192,16384; quick 4096], BENCH_LOSS_ROUNDS [2; quick 1],
  *   BENCH_LOSS_SECONDS [2; quick 1], BENCH_LOSS_DRAIN_MS [1000]
+ *   BENCH_LATENCY_STORM [1]           0: no samples under the busy-container storm
+ *   BENCH_SHIP_EVENTS [200000; quick 50000]  events per output in the ship part
+ *   BENCH_SHIP_BEFORE, BENCH_SHIP_PAIRS [3]  a built tree from before gRPC's SpooledSink loop: gRPC before/after pairs
  *   BENCH_REPORT_NAME                 write bench/out/<name>.md/.json instead (side runs)
  */
 import { spawn } from 'node:child_process';
@@ -42,6 +45,7 @@ import { runLatency } from './latency';
 import {
   buildStorm,
   CODE,
+  ensureTracefs,
   envNum,
   killAll,
   killChildrenOnExit,
@@ -57,11 +61,12 @@ import { runOverhead, type OverheadResult } from './overhead';
 import { writeReport, type BenchReport, type RunCounters } from './report';
 import { runRules } from './rules';
 import { runScale } from './scale';
+import { runShip } from './ship';
 import { selectedVariants } from './variants';
 
 /** Variants of a quick run unless BENCH_VARIANTS says otherwise. */
 const QUICK_VARIANTS = 'control,host:ctrwatch-run';
-const PARTS = ['decode', 'scale', 'rules', 'loss', 'latency', 'churn', 'overhead', 'bpfstats'];
+const PARTS = ['decode', 'scale', 'rules', 'loss', 'latency', 'churn', 'overhead', 'bpfstats', 'ship'];
 
 /** The kernel counters `ctrwatch run` logged when it stopped, per overhead run (its protocol has no counters line). */
 function ctrwatchCounters(o: OverheadResult): RunCounters[] {
@@ -178,7 +183,12 @@ async function main(): Promise<number> {
     const runtimes = (process.env.BENCH_RUNTIMES ?? RUNTIMES.join(',')).split(',').map((s) => s.trim()) as RuntimeName[];
     const bad = runtimes.filter((r) => !RUNTIMES.includes(r));
     if (bad.length) throw new RangeError(`BENCH_RUNTIMES: unknown ${bad.join(', ')}`);
-    report.latency = await runLatency({ perRuntime: Math.round(envNum('BENCH_LATENCY_N', quick ? 5 : 30)), runtimes, log });
+    report.latency = await runLatency({
+      perRuntime: Math.round(envNum('BENCH_LATENCY_N', quick ? 5 : 30)),
+      runtimes,
+      storm: process.env.BENCH_LATENCY_STORM === '0' ? undefined : { build: storm, workers },
+      log,
+    });
   }
   if (only.includes('churn')) {
     report.churn = await runChurn({
@@ -187,6 +197,8 @@ async function main(): Promise<number> {
       log,
     });
   }
+  const untrace =
+    (only.includes('overhead') || only.includes('bpfstats')) && variants.some((v) => v.name === 'bpftrace') ? ensureTracefs(log) : () => {};
   if (only.includes('overhead')) {
     log(
       `overhead: ${rounds} rounds of pairs (baseline, variant), storms of ${seconds} s: ${variants
@@ -205,6 +217,15 @@ async function main(): Promise<number> {
     );
   }
 
+  untrace();
+  if (only.includes('ship'))
+    report.ship = await runShip({
+      events: Math.round(envNum('BENCH_SHIP_EVENTS', quick ? 50_000 : 200_000)),
+      before: process.env.BENCH_SHIP_BEFORE,
+      pairs: Math.round(envNum('BENCH_SHIP_PAIRS', 3)),
+      log,
+    });
+
   killAll();
   await sleep(200);
   report.leftovers = leftovers([
@@ -213,6 +234,8 @@ async function main(): Promise<number> {
     'printf("fork %d %d %s',
     'dist/bench/ctrwatch-reader.js',
     'dist/bench/pipeline-proc.js',
+    'dist/bench/delivery.js',
+    'dist/bench/fleet.js',
     join(CODE, 'bin', 'ctrwatch'),
     'cwbench/stamp',
     ...[report.latency?.labDir, report.churn?.labDir].filter((d): d is string => !!d),

@@ -10,7 +10,7 @@
  *   every 6th sweep runs. Runs: the Pipeline as `ctrwatch run` builds it, and
  *   (full run) the same with the process table's bound raised so that every
  *   process is kept, and containers alone (to split the memory by kind).
- * - throughput: decode → correlate → detect → encode (toJsonLine) on one
+ * - throughput: decode → correlate → detect → encode (protobuf, then the JSON line) on one
  *   thread, records per CPU-second, over synthetic container lives and over
  *   the batches recorded by bench/decode.ts.
  */
@@ -56,7 +56,7 @@ export interface ThroughputMix {
   kinds: Record<string, number>;
   eventsPerPass: number;
   bytesPerPass: number;
-  /** Share of wall time spent in toJsonLine, and µs per event encoded. */
+  /** Share of wall time spent encoding, and µs per event encoded. */
   encodeShare: number;
   encodeUsPerEvent: number;
   rates: number[];
@@ -78,8 +78,8 @@ export const MEMORY_TARGET_MB = 100;
 export const THROUGHPUT_TARGET = 200_000;
 
 /** Runs pipeline-proc.js in a child; its one JSON line. */
-export async function pipelineProc(mode: string, cfg: object, gc = false): Promise<unknown> {
-  const args = [...(gc ? ['--expose-gc'] : []), join(CODE, 'dist', 'bench', 'pipeline-proc.js'), mode, JSON.stringify(cfg)];
+export async function pipelineProc(mode: string, cfg: object, gc = false, nodeFlags: string[] = []): Promise<unknown> {
+  const args = [...(gc ? ['--expose-gc'] : []), ...nodeFlags, join(CODE, 'dist', 'bench', 'pipeline-proc.js'), mode, JSON.stringify(cfg)];
   const p = track(spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
@@ -97,7 +97,7 @@ export function procCommand(mode: string, cfg: object, gc = false): string {
 export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
   const t0 = Date.now();
   const base = { containers: cfg.containers, inside: cfg.inside, lagSeconds: cfg.lagSeconds };
-  const plan: { name: string; description: string; c: ScaleRun['config'] }[] = [
+  const plan: { name: string; description: string; c: ScaleRun['config']; flags?: string[] }[] = [
     {
       name: 'default',
       description: `${cfg.containers.toLocaleString('en-US')} containers × ${cfg.inside + 1} processes, Pipeline as ctrwatch run builds it (the process table's default bound)`,
@@ -112,11 +112,26 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
         c: { ...base, maxEntries: 200_000 },
       },
       {
+        name: 'optimize-for-size',
+        description: `the default run with node's --optimize-for-size (V8 keeps a smaller heap; not what ctrwatch run does today)`,
+        c: base,
+        flags: ['--optimize-for-size'],
+      },
+      {
         name: 'containers-only',
         description: `${cfg.containers.toLocaleString('en-US')} containers, their init only`,
         c: { ...base, inside: 0 },
       },
     );
+  }
+  // RSS against container count: the default run at fewer containers (no steady phase).
+  if (cfg.full) {
+    for (const n of [1000, 2500, 5000].filter((k) => k < cfg.containers))
+      plan.push({
+        name: `curve-${n}`,
+        description: `${n.toLocaleString('en-US')} containers × ${cfg.inside + 1} processes, as default (RSS curve)`,
+        c: { ...base, containers: n, lagSeconds: 1 },
+      });
   }
   const res: ScaleResult = {
     command: procCommand('scale', base, true),
@@ -128,7 +143,7 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
   };
   for (const x of plan) {
     try {
-      const r = (await pipelineProc('scale', x.c, true)) as ScaleRun;
+      const r = (await pipelineProc('scale', x.c, true, x.flags)) as ScaleRun;
       r.name = x.name;
       r.description = x.description;
       res.runs.push(r);

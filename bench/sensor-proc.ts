@@ -27,6 +27,7 @@ interface Args {
   ringBytes?: number;
   traceAll: boolean;
   raw: boolean;
+  skipPrograms?: string[];
 }
 
 function parseArgs(argv: string[]): Args {
@@ -52,6 +53,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--raw':
         a.raw = true;
+        break;
+      case '--skip-programs':
+        a.skipPrograms = (argv[++i] ?? '').split(',').filter(Boolean);
         break;
       default:
         throw new RangeError(`unknown argument ${argv[i]}`);
@@ -99,6 +103,7 @@ function main(): void {
     wakeGapNs: args.wakeGapNs,
     ringBytes: args.ringBytes,
     traceAll: args.traceAll,
+    skipPrograms: args.skipPrograms,
     binding: args.raw ? rawBinding((buf) => (rawBytes += buf.length)) : undefined,
   };
   const decode = new DecodeStage(logger, (batch) => {

@@ -14,9 +14,11 @@ static __always_inline void hdr_fill(struct cw_hdr *h, __u16 type, __u16 size)
 /*
  * Why not wake the consumer for every record: a wake-up per record cost 10-23%
  * of a fork/exec storm here, while records left for the consumer's periodic
- * drain cost nothing measurable. Records that start or escape containers are
- * latency-sensitive (urgent): they wake the consumer, at most once per CPU per
- * wake_gap_ns so that a storm inside a container cannot turn into a wake-up storm.
+ * drain cost nothing measurable. Only records of the priority ring that start
+ * or escape containers are latency-sensitive (urgent, see emit()): they wake
+ * the consumer, at most once per CPU per wake_gap_ns so that a storm of them
+ * cannot turn into a wake-up storm. Bulk fork/exec/exit of followed processes
+ * wait for the drain timer (drainMs).
  */
 static __always_inline __u64 wake_flags(bool urgent)
 {
@@ -63,13 +65,14 @@ static __always_inline bool prio_record(void *rec, __u32 type, bool urgent)
 static __always_inline void emit(void *rec, __u32 type, __u64 size, bool urgent)
 {
 	bool prio = prio_record(rec, type, urgent);
+	__u64 flags = wake_flags(prio && urgent);
 	long err;
 
 	/* Two calls, not one with a chosen map: the verifier needs each call's map constant. */
 	if (prio)
-		err = bpf_ringbuf_output(&prio_events, rec, size, wake_flags(urgent));
+		err = bpf_ringbuf_output(&prio_events, rec, size, flags);
 	else
-		err = bpf_ringbuf_output(&events, rec, size, wake_flags(urgent));
+		err = bpf_ringbuf_output(&events, rec, size, flags);
 	if (err) {
 		stat_inc(CW_STAT_DROPPED(type));
 		stat_inc(prio ? CW_STAT_PRIO_DROPPED : CW_STAT_BULK_DROPPED);

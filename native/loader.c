@@ -96,7 +96,10 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 	{
 		const char *sec = bpf_program__section_name(prog);
 
-		if (strncmp(sec, "tracepoint/", 11) != 0)
+		for (size_t i = 0; i < o->n_skip_progs; i++)
+			if (strncmp(bpf_program__name(prog), o->skip_progs[i], strlen(o->skip_progs[i])) == 0)
+				bpf_program__set_autoload(prog, false);
+		if (strncmp(sec, "tracepoint/", 11) != 0 || !bpf_program__autoload(prog))
 			continue;
 		bpf_program__set_autoattach(prog, false); /* attach_tracepoint() below */
 		if (tracepoint_id(o->tracefs, sec + 11) < 0) {

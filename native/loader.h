@@ -28,6 +28,9 @@ struct cw_loader_opts {
 	size_t n_exec_names;
 	uint64_t wake_gap_ns;
 	const char *tracefs; /* a mounted tracefs: syscall tracepoint ids are read there */
+	/* Programs whose name starts with one of these are neither loaded nor attached (bench variants). */
+	const char *const *skip_progs;
+	size_t n_skip_progs;
 	/* Called for each program left out because its tracepoint is missing. */
 	void (*skipped)(void *ctx, const char *section);
 	void *ctx;

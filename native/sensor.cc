@@ -104,6 +104,18 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 		name_ptrs.push_back(n.c_str());
 	lo.exec_names = name_ptrs.data();
 	lo.n_exec_names = name_ptrs.size();
+	std::vector<std::string> skip;
+	std::vector<const char *> skip_ptrs;
+	Napi::Value sp = o.Get("skipPrograms");
+	if (sp.IsArray()) {
+		Napi::Array a = sp.As<Napi::Array>();
+		for (uint32_t i = 0; i < a.Length(); i++)
+			skip.push_back(a.Get(i).ToString().Utf8Value());
+	}
+	for (auto &n : skip)
+		skip_ptrs.push_back(n.c_str());
+	lo.skip_progs = skip_ptrs.data();
+	lo.n_skip_progs = skip_ptrs.size();
 	Napi::Value gap = o.Get("wakeGapNs");
 	lo.wake_gap_ns = gap.IsNumber() ? (uint64_t)gap.As<Napi::Number>().DoubleValue() : 2000000;
 	uint32_t drain_ms = GetU32(o, "drainMs", 10);

@@ -27,6 +27,8 @@ export interface NativeSensorOptions {
   execNames?: string[];
   wakeGapNs: number;
   drainMs: number;
+  /** Programs whose name starts with one of these are neither loaded nor attached. */
+  skipPrograms?: string[];
   onRecords: (batch: Buffer) => void;
   onLog?: (level: string, line: string) => void;
 }

@@ -43,12 +43,28 @@ export const CAP_NAMES = [
   'CAP_CHECKPOINT_RESTORE',
 ] as const;
 
-export function capNames(mask: bigint): string[] {
+/** Masks seen so far and their names: a node has few distinct capability sets. */
+const NAMES_OF = new Map<bigint, readonly string[]>();
+const NAMES_OF_MAX = 256;
+
+function namesOf(mask: bigint): string[] {
   const out: string[] = [];
-  for (let i = 0; i < 64; i++) {
-    if ((mask >> BigInt(i)) & 1n) out.push(CAP_NAMES[i] ?? `CAP_${i}`);
-  }
+  const lo = Number(mask & 0xffffffffn);
+  const hi = Number((mask >> 32n) & 0xffffffffn);
+  for (let i = 0; i < 32; i++) if ((lo >>> i) & 1) out.push(CAP_NAMES[i] ?? `CAP_${i}`);
+  for (let i = 0; i < 32; i++) if ((hi >>> i) & 1) out.push(CAP_NAMES[i + 32] ?? `CAP_${i + 32}`);
   return out;
+}
+
+/** The names of a capability mask's bits, lowest first (a fresh array: callers may keep or change it). */
+export function capNames(mask: bigint): string[] {
+  let names = NAMES_OF.get(mask);
+  if (!names) {
+    names = namesOf(BigInt.asUintN(64, mask));
+    if (NAMES_OF.size >= NAMES_OF_MAX) NAMES_OF.clear();
+    NAMES_OF.set(mask, names);
+  }
+  return names.slice();
 }
 
 export const CAP_SYS_ADMIN_BIT = 21n;

@@ -7,6 +7,7 @@ import { formatRestartPolicy, readDockerContainer } from '../meta/docker';
 import { readOciConfig, readOciConfigUnder, type OciConfigSummary, type OciHook } from '../meta/oci-config';
 import { readPodmanContainer } from '../meta/podman';
 import type { ContainerInput, RuntimeName } from '../proto/schema';
+import { encodeOnce } from '../proto/codec-encode';
 import type { ProcessTable } from '../process/table';
 import { nsInode } from '../host';
 import { capNames } from './caps';
@@ -39,6 +40,8 @@ export const DUPLICATE_ID_LABEL = 'ctrwatch.io/duplicate-id';
 /** Label set on a container made inside another one: the outer container's id. */
 export const OUTER_LABEL = 'ctrwatch.io/made-in';
 const OWN_LABEL_PREFIX = 'ctrwatch.io/';
+/** Containers whose withEntry answer is kept (the ones events are about now). */
+const ENTRIES_MAX = 1024;
 
 const DOCKER_DEFAULT = { dataRoot: '/var/lib/docker', execRoot: '/var/run/docker' };
 const PODMAN_USERDATA = /^(.*)\/([a-z0-9]+)-containers\/([0-9a-f]{64})\/userdata\/?$/;
@@ -59,6 +62,8 @@ export class Enricher {
   private idsSweepAt = 4096;
   /** Containers whose metadata came out incomplete (sensorStats enrichFailures). */
   failures = 0;
+  /** withEntry's last answer for the containers most recently asked about, and what it was made from (bounded: memory). */
+  private readonly entries = new Map<ContainerFacts, { from: unknown[]; out: ContainerInput }>();
 
   constructor(
     private readonly procs: ProcessTable,
@@ -296,8 +301,24 @@ export class Enricher {
     return { container: out, oci: oci && { privileged: c.outer ? false : oci.privileged, hooks: c.outer ? [] : oci.hooks }, problems };
   }
 
-  /** Facts only the entry process has: the user and the capabilities it really runs with. */
+  /**
+   * Facts only the entry process has: the user and the capabilities it really runs with. The
+   * same object while none of its inputs changed, frozen and marked to be encoded once: every
+   * event about the container carries the same bytes for it.
+   */
   withEntry(meta: EnrichedMeta, c: ContainerFacts): ContainerInput {
+    const p = c.entry;
+    const cgroupPath = this.cgroups.path(c.cgroupId);
+    const from = [meta, c.initTgid, c.ns, c.cgroupId, c.outer, p, p?.uid, p?.capEffective, p?.ns.user, cgroupPath];
+    const last = this.entries.get(c);
+    if (last && last.from.every((x, i) => x === from[i])) return last.out;
+    const out = encodeOnce(this.entryOf(meta, c, cgroupPath));
+    if (!last && this.entries.size >= ENTRIES_MAX) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(c, { from, out });
+    return out;
+  }
+
+  private entryOf(meta: EnrichedMeta, c: ContainerFacts, cgroupPath: string | undefined): ContainerInput {
     const p = c.entry;
     const out = { ...meta.container, initPid: c.initTgid, hostNamespaces: hostNamespacesShared(c.ns, this.host), cgroupId: c.cgroupId };
     if (p) {
@@ -307,7 +328,6 @@ export class Enricher {
       const full = isFullCaps(p.capEffective) && p.ns.user === this.host.user;
       if (out.privileged === undefined) out.privileged = meta.oci && !c.outer ? meta.oci.privileged : full;
     }
-    const cgroupPath = this.cgroups.path(c.cgroupId);
     if (cgroupPath) out.cgroupPath = cgroupPath;
     return out;
   }

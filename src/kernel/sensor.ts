@@ -27,6 +27,8 @@ export interface KernelSensorOptions {
   drainMs?: number;
   /** Minimum gap between two forced wake-ups on one CPU. */
   wakeGapNs?: number;
+  /** Programs whose name starts with one of these are neither loaded nor attached: for bench variants that price a group of hooks. */
+  skipPrograms?: string[];
   host?: HostFacts;
   /** Injected for unit tests; the real addon by default. */
   binding?: NativeBinding;
@@ -159,6 +161,7 @@ export class KernelSensor {
         execNames: [...EXEC_NAMES, ...(this.opts.execNames ?? [])].map((n) => n.slice(0, 15)),
         wakeGapNs: this.opts.wakeGapNs ?? 2_000_000,
         drainMs: this.opts.drainMs ?? 10,
+        skipPrograms: this.opts.skipPrograms ?? [],
         onRecords: (buf) => this.onRecords(buf),
         onLog: (level, line) => {
           if (level === 'skipped') skipped.push(line.replace('tracepoint/', ''));

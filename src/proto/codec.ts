@@ -14,6 +14,7 @@ import { encodeMessage, Out } from './codec-encode';
 import { decodeMessage, In, readHead, type EventHead } from './codec-decode';
 
 export { CodecError } from './codec-plan';
+export { encodeOnce } from './codec-encode';
 export type { EventHead } from './codec-decode';
 
 export interface EventCodec {

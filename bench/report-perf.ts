@@ -1,0 +1,252 @@
+/**
+ * The figures issue 15 (performance) asks for that no single part computes alone, the shipping
+ * section, and the SVG plots beside REPORT.md. Every value comes from the run's results.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LATENCY_TARGET } from './latency';
+import { summarize, type Summary } from './lib';
+import { barSvg, cdfSvg, intervalSvg, lineSvg } from './plots';
+import type { BenchReport, Figure } from './report';
+import { MEMORY_TARGET_MB } from './scale';
+import { EVASION_PREFIXES } from './variants';
+
+const f0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const sumFig = (x: Summary) => ({ rounds: x.n, median: x.median, q1: x.q1, q3: x.q3 });
+
+/** Issue 15's shipping goals, by output kind. */
+export const SHIP_GOALS: { match: RegExp; kind: string; eventsPerS: number }[] = [
+  { match: /^grpc/, kind: 'gRPC', eventsPerS: 50_000 },
+  { match: /JetStream R3/, kind: 'JetStream R3', eventsPerS: 20_000 },
+  { match: /^otlp/, kind: 'OTLP/HTTP', eventsPerS: 50_000 },
+];
+
+/** µs of sensor CPU per record, per container:ctrwatch-run run: CPU in the storm window ÷ records of the run's life. */
+export function containerCpuPerRecord(r: BenchReport): Summary | undefined {
+  const o = r.overhead;
+  if (!o || !r.ctrwatchCounters) return undefined;
+  const xs: number[] = [];
+  for (const run of o.runs.filter((x) => x.scenario === 'container' && x.variant === 'ctrwatch-run' && !x.error)) {
+    const c = r.ctrwatchCounters.find((k) => k.round === run.round && k.scenario === 'container');
+    if (run.cpuS !== undefined && c?.records) xs.push((run.cpuS * 1e6) / c.records);
+  }
+  return xs.length ? summarize(xs) : undefined;
+}
+
+/** Kernel ns per exec of the programs issue 11 added, from the bpf_stats pass of host:sensor, and its share of a baseline exec's CPU. */
+export function evasionKernelCost(r: BenchReport): { nsPerExec: number; share: number; programs: string[] } | undefined {
+  const v = r.bpfStats?.variants.find((x) => x.scenario === 'host' && x.variant === 'sensor');
+  const execs = v?.storm?.execs;
+  const base = r.overhead?.figures.find((x) => x.scenario === 'host' && x.variant === 'baseline')?.stormCpuUsPerExec.median;
+  if (!v || !execs || !base) return undefined;
+  const mine = v.programs.filter((p) => EVASION_PREFIXES.some((pre) => p.name.startsWith(pre)));
+  const ns = mine.reduce((a, p) => a + p.runs * p.nsPerRun, 0) / execs;
+  return { nsPerExec: ns, share: ns / (base * 1000), programs: mine.map((p) => `${p.name} ${f0(p.runs)}× ${f0(p.nsPerRun)} ns`) };
+}
+
+/** Per round: 1 − ratio(host:sensor) ÷ ratio(host:sensor-noevasion), the throughput the evasion hooks cost. */
+export function evasionThroughputCost(r: BenchReport): Summary | undefined {
+  const p = r.overhead?.pairs ?? [];
+  const xs: number[] = [];
+  for (const a of p.filter((x) => x.scenario === 'host' && x.variant === 'sensor')) {
+    const b = p.find((x) => x.scenario === 'host' && x.variant === 'sensor-noevasion' && x.round === a.round);
+    if (b) xs.push(1 - a.ratio / b.ratio);
+  }
+  return xs.length ? summarize(xs) : undefined;
+}
+
+export function perfFigures(r: BenchReport): Figure[] {
+  const out: Figure[] = [];
+  const l = r.latency;
+  if (l) {
+    l.runtimes
+      .filter((x) => x.startedStorm)
+      .forEach((x, i) => {
+        out.push({
+          id: `latency.startedStorm.${x.runtime}`,
+          title: `container start latency while the busy-container storm runs, ${x.runtime} (samples interleaved with the idle ones above)`,
+          command: i === 0 ? `${l.command}; storm: ${l.stormCommand ?? '?'}` : 'as above',
+          unit: 'ms',
+          rounds: x.startedStorm!.n,
+          median: x.startedStorm!.p50,
+          q1: x.startedStorm!.q1,
+          q3: x.startedStorm!.q3,
+          p99: x.startedStorm!.p99,
+          target: LATENCY_TARGET.text,
+          met: x.startedStorm!.n ? x.startedStorm!.p99 <= LATENCY_TARGET.ms : undefined,
+        });
+      });
+  }
+  if (l?.detectionStorm)
+    out.push({
+      id: 'latency.detectionStorm',
+      title: 'detection latency, all runtimes, while the busy-container storm runs',
+      command: 'as above',
+      unit: 'ms',
+      rounds: l.detectionStorm.n,
+      median: l.detectionStorm.p50,
+      q1: l.detectionStorm.q1,
+      q3: l.detectionStorm.q3,
+      p99: l.detectionStorm.p99,
+      target: LATENCY_TARGET.text,
+      met: l.detectionStorm.n ? l.detectionStorm.p99 <= LATENCY_TARGET.ms : undefined,
+    });
+  const cpu = containerCpuPerRecord(r);
+  if (cpu)
+    out.push({
+      id: 'cpu.container:ctrwatch-run.perRecord',
+      title:
+        'sensor CPU per in-container record, end to end: container:ctrwatch-run, its CPU during the storm ÷ the records its "sensor stopped" counters say it received (decode, process table, lifecycle, rules; JSON lines to /dev/null)',
+      command: 'the overhead rounds of container:ctrwatch-run',
+      unit: 'µs CPU per record',
+      ...sumFig(cpu),
+      target: '≤ 2 µs',
+      met: cpu.median <= 2,
+    });
+  const ev = evasionKernelCost(r);
+  if (ev)
+    out.push({
+      id: 'kernel.evasion.share',
+      title: `kernel-side cost of the issue-11 programs (${EVASION_PREFIXES.join(', ')}) on the host exec storm: their BPF ns per exec (bpf_stats pass of host:sensor) ÷ a baseline storm exec's CPU; ${f0(ev.nsPerExec)} ns per exec`,
+      command: 'kernel.bpf_stats_enabled pass, host:sensor',
+      unit: 'share of an exec',
+      rounds: 1,
+      median: ev.share,
+      q1: NaN,
+      q3: NaN,
+      target: '≤ 1%',
+      met: ev.share <= 0.01,
+    });
+  const evt = evasionThroughputCost(r);
+  if (evt)
+    out.push({
+      id: 'ratio.evasion',
+      title:
+        'throughput cost of the issue-11 programs on the host exec storm: per round, 1 − ratio(host:sensor) ÷ ratio(host:sensor-noevasion) (each ratio against its own baseline); read beside the A/A spread',
+      command: 'the overhead rounds of host:sensor and host:sensor-noevasion',
+      unit: 'share of throughput',
+      ...sumFig(evt),
+      target: '— (a difference of two noisy ratios: it resolves 1% only when the A/A IQR is far narrower than 1%)',
+    });
+  for (const s of r.ship?.outputs ?? []) {
+    const goal = SHIP_GOALS.find((g) => g.match.test(s.output));
+    out.push({
+      id: `ship.${s.output}`,
+      title: `shipping rate, ${s.output}: ${f0(s.events)} synthetic events offered to the sink, end to end to acknowledged (${s.tool})`,
+      command: s.tool === 'delivery.js' ? r.ship!.commands[0]! : r.ship!.commands[1]!,
+      unit: 'events/s',
+      rounds: 1,
+      median: s.eventsPerS,
+      q1: NaN,
+      q3: NaN,
+      target: goal ? `≥ ${f0(goal.eventsPerS)} events/s` : undefined,
+      met: goal ? s.eventsPerS >= goal.eventsPerS : undefined,
+    });
+  }
+  return out;
+}
+
+export function renderShip(r: BenchReport, L: string[]): void {
+  const s = r.ship;
+  if (!s) return;
+  L.push('## Shipping rate per output', '');
+  L.push(
+    `Commands: ${s.commands.map((c) => '`' + c + '`').join(', then ')} (no root; one output at a time, each in fresh processes, on the same 2 shared cores as everything else: the receiver, collector or NATS cluster competes with the sender). Rate = events ÷ seconds from the first offer to the last acknowledgement. The events are synthetic and of one size; these are rates of the shipping path alone (encode, spool, send, receive, ack), not of the kernel or the pipeline.`,
+    '',
+  );
+  L.push('| Output | events | seconds | events/s | delivered | goal (issue 15) |', '|---|---|---|---|---|---|');
+  for (const o of s.outputs) {
+    const g = SHIP_GOALS.find((x) => x.match.test(o.output));
+    L.push(
+      `| ${o.output} | ${f0(o.events)} | ${f2(o.seconds)} | ${f0(o.eventsPerS)} | ${o.delivered === undefined ? '—' : f0(o.delivered)} | ${g ? `≥ ${f0(g.eventsPerS)}: ${o.eventsPerS >= g.eventsPerS ? 'met' : '**not met**'}` : '—'} |`,
+    );
+  }
+  if (s.errors.length) L.push('', `Errors: ${s.errors.join('; ')}`);
+  const ba = s.grpcBeforeAfter;
+  if (ba?.pairs.length) {
+    const r = summarize(ba.ratios);
+    L.push(
+      '',
+      `gRPC before and after it moved onto the shared SpooledSink loop: \`delivery.js\` (sinks part, ${f0(ba.events)} events) of a tree at ${ba.beforeCommit ? `\`${ba.beforeCommit.slice(0, 10)}\`` : ba.beforeDir} (the commit before c73de9b, built with tsc) and of the code measured, in ${ba.pairs.length} pairs, the order alternating: ${ba.pairs.map((p) => `${f0(p.before)} → ${f0(p.after)}`).join(', ')} events/s; after ÷ before median ${f2(r.median)} (range ${f2(r.min)}–${f2(r.max)}).`,
+    );
+  } else L.push('', 'gRPC before the shared SpooledSink loop: not measured in this run (BENCH_SHIP_BEFORE unset).');
+  L.push('', `Part took ${f0(s.wallS)} s.`, '');
+}
+
+/** Writes the SVG plots into dir; returns markdown lines linking them. */
+export function writePlots(r: BenchReport, dir: string, rel: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  const links: string[] = [];
+  const put = (file: string, svg: string, caption: string) => {
+    writeFileSync(join(dir, file), svg);
+    links.push(`- [${caption}](${rel}/${file})`);
+  };
+  const l = r.latency;
+  if (l?.samples.length) {
+    const series = l.runtimes.flatMap((x) => {
+      const idle = l.samples.filter((s) => s.runtime === x.runtime && !s.underStorm && s.startedMs !== undefined).map((s) => s.startedMs!);
+      const busy = l.samples.filter((s) => s.runtime === x.runtime && s.underStorm && s.startedMs !== undefined).map((s) => s.startedMs!);
+      return [
+        { label: `${x.runtime} idle`, values: idle },
+        ...(busy.length ? [{ label: `${x.runtime} storm`, values: busy, dashed: true }] : []),
+      ];
+    });
+    put(
+      'latency-cdf.svg',
+      cdfSvg(series, 'Container start → containerStarted line, per runtime (dashed: under the busy-container storm)', 'ms', {
+        x: LATENCY_TARGET.ms,
+        label: LATENCY_TARGET.text,
+      }),
+      'start latency CDF per runtime, idle and under storm',
+    );
+  }
+  const o = r.overhead;
+  if (o) {
+    const rows = o.figures
+      .filter((v) => v.variant !== 'baseline' && v.ratio.n)
+      .map((v) => ({ label: `${v.scenario}:${v.variant}`, median: v.ratio.median, q1: v.ratio.q1, q3: v.ratio.q3 }));
+    put(
+      'overhead-ratio.svg',
+      intervalSvg(rows, 'Throughput ratio with ÷ without, per variant (dot: median; bar: IQR over rounds)', 'storm execs/s ratio', [
+        { x: 1, label: '1' },
+        { x: 0.97, label: '0.97' },
+      ]),
+      'overhead ratio per variant, with IQR',
+    );
+  }
+  const sc = r.scale;
+  const curve = sc?.runs.filter((x) => x.name === 'default' || x.name.startsWith('curve-')) ?? [];
+  if (curve.length) {
+    put(
+      'rss-containers.svg',
+      lineSvg(
+        [
+          { label: 'RSS', points: curve.map((x) => ({ x: x.stats.containers, y: x.memory.rssMb })) },
+          { label: 'V8 heap used', points: curve.map((x) => ({ x: x.stats.containers, y: x.memory.heapUsedMb })) },
+        ],
+        'Pipeline memory against tracked containers (10 processes each, after two forced GCs)',
+        'containers',
+        'MB',
+        { y: MEMORY_TARGET_MB, label: `${MEMORY_TARGET_MB} MB goal` },
+      ),
+      'RSS against container count',
+    );
+  }
+  if (r.ship?.outputs.length) {
+    put(
+      'shipping-rate.svg',
+      barSvg(
+        r.ship.outputs.map((x) => ({ label: x.output, value: x.eventsPerS })),
+        'Shipping rate per output, end to end to acknowledged',
+        'events/s',
+        [
+          { x: 20_000, label: '20k' },
+          { x: 50_000, label: '50k' },
+        ],
+      ),
+      'shipping rate per output',
+    );
+  }
+  return links;
+}
