@@ -211,13 +211,21 @@ export class Pipeline {
     }
   }
 
-  stats(): { records: number; events: number; detections: number; processes: number; containers: number } {
+  stats(): {
+    records: number;
+    events: number;
+    detections: number;
+    processes: number;
+    containers: number;
+    imageStoreErrors: { read: number; write: number };
+  } {
     return {
       records: this.records,
       events: this.events,
       detections: this.detections,
       processes: this.procs.size,
       containers: this.lifecycle.running().length,
+      imageStoreErrors: this.detector.imageStoreErrors(),
     };
   }
 }
