@@ -37,10 +37,10 @@ tmp=$out.tmp.$$
 trap 'rm -f "$tmp"' EXIT
 # Debian's postinst scripts must not start services while the root is made: mmdebstrap puts
 # its own policy-rc.d in and takes it out again. --include=… .deb files: apt resolves their
-# Depends from the archive.
+# Depends from the archive (mmdebstrap's file-mirror-automount hook shows dpkg the file).
 mmdebstrap --variant=minbase --mode=root --format=tar \
   --aptopt='Acquire::Languages "none"' \
-  ${include:+--include="$include"} \
+  ${include:+--include="$include" --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount} \
   --customize-hook='rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*_Packages' \
   "$SUITE" "$tmp" "deb $URI $SUITE main" "deb $URI $SUITE-updates main" "deb $URI-security $SUITE-security main" >&2
 mv "$tmp" "$out"
