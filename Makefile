@@ -51,7 +51,7 @@ $(OUT)/ctrwatch.skel.h: $(OUT)/ctrwatch.bpf.o
 
 build/Release/ctrwatch.node: $(OUT)/ctrwatch.skel.h $(NATIVE_SRC) node_modules/.stamp
 	$(call msg,ADDON,$@)
-	$(Q)npx --no-install node-gyp rebuild $(if $(V),,--silent >/dev/null)
+	$(Q)npx --no-install node-gyp rebuild $$(sh scripts/nodedir.sh) $(if $(V),,--silent >/dev/null)
 
 node_modules/.stamp: package.json package-lock.json
 	$(call msg,NPM,node_modules)

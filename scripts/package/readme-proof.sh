@@ -12,6 +12,9 @@
 # and what each left installed. A chroot shares the host's kernel and cannot boot systemd, so
 # it proves neither the real-kernel tests (their runtimes' daemons would run beside the host's)
 # nor a service manager; `make vmtest-systemd` boots a Debian 12 VM for those.
+# A node behind a TLS-inspecting proxy keeps the proxy's CA in /usr/local/share/ca-certificates;
+# those of this host are copied into the root (ca-certificates' postinst adds them to the
+# system store) and node is pointed at that store (NODE_EXTRA_CA_CERTS), as such a node needs.
 # Writes the transcript to PROOF_LOG (default build/pkg/readme-proof.log).
 # Usage: scripts/package/readme-proof.sh   (as root)
 set -euo pipefail
@@ -22,15 +25,19 @@ tests=${PROOF_TESTS:-test/unit test/delivery}
 mkdir -p "$(dirname "$log")"
 tarball=$("$here/debian-root.sh")
 src=$(mktemp "${TMPDIR:-/var/tmp}/ctrwatch-src.XXXXXX.tar")
-trap 'rm -f "$src"' EXIT
+trap 'rm -rf "$src" "$src.ca"' EXIT
 (cd "$root" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf "$src")
+mkdir -p "$src.ca/local-ca" && cp /usr/local/share/ca-certificates/*.crt "$src.ca/local-ca/" 2>/dev/null || true
+tar -C "$src.ca" -rf "$src" local-ca
 commit=$(cd "$root" && git rev-parse --short HEAD)$(cd "$root" && git diff --quiet HEAD || echo "+changes")
 {
   echo "# readme-proof: commit $commit, $(date -u +%FT%TZ), host kernel $(uname -r)"
   bash "$here/chroot.sh" "$tarball" '
 step() { echo; echo "== $*"; t0=$(date +%s); }
 took() { echo "-- $(( $(date +%s) - t0 )) s"; }
-mkdir -p /root/ctrwatch && tar -xf /tmp/'"$(basename "$src")"' -C /root/ctrwatch && cd /root/ctrwatch
+mkdir -p /tmp/local-ca /usr/local/share/ca-certificates && tar -xf /tmp/'"$(basename "$src")"' -C /tmp local-ca && cp /tmp/local-ca/*.crt /usr/local/share/ca-certificates/ 2>/dev/null || true
+export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+mkdir -p /root/ctrwatch && tar -xf /tmp/'"$(basename "$src")"' -C /root/ctrwatch --exclude=local-ca && cd /root/ctrwatch
 step "fresh root: Debian $(cat /etc/debian_version); node: $(command -v node || echo none); make: $(command -v make || echo none)"
 dpkg-query -W -f="\${Package}\n" | sort > /tmp/pkgs.0
 echo "$(wc -l < /tmp/pkgs.0) packages"
