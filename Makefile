@@ -115,12 +115,12 @@ vmtest: setup-test build
 vmtest-systemd: setup-test build
 	$(Q)bash test/vm/systemd-vm.sh $(VMTEST_ARGS)
 
-# Three artifacts in build/pkg (scripts/package/): the single executable `ctrwatch` (Node's single
+# Three artifacts in pkg/ (git-ignored; not in build/, which node-gyp rebuild empties) by scripts/package/: the single executable `ctrwatch` (Node's single
 # executable application: Node, the bundled sensor, its addon with the BPF object), the .deb
 # (that executable, a systemd unit, /etc/ctrwatch/policy.yaml) and the OCI image (a Debian 12
 # root made by mmdebstrap with the .deb installed, as a `docker save` archive). As root: the
 # image's root is made with mmdebstrap, which `scripts/package/debian-root.sh` installs if missing.
-PKG := build/pkg
+PKG := pkg
 PKG_VERSION = $(shell node -p 'require("./package.json").version')
 PKG_ARCH = $(shell dpkg --print-architecture)
 package: build
@@ -144,4 +144,4 @@ bench: setup-test build
 	$(Q)node dist/bench/run.js
 
 clean:
-	$(Q)rm -rf $(OUT) build dist
+	$(Q)rm -rf $(OUT) build dist pkg

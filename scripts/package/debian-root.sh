@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A clean Debian 12 root (mmdebstrap --variant=minbase, Debian's packages only: the archive the
-# host's own apt uses, or DEBIAN_URI) as a tarball, cached under build/pkg/cache by a hash of
+# host's own apt uses, or DEBIAN_URI) as a tarball, cached under pkg/cache by a hash of
 # this recipe and refreshed after a week. Prints the tarball's path. Extra packages to include:
 # DEBIAN_ROOT_INCLUDE (comma-separated; apt package names or paths of local .deb files).
 # Usage: scripts/package/debian-root.sh [OUT_TAR]   (as root; installs mmdebstrap if missing)
@@ -29,7 +29,7 @@ if [ -n "${1:-}" ]; then
   out=$1
 else
   key=$( (cat "$0"; echo "$include $URI") | sha256sum | cut -c1-16)
-  out=$root/build/pkg/cache/debian12-minbase-$key.tar
+  out=$root/pkg/cache/debian12-minbase-$key.tar
   if [ -n "$(find "$out" -mtime -7 2>/dev/null)" ]; then echo "$out"; exit 0; fi
 fi
 mkdir -p "$(dirname "$out")"

@@ -15,12 +15,12 @@
 # A node behind a TLS-inspecting proxy keeps the proxy's CA in /usr/local/share/ca-certificates;
 # those of this host are copied into the root (ca-certificates' postinst adds them to the
 # system store) and node is pointed at that store (NODE_EXTRA_CA_CERTS), as such a node needs.
-# Writes the transcript to PROOF_LOG (default build/pkg/readme-proof.log).
+# Writes the transcript to PROOF_LOG (default pkg/readme-proof.log).
 # Usage: scripts/package/readme-proof.sh   (as root)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-log=${PROOF_LOG:-$root/build/pkg/readme-proof.log}
+log=${PROOF_LOG:-$root/pkg/readme-proof.log}
 tests=${PROOF_TESTS:-test/unit test/delivery}
 mkdir -p "$(dirname "$log")"
 tarball=$("$here/debian-root.sh")

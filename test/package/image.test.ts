@@ -125,10 +125,13 @@ describe.runIf(ready)('the OCI image', () => {
       // only the lines asked about, never the whole log in memory.
       const logs = spawn(DOCKER_CLI, ['-H', p.host, 'logs', '-f', sensor], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let tail: string[] = [];
+      let probeId = '';
+      const probeLines: string[] = []; // what the sensor said about the probe container, for a failure
       const seen: Record<string, any>[] = []; // sensorReady and containerStarted only
       const waiting: { ok: (e: Record<string, any>) => boolean; found: (e: Record<string, any>) => void }[] = [];
       createInterface({ input: logs.stdout! }).on('line', (line) => {
         tail = [...tail.slice(-20), line.slice(0, 400)];
+        if (probeId && line.includes(probeId.slice(0, 12)) && probeLines.length < 20) probeLines.push(line.slice(0, 600));
         if (!line.startsWith('{') || !(line.includes('"sensorReady"') || line.includes('"containerStarted"'))) return;
         const e = JSON.parse(line) as Record<string, any>;
         if (!e.sensorReady && !e.containerStarted) return;
@@ -144,7 +147,12 @@ describe.runIf(ready)('the OCI image', () => {
           const already = seen.find(ok);
           if (already) return resolve(already);
           const t = setTimeout(
-            () => reject(new Error(`no ${what} from the sensor in its image; its last output:\n${tail.join('\n')}`)),
+            () =>
+              reject(
+                new Error(
+                  `no ${what} from the sensor in its image; about the probe:\n${probeLines.join('\n')}\nits last output:\n${tail.join('\n')}`,
+                ),
+              ),
             scaled(120_000),
           );
           waiting.push({
@@ -161,10 +169,12 @@ describe.runIf(ready)('the OCI image', () => {
         const probe = (
           await run([...docker, 'run', '-d', '--name', 'ctrwatch-pkg-probe', IMAGE_REF, 'sleep', '30'], { env })
         ).stdout.trim();
+        probeId = probe;
+        // On this machine PID 1's namespaces cannot be read, so the sensor in its container takes
+        // its own as the host's and names the node's containers under a synthetic parent
+        // (mntns-…/<id>); on a node where PID 1 is readable the id is the probe's alone.
         const started = await until(
-          'containerStarted of the probe container', // On this machine PID 1's namespaces cannot be read, so the sensor in its container takes
-          // its own as the host's and names the node's containers under a synthetic parent
-          // (mntns-…/<id>); on a node where PID 1 is readable the id is the probe's alone.
+          'containerStarted of the probe container',
           (e) => String(e.containerStarted?.container?.id).split('/').pop() === probe,
         );
         // DOCKER where the sensor sees dockerd as the host's; RUNC (the runtime under it) where, as
