@@ -23,7 +23,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all setup setup-test deps build run test test-unit lint format bench doctor clean vmlinux vmtest vmtest-systemd
+.PHONY: all setup setup-test deps build run test test-unit lint format bench doctor clean vmlinux vmtest vmtest-systemd package test-package readme-proof
 
 all: build
 
@@ -51,7 +51,7 @@ $(OUT)/ctrwatch.skel.h: $(OUT)/ctrwatch.bpf.o
 
 build/Release/ctrwatch.node: $(OUT)/ctrwatch.skel.h $(NATIVE_SRC) node_modules/.stamp
 	$(call msg,ADDON,$@)
-	$(Q)npx --no-install node-gyp rebuild $(if $(V),,--silent >/dev/null)
+	$(Q)npx --no-install node-gyp rebuild $$(sh scripts/nodedir.sh) $(if $(V),,--silent >/dev/null)
 
 node_modules/.stamp: package.json package-lock.json
 	$(call msg,NPM,node_modules)
@@ -115,8 +115,33 @@ vmtest: setup-test build
 vmtest-systemd: setup-test build
 	$(Q)bash test/vm/systemd-vm.sh $(VMTEST_ARGS)
 
+# Three artifacts in pkg/ (git-ignored; not in build/, which node-gyp rebuild empties) by scripts/package/: the single executable `ctrwatch` (Node's single
+# executable application: Node, the bundled sensor, its addon with the BPF object), the .deb
+# (that executable, a systemd unit, /etc/ctrwatch/policy.yaml) and the OCI image (a Debian 12
+# root made by mmdebstrap with the .deb installed, as a `docker save` archive). As root: the
+# image's root is made with mmdebstrap, which `scripts/package/debian-root.sh` installs if missing.
+PKG := pkg
+PKG_VERSION = $(shell node -p 'require("./package.json").version')
+PKG_ARCH = $(shell dpkg --print-architecture)
+package: build
+	$(call msg,SEA,$(PKG)/ctrwatch)
+	$(Q)node scripts/package/sea.mjs $(PKG)/ctrwatch $(if $(V),,2>/dev/null)
+	$(call msg,DEB,$(PKG)/ctrwatch_$(PKG_VERSION)_$(PKG_ARCH).deb)
+	$(Q)bash scripts/package/deb.sh $(PKG)/ctrwatch $(PKG) >/dev/null
+	$(call msg,IMAGE,$(PKG)/ctrwatch-$(PKG_VERSION)-image.tar)
+	$(Q)node scripts/package/image.mjs $(PKG)/ctrwatch_$(PKG_VERSION)_$(PKG_ARCH).deb $(PKG)/ctrwatch-$(PKG_VERSION)-image.tar $(if $(V),,2>/dev/null)
+
+# Installs and runs each artifact (test/package/): the .deb and the executable in a clean Debian 12
+# root, the image under containerd and dockerd with the DaemonSet's privileges. A few minutes.
+test-package: setup-test package
+	$(Q)CTRWATCH_TEST_PACKAGE=1 npx --no-install vitest run test/package $(VITEST_ARGS)
+
+# The README's two commands in a clean Debian 12 root (scripts/package/readme-proof.sh).
+readme-proof:
+	$(Q)bash scripts/package/readme-proof.sh
+
 bench: setup-test build
 	$(Q)node dist/bench/run.js
 
 clean:
-	$(Q)rm -rf $(OUT) build dist
+	$(Q)rm -rf $(OUT) build dist pkg

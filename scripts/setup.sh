@@ -19,7 +19,13 @@ case "$what" in
 esac
 # Node.js 18 or later: Debian's own (bookworm has 18) when the node has none.
 node_ok() { command -v node >/dev/null && node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)'; }
-node_ok || PKGS+=(nodejs npm)
+# Debian's Node comes with its headers in libnode-dev: the addon builds from them, offline
+# (scripts/nodedir.sh). NodeSource's nodejs carries its own.
+if ! node_ok; then
+  PKGS+=(nodejs npm libnode-dev)
+elif dpkg-query -W -f='${Maintainer}' nodejs 2>/dev/null | grep -qi debian; then
+  PKGS+=(libnode-dev)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

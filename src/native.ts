@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { KernelFeatures, ProgramInfo } from './kernel/features';
 import { packageRoot } from './paths';
@@ -94,8 +95,8 @@ export function loadBinding(): NativeBinding {
       continue;
     }
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a .node addon loads only through require
-      cached = require(p) as NativeBinding;
+      // createRequire: inside the single executable, the plain require loads built-in modules only.
+      cached = createRequire(__filename)(p) as NativeBinding;
       return cached;
     } catch (err) {
       tried.push(`${p} (${(err as Error).message})`);

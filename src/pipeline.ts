@@ -211,7 +211,15 @@ export class Pipeline {
     }
   }
 
-  stats(): { records: number; events: number; detections: number; processes: number; containers: number; enrichFailures: number } {
+  stats(): {
+    records: number;
+    events: number;
+    detections: number;
+    processes: number;
+    containers: number;
+    enrichFailures: number;
+    imageStoreErrors: { read: number; write: number };
+  } {
     return {
       enrichFailures: this.enricher.failures,
       records: this.records,
@@ -219,6 +227,7 @@ export class Pipeline {
       detections: this.detections,
       processes: this.procs.size,
       containers: this.lifecycle.running().length,
+      imageStoreErrors: this.detector.imageStoreErrors(),
     };
   }
 }

@@ -26,6 +26,8 @@ export interface JetStreamCollectorOptions {
   maxFileBytes?: number;
   batch?: number;
   token?: string;
+  /** TLS to the servers (PEM contents): required, the server checked against ca (else the system's CAs). */
+  tls?: { ca?: string; cert?: string; key?: string };
 }
 
 export interface JetStreamCollectorStats {
@@ -53,6 +55,9 @@ export class JetStreamCollector {
     const nc = await connect({
       servers: o.servers,
       token: o.token,
+      // TLS asked for: required, or the connect fails. Else a server that offers TLS is still
+      // taken up on it (checked against the system's CAs); clear text is for loopback (flags.ts).
+      ...(o.tls ? { tls: { ...o.tls } } : {}),
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       name: 'ctrwatch collect',

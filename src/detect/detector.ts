@@ -79,6 +79,11 @@ export class Detector {
     this.images = d.images ?? new ImageStore(d.policy.stateDir, d.logger);
   }
 
+  /** Failed reads and writes of the image first-seen store (each logged where it happened). */
+  imageStoreErrors(): { read: number; write: number } {
+    return { ...this.images.errors };
+  }
+
   /** Applies policy: off rules vanish, severities are overridden, the floor is enforced. */
   private gate(fs: Finding[]): Finding[] {
     const out: Finding[] = [];

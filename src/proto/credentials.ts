@@ -24,7 +24,7 @@ export function isLoopback(host: string): boolean {
   return isIP(h) === 4 && h.startsWith('127.');
 }
 
-function readPem(file: string, what: string): Buffer {
+export function readPem(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (err) {

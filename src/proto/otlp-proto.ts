@@ -8,6 +8,7 @@
 
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
+import { unpackedRoot } from '../paths';
 
 export interface OtlpProtos {
   root: protobuf.Root;
@@ -18,7 +19,11 @@ export interface OtlpProtos {
 let cached: OtlpProtos | undefined;
 
 export function protoDir(): string {
-  const pkg = require.resolve('@opentelemetry/otlp-grpc-exporter-base/package.json');
+  // The single executable carries them at the same place under the root it unpacked.
+  const unpacked = unpackedRoot();
+  const pkg = unpacked
+    ? path.join(unpacked, 'node_modules/@opentelemetry/otlp-grpc-exporter-base/package.json')
+    : require.resolve('@opentelemetry/otlp-grpc-exporter-base/package.json');
   return path.join(path.dirname(pkg), 'build', 'protos');
 }
 

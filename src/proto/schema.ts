@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
+import { unpackedRoot } from '../paths';
 
 export const EVENTS_PROTO_REL = path.join('proto', 'ctrwatch', 'v1', 'events.proto');
 
@@ -141,6 +142,8 @@ export class SchemaError extends Error {
 
 /** The package root: the nearest directory above `from` holding the proto file (src/proto/ under vitest, dist/src/proto/ after tsc). */
 export function findPackageRoot(from: string = __dirname): string {
+  const unpacked = unpackedRoot();
+  if (unpacked && from === __dirname) return unpacked;
   let dir = from;
   for (let i = 0; i < 8; i++) {
     if (fs.existsSync(path.join(dir, EVENTS_PROTO_REL))) return dir;

@@ -37,7 +37,9 @@ export type DropReason =
   | 'spool_full' // the on-disk spool was full: evicted, lowest class and oldest first
   | 'closed' // the sink was closed or its destination went away for good (EPIPE)
   | 'write_error' // the file or spool write failed
-  | 'bad_seq'; // a sequence number that does not increase (a bug upstream)
+  | 'bad_seq' // a sequence number that does not increase (a bug upstream)
+  | 'spool_corrupt' // unreadable on disk: each corrupt stretch of a segment counts as one (a lower bound)
+  | 'too_large'; // the destination refuses this one event for its size (HTTP 413 for a request of one event)
 
 export interface SinkStats {
   name: string;
@@ -103,7 +105,7 @@ export function spooledStats(
   counters: SinkStats,
   queued: number,
   connected: boolean,
-  sp: { events: number; bytes: number; corruptSegments: number },
+  sp: { events: number; bytes: number; corruptSegments: number; failures?: Record<string, number> },
 ): SinkStats {
   return {
     ...counters,
@@ -112,6 +114,6 @@ export function spooledStats(
     spooledBytes: sp.bytes,
     connected,
     dropped: structuredClone(counters.dropped),
-    failures: { ...counters.failures, ...(sp.corruptSegments ? { spool_corrupt: sp.corruptSegments } : {}) },
+    failures: { ...counters.failures, ...sp.failures, ...(sp.corruptSegments ? { spool_corrupt: sp.corruptSegments } : {}) },
   };
 }

@@ -86,6 +86,15 @@ export class SensorMetrics {
       Object.entries(this.read().kernel ?? {}).map(([name, v]) => [{ name }, v]),
     );
     mirror(r, 'ctrwatch_enrich_failures_total', 'Containers whose runtime files could not be read.', [], one('enrichFailures'));
+    mirror(r, 'ctrwatch_image_store_errors_total', 'Failed reads and writes of the image first-seen store, by op.', ['op'], () => {
+      const e = this.read().imageStoreErrors;
+      return e
+        ? [
+            [{ op: 'read' }, e.read],
+            [{ op: 'write' }, e.write],
+          ]
+        : [];
+    });
     mirror(r, 'ctrwatch_events_total', 'Events emitted.', [], one('eventsEmitted'));
     mirror(r, 'ctrwatch_detections_total', 'Detections emitted.', [], one('detections'));
     gauge(r, 'ctrwatch_containers_tracked', 'Containers tracked.', [], one('containersTracked'));

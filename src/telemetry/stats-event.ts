@@ -19,6 +19,8 @@ export interface SensorCounters {
   containersTracked?: Num;
   processesTracked?: Num;
   detections?: Num;
+  /** Failed reads and writes of the image first-seen store. */
+  imageStoreErrors?: { read: Num; write: Num };
   /** Decoded kernel records by type ("exec", "fork", ...). */
   recordsByType?: Record<string, Num>;
   /** Raw kernel counters by name (sent_exec, dropped_exec, ...). */
@@ -38,6 +40,10 @@ export function buildSensorStats(c: SensorCounters, hub?: HubStats): SensorStats
   if (c.decodeErrors !== undefined) counters.decode_errors = big(c.decodeErrors);
   for (const [k, v] of Object.entries(c.recordsByType ?? {})) counters[`records.${k}`] = big(v);
   for (const [k, v] of Object.entries(c.kernel ?? {})) counters[`kernel.${k}`] = big(v);
+  if (c.imageStoreErrors) {
+    counters['image_store.read_errors'] = big(c.imageStoreErrors.read);
+    counters['image_store.write_errors'] = big(c.imageStoreErrors.write);
+  }
   if (hub) {
     counters['sinks.encode_errors'] = BigInt(hub.encodeErrors);
     for (const s of hub.sinks) {
@@ -92,7 +98,14 @@ export function startStatsTicker(o: StatsTickerOptions): { stop(): void; tick():
  */
 export function countersFrom(
   k: { kernel: Record<string, number>; records: number; dropped: number },
-  p?: { events: number; detections: number; processes: number; containers: number; enrichFailures?: number },
+  p?: {
+    events: number;
+    detections: number;
+    processes: number;
+    containers: number;
+    enrichFailures?: number;
+    imageStoreErrors?: { read: number; write: number };
+  },
   decodeErrors = 0,
 ): SensorCounters {
   const recordsByType: Record<string, number> = {};
@@ -108,5 +121,6 @@ export function countersFrom(
     processesTracked: p?.processes,
     containersTracked: p?.containers,
     enrichFailures: p?.enrichFailures,
+    imageStoreErrors: p?.imageStoreErrors,
   };
 }

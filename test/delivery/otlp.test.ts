@@ -47,7 +47,7 @@ interface Got {
   };
 }
 
-type Responder = (n: number) => { status: number; headers?: Record<string, string>; body?: Buffer } | undefined;
+type Responder = (n: number, logRecords: number) => { status: number; headers?: Record<string, string>; body?: Buffer } | undefined;
 
 const servers: http.Server[] = [];
 const dirs: string[] = [];
@@ -78,14 +78,14 @@ async function receiver(respond: Responder = () => undefined) {
     req.on('end', () => {
       const i = n++;
       times.push(Date.now());
-      const r = respond(i);
+      let raw = Buffer.concat(chunks);
+      if (req.headers['content-encoding'] === 'gzip') raw = zlib.gunzipSync(raw);
+      const decoded = Req.toObject(Req.decode(raw), { longs: String, enums: Number, defaults: false }) as Got['req'];
+      const r = respond(i, records([{ headers: req.headers, url: req.url ?? '', req: decoded }]).length);
       if (r) {
         res.writeHead(r.status, r.headers).end(r.body ?? 'nope');
         return;
       }
-      let raw = Buffer.concat(chunks);
-      if (req.headers['content-encoding'] === 'gzip') raw = zlib.gunzipSync(raw);
-      const decoded = Req.toObject(Req.decode(raw), { longs: String, enums: Number, defaults: false }) as Got['req'];
       got.push({ headers: req.headers, url: req.url ?? '', req: decoded });
       res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
     });
@@ -196,6 +196,43 @@ describe('otlp+http sink', () => {
     expect(st.failures.http_400).toBe(1);
     expect(st.dropped.write_error).toEqual({ record: 10 });
     expect(st.spooledEvents).toBe(0);
+  });
+
+  for (const status of [401, 403]) {
+    it(`a ${status} keeps the batch spooled and counts it; sent when the collector takes it again`, async () => {
+      const rx = await receiver((n) => (n < 3 ? { status, body: Buffer.from('who are you') } : undefined));
+      const s = await sink(`otlp+http://127.0.0.1:${rx.port}?batch=10`);
+      offer(s, 1, 10);
+      await (s as unknown as { whenDelivered(): Promise<void> }).whenDelivered();
+      expect(records(rx.got).map((r) => Number(attr(r, 'ctrwatch.seq')!.stringValue))).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+      expect(s.stats()).toMatchObject({ delivered: 10, dropped: {}, spooledEvents: 0, failures: { [`http_${status}`]: 3 } });
+    });
+  }
+
+  it('a 413 halves the requests until they pass: nothing lost, nothing sent twice', async () => {
+    const rx = await receiver((_n, recs) => (recs > 6 ? { status: 413, body: Buffer.from('too large') } : undefined));
+    const s = await sink(`otlp+http://127.0.0.1:${rx.port}?batch=50`);
+    offer(s, 1, 50);
+    await (s as unknown as { whenDelivered(): Promise<void> }).whenDelivered();
+    const seqs = records(rx.got).map((r) => Number(attr(r, 'ctrwatch.seq')!.stringValue));
+    expect(seqs).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(Math.max(...rx.got.map((g) => records([g]).length))).toBeLessThanOrEqual(6);
+    const st = s.stats();
+    expect(st).toMatchObject({ delivered: 50, dropped: {}, spooledEvents: 0 });
+    expect(st.failures.http_413).toBeGreaterThan(0);
+  });
+
+  it('a 413 for one event alone: that event is lost, counted too_large by class; the others go', async () => {
+    const rx = await receiver((_n, recs) => (recs > 1 ? { status: 413 } : undefined));
+    const s = await sink(`otlp+http://127.0.0.1:${rx.port}?batch=4`);
+    offer(s, 1, 4);
+    await (s as unknown as { whenDelivered(): Promise<void> }).whenDelivered();
+    expect(records(rx.got)).toHaveLength(4);
+    const rx2 = await receiver(() => ({ status: 413 }));
+    const s2 = await sink(`otlp+http://127.0.0.1:${rx2.port}?batch=4`);
+    offer(s2, 1, 3);
+    await (s2 as unknown as { whenDelivered(): Promise<void> }).whenDelivered();
+    expect(s2.stats()).toMatchObject({ delivered: 0, dropped: { too_large: { record: 3 } }, spooledEvents: 0 });
   });
 
   it('partial success: rejected_log_records is counted', async () => {

@@ -72,7 +72,12 @@ describe('deployment files', () => {
     expect(() => parsePolicy(policy)).not.toThrow();
     dir = mkdtempSync(join(tmpdir(), 'cw-deploy-'));
     writeFileSync(join(dir, 'policy.yaml'), policy);
-    const args = byKind('DaemonSet').spec.template.spec.containers[0].args.map((a: string) => a.replace('/etc/ctrwatch', dir!));
+    const c = byKind('DaemonSet').spec.template.spec.containers[0];
+    // the image `make package` builds: its tag, and the path its .deb installs the sensor at
+    const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+    expect(c.image).toBe(`ctrwatch:${version}`);
+    expect(c.command).toEqual(['/usr/bin/ctrwatch']);
+    const args = c.args.map((a: string) => a.replace('/etc/ctrwatch', dir!));
     expect(args[0]).toBe('run');
     const r = await check(args);
     expect(r, r.err).toMatchObject({ code: 0, out: 'configuration ok\n' });

@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CgroupRegistry } from '../../src/container/cgroups';
+import { Lifecycle } from '../../src/container/lifecycle';
+import type { Namespaces } from '../../src/decode/records';
+import { Detector } from '../../src/detect/detector';
 import { ImageStore } from '../../src/detect/image-store';
+import { DEFAULT_POLICY } from '../../src/detect/policy';
+import { ProcessTable } from '../../src/process/table';
+import { SensorMetrics } from '../../src/telemetry/metrics';
+import { buildSensorStats, countersFrom } from '../../src/telemetry/stats-event';
 
 const dirs: string[] = [];
 const dir = () => {
@@ -60,5 +68,35 @@ describe('image first-seen store', () => {
     expect(s.add('c')).toBe(true);
     expect(s.errors.write).toBe(3);
     expect(lines.filter((l) => l.msg.startsWith('image store not written'))).toHaveLength(1);
+  });
+
+  it('its errors reach sensorStats and /metrics, by op', async () => {
+    const d = dir();
+    writeFileSync(join(d, 'file-not-dir'), '');
+    const images = new ImageStore(join(d, 'file-not-dir'), pino({ level: 'silent' }));
+    const procs = new ProcessTable();
+    const host = { mnt: 1, pid: 2, net: 3, ipc: 4, uts: 5, cgroup: 6, user: 7, time: 8 } as unknown as Namespaces;
+    const det = new Detector({
+      procs,
+      lifecycle: new Lifecycle(procs, host),
+      cgroups: new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }),
+      host,
+      policy: DEFAULT_POLICY,
+      wall: (k) => k,
+      logger: pino({ level: 'silent' }),
+      images,
+      containerOf: () => ({ k: { id: 'c1', name: 'c1', runtime: 'RUNC' }, meta: { container: {}, problems: [] } }),
+    });
+    images.add('a');
+    images.add('b');
+    expect(det.imageStoreErrors()).toEqual({ read: 1, write: 2 }); // a file where its directory should be: ENOTDIR both ways
+    const counters = countersFrom(
+      { kernel: {}, records: 0, dropped: 0 },
+      { events: 0, detections: 0, processes: 0, containers: 0, imageStoreErrors: det.imageStoreErrors() },
+    );
+    expect(buildSensorStats(counters).counters).toMatchObject({ 'image_store.read_errors': 1n, 'image_store.write_errors': 2n });
+    const text = await new SensorMetrics({ read: () => counters }).registry.metrics();
+    expect(text).toContain('ctrwatch_image_store_errors_total{op="write"} 2');
+    expect(text).toContain('ctrwatch_image_store_errors_total{op="read"} 1');
   });
 });

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
+import * as protobuf from 'protobufjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Spool, type SpoolBatch, type SpoolOptions } from '../../src/sinks/spool/spool';
 import { EventClass, type DropReason, type SinkEvent } from '../../src/sinks/types';
@@ -118,5 +119,114 @@ describe('Spool', () => {
     await s.append([ev(5, 1), ev(5, 1), ev(4, 2)]);
     expect(drops).toEqual({ 'bad_seq.1': 1, 'bad_seq.2': 1 });
     await s.close();
+  });
+
+  describe('damage on disk costs what it damaged, counted and logged', () => {
+    // 124-byte records, 10 a segment (segmentBytes 1240).
+    async function leftRun(dir: string, n: number, payload?: (seq: number) => Buffer) {
+      const a = await open(dir, 'run-1').spool;
+      await a.append(
+        Array.from({ length: n }, (_, i) => ({ ...ev(i + 1, EventClass.Record), ...(payload ? { bytes: payload(i + 1) } : {}) })),
+      );
+      await a.close();
+      const segs = fs.readdirSync(path.join(dir, 'run-1')).filter((f) => f.endsWith('.seg'));
+      return segs.sort().map((f) => path.join(dir, 'run-1', f));
+    }
+
+    it('a bad record in mid-segment loses that record only: the intact ones after it are sent', async () => {
+      const dir = tmp();
+      const [seg] = await leftRun(dir, 10);
+      const buf = fs.readFileSync(seg!);
+      buf[124 * 3 + 40] ^= 0xff; // a payload byte of the 4th record
+      fs.writeFileSync(seg!, buf);
+      const { spool, drops } = open(dir, 'run-2');
+      const b = await spool;
+      const { seqs } = await readAll(b);
+      expect(seqs).toEqual([1, 2, 3, 5, 6, 7, 8, 9, 10]);
+      expect(drops).toEqual({ 'spool_corrupt.1': 1 });
+      expect(b.stats()).toMatchObject({ events: 9, corruptSegments: 1 });
+      await b.close();
+    });
+
+    it('a torn tail is cut and counted as one lost event', async () => {
+      const dir = tmp();
+      const [seg] = await leftRun(dir, 6);
+      fs.appendFileSync(seg!, Buffer.alloc(30, 7));
+      const { spool, drops } = open(dir, 'run-2');
+      const b = await spool;
+      expect((await readAll(b)).seqs).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(drops).toEqual({ 'spool_corrupt.1': 1 });
+      expect(fs.statSync(seg!).size).toBe(124 * 6);
+      await b.close();
+    });
+
+    it('a bad record met while sending the current run skips to the next intact one', async () => {
+      const dir = tmp();
+      const { spool, drops } = open(dir, 'run-1');
+      const s = await spool;
+      s.setLive(false); // nothing kept in memory: the sender reads the disk
+      await s.append(Array.from({ length: 10 }, (_, i) => ev(i + 1, EventClass.Detection)));
+      const seg = fs.readdirSync(path.join(dir, 'run-1')).find((f) => f.endsWith('.seg'))!;
+      const fd = fs.openSync(path.join(dir, 'run-1', seg), 'r+');
+      fs.writeSync(fd, Buffer.alloc(124 * 2, 0), 0, 124 * 2, 124 * 5); // records 6 and 7 zeroed
+      fs.closeSync(fd);
+      expect((await readAll(s)).seqs).toEqual([1, 2, 3, 4, 5, 8, 9, 10]);
+      expect(drops).toEqual({ 'spool_corrupt.2': 1 });
+      await s.close();
+    });
+
+    it('an unreadable meta.json: the run is sent under its directory name, node and boot id from its events', async () => {
+      const dir = tmp();
+      // A ctrwatch.v1.Event with node (3) and boot_id (4), then filler bytes the reader skips.
+      const payload = (seq: number) => {
+        const w = protobuf.Writer.create();
+        w.uint32(8).uint64(seq).uint32(26).string('node-a').uint32(34).string('boot-a');
+        return Buffer.from(w.finish());
+      };
+      await leftRun(dir, 5, payload);
+      fs.writeFileSync(path.join(dir, 'run-1', 'meta.json'), '{"instanceId": "run-1", "no');
+      const { spool, drops } = open(dir, 'run-2');
+      const b = await spool;
+      const x = await b.next(100, 1 << 20);
+      expect(x!.id).toEqual({ instanceId: 'run-1', node: 'node-a', bootId: 'boot-a' });
+      expect(x!.records.map((r) => Number(r.seq))).toEqual([1, 2, 3, 4, 5]);
+      expect(drops).toEqual({});
+      expect(b.stats().failures).toEqual({ spool_meta_rebuilt: 1 });
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'run-1', 'meta.json'), 'utf8'))).toEqual(x!.id);
+      await b.close();
+    });
+
+    it('an acked mark larger than any seq on disk deletes nothing: the run is sent again', async () => {
+      const dir = tmp();
+      const segs = await leftRun(dir, 25);
+      expect(segs).toHaveLength(3);
+      fs.writeFileSync(path.join(dir, 'run-1', 'acked'), '18446744073709551615');
+      const { spool, drops } = open(dir, 'run-2');
+      const b = await spool;
+      expect((await readAll(b)).seqs).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+      expect(drops).toEqual({});
+      expect(b.stats().failures).toEqual({ spool_acked_invalid: 1 });
+      for (const f of segs) expect(fs.existsSync(f)).toBe(true);
+      await b.close();
+    });
+
+    it('an acked mark that fails its check is ignored; a good one still skips what was delivered', async () => {
+      const dir = tmp();
+      const a = await open(dir, 'run-1').spool;
+      await a.append(Array.from({ length: 25 }, (_, i) => ev(i + 1, EventClass.Record)));
+      const first = await a.next(12, 1 << 20);
+      a.delivered(first!, first!.lastSeq);
+      await a.close();
+      const mark = fs.readFileSync(path.join(dir, 'run-1', 'acked'), 'utf8');
+      expect(mark).toMatch(/^12 [0-9a-f]{8}$/);
+      const b = await open(dir, 'run-2').spool;
+      expect((await readAll(b)).seqs).toEqual(Array.from({ length: 13 }, (_, i) => i + 13));
+      await b.close();
+      fs.writeFileSync(path.join(dir, 'run-1', 'acked'), mark.replace(/^12/, '24'));
+      const c = await open(dir, 'run-3').spool;
+      expect((await readAll(c)).seqs).toEqual(Array.from({ length: 15 }, (_, i) => i + 11)); // 11..25: segment 2 on
+      expect(c.stats().failures).toEqual({ spool_acked_invalid: 1 });
+      await c.close();
+    });
   });
 });

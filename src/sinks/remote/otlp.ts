@@ -16,9 +16,12 @@
 //
 // Delivery (spooled-sink.ts): at least once through the spool. 429/502/503/504 are retried
 // after Retry-After (seconds or an HTTP date) or else backoff with jitter; connection errors,
-// timeouts and other 5xx are retried with backoff; other 4xx are permanent for the batch
-// (counted as write_error drops, logged once). A partial success is counted in
-// failures.rejected_records.
+// timeouts, other 5xx, 401 and 403 (credentials the collector's owner can fix) and 408 are
+// retried with backoff, the batch kept in the spool and each refusal counted in
+// failures.http_<status>. A 413 splits the request in halves, and later requests stay at the
+// size that passed; one event still refused alone is lost, counted as a too_large drop of its
+// class and logged. Other 4xx are permanent for the rest of the batch (counted as write_error
+// drops, logged once). A partial success is counted in failures.rejected_records.
 
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -27,7 +30,8 @@ import * as zlib from 'node:zlib';
 import * as protobuf from 'protobufjs';
 import type { EventCodec } from '../../proto/codec';
 import { loadOtlpProtos, type OtlpProtos } from '../../proto/otlp-proto';
-import type { FsyncPolicy, SpoolBatch } from '../spool/spool';
+import type { FsyncPolicy, SpoolBatch, SpoolRecord } from '../spool/spool';
+import type { EventClass } from '../types';
 import { SpooledSink, type SendResult, type SpooledSinkOptions } from '../spool/spooled-sink';
 
 const gzip = promisify(zlib.gzip);
@@ -68,6 +72,8 @@ const KINDS = [
   'sensorStats',
 ] as const;
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
+/** Refusals the collector's owner can lift (credentials, a slow request): kept in the spool. */
+const HOLD_STATUS = new Set([401, 403, 408]);
 
 /** A KeyValue{key, value: AnyValue{string_value}} as field `field` of the message being written. */
 function kvStr(w: protobuf.Writer, field: number, key: string, value: string): void {
@@ -92,9 +98,15 @@ export function parseRetryAfter(v: string | string[] | undefined, now = Date.now
   return Number.isNaN(t) ? undefined : Math.max(0, t - now);
 }
 
+type PostResult = SendResult | { kind: 'too_large'; detail: string };
+
 export class OtlpSink extends SpooledSink {
   private readonly protos: OtlpProtos;
   private readonly agent: http.Agent;
+  /** Most log records a request, learnt from 413 replies. */
+  private maxRecords = Infinity;
+  /** Of a batch being sent in parts: records at its start already taken, and those lost. */
+  private readonly progress = new WeakMap<SpoolBatch, { done: number; rejected: number; tooLarge: EventClass[] }>();
 
   private constructor(private readonly o: OtlpSinkOptions) {
     super({ ...o, name: o.spec.url, batchEvents: o.batchEvents ?? o.spec.batchEvents, fsync: o.fsync ?? o.spec.fsync });
@@ -178,9 +190,48 @@ export class OtlpSink extends SpooledSink {
     return w.finish();
   }
 
-  // eslint-disable-next-line max-lines-per-function -- one HTTP exchange: its outcomes (ok, partial, retry, permanent) read in one place
+  /**
+   * A batch in requests of at most maxRecords log records. A part taken stays taken when a later
+   * part must be retried (the retry sends only the rest).
+   */
   protected async send(batch: SpoolBatch): Promise<SendResult> {
-    const raw = this.encodeRequest(batch);
+    let p = this.progress.get(batch);
+    if (!p) this.progress.set(batch, (p = { done: 0, rejected: 0, tooLarge: [] }));
+    while (p.done < batch.records.length) {
+      const n = Math.min(this.maxRecords, batch.records.length - p.done);
+      const part = batch.records.slice(p.done, p.done + n);
+      const r = await this.post(batch.id, part);
+      if (r.kind === 'ok') {
+        p.done += n;
+        p.rejected += r.rejected ?? 0;
+      } else if (r.kind === 'too_large') {
+        this.counters.failures.http_413 = (this.counters.failures.http_413 ?? 0) + 1;
+        if (n > 1) {
+          this.maxRecords = Math.ceil(n / 2);
+          this.log.warn(
+            { records: n, now: this.maxRecords, detail: r.detail },
+            'the collector refused a request as too large: sending smaller ones',
+          );
+        } else {
+          p.tooLarge.push(part[0]!.seg.lane);
+          p.done += 1;
+          this.log.error(
+            { seq: String(part[0]!.seq), bytes: part[0]!.bytes.length, detail: r.detail },
+            'the collector refused one event alone as too large: it is lost (counted as too_large)',
+          );
+        }
+      } else if (r.kind === 'permanent') {
+        this.progress.delete(batch);
+        return { ...r, settled: p.done, tooLarge: p.tooLarge };
+      } else return r;
+    }
+    this.progress.delete(batch);
+    return { kind: 'ok', rejected: p.rejected, tooLarge: p.tooLarge };
+  }
+
+  // eslint-disable-next-line max-lines-per-function -- one HTTP exchange: its outcomes (ok, partial, retry, permanent) read in one place
+  private async post(id: SpoolBatch['id'], records: SpoolRecord[]): Promise<PostResult> {
+    const raw = this.encodeRequest({ id, records });
     const body = this.o.spec.compress ? await gzip(raw) : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
     const headers: http.OutgoingHttpHeaders = {
       ...this.o.headers,
@@ -242,6 +293,8 @@ export class OtlpSink extends SpooledSink {
       .replace(/[^\x20-\x7e]/g, '?')}`;
     if (RETRY_STATUS.has(status))
       return { kind: 'retry', reason: `http_${status}`, detail, afterMs: parseRetryAfter(res.headers['retry-after']) };
+    if (status === 413) return { kind: 'too_large', detail };
+    if (HOLD_STATUS.has(status)) return { kind: 'retry', reason: `http_${status}`, detail };
     if (status >= 400 && status < 500) return { kind: 'permanent', reason: `http_${status}`, detail };
     return { kind: 'retry', reason: `http_${status}`, detail };
   }

@@ -25,7 +25,20 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { Fifo } from '../class-queue';
-import { encodeRecords, parseRecords, readAt, RECORD_HEADER, recordEnd, segName, SEG_RE } from './records';
+import {
+  ackMark,
+  encodeRecords,
+  eventOrigin,
+  parseAckMark,
+  parseRecords,
+  readAt,
+  RECORD_HEADER,
+  recordEnd,
+  resync,
+  scanSegment,
+  segName,
+  SEG_RE,
+} from './records';
 import { CLASS_NAMES, EventClass, SinkError, type DropReason, type SinkEvent } from '../types';
 
 const READ_CHUNK = 256 << 10;
@@ -57,6 +70,14 @@ export interface SpoolOptions {
   onDrop: (reason: DropReason, cls: EventClass, n: number) => void;
 }
 
+export interface SpoolStats {
+  events: number;
+  bytes: number;
+  runs: number;
+  corruptSegments: number;
+  failures: Record<string, number>;
+}
+
 export class SpoolError extends SinkError {
   override name = 'SpoolError';
 }
@@ -83,6 +104,8 @@ interface Cursor {
   offset: number;
   /** Records read and not yet handed out (skipped when their segment is evicted meanwhile). */
   buf: Fifo<SpoolRecord>;
+  /** In a corrupt stretch already counted. */
+  corrupt?: boolean;
 }
 
 /** A record of the current run just written, still in memory: the sender need not read it back. */
@@ -144,6 +167,8 @@ export class Spool {
   private generation = 0;
   private unlinks = new Set<Promise<void>>();
   corruptSegments = 0;
+  /** Damage that lost nothing (or is counted as drops too), by kind: spool_meta_rebuilt, ... */
+  readonly failures: Record<string, number> = {};
 
   private constructor(
     private readonly o: SpoolOptions,
@@ -169,6 +194,7 @@ export class Spool {
     for (const name of await fsp.readdir(o.dir)) {
       if (name === o.identity.instanceId || name.startsWith('.')) continue;
       const inst = await spool.recover(path.join(o.dir, name)).catch((err: unknown) => {
+        spool.fail('spool_run_unreadable');
         spool.log.error({ err, dir: name }, 'spooled run not readable: left in place, not sent');
         return undefined;
       });
@@ -191,72 +217,51 @@ export class Spool {
     return spool;
   }
 
-  // eslint-disable-next-line max-lines-per-function -- one ordered scan of the segments; split, its steps would hand most of its state around
+  /**
+   * A run left by an earlier sensor: its identity, ack mark and intact records. Damage costs
+   * what it damaged and no more: a corrupt stretch of a segment is cut and the intact records
+   * after it kept; a lost meta.json is rebuilt from the directory name and the records' own node
+   * and boot id; an ack mark that fails its check is ignored (the run is sent again: duplicates,
+   * which the collector drops, not losses).
+   */
   private async recover(dir: string): Promise<Instance | undefined> {
     const st = await fsp.stat(dir);
     if (!st.isDirectory()) return undefined;
     const names = await fsp.readdir(dir);
-    let meta: SpoolIdentity & { createdMs?: number };
-    try {
-      meta = JSON.parse(await fsp.readFile(path.join(dir, 'meta.json'), 'utf8'));
-      if (typeof meta.instanceId !== 'string' || typeof meta.node !== 'string' || typeof meta.bootId !== 'string')
-        throw new SpoolError('meta.json lacks instanceId, node or bootId');
-    } catch (err) {
-      if (!names.some((n) => SEG_RE.test(n))) {
-        await fsp.rm(dir, { recursive: true, force: true });
-        return undefined;
-      }
-      throw new SpoolError(`${dir}/meta.json unreadable`, { cause: err });
-    }
-    const inst = newInstance(
-      { instanceId: meta.instanceId, node: meta.node, bootId: meta.bootId },
-      dir,
-      meta.createdMs ?? st.mtimeMs,
-      false,
-    );
-    inst.acked = await fsp
-      .readFile(path.join(dir, 'acked'), 'utf8')
-      .then((s) => BigInt(s.trim() || '0'))
-      .catch(() => 0n);
-    inst.sent = inst.acked;
     const segs = names
       .map((n) => SEG_RE.exec(n))
       .filter((m): m is RegExpExecArray => !!m)
-      .map((m) => ({ lane: CLASS_NAMES.indexOf(m[1] as never) as EventClass, no: Number(m[2]), name: m[0] }));
+      .map((m) => ({ lane: CLASS_NAMES.indexOf(m[1] as never) as EventClass, no: Number(m[2]), file: path.join(dir, m[0]) }));
     segs.sort((a, b) => a.no - b.no);
+    const scanned: Scanned[] = [];
     for (const s of segs) {
-      const file = path.join(dir, s.name);
-      const buf = await fsp.readFile(file);
-      const seg: Segment = {
-        lane: s.lane,
-        no: s.no,
-        file,
-        size: 0,
-        records: 0,
-        maxSeq: 0n,
-        acked: 0,
-        inflight: 0,
-        evicted: false,
-        pendingBytes: 0,
-        dirty: false,
-      };
-      for (const r of parseRecords(buf)) {
-        seg.records++;
-        seg.size = r.end;
-        if (r.seq > seg.maxSeq) seg.maxSeq = r.seq;
-        if (r.seq <= inst.acked) seg.acked++;
+      const sc = await this.scan(s.file, s.lane, s.no);
+      if (sc) scanned.push(sc);
+    }
+    if (!scanned.some((x) => x.seqs.length)) {
+      await fsp.rm(dir, { recursive: true, force: true });
+      return undefined;
+    }
+    const id = await this.runIdentity(dir, scanned);
+    let maxSeq = 0n;
+    for (const x of scanned) for (const q of x.seqs) if (q > maxSeq) maxSeq = q;
+    const inst = newInstance(id.id, dir, id.createdMs ?? st.mtimeMs, false);
+    inst.acked = await this.loadAcked(dir, maxSeq);
+    inst.sent = inst.acked;
+    for (const x of scanned) {
+      const seg = emptySegment(x.lane, x.no, x.file);
+      seg.size = x.size;
+      seg.records = x.seqs.length;
+      for (const q of x.seqs) {
+        if (q > seg.maxSeq) seg.maxSeq = q;
+        if (q <= inst.acked) seg.acked++;
       }
-      if (seg.size < buf.length) {
-        this.corruptSegments++;
-        this.log.warn({ file, intact: seg.size, bytes: buf.length }, 'spool segment has a torn or corrupt tail: cut');
-        await fsp.truncate(file, seg.size);
-      }
-      inst.nextNo[s.lane] = Math.max(inst.nextNo[s.lane]!, s.no + 1);
+      inst.nextNo[x.lane] = Math.max(inst.nextNo[x.lane]!, x.no + 1);
       if (seg.records === seg.acked) {
-        await fsp.rm(file, { force: true });
+        await fsp.rm(x.file, { force: true });
         continue;
       }
-      inst.lanes[s.lane]!.push(seg);
+      inst.lanes[x.lane]!.push(seg);
       this.total += seg.size;
     }
     if (inst.lanes.every((l) => l.length === 0)) {
@@ -265,6 +270,113 @@ export class Spool {
     }
     for (const c of inst.cursors) c.segNo = -1;
     return inst;
+  }
+
+  /** One segment of an earlier run: its intact records, corrupt stretches cut from the file. */
+  private async scan(file: string, lane: EventClass, no: number): Promise<Scanned | undefined> {
+    let buf: Buffer;
+    try {
+      buf = await fsp.readFile(file);
+    } catch (err) {
+      this.fail('spool_read_error');
+      this.o.onDrop('spool_corrupt', lane, 1);
+      this.log.error({ err, file }, 'spool segment unreadable: skipped (counted as at least one lost event)');
+      return undefined;
+    }
+    const { records, corrupt } = scanSegment(buf);
+    let size = buf.length;
+    if (corrupt.length) {
+      this.corruptSegments++;
+      this.o.onDrop('spool_corrupt', lane, corrupt.length);
+      size = records.reduce((n, r) => n + r.end - r.start, 0);
+      const tailOnly = corrupt.length === 1 && corrupt[0]!.end === buf.length;
+      this.log.warn(
+        {
+          file,
+          class: CLASS_NAMES[lane],
+          intactRecords: records.length,
+          corrupt: corrupt.map((c) => `${c.start}-${c.end}`),
+          corruptBytes: buf.length - size,
+        },
+        tailOnly
+          ? 'spool segment has a torn or corrupt tail: cut (counted as one lost event)'
+          : 'spool segment corrupt: its corrupt stretches cut, the intact records kept (each stretch counted as at least one lost event)',
+      );
+      try {
+        if (tailOnly) await fsp.truncate(file, size);
+        else await rewriteFile(file, Buffer.concat(records.map((r) => buf.subarray(r.start, r.end))));
+      } catch (err) {
+        this.log.error({ err, file }, 'corrupt spool segment not repaired: its intact records are not sent');
+        this.o.onDrop('spool_corrupt', lane, records.length);
+        return undefined;
+      }
+    }
+    return {
+      lane,
+      no,
+      file,
+      size,
+      seqs: records.map((r) => r.seq),
+      first: records[0] && buf.subarray(records[0].start + RECORD_HEADER, records[0].end),
+    };
+  }
+
+  /** The run's identity from meta.json, else rebuilt from its directory's name and its records. */
+  private async runIdentity(dir: string, scanned: Scanned[]): Promise<{ id: SpoolIdentity; createdMs?: number }> {
+    const file = path.join(dir, 'meta.json');
+    let cause: unknown;
+    try {
+      const meta = JSON.parse(await fsp.readFile(file, 'utf8')) as Partial<SpoolIdentity> & { createdMs?: number };
+      if (typeof meta.instanceId === 'string' && typeof meta.node === 'string' && typeof meta.bootId === 'string')
+        return {
+          id: { instanceId: meta.instanceId, node: meta.node, bootId: meta.bootId },
+          createdMs: typeof meta.createdMs === 'number' ? meta.createdMs : undefined,
+        };
+      cause = new SpoolError('lacks instanceId, node or bootId');
+    } catch (err) {
+      cause = err;
+    }
+    // The directory is named for the run's instance id; every event carries its node and boot id.
+    let origin: { node: string; bootId: string } | undefined;
+    for (const x of scanned) if ((origin = x.first && eventOrigin(x.first))) break;
+    const id: SpoolIdentity = {
+      instanceId: path.basename(dir),
+      node: origin?.node ?? this.o.identity.node,
+      bootId: origin?.bootId ?? this.o.identity.bootId,
+    };
+    this.fail('spool_meta_rebuilt');
+    this.log.warn({ err: cause, file, rebuilt: id }, 'spooled run without a readable meta.json: identity rebuilt, its events sent');
+    await rewriteFile(file, Buffer.from(JSON.stringify(id))).catch((err: unknown) =>
+      this.log.error({ err, file }, 'rebuilt meta.json not saved'),
+    );
+    return { id };
+  }
+
+  /** The run's ack mark; 0 (send the run again) when it is missing or fails its check. */
+  private async loadAcked(dir: string, maxSeq: bigint): Promise<bigint> {
+    const file = path.join(dir, 'acked');
+    let raw: string;
+    try {
+      raw = await fsp.readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.fail('spool_acked_invalid');
+        this.log.warn({ err, file }, 'spool ack mark unreadable: the run is sent again from its start (duplicates, not losses)');
+      }
+      return 0n;
+    }
+    const seq = parseAckMark(raw, maxSeq);
+    if (seq !== undefined) return seq;
+    this.fail('spool_acked_invalid');
+    this.log.warn(
+      { file, value: raw.slice(0, 48), highestSeqOnDisk: String(maxSeq) },
+      'spool ack mark invalid: ignored, the run is sent again from its start (duplicates, not losses)',
+    );
+    return 0n;
+  }
+
+  private fail(what: string): void {
+    this.failures[what] = (this.failures[what] ?? 0) + 1;
   }
 
   // ---- writing ------------------------------------------------------------------------------
@@ -354,19 +466,7 @@ export class Spool {
   private newSegment(inst: Instance, lane: EventClass): Segment {
     const old = inst.active[lane];
     const no = inst.nextNo[lane]!++;
-    const seg: Segment = {
-      lane,
-      no,
-      file: path.join(inst.dir, segName(lane, no)),
-      size: 0,
-      records: 0,
-      maxSeq: 0n,
-      acked: 0,
-      inflight: 0,
-      evicted: false,
-      pendingBytes: 0,
-      dirty: false,
-    };
+    const seg = emptySegment(lane, no, path.join(inst.dir, segName(lane, no)));
     inst.lanes[lane]!.push(seg);
     inst.active[lane] = seg;
     if (old && old.pendingBytes === 0) void this.closeSegment(old);
@@ -527,15 +627,35 @@ export class Spool {
           }
         }
         if (used === 0) {
-          this.corruptSegments++;
-          this.log.error({ file: seg.file, offset: cur.offset }, 'spool segment corrupt: rest of it skipped');
-          cur.offset = seg.size;
+          cur.offset = this.skipCorrupt(inst, seg, cur, buf);
           continue;
         }
       }
+      cur.corrupt = false;
       cur.offset += used;
       if (cur.buf.length) return true;
     }
+  }
+
+  /**
+   * A bad record at the cursor (the disk changed under us): where the next intact record of the
+   * segment may start. A corrupt stretch is counted and logged once, as at least one lost event.
+   */
+  private skipCorrupt(inst: Instance, seg: Segment, cur: Cursor, buf: Buffer): number {
+    if (!cur.corrupt) {
+      cur.corrupt = true;
+      this.corruptSegments++;
+      this.o.onDrop('spool_corrupt', seg.lane, 1);
+      this.log.error(
+        { file: seg.file, offset: cur.offset, instanceId: inst.id.instanceId },
+        'spool segment corrupt: skipping to its next intact record (counted as at least one lost event)',
+      );
+    }
+    const r = resync(buf, 1);
+    if (r.at > 0) return cur.offset + r.at;
+    // No record starts in this chunk; one may start in its last bytes and run on past it.
+    const atEnd = cur.offset + buf.length >= seg.size;
+    return atEnd ? seg.size : cur.offset + Math.max(1, buf.length - RECORD_HEADER + 1);
   }
 
   /**
@@ -643,7 +763,7 @@ export class Spool {
       inst.ackedDirty = false;
       const tmp = path.join(inst.dir, `.acked.${randomUUID()}`);
       try {
-        await fsp.writeFile(tmp, inst.acked.toString());
+        await fsp.writeFile(tmp, ackMark(inst.acked));
         await fsp.rename(tmp, path.join(inst.dir, 'acked'));
       } catch (err) {
         await fsp.rm(tmp, { force: true });
@@ -654,10 +774,16 @@ export class Spool {
   }
 
   /** Events not yet acknowledged, and bytes on disk. */
-  stats(): { events: number; bytes: number; runs: number; corruptSegments: number } {
+  stats(): SpoolStats {
     let events = 0;
     for (const inst of this.instances) for (const lane of inst.lanes) for (const s of lane) events += s.records - s.acked;
-    return { events: Math.max(0, events), bytes: this.total, runs: this.instances.length, corruptSegments: this.corruptSegments };
+    return {
+      events: Math.max(0, events),
+      bytes: this.total,
+      runs: this.instances.length,
+      corruptSegments: this.corruptSegments,
+      failures: { ...this.failures },
+    };
   }
 
   /** Nothing written and unacknowledged is left. */
@@ -676,6 +802,38 @@ export class Spool {
       for (const lane of inst.lanes) for (const s of lane) if (s.fh) await this.closeSegment(s).catch(() => undefined);
     await Promise.all([...this.unlinks]);
     if (this.current.lanes.every((l) => l.length === 0)) await fsp.rm(this.current.dir, { recursive: true, force: true });
+  }
+}
+
+interface Scanned {
+  lane: EventClass;
+  no: number;
+  file: string;
+  size: number;
+  seqs: bigint[];
+  /** The payload of the first intact record. */
+  first?: Buffer;
+}
+
+function emptySegment(lane: EventClass, no: number, file: string): Segment {
+  return { lane, no, file, size: 0, records: 0, maxSeq: 0n, acked: 0, inflight: 0, evicted: false, pendingBytes: 0, dirty: false };
+}
+
+/** Replace a file's content at once (tmp, fsync, rename). */
+async function rewriteFile(file: string, data: Buffer): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}`);
+  try {
+    const fh = await fsp.open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(data);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
   }
 }
 

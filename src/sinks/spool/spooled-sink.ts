@@ -3,20 +3,35 @@
 //   ok         the destination has the batch: the spool moves past it
 //   retry      transient (connect error, 429/5xx, no ack): the same batch again after a delay
 //              (the destination's Retry-After when given, else backoff with equal jitter)
-//   permanent  the destination will never take it (a 4xx): counted as lost, logged once a
-//              reason, the spool moves past it — never retried forever.
+//   permanent  the destination will never take it (a 4xx other than 401/403/408/413/429):
+//              counted as lost, logged once a reason, the spool moves past it — never retried
+//              forever. A refusal that the destination's owner can lift (credentials: 401,
+//              403) is a retry: the batch stays spooled, counted in failures.
 // Batches are sent strictly one after the other, so the spool's acknowledged seq only grows.
 
 import type { Logger } from 'pino';
 import { Backoff } from './backoff';
 import { ClassQueue } from '../class-queue';
 import { Spool, type FsyncPolicy, type SpoolBatch, type SpoolIdentity } from './spool';
-import { countDrop, emptyStats, type Sink, type SinkEvent, type SinkStats, spooledStats } from '../types';
+import { countDrop, emptyStats, type EventClass, type Sink, type SinkEvent, type SinkStats, spooledStats } from '../types';
 
 export type SendResult =
-  | { kind: 'ok'; /** Records the destination took but rejected (OTLP partial success). */ rejected?: number }
+  | {
+      kind: 'ok';
+      /** Records the destination took but rejected (OTLP partial success). */
+      rejected?: number;
+      /** Records the destination refused one by one for their size, each lost (its class). */
+      tooLarge?: EventClass[];
+    }
   | { kind: 'retry'; reason: string; detail: string; afterMs?: number }
-  | { kind: 'permanent'; reason: string; detail: string };
+  | {
+      kind: 'permanent';
+      reason: string;
+      detail: string;
+      /** Records at the batch's start already settled (taken, or lost as tooLarge). */
+      settled?: number;
+      tooLarge?: EventClass[];
+    };
 
 export interface SpooledSinkOptions {
   logger: Logger;
@@ -163,8 +178,9 @@ export abstract class SpooledSink implements Sink {
       this.connected = true;
       this.backoff.reset();
       this.spool.delivered(batch, batch.lastSeq);
-      const n = batch.records.length;
+      const n = batch.records.length - (r.tooLarge?.length ?? 0);
       this.counters.delivered += n;
+      for (const cls of r.tooLarge ?? []) countDrop(this.counters, 'too_large', cls);
       if (r.rejected) this.counters.failures.rejected_records = (this.counters.failures.rejected_records ?? 0) + r.rejected;
       const secs = (Date.now() - batch.records[0]!.offeredMs) / 1000;
       this.counters.lastLatencySeconds = secs;
@@ -173,7 +189,9 @@ export abstract class SpooledSink implements Sink {
     }
     if (r.kind === 'permanent') {
       this.counters.failures[r.reason] = (this.counters.failures[r.reason] ?? 0) + 1;
-      for (const rec of batch.records) countDrop(this.counters, 'write_error', rec.seg.lane);
+      this.counters.delivered += (r.settled ?? 0) - (r.tooLarge?.length ?? 0);
+      for (const cls of r.tooLarge ?? []) countDrop(this.counters, 'too_large', cls);
+      for (const rec of batch.records.slice(r.settled ?? 0)) countDrop(this.counters, 'write_error', rec.seg.lane);
       this.spool.delivered(batch, batch.lastSeq);
       if (!this.loggedPermanent.has(r.reason)) {
         this.loggedPermanent.add(r.reason);
