@@ -25,6 +25,8 @@ for lib in $( (libs "$sea"; libs "$root/build/Release/ctrwatch.node") | sort -u)
   ver=$(dpkg-query -W -f='${Version}' "$pkg" | sed 's/-[^-]*$//')
   deps+=("$pkg (>= $ver)")
 done
+# and the programs it runs: ss (iproute2), which names the clients of a runtime's socket (T1610, pods)
+deps+=("iproute2")
 depends=$(printf '%s\n' "${deps[@]}" | sort -u | paste -sd, | sed 's/,/, /g')
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/ctrwatch-deb.XXXXXX")

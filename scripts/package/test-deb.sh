@@ -36,5 +36,8 @@ echo "purged"
 echo "== the bare executable (no package, no node)"
 ./ctrwatch version
 ./ctrwatch doctor
+echo "== the console is refused, in one line, by the executable that does not carry it"
+set +e; ./ctrwatch collect --listen 127.0.0.1:0 --out /tmp/cw-ui --ui 127.0.0.1:0; rc=$?; set -e
+echo "collect --ui exit $rc"
 echo "PASS"
 ' "$deb" "$sea"

@@ -2,6 +2,7 @@
 
 import * as path from 'node:path';
 import { CollectFlagError } from '../collect/flags';
+import { unpackedRoot } from '../paths';
 
 /** A bad console flag: a usage error of `ctrwatch collect`. */
 export class ConsoleFlagError extends CollectFlagError {}
@@ -39,6 +40,12 @@ export function consoleFlags(v: Values, outDir: string | undefined): ConsoleFlag
     if (stray.length) throw new ConsoleFlagError(`--${stray[0]} needs --ui HOST:PORT`);
     return undefined;
   }
+  // The page's files and SQLite's binding are read from the source install: the single
+  // executable (and the .deb made from it) does not carry them yet.
+  if (unpackedRoot())
+    throw new ConsoleFlagError(
+      '--ui: the web console is not in the single executable or the .deb yet; run `ctrwatch collect --ui` from a source install (make build)',
+    );
   if (!/^(\[[^\]]+\]|[^:[\]]*):\d{1,5}$/.test(v.ui)) throw new ConsoleFlagError(`--ui must be HOST:PORT, got '${v.ui}'`);
   const mb = v['ui-max-mb'];
   if (mb !== undefined && (!/^\d{1,7}$/.test(mb) || Number(mb) < 1))

@@ -31,6 +31,8 @@ describe.runIf(ready)('the .deb in a clean Debian 12 root', () => {
       // doctor passed twice: from the package and as the bare executable
       expect(r.out.match(/^ctrwatch can run on this node$/gm)).toHaveLength(2);
       expect(r.out).toMatch(/^purged$/m);
+      expect(r.out).toMatch(/--ui: the web console is not in the single executable/);
+      expect(r.out).toMatch(/^collect --ui exit 2$/m);
       expect(r.out).toMatch(/^PASS$/m);
     },
     scaled(600_000),
