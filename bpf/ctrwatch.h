@@ -173,7 +173,7 @@ enum cw_stat {
 	CW_STAT_PRIO_SENT, /* per ring: records in the priority ring (lifecycle, escapes, guard) */
 	CW_STAT_PRIO_DROPPED,
 	CW_STAT_URING_SUBMITS, /* io_uring submissions by followed processes, any opcode */
-	CW_STAT_KILL_FIRST, /* containment outcomes, one slot per class (1..) and outcome (1..): CW_STAT_KILL() */
+	CW_STAT_KILL_FIRST,    /* containment outcomes, one slot per class (1..) and outcome (1..): CW_STAT_KILL() */
 	CW_STAT_MAX = CW_STAT_KILL_FIRST + (CW_KC_MAX - 1) * (CW_KO_MAX - 1),
 };
 #define CW_STAT_KILL(cls, outcome) (CW_STAT_KILL_FIRST + ((cls)-1) * (CW_KO_MAX - 1) + ((outcome)-1))

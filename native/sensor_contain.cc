@@ -43,7 +43,8 @@ Napi::Value Sensor::SetKillArm(const Napi::CallbackInfo &info)
 		Napi::Value v = a.Get(i);
 		uint32_t x = v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : 99;
 		if (x > CW_ARM_DRY_RUN)
-			throw Napi::RangeError::New(env, "setKillArm(arm): each entry must be 0 (report), 1 (kill) or 2 (dry-run)");
+			throw Napi::RangeError::New(
+				env, "setKillArm(arm): each entry must be 0 (report), 1 (kill) or 2 (dry-run)");
 		arm.push_back(x);
 	}
 	Check(env, cw_loader_set_kill_arm(loader_, arm.data(), arm.size()), "setKillArm");

@@ -3,7 +3,7 @@ import type { Finding } from '../detect/types';
 import { KILLABLE, type Action, type KillPath } from './catalog';
 
 /** What the detection says was done about it (proto ContainmentAction). */
-export type Outcome = 'KILLED' | 'WOULD_KILL' | 'KILL_FAILED' | 'SPARED';
+export type Outcome = 'KILLED' | 'WOULD_KILL' | 'KILL_FAILED' | 'SPARED' | 'DENIED';
 
 export interface Decision {
   /** undefined: the rule only reports. */

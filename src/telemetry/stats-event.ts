@@ -21,8 +21,10 @@ export interface SensorCounters {
   detections?: Num;
   /** Decoded kernel records by type ("exec", "fork", ...). */
   recordsByType?: Record<string, Num>;
-  /** Raw kernel counters by name (sent_exec, dropped_exec, ...). */
+  /** Raw kernel counters by name (sent_exec, dropped_exec, kill_setns_host_killed, ...). */
   kernel?: Record<string, Num>;
+  /** Containment outcomes of detections, "<rule>.<outcome>.<path>" (escape.setns-host.killed.kernel). */
+  containment?: Record<string, Num>;
 }
 
 export type SensorStatsInput = NonNullable<EventInput['sensorStats']>;
@@ -38,6 +40,7 @@ export function buildSensorStats(c: SensorCounters, hub?: HubStats): SensorStats
   if (c.decodeErrors !== undefined) counters.decode_errors = big(c.decodeErrors);
   for (const [k, v] of Object.entries(c.recordsByType ?? {})) counters[`records.${k}`] = big(v);
   for (const [k, v] of Object.entries(c.kernel ?? {})) counters[`kernel.${k}`] = big(v);
+  for (const [k, v] of Object.entries(c.containment ?? {})) counters[`containment.${k}`] = big(v);
   if (hub) {
     counters['sinks.encode_errors'] = BigInt(hub.encodeErrors);
     for (const s of hub.sinks) {
@@ -92,7 +95,7 @@ export function startStatsTicker(o: StatsTickerOptions): { stop(): void; tick():
  */
 export function countersFrom(
   k: { kernel: Record<string, number>; records: number; dropped: number },
-  p?: { events: number; detections: number; processes: number; containers: number },
+  p?: { events: number; detections: number; processes: number; containers: number; containment?: Record<string, number> },
   decodeErrors = 0,
 ): SensorCounters {
   const recordsByType: Record<string, number> = {};
@@ -107,5 +110,6 @@ export function countersFrom(
     detections: p?.detections,
     processesTracked: p?.processes,
     containersTracked: p?.containers,
+    containment: p?.containment,
   };
 }
