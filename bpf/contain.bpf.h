@@ -57,6 +57,27 @@ struct {
 	__type(value, struct host_root);
 } host_root SEC(".maps");
 
+/*
+ * Mounts whose maker was killed: the mount itself stays in the container's
+ * mount namespace (the syscall completed), so another process of the
+ * container could still use it. Any open of a file on it is killed at open
+ * exit, before a read or write (file.bpf.h). Keyed by mount id; the device
+ * guards against a mount id reused after the mount is gone.
+ */
+struct tainted_mount {
+	__u32 cls; /* enum cw_kill_class of the killed mount */
+	__u32 dev;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32); /* mnt_id */
+	__type(value, struct tainted_mount);
+} tainted_mounts SEC(".maps");
+
+/* Non-zero once a mount is tainted: until then read-opens cost one load, no lookup. */
+__u32 taint_any = 0;
+
 #define CW_PF_KTHREAD	   0x00200000
 #define CW_SIGKILL	   9
 #define CW_ENOSYS	   38
@@ -204,6 +225,39 @@ static __always_inline __u32 contain_mount_class(struct cw_obj *o, bool new_moun
 	if ((o->oflags & CW_OF_BDEV) && new_mount && bpf_map_lookup_elem(&host_devs, &o->dev))
 		return CW_KC_MOUNT_DEVICE;
 	return CW_KC_NONE;
+}
+
+/* After a mount's maker was killed: its opens are killed too. */
+static __always_inline void contain_taint_mount(const struct cw_obj *o, __u32 cls)
+{
+	struct tainted_mount t = { .cls = cls, .dev = o->dev };
+	__u32 id = o->mnt_id;
+
+	if (o->kill.outcome != CW_KO_KILLED)
+		return;
+	if (bpf_map_update_elem(&tainted_mounts, &id, &t, BPF_ANY) == 0)
+		taint_any = 1;
+}
+
+/* The class of a killed mount that file f lies on (0: none); fills o with the file's mount and chain. */
+static __always_inline __u32 contain_tainted_file(struct cw_obj *o, struct file *f)
+{
+	struct vfsmount *mnt;
+	struct tainted_mount *t;
+	__u32 id;
+
+	if (!f)
+		return CW_KC_NONE;
+	mnt = BPF_CORE_READ(f, f_path.mnt);
+	id = BPF_CORE_READ(obj_real_mount(mnt), mnt_id);
+	t = bpf_map_lookup_elem(&tainted_mounts, &id);
+	if (!t || t->dev != BPF_CORE_READ(mnt, mnt_sb, s_dev))
+		return CW_KC_NONE;
+	o->oflags |= CW_OF_FILE;
+	o->f_mode = BPF_CORE_READ(f, f_mode);
+	obj_vfsmount(o, mnt);
+	obj_chain(o, BPF_CORE_READ(f, f_path.dentry));
+	return t->cls;
 }
 
 /* chroot/pivot_root: the new root is the host's / itself. */

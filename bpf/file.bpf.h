@@ -35,7 +35,8 @@ static __always_inline int file_enter(__u32 sc, __u64 flags, const char *upath)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct cw_obj *o;
 
-	if (!open_writes(flags) || !obj_followed(id))
+	/* Read-opens too once a killed mount is left behind (contain.bpf.h). */
+	if ((!open_writes(flags) && !taint_any) || !obj_followed(id))
 		return 0;
 	o = obj_begin(id, sc, flags);
 	if (o && upath)
@@ -123,6 +124,16 @@ static __always_inline int file_exit(long ret)
 		obj_send(o, id, ret);
 		return 0;
 	}
+	/* Any open of a file on a mount whose maker was killed. */
+	if (ret >= 0 && taint_any) {
+		__u32 cls = contain_tainted_file(o, obj_fd_file(ret));
+
+		if (cls != CW_KC_NONE) {
+			contain_current(&o->kill, cls, NULL);
+			obj_send(o, id, ret);
+			return 0;
+		}
+	}
 	/* Refused by the BPF-LSM hook (lsm.bpf.h), which filled the record. */
 	if (ret < 0 && o->kill.outcome == CW_KO_DENIED) {
 		obj_send(o, id, ret);
@@ -160,7 +171,7 @@ int cw_file_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 	struct cw_obj *o;
 
 	if (!obj_followed(id) || bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]) ||
-	    !open_writes(flags))
+	    (!open_writes(flags) && !taint_any))
 		return 0;
 	o = obj_begin(id, CW_SC_OPENAT2, flags);
 	if (o)

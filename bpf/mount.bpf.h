@@ -60,8 +60,10 @@ static __always_inline void mount_contain(struct cw_obj *o, bool new_mount)
 {
 	__u32 cls = contain_mount_class(o, new_mount);
 
-	if (cls != CW_KC_NONE)
+	if (cls != CW_KC_NONE) {
 		contain_current(&o->kill, cls, NULL);
+		contain_taint_mount(o, cls);
+	}
 }
 
 SEC("tracepoint/syscalls/sys_enter_mount")

@@ -1,0 +1,246 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canRunKernelTests } from '../support/env';
+import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
+import { isAlive, processRef, RuntimeLab, type Started } from '../support/runtimes';
+
+/*
+ * Containment in the kernel (policy action: kill on the escape rules): each
+ * test does the escape for real from a real container and proves that its
+ * EFFECT did not happen (the release agent never ran, core_pattern kept its
+ * value, the command never ran on the host, the host disk's file was never
+ * read), not only that a detection said KILLED. An ordinary container under
+ * the same policy keeps running; dry-run kills nothing. Every piece of host
+ * state touched (a cgroup v1 hierarchy, core_pattern, a loop device and its
+ * mount) is put back.
+ */
+
+const CORE_PATTERN = '/proc/sys/kernel/core_pattern';
+const KERNEL_RULES = ['escape.kernel-control-write', 'escape.setns-host', 'escape.mount-device', 'escape.mount-cgroupfs'];
+const SIGKILLED = 137; // 128 + SIGKILL: the shell that did the escape was killed
+
+async function sensorWith(dir: string, name: string, action: 'kill' | 'dry-run'): Promise<CtrwatchProcess> {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, ['rules:', ...KERNEL_RULES.map((r) => `  ${r}: { action: ${action} }`), `stateDir: ${dir}`].join('\n'));
+  return CtrwatchProcess.start(['--policy', file, '--stats-interval-s', '1']);
+}
+
+/** A loop device with an ext4 filesystem holding one secret file, mounted on the host. */
+function hostDisk(dir: string): { dev: string; minor: number; mnt: string; secret: string; remove(): void } {
+  const img = join(dir, 'disk.img');
+  const mnt = join(dir, 'disk');
+  const secret = `secret-${process.pid}-${Date.now()}`;
+  writeFileSync(img, Buffer.alloc(8 << 20));
+  execFileSync('mkfs.ext4', ['-q', '-F', img]);
+  const dev = execFileSync('losetup', ['--find', '--show', img]).toString().trim();
+  mkdirSync(mnt);
+  let mounted = false;
+  const remove = () => {
+    if (mounted) execFileSync('umount', [mnt]);
+    mounted = false;
+    execFileSync('losetup', ['-d', dev]);
+    rmSync(img, { force: true });
+  };
+  try {
+    execFileSync('mount', ['-t', 'ext4', dev, mnt]);
+    mounted = true;
+    writeFileSync(join(mnt, 'secret'), `${secret}\n`);
+    execFileSync('sync');
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return { dev, minor: Number(/loop(\d+)$/.exec(dev)![1]), mnt, secret, remove };
+}
+
+describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kill on escape rules)', () => {
+  let lab: RuntimeLab;
+  let dir: string;
+  let cw: CtrwatchProcess;
+  let disk: ReturnType<typeof hostDisk> | undefined;
+  let diskDir: string;
+  let cgMounted = false;
+  let esc: Started;
+  let plain: Started;
+  const corePattern = readFileSync(CORE_PATTERN, 'utf8');
+
+  beforeAll(async () => {
+    lab = await RuntimeLab.open();
+    dir = mkdtempSync(join(tmpdir(), 'cw-killk-'));
+    chmodSync(dir, 0o755);
+    // Before the sensor starts: it reads the host's mounted devices then.
+    diskDir = mkdtempSync(join(tmpdir(), 'cw-killk-disk-'));
+    disk = hostDisk(diskDir);
+    // A named cgroup v1 hierarchy of the test's own, mounted on the host before the container
+    // starts so that its bind of `dir` shows it: the host's real hierarchies are never touched.
+    mkdirSync(join(dir, 'cg'));
+    execFileSync('mount', ['-t', 'cgroup', '-o', `none,name=cwk-${process.pid}`, 'cgroup', join(dir, 'cg')]);
+    cgMounted = true;
+    mkdirSync(join(dir, 'cg', 'x'));
+    cw = await sensorWith(dir, 'kill', 'kill');
+    esc = await lab.start('runc', {
+      args: ['/bin/sleep', '600'],
+      privileged: true,
+      hostPid: true,
+      mounts: [{ source: dir, destination: '/k' }],
+    });
+    plain = await lab.start('runc', { args: ['/bin/sleep', '600'] });
+  }, 120_000);
+
+  afterAll(async () => {
+    try {
+      await cw?.stop();
+      await lab?.close();
+    } finally {
+      if (readFileSync(CORE_PATTERN, 'utf8') !== corePattern) writeFileSync(CORE_PATTERN, corePattern);
+      if (cgMounted) {
+        if (existsSync(join(dir, 'cg', 'x'))) rmdirSync(join(dir, 'cg', 'x'));
+        execFileSync('umount', [join(dir, 'cg')]);
+      }
+      disk?.remove();
+      rmSync(diskDir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const about = (c: Started) => (d: Ev) => d.container?.id === c.id;
+  const killedInKernel = (d: Ev) => expect(d.containment).toEqual({ outcome: 'KILLED', path: 'KERNEL' });
+
+  it('release_agent: the shell is killed at its first control-file open; the agent never runs on the host', async () => {
+    const cg = join(dir, 'cg');
+    const agent = join(dir, 'agent.sh');
+    const marker = join(dir, 'agent-ran');
+    writeFileSync(agent, `#!/bin/sh\necho ran > ${marker}\n`);
+    chmodSync(agent, 0o755);
+    {
+      const r = await lab.exec(esc, [
+        '/bin/sh',
+        '-c',
+        `echo 1 > /k/cg/x/notify_on_release; echo ${agent} > /k/cg/release_agent; sh -c 'echo $$ > /k/cg/x/cgroup.procs'; echo survived`,
+      ]);
+      expect(r.code).toBe(SIGKILLED);
+      expect(r.stdout).not.toContain('survived');
+      const d = await cw.detection('escape.kernel-control-write', (x) => about(esc)(x) && x.attributes.kind === 'notify_on_release');
+      killedInKernel(d);
+      // The effect: nothing written, nothing run.
+      expect(readFileSync(join(cg, 'x', 'notify_on_release'), 'utf8').trim()).toBe('0');
+      expect(readFileSync(join(cg, 'release_agent'), 'utf8').trim()).toBe('');
+      await new Promise((res) => setTimeout(res, 1500));
+      expect(existsSync(marker)).toBe(false);
+      expect(cw.events.some((e) => e.detection?.ruleId === 'escape.usermode-helper' && e.detection.attributes.program === agent)).toBe(
+        false,
+      );
+    }
+  });
+
+  it('core_pattern: the writer is killed at open; core_pattern keeps its value', async () => {
+    const r = await lab.exec(esc, ['/bin/sh', '-c', `echo '|/k/pwn %p' > ${CORE_PATTERN}; echo survived`]);
+    expect(r.code).toBe(SIGKILLED);
+    expect(r.stdout).not.toContain('survived');
+    killedInKernel(await cw.detection('escape.kernel-control-write', (x) => about(esc)(x) && x.attributes.kind === 'core_pattern'));
+    expect(readFileSync(CORE_PATTERN, 'utf8')).toBe(corePattern);
+  });
+
+  it('nsenter into the host: killed in the first host namespace it joins; the command never runs', async () => {
+    const marker = join(dir, 'nsenter-ran');
+    const r = await lab.exec(esc, [
+      '/bin/nsenter',
+      '-t',
+      String(process.pid),
+      '-m',
+      '-u',
+      '-i',
+      '-n',
+      '/bin/sh',
+      '-c',
+      `echo ran > ${marker}`,
+    ]);
+    expect(r.code).toBe(SIGKILLED);
+    killedInKernel(await cw.detection('escape.setns-host', about(esc)));
+    await new Promise((res) => setTimeout(res, 500));
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("the host's disk: the mount is killed, then whatever opens a file on the mount it left; nothing is read", async () => {
+    const d = disk!;
+    // mount and cat are children of the shell: each is killed, the shell goes on and says how they ended.
+    const r = await lab.exec(esc, [
+      '/bin/sh',
+      '-c',
+      `/bin/busybox mknod /tmp/hd b 7 ${d.minor} && mkdir -p /tmp/m; mount -t ext4 /tmp/hd /tmp/m; echo "mount $?"; cat /tmp/m/secret; echo "cat $?"`,
+    ]);
+    expect(r.stdout, r.stderr).toContain(`mount ${SIGKILLED}`);
+    expect(r.stdout).toContain(`cat ${SIGKILLED}`);
+    expect(r.stdout).not.toContain(d.secret);
+    const mount = await cw.detection('escape.mount-device', (x) => about(esc)(x) && !x.attributes.use);
+    expect(mount.attributes.hostDevice).toBe('true');
+    killedInKernel(mount);
+    const use = await cw.detection('escape.mount-device', (x) => about(esc)(x) && x.attributes.use === 'open');
+    expect(use.attributes.file).toBe('/secret');
+    killedInKernel(use);
+  });
+
+  it('only the actor dies: the escaping container and an ordinary one keep running; counters say what the kernel did', async () => {
+    expect(isAlive(processRef(esc.initPid!)!)).toBe(true);
+    expect((await lab.exec(esc, ['/bin/true'])).code).toBe(0);
+    expect((await lab.exec(plain, ['/bin/sh', '-c', 'sleep 1; echo ok'])).stdout.trim()).toBe('ok');
+    expect(isAlive(processRef(plain.initPid!)!)).toBe(true);
+    // A write-open of an ordinary file is no control file: not killed.
+    expect((await lab.exec(plain, ['/bin/sh', '-c', 'echo x > /tmp/f && cat /tmp/f'])).stdout.trim()).toBe('x');
+    const s = await cw.waitFor((e) => Number(e.sensorStats?.counters?.['kernel.kill_mount_device_killed'] ?? 0) >= 1, 5000);
+    const k = s.sensorStats.counters;
+    expect(Number(k['kernel.kill_control_write_killed'])).toBeGreaterThanOrEqual(2);
+    expect(Number(k['kernel.kill_setns_host_killed'])).toBeGreaterThanOrEqual(1);
+    expect(Number(k['containment.escape.setns-host.killed.kernel'])).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe.runIf(canRunKernelTests)('containment in the kernel: dry-run kills nothing', () => {
+  let lab: RuntimeLab;
+  let dir: string;
+  let cw: CtrwatchProcess;
+  const corePattern = readFileSync(CORE_PATTERN, 'utf8');
+
+  beforeAll(async () => {
+    lab = await RuntimeLab.open();
+    dir = mkdtempSync(join(tmpdir(), 'cw-killk-dry-'));
+    chmodSync(dir, 0o755);
+    cw = await sensorWith(dir, 'dry', 'dry-run');
+  }, 120_000);
+  afterAll(async () => {
+    try {
+      await cw?.stop();
+      await lab?.close();
+    } finally {
+      if (readFileSync(CORE_PATTERN, 'utf8') !== corePattern) writeFileSync(CORE_PATTERN, corePattern);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('WOULD_KILL in the kernel, and the escapes run to their end', async () => {
+    const c = await lab.start('runc', { args: ['/bin/sleep', '600'], privileged: true, hostPid: true });
+    try {
+      const marker = join(dir, 'nsenter-ran');
+      // core_pattern rewritten with its own value: the open is the escape, the host keeps its setting.
+      const w = await lab.exec(c, ['/bin/sh', '-c', `v=$(cat ${CORE_PATTERN}); echo "$v" > ${CORE_PATTERN}; echo survived`]);
+      expect(w).toMatchObject({ code: 0 });
+      expect(w.stdout).toContain('survived');
+      const d = await cw.detection('escape.kernel-control-write', (x) => x.container?.id === c.id && x.attributes.kind === 'core_pattern');
+      expect(d.containment).toEqual({ outcome: 'WOULD_KILL', path: 'KERNEL', reason: 'dry-run' });
+
+      const n = await lab.exec(c, ['/bin/nsenter', '-t', String(process.pid), '-m', '/bin/sh', '-c', `echo ran > ${marker}`]);
+      expect(n.code).toBe(0);
+      expect(readFileSync(marker, 'utf8').trim()).toBe('ran');
+      const s = await cw.detection('escape.setns-host', (x) => x.container?.id === c.id);
+      expect(s.containment).toEqual({ outcome: 'WOULD_KILL', path: 'KERNEL', reason: 'dry-run' });
+      expect(isAlive(processRef(c.initPid!)!)).toBe(true);
+      const st = await cw.waitFor((e) => Number(e.sensorStats?.counters?.['kernel.kill_setns_host_would_kill'] ?? 0) >= 1, 5000);
+      expect(Number(st.sensorStats.counters['kernel.kill_setns_host_killed'] ?? 0)).toBe(0);
+    } finally {
+      await lab.stop(c);
+    }
+  });
+});
