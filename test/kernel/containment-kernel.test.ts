@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dropNamedHierarchy } from '../support/cgroup-v1';
 import { canRunKernelTests } from '../support/env';
 import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
 import { isAlive, processRef, RuntimeLab, type Started } from '../support/runtimes';
@@ -99,6 +100,7 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
       if (cgMounted) {
         if (existsSync(join(dir, 'cg', 'x'))) rmdirSync(join(dir, 'cg', 'x'));
         execFileSync('umount', [join(dir, 'cg')]);
+        dropNamedHierarchy(`cwk-${process.pid}`);
       }
       disk?.remove();
       rmSync(diskDir, { recursive: true, force: true });
