@@ -246,3 +246,58 @@ describe.runIf(canRunKernelTests)('containment in the kernel: dry-run kills noth
     }
   });
 });
+
+describe.runIf(canRunKernelTests)('containment in the kernel: the never-list', () => {
+  let lab: RuntimeLab;
+  let dir: string;
+  let cw: CtrwatchProcess;
+  const corePattern = readFileSync(CORE_PATTERN, 'utf8');
+  // core_pattern rewritten with its own value: the open is what is judged, the host keeps its setting.
+  const REWRITE = ['/bin/sh', '-c', `v=$(cat ${CORE_PATTERN}); echo "$v" > ${CORE_PATTERN}; echo survived`];
+
+  beforeAll(async () => {
+    lab = await RuntimeLab.open();
+    dir = mkdtempSync(join(tmpdir(), 'cw-killk-never-'));
+    const file = join(dir, 'allow.yaml');
+    writeFileSync(
+      file,
+      ['rules:', '  escape.kernel-control-write: { action: kill }', 'images:', '  allow: ["localhost/busybox*"]', `stateDir: ${dir}`].join(
+        '\n',
+      ),
+    );
+    cw = await CtrwatchProcess.start(['--policy', file]);
+  }, 120_000);
+  afterAll(async () => {
+    try {
+      await cw?.stop();
+      await lab?.close();
+    } finally {
+      if (readFileSync(CORE_PATTERN, 'utf8') !== corePattern) writeFileSync(CORE_PATTERN, corePattern);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an allowlisted image is spared in the kernel and says why; a container without that image is killed under the same policy', async () => {
+    const allowed = await lab.start('docker', { args: ['/bin/sleep', '300'], privileged: true });
+    const other = await lab.start('runc', { args: ['/bin/sleep', '300'], privileged: true });
+    try {
+      const a = await lab.exec(allowed, REWRITE);
+      expect(a.stdout).toContain('survived');
+      const d = await cw.detection('escape.kernel-control-write', (x) => x.container?.id === allowed.id);
+      expect(d.containment).toEqual({ outcome: 'SPARED', path: 'KERNEL', reason: "the container's image or creator is allowlisted" });
+
+      const o = await lab.exec(other, REWRITE);
+      expect(o.code).toBe(SIGKILLED);
+      const k = await cw.detection('escape.kernel-control-write', (x) => x.container?.id === other.id);
+      expect(k.containment).toEqual({ outcome: 'KILLED', path: 'KERNEL' });
+    } finally {
+      await lab.stop(allowed);
+      await lab.stop(other);
+    }
+  });
+
+  it('a host process doing the same is never killed', () => {
+    expect(execFileSync(REWRITE[0], REWRITE.slice(1)).toString()).toContain('survived');
+    expect(readFileSync(CORE_PATTERN, 'utf8')).toBe(corePattern);
+  });
+});
