@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,17 @@ import { isAlive, processRef, RuntimeLab, type Started } from '../support/runtim
  */
 
 const CORE_PATTERN = '/proc/sys/kernel/core_pattern';
-const KERNEL_RULES = ['escape.kernel-control-write', 'escape.setns-host', 'escape.mount-device', 'escape.mount-cgroupfs'];
+const KERNEL_RULES = [
+  'escape.kernel-control-write',
+  'escape.setns-host',
+  'escape.mount-device',
+  'escape.mount-cgroupfs',
+  'escape.chroot-host',
+  'escape.ptrace-host',
+  'escape.bpf-from-container',
+  'sensor.signal',
+];
+const SIGWINCH = 28;
 const SIGKILLED = 137; // 128 + SIGKILL: the shell that did the escape was killed
 
 async function sensorWith(dir: string, name: string, action: 'kill' | 'dry-run'): Promise<CtrwatchProcess> {
@@ -81,12 +91,17 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
     execFileSync('mount', ['-t', 'cgroup', '-o', `none,name=cwk-${process.pid}`, 'cgroup', join(dir, 'cg')]);
     cgMounted = true;
     mkdirSync(join(dir, 'cg', 'x'));
+    for (const b of ['guard-actions', 'ptrace-attach'])
+      execFileSync('gcc', ['-static', '-O2', '-o', join(dir, b), join(__dirname, `../fixtures/bin/${b}.c`)]);
     cw = await sensorWith(dir, 'kill', 'kill');
     esc = await lab.start('runc', {
       args: ['/bin/sleep', '600'],
       privileged: true,
       hostPid: true,
-      mounts: [{ source: dir, destination: '/k' }],
+      mounts: [
+        { source: dir, destination: '/k' },
+        { source: '/', destination: '/host' },
+      ],
     });
     plain = await lab.start('runc', { args: ['/bin/sleep', '600'] });
   }, 120_000);
@@ -183,6 +198,42 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
     const use = await cw.detection('escape.mount-device', (x) => about(esc)(x) && x.attributes.use === 'open');
     expect(use.attributes.file).toBe('/secret');
     killedInKernel(use);
+  });
+
+  it("chroot to the host's /: killed before the shell it meant to run there", async () => {
+    const r = await lab.exec(esc, ['/bin/chroot', '/host', '/bin/sh', '-c', 'echo escaped']);
+    expect(r.code).toBe(SIGKILLED);
+    expect(r.stdout).not.toContain('escaped');
+    killedInKernel(await cw.detection('escape.chroot-host', about(esc)));
+  });
+
+  it('ptrace of a host process: the tracer is killed on attach; the host process lives on, untraced', async () => {
+    const victim = spawn('/bin/sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const r = await lab.exec(esc, ['/k/ptrace-attach', String(victim.pid)]);
+      expect(r.code).toBe(SIGKILLED);
+      killedInKernel(await cw.detection('escape.ptrace-host', about(esc)));
+      const status = readFileSync(`/proc/${victim.pid}/status`, 'utf8');
+      expect(/^TracerPid:\s+0$/m.test(status)).toBe(true);
+      expect(victim.exitCode).toBe(null);
+    } finally {
+      victim.kill();
+    }
+  });
+
+  it('bpf() from a container: killed at its first call, before it can use the answer', async () => {
+    const r = await lab.exec(esc, ['/k/guard-actions', 'bpf']);
+    expect(r.code).toBe(SIGKILLED);
+    expect(r.stdout).not.toContain('MAP_GET_FD_BY_ID');
+    killedInKernel(await cw.detection('escape.bpf-from-container', about(esc)));
+  });
+
+  it('a signal to the sensor from a container: the sender dies, the sensor lives on', async () => {
+    const r = await lab.exec(esc, ['/k/guard-actions', 'signal', String(cw.pid), String(SIGWINCH), String(SIGWINCH)]);
+    expect(r.code).toBe(SIGKILLED);
+    killedInKernel(await cw.detection('sensor.signal', about(esc)));
+    expect(cw.events.filter((e) => e.detection?.ruleId === 'sensor.signal' && e.detection.container?.id === esc.id)).toHaveLength(1);
+    expect(cw.alive).toBe(true);
   });
 
   it('only the actor dies: the escaping container and an ordinary one keep running; counters say what the kernel did', async () => {
