@@ -260,6 +260,33 @@ static __always_inline __u32 contain_tainted_file(struct cw_obj *o, struct file 
 	return t->cls;
 }
 
+/* An exec of a program on a killed mount: killed before the new image runs.
+ * Its own program, not a branch of cw_exec: every exec of the node pays one
+ * load of taint_any here, and nothing more until a mount is tainted. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(cw_contain_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct cw_obj *o;
+	__u32 cls;
+
+	if (!taint_any || p->tgid == self_tgid)
+		return 0;
+	o = scratch_get();
+	if (!o)
+		return 0;
+	__builtin_memset(o, 0, sizeof(*o));
+	cls = contain_tainted_file(o, bprm->file);
+	if (cls == CW_KC_NONE)
+		return 0;
+	o->sc = CW_SC_EXEC;
+	bpf_probe_read_kernel_str(o->path, sizeof(o->path), bprm->filename);
+	contain_current(&o->kill, cls, NULL);
+	current_fill(&o->task);
+	hdr_fill(&o->hdr, CW_OBJECT, sizeof(*o));
+	emit(o, CW_OBJECT, sizeof(*o), true);
+	return 0;
+}
+
 /* chroot/pivot_root: the new root is the host's / itself. */
 static __always_inline bool contain_root_is_host(const struct cw_obj *o)
 {

@@ -75,6 +75,7 @@ enum cw_sc {
 	CW_SC_PIDFD_GETFD = 24,
 	CW_SC_MOUNT_SETATTR = 25,
 	CW_SC_OPEN_BY_HANDLE_AT = 26,
+	CW_SC_EXEC = 27, /* an exec of a file on a mount whose maker was killed (containment) */
 	CW_SC_BPF =
 		32, /* bpf() from a followed or in-container process: args[0] cmd, args[2] size, args[3] first 8 bytes of attr */
 	CW_SC_IO_URING_SETUP = 33, /* io_uring_setup() from a followed or in-container process: args[0] entries */

@@ -292,7 +292,7 @@ export const SYSCALL_NAMES = [
   'pidfd_getfd',
   'mount_setattr',
   'open_by_handle_at',
-  '',
+  'exec',
   '',
   '',
   '',

@@ -603,12 +603,12 @@ export class Detector {
     return {
       ruleId: device ? 'escape.mount-device' : 'escape.mount-cgroupfs',
       severity: device ? 'CRITICAL' : 'HIGH',
-      message: `a process of container ${this.name(c)} opened ${r.path || file} on the ${device ? `host block device ${devName(r.dev)}` : 'cgroup hierarchy'} mounted by a process the kernel killed`,
+      message: `a process of container ${this.name(c)} ${r.syscall === 'exec' ? 'ran' : 'opened'} ${r.path || file} on the ${device ? `host block device ${devName(r.dev)}` : 'cgroup hierarchy'} mounted by a process the kernel killed`,
       container: c,
       actor: p,
       attributes: {
         api: r.syscall,
-        use: 'open',
+        use: r.syscall === 'exec' ? 'exec' : 'open',
         file,
         path: r.path,
         fstype: r.fstype,
@@ -659,6 +659,11 @@ export class Detector {
           actor: p,
           attributes: { file: cf.file, kind: cf.kind, api, path: r.path, fstype: r.fstype },
         });
+        break;
+      }
+      case 'exec': {
+        const use = this.killedMountUse(r, p, c);
+        if (use) f.push(use);
         break;
       }
       case 'mount':

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,7 @@ function hostDisk(dir: string): { dev: string; minor: number; mnt: string; secre
     execFileSync('mount', ['-t', 'ext4', dev, mnt]);
     mounted = true;
     writeFileSync(join(mnt, 'secret'), `${secret}\n`);
+    copyFileSync('/bin/busybox', join(mnt, 'busybox'));
     execFileSync('sync');
   } catch (err) {
     remove();
@@ -73,7 +74,8 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
   let cw: CtrwatchProcess;
   let disk: ReturnType<typeof hostDisk> | undefined;
   let diskDir: string;
-  let cgMounted = false;
+  let cgMade = false;
+  const HIERARCHY = `cwk-${process.pid}`;
   let esc: Started;
   let plain: Started;
   const corePattern = readFileSync(CORE_PATTERN, 'utf8');
@@ -85,49 +87,58 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
     // Before the sensor starts: it reads the host's mounted devices then.
     diskDir = mkdtempSync(join(tmpdir(), 'cw-killk-disk-'));
     disk = hostDisk(diskDir);
-    // A named cgroup v1 hierarchy of the test's own, mounted on the host before the container
-    // starts so that its bind of `dir` shows it: the host's real hierarchies are never touched.
-    mkdirSync(join(dir, 'cg'));
-    execFileSync('mount', ['-t', 'cgroup', '-o', `none,name=cwk-${process.pid}`, 'cgroup', join(dir, 'cg')]);
-    cgMounted = true;
-    mkdirSync(join(dir, 'cg', 'x'));
     for (const b of ['guard-actions', 'ptrace-attach'])
       execFileSync('gcc', ['-static', '-O2', '-o', join(dir, b), join(__dirname, `../fixtures/bin/${b}.c`)]);
     cw = await sensorWith(dir, 'kill', 'kill');
-    esc = await lab.start('runc', {
-      args: ['/bin/sleep', '600'],
-      privileged: true,
-      hostPid: true,
-      mounts: [
-        { source: dir, destination: '/k' },
-        { source: '/', destination: '/host' },
-      ],
-    });
+    // A named cgroup v1 hierarchy of the test's own, mounted on the host just for the container's
+    // start (its bind of `dir` keeps a copy), then unmounted there: no other container made on this
+    // node meanwhile holds on to it, and the host's real hierarchies are never touched.
+    mkdirSync(join(dir, 'cg'));
+    execFileSync('mount', ['-t', 'cgroup', '-o', `none,name=${HIERARCHY}`, 'cgroup', join(dir, 'cg')]);
+    cgMade = true;
+    mkdirSync(join(dir, 'cg', 'x'));
+    try {
+      esc = await lab.start('runc', {
+        args: ['/bin/sleep', '600'],
+        privileged: true,
+        hostPid: true,
+        mounts: [
+          { source: dir, destination: '/k' },
+          { source: '/', destination: '/host' },
+        ],
+      });
+    } finally {
+      execFileSync('umount', [join(dir, 'cg')]);
+    }
     plain = await lab.start('runc', { args: ['/bin/sleep', '600'] });
   }, 120_000);
 
   afterAll(async () => {
-    try {
-      await cw?.stop();
-      await lab?.close();
-    } finally {
-      if (readFileSync(CORE_PATTERN, 'utf8') !== corePattern) writeFileSync(CORE_PATTERN, corePattern);
-      if (cgMounted) {
-        if (existsSync(join(dir, 'cg', 'x'))) rmdirSync(join(dir, 'cg', 'x'));
-        execFileSync('umount', [join(dir, 'cg')]);
-        dropNamedHierarchy(`cwk-${process.pid}`);
+    // Every step runs whatever failed before it; the first failure is reported.
+    const errors: unknown[] = [];
+    const step = async (fn: () => unknown) => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
       }
-      disk?.remove();
-      rmSync(diskDir, { recursive: true, force: true });
-      rmSync(dir, { recursive: true, force: true });
-    }
+    };
+    await step(() => cw?.stop());
+    await step(() => lab?.close());
+    await step(() => readFileSync(CORE_PATTERN, 'utf8') !== corePattern && writeFileSync(CORE_PATTERN, corePattern));
+    await step(() => cgMade && dropNamedHierarchy(HIERARCHY));
+    await step(() => disk?.remove());
+    await step(() => rmSync(diskDir, { recursive: true, force: true }));
+    await step(() => rmSync(dir, { recursive: true, force: true }));
+    if (errors.length) throw errors[0];
   });
 
   const about = (c: Started) => (d: Ev) => d.container?.id === c.id;
   const killedInKernel = (d: Ev) => expect(d.containment).toEqual({ outcome: 'KILLED', path: 'KERNEL' });
 
   it('release_agent: the shell is killed at its first control-file open; the agent never runs on the host', async () => {
-    const cg = join(dir, 'cg');
+    // The hierarchy as the container sees it: unmounted from the host, read through its root.
+    const cg = `/proc/${esc.initPid}/root/k/cg`;
     const agent = join(dir, 'agent.sh');
     const marker = join(dir, 'agent-ran');
     writeFileSync(agent, `#!/bin/sh\necho ran > ${marker}\n`);
@@ -187,10 +198,12 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
     const r = await lab.exec(esc, [
       '/bin/sh',
       '-c',
-      `/bin/busybox mknod /tmp/hd b 7 ${d.minor} && mkdir -p /tmp/m; mount -t ext4 /tmp/hd /tmp/m; echo "mount $?"; cat /tmp/m/secret; echo "cat $?"`,
+      `/bin/busybox mknod /tmp/hd b 7 ${d.minor} && mkdir -p /tmp/m; mount -t ext4 /tmp/hd /tmp/m; echo "mount $?"; cat /tmp/m/secret; echo "cat $?"; /tmp/m/busybox echo ran; echo "exec $?"`,
     ]);
     expect(r.stdout, r.stderr).toContain(`mount ${SIGKILLED}`);
     expect(r.stdout).toContain(`cat ${SIGKILLED}`);
+    expect(r.stdout).toContain(`exec ${SIGKILLED}`);
+    expect(r.stdout).not.toMatch(/^ran$/m);
     expect(r.stdout).not.toContain(d.secret);
     const mount = await cw.detection('escape.mount-device', (x) => about(esc)(x) && !x.attributes.use);
     expect(mount.attributes.hostDevice).toBe('true');
@@ -198,6 +211,9 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
     const use = await cw.detection('escape.mount-device', (x) => about(esc)(x) && x.attributes.use === 'open');
     expect(use.attributes.file).toBe('/secret');
     killedInKernel(use);
+    const ran = await cw.detection('escape.mount-device', (x) => about(esc)(x) && x.attributes.use === 'exec');
+    expect(ran.attributes.file).toBe('/busybox');
+    killedInKernel(ran);
   });
 
   it("chroot to the host's /: killed before the shell it meant to run there", async () => {

@@ -30,7 +30,7 @@ export function dropNamedHierarchy(name: string): void {
       } finally {
         execFileSync('umount', [at]);
       }
-      const until = Date.now() + 1_000;
+      const until = Date.now() + 3_000;
       while (namedHierarchyExists(name) && Date.now() < until) execFileSync('sleep', ['0.05']);
     }
   } finally {
