@@ -63,15 +63,17 @@ static __always_inline int sc_enter(__u32 sc, int nargs, struct trace_event_raw_
 static __always_inline void sc_contain(struct cw_syscall *r)
 {
 	switch (r->sc) {
+	/* runc exec and nsenter call setns all day: the namespaces are read only when the class is armed. */
 	case CW_SC_SETNS:
-		if (r->ret == 0 && contain_joined_host(r->old_ns))
+		if (r->ret == 0 && contain_armed(CW_KC_SETNS_HOST) != CW_ARM_REPORT && contain_joined_host(r->old_ns))
 			contain_current(&r->kill, CW_KC_SETNS_HOST, NULL);
 		break;
 	case CW_SC_BPF:
 		contain_current(&r->kill, CW_KC_BPF, NULL);
 		break;
 	case CW_SC_PTRACE:
-		if (r->ret == 0 && (r->args[0] == SC_PTRACE_ATTACH || r->args[0] == SC_PTRACE_SEIZE)) {
+		if (r->ret == 0 && (r->args[0] == SC_PTRACE_ATTACH || r->args[0] == SC_PTRACE_SEIZE) &&
+		    contain_armed(CW_KC_PTRACE_HOST) != CW_ARM_REPORT) {
 			struct task_struct *tracee = contain_last_tracee();
 
 			if (tracee)

@@ -27,6 +27,7 @@ const KERNEL_RULES = [
   'escape.mount-cgroupfs',
   'escape.chroot-host',
   'escape.ptrace-host',
+  'escape.process-memory-write',
   'escape.bpf-from-container',
   'sensor.signal',
 ];
@@ -235,6 +236,35 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
     } finally {
       victim.kill();
     }
+  });
+
+  it('/proc/<pid>/mem of a host process opened for writing: killed at the open, nothing written', async () => {
+    const victim = spawn('/bin/sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const r = await lab.exec(esc, ['/bin/sh', '-c', `echo x > /proc/${victim.pid}/mem; echo survived`]);
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(SIGKILLED);
+      expect(r.stdout).not.toContain('survived');
+      const d = await cw.detection('escape.process-memory-write', about(esc));
+      expect(d.attributes.target).toBe(String(victim.pid));
+      killedInKernel(d);
+      expect(victim.exitCode).toBe(null);
+    } finally {
+      victim.kill();
+    }
+  });
+
+  it('a cgroup hierarchy mounted in the container: the mount is killed, and so is a listing of what it left', async () => {
+    // The host's own pids hierarchy (its superblock reused): no new hierarchy is made on the host.
+    const r = await lab.exec(esc, [
+      '/bin/sh',
+      '-c',
+      'mkdir -p /tmp/cg; mount -t cgroup -o pids cgroup /tmp/cg; echo "mount $?"; ls /tmp/cg; echo "ls $?"',
+    ]);
+    expect(r.stdout, r.stderr).toContain(`mount ${SIGKILLED}`);
+    expect(r.stdout).toContain(`ls ${SIGKILLED}`);
+    expect(r.stdout).not.toContain('release_agent');
+    killedInKernel(await cw.detection('escape.mount-cgroupfs', (x) => about(esc)(x) && !x.attributes.use));
+    killedInKernel(await cw.detection('escape.mount-cgroupfs', (x) => about(esc)(x) && x.attributes.use === 'open'));
   });
 
   it('bpf() from a container: killed at its first call, before it can use the answer', async () => {
