@@ -15,6 +15,7 @@ import { DEFAULT_POLICY, type Policy } from './detect/policy';
 import type { Finding } from './detect/types';
 import type { Proc } from './process/table';
 import { Containment, type KillFn } from './contain/containment';
+import { KERNEL_CLASSES } from './contain/catalog';
 import { KernelContainment, type ContainPort } from './contain/kernel';
 import type { KernelKill } from './decode/records';
 import type { RuntimeSockets } from './container/runtime-sockets';
@@ -101,6 +102,9 @@ export class Pipeline {
 
   /** kill: the cw_kill of the record the findings came from. */
   private detect(fs: Finding[], ktime?: bigint, kill?: KernelKill): void {
+    if ((kill?.outcome === 'killed' || kill?.outcome === 'denied') && !fs.some((f) => KERNEL_CLASSES[f.ruleId]?.includes(kill.cls)))
+      // The kernel decided from its own facts (cgroups) where the rule, by lineage, saw nothing to report.
+      this.log.warn({ class: kill.cls, outcome: kill.outcome }, 'the kernel acted on an action no rule reported');
     for (const f of fs) {
       this.detections++;
       const container: ContainerInput | undefined = f.container ? this.enricher.withEntry(this.meta(f.container), f.container) : undefined;
