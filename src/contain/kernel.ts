@@ -102,7 +102,7 @@ export class KernelContainment {
 }
 
 const KERNEL_REASONS: Record<string, string> = {
-  not_container: 'the kernel did not know the container yet',
+  not_container: 'the kernel did not know it as a container (not named yet, or no cgroup of its own)',
   allowlisted: "the container's image or creator is allowlisted",
   host_init: "the host's PID 1",
   kthread: 'a kernel thread',

@@ -1,9 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropNamedHierarchy } from '../support/cgroup-v1';
+import { buildImage } from '../support/runtime-image';
 import { canRunKernelTests } from '../support/env';
 import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
 import { isAlive, processRef, RuntimeLab, type Started } from '../support/runtimes';
@@ -391,6 +392,35 @@ describe.runIf(canRunKernelTests)('containment in the kernel: the never-list', (
       await lab.stop(allowed);
       await lab.stop(other);
     }
+  });
+
+  it('a sandbox with no cgroup of its own is unknown to the kernel: user space kills it through the pidfd and says why', async () => {
+    const root = await buildImage(join(dir, 'sandbox'));
+    const script = `v=$(cat ${CORE_PATTERN}); echo "$v" > ${CORE_PATTERN}; sleep 5; echo survived`;
+    const r = spawnSync(
+      'unshare',
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        `mount -t proc proc ${root.rootfs}/proc && exec chroot ${root.rootfs} /bin/sh -c '${script}'`,
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(r.stdout).not.toContain('survived');
+    expect(r.signal ?? r.status).toBe(r.signal ? 'SIGKILL' : SIGKILLED);
+    const d = await cw.detection(
+      'escape.kernel-control-write',
+      (x) => x.attributes.kind === 'core_pattern' && x.container?.runtime === 'UNKNOWN',
+    );
+    expect(d.containment).toEqual({
+      outcome: 'KILLED',
+      path: 'USER_SPACE',
+      reason: 'the kernel did not know it as a container (not named yet, or no cgroup of its own): killed from user space',
+    });
+    expect(readFileSync(CORE_PATTERN, 'utf8')).toBe(corePattern);
   });
 
   it('a host process doing the same is never killed', () => {

@@ -177,7 +177,7 @@ describe('what a detection says the kernel did', () => {
     expect(fromKernel(userKill, kill({ outcome: 'spared', reason: 'not_container' }), cls)).toMatchObject({
       outcome: 'KILLED',
       path: 'user',
-      reason: 'the kernel did not know the container yet: killed from user space',
+      reason: 'the kernel did not know it as a container (not named yet, or no cgroup of its own): killed from user space',
     });
     expect(fromKernel(userKill, kill({ outcome: 'failed', reason: 'send_error', err: -16 }), cls)).toMatchObject({
       path: 'user',
