@@ -60,6 +60,7 @@ export class Pipeline {
   private readonly detector: Detector;
   readonly containment: Containment;
   private readonly kernelContain?: KernelContainment;
+  private selfCgroup?: bigint;
   private hostFsAt = 0n;
   private readonly log: Logger;
   private records = 0;
@@ -167,7 +168,8 @@ export class Pipeline {
   /** Tells the kernel's containment the container's cgroup and what it may do there. */
   private nameToKernel(c: ContainerFacts): void {
     if (!this.kernelContain) return;
-    this.kernelContain.container(c, this.lifecycle.ownsCgroup(c), this.enricher.withEntry(this.meta(c), c).image);
+    this.selfCgroup ??= this.cgroups.idOfPid(process.pid);
+    this.kernelContain.container(c, this.lifecycle.ownsCgroup(c), this.enricher.withEntry(this.meta(c), c).image, this.selfCgroup);
   }
 
   private meta(c: ContainerFacts): EnrichedMeta {

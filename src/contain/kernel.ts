@@ -62,10 +62,14 @@ export class KernelContainment {
     if (armed.length) this.log.info({ classes: armed }, 'kernel containment armed');
   }
 
-  /** ownsCgroup: the cgroup is the container's alone (not the host's, its creator's or an outer container's). */
-  container(c: ContainerFacts, ownsCgroup: boolean, image: string | undefined): void {
+  /**
+   * ownsCgroup: the cgroup is the container's alone (not the host's, its
+   * creator's or an outer container's). selfCgroup: the sensor's own cgroup:
+   * the container the sensor runs in (a DaemonSet pod) is always spared.
+   */
+  container(c: ContainerFacts, ownsCgroup: boolean, image: string | undefined, selfCgroup = 0n): void {
     if (c.status === 'exited' || !ownsCgroup || c.cgroupId <= 1n) return;
-    const v = containerVerdict(this.o.policy, image, c.creator?.exe);
+    const v = c.cgroupId === selfCgroup ? ContainerVerdict.SPARED : containerVerdict(this.o.policy, image, c.creator?.exe);
     const was = this.named.get(c);
     if (was && was.cg === c.cgroupId && was.v === v) return;
     try {

@@ -134,6 +134,7 @@ describe('arming and naming from the policy', () => {
     k.container(c, true, 'ok/x'); // enriched further: now allowlisted
     k.container({ cgroupId: 1n, status: 'started' } as ContainerFacts, true, undefined); // the root cgroup
     k.container({ cgroupId: 90n, status: 'started' } as ContainerFacts, false, undefined); // shared with its creator
+    k.container({ cgroupId: 91n, status: 'started' } as ContainerFacts, true, undefined, 91n); // the sensor's own
     c.cgroupId = 78n;
     k.container(c, true, 'ok/x');
     k.exited(c);
@@ -141,6 +142,7 @@ describe('arming and naming from the policy', () => {
     expect(calls).toEqual([
       ['set', 77n, ContainerVerdict.ARMED],
       ['set', 77n, ContainerVerdict.SPARED],
+      ['set', 91n, ContainerVerdict.SPARED],
       ['set', 77n, ContainerVerdict.UNKNOWN],
       ['set', 78n, ContainerVerdict.SPARED],
       ['set', 78n, ContainerVerdict.UNKNOWN],
