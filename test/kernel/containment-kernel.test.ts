@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropNamedHierarchy } from '../support/cgroup-v1';
 import { buildImage } from '../support/runtime-image';
-import { canRunKernelTests } from '../support/env';
+import { canRunKernelTests, scaled } from '../support/env';
 import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
 import { isAlive, processRef, RuntimeLab, type Started } from '../support/runtimes';
 
@@ -41,6 +41,13 @@ async function sensorWith(dir: string, name: string, action: 'kill' | 'dry-run')
   return CtrwatchProcess.start(['--policy', file, '--stats-interval-s', '1']);
 }
 
+/** Stops the sensor, also one whose start was still under way when a hook timed out: a sensor left
+ * running with a kill policy would act on the next tests. */
+async function stopSensor(cw: CtrwatchProcess | undefined, starting: Promise<CtrwatchProcess> | undefined): Promise<void> {
+  const p = cw ?? (await starting?.catch(() => undefined));
+  await p?.stop();
+}
+
 /** A loop device with an ext4 filesystem holding one secret file, mounted on the host. */
 function hostDisk(dir: string): { dev: string; minor: number; mnt: string; secret: string; remove(): void } {
   const img = join(dir, 'disk.img');
@@ -74,6 +81,7 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
   let lab: RuntimeLab;
   let dir: string;
   let cw: CtrwatchProcess;
+  let starting: Promise<CtrwatchProcess> | undefined;
   let disk: ReturnType<typeof hostDisk> | undefined;
   let diskDir: string;
   let diskError: Error | undefined;
@@ -97,7 +105,7 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
     }
     for (const b of ['guard-actions', 'ptrace-attach'])
       execFileSync('gcc', ['-static', '-O2', '-o', join(dir, b), join(__dirname, `../fixtures/bin/${b}.c`)]);
-    cw = await sensorWith(dir, 'kill', 'kill');
+    cw = await (starting = sensorWith(dir, 'kill', 'kill'));
     // A named cgroup v1 hierarchy of the test's own, mounted on the host just for the container's
     // start (its bind of `dir` keeps a copy), then unmounted there: no other container made on this
     // node meanwhile holds on to it, and the host's real hierarchies are never touched.
@@ -119,7 +127,7 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
       execFileSync('umount', [join(dir, 'cg')]);
     }
     plain = await lab.start('runc', { args: ['/bin/sleep', '600'] });
-  }, 120_000);
+  }, scaled(180_000));
 
   afterAll(async () => {
     // Every step runs whatever failed before it; the first failure is reported.
@@ -131,7 +139,7 @@ describe.runIf(canRunKernelTests)('containment in the kernel (policy action: kil
         errors.push(err);
       }
     };
-    await step(() => cw?.stop());
+    await step(() => stopSensor(cw, starting));
     await step(() => lab?.close());
     await step(() => readFileSync(CORE_PATTERN, 'utf8') !== corePattern && writeFileSync(CORE_PATTERN, corePattern));
     await step(() => cgMade && dropNamedHierarchy(HIERARCHY));
@@ -309,17 +317,18 @@ describe.runIf(canRunKernelTests)('containment in the kernel: dry-run kills noth
   let lab: RuntimeLab;
   let dir: string;
   let cw: CtrwatchProcess;
+  let starting: Promise<CtrwatchProcess> | undefined;
   const corePattern = readFileSync(CORE_PATTERN, 'utf8');
 
   beforeAll(async () => {
     lab = await RuntimeLab.open();
     dir = mkdtempSync(join(tmpdir(), 'cw-killk-dry-'));
     chmodSync(dir, 0o755);
-    cw = await sensorWith(dir, 'dry', 'dry-run');
-  }, 120_000);
+    cw = await (starting = sensorWith(dir, 'dry', 'dry-run'));
+  }, scaled(180_000));
   afterAll(async () => {
     try {
-      await cw?.stop();
+      await stopSensor(cw, starting);
       await lab?.close();
     } finally {
       if (readFileSync(CORE_PATTERN, 'utf8') !== corePattern) writeFileSync(CORE_PATTERN, corePattern);
@@ -356,6 +365,7 @@ describe.runIf(canRunKernelTests)('containment in the kernel: the never-list', (
   let lab: RuntimeLab;
   let dir: string;
   let cw: CtrwatchProcess;
+  let starting: Promise<CtrwatchProcess> | undefined;
   const corePattern = readFileSync(CORE_PATTERN, 'utf8');
   // core_pattern rewritten with its own value: the open is what is judged, the host keeps its setting.
   const REWRITE = ['/bin/sh', '-c', `v=$(cat ${CORE_PATTERN}); echo "$v" > ${CORE_PATTERN}; echo survived`];
@@ -370,11 +380,11 @@ describe.runIf(canRunKernelTests)('containment in the kernel: the never-list', (
         '\n',
       ),
     );
-    cw = await CtrwatchProcess.start(['--policy', file]);
-  }, 120_000);
+    cw = await (starting = CtrwatchProcess.start(['--policy', file]));
+  }, scaled(180_000));
   afterAll(async () => {
     try {
-      await cw?.stop();
+      await stopSensor(cw, starting);
       await lab?.close();
     } finally {
       if (readFileSync(CORE_PATTERN, 'utf8') !== corePattern) writeFileSync(CORE_PATTERN, corePattern);
