@@ -169,7 +169,9 @@ export class Pipeline {
   private nameToKernel(c: ContainerFacts): void {
     if (!this.kernelContain) return;
     this.selfCgroup ??= this.cgroups.idOfPid(process.pid);
-    this.kernelContain.container(c, this.lifecycle.ownsCgroup(c), this.enricher.withEntry(this.meta(c), c).image, this.selfCgroup);
+    const k = this.enricher.withEntry(this.meta(c), c);
+    const imageBased = !!k.runtime && !['RUNC', 'CRUN', 'UNKNOWN'].includes(k.runtime);
+    this.kernelContain.container(c, this.lifecycle.ownsCgroup(c), k.image, this.selfCgroup, imageBased);
   }
 
   private meta(c: ContainerFacts): EnrichedMeta {

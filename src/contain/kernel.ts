@@ -66,9 +66,14 @@ export class KernelContainment {
    * ownsCgroup: the cgroup is the container's alone (not the host's, its
    * creator's or an outer container's). selfCgroup: the sensor's own cgroup:
    * the container the sensor runs in (a DaemonSet pod) is always spared.
+   * imageBased: made by an engine (docker, podman, containerd…) that gives
+   * its containers images, unlike a bare OCI runtime.
    */
-  container(c: ContainerFacts, ownsCgroup: boolean, image: string | undefined, selfCgroup = 0n): void {
+  container(c: ContainerFacts, ownsCgroup: boolean, image: string | undefined, selfCgroup = 0n, imageBased = false): void {
     if (c.status === 'exited' || !ownsCgroup || c.cgroupId <= 1n) return;
+    // An engine's container whose image is not read yet may turn out allowlisted: not armed
+    // until it is (the kernel spares it meanwhile, and user space decides with what it knows).
+    if (!image && imageBased && this.o.policy.imageAllow.length && !this.named.has(c)) return;
     const v = c.cgroupId === selfCgroup ? ContainerVerdict.SPARED : containerVerdict(this.o.policy, image, c.creator?.exe);
     const was = this.named.get(c);
     if (was && was.cg === c.cgroupId && was.v === v) return;

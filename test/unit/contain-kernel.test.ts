@@ -135,6 +135,7 @@ describe('arming and naming from the policy', () => {
     k.container({ cgroupId: 1n, status: 'started' } as ContainerFacts, true, undefined); // the root cgroup
     k.container({ cgroupId: 90n, status: 'started' } as ContainerFacts, false, undefined); // shared with its creator
     k.container({ cgroupId: 91n, status: 'started' } as ContainerFacts, true, undefined, 91n); // the sensor's own
+    k.container({ cgroupId: 92n, status: 'created' } as ContainerFacts, true, undefined, 0n, true); // an engine's, image not read yet
     c.cgroupId = 78n;
     k.container(c, true, 'ok/x');
     k.exited(c);
