@@ -44,6 +44,8 @@ export interface PipelineOptions {
 }
 
 const ENOSYS = 38;
+/** Engines give their containers images; bare OCI runtimes and unknown makers do not. */
+const imageBasedRuntime = (r: string | undefined) => !!r && !['RUNC', 'CRUN', 'UNKNOWN'].includes(r);
 const PATH_NAME = { kernel: 'KERNEL', user: 'USER_SPACE' } as const;
 
 /**
@@ -110,7 +112,7 @@ export class Pipeline {
       this.detections++;
       const container: ContainerInput | undefined = f.container ? this.enricher.withEntry(this.meta(f.container), f.container) : undefined;
       const chain = f.actor ? this.procs.chain(f.actor, 8).map((x: Proc) => processInput(x)) : [];
-      const act = this.containment.apply(f, container?.image, kill);
+      const act = this.containment.apply(f, container?.image, kill, imageBasedRuntime(container?.runtime));
       const containment = act.outcome && { outcome: act.outcome, path: act.path && PATH_NAME[act.path], reason: act.reason };
       this.emit(
         {
@@ -170,8 +172,7 @@ export class Pipeline {
     if (!this.kernelContain) return;
     this.selfCgroup ??= this.cgroups.idOfPid(process.pid);
     const k = this.enricher.withEntry(this.meta(c), c);
-    const imageBased = !!k.runtime && !['RUNC', 'CRUN', 'UNKNOWN'].includes(k.runtime);
-    this.kernelContain.container(c, this.lifecycle.ownsCgroup(c), k.image, this.selfCgroup, imageBased);
+    this.kernelContain.container(c, this.lifecycle.ownsCgroup(c), k.image, this.selfCgroup, imageBasedRuntime(k.runtime));
   }
 
   private meta(c: ContainerFacts): EnrichedMeta {

@@ -26,11 +26,12 @@ export class Containment {
   constructor(private readonly o: { policy: Policy; selfPid: number; kill: KillFn; logger: Logger }) {}
 
   /** kill: the cw_kill of the record the finding came from, if any. */
-  apply(f: Finding, image?: string, kill?: KernelKill): Decision {
+  apply(f: Finding, image?: string, kill?: KernelKill, imageBased = false): Decision {
     const p = this.o.policy;
     let d = decide(f, p.rules[f.ruleId]?.action, {
       selfPid: this.o.selfPid,
       image,
+      imageBased,
       imageAllow: p.imageAllow,
       trustedCreators: p.trustedCreators,
     });
