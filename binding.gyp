@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/sensor.cc",
+        "native/sensor_contain.cc",
         "native/libbpf_log.cc",
         "native/loader.c",
         "native/probe.c",

@@ -16,8 +16,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "limits.bpf.h"
 #include "process.bpf.h"
 #include "cgroup.bpf.h"
-#include "syscall.bpf.h"
 #include "object.bpf.h"
+#include "contain.bpf.h"
+#include "syscall.bpf.h"
 #include "file.bpf.h"
 #include "mount.bpf.h"
 #include "root.bpf.h"
@@ -25,6 +26,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "guard.bpf.h"
 #include "net.bpf.h"
 #include "uring.bpf.h"
+#include "lsm.bpf.h"
 
 /* Keep every record type and enum in the object's BTF, where the decoder's
  * layout test reads them (types used only on the stack are otherwise left out). */
@@ -45,3 +47,9 @@ const enum cw_ns *_cw_ns __attribute__((unused));
 const enum cw_sc *_cw_sc __attribute__((unused));
 const enum cw_stat *_cw_stat __attribute__((unused));
 const enum cw_task_flags *_cw_task_flags __attribute__((unused));
+const struct cw_kill *_cw_kill __attribute__((unused));
+const enum cw_kill_class *_cw_kill_class __attribute__((unused));
+const enum cw_kill_outcome *_cw_kill_outcome __attribute__((unused));
+const enum cw_kill_reason *_cw_kill_reason __attribute__((unused));
+const enum cw_arm *_cw_arm __attribute__((unused));
+const enum cw_container_verdict *_cw_container_verdict __attribute__((unused));

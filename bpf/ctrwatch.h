@@ -75,6 +75,7 @@ enum cw_sc {
 	CW_SC_PIDFD_GETFD = 24,
 	CW_SC_MOUNT_SETATTR = 25,
 	CW_SC_OPEN_BY_HANDLE_AT = 26,
+	CW_SC_EXEC = 27, /* an exec of a file on a mount whose maker was killed (containment) */
 	CW_SC_BPF =
 		32, /* bpf() from a followed or in-container process: args[0] cmd, args[2] size, args[3] first 8 bytes of attr */
 	CW_SC_IO_URING_SETUP = 33, /* io_uring_setup() from a followed or in-container process: args[0] entries */
@@ -91,6 +92,73 @@ enum cw_sc {
 #define CW_NAME_LEN	 32
 #define CW_UNIX_PATH_LEN 112 /* sun_path is 108: rounded up to 8 */
 
+/*
+ * Containment (policy `action: kill | dry-run`): the escape action classes the
+ * kernel can stop at syscall exit. The control plane arms each class in the
+ * `kill_arm` map (enum cw_arm); the record of the action then carries a
+ * struct cw_kill saying what the kernel did.
+ */
+enum cw_kill_class {
+	CW_KC_NONE = 0,
+	CW_KC_CONTROL_WRITE = 1, /* write-open of a kernel control file (release_agent, core_pattern, …) */
+	CW_KC_SETNS_HOST = 2,	 /* setns into one of the host's namespaces */
+	CW_KC_MOUNT_CGROUP = 3,	 /* a cgroup hierarchy mounted (mount(2), new mount API, writable copy) */
+	CW_KC_MOUNT_DEVICE = 4,	 /* a host block device mounted (mount(2), fsmount) */
+	CW_KC_ROOT_HOST = 5,	 /* chroot or pivot_root to the host's / */
+	CW_KC_PTRACE_HOST = 6,	 /* ptrace attach to a process outside the container */
+	CW_KC_PROC_MEM = 7,	 /* /proc/<pid>/mem of a process outside the container opened for writing */
+	CW_KC_BPF = 8,		 /* bpf() from a container */
+	CW_KC_SENSOR_SIGNAL = 9, /* a signal to the sensor from a container */
+	CW_KC_MAX = 10,
+};
+
+/* kill_arm values */
+enum cw_arm {
+	CW_ARM_REPORT = 0,
+	CW_ARM_KILL = 1,
+	CW_ARM_DRY_RUN = 2,
+};
+
+/* cw_kill.outcome; CW_KO_NONE: the class was not armed (report only) */
+enum cw_kill_outcome {
+	CW_KO_NONE = 0,
+	CW_KO_KILLED = 1,     /* bpf_send_signal(SIGKILL) accepted before the syscall returned */
+	CW_KO_WOULD_KILL = 2, /* dry-run */
+	CW_KO_FAILED = 3,     /* cw_kill.err says why; user space may still kill through a pidfd */
+	CW_KO_SPARED = 4,     /* cw_kill.reason says why */
+	CW_KO_DENIED = 5,     /* BPF-LSM refused the call (EPERM): nothing happened */
+	CW_KO_MAX = 6,
+};
+
+/* cw_kill.reason */
+enum cw_kill_reason {
+	CW_KR_NONE = 0,
+	CW_KR_NOT_CONTAINER = 1, /* its cgroup is no container the control plane has told the kernel of (yet) */
+	CW_KR_ALLOWLISTED = 2,	 /* its container's image or creator is allowlisted by the policy */
+	CW_KR_HOST_INIT = 3,	 /* the host's PID 1 */
+	CW_KR_KTHREAD = 4,	 /* a kernel thread */
+	CW_KR_SELF = 5,		 /* the sensor itself */
+	CW_KR_NO_HELPER = 6,	 /* no bpf_send_signal on this kernel (5.3+) */
+	CW_KR_SEND_ERROR = 7,	 /* bpf_send_signal returned cw_kill.err */
+	CW_KR_INSIDE = 8,	 /* the process acted on lies in the actor's own container */
+};
+
+/* contain_cgroups values: what the control plane decided for a container, by its cgroup id. */
+enum cw_container_verdict {
+	CW_CV_UNKNOWN = 0, /* not in the map: not a container, or not enriched yet */
+	CW_CV_ARMED = 1,   /* a container its policy may kill in */
+	CW_CV_SPARED = 2,  /* allowlisted image or trusted creator: never killed */
+};
+
+/* What the kernel did about one action: the last 8 bytes of cw_syscall, cw_obj and cw_guard. */
+struct cw_kill {
+	__u8 cls;     /* enum cw_kill_class, 0: the record is no containment class */
+	__u8 outcome; /* enum cw_kill_outcome */
+	__u8 reason;  /* enum cw_kill_reason */
+	__u8 arm;     /* enum cw_arm, as armed when decided */
+	__s32 err;    /* CW_KR_SEND_ERROR: bpf_send_signal's -errno */
+};
+
 /* Per-CPU counters (map `stats`): two slots a record type, then the rest. */
 #define CW_STAT_SENT(type)    ((type)*2)
 #define CW_STAT_DROPPED(type) ((type)*2 + 1)
@@ -106,8 +174,10 @@ enum cw_stat {
 	CW_STAT_PRIO_SENT, /* per ring: records in the priority ring (lifecycle, escapes, guard) */
 	CW_STAT_PRIO_DROPPED,
 	CW_STAT_URING_SUBMITS, /* io_uring submissions by followed processes, any opcode */
-	CW_STAT_MAX,
+	CW_STAT_KILL_FIRST,    /* containment outcomes, one slot per class (1..) and outcome (1..): CW_STAT_KILL() */
+	CW_STAT_MAX = CW_STAT_KILL_FIRST + (CW_KC_MAX - 1) * (CW_KO_MAX - 1),
 };
+#define CW_STAT_KILL(cls, outcome) (CW_STAT_KILL_FIRST + ((cls)-1) * (CW_KO_MAX - 1) + ((outcome)-1))
 
 /* Common header of every record. size is the whole record, header included. */
 struct cw_hdr {
@@ -189,6 +259,7 @@ struct cw_syscall {
 	char path0[CW_SCPATH_LEN]; /* mount: source; chroot/pivot_root: new root; open: file; connect: socket path */
 	char path1[CW_SCPATH_LEN]; /* mount: target; pivot_root: put_old */
 	char fstype[CW_FSTYPE_LEN];
+	struct cw_kill kill;
 };
 
 /* cw_obj.oflags */
@@ -233,6 +304,7 @@ struct cw_obj {
 	char fstype[CW_FSTYPE_LEN];		 /* sb->s_type->name */
 	char chain[CW_CHAIN_DEPTH][CW_NAME_LEN]; /* dentry names, leaf first, up to the superblock's root */
 	char path[CW_SCPATH_LEN];		 /* as passed (messages only), empty when none */
+	struct cw_kill kill;
 };
 
 /* cw_guard.what */
@@ -251,6 +323,7 @@ struct cw_guard {
 	__s32 code;	  /* signal: si_code (SI_USER 0, SI_TKILL -6, SI_KERNEL 0x80, …) */
 	__s32 result;	  /* signal: TRACE_SIGNAL_* (0 delivered, 1 ignored, …); ptrace: return value */
 	__u32 _pad0;
+	struct cw_kill kill;
 };
 
 /* cw_connect.peer_kind */
@@ -299,11 +372,12 @@ _Static_assert(sizeof(struct cw_fork) == 144, "cw_fork");
 _Static_assert(sizeof(struct cw_exec) == 1464, "cw_exec");
 _Static_assert(sizeof(struct cw_exit) == 144, "cw_exit");
 _Static_assert(sizeof(struct cw_cgroup) == 664, "cw_cgroup");
-_Static_assert(sizeof(struct cw_syscall) == 752, "cw_syscall");
-_Static_assert(sizeof(struct cw_guard) == 160, "cw_guard");
+_Static_assert(sizeof(struct cw_kill) == 8, "cw_kill");
+_Static_assert(sizeof(struct cw_syscall) == 760, "cw_syscall");
+_Static_assert(sizeof(struct cw_guard) == 168, "cw_guard");
 _Static_assert(sizeof(struct cw_connect) == 296, "cw_connect");
 _Static_assert(sizeof(struct cw_uring) == 152, "cw_uring");
-_Static_assert(sizeof(struct cw_obj) == 752, "cw_obj");
+_Static_assert(sizeof(struct cw_obj) == 760, "cw_obj");
 _Static_assert(sizeof(struct cw_exec) % 8 == 0 && CW_EXEC_FIXED_SIZE % 8 == 0, "cw_exec align");
 
 #endif /* CTRWATCH_H */

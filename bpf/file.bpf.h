@@ -35,7 +35,8 @@ static __always_inline int file_enter(__u32 sc, __u64 flags, const char *upath)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct cw_obj *o;
 
-	if (!open_writes(flags) || !obj_followed(id))
+	/* Read-opens too once a killed mount is left behind (contain.bpf.h). */
+	if ((!open_writes(flags) && !taint_any) || !obj_followed(id))
 		return 0;
 	o = obj_begin(id, sc, flags);
 	if (o && upath)
@@ -52,10 +53,10 @@ static __always_inline bool name_is(const char *s, const char *lit, int n)
 }
 #define NAME_IS(s, lit) name_is(s, lit, sizeof(lit))
 
-/* Whether the file at fd is a kernel control file open for writing; fills o. */
-static __always_inline bool file_is_control(struct cw_obj *o, long fd)
+/* Whether file f is a kernel control file open for writing; fills o. *target:
+ * the process whose /proc/<pid>/mem it is, or NULL. */
+static __always_inline bool file_is_control(struct cw_obj *o, struct file *f, struct task_struct **target)
 {
-	struct file *f = obj_fd_file(fd);
 	char leaf[CW_NAME_LEN] = {};
 	struct super_block *sb;
 	struct dentry *d;
@@ -89,7 +90,7 @@ static __always_inline bool file_is_control(struct cw_obj *o, long fd)
 
 			/* Its own memory is any process's business: not sent. */
 			if (p) {
-				obj_target(o, p);
+				*target = obj_target(o, p);
 				hit = o->target_tgid != (__u32)(bpf_get_current_pid_tgid() >> 32);
 			}
 		}
@@ -107,6 +108,7 @@ static __always_inline int file_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct cw_obj *o = bpf_map_lookup_elem(&objs, &id);
+	struct task_struct *target = NULL;
 
 	if (!o)
 		return 0;
@@ -114,7 +116,26 @@ static __always_inline int file_exit(long ret)
 		bpf_map_delete_elem(&objs, &id); /* a stale half of another door */
 		return 0;
 	}
-	if (ret >= 0 && file_is_control(o, ret)) {
+	if (ret >= 0 && file_is_control(o, obj_fd_file(ret), &target)) {
+		if (o->oflags & CW_OF_TARGET)
+			contain_current(&o->kill, CW_KC_PROC_MEM, target);
+		else
+			contain_current(&o->kill, CW_KC_CONTROL_WRITE, NULL);
+		obj_send(o, id, ret);
+		return 0;
+	}
+	/* Any open of a file on a mount whose maker was killed. */
+	if (ret >= 0 && taint_any) {
+		__u32 cls = contain_tainted_file(o, obj_fd_file(ret));
+
+		if (cls != CW_KC_NONE) {
+			contain_current(&o->kill, cls, NULL);
+			obj_send(o, id, ret);
+			return 0;
+		}
+	}
+	/* Refused by the BPF-LSM hook (lsm.bpf.h), which filled the record. */
+	if (ret < 0 && o->kill.outcome == CW_KO_DENIED) {
 		obj_send(o, id, ret);
 		return 0;
 	}
@@ -150,7 +171,7 @@ int cw_file_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 	struct cw_obj *o;
 
 	if (!obj_followed(id) || bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]) ||
-	    !open_writes(flags))
+	    (!open_writes(flags) && !taint_any))
 		return 0;
 	o = obj_begin(id, CW_SC_OPENAT2, flags);
 	if (o)

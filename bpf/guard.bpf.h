@@ -32,6 +32,10 @@ int BPF_PROG(cw_signal, int sig, struct kernel_siginfo *info, struct task_struct
 		if (r.code > 0)
 			return 0;
 	}
+	/* Before the bucket: a rate-limited sender is still stopped. Here irqs are
+	 * off (the target's siglock), so the kill is queued as irq work, done
+	 * before the sender returns to user space. */
+	contain_current(&r.kill, CW_KC_SENSOR_SIGNAL, NULL);
 	if (!bucket_take(sender, CW_BUCKET_GUARD))
 		return 0;
 	current_fill(&r.task);

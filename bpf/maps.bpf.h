@@ -66,6 +66,7 @@ struct {
  * preemption off: nothing else can use the same CPU's slot meanwhile. */
 union cw_scratch {
 	struct cw_exec exec;
+	struct cw_obj obj;
 	struct cw_cgroup cgroup;
 	struct cw_syscall sc;
 };

@@ -54,6 +54,18 @@ static __always_inline struct mount *newest_mount(struct mnt_namespace *ns)
 	return (struct mount *)((void *)node - bpf_core_field_offset(struct mount, mnt_node));
 }
 
+/* new_mount: a new superblock attached (mount(2) without MS_BIND, fsmount),
+ * not a copy of a mount the process could see already. */
+static __always_inline void mount_contain(struct cw_obj *o, bool new_mount)
+{
+	__u32 cls = contain_mount_class(o, new_mount);
+
+	if (cls != CW_KC_NONE) {
+		contain_current(&o->kill, cls, NULL);
+		contain_taint_mount(o, cls);
+	}
+}
+
 SEC("tracepoint/syscalls/sys_enter_mount")
 int cw_mnt_enter_mount(struct trace_event_raw_sys_enter *ctx)
 {
@@ -85,6 +97,7 @@ int cw_mnt_exit_mount(struct trace_event_raw_sys_exit *ctx)
 		obj_vfsmount(o, mnt);
 		obj_chain(o, BPF_CORE_READ(mnt, mnt_root));
 		if (obj_mount_interesting(o)) {
+			mount_contain(o, !(o->arg & MS_BIND));
 			obj_send(o, id, ctx->ret);
 			return 0;
 		}
@@ -107,6 +120,7 @@ int cw_mnt_exit_fsmount(struct trace_event_raw_sys_exit *ctx)
 	if (!o)
 		return 0;
 	if (obj_fd_mount(o, ctx->ret) && obj_mount_interesting(o)) {
+		mount_contain(o, true);
 		obj_send(o, id, ctx->ret);
 		return 0;
 	}
@@ -138,6 +152,7 @@ int cw_mnt_exit_open_tree(struct trace_event_raw_sys_exit *ctx)
 	if (!o)
 		return 0;
 	if (ctx->ret >= 0 && obj_fd_mount(o, ctx->ret) && obj_mount_interesting(o)) {
+		mount_contain(o, false);
 		obj_send(o, id, ctx->ret);
 		return 0;
 	}
@@ -172,6 +187,7 @@ int cw_mnt_exit_move_mount(struct trace_event_raw_sys_exit *ctx)
 	if (!o)
 		return 0;
 	if (ctx->ret == 0 && obj_fd_mount(o, (int)o->ino) && obj_mount_interesting(o)) {
+		mount_contain(o, false);
 		obj_send(o, id, ctx->ret);
 		return 0;
 	}
@@ -204,6 +220,7 @@ int cw_mnt_exit_mount_setattr(struct trace_event_raw_sys_exit *ctx)
 	if (!o)
 		return 0;
 	if (ctx->ret == 0 && obj_fd_mount(o, (int)o->ino) && obj_mount_interesting(o)) {
+		mount_contain(o, false);
 		obj_send(o, id, ctx->ret);
 		return 0;
 	}

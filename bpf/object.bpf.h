@@ -184,14 +184,15 @@ static __always_inline struct pid_namespace *pid_ns_at(struct pid *p, unsigned i
  * The process behind a struct pid, as the actor sees it: its host pid and
  * start, its own pid namespace, and whether it lies in the actor's pid
  * namespace (or one nested in it), the kernel's own notion of "inside".
+ * Returns the task, or NULL.
  */
-static __always_inline void obj_target(struct cw_obj *o, struct pid *p)
+static __always_inline struct task_struct *obj_target(struct cw_obj *o, struct pid *p)
 {
 	struct pid *ap = BPF_CORE_READ(obj_current(), group_leader, thread_pid);
 	unsigned int al = BPF_CORE_READ(ap, level);
 	unsigned int tl = BPF_CORE_READ(p, level);
 	struct hlist_node *first;
-	struct task_struct *tt;
+	struct task_struct *tt = NULL;
 	struct upid up = {};
 
 	o->oflags |= CW_OF_TARGET;
@@ -207,6 +208,7 @@ static __always_inline void obj_target(struct cw_obj *o, struct pid *p)
 		o->target_tgid = BPF_CORE_READ(tt, tgid);
 		o->target_start_ns = BPF_CORE_READ(tt, group_leader, start_boottime);
 	}
+	return tt;
 }
 
 #endif

@@ -94,6 +94,8 @@ static __always_inline int root_exit(__u32 sc, long ret)
 		ref = root_ref(o, reaper);
 	if (ref && d && root_beneath(d, ref))
 		o->oflags |= CW_OF_REF_BENEATH;
+	if (contain_root_is_host(o))
+		contain_current(&o->kill, CW_KC_ROOT_HOST, NULL);
 	obj_send(o, id, ret);
 	return 0;
 }

@@ -54,6 +54,35 @@ static __always_inline int sc_enter(__u32 sc, int nargs, struct trace_event_raw_
 	return 0;
 }
 
+#define SC_PTRACE_ATTACH 16
+#define SC_PTRACE_SEIZE	 0x4206
+
+/* The escape classes a cw_syscall record can be: setns into the host, bpf()
+ * (any command, refused or not: the policy armed it), a ptrace attach that
+ * succeeded on a process outside the actor's container. */
+static __always_inline void sc_contain(struct cw_syscall *r)
+{
+	switch (r->sc) {
+	/* runc exec and nsenter call setns all day: the namespaces are read only when the class is armed. */
+	case CW_SC_SETNS:
+		if (r->ret == 0 && contain_armed(CW_KC_SETNS_HOST) != CW_ARM_REPORT && contain_joined_host(r->old_ns))
+			contain_current(&r->kill, CW_KC_SETNS_HOST, NULL);
+		break;
+	case CW_SC_BPF:
+		contain_current(&r->kill, CW_KC_BPF, NULL);
+		break;
+	case CW_SC_PTRACE:
+		if (r->ret == 0 && (r->args[0] == SC_PTRACE_ATTACH || r->args[0] == SC_PTRACE_SEIZE) &&
+		    contain_armed(CW_KC_PTRACE_HOST) != CW_ARM_REPORT) {
+			struct task_struct *tracee = contain_last_tracee();
+
+			if (tracee)
+				contain_current(&r->kill, CW_KC_PTRACE_HOST, tracee);
+		}
+		break;
+	}
+}
+
 static __always_inline int sc_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -62,6 +91,8 @@ static __always_inline int sc_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!r)
 		return 0;
 	r->ret = ctx->ret;
+	/* Containment before the ring's admission: a rate-limited record still kills. */
+	sc_contain(r);
 	if (!guard_admit_sc(id, ctx->ret)) {
 		bpf_map_delete_elem(&pending, &id);
 		return 0;

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
+#include "ctrwatch.h"
 #include "ctrwatch.skel.h"
 
 struct cw_loader {
@@ -82,6 +83,7 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 	l->skel->rodata->trace_all = o->trace_all;
 	l->skel->rodata->wake_gap_ns = o->wake_gap_ns;
 	l->skel->rodata->exec_all = o->exec_all;
+	l->skel->rodata->can_send_signal = o->send_signal;
 	if (o->rate_per_sec)
 		l->skel->rodata->rate_per_sec = o->rate_per_sec;
 	if (o->rate_burst)
@@ -99,6 +101,12 @@ int cw_loader_open(struct cw_loader_opts *o, struct cw_loader **out, const char 
 		for (size_t i = 0; i < o->n_skip_progs; i++)
 			if (strncmp(bpf_program__name(prog), o->skip_progs[i], strlen(o->skip_progs[i])) == 0)
 				bpf_program__set_autoload(prog, false);
+		/* The deny path only where the kernel has BPF-LSM: elsewhere these
+		 * programs would fail the whole load. */
+		if (strncmp(sec, "lsm/", 4) == 0 && !o->lsm) {
+			bpf_program__set_autoload(prog, false);
+			continue;
+		}
 		if (strncmp(sec, "tracepoint/", 11) != 0 || !bpf_program__autoload(prog))
 			continue;
 		bpf_program__set_autoattach(prog, false); /* attach_tracepoint() below */
@@ -255,6 +263,74 @@ int cw_loader_follow(struct cw_loader *l, uint32_t tgid, uint64_t start_ns)
 	if (err == -EEXIST)
 		return 1;
 	return err;
+}
+
+int cw_loader_set_kill_arm(struct cw_loader *l, const uint32_t *arm, size_t n)
+{
+	struct bpf_map *m = l->skel->maps.kill_arm;
+
+	if (n > bpf_map__max_entries(m))
+		return -E2BIG;
+	for (uint32_t i = 0; i < n; i++) {
+		int err = bpf_map__update_elem(m, &i, sizeof(i), &arm[i], sizeof(arm[i]), BPF_ANY);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int cw_loader_set_container(struct cw_loader *l, uint64_t cgroup_id, uint32_t verdict)
+{
+	struct bpf_map *m = l->skel->maps.contain_cgroups;
+	int err;
+
+	if (verdict == CW_CV_UNKNOWN) {
+		err = bpf_map__delete_elem(m, &cgroup_id, sizeof(cgroup_id), 0);
+		return err == -ENOENT ? 0 : err;
+	}
+	return bpf_map__update_elem(m, &cgroup_id, sizeof(cgroup_id), &verdict, sizeof(verdict), BPF_ANY);
+}
+
+/* Mirrors struct host_root in bpf/contain.bpf.h; sizes checked before the write. */
+struct cw_host_root {
+	uint64_t ino;
+	uint32_t dev;
+	uint32_t pad;
+};
+
+int cw_loader_set_host_fs(struct cw_loader *l, const uint32_t *devs, size_t n, uint32_t root_dev, uint64_t root_ino)
+{
+	struct bpf_map *m = l->skel->maps.host_devs;
+	struct cw_host_root root = { .ino = root_ino, .dev = root_dev };
+	uint32_t k, next, zero = 0;
+	__u8 one = 1;
+	int err;
+
+	/* As for runtime sockets: drop what left, then add, so a device in both is never missing. */
+	err = bpf_map__get_next_key(m, NULL, &next, sizeof(next));
+	while (err == 0) {
+		bool keep = false;
+
+		k = next;
+		for (size_t i = 0; i < n && !keep; i++)
+			keep = k == devs[i];
+		err = bpf_map__get_next_key(m, &k, &next, sizeof(next));
+		if (!keep) {
+			int derr = bpf_map__delete_elem(m, &k, sizeof(k), 0);
+			if (derr && derr != -ENOENT)
+				return derr;
+		}
+	}
+	if (err != -ENOENT)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		err = bpf_map__update_elem(m, &devs[i], sizeof(devs[i]), &one, sizeof(one), BPF_ANY);
+		if (err)
+			return err;
+	}
+	if (bpf_map__value_size(l->skel->maps.host_root) != sizeof(root))
+		return -EINVAL;
+	return bpf_map__update_elem(l->skel->maps.host_root, &zero, sizeof(zero), &root, sizeof(root), BPF_ANY);
 }
 
 void cw_loader_destroy(struct cw_loader *l)

@@ -31,6 +31,8 @@ struct cw_loader_opts {
 	/* Programs whose name starts with one of these are neither loaded nor attached (bench variants). */
 	const char *const *skip_progs;
 	size_t n_skip_progs;
+	bool send_signal;    /* bpf_send_signal is there (probe): containment kills in the kernel */
+	bool lsm;	     /* BPF-LSM is there (probe): the lsm/ programs are loaded and deny */
 	/* Called for each program left out because its tracepoint is missing. */
 	void (*skipped)(void *ctx, const char *section);
 	void *ctx;
@@ -58,6 +60,14 @@ void cw_loader_detach(struct cw_loader *l);
  * start_ns: its start from /proc (clock ticks, in ns). Returns 0 when added,
  * 1 when the kernel follows it already, or a negative errno. */
 int cw_loader_follow(struct cw_loader *l, uint32_t tgid, uint64_t start_ns);
+/* Containment. Arms each class (enum cw_kill_class index, enum cw_arm value;
+ * n entries from class 0). Returns 0 or a negative errno. */
+int cw_loader_set_kill_arm(struct cw_loader *l, const uint32_t *arm, size_t n);
+/* Names a container by its cgroup id (enum cw_container_verdict), or forgets
+ * it (CW_CV_UNKNOWN). Returns 0 or a negative errno (-ENOENT is not one). */
+int cw_loader_set_container(struct cw_loader *l, uint64_t cgroup_id, uint32_t verdict);
+/* The host's mounted block devices and its / (device, inode): replaces them. */
+int cw_loader_set_host_fs(struct cw_loader *l, const uint32_t *devs, size_t n, uint32_t root_dev, uint64_t root_ino);
 void cw_loader_destroy(struct cw_loader *l);
 /* The BPF object this addon carries (the ELF the skeleton embeds). */
 const void *cw_loader_object(size_t *size);

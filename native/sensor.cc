@@ -38,6 +38,9 @@ Napi::Object Sensor::Init(Napi::Env env, Napi::Object exports)
 					       InstanceMethod("programs", &Sensor::Programs),
 					       InstanceMethod("setRuntimeSockets", &Sensor::SetRuntimeSockets),
 					       InstanceMethod("follow", &Sensor::Follow),
+					       InstanceMethod("setKillArm", &Sensor::SetKillArm),
+					       InstanceMethod("setContainer", &Sensor::SetContainer),
+					       InstanceMethod("setHostFs", &Sensor::SetHostFs),
 					       InstanceMethod("close", &Sensor::Close),
 				       });
 	exports.Set("Sensor", f);
@@ -123,6 +126,8 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 		throw Napi::TypeError::New(env, "Sensor(options): tracefs must be the path of a mounted tracefs");
 	std::string tracefs = o.Get("tracefs").As<Napi::String>().Utf8Value();
 	lo.tracefs = tracefs.c_str();
+	lo.send_signal = o.Get("sendSignal").ToBoolean().Value();
+	lo.lsm = o.Get("lsm").ToBoolean().Value();
 
 	Napi::Value onLog = o.Get("onLog");
 	std::vector<std::string> skipped;

@@ -34,6 +34,10 @@ class Sensor : public Napi::ObjectWrap<Sensor>
 	Napi::Value Programs(const Napi::CallbackInfo &info);
 	Napi::Value SetRuntimeSockets(const Napi::CallbackInfo &info);
 	Napi::Value Follow(const Napi::CallbackInfo &info);
+	/* Containment maps (sensor_contain.cc). */
+	Napi::Value SetKillArm(const Napi::CallbackInfo &info);
+	Napi::Value SetContainer(const Napi::CallbackInfo &info);
+	Napi::Value SetHostFs(const Napi::CallbackInfo &info);
 	Napi::Value Close(const Napi::CallbackInfo &info);
 
 	static int OnPrioRecord(void *ctx, void *data, size_t size);

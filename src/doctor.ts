@@ -119,7 +119,16 @@ export function checkKernel(features: KernelFeatures, rel = release()): Check[] 
     .map(([k]) => k);
   const out: Check[] = [{ name: 'kernel', ok: true, detail: `${rel}: ${have.join(', ')}` }];
   for (const n of featureNotes(features)) out.push({ name: 'kernel', ok: true, warn: true, detail: n });
+  out.push({ name: 'containment', ok: true, ...containmentPath(features) });
   return out;
+}
+
+/** Where rules armed with `action: kill` act on this kernel. */
+function containmentPath(f: KernelFeatures): { detail: string; warn?: boolean } {
+  if (f.lsm)
+    return { detail: 'kernel rules deny with EPERM where BPF-LSM has a hook (untested on a real kernel), else kill at syscall exit' };
+  if (f.sendSignal) return { detail: 'kernel rules kill at syscall exit (bpf_send_signal), before the call returns to user space' };
+  return { detail: 'kernel rules kill from user space through a pidfd (no bpf_send_signal): after the call returned', warn: true };
 }
 
 function checkAttach(logger: Logger): Check[] {

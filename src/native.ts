@@ -30,6 +30,10 @@ export interface NativeSensorOptions {
   drainMs: number;
   /** Programs whose name starts with one of these are neither loaded nor attached. */
   skipPrograms?: string[];
+  /** bpf_send_signal is there (probe): containment kills in the kernel. */
+  sendSignal?: boolean;
+  /** BPF-LSM is there (probe): the deny programs are loaded. */
+  lsm?: boolean;
   onRecords: (batch: Buffer) => void;
   onLog?: (level: string, line: string) => void;
 }
@@ -56,6 +60,12 @@ export interface NativeSensor {
   setRuntimeSockets?(list: [number, bigint][]): void;
   /** Adds processes that ran before the sensor (start times from /proc) to the kernel's follow set. */
   follow(tgids: number[], startNs: bigint[]): { added: number; existing: number };
+  /** Containment: enum cw_arm per enum cw_kill_class (from class 0). */
+  setKillArm?(arm: number[]): void;
+  /** Containment: a container's cgroup and its enum cw_container_verdict (0 forgets it). */
+  setContainer?(cgroupId: bigint, verdict: number): void;
+  /** Containment: the host's mounted block devices and its / (kernel dev encoding). */
+  setHostFs?(devs: number[], rootDev: number, rootIno: bigint): void;
   close(): void;
 }
 

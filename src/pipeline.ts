@@ -15,6 +15,9 @@ import { DEFAULT_POLICY, type Policy } from './detect/policy';
 import type { Finding } from './detect/types';
 import type { Proc } from './process/table';
 import { Containment, type KillFn } from './contain/containment';
+import { KERNEL_CLASSES } from './contain/catalog';
+import { KernelContainment, type ContainPort } from './contain/kernel';
+import type { KernelKill } from './decode/records';
 import type { RuntimeSockets } from './container/runtime-sockets';
 
 /** How often the host's mounted devices are re-read (for escape.mount-device and escape.chroot-host). */
@@ -32,6 +35,8 @@ export interface PipelineOptions {
   policy?: Policy;
   /** Kills one process (pid, start) for rules whose policy action is kill; refuses with -ENOSYS by default. */
   kill?: KillFn;
+  /** The kernel's containment maps: armed from the policy, told of containers and host devices. */
+  contain?: ContainPort;
   /** Runtime API sockets by file identity (discovery.runtime-socket). */
   runtimeSockets?: RuntimeSockets;
   /** The stamp stage (seq, wall time); one of its own by default. */
@@ -39,6 +44,8 @@ export interface PipelineOptions {
 }
 
 const ENOSYS = 38;
+/** Engines give their containers images; bare OCI runtimes and unknown makers do not. */
+const imageBasedRuntime = (r: string | undefined) => !!r && !['RUNC', 'CRUN', 'UNKNOWN'].includes(r);
 const PATH_NAME = { kernel: 'KERNEL', user: 'USER_SPACE' } as const;
 
 /**
@@ -54,6 +61,8 @@ export class Pipeline {
   private readonly enricher: Enricher;
   private readonly detector: Detector;
   readonly containment: Containment;
+  private readonly kernelContain?: KernelContainment;
+  private selfCgroup?: bigint;
   private hostFsAt = 0n;
   private readonly log: Logger;
   private records = 0;
@@ -76,6 +85,7 @@ export class Pipeline {
       kill: o.kill ?? (() => -ENOSYS),
       logger: this.log,
     });
+    if (o.contain) this.kernelContain = new KernelContainment({ policy: o.policy ?? DEFAULT_POLICY, port: o.contain, logger: this.log });
     this.detector = new Detector({
       procs: this.procs,
       lifecycle: this.lifecycle,
@@ -93,12 +103,16 @@ export class Pipeline {
     });
   }
 
-  private detect(fs: Finding[], ktime?: bigint): void {
+  /** kill: the cw_kill of the record the findings came from. */
+  private detect(fs: Finding[], ktime?: bigint, kill?: KernelKill): void {
+    if ((kill?.outcome === 'killed' || kill?.outcome === 'denied') && !fs.some((f) => KERNEL_CLASSES[f.ruleId]?.includes(kill.cls)))
+      // The kernel decided from its own facts (cgroups) where the rule, by lineage, saw nothing to report.
+      this.log.warn({ class: kill.cls, outcome: kill.outcome }, 'the kernel acted on an action no rule reported');
     for (const f of fs) {
       this.detections++;
       const container: ContainerInput | undefined = f.container ? this.enricher.withEntry(this.meta(f.container), f.container) : undefined;
       const chain = f.actor ? this.procs.chain(f.actor, 8).map((x: Proc) => processInput(x)) : [];
-      const act = this.containment.apply(f, container?.image);
+      const act = this.containment.apply(f, container?.image, kill, imageBasedRuntime(container?.runtime));
       const containment = act.outcome && { outcome: act.outcome, path: act.path && PATH_NAME[act.path], reason: act.reason };
       this.emit(
         {
@@ -129,9 +143,12 @@ export class Pipeline {
    * existing: true — never as newly created).
    */
   start(ready: Omit<NonNullable<EventInput['sensorReady']>, 'existingContainers'>): number {
+    this.kernelContain?.arm();
+    this.kernelContain?.hostFs(this.o.host.fs);
     this.cgroups.walk();
     const found = scanExisting(nsFromArray(this.o.host.hostNs), this.procs, (pid) => this.cgroups.idOfPid(pid));
     for (const c of found) this.lifecycle.adopt(c);
+    for (const c of found) this.nameToKernel(c);
     if (this.o.follow) {
       // Processes that ran before the sensor: followed like those it saw start.
       const lines = containerLines(this.procs, this.lifecycle);
@@ -150,6 +167,14 @@ export class Pipeline {
     return found.length;
   }
 
+  /** Tells the kernel's containment the container's cgroup and what it may do there. */
+  private nameToKernel(c: ContainerFacts): void {
+    if (!this.kernelContain) return;
+    this.selfCgroup ??= this.cgroups.idOfPid(process.pid);
+    const k = this.enricher.withEntry(this.meta(c), c);
+    this.kernelContain.container(c, this.lifecycle.ownsCgroup(c), k.image, this.selfCgroup, imageBasedRuntime(k.runtime));
+  }
+
   private meta(c: ContainerFacts): EnrichedMeta {
     if (!c.meta) c.meta = this.enricher.enrich(c);
     return c.meta as EnrichedMeta;
@@ -165,13 +190,15 @@ export class Pipeline {
         this.report(ev);
         this.detect(this.detector.onLifecycle(ev), ev.ktime);
       }
-      this.detect(this.detector.onRecord(r, p), r.ktime);
+      this.detect(this.detector.onRecord(r, p), r.ktime, 'kill' in r ? r.kill : undefined);
       if (r.kind === 'cgroup_rmdir') this.cgroups.forget(r.cgroupId);
     }
   }
 
   private report(ev: LifecycleEvent): void {
     const c = ev.c;
+    if (ev.kind === 'created' || ev.kind === 'started') this.nameToKernel(c);
+    else if (ev.kind === 'exited') this.kernelContain?.exited(c);
     const meta = this.meta(c);
     const container = this.enricher.withEntry(meta, c);
     switch (ev.kind) {
@@ -204,7 +231,9 @@ export class Pipeline {
     if (pruneGone && this.o.host.fs && nowNs - this.hostFsAt >= HOST_FS_EVERY_NS) {
       this.hostFsAt = nowNs;
       try {
-        this.detector.setHostFs(readHostFs());
+        const fs = readHostFs();
+        this.detector.setHostFs(fs);
+        this.kernelContain?.hostFs(fs);
       } catch (err) {
         this.log.warn({ err }, 'cannot re-read the host mounts; keeping the last ones');
       }
@@ -219,9 +248,11 @@ export class Pipeline {
     containers: number;
     enrichFailures: number;
     imageStoreErrors: { read: number; write: number };
+    containment: Record<string, number>;
   } {
     return {
       enrichFailures: this.enricher.failures,
+      containment: Object.fromEntries(this.containment.byRule),
       records: this.records,
       events: this.events,
       detections: this.detections,

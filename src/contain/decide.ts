@@ -3,7 +3,7 @@ import type { Finding } from '../detect/types';
 import { KILLABLE, type Action, type KillPath } from './catalog';
 
 /** What the detection says was done about it (proto ContainmentAction). */
-export type Outcome = 'KILLED' | 'WOULD_KILL' | 'KILL_FAILED' | 'SPARED';
+export type Outcome = 'KILLED' | 'WOULD_KILL' | 'KILL_FAILED' | 'SPARED' | 'DENIED';
 
 export interface Decision {
   /** undefined: the rule only reports. */
@@ -20,6 +20,8 @@ export interface Guard {
   image?: string;
   imageAllow: readonly string[];
   trustedCreators: readonly string[];
+  /** Made by an engine that gives containers images (not a bare OCI runtime): an unknown image may yet be allowlisted. */
+  imageBased?: boolean;
 }
 
 const KTHREADD = 2;
@@ -40,6 +42,7 @@ export function decide(f: Finding, action: Action | undefined, g: Guard): Decisi
   if (a.tgid === KTHREADD || a.ppid === KTHREADD) return spare('a kernel thread');
   if (a.tgid === g.selfPid) return spare('the sensor itself');
   if (g.image && g.imageAllow.some((p) => globMatch(p, g.image!))) return spare(`image ${g.image} is allowlisted`);
+  if (!g.image && g.imageBased && g.imageAllow.length) return spare('its image is not known yet and may be allowlisted');
   const exe = a.exe.split('/').pop() ?? a.exe;
   if (g.trustedCreators.some((t) => t === a.exe || t === exe)) return spare(`${a.exe} is a trusted creator`);
   if (action === 'dry-run') return { outcome: 'WOULD_KILL', path, reason: 'dry-run' };

@@ -136,6 +136,11 @@ export class Lifecycle {
     this.claim(c, creatorCgroup);
   }
 
+  /** Whether c's cgroup is its own: not the host's, its creator's or another container's. */
+  ownsCgroup(c: ContainerFacts): boolean {
+    return this.byCgroup.get(c.cgroupId) === c;
+  }
+
   /** Its PID namespace and cgroup identify it when they are its own (not the host's, its creator's or another's). */
   private claim(c: ContainerFacts, creatorCgroup: bigint | undefined): void {
     if (c.ns.pid !== this.host.pid && !this.byPidNs.has(c.ns.pid) && c.ns.pid !== c.outer?.ns.pid) this.byPidNs.set(c.ns.pid, c);

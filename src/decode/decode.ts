@@ -7,20 +7,35 @@ import {
   cw_fork,
   cw_guard,
   cw_hdr,
+  cw_kill,
   cw_obj,
   cw_syscall,
   cw_task,
   cw_uring,
   EXEC_FIXED_SIZE,
   GuardWhat,
+  KILL_CLASSES,
+  KILL_OUTCOMES,
+  KILL_REASONS,
   NAME_LEN,
   NS_NAMES,
   ObjFlag,
   RecordType,
   SYSCALL_NAMES,
 } from './layout';
-import type { SyscallName } from './layout';
-import type { CgroupRecord, DecodedBatch, DecodeError, KernelRecord, Namespaces, ObjectRecord, TaskInfo } from './records';
+import type { KillClass, KillOutcome, KillReason, SyscallName } from './layout';
+import type {
+  CgroupRecord,
+  DecodedBatch,
+  DecodeError,
+  GuardRecord,
+  KernelKill,
+  KernelRecord,
+  Namespaces,
+  ObjectRecord,
+  SyscallRecord,
+  TaskInfo,
+} from './records';
 
 const T = cw_task.fields;
 const TASK_AT = cw_fork.fields.task[0]; // the same offset in every record
@@ -37,6 +52,19 @@ const MIN_SIZE: Record<number, number> = {
   [RecordType.CONNECT]: cw_connect.size,
   [RecordType.URING]: cw_uring.size,
 };
+/** struct cw_kill at `at`; undefined when the record is no containment class (cls 0). */
+function killAt(buf: Buffer, at: number): KernelKill | undefined {
+  const K = cw_kill.fields;
+  const cls = KILL_CLASSES[buf[at + K.cls[0]]];
+  if (!cls) return undefined;
+  const k: KernelKill = { cls: cls as KillClass, arm: buf[at + K.arm[0]], err: buf.readInt32LE(at + K.err[0]) };
+  const outcome = KILL_OUTCOMES[buf[at + K.outcome[0]]];
+  const reason = KILL_REASONS[buf[at + K.reason[0]]];
+  if (outcome) k.outcome = outcome as KillOutcome;
+  if (reason) k.reason = reason as KillReason;
+  return k;
+}
+
 const AF_UNIX = 1;
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -283,7 +311,7 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
       const name = SYSCALL_NAMES[sc];
       if (!name) return `unknown syscall ${sc}`;
       const q = (at + F.args[0]) >>> 3;
-      return {
+      const r: SyscallRecord = {
         kind: 'syscall',
         ktime,
         cpu,
@@ -296,6 +324,9 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
         path1: cstr(buf, at + F.path1[0], F.path1[1]),
         fstype: cstr(buf, at + F.fstype[0], F.fstype[1]),
       };
+      const k = killAt(buf, at + F.kill[0]);
+      if (k) r.kill = k;
+      return r;
     }
     case RecordType.OBJECT:
       return object(v, at, ktime, cpu, t);
@@ -303,7 +334,7 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
       const F = cw_guard.fields;
       const what = u32at(v, at + F.what[0]);
       if (what !== GuardWhat.SIGNAL && what !== GuardWhat.PTRACE) return `unknown guard record ${what}`;
-      return {
+      const r: GuardRecord = {
         kind: 'guard',
         ktime,
         cpu,
@@ -314,6 +345,9 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
         code: v.i32[(at + F.code[0]) >>> 2],
         result: v.i32[(at + F.result[0]) >>> 2],
       };
+      const k = killAt(buf, at + F.kill[0]);
+      if (k) r.kill = k;
+      return r;
     }
     case RecordType.CONNECT: {
       const F = cw_connect.fields;
@@ -393,6 +427,8 @@ function object(v: Views, at: number, ktime: bigint, cpu: number, t: TaskInfo): 
   }
   if (flags & ObjFlag.REF)
     r.ref = { dev: u32at(v, at + F.ref_dev[0]), ino: v.u64[(at + F.ref_ino[0]) >>> 3], beneath: (flags & ObjFlag.REF_BENEATH) !== 0 };
+  const k = killAt(buf, at + F.kill[0]);
+  if (k) r.kill = k;
   return r;
 }
 

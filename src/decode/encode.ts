@@ -11,12 +11,16 @@ import {
   cw_fork,
   cw_guard,
   cw_hdr,
+  cw_kill,
   cw_obj,
   cw_syscall,
   cw_task,
   cw_uring,
   EXEC_FIXED_SIZE,
   GuardWhat,
+  KILL_CLASSES,
+  KILL_OUTCOMES,
+  KILL_REASONS,
   NAME_LEN,
   NS_NAMES,
   ObjFlag,
@@ -24,7 +28,7 @@ import {
   RecordType,
   SYSCALL_NAMES,
 } from './layout';
-import type { KernelRecord, Namespaces, TaskInfo } from './records';
+import type { KernelKill, KernelRecord, Namespaces, TaskInfo } from './records';
 
 const TASK_AT = cw_fork.fields.task[0]; // the same offset in every record
 const CGROUP_TYPES = {
@@ -87,6 +91,17 @@ function execBytes(r: Extract<KernelRecord, { kind: 'exec' }>): Buffer {
   return b;
 }
 
+/** struct cw_kill, the inverse of decode's killAt. */
+function writeKill(b: Buffer, at: number, k: KernelKill | undefined): void {
+  if (!k) return;
+  const K = cw_kill.fields;
+  b.writeUInt8(KILL_CLASSES.indexOf(k.cls), at + K.cls[0]);
+  b.writeUInt8(k.outcome ? KILL_OUTCOMES.indexOf(k.outcome) : 0, at + K.outcome[0]);
+  b.writeUInt8(k.reason ? KILL_REASONS.indexOf(k.reason) : 0, at + K.reason[0]);
+  b.writeUInt8(k.arm, at + K.arm[0]);
+  b.writeInt32LE(k.err, at + K.err[0]);
+}
+
 function syscallBytes(r: Extract<KernelRecord, { kind: 'syscall' }>): Buffer {
   const F = cw_syscall.fields;
   const b = start(r, RecordType.SYSCALL, cw_syscall.size);
@@ -97,6 +112,7 @@ function syscallBytes(r: Extract<KernelRecord, { kind: 'syscall' }>): Buffer {
   writeCstr(b, F.path0[0], F.path0[1], r.path0);
   writeCstr(b, F.path1[0], F.path1[1], r.path1);
   writeCstr(b, F.fstype[0], F.fstype[1], r.fstype);
+  writeKill(b, F.kill[0], r.kill);
   return b;
 }
 
@@ -134,6 +150,7 @@ function objectBytes(r: Extract<KernelRecord, { kind: 'object' }>): Buffer {
     .slice(0, CHAIN_DEPTH)
     .forEach((n, i) => writeCstr(b, F.chain[0] + i * NAME_LEN, NAME_LEN, n));
   writeCstr(b, F.path[0], F.path[1], r.path);
+  writeKill(b, F.kill[0], r.kill);
   return b;
 }
 
@@ -145,6 +162,7 @@ function guardBytes(r: Extract<KernelRecord, { kind: 'guard' }>): Buffer {
   b.writeInt32LE(r.sig, F.sig[0]);
   b.writeInt32LE(r.code, F.code[0]);
   b.writeInt32LE(r.result, F.result[0]);
+  writeKill(b, F.kill[0], r.kill);
   return b;
 }
 

@@ -81,8 +81,14 @@ export const cw_cgroup = s({
   },
 } as const);
 
+/** What the kernel did about one escape action (struct cw_kill): the last 8 bytes of cw_syscall, cw_obj and cw_guard. */
+export const cw_kill = s({
+  size: 8,
+  fields: { cls: [0, 1], outcome: [1, 1], reason: [2, 1], arm: [3, 1], err: [4, 4] },
+} as const);
+
 export const cw_syscall = s({
-  size: 752,
+  size: 760,
   fields: {
     hdr: [0, 16],
     task: [16, 120],
@@ -93,11 +99,12 @@ export const cw_syscall = s({
     path0: [208, 256],
     path1: [464, 256],
     fstype: [720, 32],
+    kill: [752, 8],
   },
 } as const);
 
 export const cw_obj = s({
-  size: 752,
+  size: 760,
   fields: {
     hdr: [0, 16],
     task: [16, 120],
@@ -118,6 +125,7 @@ export const cw_obj = s({
     fstype: [208, 32],
     chain: [240, 256],
     path: [496, 256],
+    kill: [752, 8],
   },
 } as const);
 
@@ -126,7 +134,7 @@ export const CHAIN_DEPTH = 8;
 export const NAME_LEN = 32;
 
 export const cw_guard = s({
-  size: 160,
+  size: 168,
   fields: {
     hdr: [0, 16],
     task: [16, 120],
@@ -135,6 +143,7 @@ export const cw_guard = s({
     sig: [144, 4],
     code: [148, 4],
     result: [152, 4],
+    kill: [160, 8],
   },
 } as const);
 
@@ -167,12 +176,48 @@ export const structs = {
   cw_exec,
   cw_exit,
   cw_cgroup,
+  cw_kill,
   cw_syscall,
   cw_obj,
   cw_guard,
   cw_connect,
   cw_uring,
 } as const;
+
+/** enum cw_kill_class, by value (index 0: none). Names are the counters' and the decoder's. */
+export const KILL_CLASSES = [
+  '',
+  'control_write',
+  'setns_host',
+  'mount_cgroup',
+  'mount_device',
+  'root_host',
+  'ptrace_host',
+  'proc_mem',
+  'bpf',
+  'sensor_signal',
+] as const;
+export type KillClass = Exclude<(typeof KILL_CLASSES)[number], ''>;
+/** enum cw_kill_outcome, by value (index 0: not armed). */
+export const KILL_OUTCOMES = ['', 'killed', 'would_kill', 'failed', 'spared', 'denied'] as const;
+export type KillOutcome = Exclude<(typeof KILL_OUTCOMES)[number], ''>;
+/** enum cw_kill_reason, by value. */
+export const KILL_REASONS = [
+  '',
+  'not_container',
+  'allowlisted',
+  'host_init',
+  'kthread',
+  'self',
+  'no_helper',
+  'send_error',
+  'inside',
+] as const;
+export type KillReason = Exclude<(typeof KILL_REASONS)[number], ''>;
+/** enum cw_arm */
+export const Arm = { REPORT: 0, KILL: 1, DRY_RUN: 2 } as const;
+/** enum cw_container_verdict */
+export const ContainerVerdict = { UNKNOWN: 0, ARMED: 1, SPARED: 2 } as const;
 
 /** enum cw_type */
 export const RecordType = {
@@ -247,7 +292,7 @@ export const SYSCALL_NAMES = [
   'pidfd_getfd',
   'mount_setattr',
   'open_by_handle_at',
-  '',
+  'exec',
   '',
   '',
   '',
@@ -312,5 +357,7 @@ export function statNames(): string[] {
     'ring_prio_dropped',
     'uring_submits',
   );
+  // CW_STAT_KILL(class, outcome): one slot per class and outcome, both from 1.
+  for (const c of KILL_CLASSES.slice(1)) for (const o of KILL_OUTCOMES.slice(1)) names.push(`kill_${c}_${o}`);
   return names;
 }

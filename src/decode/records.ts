@@ -1,4 +1,4 @@
-import type { NsName, SyscallName } from './layout';
+import type { KillClass, KillOutcome, KillReason, NsName, SyscallName } from './layout';
 
 /** The decoded form of the records in bpf/ctrwatch.h. */
 
@@ -61,8 +61,21 @@ export interface CgroupRecord extends Base {
   path: string;
 }
 
+/** What the kernel did about an escape action (struct cw_kill); absent when the record is no containment class. */
+export interface KernelKill {
+  cls: KillClass;
+  /** undefined: the class was armed for report only. */
+  outcome?: KillOutcome;
+  reason?: KillReason;
+  /** As armed when decided: 0 report, 1 kill, 2 dry-run. */
+  arm: number;
+  /** reason send_error: bpf_send_signal's -errno. */
+  err: number;
+}
+
 export interface SyscallRecord extends Base {
   kind: 'syscall';
+  kill?: KernelKill;
   syscall: SyscallName;
   ret: number;
   args: bigint[];
@@ -87,6 +100,7 @@ export interface ObjectTarget {
 /** What a syscall touched, read from kernel objects at its exit (struct cw_obj). */
 export interface ObjectRecord extends Base {
   kind: 'object';
+  kill?: KernelKill;
   syscall: SyscallName;
   ret: number;
   /** The call's flags (open flags, mount flags, open_tree flags…). */
@@ -114,6 +128,7 @@ export interface ObjectRecord extends Base {
 /** A signal or ptrace aimed at the sensor. task: the sender or tracer. */
 export interface GuardRecord extends Base {
   kind: 'guard';
+  kill?: KernelKill;
   what: 'signal' | 'ptrace';
   /** The sensor's thread aimed at. */
   targetTid: number;

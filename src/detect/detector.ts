@@ -21,7 +21,7 @@ import { RULE_BY_ID } from './catalog';
 import { cliOf, deployment, enumeration, imageImport } from './cli-patterns';
 import { ImageStore } from './image-store';
 import type { Policy } from './policy';
-import { controlFile, filelessExe, mountVerdict, rootVerdict, type HostFs } from './object-rules';
+import { controlFile, devName, filelessExe, mountVerdict, rootVerdict, type HostFs } from './object-rules';
 import { startRules } from './start-rules';
 import { podCreators, type PodCreatorClient } from './pod-rules';
 import { criClients } from '../container/cri-clients';
@@ -637,6 +637,35 @@ export class Detector {
     return { outside: !this.within(proc, c), tgid: t.tgid, comm: proc.comm };
   }
 
+  /**
+   * An open of a file on a mount whose maker the kernel killed: the mount
+   * stayed in the container's namespace, and the kernel stops whoever uses it
+   * (bpf/contain.bpf.h). Reported under the mount's rule.
+   */
+  private killedMountUse(r: ObjectRecord, p: Proc, c: ContainerFacts): Finding | undefined {
+    const cls = r.kill?.cls;
+    if (cls !== 'mount_device' && cls !== 'mount_cgroup') return undefined;
+    const device = cls === 'mount_device';
+    const file = `/${r.chain.join('/')}`;
+    return {
+      ruleId: device ? 'escape.mount-device' : 'escape.mount-cgroupfs',
+      severity: device ? 'CRITICAL' : 'HIGH',
+      message: `a process of container ${this.name(c)} ${r.syscall === 'exec' ? 'ran' : 'opened'} ${r.path || file} on the ${device ? `host block device ${devName(r.dev)}` : 'cgroup hierarchy'} mounted by a process the kernel killed`,
+      container: c,
+      actor: p,
+      attributes: {
+        api: r.syscall,
+        use: r.syscall === 'exec' ? 'exec' : 'open',
+        file,
+        path: r.path,
+        fstype: r.fstype,
+        device: devName(r.dev),
+        mountId: String(r.mntId),
+        hostDevice: String(device),
+      },
+    };
+  }
+
   private object(r: ObjectRecord, p: Proc): Finding[] {
     const c = this.acting(r, p);
     if (!c) return [];
@@ -649,7 +678,11 @@ export class Detector {
       case 'creat':
       case 'open_by_handle_at': {
         const cf = controlFile(r);
-        if (!cf) break;
+        if (!cf) {
+          const use = this.killedMountUse(r, p, c);
+          if (use) f.push(use);
+          break;
+        }
         if (cf.kind === 'proc-mem') {
           const t = this.targetOutside(r, p, c);
           if (t?.outside) {
@@ -673,6 +706,11 @@ export class Detector {
           actor: p,
           attributes: { file: cf.file, kind: cf.kind, api, path: r.path, fstype: r.fstype },
         });
+        break;
+      }
+      case 'exec': {
+        const use = this.killedMountUse(r, p, c);
+        if (use) f.push(use);
         break;
       }
       case 'mount':

@@ -44,7 +44,11 @@ export function featureNotes(f: KernelFeatures): string[] {
     out.push(
       'syscall programs read the current task with probe reads (bpf_get_current_task_btf is 5.11+): same records, a little more kernel time per syscall record',
     );
-  if (!f.lsm) out.push('no BPF-LSM: escape actions can be reported, not denied before they happen');
+  if (!f.sendSignal)
+    out.push(
+      'no bpf_send_signal (5.3+): rules armed to kill are killed from user space through a pidfd, after the call returned; each detection says so',
+    );
+  if (!f.lsm) out.push('no BPF-LSM: escape actions are killed at syscall exit (after the call completed), not denied before they happen');
   return out;
 }
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { statNames } from '../decode/layout';
 import { readHostFacts, type HostFacts } from '../host';
+import type { HostFs } from '../detect/object-rules';
 import { loadBinding, type NativeBinding, type NativeSensor } from '../native';
 import { release } from 'node:os';
 import { degradations, featureNotes, hookName, refusal, type Degradation, type KernelFeatures, type ProgramInfo } from './features';
@@ -162,6 +163,8 @@ export class KernelSensor {
         wakeGapNs: this.opts.wakeGapNs ?? 2_000_000,
         drainMs: this.opts.drainMs ?? 10,
         skipPrograms: this.opts.skipPrograms ?? [],
+        sendSignal: this.features.sendSignal,
+        lsm: this.features.lsm,
         onRecords: (buf) => this.onRecords(buf),
         onLog: (level, line) => {
           if (level === 'skipped') skipped.push(line.replace('tracepoint/', ''));
@@ -231,6 +234,21 @@ export class KernelSensor {
   /** Tells the kernel which unix sockets are runtime APIs, by file identity. */
   setRuntimeSockets(list: { dev: number; ino: bigint }[]): void {
     this.native?.setRuntimeSockets?.(list.map((s) => [s.dev, s.ino]));
+  }
+
+  /** Containment: arms the kernel's action classes (enum cw_arm per enum cw_kill_class). */
+  setKillArm(arm: number[]): void {
+    this.native?.setKillArm?.(arm);
+  }
+
+  /** Containment: names a container's cgroup to the kernel (verdict 0 forgets it). */
+  setContainer(cgroupId: bigint, verdict: number): void {
+    this.native?.setContainer?.(cgroupId, verdict);
+  }
+
+  /** Containment: the host's mounted devices and / (host-disk mounts, chroots to the host). */
+  setHostFs(fs: HostFs): void {
+    this.native?.setHostFs?.([...fs.devs], fs.rootDev, fs.rootIno);
   }
 
   /** Processes in the kernel's follow set (walks a map). */

@@ -109,7 +109,7 @@ export interface EventInput {
     chain?: ProcessInput[];
     attributes?: Record<string, string>;
     containment?: {
-      outcome?: 'OUTCOME_UNSPECIFIED' | 'KILLED' | 'WOULD_KILL' | 'KILL_FAILED' | 'SPARED';
+      outcome?: 'OUTCOME_UNSPECIFIED' | 'KILLED' | 'WOULD_KILL' | 'KILL_FAILED' | 'SPARED' | 'DENIED';
       path?: 'PATH_UNSPECIFIED' | 'KERNEL' | 'USER_SPACE';
       reason?: string;
     };

@@ -85,6 +85,17 @@ export class SensorMetrics {
     mirror(r, 'ctrwatch_kernel_counter_total', 'Raw kernel counters, by name.', ['name'], () =>
       Object.entries(this.read().kernel ?? {}).map(([name, v]) => [{ name }, v]),
     );
+    mirror(
+      r,
+      'ctrwatch_containment_total',
+      'Containment outcomes of detections, by rule, outcome and path.',
+      ['rule', 'outcome', 'path'],
+      () =>
+        Object.entries(this.read().containment ?? {}).map(([k, v]) => {
+          const [path, outcome, ...rule] = k.split('.').reverse();
+          return [{ rule: rule.reverse().join('.'), outcome, path }, v];
+        }),
+    );
     mirror(r, 'ctrwatch_enrich_failures_total', 'Containers whose runtime files could not be read.', [], one('enrichFailures'));
     mirror(r, 'ctrwatch_image_store_errors_total', 'Failed reads and writes of the image first-seen store, by op.', ['op'], () => {
       const e = this.read().imageStoreErrors;

@@ -23,8 +23,10 @@ export interface SensorCounters {
   imageStoreErrors?: { read: Num; write: Num };
   /** Decoded kernel records by type ("exec", "fork", ...). */
   recordsByType?: Record<string, Num>;
-  /** Raw kernel counters by name (sent_exec, dropped_exec, ...). */
+  /** Raw kernel counters by name (sent_exec, dropped_exec, kill_setns_host_killed, ...). */
   kernel?: Record<string, Num>;
+  /** Containment outcomes of detections, "<rule>.<outcome>.<path>" (escape.setns-host.killed.kernel). */
+  containment?: Record<string, Num>;
 }
 
 export type SensorStatsInput = NonNullable<EventInput['sensorStats']>;
@@ -44,6 +46,7 @@ export function buildSensorStats(c: SensorCounters, hub?: HubStats): SensorStats
     counters['image_store.read_errors'] = big(c.imageStoreErrors.read);
     counters['image_store.write_errors'] = big(c.imageStoreErrors.write);
   }
+  for (const [k, v] of Object.entries(c.containment ?? {})) counters[`containment.${k}`] = big(v);
   if (hub) {
     counters['sinks.encode_errors'] = BigInt(hub.encodeErrors);
     for (const s of hub.sinks) {
@@ -105,6 +108,7 @@ export function countersFrom(
     containers: number;
     enrichFailures?: number;
     imageStoreErrors?: { read: number; write: number };
+    containment?: Record<string, number>;
   },
   decodeErrors = 0,
 ): SensorCounters {
@@ -122,5 +126,6 @@ export function countersFrom(
     containersTracked: p?.containers,
     enrichFailures: p?.enrichFailures,
     imageStoreErrors: p?.imageStoreErrors,
+    containment: p?.containment,
   };
 }

@@ -3,18 +3,23 @@ import { mkdtempSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/** Whether a named cgroup v1 hierarchy (mount -o none,name=NAME) exists. */
+export function namedHierarchyExists(name: string): boolean {
+  return readFileSync('/proc/self/cgroup', 'utf8')
+    .split('\n')
+    .some((l) => l.split(':')[1] === `name=${name}`);
+}
+
 /**
- * Remove a named cgroup v1 hierarchy ("name=<name>") that a test's release_agent escape made:
- * mount it, remove its cgroups, unmount, until the kernel has let it go.
+ * Removes a named cgroup v1 hierarchy a test made: mounts it again, removes
+ * its child cgroups, unmounts it, and waits for the kernel to let it go
+ * (another mount namespace that held it, a container's, may go after the
+ * first unmount). Throws when it is still there after ten tries.
  */
 export function dropNamedHierarchy(name: string): void {
-  const exists = () =>
-    readFileSync('/proc/self/cgroup', 'utf8')
-      .split('\n')
-      .some((l) => l.split(':')[1] === `name=${name}`);
   const at = mkdtempSync(join(tmpdir(), 'cw-cgv1-'));
   try {
-    for (let attempt = 0; attempt < 10 && exists(); attempt++) {
+    for (let attempt = 0; attempt < 10 && namedHierarchyExists(name); attempt++) {
       execFileSync('mount', ['-t', 'cgroup', '-o', `none,name=${name}`, 'cgroup', at]);
       try {
         const rmTree = (dir: string): void => {
@@ -25,11 +30,11 @@ export function dropNamedHierarchy(name: string): void {
       } finally {
         execFileSync('umount', [at]);
       }
-      const until = Date.now() + 1_000;
-      while (exists() && Date.now() < until) execFileSync('sleep', ['0.05']);
+      const until = Date.now() + 3_000;
+      while (namedHierarchyExists(name) && Date.now() < until) execFileSync('sleep', ['0.05']);
     }
   } finally {
     rmdirSync(at);
   }
-  if (exists()) throw new Error(`cgroup v1 hierarchy name=${name} still exists after 10 tries`);
+  if (namedHierarchyExists(name)) throw new Error(`cgroup v1 hierarchy name=${name} still exists after 10 tries`);
 }

@@ -1,6 +1,6 @@
 import { encodeRecord, writeCstr, writeHeader, writeTask } from '../../src/decode/encode';
 import { NS_NAMES, ObjFlag, SYSCALL_NAMES, type SyscallName } from '../../src/decode/layout';
-import type { TaskInfo } from '../../src/decode/records';
+import type { KernelKill, TaskInfo } from '../../src/decode/records';
 
 /** Builds records in the kernel's byte layout, for unit tests without a kernel (src/decode/encode.ts does the bytes). */
 
@@ -176,6 +176,8 @@ export interface ObjectFields {
   path?: string;
   target?: { tgid: number; pidns?: number; startNs?: bigint; vpid?: boolean; inNs?: boolean };
   ref?: { dev: number; ino: bigint; beneath?: boolean };
+  /** What the kernel did about it (struct cw_kill). */
+  kill?: KernelKill;
 }
 
 export function objectRecord(o: ObjectFields, t = task()): Buffer {
@@ -206,5 +208,6 @@ export function objectRecord(o: ObjectFields, t = task()): Buffer {
       inNs: o.target.inNs ?? (flags & ObjFlag.TARGET_IN_NS) !== 0,
     },
     ref: o.ref && { dev: o.ref.dev, ino: o.ref.ino, beneath: o.ref.beneath ?? false },
+    ...(o.kill ? { kill: o.kill } : {}),
   });
 }

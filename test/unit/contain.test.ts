@@ -43,6 +43,12 @@ describe('containment decisions', () => {
       reason: '/tmp/x is a trusted creator',
     });
     expect(spared(finding({ actor: undefined }))).toMatchObject({ outcome: 'SPARED' });
+    // An engine's container whose image is not read yet, under an allowlist: spared until it is.
+    expect(spared(finding(), { ...guard, imageAllow: ['reg/*'], imageBased: true } as typeof guard)).toMatchObject({
+      outcome: 'SPARED',
+      reason: 'its image is not known yet and may be allowlisted',
+    });
+    expect(spared(finding(), { ...guard, imageAllow: ['reg/*'] })).toMatchObject({ outcome: 'KILLED' });
   });
 
   it('a failed kill is reported with its reason and counted', () => {

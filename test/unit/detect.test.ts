@@ -435,6 +435,20 @@ describe('rules by lineage', () => {
     }
   });
 
+  it('an open or exec on a mount whose maker the kernel killed is reported under the mount rule, for that container', () => {
+    const feed = setup();
+    const kill = { cls: 'mount_device', outcome: 'killed', arm: 1, err: 0 } as const;
+    const onDisk = { dev: kdev(7, 3), magic: 0xef53, fstype: 'ext4', mntId: 612, flags: ObjFlag.FILE | ObjFlag.BDEV, kill };
+    expect(
+      feed([
+        objectRecord({ syscall: 'openat', ret: 3, chain: ['secret'], path: '/tmp/m/secret', ...onDisk }, t(120, 103, CTR, { nspid: 5 })),
+        objectRecord({ syscall: 'exec', chain: ['bin', 'sh'], path: '/tmp/m/bin/sh', ...onDisk }, t(121, 103, CTR, { nspid: 6 })),
+        // The same open with no kernel kill is no finding: a read of an ordinary file.
+        objectRecord({ syscall: 'openat', ret: 3, chain: ['secret'], ...onDisk, kill: undefined }, t(122, 103, CTR, { nspid: 7 })),
+      ]),
+    ).toEqual(['escape.mount-device:CRITICAL@11', 'escape.mount-device:CRITICAL@11']);
+  });
+
   it('a container process that was already running acts for its container (found by the scan)', () => {
     const feed = setup();
     // Pid 300: in the container, never reported (its fork predates the sensor): its parent is the init.

@@ -56,6 +56,7 @@ describe('kernel features', () => {
   it('notes what is slower or missing without refusing', () => {
     expect(featureNotes({ ...ALL, lsm: true })).toEqual([]);
     expect(featureNotes({ ...ALL, taskBtf: false }).join('\n')).toMatch(/probe reads/);
+    expect(featureNotes({ ...ALL, lsm: true, sendSignal: false }).join('\n')).toMatch(/killed from user space through a pidfd/);
   });
 
   it('names each rule lost with a missing tracepoint, and only those', () => {

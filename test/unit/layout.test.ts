@@ -3,7 +3,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  Arm,
+  ContainerVerdict,
   GuardWhat,
+  KILL_CLASSES,
+  KILL_OUTCOMES,
+  KILL_REASONS,
   NS_NAMES,
   ObjFlag,
   PeerKind,
@@ -128,6 +133,25 @@ describe('record layout matches the BPF object BTF', () => {
     expect(enumValues('cw_task_flags')).toEqual(want);
   });
 
+  it('containment enums: cw_kill_class, cw_kill_outcome, cw_kill_reason, cw_arm, cw_container_verdict', () => {
+    const byIndex = (prefix: string, names: readonly string[], max: string) => {
+      const want: Record<string, number> = { [max]: names.length };
+      names.forEach((n, i) => (want[`${prefix}${(n || 'none').toUpperCase()}`] = i));
+      return want;
+    };
+    expect(enumValues('cw_kill_class')).toEqual(byIndex('CW_KC_', KILL_CLASSES, 'CW_KC_MAX'));
+    expect(enumValues('cw_kill_outcome')).toEqual(byIndex('CW_KO_', KILL_OUTCOMES, 'CW_KO_MAX'));
+    const reasons = byIndex('CW_KR_', KILL_REASONS, 'CW_KR_MAX');
+    delete reasons.CW_KR_MAX;
+    expect(enumValues('cw_kill_reason')).toEqual(reasons);
+    const arm: Record<string, number> = {};
+    for (const [k, v] of Object.entries(Arm)) arm[`CW_ARM_${k}`] = v;
+    expect(enumValues('cw_arm')).toEqual(arm);
+    const cv: Record<string, number> = {};
+    for (const [k, v] of Object.entries(ContainerVerdict)) cv[`CW_CV_${k}`] = v;
+    expect(enumValues('cw_container_verdict')).toEqual(cv);
+  });
+
   it('enum cw_stat: the counter names cover every slot', () => {
     const e = enumValues('cw_stat');
     const names = statNames();
@@ -159,6 +183,9 @@ describe('record layout matches the BPF object BTF', () => {
       'ring_prio_sent',
       'ring_prio_dropped',
       'uring_submits',
+      ...KILL_CLASSES.slice(1).flatMap((c) => KILL_OUTCOMES.slice(1).map((o) => `kill_${c}_${o}`)),
     ]);
+    // CW_STAT_KILL(cls, outcome) = KILL_FIRST + (cls - 1) * (KO_MAX - 1) + outcome - 1
+    expect(e.CW_STAT_KILL_FIRST).toBe(names.indexOf('kill_control_write_killed'));
   });
 });
