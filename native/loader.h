@@ -31,8 +31,8 @@ struct cw_loader_opts {
 	/* Programs whose name starts with one of these are neither loaded nor attached (bench variants). */
 	const char *const *skip_progs;
 	size_t n_skip_progs;
-	bool send_signal;    /* bpf_send_signal is there (probe): containment kills in the kernel */
-	bool lsm;	     /* BPF-LSM is there (probe): the lsm/ programs are loaded and deny */
+	bool send_signal; /* bpf_send_signal is there (probe): containment kills in the kernel */
+	bool lsm;	  /* BPF-LSM is there (probe): the lsm/ programs are loaded and deny */
 	/* Called for each program left out because its tracepoint is missing. */
 	void (*skipped)(void *ctx, const char *section);
 	void *ctx;
