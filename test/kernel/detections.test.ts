@@ -1,16 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +8,7 @@ import { canRunKernelTests, scaled } from '../support/env';
 import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
 import { RuntimeLab, type Started } from '../support/runtimes';
 import { waitFor } from '../support/runtime-exec';
+import { dropNamedHierarchy } from '../support/cgroup-v1';
 
 const ESCAPE_RANKS = ['MEDIUM', 'HIGH', 'CRITICAL'];
 
@@ -400,36 +390,3 @@ describe.runIf(canRunKernelTests)('policy', () => {
     expect(r.stdout.toString()).toBe('');
   });
 });
-
-/**
- * Destroys the named v1 hierarchy a test container mounted. The kernel keeps a v1 hierarchy while
- * it has child cgroups, dying ones included, even with no mount left, and only frees it at an
- * umount that finds none: so mount it, remove its children, unmount, and repeat until the hierarchy
- * is gone from /proc/self/cgroup (every process lists every hierarchy there).
- */
-function dropNamedHierarchy(name: string): void {
-  const exists = () =>
-    readFileSync('/proc/self/cgroup', 'utf8')
-      .split('\n')
-      .some((l) => l.split(':')[1] === `name=${name}`);
-  const at = mkdtempSync(join(tmpdir(), 'cw-cgv1-'));
-  try {
-    for (let attempt = 0; attempt < 10 && exists(); attempt++) {
-      execFileSync('mount', ['-t', 'cgroup', '-o', `none,name=${name}`, 'cgroup', at]);
-      try {
-        const rmTree = (dir: string): void => {
-          for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmTree(join(dir, e.name));
-          if (dir !== at) rmdirSync(dir);
-        };
-        rmTree(at);
-      } finally {
-        execFileSync('umount', [at]);
-      }
-      const until = Date.now() + 1_000;
-      while (exists() && Date.now() < until) execFileSync('sleep', ['0.05']);
-    }
-  } finally {
-    rmdirSync(at);
-  }
-  if (exists()) throw new Error(`cgroup v1 hierarchy name=${name} still exists after 10 tries`);
-}
