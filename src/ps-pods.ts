@@ -1,5 +1,6 @@
 import type { ContainerInput } from './proto/schema';
 import { loadEventSchema } from './proto/schema';
+import { alignRows, cut, hostNsColumn } from './ps';
 
 /** `ctrwatch ps --pods`: the running containers grouped by their Kubernetes pod. */
 export interface PodGroup {
@@ -45,7 +46,6 @@ export function groupByPod(cs: ContainerInput[]): { pods: PodGroup[]; others: Co
   return { pods: list, others };
 }
 
-const cut = (s: string | undefined, n: number) => (!s ? '-' : s.length > n ? `${s.slice(0, n - 1)}…` : s);
 /** Names and labels are the pod creator's: no control characters reach the terminal. */
 const printable = (s: string | undefined) => s?.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 
@@ -62,19 +62,11 @@ export function formatPodTable(cs: ContainerInput[]): string {
       cut(printable(c.image), 32),
       String(c.initPid ?? '-'),
       c.privileged ? 'yes' : 'no',
-      (c.hostNamespaces ?? []).filter((n) => n !== 'USER' && n !== 'CGROUP').join(',') || '-',
+      hostNsColumn(c),
     ]);
   for (const g of pods) for (const c of g.containers) row(c, g.namespace, g.name, c.pod?.sandbox ? 'sandbox' : 'workload');
   for (const c of others) row(c, '', '', 'no pod');
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows
-    .map((r) =>
-      r
-        .map((v, i) => v.padEnd(widths[i]))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return alignRows(rows);
 }
 
 /** One pod a line: its identity, labels, annotations and its containers in canonical JSON. */

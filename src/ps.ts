@@ -26,7 +26,12 @@ export function listContainers(logger: Logger): ContainerInput[] {
     .sort((a, b) => (a.initPid ?? 0) - (b.initPid ?? 0));
 }
 
-const cut = (s: string | undefined, n: number) => (!s ? '-' : s.length > n ? `${s.slice(0, n - 1)}…` : s);
+export const cut = (s: string | undefined, n: number) => (!s ? '-' : s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/** The host namespaces a container shares, as a table cell (user and cgroup left out). */
+export function hostNsColumn(c: ContainerInput): string {
+  return (c.hostNamespaces ?? []).filter((n) => n !== 'USER' && n !== 'CGROUP').join(',') || '-';
+}
 
 export function formatTable(cs: ContainerInput[]): string {
   const rows = [['CONTAINER ID', 'RUNTIME', 'NAME', 'IMAGE', 'PID', 'USER', 'PRIVILEGED', 'HOST NS']];
@@ -39,9 +44,14 @@ export function formatTable(cs: ContainerInput[]): string {
       String(c.initPid ?? '-'),
       c.user ?? '-',
       c.privileged ? 'yes' : 'no',
-      (c.hostNamespaces ?? []).filter((n) => n !== 'USER' && n !== 'CGROUP').join(',') || '-',
+      hostNsColumn(c),
     ]);
   }
+  return alignRows(rows);
+}
+
+/** Columns padded to their widest cell, two spaces apart. */
+export function alignRows(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows
     .map((r) =>
