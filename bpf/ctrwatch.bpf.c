@@ -19,6 +19,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #include "object.bpf.h"
 #include "contain.bpf.h"
 #include "syscall.bpf.h"
+#include "token.bpf.h"
 #include "file.bpf.h"
 #include "mount.bpf.h"
 #include "root.bpf.h"

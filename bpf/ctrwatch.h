@@ -275,7 +275,8 @@ enum cw_obj_flags {
 	CW_OF_FILE = 1 << 8,	     /* the object is an open file (dev/ino/magic/chain are the file's) */
 	CW_OF_REF_BENEATH = 1 << 9,  /* the dentry is the reference root or below it (d_parent walk) */
 	CW_OF_MNT_SUBTREE =
-		1 << 10, /* the mount shows a subtree of its filesystem (a bind of a directory), not all of it */
+		1 << 10,       /* the mount shows a subtree of its filesystem (a bind of a directory), not all of it */
+	CW_OF_TOKEN = 1 << 11, /* a read-open of a file on a registered service-account volume (token.bpf.h) */
 };
 
 /*

@@ -13,7 +13,8 @@
  *
  * open runs constantly on a node: the enter half only stashes write opens
  * (flags first, then the follow set by tgid) and the exit half of every other
- * open is one hash lookup that misses.
+ * open is one hash lookup that misses, then token.bpf.h's check (one global
+ * load until a service-account volume is registered, then the follow set).
  */
 #ifndef CW_FILE_BPF_H
 #define CW_FILE_BPF_H
@@ -104,17 +105,17 @@ static __always_inline bool file_is_control(struct cw_obj *o, struct file *f, st
 	return true;
 }
 
-static __always_inline int file_exit(long ret)
+static __always_inline int file_exit(long ret, __u32 sc)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct cw_obj *o = bpf_map_lookup_elem(&objs, &id);
 	struct task_struct *target = NULL;
 
 	if (!o)
-		return 0;
+		goto token;
 	if ((o->sc < CW_SC_OPEN || o->sc > CW_SC_CREAT) && o->sc != CW_SC_OPEN_BY_HANDLE_AT) {
 		bpf_map_delete_elem(&objs, &id); /* a stale half of another door */
-		return 0;
+		goto token;
 	}
 	if (ret >= 0 && file_is_control(o, obj_fd_file(ret), &target)) {
 		if (o->oflags & CW_OF_TARGET)
@@ -140,7 +141,9 @@ static __always_inline int file_exit(long ret)
 		return 0;
 	}
 	bpf_map_delete_elem(&objs, &id);
-	return 0;
+token:
+	/* Read-opens are not stashed at enter: a service-account token is decided here alone. */
+	return token_open(id, sc, ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_open")
@@ -189,27 +192,27 @@ int cw_file_enter_by_handle(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_open")
 int cw_file_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
-	return file_exit(ctx->ret);
+	return file_exit(ctx->ret, CW_SC_OPEN);
 }
 SEC("tracepoint/syscalls/sys_exit_openat")
 int cw_file_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
-	return file_exit(ctx->ret);
+	return file_exit(ctx->ret, CW_SC_OPENAT);
 }
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int cw_file_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
-	return file_exit(ctx->ret);
+	return file_exit(ctx->ret, CW_SC_OPENAT2);
 }
 SEC("tracepoint/syscalls/sys_exit_creat")
 int cw_file_exit_creat(struct trace_event_raw_sys_exit *ctx)
 {
-	return file_exit(ctx->ret);
+	return file_exit(ctx->ret, CW_SC_CREAT);
 }
 SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
 int cw_file_exit_by_handle(struct trace_event_raw_sys_exit *ctx)
 {
-	return file_exit(ctx->ret);
+	return file_exit(ctx->ret, CW_SC_OPEN_BY_HANDLE_AT);
 }
 
 #endif

@@ -25,6 +25,7 @@ enum cw_bucket_class {
 	CW_BUCKET_CONNECT = 2,
 	CW_BUCKET_GUARD = 3,
 	CW_BUCKET_URING = 4,
+	CW_BUCKET_TOKEN = 5,
 };
 
 /* Key: tgid | class << 32. */

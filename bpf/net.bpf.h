@@ -10,7 +10,8 @@
  *    runtime sockets user space put in `rt_socks`, or when the server bound it
  *    under a name ending in ".sock" (a runtime user space has not found yet).
  *  - AF_INET/AF_INET6: a connect to a port in `watch_ports` (runtime and
- *    kubelet APIs), with its result: a refused attempt is news too.
+ *    kubelet APIs) or to an address and port in `api_servers` (Kubernetes API
+ *    servers, token.bpf.h), with its result: a refused attempt is news too.
  * The entry half only looks up the follow set by tgid, then reads the
  * sockaddr's family (and port) of followed processes.
  */
@@ -57,6 +58,15 @@ struct {
 	__type(value, struct conn_try);
 } conn_tries SEC(".maps");
 
+/* Whether the destination is a Kubernetes API server user space put in api_servers (token.bpf.h). */
+static __always_inline bool api_server(const struct conn_try *t)
+{
+	struct api_key k = { .port = t->port, .family = t->family };
+
+	__builtin_memcpy(k.addr, t->addr, sizeof(k.addr));
+	return bpf_map_lookup_elem(&api_servers, &k) != NULL;
+}
+
 SEC("tracepoint/syscalls/sys_enter_connect")
 int cw_net_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
@@ -73,12 +83,12 @@ int cw_net_enter_connect(struct trace_event_raw_sys_enter *ctx)
 		if (bpf_probe_read_user(&port, sizeof(port), sa + 2))
 			return 0;
 		t.port = bpf_ntohs(port);
-		if (!bpf_map_lookup_elem(&watch_ports, &t.port))
-			return 0;
 		if (t.family == CW_AF_INET)
 			bpf_probe_read_user(t.addr, 4, sa + 4);
 		else if (ctx->args[2] >= 24)
 			bpf_probe_read_user(t.addr, 16, sa + 8);
+		if (!bpf_map_lookup_elem(&watch_ports, &t.port) && !api_server(&t))
+			return 0;
 	} else if (t.family != CW_AF_UNIX) {
 		return 0;
 	}

@@ -68,6 +68,17 @@ int cw_loader_set_kill_arm(struct cw_loader *l, const uint32_t *arm, size_t n);
 int cw_loader_set_container(struct cw_loader *l, uint64_t cgroup_id, uint32_t verdict);
 /* The host's mounted block devices and its / (device, inode): replaces them. */
 int cw_loader_set_host_fs(struct cw_loader *l, const uint32_t *devs, size_t n, uint32_t root_dev, uint64_t root_ino);
+/* Service-account volumes by superblock (kernel dev encoding): replaces them. */
+int cw_loader_set_token_devs(struct cw_loader *l, const uint32_t *devs, size_t n);
+/* Mirrors struct api_key in bpf/token.bpf.h. */
+struct cw_api_server {
+	uint8_t addr[16]; /* AF_INET: 4 bytes, the rest 0 */
+	uint16_t port;	  /* host byte order */
+	uint16_t family;  /* AF_INET 2, AF_INET6 10 */
+	uint32_t pad;
+};
+/* Kubernetes API server addresses whose connects are sent: replaces them. */
+int cw_loader_set_api_servers(struct cw_loader *l, const struct cw_api_server *list, size_t n);
 void cw_loader_destroy(struct cw_loader *l);
 /* The BPF object this addon carries (the ELF the skeleton embeds). */
 const void *cw_loader_object(size_t *size);

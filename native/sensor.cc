@@ -41,6 +41,8 @@ Napi::Object Sensor::Init(Napi::Env env, Napi::Object exports)
 					       InstanceMethod("setKillArm", &Sensor::SetKillArm),
 					       InstanceMethod("setContainer", &Sensor::SetContainer),
 					       InstanceMethod("setHostFs", &Sensor::SetHostFs),
+					       InstanceMethod("setTokenDevs", &Sensor::SetTokenDevs),
+					       InstanceMethod("setApiServers", &Sensor::SetApiServers),
 					       InstanceMethod("close", &Sensor::Close),
 				       });
 	exports.Set("Sensor", f);

@@ -38,6 +38,8 @@ class Sensor : public Napi::ObjectWrap<Sensor>
 	Napi::Value SetKillArm(const Napi::CallbackInfo &info);
 	Napi::Value SetContainer(const Napi::CallbackInfo &info);
 	Napi::Value SetHostFs(const Napi::CallbackInfo &info);
+	Napi::Value SetTokenDevs(const Napi::CallbackInfo &info);
+	Napi::Value SetApiServers(const Napi::CallbackInfo &info);
 	Napi::Value Close(const Napi::CallbackInfo &info);
 
 	static int OnPrioRecord(void *ctx, void *data, size_t size);

@@ -88,3 +88,57 @@ Napi::Value Sensor::SetHostFs(const Napi::CallbackInfo &info)
 	      "setHostFs");
 	return env.Undefined();
 }
+
+/* setTokenDevs(devs: number[]): service-account volumes by superblock, kernel dev encoding. */
+Napi::Value Sensor::SetTokenDevs(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	if (info.Length() < 1 || !info[0].IsArray())
+		throw Napi::TypeError::New(env, "setTokenDevs(devs: number[])");
+	if (!loader_)
+		throw Napi::Error::New(env, "setTokenDevs: the sensor is closed");
+	Napi::Array a = info[0].As<Napi::Array>();
+	std::vector<uint32_t> devs;
+	for (uint32_t i = 0; i < a.Length(); i++) {
+		Napi::Value v = a.Get(i);
+		if (!v.IsNumber())
+			throw Napi::TypeError::New(env, "setTokenDevs(devs): each entry must be a device number");
+		devs.push_back(v.As<Napi::Number>().Uint32Value());
+	}
+	Check(env, cw_loader_set_token_devs(loader_, devs.data(), devs.size()), "setTokenDevs");
+	return env.Undefined();
+}
+
+/* setApiServers([[family, addr: Buffer(4 | 16), port], …]): replaces the API server addresses. */
+Napi::Value Sensor::SetApiServers(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	const char *usage = "setApiServers(list): each entry must be [2 | 10, Buffer of 4 | 16 bytes, port 1-65535]";
+	if (info.Length() < 1 || !info[0].IsArray())
+		throw Napi::TypeError::New(env, usage);
+	if (!loader_)
+		throw Napi::Error::New(env, "setApiServers: the sensor is closed");
+	Napi::Array a = info[0].As<Napi::Array>();
+	std::vector<cw_api_server> list;
+	for (uint32_t i = 0; i < a.Length(); i++) {
+		Napi::Value e = a.Get(i);
+		if (!e.IsArray() || e.As<Napi::Array>().Length() != 3)
+			throw Napi::TypeError::New(env, usage);
+		Napi::Array t = e.As<Napi::Array>();
+		Napi::Value fam = t.Get(0u), addr = t.Get(1u), port = t.Get(2u);
+		if (!fam.IsNumber() || !addr.IsBuffer() || !port.IsNumber())
+			throw Napi::TypeError::New(env, usage);
+		uint32_t f = fam.As<Napi::Number>().Uint32Value(), p = port.As<Napi::Number>().Uint32Value();
+		Napi::Buffer<uint8_t> b = addr.As<Napi::Buffer<uint8_t>>();
+		if (!((f == 2 && b.Length() == 4) || (f == 10 && b.Length() == 16)) || p < 1 || p > 65535)
+			throw Napi::RangeError::New(env, usage);
+		cw_api_server k;
+		memset(&k, 0, sizeof(k));
+		memcpy(k.addr, b.Data(), b.Length());
+		k.port = (uint16_t)p;
+		k.family = (uint16_t)f;
+		list.push_back(k);
+	}
+	Check(env, cw_loader_set_api_servers(loader_, list.data(), list.size()), "setApiServers");
+	return env.Undefined();
+}

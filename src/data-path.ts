@@ -113,8 +113,8 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
 }
 
 /** What the pipeline asks of the kernel side: follow older processes, kill for a containment policy, fill the containment maps. */
-function kernelHands(kernel: KernelSensor): Pick<PipelineOptions, 'follow' | 'kill' | 'contain'> {
-  return { follow: (l) => kernel.follow(l), kill: (pid, start) => loadBinding().killProcess(pid, start), contain: kernel };
+function kernelHands(kernel: KernelSensor): Pick<PipelineOptions, 'follow' | 'kill' | 'contain' | 'tokens'> {
+  return { follow: (l) => kernel.follow(l), kill: (pid, start) => loadBinding().killProcess(pid, start), contain: kernel, tokens: kernel };
 }
 
 /** Runs each task every so many ms (timers that do not keep the process alive); returns their stop. */

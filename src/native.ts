@@ -66,6 +66,10 @@ export interface NativeSensor {
   setContainer?(cgroupId: bigint, verdict: number): void;
   /** Containment: the host's mounted block devices and its / (kernel dev encoding). */
   setHostFs?(devs: number[], rootDev: number, rootIno: bigint): void;
+  /** Service-account volumes by superblock (kernel dev encoding): replaces them. */
+  setTokenDevs?(devs: number[]): void;
+  /** Kubernetes API server addresses: [family 2 | 10, address bytes (4 | 16), port]; replaces them. */
+  setApiServers?(list: [number, Buffer, number][]): void;
   close(): void;
 }
 

@@ -19,6 +19,8 @@ import { KERNEL_CLASSES } from './contain/catalog';
 import { KernelContainment, type ContainPort } from './contain/kernel';
 import type { KernelKill } from './decode/records';
 import type { RuntimeSockets } from './container/runtime-sockets';
+import { TokenVolumes, type TokenPort } from './container/token-volumes';
+import { parseApiAddress } from './detect/api-address';
 
 /** How often the host's mounted devices are re-read (for escape.mount-device and escape.chroot-host). */
 const HOST_FS_EVERY_NS = 30_000_000_000n;
@@ -41,6 +43,8 @@ export interface PipelineOptions {
   runtimeSockets?: RuntimeSockets;
   /** The stamp stage (seq, wall time); one of its own by default. */
   stamper?: EventStamper;
+  /** The kernel's service-account volumes and API server addresses (discovery.service-account-token). */
+  tokens?: TokenPort;
 }
 
 const ENOSYS = 38;
@@ -62,6 +66,7 @@ export class Pipeline {
   private readonly detector: Detector;
   readonly containment: Containment;
   private readonly kernelContain?: KernelContainment;
+  readonly tokens: TokenVolumes<ContainerFacts>;
   private selfCgroup?: bigint;
   private hostFsAt = 0n;
   private readonly log: Logger;
@@ -86,7 +91,10 @@ export class Pipeline {
       logger: this.log,
     });
     if (o.contain) this.kernelContain = new KernelContainment({ policy: o.policy ?? DEFAULT_POLICY, port: o.contain, logger: this.log });
+    const apiServers = (o.policy ?? DEFAULT_POLICY).apiServers.map(parseApiAddress);
+    this.tokens = new TokenVolumes<ContainerFacts>({ port: o.tokens, apiServers, logger: o.logger });
     this.detector = new Detector({
+      tokens: this.tokens,
       procs: this.procs,
       lifecycle: this.lifecycle,
       cgroups: this.cgroups,
@@ -167,8 +175,10 @@ export class Pipeline {
     return found.length;
   }
 
-  /** Tells the kernel's containment the container's cgroup and what it may do there. */
+  /** Tells the kernel's containment the container's cgroup and what it may do there, and the token watch its pod's volume. */
   private nameToKernel(c: ContainerFacts): void {
+    const meta = this.meta(c);
+    this.tokens.add(c, meta.container, meta.oci?.kubernetesService);
     if (!this.kernelContain) return;
     this.selfCgroup ??= this.cgroups.idOfPid(process.pid);
     const k = this.enricher.withEntry(this.meta(c), c);
@@ -198,7 +208,10 @@ export class Pipeline {
   private report(ev: LifecycleEvent): void {
     const c = ev.c;
     if (ev.kind === 'created' || ev.kind === 'started') this.nameToKernel(c);
-    else if (ev.kind === 'exited') this.kernelContain?.exited(c);
+    else if (ev.kind === 'exited') {
+      this.kernelContain?.exited(c);
+      this.tokens.remove(c);
+    }
     const meta = this.meta(c);
     const container = this.enricher.withEntry(meta, c);
     switch (ev.kind) {

@@ -30,7 +30,7 @@ import { findRuntimeState } from './state-scan';
 export interface EnrichedMeta {
   container: ContainerInput;
   /** What the rules need of the bundle's config.json, kept per container (the rest is dropped: memory). */
-  oci?: { privileged: boolean; hooks: OciHook[] };
+  oci?: { privileged: boolean; hooks: OciHook[]; kubernetesService?: OciConfigSummary['kubernetesService'] };
   /** Why some metadata is missing. */
   problems: string[];
 }
@@ -298,7 +298,15 @@ export class Enricher {
       if (problems.length) this.log.warn({ container: id, runtime: f.runtime, problems }, 'container metadata incomplete');
     }
     // A nested runtime runs its hooks inside the outer container, not on the host.
-    return { container: out, oci: oci && { privileged: c.outer ? false : oci.privileged, hooks: c.outer ? [] : oci.hooks }, problems };
+    return {
+      container: out,
+      oci: oci && {
+        privileged: c.outer ? false : oci.privileged,
+        hooks: c.outer ? [] : oci.hooks,
+        kubernetesService: oci.kubernetesService,
+      },
+      problems,
+    };
   }
 
   /**

@@ -260,6 +260,7 @@ export const ObjFlag = {
   FILE: 256,
   REF_BENEATH: 512,
   MNT_SUBTREE: 1024,
+  TOKEN: 2048,
 } as const;
 
 /** enum cw_sc: index = value; '' where a value is unused (CW_SC_MAX is the length). 16–31 are

@@ -176,6 +176,13 @@ export const RULES = catalogue([
     summary:
       "a container process connected to a container runtime's API: a unix socket known by its inode or bound under a runtime's name, or a runtime or kubelet TCP port (MEDIUM for a refused TCP attempt)",
   },
+  {
+    id: 'discovery.service-account-token',
+    techniques: ['T1613'],
+    severity: 'MEDIUM',
+    summary:
+      "a process of a pod read its service-account token (a file on the pod's token volume, by any path) and a process of the same container then connected to a Kubernetes API server within 5 minutes: what every in-cluster client does too (LOW when the container's own entry process did both; HIGH for another pod's token)",
+  },
   // T1053.007 Container Orchestration Job
   { id: 'orchestration.k8s-job', techniques: ['T1053.007'], severity: 'LOW', summary: 'container of a Kubernetes Job or CronJob' },
   {

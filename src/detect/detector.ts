@@ -25,6 +25,8 @@ import { controlFile, devName, filelessExe, mountVerdict, rootVerdict, type Host
 import { startRules } from './start-rules';
 import { podCreators, type PodCreatorClient } from './pod-rules';
 import { criClients } from '../container/cri-clients';
+import type { TokenVolumes } from '../container/token-volumes';
+import { tokenRuleOf } from './token-rules';
 import { severityRank, type Finding, type Severity } from './types';
 
 export interface DetectorDeps {
@@ -45,6 +47,8 @@ export interface DetectorDeps {
   hostFs?: HostFs;
   /** Processes connected to a runtime socket now (undefined: cannot tell). */
   criClients?: (socket: string) => PodCreatorClient[] | undefined;
+  /** Pods' service-account volumes and API servers (discovery.service-account-token). */
+  tokens?: TokenVolumes<ContainerFacts>;
 }
 
 const NS_JOINABLE: (keyof Namespaces)[] = ['mnt', 'net', 'ipc', 'uts', 'cgroup', 'user', 'pid'];
@@ -75,8 +79,15 @@ export class Detector {
   /** Mounts reported (process and mount id → when): fsmount then move_mount of one mount is one finding. */
   private readonly reportedMounts = new Map<string, bigint>();
 
+  private readonly tokens;
+
   constructor(private readonly d: DetectorDeps) {
     this.images = d.images ?? new ImageStore(d.policy.stateDir, d.logger);
+    this.tokens = tokenRuleOf(
+      d.tokens,
+      (c) => d.containerOf(c).k.pod,
+      (c) => this.name(c),
+    );
   }
 
   /** Failed reads and writes of the image first-seen store (each logged where it happened). */
@@ -265,11 +276,11 @@ export class Detector {
       case 'guard':
         return this.gate(this.guard(r, p));
       case 'connect':
-        return this.gate(this.connect(r, p));
+        return this.gate([...this.connect(r, p), ...this.tokens.onConnect(r, p, () => this.acting(r, p))]);
       case 'uring':
         return this.gate(this.uringOp(r, p));
       case 'object':
-        return this.gate(this.object(r, p));
+        return this.gate([...this.object(r, p), ...this.tokens.onObject(r, p, () => this.acting(r, p))]);
       default:
         return [];
     }

@@ -3,6 +3,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'y
 import { ACTIONS, KILLABLE, type Action } from '../contain/catalog';
 import { RULE_BY_ID } from './catalog';
 import { SEVERITIES, type Severity } from './types';
+import { parseApiAddress } from './api-address';
 
 /**
  * The policy file (`ctrwatch run --policy FILE`, YAML): rules on/off and their
@@ -23,6 +24,8 @@ export interface Policy {
   discoveryUids: number[];
   /** TCP ports of runtime and kubelet APIs: a connect to one from a container is discovery (T1613). */
   runtimePorts: number[];
+  /** Kubernetes API server addresses ("10.96.0.1:443"), besides those the kubelet gives each pod's environment. */
+  apiServers: string[];
   minSeverity: Severity;
   /** Where node state lives (images seen). */
   stateDir: string;
@@ -35,6 +38,7 @@ export const DEFAULT_POLICY: Policy = {
   criClients: ['/usr/bin/kubelet', '/usr/local/bin/kubelet', '/opt/bin/kubelet', '/usr/bin/k3s', '/usr/local/bin/k3s'],
   discoveryUids: [0],
   runtimePorts: [2375, 2376, 10250, 10255],
+  apiServers: [],
   minSeverity: 'INFO',
   stateDir: '/var/lib/ctrwatch',
 };
@@ -145,6 +149,9 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
       case 'discovery':
         parseDiscovery(rd, v, p);
         break;
+      case 'kubernetes':
+        parseKubernetes(rd, v, p);
+        break;
       case 'minSeverity':
         p.minSeverity = rd.severity(v, 'minSeverity');
         break;
@@ -153,7 +160,10 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
         if (!p.stateDir.startsWith('/')) return rd.fail(v, 'stateDir must be an absolute path');
         break;
       default:
-        return rd.fail(pair.key, `unknown key '${key}' (rules, images, trustedCreators, criClients, discovery, minSeverity, stateDir)`);
+        return rd.fail(
+          pair.key,
+          `unknown key '${key}' (rules, images, trustedCreators, criClients, discovery, kubernetes, minSeverity, stateDir)`,
+        );
     }
   }
   return p;
@@ -216,6 +226,30 @@ function parseDiscovery(rd: Reader, v: unknown, p: Policy): void {
     } else {
       return rd.fail(dp.key, `discovery: unknown setting '${dk}' (allowedUids, runtimePorts)`);
     }
+  }
+}
+
+/** Addresses in the kernel's map (bpf/token.bpf.h api_servers: 64 keys, two an IPv4 address) beside the pods' own. */
+const API_SERVERS_MAX = 16;
+
+/** kubernetes: { apiServers: ["10.96.0.1:443", "[fd00::1]:6443"] } */
+function parseKubernetes(rd: Reader, v: unknown, p: Policy): void {
+  if (!isMap(v)) return rd.fail(v, 'kubernetes must be a mapping with apiServers: [address:port]');
+  for (const kp of v.items) {
+    const kk = rd.str(kp.key, 'a kubernetes setting');
+    if (kk !== 'apiServers') return rd.fail(kp.key, `kubernetes: unknown setting '${kk}' (apiServers)`);
+    if (!isSeq(kp.value)) return rd.fail(kp.value, 'kubernetes.apiServers must be a list of address:port');
+    if (kp.value.items.length > API_SERVERS_MAX)
+      return rd.fail(kp.value, `kubernetes.apiServers holds ${kp.value.items.length} addresses, at most ${API_SERVERS_MAX}`);
+    p.apiServers = kp.value.items.map((i) => {
+      const s = rd.str(i, 'each entry of kubernetes.apiServers');
+      try {
+        parseApiAddress(s);
+      } catch (err) {
+        return rd.fail(i, `kubernetes.apiServers: ${(err as Error).message}`);
+      }
+      return s;
+    });
   }
 }
 

@@ -251,6 +251,16 @@ export class KernelSensor {
     this.native?.setHostFs?.([...fs.devs], fs.rootDev, fs.rootIno);
   }
 
+  /** Pods' service-account volumes, by superblock: read-opens of their files are sent (bpf/token.bpf.h). */
+  setTokenDevs(devs: number[]): void {
+    this.native?.setTokenDevs?.(devs);
+  }
+
+  /** Kubernetes API server addresses: connects to them are sent whatever their port. */
+  setApiServers(list: { family: 2 | 10; addr: Buffer; port: number }[]): void {
+    this.native?.setApiServers?.(list.map((a) => [a.family, a.addr, a.port]));
+  }
+
   /** Processes in the kernel's follow set (walks a map). */
   followed(): number {
     return this.native?.taskCount() ?? 0;

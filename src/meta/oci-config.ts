@@ -13,6 +13,7 @@ export const OCI_CONFIG_MAX_DEPTH = 64;
 export const LIMITS = {
   mounts: 1024,
   args: 1024,
+  env: 4096,
   annotations: 1024,
   hooksPerStage: 64,
   capsPerSet: 64,
@@ -126,6 +127,11 @@ export interface OciConfigSummary {
   readonlyPaths: string[];
   /** See isPrivilegedLike. */
   privileged: boolean;
+  /**
+   * The Kubernetes API service the kubelet told the container of (process.env
+   * KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT), when both are there and valid.
+   */
+  kubernetesService?: { host: string; port: number };
   /** Lists that were longer than our limits and were cut (e.g. "mounts", "annotations"), or strings cut short. */
   trimmed: string[];
 }
@@ -338,6 +344,27 @@ export function criFromAnnotations(a: Readonly<Record<string, string>>): CriAnno
   return cri;
 }
 
+/**
+ * KUBERNETES_SERVICE_HOST/PORT from process.env (later entries win, as in a process's own lookup).
+ * Only those two are looked at, in the first LIMITS.env entries; the rest of the environment is
+ * neither kept nor trimmed (it may hold secrets, and long values are common).
+ */
+function kubeServiceOf(v: Json | undefined): OciConfigSummary['kubernetesService'] {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw new OciConfigError('wrong-type', 'process.env', 'expected an array');
+  let host: string | undefined;
+  let port: string | undefined;
+  for (let i = 0; i < Math.min(v.length, LIMITS.env); i++) {
+    const e = v[i];
+    if (typeof e !== 'string') throw new OciConfigError('wrong-type', `process.env[${i}]`, `expected a string, got ${typeof e}`);
+    if (e.startsWith('KUBERNETES_SERVICE_HOST=')) host = e.slice('KUBERNETES_SERVICE_HOST='.length);
+    else if (e.startsWith('KUBERNETES_SERVICE_PORT=')) port = e.slice('KUBERNETES_SERVICE_PORT='.length);
+  }
+  // What the kubelet writes: an IP address (checked by its user) and a port; anything else is not used.
+  if (!host || !port || host.length > 64 || !/^\d{1,5}$/.test(port) || +port < 1 || +port > 65535) return undefined;
+  return { host, port: +port };
+}
+
 /** Parse and validate config.json bytes. Throws OciConfigError; never returns partial garbage. */
 // eslint-disable-next-line max-lines-per-function -- one validation pass over the config, field by field in the spec's order
 export function parseOciConfig(buf: Buffer, opts: OciParseOptions): OciConfigSummary {
@@ -377,6 +404,8 @@ export function parseOciConfig(buf: Buffer, opts: OciParseOptions): OciConfigSum
     const aa = r.str(p.apparmorProfile, 'process.apparmorProfile');
     if (aa !== undefined) proc.apparmorProfile = aa;
   }
+
+  const kubernetesService = p ? kubeServiceOf(p.env) : undefined;
 
   let root: OciConfigSummary['root'];
   const ro = r.obj(doc.root, 'root');
@@ -433,6 +462,7 @@ export function parseOciConfig(buf: Buffer, opts: OciParseOptions): OciConfigSum
   if (proc) summary.process = proc;
   if (root) summary.root = root;
   if (hostname !== undefined) summary.hostname = hostname;
+  if (kubernetesService) summary.kubernetesService = kubernetesService;
   if (cgroupsPath !== undefined) summary.cgroupsPath = cgroupsPath;
   summary.trimmed = [...r.trimmed].sort();
   return summary;

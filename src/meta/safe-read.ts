@@ -182,3 +182,39 @@ export function listDirUnder(root: string, rel: string, opts: { maxEntries: numb
     fs.closeSync(fd);
   }
 }
+
+/** A directory's identity, and its parent's device: different devices mean it is a mount point. */
+export interface DirStat {
+  dev: bigint;
+  ino: bigint;
+  parentDev: bigint;
+}
+
+/**
+ * fstat of the directory `root/rel` and of its parent, no link followed below root (a mount
+ * point is crossed: that is what it is for). Throws MetaReadError naming the path and reason.
+ */
+export function statDirUnder(root: string, rel: string): DirStat {
+  const shown = path.join(root, rel);
+  const parts = components(rel, shown);
+  const name = parts.pop();
+  if (name === undefined) throw new MetaReadError(shown, 'bad-path', 'no directory name');
+  const parentFd = openDirBelow(root, parts, shown);
+  let fd: number;
+  try {
+    fd = fs.openSync(`/proc/self/fd/${parentFd}/${name}`, DIR_FLAGS);
+  } catch (err) {
+    fs.closeSync(parentFd);
+    throw classify(err, parentFd, name, shown, true);
+  }
+  try {
+    const parent = fs.fstatSync(parentFd, { bigint: true });
+    const st = fs.fstatSync(fd, { bigint: true });
+    return { dev: st.dev, ino: st.ino, parentDev: parent.dev };
+  } catch (err) {
+    throw new MetaReadError(shown, 'io', `fstat failed (${errno(err) ?? 'unknown'})`, { cause: err });
+  } finally {
+    fs.closeSync(fd);
+    fs.closeSync(parentFd);
+  }
+}

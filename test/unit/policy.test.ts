@@ -23,6 +23,7 @@ describe('policy file', () => {
         'trustedCreators: [/usr/bin/bwrap]',
         'criClients: [/usr/bin/kubelet]',
         'discovery: { allowedUids: [0, 1000], runtimePorts: [2375] }',
+        'kubernetes: { apiServers: ["10.96.0.1:443", "[fd00::1]:6443"] }',
         'minSeverity: medium',
         'stateDir: /var/lib/cw',
       ].join('\n'),
@@ -35,6 +36,7 @@ describe('policy file', () => {
       criClients: ['/usr/bin/kubelet'],
       discoveryUids: [0, 1000],
       runtimePorts: [2375],
+      apiServers: ['10.96.0.1:443', '[fd00::1]:6443'],
       minSeverity: 'MEDIUM',
       stateDir: '/var/lib/cw',
     });
@@ -43,7 +45,10 @@ describe('policy file', () => {
 
   it.each([
     ['- a', 'p.yaml:1:1: the policy must be a mapping (key: value lines)'],
-    ['colour: red', "p.yaml:1:1: unknown key 'colour' (rules, images, trustedCreators, criClients, discovery, minSeverity, stateDir)"],
+    [
+      'colour: red',
+      "p.yaml:1:1: unknown key 'colour' (rules, images, trustedCreators, criClients, discovery, kubernetes, minSeverity, stateDir)",
+    ],
     ['rules: [a]', 'p.yaml:1:8: rules must be a mapping of rule id to settings'],
     ['rules: { no.such: true }', "p.yaml:1:10: unknown rule 'no.such' (ctrwatch rules lists them)"],
     ['rules: { escape.root-container: 3 }', 'p.yaml:1:33: rule escape.root-container: give true/false or {enabled, severity, action}'],
@@ -73,6 +78,23 @@ describe('policy file', () => {
       'p.yaml:1:28: discovery.runtimePorts holds 65 ports, at most 64',
     ],
     ['discovery: { users: [] }', "p.yaml:1:14: discovery: unknown setting 'users' (allowedUids, runtimePorts)"],
+    ['kubernetes: 1', 'p.yaml:1:13: kubernetes must be a mapping with apiServers: [address:port]'],
+    ['kubernetes: { servers: [] }', "p.yaml:1:15: kubernetes: unknown setting 'servers' (apiServers)"],
+    ['kubernetes: { apiServers: 10.96.0.1 }', 'p.yaml:1:27: kubernetes.apiServers must be a list of address:port'],
+    ['kubernetes: { apiServers: [1] }', 'p.yaml:1:28: each entry of kubernetes.apiServers must be a string'],
+    [
+      'kubernetes: { apiServers: ["10.96.0.1"] }',
+      `p.yaml:1:28: kubernetes.apiServers: '10.96.0.1' is not address:port ("10.96.0.1:443" or "[fd00::1]:443")`,
+    ],
+    [
+      'kubernetes: { apiServers: ["kubernetes.default:443"] }',
+      "p.yaml:1:28: kubernetes.apiServers: 'kubernetes.default' in 'kubernetes.default:443' is not an IP address (names are not resolved)",
+    ],
+    ['kubernetes: { apiServers: ["10.96.0.1:0"] }', "p.yaml:1:28: kubernetes.apiServers: port 0 in '10.96.0.1:0' is not from 1 to 65535"],
+    [
+      `kubernetes: { apiServers: [${Array.from({ length: 17 }, (_, i) => `"10.0.0.${i}:443"`).join(',')}] }`,
+      'p.yaml:1:27: kubernetes.apiServers holds 17 addresses, at most 16',
+    ],
     ['minSeverity: 3', 'p.yaml:1:14: minSeverity must be a string'],
     ['stateDir: var/lib', 'p.yaml:1:11: stateDir must be an absolute path'],
   ])('refuses %s with file, line, column and reason', (text, message) => {
