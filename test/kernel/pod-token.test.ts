@@ -143,12 +143,15 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
       expect(d.attributes.apiServer).toBe(`127.0.0.1:${port(apiPolicy)}`);
       expect(d.attributes.apiServerFrom).toBe('policy');
       expect(d.attributes.token).toBe(`${SA}/${STAMP}/token`);
+      expect(d.attributes.tokenReader).toBe('cat');
     });
 
     it('a read of the open token fd through /proc/self/fd, then a connect', async () => {
       const c = await run('by-fd', `exec 3<${SA}/namespace; cat /proc/self/fd/3 >/dev/null; ${nc(apiEnv)}`);
       const d = await cw.detection(RULE, (x) => x.container?.id === c.id, 20_000);
-      // The shell's own open of the volume's namespace file counts: any file of the volume is its secret.
+      // The last read before the connect is cat's reopen of the shell's fd through /proc/self/fd (the
+      // shell's own open counts too: any file of the volume is the pod's secret).
+      expect(d.attributes.tokenReader).toBe('cat');
       expect(d.attributes.token).toMatch(new RegExp(`^${SA}/${STAMP.replace(/\./g, '\\.')}/namespace$`));
     });
 

@@ -60,6 +60,12 @@ describe('deployment files', () => {
     const paths = spec.volumes.filter((v: any) => v.hostPath).map((v: any) => v.hostPath.path);
     for (const p of ['/sys/kernel/btf', '/sys/fs/cgroup', '/run/containerd', '/var/lib/docker', '/var/lib/containers'])
       expect(paths).toContain(p);
+    // Pods' service-account volumes are mounted by the kubelet later: they must propagate in.
+    expect(paths).toContain('/var/lib/kubelet/pods');
+    expect(c.volumeMounts.find((m: any) => m.mountPath === '/var/lib/kubelet/pods')).toMatchObject({
+      readOnly: true,
+      mountPropagation: 'HostToContainer',
+    });
     // runtime files are mounted where the runtimes name them
     for (const m of c.volumeMounts) {
       const v = spec.volumes.find((x: any) => x.name === m.name);

@@ -47,7 +47,10 @@ describe('policy file', () => {
   const bad: [string, string][] = [
     ['rules:\n  escape.nope: true\n', "p.yaml:2:3: unknown rule 'escape.nope' (ctrwatch rules lists them)"],
     ['minSeverity: LOUD\n', "p.yaml:1:14: minSeverity must be one of INFO, LOW, MEDIUM, HIGH, CRITICAL, not 'LOUD'"],
-    ['colour: blue\n', "p.yaml:1:1: unknown key 'colour' (rules, images, trustedCreators, criClients, discovery, kubernetes, minSeverity, stateDir)"],
+    [
+      'colour: blue\n',
+      "p.yaml:1:1: unknown key 'colour' (rules, images, trustedCreators, criClients, discovery, kubernetes, minSeverity, stateDir)",
+    ],
     ['discovery:\n  allowedUids: [root]\n', 'p.yaml:2:17: each uid must be a whole number ≥ 0'],
     ['images:\n  allow: registry\n', 'p.yaml:2:10: images.allow must be a list'],
     ['rules: [1, 2]\n', 'p.yaml:1:8: rules must be a mapping of rule id to settings'],
