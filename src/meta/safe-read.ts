@@ -204,8 +204,9 @@ export function statDirUnder(root: string, rel: string): DirStat {
   try {
     fd = fs.openSync(`/proc/self/fd/${parentFd}/${name}`, DIR_FLAGS);
   } catch (err) {
+    const e = classify(err, parentFd, name, shown, true);
     fs.closeSync(parentFd);
-    throw classify(err, parentFd, name, shown, true);
+    throw e;
   }
   try {
     const parent = fs.fstatSync(parentFd, { bigint: true });

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { listDirUnder, MetaReadError, readFileUnder, readFileUnderIfExists } from '../../src/meta/safe-read';
+import { listDirUnder, MetaReadError, readFileUnder, readFileUnderIfExists, statDirUnder } from '../../src/meta/safe-read';
 
 let tmp: string;
 beforeEach(() => {
@@ -156,5 +156,28 @@ describe('listDirUnder', () => {
   it('refuses a symlinked directory', () => {
     fs.symlinkSync('/etc', path.join(tmp, 'ns'));
     expect(reasonOf(() => listDirUnder(tmp, 'ns', { maxEntries: 10 }))).toBe('symlink');
+  });
+});
+
+describe('statDirUnder', () => {
+  it("gives a directory's identity and its parent's device", () => {
+    fs.mkdirSync(path.join(tmp, 'pods/vol'), { recursive: true });
+    const st = fs.statSync(path.join(tmp, 'pods/vol'), { bigint: true });
+    expect(statDirUnder(tmp, 'pods/vol')).toEqual({ dev: st.dev, ino: st.ino, parentDev: st.dev });
+    // A mount point: /proc is its own filesystem below /.
+    const proc = statDirUnder('/', 'proc');
+    expect(proc.dev).not.toBe(proc.parentDev);
+  });
+
+  it('refuses a link at any level below the root, a file, and a missing directory', () => {
+    fs.mkdirSync(path.join(tmp, 'pods'));
+    fs.symlinkSync('/proc', path.join(tmp, 'pods/vol'));
+    fs.symlinkSync(tmp, path.join(tmp, 'up'));
+    fs.writeFileSync(path.join(tmp, 'file'), '');
+    expect(reasonOf(() => statDirUnder(tmp, 'pods/vol'))).toBe('symlink');
+    expect(reasonOf(() => statDirUnder(tmp, 'up/pods'))).toBe('symlink');
+    expect(reasonOf(() => statDirUnder(tmp, 'file'))).toBe('not-regular');
+    expect(reasonOf(() => statDirUnder(tmp, 'pods/none'))).toBe('missing');
+    expect(reasonOf(() => statDirUnder(tmp, '../etc'))).toBe('bad-path');
   });
 });
