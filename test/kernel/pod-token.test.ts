@@ -30,7 +30,9 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
     let volume: string;
     /** A file named token on the host's ordinary filesystem. */
     let decoy: string;
-    let mounted = false;
+    /** Another pod's service-account volume. */
+    let otherVolume: string;
+    const mounted: string[] = [];
     let apiEnv: Server;
     let apiPolicy: Server;
     const accepted: Record<string, number> = { env: 0, policy: 0 };
@@ -50,16 +52,20 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
       state = mkdtempSync(join(tmpdir(), 'cw-token-'));
       volume = join(state, 'pods', 'uid', 'volumes', 'kubernetes.io~projected', 'kube-api-access-x7k2p');
       mkdirSync(volume, { recursive: true });
-      const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', volume], { encoding: 'utf8' });
-      if (m.status !== 0) throw new Error(`mount tmpfs: ${m.stderr}`);
-      mounted = true;
-      // The kubelet's atomic writer: a timestamped dir, ..data pointing at it, names pointing through ..data.
-      mkdirSync(join(volume, STAMP));
-      writeFileSync(join(volume, STAMP, 'token'), 'eyJhbGciOiJSUzI1NiJ9.test.sig');
-      writeFileSync(join(volume, STAMP, 'namespace'), 'shop');
-      symlinkSync(STAMP, join(volume, '..data'));
-      symlinkSync('..data/token', join(volume, 'token'));
-      symlinkSync('..data/namespace', join(volume, 'namespace'));
+      otherVolume = join(state, 'pods', 'uid2', 'volumes', 'kubernetes.io~projected', 'kube-api-access-9q8wz');
+      for (const v of [volume, otherVolume]) {
+        mkdirSync(v, { recursive: true });
+        const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', v], { encoding: 'utf8' });
+        if (m.status !== 0) throw new Error(`mount tmpfs: ${m.stderr}`);
+        mounted.push(v);
+        // The kubelet's atomic writer: a timestamped dir, ..data pointing at it, names pointing through ..data.
+        mkdirSync(join(v, STAMP));
+        writeFileSync(join(v, STAMP, 'token'), 'eyJhbGciOiJSUzI1NiJ9.test.sig');
+        writeFileSync(join(v, STAMP, 'namespace'), 'shop');
+        symlinkSync(STAMP, join(v, '..data'));
+        symlinkSync('..data/token', join(v, 'token'));
+        symlinkSync('..data/namespace', join(v, 'namespace'));
+      }
       decoy = join(state, 'decoy');
       mkdirSync(decoy);
       writeFileSync(join(decoy, 'token'), 'not a token');
@@ -79,18 +85,19 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
       await lab?.close();
       apiEnv?.close();
       apiPolicy?.close();
-      if (mounted) spawnSync('umount', ['-l', volume]);
+      for (const v of mounted) spawnSync('umount', ['-l', v]);
       rmSync(state, { recursive: true, force: true });
     });
 
     /** A container of the pod running sh -c script, with the token volume (and the decoy) mounted as the kubelet mounts volumes. */
-    async function run(name: string, script: string) {
+    async function run(name: string, script: string, extra: { hostPath: string; containerPath: string; readonly: boolean }[] = []) {
       const c = await lab.startContainer(pod, {
         name,
         command: ['/bin/sh', '-c', `${script}; exec sleep 300`],
         mounts: [
           { hostPath: volume, containerPath: SA, readonly: true },
           { hostPath: decoy, containerPath: '/decoy', readonly: true },
+          ...extra,
         ],
         envs: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(port(apiEnv)) },
       });
@@ -153,6 +160,25 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
       // shell's own open counts too: any file of the volume is the pod's secret).
       expect(d.attributes.tokenReader).toBe('cat');
       expect(d.attributes.token).toMatch(new RegExp(`^${SA}/${STAMP.replace(/\./g, '\\.')}/namespace$`));
+    });
+
+    it("another pod's token, reached through a mount of the kubelet's directory: HIGH, naming that pod", async () => {
+      const victim = await lab.runPod({ name: 'victim-2b9x', namespace: 'kube-system', hostNetwork: true });
+      const v = await lab.startContainer(victim, {
+        name: 'controller',
+        command: ['/bin/sleep', '300'],
+        mounts: [{ hostPath: otherVolume, containerPath: SA, readonly: true }],
+      });
+      await cw.waitFor((e) => e.containerStarted?.container?.id === v.id, 15_000);
+      const c = await run('thief', `cat /stolen/token >/dev/null; ${nc(apiEnv)}`, [
+        { hostPath: otherVolume, containerPath: '/stolen', readonly: true },
+      ]);
+      const d = await cw.detection(RULE, (x) => x.container?.id === c.id, 20_000);
+      expect(d.severity).toBe('HIGH');
+      expect(d.attributes.pod).toBe('shop/reader-6f7d');
+      expect(d.attributes.tokenPod).toBe('kube-system/victim-2b9x');
+      expect(d.attributes.token).toBe(`${SA}/${STAMP}/token`);
+      expect(d.message).toContain("read pod kube-system/victim-2b9x's service-account token");
     });
 
     it('quiet: a token read alone, a connect alone, and a file named token on another filesystem', async () => {
