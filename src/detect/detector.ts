@@ -119,6 +119,7 @@ export class Detector {
 
   onLifecycle(ev: LifecycleEvent): Finding[] {
     if (ev.kind === 'created') return this.gate(this.podCreation(ev.c));
+    if (ev.kind === 'exited') this.tokens.forget(ev.c);
     if (ev.kind !== 'started') return [];
     const c = ev.c;
     const { k, meta } = this.d.containerOf(c);
