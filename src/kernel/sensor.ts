@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { statNames } from '../decode/layout';
 import { readHostFacts, type HostFacts } from '../host';
-import type { HostFs } from '../detect/object-rules';
+import type { HostFs } from '../host-fs';
 import { loadBinding, type NativeBinding, type NativeSensor } from '../native';
 import { release } from 'node:os';
 import { degradations, featureNotes, hookName, refusal, type Degradation, type KernelFeatures, type ProgramInfo } from './features';
