@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LATENCY_TARGET } from './latency';
 import { summarize, type Summary } from './lib';
 import { barSvg, cdfSvg, intervalSvg, lineSvg } from './plots';
-import type { BenchReport, Figure } from './report';
+import type { BenchReport, Figure } from './report-types';
 import { MEMORY_TARGET_MB } from './scale';
 import { EVASION_PREFIXES } from './variants';
 

@@ -5,64 +5,13 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BpfStatsResult } from './bpfstats';
-import type { ChurnResult } from './churn';
-import type { DecodeResult } from './decode';
-import { LATENCY_TARGET, type Dist, type LatencyResult } from './latency';
-import { BENCH, type BuildIdentity, type Machine, type Summary } from './lib';
-import type { LossResult } from './loss';
-import type { OverheadResult, VariantFigures } from './overhead';
-import { RULES_TARGET_NS, type RulesResult } from './rules';
-import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type ScaleResult } from './scale';
-import type { ShipResult } from './ship';
+import { LATENCY_TARGET, type Dist } from './latency';
+import { BENCH, type Summary } from './lib';
+import type { VariantFigures } from './overhead';
+import { RULES_TARGET_NS } from './rules';
+import { MEMORY_TARGET_MB, THROUGHPUT_TARGET } from './scale';
 import { perfFigures, renderShip, writePlots } from './report-perf';
-
-/** What `ctrwatch run` logged when it stopped, per overhead run. */
-export interface RunCounters {
-  round: number;
-  scenario: string;
-  records?: number;
-  dropped?: number;
-  decodeErrors?: number;
-}
-
-export interface BenchReport {
-  generatedAt: string;
-  command: string;
-  env: Record<string, string>;
-  machine: Machine;
-  /** What was measured: the build snapshot's identity. */
-  build?: BuildIdentity;
-  wallS: number;
-  overhead?: OverheadResult;
-  ctrwatchCounters?: RunCounters[];
-  decode?: DecodeResult;
-  bpfStats?: BpfStatsResult;
-  latency?: LatencyResult;
-  churn?: ChurnResult;
-  scale?: ScaleResult;
-  rules?: RulesResult;
-  loss?: LossResult;
-  ship?: ShipResult;
-  leftovers: string[];
-}
-
-export interface Figure {
-  id: string;
-  title: string;
-  command: string;
-  /** Rounds, repetitions or samples behind the figure. */
-  rounds: number;
-  unit: string;
-  /** Median (p50 for distributions; the value itself for a single count). */
-  median: number;
-  q1: number;
-  q3: number;
-  /** Distributions of samples: the 99th percentile, which the target is about. */
-  p99?: number;
-  target?: string;
-  met?: boolean;
-}
+import type { BenchReport, Figure } from './report-types';
 
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');

@@ -58,7 +58,8 @@ import {
 } from './lib';
 import { runLoss } from './loss';
 import { runOverhead, type OverheadResult } from './overhead';
-import { writeReport, type BenchReport, type RunCounters } from './report';
+import { writeReport } from './report';
+import type { BenchReport, RunCounters } from './report-types';
 import { runRules } from './rules';
 import { runScale } from './scale';
 import { runShip } from './ship';

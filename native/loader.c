@@ -177,26 +177,28 @@ struct rt_sock_key {
 	__u32 pad;
 };
 
-int cw_loader_set_runtime_sockets(struct cw_loader *l, const uint32_t *devs, const uint64_t *inos, size_t n)
+/* Make map m's key set exactly keys[0..n) (each ksz bytes, value 1). Drop what is
+ * not in the new set first, then add the set: a key in both never leaves the map,
+ * so no connect to a socket (or open on a device) in both is missed meanwhile. */
+static int replace_key_set(struct bpf_map *m, const void *keys, size_t n, size_t ksz)
 {
-	struct bpf_map *m = l->skel->maps.rt_socks;
-	struct rt_sock_key k, next;
+	const unsigned char *want = keys;
+	unsigned char k[32], next[32];
 	__u8 one = 1;
 	int err;
 
-	/* Delete what is not in the new set, then add the new set: a socket in
-	 * both never leaves the map, so no connect to it is missed meanwhile. */
-	memset(&k, 0, sizeof(k));
-	err = bpf_map__get_next_key(m, NULL, &next, sizeof(next));
+	if (ksz > sizeof(k) || bpf_map__key_size(m) != ksz)
+		return -EINVAL;
+	err = bpf_map__get_next_key(m, NULL, next, ksz);
 	while (err == 0) {
 		bool keep = false;
 
-		k = next;
+		memcpy(k, next, ksz);
 		for (size_t i = 0; i < n && !keep; i++)
-			keep = k.ino == inos[i] && k.dev == devs[i];
-		err = bpf_map__get_next_key(m, &k, &next, sizeof(next));
+			keep = memcmp(k, want + i * ksz, ksz) == 0;
+		err = bpf_map__get_next_key(m, k, next, ksz);
 		if (!keep) {
-			int derr = bpf_map__delete_elem(m, &k, sizeof(k), 0);
+			int derr = bpf_map__delete_elem(m, k, ksz, 0);
 			if (derr && derr != -ENOENT)
 				return derr;
 		}
@@ -204,14 +206,27 @@ int cw_loader_set_runtime_sockets(struct cw_loader *l, const uint32_t *devs, con
 	if (err != -ENOENT)
 		return err;
 	for (size_t i = 0; i < n; i++) {
-		memset(&k, 0, sizeof(k));
-		k.ino = inos[i];
-		k.dev = devs[i];
-		err = bpf_map__update_elem(m, &k, sizeof(k), &one, sizeof(one), BPF_ANY);
+		err = bpf_map__update_elem(m, want + i * ksz, ksz, &one, sizeof(one), BPF_ANY);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+int cw_loader_set_runtime_sockets(struct cw_loader *l, const uint32_t *devs, const uint64_t *inos, size_t n)
+{
+	struct rt_sock_key *keys = calloc(n ? n : 1, sizeof(*keys)); /* zeroed: pad is part of the key */
+	int err;
+
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		keys[i].ino = inos[i];
+		keys[i].dev = devs[i];
+	}
+	err = replace_key_set(l->skel->maps.rt_socks, keys, n, sizeof(*keys));
+	free(keys);
+	return err;
 }
 
 int cw_loader_stats_fd(const struct cw_loader *l)
@@ -300,34 +315,13 @@ struct cw_host_root {
 
 int cw_loader_set_host_fs(struct cw_loader *l, const uint32_t *devs, size_t n, uint32_t root_dev, uint64_t root_ino)
 {
-	struct bpf_map *m = l->skel->maps.host_devs;
 	struct cw_host_root root = { .ino = root_ino, .dev = root_dev };
-	uint32_t k, next, zero = 0;
-	__u8 one = 1;
+	uint32_t zero = 0;
 	int err;
 
-	/* As for runtime sockets: drop what left, then add, so a device in both is never missing. */
-	err = bpf_map__get_next_key(m, NULL, &next, sizeof(next));
-	while (err == 0) {
-		bool keep = false;
-
-		k = next;
-		for (size_t i = 0; i < n && !keep; i++)
-			keep = k == devs[i];
-		err = bpf_map__get_next_key(m, &k, &next, sizeof(next));
-		if (!keep) {
-			int derr = bpf_map__delete_elem(m, &k, sizeof(k), 0);
-			if (derr && derr != -ENOENT)
-				return derr;
-		}
-	}
-	if (err != -ENOENT)
+	err = replace_key_set(l->skel->maps.host_devs, devs, n, sizeof(*devs));
+	if (err)
 		return err;
-	for (size_t i = 0; i < n; i++) {
-		err = bpf_map__update_elem(m, &devs[i], sizeof(devs[i]), &one, sizeof(one), BPF_ANY);
-		if (err)
-			return err;
-	}
 	if (bpf_map__value_size(l->skel->maps.host_root) != sizeof(root))
 		return -EINVAL;
 	return bpf_map__update_elem(l->skel->maps.host_root, &zero, sizeof(zero), &root, sizeof(root), BPF_ANY);

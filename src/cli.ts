@@ -9,7 +9,7 @@ import { formatJson, formatTable, listContainers } from './ps';
 import { formatPodJson, formatPodTable } from './ps-pods';
 import { DEFAULT_POLICY, loadPolicy, PolicyError, type Policy } from './detect/policy';
 import { RULES } from './detect/catalog';
-import { KILLABLE } from './contain/catalog';
+import { KILLABLE } from './detect/actions';
 import { CredentialsError, OutputSpecError, parseOutputs, SINK_FLAGS, SINK_USAGE, sinkFlags, type SinkFlags } from './sinks';
 import { CollectFlagError, COLLECT_USAGE } from './collect/flags';
 import { collectMain } from './collect/main';

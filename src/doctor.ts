@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { featureNotes, refusal, type KernelFeatures } from './kernel/features';
+import { featureNotes, refusal } from './kernel/features';
+import type { KernelFeatures } from './native';
 import { readHostFacts } from './host';
 import { SensorStartError, KernelSensor } from './kernel/sensor';
 import { tracefsPath, withTracefs } from './kernel/tracefs';

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { NS_NAMES } from './decode/layout';
-import { hostFsFromMountinfo, type HostFs } from './detect/object-rules';
+import { hostFsFromMountinfo, type HostFs } from './host-fs';
 
 /** Facts about the node that the kernel programs are configured with. */
 export interface CgroupLayout {

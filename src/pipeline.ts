@@ -15,7 +15,7 @@ import { DEFAULT_POLICY, type Policy } from './detect/policy';
 import type { Finding } from './detect/types';
 import type { Proc } from './process/table';
 import { Containment, type KillFn } from './contain/containment';
-import { KERNEL_CLASSES } from './contain/catalog';
+import { KERNEL_CLASSES } from './detect/actions';
 import { KernelContainment, type ContainPort } from './contain/kernel';
 import type { KernelKill } from './decode/records';
 import type { RuntimeSockets } from './container/runtime-sockets';

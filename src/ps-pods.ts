@@ -46,20 +46,17 @@ export function groupByPod(cs: ContainerInput[]): { pods: PodGroup[]; others: Co
   return { pods: list, others };
 }
 
-/** Names and labels are the pod creator's: no control characters reach the terminal. */
-const printable = (s: string | undefined) => s?.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-
 export function formatPodTable(cs: ContainerInput[]): string {
   const { pods, others } = groupByPod(cs);
   const rows = [['NAMESPACE', 'POD', 'CONTAINER', 'ROLE', 'CONTAINER ID', 'IMAGE', 'PID', 'PRIVILEGED', 'HOST NS']];
   const row = (c: ContainerInput, ns: string, pod: string, role: string) =>
     rows.push([
-      cut(printable(ns), 20),
-      cut(printable(pod), 32),
-      cut(printable(c.pod?.containerName ?? (c.pod?.sandbox ? '' : c.name)), 24),
+      cut(ns, 20),
+      cut(pod, 32),
+      cut(c.pod?.containerName ?? (c.pod?.sandbox ? '' : c.name), 24),
       role,
       cut(c.id, 16),
-      cut(printable(c.image), 32),
+      cut(c.image, 32),
       String(c.initPid ?? '-'),
       c.privileged ? 'yes' : 'no',
       hostNsColumn(c),

@@ -26,7 +26,15 @@ export function listContainers(logger: Logger): ContainerInput[] {
     .sort((a, b) => (a.initPid ?? 0) - (b.initPid ?? 0));
 }
 
-export const cut = (s: string | undefined, n: number) => (!s ? '-' : s.length > n ? `${s.slice(0, n - 1)}…` : s);
+/** Names, images and users come from the container's creator: no control or
+ * direction-changing character reaches the terminal. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/** One table cell: printable, at most n characters. */
+export function cut(raw: string | undefined, n: number): string {
+  const s = raw?.replace(UNPRINTABLE, '?');
+  return !s ? '-' : s.length > n ? `${s.slice(0, n - 1)}…` : s;
+}
 
 /** The host namespaces a container shares, as a table cell (user and cgroup left out). */
 export function hostNsColumn(c: ContainerInput): string {
@@ -42,7 +50,7 @@ export function formatTable(cs: ContainerInput[]): string {
       cut(c.name, 24),
       cut(c.image, 32),
       String(c.initPid ?? '-'),
-      c.user ?? '-',
+      cut(c.user, 16),
       c.privileged ? 'yes' : 'no',
       hostNsColumn(c),
     ]);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { release } from 'node:os';
-import type { KernelFeatures } from './kernel/features';
+import type { KernelFeatures } from './native';
 import type { NativeBinding } from './native';
 import { sensorVersion } from './paths';
 

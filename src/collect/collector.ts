@@ -12,7 +12,7 @@ import { loadEventSchema, type EventSchema } from '../proto/schema';
 import { compileEventCodec, type EventCodec } from '../proto/codec';
 import { isLoopback, readTokens, serverCredentials, type TlsFiles } from '../proto/credentials';
 import { decodeBatch, encodeAck, SHIP_PATH, type Ack } from '../proto/wire';
-import { SilenceWatch } from './silence';
+import { SilenceWatch, silentEvent } from './silence';
 import { NodeLog } from './node-log';
 
 export interface CollectorOptions {
@@ -113,17 +113,7 @@ class Collector {
     for (const s of this.silence.check(nowMs)) {
       this.counters.silent++;
       this.log.warn({ node: s.node, bootId: s.bootId, instance: s.instanceId, silentForMs: s.silentForMs }, 'sensor silent');
-      const ev = {
-        timeUnixNano: String(BigInt(nowMs) * 1_000_000n),
-        node: s.node,
-        bootId: s.bootId,
-        sensorSilent: {
-          instanceId: s.instanceId,
-          lastStatsUnixNano: String(BigInt(s.lastStatsAtMs) * 1_000_000n),
-          intervalMs: String(s.intervalMs),
-          silentForMs: String(s.silentForMs),
-        },
-      };
+      const ev = silentEvent(s, nowMs);
       this.o.onEvents?.({ node: s.node, bootId: s.bootId, instanceId: s.instanceId }, [ev]);
       this.nodeLog(s.node)
         .then((l) => l.append(`${JSON.stringify(ev)}\n`, 1))

@@ -5,13 +5,15 @@
 // windows per boot/instance). A message is acknowledged only after the lines it produced are
 // durable, so a crash redelivers it and the window drops what was already written.
 // Messages that are not valid events (bad protobuf, bad node name) are logged, counted and
-// terminated (never redelivered).
+// terminated (never redelivered). A sensor whose sensorStats stop for two of its intervals is
+// raised as sensorSilent, as the gRPC collector does (silence.ts).
 
 import * as path from 'node:path';
 import { AckPolicy, connect, DeliverPolicy, type JsMsg, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { EventCodec } from '../proto/codec';
 import { NodeLog } from './node-log';
+import { SilenceWatch, silentEvent } from './silence';
 
 const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 
@@ -35,12 +37,16 @@ export interface JetStreamCollectorStats {
   written: number;
   duplicates: number;
   invalid: number;
+  /** sensorSilent events raised: sensors whose stats stopped for two intervals. */
+  silent: number;
 }
 
 export class JetStreamCollector {
   private readonly log: Logger;
   private readonly nodes = new Map<string, Promise<NodeLog>>();
-  private readonly counters: JetStreamCollectorStats = { received: 0, written: 0, duplicates: 0, invalid: 0 };
+  private readonly counters: JetStreamCollectorStats = { received: 0, written: 0, duplicates: 0, invalid: 0, silent: 0 };
+  private readonly silence = new SilenceWatch();
+  private readonly silenceTimer: NodeJS.Timeout;
   private stopped = false;
   private loop?: Promise<void>;
 
@@ -49,6 +55,19 @@ export class JetStreamCollector {
     private readonly nc: NatsConnection,
   ) {
     this.log = o.logger.child({ component: 'jetstream-collector', stream: o.stream });
+    this.silenceTimer = setInterval(() => this.raiseSilent(Date.now()), 1000).unref();
+  }
+
+  /** A sensorSilent line in the node's log for each sensor whose stats stopped. */
+  private raiseSilent(nowMs: number): void {
+    for (const s of this.silence.check(nowMs)) {
+      this.counters.silent++;
+      this.log.warn({ node: s.node, bootId: s.bootId, instance: s.instanceId, silentForMs: s.silentForMs }, 'sensor silent');
+      const line = `${JSON.stringify(silentEvent(s, nowMs))}\n`;
+      this.nodeLog(s.node)
+        .then((l) => l.append(line, 1))
+        .catch((err: unknown) => this.log.error({ err, node: s.node }, 'sensorSilent not written'));
+    }
   }
 
   static async start(o: JetStreamCollectorOptions): Promise<JetStreamCollector> {
@@ -127,7 +146,10 @@ export class JetStreamCollector {
           this.counters.duplicates++;
           continue;
         }
-        const line = this.o.codec.jsonLine(m.data) + '\n';
+        const obj = this.o.codec.decode(m.data);
+        if (obj.sensorStats && typeof obj.timeUnixNano === 'string')
+          this.silence.stats(h.node, h.bootId, instance, BigInt(obj.timeUnixNano), Date.now());
+        const line = JSON.stringify(obj) + '\n';
         let t = texts.get(h.node);
         if (!t) texts.set(h.node, (t = { text: [], lines: 0 }));
         t.text.push(line);
@@ -148,6 +170,7 @@ export class JetStreamCollector {
 
   async close(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.silenceTimer);
     await this.loop?.catch(() => undefined);
     await this.nc.drain().catch(() => undefined);
     for (const p of this.nodes.values()) await (await p).close();

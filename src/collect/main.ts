@@ -8,13 +8,23 @@ import { loadEventSchema } from '../proto/schema';
 import { runCollector } from './collector';
 import { CollectFlagError, COLLECT_FLAGS, collectFlags, FROM_FLAGS, fromFlags } from './flags';
 import { JetStreamCollector } from './jetstream';
-import { CONSOLE_FLAGS, consoleFlags, openConsole } from '../console';
+import { CONSOLE_FLAGS, ConsoleFlagError, consoleFlags, openConsole } from '../console';
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
   try {
     return parseArgs({ args, options, allowPositionals: false, strict: true });
   } catch (err) {
     throw new CollectFlagError((err as Error).message);
+  }
+}
+
+/** The console's flag errors are usage errors of `collect`, as its own are. */
+function consoleFlag<T>(parseFlags: () => T): T {
+  try {
+    return parseFlags();
+  } catch (err) {
+    if (err instanceof ConsoleFlagError) throw new CollectFlagError(err.message);
+    throw err;
   }
 }
 
@@ -43,7 +53,7 @@ export async function collectMain(args: string[], log: Logger): Promise<number> 
   if (args.some((a) => a === '--from' || a.startsWith('--from='))) return collectJetStream(args, log);
   const { values } = parse(args, { ...COLLECT_FLAGS, ...CONSOLE_FLAGS, 'log-level': { type: 'string' } });
   const o = collectFlags(values);
-  const uiFlags = consoleFlags(values, o.outDir);
+  const uiFlags = consoleFlag(() => consoleFlags(values, o.outDir));
   const ui = uiFlags && (await openConsole(uiFlags, o, log));
   try {
     const c = await runCollector({ ...o, logger: log, onEvents: ui && ((h, evs) => ui.store.ingest(h, evs)) });

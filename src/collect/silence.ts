@@ -71,3 +71,18 @@ export class SilenceWatch {
     return out;
   }
 }
+
+/** The sensorSilent event a collector writes into the node's log (and hands to its console). */
+export function silentEvent(s: SilentSensor, nowMs: number): Record<string, unknown> {
+  return {
+    timeUnixNano: String(BigInt(nowMs) * 1_000_000n),
+    node: s.node,
+    bootId: s.bootId,
+    sensorSilent: {
+      instanceId: s.instanceId,
+      lastStatsUnixNano: String(BigInt(s.lastStatsAtMs) * 1_000_000n),
+      intervalMs: String(s.intervalMs),
+      silentForMs: String(s.silentForMs),
+    },
+  };
+}

@@ -1,11 +1,12 @@
 // The console's `ctrwatch collect` flags (--ui and its database's), checked with clear errors.
 
 import * as path from 'node:path';
-import { CollectFlagError } from '../collect/flags';
 import { unpackedRoot } from '../paths';
 
-/** A bad console flag: a usage error of `ctrwatch collect`. */
-export class ConsoleFlagError extends CollectFlagError {}
+/** A bad console flag: `ctrwatch collect` reports it as a usage error. */
+export class ConsoleFlagError extends Error {
+  override name = 'ConsoleFlagError';
+}
 
 export const CONSOLE_FLAGS = {
   ui: { type: 'string' },

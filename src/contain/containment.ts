@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { KernelKill } from '../decode/records';
 import type { Policy } from '../detect/policy';
 import type { Finding } from '../detect/types';
-import { KERNEL_CLASSES, KILLABLE } from './catalog';
+import { KERNEL_CLASSES, KILLABLE } from '../detect/actions';
 import { decide, type Decision, type Outcome } from './decide';
 import { fromKernel } from './kernel';
 

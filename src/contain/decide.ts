@@ -1,6 +1,6 @@
 import { globMatch } from '../detect/policy';
 import type { Finding } from '../detect/types';
-import { KILLABLE, type Action, type KillPath } from './catalog';
+import { KILLABLE, type Action, type KillPath } from '../detect/actions';
 
 /** What the detection says was done about it (proto ContainmentAction). */
 export type Outcome = 'KILLED' | 'WOULD_KILL' | 'KILL_FAILED' | 'SPARED' | 'DENIED';

@@ -3,8 +3,8 @@ import type { ContainerFacts } from '../container/lifecycle';
 import { Arm, ContainerVerdict, KILL_CLASSES, type KillClass } from '../decode/layout';
 import type { KernelKill } from '../decode/records';
 import { globMatch, type Policy } from '../detect/policy';
-import type { HostFs } from '../detect/object-rules';
-import { KERNEL_CLASSES } from './catalog';
+import type { HostFs } from '../host-fs';
+import { KERNEL_CLASSES } from '../detect/actions';
 import type { Decision } from './decide';
 
 /** What the kernel side offers containment (KernelSensor): its maps. */

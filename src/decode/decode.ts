@@ -257,131 +257,149 @@ function i64(v: Views, at: number): number {
 const u32at = (v: Views, at: number) => v.u32[at >>> 2];
 
 function one(v: Views, at: number, type: number, size: number): KernelRecord | string {
-  const buf = v.buf;
   const ktime = v.u64[(at + cw_hdr.fields.ktime[0]) >>> 3];
   const cpu = u32at(v, at + cw_hdr.fields.cpu[0]);
   const t = task(v, at + TASK_AT);
   switch (type) {
     case RecordType.FORK:
       return { kind: 'fork', ktime, cpu, task: t, newNs: nsMask(u32at(v, at + cw_fork.fields.new_ns[0])) };
-    case RecordType.EXEC: {
-      const F = cw_exec.fields;
-      const argsLen = u32at(v, at + F.args_len[0]);
-      if (argsLen > F.args[1] || EXEC_FIXED_SIZE + argsLen > size) return `exec args_len ${argsLen} exceeds record size ${size}`;
-      return {
-        kind: 'exec',
-        ktime,
-        cpu,
-        task: t,
-        filename: cstr(buf, at + F.filename[0], F.filename[1]),
-        argv: argv(buf, at + F.args[0], argsLen),
-        argsTruncated: u32at(v, at + F.args_truncated[0]) !== 0,
-        oldPid: u32at(v, at + F.old_pid[0]),
-        exe: {
-          ino: v.u64[(at + F.exe_ino[0]) >>> 3],
-          dev: u32at(v, at + F.exe_dev[0]),
-          fsMagic: u32at(v, at + F.exe_fs_magic[0]),
-          nlink: u32at(v, at + F.exe_nlink[0]),
-          mtime: i64(v, at + F.exe_mtime[0]),
-          ctime: i64(v, at + F.exe_ctime[0]),
-        },
-      };
-    }
+    case RecordType.EXEC:
+      return exec(v, at, size, ktime, cpu, t);
     case RecordType.EXIT:
       return { kind: 'exit', ktime, cpu, task: t, exitStatus: v.i32[(at + cw_exit.fields.exit_code[0]) >>> 2] };
     case RecordType.CGROUP_MKDIR:
     case RecordType.CGROUP_RMDIR:
-    case RecordType.CGROUP_ATTACH: {
-      const F = cw_cgroup.fields;
-      const r: CgroupRecord = {
-        kind: CGROUP_KINDS[type],
-        ktime,
-        cpu,
-        task: t,
-        cgroupId: v.u64[(at + F.cgroup_id[0]) >>> 3],
-        hierarchyId: u32at(v, at + F.hierarchy_id[0]),
-        level: u32at(v, at + F.level[0]),
-        path: cstr(buf, at + F.path[0], F.path[1]),
-      };
-      return r;
-    }
-    case RecordType.SYSCALL: {
-      const F = cw_syscall.fields;
-      const sc = u32at(v, at + F.sc[0]);
-      const name = SYSCALL_NAMES[sc];
-      if (!name) return `unknown syscall ${sc}`;
-      const q = (at + F.args[0]) >>> 3;
-      const r: SyscallRecord = {
-        kind: 'syscall',
-        ktime,
-        cpu,
-        task: t,
-        syscall: name as SyscallName,
-        ret: v.i32[(at + F.ret[0]) >>> 2],
-        args: [v.u64[q], v.u64[q + 1], v.u64[q + 2], v.u64[q + 3]],
-        oldNs: namespaces(v.u32, (at + F.old_ns[0]) >>> 2),
-        path0: cstr(buf, at + F.path0[0], F.path0[1]),
-        path1: cstr(buf, at + F.path1[0], F.path1[1]),
-        fstype: cstr(buf, at + F.fstype[0], F.fstype[1]),
-      };
-      const k = killAt(buf, at + F.kill[0]);
-      if (k) r.kill = k;
-      return r;
-    }
+    case RecordType.CGROUP_ATTACH:
+      return cgroup(v, at, type, ktime, cpu, t);
+    case RecordType.SYSCALL:
+      return syscall(v, at, ktime, cpu, t);
     case RecordType.OBJECT:
       return object(v, at, ktime, cpu, t);
-    case RecordType.GUARD: {
-      const F = cw_guard.fields;
-      const what = u32at(v, at + F.what[0]);
-      if (what !== GuardWhat.SIGNAL && what !== GuardWhat.PTRACE) return `unknown guard record ${what}`;
-      const r: GuardRecord = {
-        kind: 'guard',
-        ktime,
-        cpu,
-        task: t,
-        what: what === GuardWhat.SIGNAL ? 'signal' : 'ptrace',
-        targetTid: u32at(v, at + F.target_tid[0]),
-        sig: v.i32[(at + F.sig[0]) >>> 2],
-        code: v.i32[(at + F.code[0]) >>> 2],
-        result: v.i32[(at + F.result[0]) >>> 2],
-      };
-      const k = killAt(buf, at + F.kill[0]);
-      if (k) r.kill = k;
-      return r;
-    }
-    case RecordType.CONNECT: {
-      const F = cw_connect.fields;
-      const fam = buf.readUInt16LE(at + F.family[0]);
-      if (fam !== AF_UNIX && fam !== AF_INET && fam !== AF_INET6) return `unknown connect family ${fam}`;
-      return {
-        kind: 'connect',
-        ktime,
-        cpu,
-        task: t,
-        family: fam === AF_UNIX ? 'unix' : fam === AF_INET ? 'inet' : 'inet6',
-        ret: v.i32[(at + F.ret[0]) >>> 2],
-        fd: u32at(v, at + F.fd[0]),
-        peerDev: u32at(v, at + F.peer_dev[0]),
-        peerIno: v.u64[(at + F.peer_ino[0]) >>> 3],
-        peerPath: fam === AF_UNIX ? cstr(buf, at + F.path[0], F.path[1]) : '',
-        port: buf.readUInt16LE(at + F.port[0]),
-        addr: fam === AF_UNIX ? '' : ipString(buf, at + F.addr[0], fam),
-      };
-    }
-    case RecordType.URING: {
-      const F = cw_uring.fields;
-      return {
-        kind: 'uring',
-        ktime,
-        cpu,
-        task: t,
-        opcode: u32at(v, at + F.opcode[0]),
-        userData: v.u64[(at + F.user_data[0]) >>> 3],
-        sqThread: u32at(v, at + F.sq_thread[0]) !== 0,
-      };
-    }
+    case RecordType.GUARD:
+      return guard(v, at, ktime, cpu, t);
+    case RecordType.CONNECT:
+      return connect(v, at, ktime, cpu, t);
+    case RecordType.URING:
+      return uring(v, at, ktime, cpu, t);
   }
   return `unknown record type ${type}`;
+}
+
+function exec(v: Views, at: number, size: number, ktime: bigint, cpu: number, t: TaskInfo): KernelRecord | string {
+  const F = cw_exec.fields;
+  const argsLen = u32at(v, at + F.args_len[0]);
+  if (argsLen > F.args[1] || EXEC_FIXED_SIZE + argsLen > size) return `exec args_len ${argsLen} exceeds record size ${size}`;
+  return {
+    kind: 'exec',
+    ktime,
+    cpu,
+    task: t,
+    filename: cstr(v.buf, at + F.filename[0], F.filename[1]),
+    argv: argv(v.buf, at + F.args[0], argsLen),
+    argsTruncated: u32at(v, at + F.args_truncated[0]) !== 0,
+    oldPid: u32at(v, at + F.old_pid[0]),
+    exe: {
+      ino: v.u64[(at + F.exe_ino[0]) >>> 3],
+      dev: u32at(v, at + F.exe_dev[0]),
+      fsMagic: u32at(v, at + F.exe_fs_magic[0]),
+      nlink: u32at(v, at + F.exe_nlink[0]),
+      mtime: i64(v, at + F.exe_mtime[0]),
+      ctime: i64(v, at + F.exe_ctime[0]),
+    },
+  };
+}
+
+function cgroup(v: Views, at: number, type: keyof typeof CGROUP_KINDS, ktime: bigint, cpu: number, t: TaskInfo): CgroupRecord {
+  const F = cw_cgroup.fields;
+  return {
+    kind: CGROUP_KINDS[type],
+    ktime,
+    cpu,
+    task: t,
+    cgroupId: v.u64[(at + F.cgroup_id[0]) >>> 3],
+    hierarchyId: u32at(v, at + F.hierarchy_id[0]),
+    level: u32at(v, at + F.level[0]),
+    path: cstr(v.buf, at + F.path[0], F.path[1]),
+  };
+}
+
+function syscall(v: Views, at: number, ktime: bigint, cpu: number, t: TaskInfo): SyscallRecord | string {
+  const F = cw_syscall.fields;
+  const buf = v.buf;
+  const sc = u32at(v, at + F.sc[0]);
+  const name = SYSCALL_NAMES[sc];
+  if (!name) return `unknown syscall ${sc}`;
+  const q = (at + F.args[0]) >>> 3;
+  const r: SyscallRecord = {
+    kind: 'syscall',
+    ktime,
+    cpu,
+    task: t,
+    syscall: name as SyscallName,
+    ret: v.i32[(at + F.ret[0]) >>> 2],
+    args: [v.u64[q], v.u64[q + 1], v.u64[q + 2], v.u64[q + 3]],
+    oldNs: namespaces(v.u32, (at + F.old_ns[0]) >>> 2),
+    path0: cstr(buf, at + F.path0[0], F.path0[1]),
+    path1: cstr(buf, at + F.path1[0], F.path1[1]),
+    fstype: cstr(buf, at + F.fstype[0], F.fstype[1]),
+  };
+  const k = killAt(buf, at + F.kill[0]);
+  if (k) r.kill = k;
+  return r;
+}
+
+function guard(v: Views, at: number, ktime: bigint, cpu: number, t: TaskInfo): GuardRecord | string {
+  const F = cw_guard.fields;
+  const what = u32at(v, at + F.what[0]);
+  if (what !== GuardWhat.SIGNAL && what !== GuardWhat.PTRACE) return `unknown guard record ${what}`;
+  const r: GuardRecord = {
+    kind: 'guard',
+    ktime,
+    cpu,
+    task: t,
+    what: what === GuardWhat.SIGNAL ? 'signal' : 'ptrace',
+    targetTid: u32at(v, at + F.target_tid[0]),
+    sig: v.i32[(at + F.sig[0]) >>> 2],
+    code: v.i32[(at + F.code[0]) >>> 2],
+    result: v.i32[(at + F.result[0]) >>> 2],
+  };
+  const k = killAt(v.buf, at + F.kill[0]);
+  if (k) r.kill = k;
+  return r;
+}
+
+function connect(v: Views, at: number, ktime: bigint, cpu: number, t: TaskInfo): KernelRecord | string {
+  const F = cw_connect.fields;
+  const buf = v.buf;
+  const fam = buf.readUInt16LE(at + F.family[0]);
+  if (fam !== AF_UNIX && fam !== AF_INET && fam !== AF_INET6) return `unknown connect family ${fam}`;
+  return {
+    kind: 'connect',
+    ktime,
+    cpu,
+    task: t,
+    family: fam === AF_UNIX ? 'unix' : fam === AF_INET ? 'inet' : 'inet6',
+    ret: v.i32[(at + F.ret[0]) >>> 2],
+    fd: u32at(v, at + F.fd[0]),
+    peerDev: u32at(v, at + F.peer_dev[0]),
+    peerIno: v.u64[(at + F.peer_ino[0]) >>> 3],
+    peerPath: fam === AF_UNIX ? cstr(buf, at + F.path[0], F.path[1]) : '',
+    port: buf.readUInt16LE(at + F.port[0]),
+    addr: fam === AF_UNIX ? '' : ipString(buf, at + F.addr[0], fam),
+  };
+}
+
+function uring(v: Views, at: number, ktime: bigint, cpu: number, t: TaskInfo): KernelRecord {
+  const F = cw_uring.fields;
+  return {
+    kind: 'uring',
+    ktime,
+    cpu,
+    task: t,
+    opcode: u32at(v, at + F.opcode[0]),
+    userData: v.u64[(at + F.user_data[0]) >>> 3],
+    sqThread: u32at(v, at + F.sq_thread[0]) !== 0,
+  };
 }
 
 function object(v: Views, at: number, ktime: bigint, cpu: number, t: TaskInfo): ObjectRecord | string {

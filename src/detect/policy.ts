@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
-import { ACTIONS, KILLABLE, type Action } from '../contain/catalog';
+import { ACTIONS, KILLABLE, type Action } from './actions';
 import { RULE_BY_ID } from './catalog';
 import { SEVERITIES, type Severity } from './types';
 import { parseApiAddress } from './api-address';

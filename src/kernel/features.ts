@@ -5,28 +5,7 @@
  * and per-rule degradations for `doctor`, `run` and sensorReady.
  */
 
-/** The addon's probe() result. */
-export interface KernelFeatures {
-  /** /sys/kernel/btf/vmlinux: CO-RE can relocate the object. */
-  btf: boolean;
-  /** BPF ring buffer maps (5.8). */
-  ringbuf: boolean;
-  /** BTF tracepoint programs (tp_btf, 5.5). */
-  tracing: boolean;
-  /** bpf_get_current_task_btf (5.11): syscall programs read the task directly. */
-  taskBtf: boolean;
-  /** bpf_send_signal (5.3). */
-  sendSignal: boolean;
-  /** BPF-LSM programs load and "bpf" is an active LSM. */
-  lsm: boolean;
-}
-
-/** A program as the addon lists it after attach. */
-export interface ProgramInfo {
-  name: string;
-  section: string;
-  attached: boolean;
-}
+import type { KernelFeatures, ProgramInfo } from '../native';
 
 /** One line saying why ctrwatch cannot run on this kernel, or undefined when it can. */
 export function refusal(f: KernelFeatures, release = ''): string | undefined {

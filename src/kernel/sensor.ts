@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import { statNames } from '../decode/layout';
 import { readHostFacts, type HostFacts } from '../host';
-import type { HostFs } from '../detect/object-rules';
-import { loadBinding, type NativeBinding, type NativeSensor } from '../native';
+import type { HostFs } from '../host-fs';
+import { loadBinding, type KernelFeatures, type NativeBinding, type NativeSensor, type ProgramInfo } from '../native';
 import { release } from 'node:os';
-import { degradations, featureNotes, hookName, refusal, type Degradation, type KernelFeatures, type ProgramInfo } from './features';
+import { degradations, featureNotes, hookName, refusal, type Degradation } from './features';
 import { withTracefs } from './tracefs';
 
 export interface KernelSensorOptions {

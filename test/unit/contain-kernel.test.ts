@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KERNEL_CLASSES, KILLABLE } from '../../src/contain/catalog';
+import { KERNEL_CLASSES, KILLABLE } from '../../src/detect/actions';
 import { Containment } from '../../src/contain/containment';
 import { armFromPolicy, containerVerdict, fromKernel, KernelContainment, type ContainPort } from '../../src/contain/kernel';
 import type { ContainerFacts } from '../../src/container/lifecycle';

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { KILLABLE } from '../../src/contain/catalog';
+import { KILLABLE } from '../../src/detect/actions';
 import { Containment } from '../../src/contain/containment';
 import { decide } from '../../src/contain/decide';
 import { RULE_BY_ID } from '../../src/detect/catalog';

@@ -14,7 +14,8 @@ import { sensitiveMounts, startRules } from '../../src/detect/start-rules';
 import { ProcessTable } from '../../src/process/table';
 import { execRecord, forkRecord, objectRecord, syscallRecord, task } from '../support/records';
 import { ObjFlag } from '../../src/decode/layout';
-import { kdev, MAGIC } from '../../src/detect/object-rules';
+import { MAGIC } from '../../src/detect/object-rules';
+import { kdev } from '../../src/host-fs';
 
 describe('policy file', () => {
   it('parses rules, images, creators, discovery users, floor and state dir', () => {

@@ -2,16 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeBatch } from '../../src/decode/decode';
 import { ObjFlag } from '../../src/decode/layout';
 import type { ObjectRecord } from '../../src/decode/records';
-import {
-  controlFile,
-  filelessExe,
-  hostFsFromMountinfo,
-  kdev,
-  MAGIC,
-  mountVerdict,
-  rootVerdict,
-  type HostFs,
-} from '../../src/detect/object-rules';
+import { controlFile, filelessExe, MAGIC, mountVerdict, rootVerdict } from '../../src/detect/object-rules';
+import { hostFsFromMountinfo, kdev, type HostFs } from '../../src/host-fs';
 import { objectRecord, type ObjectFields } from '../support/records';
 
 const rec = (o: ObjectFields) => decodeBatch(objectRecord(o)).records[0] as ObjectRecord;
