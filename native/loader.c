@@ -327,44 +327,9 @@ int cw_loader_set_host_fs(struct cw_loader *l, const uint32_t *devs, size_t n, u
 	return bpf_map__update_elem(l->skel->maps.host_root, &zero, sizeof(zero), &root, sizeof(root), BPF_ANY);
 }
 
-/* Replaces the keys of a set map (value: one byte): what is not in the new set
- * goes first, then the new set is added, so a key in both never leaves it. */
-static int replace_set(struct bpf_map *m, const void *keys, size_t key_size, size_t n)
-{
-	unsigned char k[32], next[32];
-	__u8 one = 1;
-	int err;
-
-	if (key_size > sizeof(k) || bpf_map__key_size(m) != key_size)
-		return -EINVAL;
-	err = bpf_map__get_next_key(m, NULL, next, key_size);
-	while (err == 0) {
-		bool keep = false;
-
-		memcpy(k, next, key_size);
-		for (size_t i = 0; i < n && !keep; i++)
-			keep = memcmp(k, (const unsigned char *)keys + i * key_size, key_size) == 0;
-		err = bpf_map__get_next_key(m, k, next, key_size);
-		if (!keep) {
-			int derr = bpf_map__delete_elem(m, k, key_size, 0);
-			if (derr && derr != -ENOENT)
-				return derr;
-		}
-	}
-	if (err != -ENOENT)
-		return err;
-	for (size_t i = 0; i < n; i++) {
-		err = bpf_map__update_elem(m, (const unsigned char *)keys + i * key_size, key_size, &one, sizeof(one),
-					   BPF_ANY);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 int cw_loader_set_token_devs(struct cw_loader *l, const uint32_t *devs, size_t n)
 {
-	int err = replace_set(l->skel->maps.token_devs, devs, sizeof(*devs), n);
+	int err = replace_key_set(l->skel->maps.token_devs, devs, n, sizeof(*devs));
 
 	/* The kernel's fast path skips every token check while this is 0. */
 	if (!err)
@@ -374,7 +339,7 @@ int cw_loader_set_token_devs(struct cw_loader *l, const uint32_t *devs, size_t n
 
 int cw_loader_set_api_servers(struct cw_loader *l, const struct cw_api_server *list, size_t n)
 {
-	return replace_set(l->skel->maps.api_servers, list, sizeof(*list), n);
+	return replace_key_set(l->skel->maps.api_servers, list, n, sizeof(*list));
 }
 
 void cw_loader_destroy(struct cw_loader *l)
