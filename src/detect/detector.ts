@@ -67,6 +67,7 @@ export class Detector {
   private lastControlWrite?: { c: ContainerFacts; actor: Proc; path: string; at: bigint };
   private lastSocketConnect?: { c: ContainerFacts; actor: Proc; path: string; at: bigint };
   private lastImport?: { what: string; at: bigint };
+  private lastWallSec?: { ktime: bigint; sec: number };
   private readonly starts = new Map<string, bigint[]>();
   private readonly reportedSchedules = new Map<string, bigint>();
   private readonly uring = new UringCounts();
@@ -86,6 +87,7 @@ export class Detector {
 
   /** Applies policy: off rules vanish, severities are overridden, the floor is enforced. */
   private gate(fs: Finding[]): Finding[] {
+    if (!fs.length) return fs;
     const out: Finding[] = [];
     for (const f of fs) {
       const set = this.d.policy.rules[f.ruleId];
@@ -361,6 +363,12 @@ export class Detector {
     return false;
   }
 
+  /** Unix seconds of a kernel time; the last answer kept (a container's execs come in runs). */
+  private wallSec(ktime: bigint): number {
+    if (this.lastWallSec?.ktime !== ktime) this.lastWallSec = { ktime, sec: Number(this.d.wall(ktime) / 1_000_000_000n) };
+    return this.lastWallSec.sec;
+  }
+
   private drift(r: ExecRecord, p: Proc, c: ContainerFacts | undefined): Finding[] {
     const f: Finding[] = [];
     // The container's own start (its init's exec of the entrypoint) is not drift; any later exec is,
@@ -378,7 +386,7 @@ export class Detector {
       });
     }
     if (c && later && c.startedNs !== undefined) {
-      const startedSec = Number(this.d.wall(c.startedNs) / 1_000_000_000n);
+      const startedSec = this.wallSec(c.startedNs);
       // Times are in seconds. In the very second of the start, an image unpacked just before
       // has a new ctime but its files' old mtimes (tar keeps them); a file written then has both.
       if (r.exe.ctime > 0 && (r.exe.ctime > startedSec || (r.exe.ctime === startedSec && r.exe.mtime >= startedSec))) {
