@@ -313,7 +313,14 @@ export class Detector {
     if (en) {
       const sev: Severity = c ? 'HIGH' : this.d.policy.discoveryUids.includes(p.uid) ? 'LOW' : 'MEDIUM';
       const where = c ? `inside container ${this.name(c)}` : `on the host by uid ${p.uid}`;
-      f.push({ ruleId: 'discovery.runtime-cli', severity: sev, message: `'${en}' ${where}`, container: c, actor: p, attributes: { command: en } });
+      f.push({
+        ruleId: 'discovery.runtime-cli',
+        severity: sev,
+        message: `'${en}' ${where}`,
+        container: c,
+        actor: p,
+        attributes: { command: en },
+      });
     }
     const dep = deployment(r.argv);
     if (dep && c) {
