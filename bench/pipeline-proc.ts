@@ -19,6 +19,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino from 'pino';
 import { decodeBatch } from '../src/decode/decode';
 import type { DecodedBatch } from '../src/decode/records';
+import type { Detector } from '../src/detect/detector';
 import { DEFAULT_POLICY } from '../src/detect/policy';
 import { Pipeline } from '../src/pipeline';
 import { compileEventCodec } from '../src/proto/codec';
@@ -118,6 +119,26 @@ function makePipeline(tmp: string, name: string): Made {
     },
   });
   return { pipeline, bytes: () => bytes, events: () => events, encodeNs: () => Number(encodeNs) };
+}
+
+/**
+ * Keeps the pipeline's detector but drops what it finds (bench only): its rules run on every
+ * record and lifecycle event, no detection event is built, stamped or encoded.
+ */
+function rulesOnly(p: Pipeline): Pipeline {
+  const d = (p as unknown as { detector: Detector }).detector;
+  (p as unknown as { detector: unknown }).detector = {
+    onRecord: (...a: Parameters<Detector['onRecord']>) => {
+      d.onRecord(...a);
+      return [];
+    },
+    onLifecycle: (...a: Parameters<Detector['onLifecycle']>) => {
+      d.onLifecycle(...a);
+      return [];
+    },
+    techniques: () => [],
+  };
+  return p;
 }
 
 /** Replaces the pipeline's detector with one that finds nothing (bench only). */
@@ -424,50 +445,48 @@ function rules(cfg: RateConfig, tmp: string) {
     for (const b of decoded) for (const r of b.records) kinds[r.kind] = (kinds[r.kind] ?? 0) + 1;
     const a = makePipeline(tmp, `rules-a-${mix.name}`);
     const b = makePipeline(tmp, `rules-b-${mix.name}`);
+    const c = makePipeline(tmp, `rules-c-${mix.name}`);
     withoutDetector(b.pipeline);
+    rulesOnly(c.pipeline);
     const passOf = (m: Made) => () => {
       for (const d of decoded) m.pipeline.onBatch(d);
     };
-    const pa = passOf(a);
-    const pb = passOf(b);
-    for (let i = 0; i < 5; i++) {
-      pa();
-      pb();
+    const runs = [a, b, c].map((m) => ({ m, pass: passOf(m), passes: 0, ns: [] as number[], e0: 0, n0: 0 }));
+    for (let i = 0; i < 5; i++) for (const x of runs) x.pass();
+    for (const x of runs) {
+      x.e0 = x.m.events();
+      x.n0 = x.m.encodeNs();
     }
-    const ea = a.events();
-    const eb = b.events();
-    const na = a.encodeNs();
-    const nb = b.encodeNs();
-    let passesA = 0;
-    let passesB = 0;
-    const withNs: number[] = [];
-    const withoutNs: number[] = [];
-    const added: number[] = [];
     for (let r = 0; r < cfg.reps; r++) {
-      // Side by side, the order alternating: the pair shares the machine's state of the moment.
-      const first = r % 2 === 0;
-      const x = timed(first ? pa : pb, records, cfg.repMs);
-      const y = timed(first ? pb : pa, records, cfg.repMs);
-      const [ta, tb] = first ? [x, y] : [y, x];
-      passesA += ta.passes;
-      passesB += tb.passes;
-      withNs.push(ta.cpuNs);
-      withoutNs.push(tb.cpuNs);
-      added.push(ta.cpuNs - tb.cpuNs);
+      // Side by side, the order rotating: the three share the machine's state of the moment.
+      for (let k = 0; k < runs.length; k++) {
+        const x = runs[(r + k) % runs.length];
+        const t = timed(x.pass, records, cfg.repMs);
+        x.passes += t.passes;
+        x.ns.push(t.cpuNs);
+      }
     }
+    const [ra, rb, rc] = runs;
+    const perPass = (x: (typeof runs)[number], v: number) => v / x.passes;
     out.push({
       name: mix.name,
       description: mix.description,
       records,
       kinds,
-      eventsPerPassWith: (a.events() - ea) / passesA,
-      eventsPerPassWithout: (b.events() - eb) / passesB,
+      eventsPerPassWith: perPass(ra, a.events() - ra.e0),
+      eventsPerPassWithout: perPass(rb, b.events() - rb.e0),
       /** Of the added ns per record, how much is encoding (protobuf + JSON line) of the extra (detection) events (wall ns). */
-      encodeAddedNs: ((a.encodeNs() - na) / passesA - (b.encodeNs() - nb) / passesB) / records,
-      withNs: summarize(withNs),
-      withoutNs: summarize(withoutNs),
-      addedNs: summarize(added),
-      added,
+      encodeAddedNs: (perPass(ra, a.encodeNs() - ra.n0) - perPass(rb, b.encodeNs() - rb.n0)) / records,
+      withNs: summarize(ra.ns),
+      withoutNs: summarize(rb.ns),
+      addedNs: summarize(ra.ns.map((x, i) => x - rb.ns[i])),
+      added: ra.ns.map((x, i) => x - rb.ns[i]),
+      /** The rules run, what they find dropped: no detection event built, stamped or encoded. */
+      rulesOnlyNs: summarize(rc.ns),
+      /** rules only − without, per repetition: evaluating the rules. */
+      evalNs: summarize(rc.ns.map((x, i) => x - rb.ns[i])),
+      /** with − rules only, per repetition: building, stamping and encoding the detection events. */
+      detectionEventsNs: summarize(ra.ns.map((x, i) => x - rc.ns[i])),
     });
   }
   return out;

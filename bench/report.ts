@@ -531,16 +531,16 @@ function renderPipeline(r: BenchReport, L: string[]): void {
   if (ru) {
     L.push('## Rule engine cost', '');
     L.push(
-      `Command: ${code(ru.command)}. Two Pipelines in one process, the second with its Detector replaced by one that finds nothing; the same pre-decoded batches, repetitions side by side in alternating order; CPU ns per record. Added = with − without, per pair; it includes building, stamping and encoding the detection events the rules cause.${ru.error ? ` **Error: ${ru.error}**` : ''}`,
+      `Command: ${code(ru.command)}. Two Pipelines in one process, the second with its Detector replaced by one that finds nothing; the same pre-decoded batches, repetitions side by side in alternating order; CPU ns per record. Added = with − without, per pair; it includes building, stamping and encoding the detection events the rules cause. A third Pipeline runs the rules and drops what they find: rules only − without is evaluating the rules, with − rules only is making the detection events (each per repetition, medians).${ru.error ? ` **Error: ${ru.error}**` : ''}`,
       '',
     );
     L.push(
-      '| Mix | records | with Detector, ns/record | without, ns/record | added, ns/record median (Q1–Q3) | events per pass with / without | of which encoding the extra events, ns/record |',
-      '|---|---|---|---|---|---|---|',
+      '| Mix | records | with Detector, ns/record | without, ns/record | added, ns/record median (Q1–Q3) | events per pass with / without | of which encoding the extra events, ns/record | evaluating the rules, ns/record | making the detection events, ns/record |',
+      '|---|---|---|---|---|---|---|---|---|',
     );
     for (const m of ru.mixes)
       L.push(
-        `| ${m.name} | ${f0(m.records)} | ${sumCell(m.withNs, f0)} | ${sumCell(m.withoutNs, f0)} | ${sumCell(m.addedNs, f0)} | ${f0(m.eventsPerPassWith)} / ${f0(m.eventsPerPassWithout)} | ${f0(m.encodeAddedNs)} |`,
+        `| ${m.name} | ${f0(m.records)} | ${sumCell(m.withNs, f0)} | ${sumCell(m.withoutNs, f0)} | ${sumCell(m.addedNs, f0)} | ${f0(m.eventsPerPassWith)} / ${f0(m.eventsPerPassWithout)} | ${f0(m.encodeAddedNs)} | ${m.evalNs ? sumCell(m.evalNs, f0) : '—'} | ${m.detectionEventsNs ? sumCell(m.detectionEventsNs, f0) : '—'} |`,
       );
     L.push('');
   }

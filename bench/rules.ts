@@ -34,6 +34,12 @@ export interface RulesMix {
   withoutNs: Summary;
   addedNs: Summary;
   added: number[];
+  /** The rules run, what they find dropped (no detection event made). */
+  rulesOnlyNs?: Summary;
+  /** rules only − without: evaluating the rules. */
+  evalNs?: Summary;
+  /** with − rules only: building, stamping and encoding the detection events. */
+  detectionEventsNs?: Summary;
 }
 
 export interface RulesResult {

@@ -217,9 +217,20 @@ export class Enricher {
     const pod = oci && out.id === id ? podOf(oci, id, bundle, this.podLabels, problems) : undefined;
     if (pod) out.pod = pod;
 
-    if (out.id !== id) {
-      // A duplicate: the stores hold the other container's metadata under that id.
-    } else if (runtime === 'DOCKER') {
+    // A duplicate (out.id !== id): the stores hold the other container's metadata under that id.
+    if (out.id === id) this.fromEngine(out, runtime, bundle, problems);
+    out.name ??= out.id;
+    if (problems.length) {
+      this.failures++;
+      this.log.warn({ container: out.id, runtime, problems }, 'container metadata incomplete');
+    }
+    return meta;
+  }
+
+  /** What Docker's or Podman's own store says of the container (name, image, labels, restart policy). */
+  private fromEngine(out: ContainerInput, runtime: RuntimeName, bundle: string | undefined, problems: string[]): void {
+    const id = out.id!;
+    if (runtime === 'DOCKER') {
       const roots = this.dockerRoots(bundle);
       try {
         const d = readDockerContainer(roots.dataRoot, id);
@@ -235,25 +246,18 @@ export class Enricher {
       } catch (err) {
         problems.push((err as Error).message);
       }
-    } else if (runtime === 'PODMAN' && bundle) {
-      const m = PODMAN_USERDATA.exec(bundle);
-      if (m) {
-        try {
-          const pm = readPodmanContainer(m[1], m[3], m[2]);
-          out.name = pm.name;
-          if (pm.imageName) out.image = pm.imageName;
-          if (pm.imageDigest) out.imageDigest = pm.imageDigest;
-        } catch (err) {
-          problems.push((err as Error).message);
-        }
-      }
+      return;
     }
-    out.name ??= out.id;
-    if (problems.length) {
-      this.failures++;
-      this.log.warn({ container: out.id, runtime, problems }, 'container metadata incomplete');
+    const m = runtime === 'PODMAN' && bundle ? PODMAN_USERDATA.exec(bundle) : null;
+    if (!m) return;
+    try {
+      const pm = readPodmanContainer(m[1], m[3], m[2]);
+      out.name = pm.name;
+      if (pm.imageName) out.image = pm.imageName;
+      if (pm.imageDigest) out.imageDigest = pm.imageDigest;
+    } catch (err) {
+      problems.push((err as Error).message);
     }
-    return meta;
   }
 
   /** The record from what was found: a unique id, the bundle's config, marks of nesting and duplicates. */

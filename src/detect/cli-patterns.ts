@@ -13,9 +13,13 @@ const CLIS = new Set(['docker', 'podman', 'nerdctl', 'crictl', 'ctr', 'kubectl',
  */
 function verb(cli: string, argv: string[]): [string?, string?] {
   const vocab = VOCAB[cli];
-  const w = argv.slice(1).filter((a) => !a.startsWith('-'));
-  const i = w.findIndex((x) => vocab.has(x));
-  return i < 0 ? [] : [w[i], w[i + 1]];
+  for (let i = 1; i < argv.length; i++) {
+    const x = argv[i];
+    if (x.startsWith('-') || !vocab.has(x)) continue;
+    for (let j = i + 1; j < argv.length; j++) if (!argv[j].startsWith('-')) return [x, argv[j]];
+    return [x];
+  }
+  return [];
 }
 
 export function cliOf(argv: string[]): string | undefined {

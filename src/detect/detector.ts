@@ -72,6 +72,7 @@ export class Detector {
   private lastControlWrite?: { c: ContainerFacts; actor: Proc; path: string; at: bigint };
   private lastSocketConnect?: { c: ContainerFacts; actor: Proc; path: string; at: bigint };
   private lastImport?: { what: string; at: bigint };
+  private lastWallSec?: { ktime: bigint; sec: number };
   private readonly starts = new Map<string, bigint[]>();
   private readonly reportedSchedules = new Map<string, bigint>();
   private readonly uring = new UringCounts();
@@ -98,6 +99,7 @@ export class Detector {
 
   /** Applies policy: off rules vanish, severities are overridden, the floor is enforced. */
   private gate(fs: Finding[]): Finding[] {
+    if (!fs.length) return fs;
     const out: Finding[] = [];
     for (const f of fs) {
       const set = this.d.policy.rules[f.ruleId];
@@ -289,31 +291,37 @@ export class Detector {
   }
 
   private exec(r: ExecRecord, p: Proc): Finding[] {
-    const f: Finding[] = [];
     const c = this.acting(r, p);
     // Usermode helper: the kernel starts it as a child of kthreadd.
-    if (p.ppid === KTHREADD) {
-      const w = this.lastControlWrite;
-      if (w && r.ktime - w.at < 5n * MINUTE_NS) {
-        f.push({
-          ruleId: 'escape.usermode-helper',
-          severity: 'CRITICAL',
-          message: `the kernel ran ${r.filename} as root on the host after container ${this.name(w.c)} wrote ${w.path}`,
-          container: w.c,
-          actor: p,
-          attributes: { program: r.filename, controlFile: w.path },
-        });
-      } else {
-        f.push({
-          ruleId: 'escape.usermode-helper',
-          severity: 'LOW',
-          message: `the kernel ran ${r.filename} as a usermode helper`,
-          actor: p,
-          attributes: { program: r.filename },
-        });
-      }
-    }
-    if (!cliOf(r.argv)) return f.concat(this.drift(r, p, c));
+    const f: Finding[] = p.ppid === KTHREADD ? [this.usermodeHelper(r, p)] : [];
+    if (cliOf(r.argv)) f.push(...this.runtimeCli(r, p, c));
+    return f.concat(this.drift(r, p, c));
+  }
+
+  /** escape.usermode-helper: CRITICAL when a container wrote a control file (release_agent, core_pattern...) shortly before. */
+  private usermodeHelper(r: ExecRecord, p: Proc): Finding {
+    const w = this.lastControlWrite;
+    if (w && r.ktime - w.at < 5n * MINUTE_NS)
+      return {
+        ruleId: 'escape.usermode-helper',
+        severity: 'CRITICAL',
+        message: `the kernel ran ${r.filename} as root on the host after container ${this.name(w.c)} wrote ${w.path}`,
+        container: w.c,
+        actor: p,
+        attributes: { program: r.filename, controlFile: w.path },
+      };
+    return {
+      ruleId: 'escape.usermode-helper',
+      severity: 'LOW',
+      message: `the kernel ran ${r.filename} as a usermode helper`,
+      actor: p,
+      attributes: { program: r.filename },
+    };
+  }
+
+  /** A container runtime's CLI: enumeration, deployment (from a container, or by a service unit), image import. */
+  private runtimeCli(r: ExecRecord, p: Proc, c: ContainerFacts | undefined): Finding[] {
+    const f: Finding[] = [];
     const en = enumeration(r.argv);
     if (en) {
       const sev: Severity = c ? 'HIGH' : this.d.policy.discoveryUids.includes(p.uid) ? 'LOW' : 'MEDIUM';
@@ -338,18 +346,8 @@ export class Detector {
         attributes: { command: dep },
       });
     }
-    if (dep && !c && /^(docker|podman|nerdctl) (run|create|start|restart)$/.test(dep)) {
-      const cg = this.d.cgroups.path(p.cgroupId) ?? '';
-      if (/\.service$/.test(cg)) {
-        f.push({
-          ruleId: 'persistence.service-unit',
-          severity: 'LOW',
-          message: `'${dep}' run by service unit ${cg.slice(cg.lastIndexOf('/') + 1)}`,
-          actor: p,
-          attributes: { unit: cg, command: dep },
-        });
-      }
-    }
+    const unit = dep && !c ? this.serviceUnit(dep, p) : undefined;
+    if (unit) f.push(unit);
     const imp = imageImport(r.argv);
     if (imp) {
       this.lastImport = { what: imp, at: r.ktime };
@@ -362,13 +360,33 @@ export class Detector {
         attributes: { command: imp },
       });
     }
-    return f.concat(this.drift(r, p, c));
+    return f;
+  }
+
+  /** persistence.service-unit: an engine's run/create/start on the host by a service unit's process. */
+  private serviceUnit(dep: string, p: Proc): Finding | undefined {
+    if (!/^(docker|podman|nerdctl) (run|create|start|restart)$/.test(dep)) return undefined;
+    const cg = this.d.cgroups.path(p.cgroupId) ?? '';
+    if (!/\.service$/.test(cg)) return undefined;
+    return {
+      ruleId: 'persistence.service-unit',
+      severity: 'LOW',
+      message: `'${dep}' run by service unit ${cg.slice(cg.lastIndexOf('/') + 1)}`,
+      actor: p,
+      attributes: { unit: cg, command: dep },
+    };
   }
 
   /** Whether p's line is c's, or a container nested in c. */
   private within(p: Proc, c: ContainerFacts): boolean {
     for (let o = this.d.lifecycle.owner(p) ?? undefined, i = 0; o && i < 16; o = o.outer, i++) if (o === c) return true;
     return false;
+  }
+
+  /** Unix seconds of a kernel time; the last answer kept (a container's execs come in runs). */
+  private wallSec(ktime: bigint): number {
+    if (this.lastWallSec?.ktime !== ktime) this.lastWallSec = { ktime, sec: Number(this.d.wall(ktime) / 1_000_000_000n) };
+    return this.lastWallSec.sec;
   }
 
   private drift(r: ExecRecord, p: Proc, c: ContainerFacts | undefined): Finding[] {
@@ -388,7 +406,7 @@ export class Detector {
       });
     }
     if (c && later && c.startedNs !== undefined) {
-      const startedSec = Number(this.d.wall(c.startedNs) / 1_000_000_000n);
+      const startedSec = this.wallSec(c.startedNs);
       // Times are in seconds. In the very second of the start, an image unpacked just before
       // has a new ctime but its files' old mtimes (tar keeps them); a file written then has both.
       if (r.exe.ctime > 0 && (r.exe.ctime > startedSec || (r.exe.ctime === startedSec && r.exe.mtime >= startedSec))) {
@@ -523,113 +541,127 @@ export class Detector {
   }
 
   private syscall(r: SyscallRecord, p: Proc): Finding[] {
-    const f: Finding[] = [];
-    const host = this.d.host;
+    const f = this.syscallFinding(r, p);
+    return f ? [f] : [];
+  }
+
+  /** At most one finding a syscall record. */
+  private syscallFinding(r: SyscallRecord, p: Proc): Finding | undefined {
     switch (r.syscall) {
-      case 'setns': {
-        const c = this.acting(r, p);
-        if (!c || r.ret !== 0) break;
-        const joined = NS_JOINABLE.filter((k) => r.task.ns[k] === host[k] && r.oldNs[k] !== host[k]);
-        if (joined.length) {
-          f.push({
-            ruleId: 'escape.setns-host',
-            severity: 'CRITICAL',
-            message: `a process of container ${this.name(c)} joined the host's ${joined.join(', ')} namespace${joined.length > 1 ? 's' : ''}`,
-            container: c,
-            actor: p,
-            attributes: { namespaces: joined.join(',') },
-          });
-        }
-        break;
-      }
-      case 'mount': {
-        // A mount that succeeded is judged from its superblock (object records); attempts from the strings.
-        const c = this.acting(r, p);
-        if (!c || r.ret === 0) break;
-        if (r.fstype === 'cgroup' || r.fstype === 'cgroup2') {
-          f.push({
-            ruleId: 'escape.mount-cgroupfs',
-            severity: 'MEDIUM',
-            message: `a process of container ${this.name(c)} tried to mount ${r.fstype} at ${r.path1}`,
-            container: c,
-            actor: p,
-            attributes: { api: 'mount(2)', fstype: r.fstype, target: r.path1, result: String(r.ret) },
-          });
-        } else if (/^\/dev\/(sd|vd|xvd|hd|nvme|mmcblk|dm-|mapper\/|md|loop)/.test(r.path0)) {
-          f.push({
-            ruleId: 'escape.mount-device',
-            severity: 'HIGH',
-            message: `a process of container ${this.name(c)} tried to mount host device ${r.path0} at ${r.path1}`,
-            container: c,
-            actor: p,
-            attributes: { api: 'mount(2)', source: r.path0, target: r.path1, result: String(r.ret) },
-          });
-        }
-        break;
-      }
-      case 'bpf': {
-        const { c, inContainer } = this.actorContainer(r, p);
-        if (!inContainer) break;
-        const cmd = bpfCmdName(r.args[0]);
-        const ok = r.ret >= 0;
-        f.push({
-          ruleId: 'escape.bpf-from-container',
-          severity: bpfSeverity(r.args[0], r.ret),
-          message: `${this.where(c, inContainer, p)} ${ok ? 'called' : 'tried'} bpf(BPF_${cmd})`,
-          container: c,
-          actor: p,
-          attributes: { cmd: `BPF_${cmd}`, result: String(r.ret), attr: `0x${r.args[3].toString(16)}` },
-        });
-        break;
-      }
-      case 'io_uring_setup': {
-        const { c, inContainer } = this.actorContainer(r, p);
-        if (!inContainer) break;
-        const ok = r.ret >= 0;
-        f.push({
-          ruleId: 'escape.io-uring-setup',
-          severity: 'MEDIUM',
-          message: `${this.where(c, inContainer, p)} ${ok ? 'set up' : 'tried to set up'} an io_uring`,
-          container: c,
-          actor: p,
-          attributes: { entries: String(r.args[0]), result: String(r.ret) },
-        });
-        break;
-      }
+      case 'setns':
+        return this.setnsHost(r, p);
+      case 'mount':
+        return this.mountAttempt(r, p);
+      case 'bpf':
+        return this.bpfCall(r, p);
+      case 'io_uring_setup':
+        return this.uringSetup(r, p);
       case 'init_module':
-      case 'finit_module': {
-        const c = this.acting(r, p);
-        if (!c) break;
-        f.push({
-          ruleId: 'escape.module-load',
-          severity: 'CRITICAL',
-          message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'loaded' : 'tried to load'} a kernel module`,
-          container: c,
-          actor: p,
-          attributes: { result: String(r.ret) },
-        });
-        break;
-      }
-      case 'ptrace': {
-        const c = this.acting(r, p);
-        if (!c || (r.args[0] !== PTRACE_ATTACH && r.args[0] !== PTRACE_SEIZE)) break;
-        // The target pid is in the caller's pid namespace: the host's only when the container shares it.
-        if (p.ns.pid !== host.pid) break;
-        const target = this.d.procs.get(Number(r.args[1]));
-        if (target && !this.within(target, c)) {
-          f.push({
-            ruleId: 'escape.ptrace-host',
-            severity: 'HIGH',
-            message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'attached to' : 'tried to attach to'} host process ${target.tgid} (${target.comm})`,
-            container: c,
-            actor: p,
-            attributes: { target: String(target.tgid), targetExe: target.exe, result: String(r.ret) },
-          });
-        }
-        break;
-      }
+      case 'finit_module':
+        return this.moduleLoad(r, p);
+      case 'ptrace':
+        return this.ptraceHost(r, p);
     }
-    return f;
+    return undefined;
+  }
+
+  private setnsHost(r: SyscallRecord, p: Proc): Finding | undefined {
+    const c = this.acting(r, p);
+    if (!c || r.ret !== 0) return undefined;
+    const host = this.d.host;
+    const joined = NS_JOINABLE.filter((k) => r.task.ns[k] === host[k] && r.oldNs[k] !== host[k]);
+    if (!joined.length) return undefined;
+    return {
+      ruleId: 'escape.setns-host',
+      severity: 'CRITICAL',
+      message: `a process of container ${this.name(c)} joined the host's ${joined.join(', ')} namespace${joined.length > 1 ? 's' : ''}`,
+      container: c,
+      actor: p,
+      attributes: { namespaces: joined.join(',') },
+    };
+  }
+
+  /** A mount that succeeded is judged from its superblock (object records); attempts from the strings. */
+  private mountAttempt(r: SyscallRecord, p: Proc): Finding | undefined {
+    const c = this.acting(r, p);
+    if (!c || r.ret === 0) return undefined;
+    if (r.fstype === 'cgroup' || r.fstype === 'cgroup2')
+      return {
+        ruleId: 'escape.mount-cgroupfs',
+        severity: 'MEDIUM',
+        message: `a process of container ${this.name(c)} tried to mount ${r.fstype} at ${r.path1}`,
+        container: c,
+        actor: p,
+        attributes: { api: 'mount(2)', fstype: r.fstype, target: r.path1, result: String(r.ret) },
+      };
+    if (!/^\/dev\/(sd|vd|xvd|hd|nvme|mmcblk|dm-|mapper\/|md|loop)/.test(r.path0)) return undefined;
+    return {
+      ruleId: 'escape.mount-device',
+      severity: 'HIGH',
+      message: `a process of container ${this.name(c)} tried to mount host device ${r.path0} at ${r.path1}`,
+      container: c,
+      actor: p,
+      attributes: { api: 'mount(2)', source: r.path0, target: r.path1, result: String(r.ret) },
+    };
+  }
+
+  private bpfCall(r: SyscallRecord, p: Proc): Finding | undefined {
+    const { c, inContainer } = this.actorContainer(r, p);
+    if (!inContainer) return undefined;
+    const cmd = bpfCmdName(r.args[0]);
+    const ok = r.ret >= 0;
+    return {
+      ruleId: 'escape.bpf-from-container',
+      severity: bpfSeverity(r.args[0], r.ret),
+      message: `${this.where(c, inContainer, p)} ${ok ? 'called' : 'tried'} bpf(BPF_${cmd})`,
+      container: c,
+      actor: p,
+      attributes: { cmd: `BPF_${cmd}`, result: String(r.ret), attr: `0x${r.args[3].toString(16)}` },
+    };
+  }
+
+  private uringSetup(r: SyscallRecord, p: Proc): Finding | undefined {
+    const { c, inContainer } = this.actorContainer(r, p);
+    if (!inContainer) return undefined;
+    const ok = r.ret >= 0;
+    return {
+      ruleId: 'escape.io-uring-setup',
+      severity: 'MEDIUM',
+      message: `${this.where(c, inContainer, p)} ${ok ? 'set up' : 'tried to set up'} an io_uring`,
+      container: c,
+      actor: p,
+      attributes: { entries: String(r.args[0]), result: String(r.ret) },
+    };
+  }
+
+  private moduleLoad(r: SyscallRecord, p: Proc): Finding | undefined {
+    const c = this.acting(r, p);
+    if (!c) return undefined;
+    return {
+      ruleId: 'escape.module-load',
+      severity: 'CRITICAL',
+      message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'loaded' : 'tried to load'} a kernel module`,
+      container: c,
+      actor: p,
+      attributes: { result: String(r.ret) },
+    };
+  }
+
+  private ptraceHost(r: SyscallRecord, p: Proc): Finding | undefined {
+    const c = this.acting(r, p);
+    if (!c || (r.args[0] !== PTRACE_ATTACH && r.args[0] !== PTRACE_SEIZE)) return undefined;
+    // The target pid is in the caller's pid namespace: the host's only when the container shares it.
+    if (p.ns.pid !== this.d.host.pid) return undefined;
+    const target = this.d.procs.get(Number(r.args[1]));
+    if (!target || this.within(target, c)) return undefined;
+    return {
+      ruleId: 'escape.ptrace-host',
+      severity: 'HIGH',
+      message: `a process of container ${this.name(c)} ${r.ret === 0 ? 'attached to' : 'tried to attach to'} host process ${target.tgid} (${target.comm})`,
+      container: c,
+      actor: p,
+      attributes: { target: String(target.tgid), targetExe: target.exe, result: String(r.ret) },
+    };
   }
 
   /** Whether the process an object record names lies outside container c. */
@@ -681,113 +713,120 @@ export class Detector {
 
   private object(r: ObjectRecord, p: Proc): Finding[] {
     const c = this.acting(r, p);
-    if (!c) return [];
-    const f: Finding[] = [];
-    const api = r.syscall;
+    const f = c && this.objectFinding(r, p, c);
+    return f ? [f] : [];
+  }
+
+  /** At most one finding an object record. */
+  private objectFinding(r: ObjectRecord, p: Proc, c: ContainerFacts): Finding | undefined {
     switch (r.syscall) {
       case 'open':
       case 'openat':
       case 'openat2':
       case 'creat':
-      case 'open_by_handle_at': {
-        const cf = controlFile(r);
-        if (!cf) {
-          const use = this.killedMountUse(r, p, c);
-          if (use) f.push(use);
-          break;
-        }
-        if (cf.kind === 'proc-mem') {
-          const t = this.targetOutside(r, p, c);
-          if (t?.outside) {
-            f.push({
-              ruleId: 'escape.process-memory-write',
-              severity: 'CRITICAL',
-              message: `a process of container ${this.name(c)} opened the memory of process ${t.tgid}${t.comm ? ` (${t.comm})` : ''}, outside the container, for writing`,
-              container: c,
-              actor: p,
-              attributes: { api: `${api} ${cf.file}`, target: String(t.tgid), targetComm: t.comm, path: r.path },
-            });
-          }
-          break;
-        }
-        if (cf.kind !== 'notify_on_release') this.lastControlWrite = { c, actor: p, path: cf.file, at: r.ktime };
-        f.push({
-          ruleId: 'escape.kernel-control-write',
-          severity: cf.severity,
-          message: `a process of container ${this.name(c)} opened ${cf.file} for writing${r.path && r.path !== cf.file ? ` (as ${r.path})` : ''}`,
-          container: c,
-          actor: p,
-          attributes: { file: cf.file, kind: cf.kind, api, path: r.path, fstype: r.fstype },
-        });
-        break;
-      }
-      case 'exec': {
-        const use = this.killedMountUse(r, p, c);
-        if (use) f.push(use);
-        break;
-      }
+      case 'open_by_handle_at':
+        return this.openFinding(r, p, c);
+      case 'exec':
+        return this.killedMountUse(r, p, c);
       case 'mount':
       case 'fsmount':
       case 'open_tree':
       case 'move_mount':
-      case 'mount_setattr': {
-        const v = mountVerdict(r, this.d.hostFs);
-        if (!v) break;
-        // move_mount attaches a mount the same process made with fsmount/open_tree moments ago: one finding.
-        // (Mount ids are reused once freed, so only that pair is folded.)
-        const key = `${p.tgid}:${p.startNs}:${r.mntId}`;
-        const seen = this.reportedMounts.get(key);
-        if (r.syscall === 'move_mount' && seen !== undefined && r.ktime - seen < MINUTE_NS) break;
-        this.reportedMounts.set(key, r.ktime);
-        if (this.reportedMounts.size > 1024) this.reportedMounts.delete(this.reportedMounts.keys().next().value as string);
-        f.push({
-          ruleId: v.ruleId,
-          severity: v.severity,
-          message: `a process of container ${this.name(c)} mounted a ${v.what} with ${v.api}${r.path ? ` at ${r.path}` : ''}`,
-          container: c,
-          actor: p,
-          attributes: {
-            api: v.api,
-            fstype: r.fstype,
-            device: `${Math.floor(r.dev / 0x100000)}:${r.dev % 0x100000}`,
-            target: r.path,
-            mountId: String(r.mntId),
-            hostDevice: String(v.hostDevice ?? false),
-          },
-        });
-        break;
-      }
+      case 'mount_setattr':
+        return this.mountFinding(r, p, c);
       case 'chroot':
-      case 'pivot_root': {
-        const v = rootVerdict(r, this.d.hostFs);
-        if (!v) break;
-        f.push({
-          ruleId: 'escape.chroot-host',
-          severity: v.severity,
-          message: `a process of container ${this.name(c)} changed root (${api}) to ${r.path || '?'}, which is ${v.what}`,
-          container: c,
-          actor: p,
-          attributes: { path: r.path, api, root: v.what, sameMountAsHost: String(v.sameMount) },
-        });
-        break;
-      }
+      case 'pivot_root':
+        return this.rootFinding(r, p, c);
       case 'process_vm_writev':
-      case 'pidfd_getfd': {
-        const t = this.targetOutside(r, p, c);
-        if (!t?.outside) break;
-        const ok = r.ret >= 0;
-        const mem = r.syscall === 'process_vm_writev';
-        f.push({
-          ruleId: mem ? 'escape.process-memory-write' : 'escape.pidfd-getfd',
-          severity: ok ? (mem ? 'CRITICAL' : 'HIGH') : 'MEDIUM',
-          message: `a process of container ${this.name(c)} ${ok ? '' : 'tried to '}${mem ? 'write into the memory of' : 'take a file descriptor of'} process ${t.tgid}${t.comm ? ` (${t.comm})` : ''}, outside the container, with ${api}`,
-          container: c,
-          actor: p,
-          attributes: { api, target: String(t.tgid), targetComm: t.comm, result: String(r.ret) },
-        });
-        break;
-      }
+      case 'pidfd_getfd':
+        return this.foreignProcess(r, p, c);
     }
-    return f;
+    return undefined;
+  }
+
+  /** An open for writing: a kernel control file, another process's memory, or a file on a killed maker's mount. */
+  private openFinding(r: ObjectRecord, p: Proc, c: ContainerFacts): Finding | undefined {
+    const api = r.syscall;
+    const cf = controlFile(r);
+    if (!cf) return this.killedMountUse(r, p, c);
+    if (cf.kind === 'proc-mem') {
+      const t = this.targetOutside(r, p, c);
+      if (!t?.outside) return undefined;
+      return {
+        ruleId: 'escape.process-memory-write',
+        severity: 'CRITICAL',
+        message: `a process of container ${this.name(c)} opened the memory of process ${t.tgid}${t.comm ? ` (${t.comm})` : ''}, outside the container, for writing`,
+        container: c,
+        actor: p,
+        attributes: { api: `${api} ${cf.file}`, target: String(t.tgid), targetComm: t.comm, path: r.path },
+      };
+    }
+    if (cf.kind !== 'notify_on_release') this.lastControlWrite = { c, actor: p, path: cf.file, at: r.ktime };
+    return {
+      ruleId: 'escape.kernel-control-write',
+      severity: cf.severity,
+      message: `a process of container ${this.name(c)} opened ${cf.file} for writing${r.path && r.path !== cf.file ? ` (as ${r.path})` : ''}`,
+      container: c,
+      actor: p,
+      attributes: { file: cf.file, kind: cf.kind, api, path: r.path, fstype: r.fstype },
+    };
+  }
+
+  private mountFinding(r: ObjectRecord, p: Proc, c: ContainerFacts): Finding | undefined {
+    const v = mountVerdict(r, this.d.hostFs);
+    if (!v) return undefined;
+    // move_mount attaches a mount the same process made with fsmount/open_tree moments ago: one finding.
+    // (Mount ids are reused once freed, so only that pair is folded.)
+    const key = `${p.tgid}:${p.startNs}:${r.mntId}`;
+    const seen = this.reportedMounts.get(key);
+    if (r.syscall === 'move_mount' && seen !== undefined && r.ktime - seen < MINUTE_NS) return undefined;
+    this.reportedMounts.set(key, r.ktime);
+    if (this.reportedMounts.size > 1024) this.reportedMounts.delete(this.reportedMounts.keys().next().value as string);
+    return {
+      ruleId: v.ruleId,
+      severity: v.severity,
+      message: `a process of container ${this.name(c)} mounted a ${v.what} with ${v.api}${r.path ? ` at ${r.path}` : ''}`,
+      container: c,
+      actor: p,
+      attributes: {
+        api: v.api,
+        fstype: r.fstype,
+        device: `${Math.floor(r.dev / 0x100000)}:${r.dev % 0x100000}`,
+        target: r.path,
+        mountId: String(r.mntId),
+        hostDevice: String(v.hostDevice ?? false),
+      },
+    };
+  }
+
+  private rootFinding(r: ObjectRecord, p: Proc, c: ContainerFacts): Finding | undefined {
+    const v = rootVerdict(r, this.d.hostFs);
+    if (!v) return undefined;
+    const api = r.syscall;
+    return {
+      ruleId: 'escape.chroot-host',
+      severity: v.severity,
+      message: `a process of container ${this.name(c)} changed root (${api}) to ${r.path || '?'}, which is ${v.what}`,
+      container: c,
+      actor: p,
+      attributes: { path: r.path, api, root: v.what, sameMountAsHost: String(v.sameMount) },
+    };
+  }
+
+  /** process_vm_writev / pidfd_getfd on a process outside the container. */
+  private foreignProcess(r: ObjectRecord, p: Proc, c: ContainerFacts): Finding | undefined {
+    const t = this.targetOutside(r, p, c);
+    if (!t?.outside) return undefined;
+    const api = r.syscall;
+    const ok = r.ret >= 0;
+    const mem = r.syscall === 'process_vm_writev';
+    return {
+      ruleId: mem ? 'escape.process-memory-write' : 'escape.pidfd-getfd',
+      severity: ok ? (mem ? 'CRITICAL' : 'HIGH') : 'MEDIUM',
+      message: `a process of container ${this.name(c)} ${ok ? '' : 'tried to '}${mem ? 'write into the memory of' : 'take a file descriptor of'} process ${t.tgid}${t.comm ? ` (${t.comm})` : ''}, outside the container, with ${api}`,
+      container: c,
+      actor: p,
+      attributes: { api, target: String(t.tgid), targetComm: t.comm, result: String(r.ret) },
+    };
   }
 }

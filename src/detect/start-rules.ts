@@ -33,8 +33,8 @@ function isBind(m: { type?: string; source?: string }): boolean {
 export function sensitiveMounts(k: ContainerInput): { source: string; destination: string; severity: Severity }[] {
   const out: { source: string; destination: string; severity: Severity }[] = [];
   for (const m of k.mounts ?? []) {
-    const src = (m.source ?? '').replace(/\/+$/, '') || '/';
     if (!isBind(m)) continue;
+    const src = (m.source ?? '').replace(/\/+$/, '') || '/';
     let sev: Severity | undefined;
     if (RUNTIME_SOCKETS.test(src) || BLOCK_DEVICE.test(src)) sev = 'CRITICAL';
     else

@@ -40,6 +40,16 @@ describe('readFileUnder', () => {
     expect(readFileUnder(path.join(tmp, 'rootlink'), 'f', cap).toString()).toBe('x');
   });
 
+  it('resolves the root as the kernel does, a file right in it too ("link/.." is the link target\'s parent)', () => {
+    fs.mkdirSync(path.join(tmp, 'a'));
+    fs.mkdirSync(path.join(tmp, 'x/y'), { recursive: true });
+    fs.symlinkSync(path.join(tmp, 'x/y'), path.join(tmp, 'a/l'));
+    fs.writeFileSync(path.join(tmp, 'a/f'), 'lexical');
+    fs.writeFileSync(path.join(tmp, 'x/f'), 'kernel');
+    expect(readFileUnder(`${tmp}/a/l/..`, 'f', cap).toString()).toBe('kernel');
+    expect(readFileUnder(`${tmp}/a/l/..`, './f', cap).toString()).toBe('kernel');
+  });
+
   it('refuses a config.json that is a symlink to /etc/shadow, without reading it', () => {
     fs.symlinkSync('/etc/shadow', path.join(tmp, 'config.json'));
     let err: unknown;
