@@ -9,7 +9,7 @@ import { timingSafeEqual } from 'node:crypto';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { loadEventSchema, type EventSchema } from '../proto/schema';
-import { compileEventCodec, type EventCodec } from '../proto/codec';
+import { compileEventCodec, type EventCodec, type JsonWithHead } from '../proto/codec';
 import { isLoopback, readTokens, serverCredentials, type TlsFiles } from '../proto/credentials';
 import { decodeBatch, encodeAck, SHIP_PATH, type Ack } from '../proto/wire';
 import { SilenceWatch } from './silence';
@@ -76,6 +76,12 @@ class BatchError extends CollectorError {
 
 const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+
+interface CheckedEvent {
+  seq: bigint;
+  bytes: Buffer;
+  e: JsonWithHead;
+}
 
 interface Accepted {
   ack: Ack;
@@ -154,10 +160,7 @@ class Collector {
   }
 
   /** The batch's header and events, each checked; a BatchError names the first that is not acceptable. */
-  private checked(
-    buf: Buffer,
-    n: number,
-  ): { h: ReturnType<typeof decodeBatch>['header']; events: { seq: bigint; obj: Record<string, unknown> }[] } {
+  private checked(buf: Buffer, n: number): { h: ReturnType<typeof decodeBatch>['header']; events: CheckedEvent[] } {
     let batch: ReturnType<typeof decodeBatch>;
     try {
       batch = decodeBatch(buf);
@@ -170,25 +173,24 @@ class Collector {
     if (!ID_RE.test(h.bootId)) throw new BatchError(`batch ${h.batchId}: boot_id ${JSON.stringify(h.bootId.slice(0, 80))} is not valid`);
     if (!ID_RE.test(h.instanceId))
       throw new BatchError(`batch ${h.batchId}: instance_id ${JSON.stringify(h.instanceId.slice(0, 80))} is not valid`);
-    const events: { seq: bigint; obj: Record<string, unknown> }[] = [];
+    const events: CheckedEvent[] = [];
     let prev = 0n;
     for (const [i, bytes] of batch.events.entries()) {
-      let obj: Record<string, unknown>;
+      let e: JsonWithHead;
       try {
-        obj = this.codec.decode(bytes);
+        // The JSON line straight from the bytes (every field checked on the way): no object tree.
+        e = this.codec.jsonWithHead(bytes);
       } catch (err) {
         throw new BatchError(`batch ${h.batchId}, event ${i}: ${(err as Error).message}`, { cause: err });
       }
-      const seq = typeof obj.seq === 'string' ? BigInt(obj.seq) : 0n;
-      const node = (obj.node as string | undefined) ?? '';
-      const bootId = (obj.bootId as string | undefined) ?? '';
+      const seq = e.seq !== undefined ? BigInt(e.seq) : 0n;
       if (seq <= prev)
         throw new BatchError(`batch ${h.batchId}, event ${i}: seq ${seq} does not follow ${prev} (seq must start at 1 and increase)`);
-      if (node !== h.node || bootId !== h.bootId)
-        throw new BatchError(`batch ${h.batchId}, event ${i}: node/boot ${node}/${bootId} differ from the batch's ${h.node}/${h.bootId}`);
+      if (e.node !== h.node || e.bootId !== h.bootId)
+        throw new BatchError(`batch ${h.batchId}, event ${i}: node/boot ${e.node}/${e.bootId} differ from the batch's ${h.node}/${h.bootId}`);
       if (seq < h.floorSeq) throw new BatchError(`batch ${h.batchId}, event ${i}: seq ${seq} below the batch's floor_seq ${h.floorSeq}`);
       prev = seq;
-      events.push({ seq, obj });
+      events.push({ seq, bytes, e });
     }
     return { h, events };
   }
@@ -197,9 +199,9 @@ class Collector {
   private async accept(buf: Buffer, n: number): Promise<Accepted> {
     const { h, events } = this.checked(buf, n);
     const prev = events.length ? events[events.length - 1].seq : 0n;
-    for (const e of events) {
-      if (e.obj.sensorStats && typeof e.obj.timeUnixNano === 'string')
-        this.silence.stats(h.node, h.bootId, h.instanceId, BigInt(e.obj.timeUnixNano), Date.now());
+    for (const { e } of events) {
+      if (e.kind === 'sensorStats' && e.timeUnixNano !== undefined && e.timeUnixNano !== '0')
+        this.silence.stats(h.node, h.bootId, h.instanceId, BigInt(e.timeUnixNano), Date.now());
     }
     const log = await this.nodeLog(h.node);
     // From here to append(): synchronous, so the window and the lines queued stay in step.
@@ -210,9 +212,9 @@ class Collector {
     const fresh: Record<string, unknown>[] = [];
     for (const e of events) {
       if (!win.accept(e.seq)) continue;
-      text += `${JSON.stringify(e.obj)}\n`; // only what is new: a resend costs no JSON
+      text += `${e.e.json}\n`;
       written++;
-      if (this.o.onEvents) fresh.push(e.obj);
+      if (this.o.onEvents) fresh.push(this.codec.decode(e.bytes));
     }
     // Before the log's commit, so the batch's acknowledgement also waits for it (src/console/store.ts).
     this.o.onEvents?.(h, fresh);

@@ -11,7 +11,7 @@
 import type { CanonicalEvent, EventInput, EventSchema } from './schema';
 import { compile } from './codec-plan';
 import { encodeMessage, Out } from './codec-encode';
-import { decodeMessage, In, readHead, type EventHead } from './codec-decode';
+import { decodeMessage, In, jsonMessage, readHead, type EventHead } from './codec-decode';
 
 export { CodecError } from './codec-plan';
 export { encodeOnce } from './codec-encode';
@@ -28,6 +28,20 @@ export interface EventCodec {
   jsonLine(bytes: Uint8Array): string;
   /** seq, node and boot id only. Throws CodecError on a malformed top level. */
   head(bytes: Uint8Array): EventHead;
+  /** jsonLine, with the top-level fields a receiver checks, read in the same pass. Throws CodecError. */
+  jsonWithHead(bytes: Uint8Array): JsonWithHead;
+}
+
+export interface JsonWithHead {
+  /** jsonLine's text. */
+  json: string;
+  /** The canonical forms: seq and timeUnixNano as decimal strings, '' / undefined when unset. */
+  seq: string | undefined;
+  timeUnixNano: string | undefined;
+  node: string;
+  bootId: string;
+  /** The Event.kind member set ("sensorStats", ...), undefined when none. */
+  kind: string | undefined;
 }
 
 export function compileEventCodec(schema: EventSchema): EventCodec {
@@ -46,11 +60,32 @@ export function compileEventCodec(schema: EventSchema): EventCodec {
     if (out.buf.length > 1 << 20) out.buf = Buffer.allocUnsafe(4096); // do not keep a huge scratch
     return { bytes, kind };
   };
+  const at = (name: string) => plan.byName.get(name)!.index;
+  const [iSeq, iTime, iNode, iBoot] = [at('seq'), at('timeUnixNano'), at('node'), at('bootId')];
+  const kinds = plan.fields.filter((f) => f.oneof === 'kind');
+  const json = (bytes: Uint8Array, raw?: unknown[]) => {
+    const buf = asBuffer(bytes);
+    return jsonMessage(new In(buf, 0, buf.length), plan, buf.length, raw);
+  };
   return {
     encode: (ev) => encodeKind(ev).bytes,
     encodeKind,
     decode,
-    jsonLine: (bytes) => JSON.stringify(decode(bytes)),
+    jsonLine: (bytes) => json(bytes),
+    jsonWithHead(bytes) {
+      const raw: unknown[] = new Array(plan.fields.length);
+      const text = json(bytes, raw);
+      let kind: string | undefined;
+      for (const f of kinds) if (raw[f.index] !== undefined) kind = f.name;
+      return {
+        json: text,
+        seq: raw[iSeq] as string | undefined,
+        timeUnixNano: raw[iTime] as string | undefined,
+        node: (raw[iNode] as string | undefined) ?? '',
+        bootId: (raw[iBoot] as string | undefined) ?? '',
+        kind,
+      };
+    },
     head(bytes) {
       const buf = asBuffer(bytes);
       return readHead(new In(buf, 0, buf.length), plan);

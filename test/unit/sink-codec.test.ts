@@ -68,6 +68,17 @@ describe('event codec', () => {
       expect(codec.jsonLine(bytes)).toBe(schema.toJsonLine(ev));
       const h = codec.head(bytes);
       expect([h.seq, h.node, h.bootId]).toEqual([BigInt(ev.seq!), ev.node ?? '', ev.bootId ?? '']);
+      const j = codec.jsonWithHead(bytes);
+      const obj = codec.decode(bytes) as Record<string, unknown>;
+      const kinds = schema.Event.oneofs.kind!.oneof;
+      expect(j).toEqual({
+        json: schema.toJsonLine(ev),
+        seq: obj.seq,
+        timeUnixNano: obj.timeUnixNano,
+        node: obj.node ?? '',
+        bootId: obj.bootId ?? '',
+        kind: kinds.find((k) => obj[k] !== undefined),
+      });
     }
   });
 
