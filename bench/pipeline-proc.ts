@@ -21,6 +21,7 @@ import { decodeBatch } from '../src/decode/decode';
 import type { DecodedBatch } from '../src/decode/records';
 import { DEFAULT_POLICY } from '../src/detect/policy';
 import { Pipeline } from '../src/pipeline';
+import { tuneHeapForSize } from '../src/heap-tuning';
 import { compileEventCodec } from '../src/proto/codec';
 import { loadEventSchema } from '../src/proto/schema';
 import { loadBatches } from './decode';
@@ -475,6 +476,8 @@ function rules(cfg: RateConfig, tmp: string) {
 
 async function main(): Promise<void> {
   const [mode, json] = process.argv.slice(2);
+  // As `ctrwatch run` does first (src/cli.ts); PIPELINE_HEAP=speed leaves V8's defaults (the before/after figure).
+  if (process.env.PIPELINE_HEAP !== 'speed') tuneHeapForSize();
   const cfg = JSON.parse(json ?? '{}') as Record<string, unknown>;
   const tmp = mkdtempSync(join(tmpdir(), 'ctrwatch-bench-pipeline-'));
   try {

@@ -5,6 +5,7 @@ import { createLogger, logLevelFrom } from './log';
 import { loadBinding } from './native';
 import { formatVersion, versionInfo } from './version';
 import { runSensor } from './run';
+import { tuneHeapForSize } from './heap-tuning';
 import { formatJson, formatTable, listContainers } from './ps';
 import { formatPodJson, formatPodTable } from './ps-pods';
 import { DEFAULT_POLICY, loadPolicy, PolicyError, type Policy } from './detect/policy';
@@ -76,6 +77,7 @@ async function doctor(log: Logger): Promise<number> {
 }
 
 async function run(args: string[], log: Logger): Promise<number> {
+  tuneHeapForSize();
   const { values } = parse(args, {
     raw: { type: 'boolean' },
     'trace-all': { type: 'boolean' },
