@@ -178,7 +178,6 @@ class Collector {
     for (const [i, bytes] of batch.events.entries()) {
       let e: JsonWithHead;
       try {
-        // The JSON line straight from the bytes (every field checked on the way): no object tree.
         e = this.codec.jsonWithHead(bytes);
       } catch (err) {
         throw new BatchError(`batch ${h.batchId}, event ${i}: ${(err as Error).message}`, { cause: err });
@@ -214,7 +213,7 @@ class Collector {
       if (!win.accept(e.seq)) continue;
       text += `${e.e.json}\n`;
       written++;
-      if (this.o.onEvents) fresh.push(this.codec.decode(e.bytes));
+      if (this.o.onEvents) fresh.push(e.e.obj);
     }
     // Before the log's commit, so the batch's acknowledgement also waits for it (src/console/store.ts).
     this.o.onEvents?.(h, fresh);

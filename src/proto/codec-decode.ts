@@ -87,7 +87,11 @@ export class In {
 function longString([lo, hi]: [number, number], signed: boolean): string {
   if (signed && hi & 0x80000000) return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo)).toString();
   if (hi < 0x200000) return String(hi * 4294967296 + lo);
-  return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+  // Above 2^53 (every nanosecond timestamp) without a BigInt: hi * 2^32 + lo in base 10^6,
+  // 2^32 = 4294 * 10^6 + 967296, each part exact in a double.
+  const a = hi * 967296 + lo;
+  const low = a % 1e6;
+  return `${hi * 4294 + (a - low) / 1e6}${String(low).padStart(6, '0')}`;
 }
 
 /** One scalar or enum value, canonical form. */
@@ -205,88 +209,3 @@ export function readHead(r: In, plan: TypePlan): EventHead {
   return head;
 }
 
-/** A scalar's canonical JSON text. */
-function scalarJson(f: FieldPlan, kind: Kind, v: unknown): string {
-  if (kind === 'string' || LONGS.has(kind) || (kind === 'enum' && typeof v === 'string')) return JSON.stringify(v);
-  return String(v);
-}
-
-/**
- * The canonical JSON text of a message, written straight from the bytes: the same walk as
- * decodeMessage, but each field's value kept as its JSON text, so no object tree is built for
- * JSON.stringify to walk again (the collector's and the stdout sink's per-event cost).
- * JSON.stringify(decodeMessage(...)) is the reference: test/unit/sink-codec.test.ts holds
- * them equal. `raw`, when given, receives the top-level scalars as decodeMessage returns them.
- */
-export function jsonMessage(r: In, plan: TypePlan, end: number, raw?: unknown[]): string {
-  const vals: unknown[] = raw ?? new Array(plan.fields.length);
-  while (r.pos < end) {
-    const tag = r.varint();
-    const id = tag >>> 3;
-    const wt = tag & 7;
-    const f = plan.byId.get(id);
-    if (!f || id === 0) {
-      if (id === 0) r.fail('field number 0');
-      r.skip(wt);
-      continue;
-    }
-    const i = f.index;
-    if (f.map) {
-      if (wt !== 2) r.fail(`${plan.name}.${f.name}: wire type ${wt}`);
-      const e = r.bytesEnd();
-      let k = '';
-      let v: string | undefined;
-      while (r.pos < e) {
-        const t = r.varint();
-        if (t === 10) k = r.string();
-        else if (t >>> 3 === 2 && (t & 7) === wireType(f.kind))
-          v = f.kind === 'message' ? jsonMessage(r, f.sub!, r.bytesEnd()) : scalarJson(f, f.kind, readScalar(r, f, f.kind));
-        else r.skip(t & 7);
-      }
-      if (r.pos !== e) r.fail('map entry overran');
-      v ??= f.kind === 'message' ? '{}' : LONGS.has(f.kind) ? '"0"' : f.kind === 'string' ? '""' : f.kind === 'bool' ? 'false' : '0';
-      // An object, so that key order and repeats follow JSON.stringify's rules exactly.
-      const m = (vals[i] ??= Object.create(null)) as Record<string, string>;
-      m[k] = v;
-    } else if (f.repeated) {
-      const a = (vals[i] ??= []) as string[];
-      if (wt === 2 && f.kind !== 'string' && f.kind !== 'message') {
-        const e = r.bytesEnd();
-        while (r.pos < e) a.push(scalarJson(f, f.kind, readScalar(r, f, f.kind)));
-        if (r.pos !== e) r.fail('packed field overran');
-      } else {
-        if (wt !== wireType(f.kind)) r.fail(`${plan.name}.${f.name}: wire type ${wt}`);
-        a.push(f.kind === 'message' ? jsonMessage(r, f.sub!, r.bytesEnd()) : scalarJson(f, f.kind, readScalar(r, f, f.kind)));
-      }
-    } else {
-      if (wt !== wireType(f.kind)) r.fail(`${plan.name}.${f.name}: wire type ${wt}`);
-      if (f.kind === 'message') {
-        const e = r.bytesEnd();
-        vals[i] = jsonMessage(r, f.sub!, e);
-        if (r.pos !== e) r.fail('message overran');
-      } else vals[i] = readScalar(r, f, f.kind);
-      for (const o of f.siblings) vals[o] = undefined;
-    }
-  }
-  if (r.pos !== end) r.fail('message overran its length');
-  let out = '';
-  for (let i = 0; i < plan.fields.length; i++) {
-    const v = vals[i];
-    if (v === undefined) continue;
-    const f = plan.fields[i]!;
-    let text: string;
-    if (f.map) {
-      const m = v as Record<string, string>;
-      text = '';
-      for (const k of Object.keys(m)) text += `${text ? ',' : ''}${JSON.stringify(k)}:${m[k]}`;
-      text = `{${text}}`;
-    } else if (f.repeated) {
-      if (!(v as string[]).length) continue;
-      text = `[${(v as string[]).join(',')}]`;
-    } else if (f.kind === 'message') text = v as string;
-    else if (f.oneof || !isDefault(f, v)) text = scalarJson(f, f.kind, v);
-    else continue;
-    out += `${out ? ',' : ''}${f.jsonKey}:${text}`;
-  }
-  return `{${out}}`;
-}

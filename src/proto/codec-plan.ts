@@ -9,8 +9,6 @@ export type Kind = Scalar | 'enum' | 'message';
 
 export interface FieldPlan {
   name: string;
-  /** The name as a JSON string (canonical JSON's key). */
-  jsonKey: string;
   /** Position in TypePlan.fields. */
   index: number;
   /** Positions of the other members of its oneof. */
@@ -80,7 +78,6 @@ export function compile(type: protobuf.Type, seen: Map<string, TypePlan>): TypeP
     if (isMap && keyKind !== 'string') throw new CodecError(`codec: ${type.name}.${f.name}: map key ${keyKind} not supported`);
     const fp: FieldPlan = {
       name: f.name,
-      jsonKey: JSON.stringify(f.name),
       index: plan.fields.length,
       siblings: [],
       id: f.id,

@@ -11,7 +11,7 @@
 import type { CanonicalEvent, EventInput, EventSchema } from './schema';
 import { compile } from './codec-plan';
 import { encodeMessage, Out } from './codec-encode';
-import { decodeMessage, In, jsonMessage, readHead, type EventHead } from './codec-decode';
+import { decodeMessage, In, readHead, type EventHead } from './codec-decode';
 
 export { CodecError } from './codec-plan';
 export { encodeOnce } from './codec-encode';
@@ -28,13 +28,15 @@ export interface EventCodec {
   jsonLine(bytes: Uint8Array): string;
   /** seq, node and boot id only. Throws CodecError on a malformed top level. */
   head(bytes: Uint8Array): EventHead;
-  /** jsonLine, with the top-level fields a receiver checks, read in the same pass. Throws CodecError. */
+  /** decode and jsonLine at once, with the top-level fields a receiver checks. Throws CodecError. */
   jsonWithHead(bytes: Uint8Array): JsonWithHead;
 }
 
 export interface JsonWithHead {
   /** jsonLine's text. */
   json: string;
+  /** decode's object. */
+  obj: CanonicalEvent;
   /** The canonical forms: seq and timeUnixNano as decimal strings, '' / undefined when unset. */
   seq: string | undefined;
   timeUnixNano: string | undefined;
@@ -60,29 +62,25 @@ export function compileEventCodec(schema: EventSchema): EventCodec {
     if (out.buf.length > 1 << 20) out.buf = Buffer.allocUnsafe(4096); // do not keep a huge scratch
     return { bytes, kind };
   };
-  const at = (name: string) => plan.byName.get(name)!.index;
-  const [iSeq, iTime, iNode, iBoot] = [at('seq'), at('timeUnixNano'), at('node'), at('bootId')];
-  const kinds = plan.fields.filter((f) => f.oneof === 'kind');
-  const json = (bytes: Uint8Array, raw?: unknown[]) => {
-    const buf = asBuffer(bytes);
-    return jsonMessage(new In(buf, 0, buf.length), plan, buf.length, raw);
-  };
+  const kinds = plan.fields.filter((f) => f.oneof === 'kind').map((f) => f.name);
   return {
     encode: (ev) => encodeKind(ev).bytes,
     encodeKind,
     decode,
-    jsonLine: (bytes) => json(bytes),
+    jsonLine: (bytes) => JSON.stringify(decode(bytes)),
     jsonWithHead(bytes) {
-      const raw: unknown[] = new Array(plan.fields.length);
-      const text = json(bytes, raw);
+      // JSON.stringify of the decoded object: a writer of JSON text straight from the bytes,
+      // tried, was slower (many small strings for the collector to gather up again).
+      const obj = decode(bytes) as Record<string, unknown>;
       let kind: string | undefined;
-      for (const f of kinds) if (raw[f.index] !== undefined) kind = f.name;
+      for (const k of kinds) if (obj[k] !== undefined) kind = k;
       return {
-        json: text,
-        seq: raw[iSeq] as string | undefined,
-        timeUnixNano: raw[iTime] as string | undefined,
-        node: (raw[iNode] as string | undefined) ?? '',
-        bootId: (raw[iBoot] as string | undefined) ?? '',
+        json: JSON.stringify(obj),
+        obj,
+        seq: obj.seq as string | undefined,
+        timeUnixNano: obj.timeUnixNano as string | undefined,
+        node: (obj.node as string | undefined) ?? '',
+        bootId: (obj.bootId as string | undefined) ?? '',
         kind,
       };
     },

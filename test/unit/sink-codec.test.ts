@@ -73,6 +73,7 @@ describe('event codec', () => {
       const kinds = schema.Event.oneofs.kind!.oneof;
       expect(j).toEqual({
         json: schema.toJsonLine(ev),
+        obj,
         seq: obj.seq,
         timeUnixNano: obj.timeUnixNano,
         node: obj.node ?? '',
