@@ -84,7 +84,7 @@ export class In {
   }
 }
 
-function longString([lo, hi]: [number, number], signed: boolean): string {
+export function longString([lo, hi]: [number, number], signed: boolean): string {
   if (signed && hi & 0x80000000) return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo)).toString();
   if (hi < 0x200000) return String(hi * 4294967296 + lo);
   // Above 2^53 (every nanosecond timestamp) without a BigInt: hi * 2^32 + lo in base 10^6,

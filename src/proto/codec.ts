@@ -12,6 +12,10 @@ import type { CanonicalEvent, EventInput, EventSchema } from './schema';
 import { compile } from './codec-plan';
 import { encodeMessage, Out } from './codec-encode';
 import { decodeMessage, In, readHead, type EventHead } from './codec-decode';
+import { JsonOut, writeEvent, type EventJsonPlan, type JsonHead } from './codec-json';
+
+export { JsonOut } from './codec-json';
+export type { JsonHead } from './codec-json';
 
 export { CodecError } from './codec-plan';
 export { encodeOnce } from './codec-encode';
@@ -28,23 +32,14 @@ export interface EventCodec {
   jsonLine(bytes: Uint8Array): string;
   /** seq, node and boot id only. Throws CodecError on a malformed top level. */
   head(bytes: Uint8Array): EventHead;
-  /** decode and jsonLine at once, with the top-level fields a receiver checks. Throws CodecError. */
-  jsonWithHead(bytes: Uint8Array): JsonWithHead;
+  /**
+   * Appends the event's JSON line (no newline) to `out`, and fills `head` with its top-level
+   * fields: jsonLine's bytes, written without building the object when the event allows
+   * (codec-json.ts). Throws CodecError.
+   */
+  writeJson(bytes: Uint8Array, out: JsonOut, head: JsonHead): void;
 }
 
-export interface JsonWithHead {
-  /** jsonLine's text. */
-  json: string;
-  /** decode's object. */
-  obj: CanonicalEvent;
-  /** The canonical forms: seq and timeUnixNano as decimal strings, '' / undefined when unset. */
-  seq: string | undefined;
-  timeUnixNano: string | undefined;
-  node: string;
-  bootId: string;
-  /** The Event.kind member set ("sensorStats", ...), undefined when none. */
-  kind: string | undefined;
-}
 
 export function compileEventCodec(schema: EventSchema): EventCodec {
   const plan = compile(schema.Event, new Map());
@@ -63,27 +58,25 @@ export function compileEventCodec(schema: EventSchema): EventCodec {
     return { bytes, kind };
   };
   const kinds = plan.fields.filter((f) => f.oneof === 'kind').map((f) => f.name);
+  const field = (name: string) => plan.byName.get(name)!;
+  const jsonPlan: EventJsonPlan = { plan, seq: field('seq'), time: field('timeUnixNano'), node: field('node'), bootId: field('bootId') };
+  const slowJson = (bytes: Uint8Array, out: JsonOut, head: JsonHead) => {
+    const obj = decode(bytes) as Record<string, unknown>;
+    out.utf8(JSON.stringify(obj));
+    head.seq = obj.seq as string | undefined;
+    head.timeUnixNano = obj.timeUnixNano as string | undefined;
+    head.node = (obj.node as string | undefined) ?? '';
+    head.bootId = (obj.bootId as string | undefined) ?? '';
+    head.kind = kinds.find((k) => obj[k] !== undefined);
+  };
   return {
     encode: (ev) => encodeKind(ev).bytes,
+    writeJson(bytes, out, head) {
+      if (!writeEvent(asBuffer(bytes), jsonPlan, out, head)) slowJson(bytes, out, head);
+    },
     encodeKind,
     decode,
     jsonLine: (bytes) => JSON.stringify(decode(bytes)),
-    jsonWithHead(bytes) {
-      // JSON.stringify of the decoded object: a writer of JSON text straight from the bytes,
-      // tried, was slower (many small strings for the collector to gather up again).
-      const obj = decode(bytes) as Record<string, unknown>;
-      let kind: string | undefined;
-      for (const k of kinds) if (obj[k] !== undefined) kind = k;
-      return {
-        json: JSON.stringify(obj),
-        obj,
-        seq: obj.seq as string | undefined,
-        timeUnixNano: obj.timeUnixNano as string | undefined,
-        node: (obj.node as string | undefined) ?? '',
-        bootId: (obj.bootId as string | undefined) ?? '',
-        kind,
-      };
-    },
     head(bytes) {
       const buf = asBuffer(bytes);
       return readHead(new In(buf, 0, buf.length), plan);
