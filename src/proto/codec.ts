@@ -60,6 +60,8 @@ export function compileEventCodec(schema: EventSchema): EventCodec {
   const kinds = plan.fields.filter((f) => f.oneof === 'kind').map((f) => f.name);
   const field = (name: string) => plan.byName.get(name)!;
   const jsonPlan: EventJsonPlan = { plan, seq: field('seq'), time: field('timeUnixNano'), node: field('node'), bootId: field('bootId') };
+  const scratch = new JsonOut(4096);
+  const scratchHead: JsonHead = { seq: undefined, timeUnixNano: undefined, node: '', bootId: '', kind: undefined };
   const slowJson = (bytes: Uint8Array, out: JsonOut, head: JsonHead) => {
     const obj = decode(bytes) as Record<string, unknown>;
     out.utf8(JSON.stringify(obj));
@@ -76,7 +78,13 @@ export function compileEventCodec(schema: EventSchema): EventCodec {
     },
     encodeKind,
     decode,
-    jsonLine: (bytes) => JSON.stringify(decode(bytes)),
+    jsonLine(bytes) {
+      scratch.pos = 0;
+      if (!writeEvent(asBuffer(bytes), jsonPlan, scratch, scratchHead)) return JSON.stringify(decode(bytes));
+      const line = scratch.buf.toString('utf8', 0, scratch.pos);
+      if (scratch.buf.length > 1 << 20) scratch.buf = Buffer.allocUnsafe(4096); // do not keep a huge scratch
+      return line;
+    },
     head(bytes) {
       const buf = asBuffer(bytes);
       return readHead(new In(buf, 0, buf.length), plan);
