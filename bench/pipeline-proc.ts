@@ -476,8 +476,8 @@ function rules(cfg: RateConfig, tmp: string) {
 
 async function main(): Promise<void> {
   const [mode, json] = process.argv.slice(2);
-  // As `ctrwatch run` does first (src/cli.ts); PIPELINE_HEAP=speed leaves V8's defaults (the before/after figure).
-  if (process.env.PIPELINE_HEAP !== 'speed') tuneHeapForSize();
+  // PIPELINE_HEAP=small: as `ctrwatch run --small-heap` (src/heap-tuning.ts); otherwise V8's defaults, as `ctrwatch run`.
+  if (process.env.PIPELINE_HEAP === 'small') tuneHeapForSize();
   const cfg = JSON.parse(json ?? '{}') as Record<string, unknown>;
   const tmp = mkdtempSync(join(tmpdir(), 'ctrwatch-bench-pipeline-'));
   try {

@@ -120,10 +120,10 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
         c: { ...base, maxEntries: 200_000 },
       },
       {
-        name: 'v8-defaults',
-        description: `the default run without the --optimize-for-size that ctrwatch run sets (src/heap-tuning.ts): V8's own heap sizing`,
+        name: 'small-heap',
+        description: `the default run as ctrwatch run --small-heap (V8's --optimize-for-size, set at start: src/heap-tuning.ts)`,
         c: base,
-        env: { PIPELINE_HEAP: 'speed' },
+        env: { PIPELINE_HEAP: 'small' },
       },
       {
         name: 'containers-only',

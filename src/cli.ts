@@ -44,6 +44,8 @@ run options:
   --policy FILE      rules, severities, allowlists (YAML; validated at start, see policy.example.yaml)
   --state-dir DIR    where node state (images seen) is kept (default /var/lib/ctrwatch, or the policy's)
   --log-level L      trace, debug, info, warn, error (default info; env CTRWATCH_LOG)
+  --small-heap       V8 keeps its heap close to what is live (--optimize-for-size): at 10,000
+                     containers 128 MB resident instead of 177, for ~25% more CPU in the pipeline
   --check            validate the options and the policy, then exit (0: all good)
 ${SINK_USAGE}
 ${COLLECT_USAGE}`;
@@ -77,8 +79,8 @@ async function doctor(log: Logger): Promise<number> {
 }
 
 async function run(args: string[], log: Logger): Promise<number> {
-  tuneHeapForSize();
   const { values } = parse(args, {
+    'small-heap': { type: 'boolean' },
     raw: { type: 'boolean' },
     'trace-all': { type: 'boolean' },
     'exec-all': { type: 'boolean' },
@@ -90,6 +92,7 @@ async function run(args: string[], log: Logger): Promise<number> {
     check: { type: 'boolean' },
     ...SINK_FLAGS,
   });
+  if (values['small-heap']) tuneHeapForSize();
   let sinks: SinkFlags;
   try {
     sinks = sinkFlags(values);

@@ -1,10 +1,11 @@
-// How `ctrwatch run` asks V8 to size its heap. By default V8 trades memory for speed: after the
-// sensor tracks 10,000 containers it keeps twice its live heap committed (young generation grown
-// to its largest, old-generation pages not given back), 190 MB resident for 60 MB of objects.
-// --optimize-for-size keeps the committed heap close to what is live (125 MB there). It is set
-// at run time because `ctrwatch` starts as a plain `node` script; the flag is read by the
-// garbage collector's heuristics whenever they run, so it takes effect from then on (bench/
-// README.md, "Pipeline scale", measures it).
+// `ctrwatch run --small-heap`: how the sensor asks V8 to keep its heap small. By default V8
+// trades memory for speed: with 10,000 containers tracked it keeps twice the live heap committed
+// (young generation grown to its largest, old-generation pages not given back), 177 MB resident
+// for 52 MB of objects. --optimize-for-size keeps the committed heap close to what is live
+// (128 MB there) but costs the pipeline about a quarter more CPU per record (bench/pipeline-proc.js
+// throughput: 93,000 against 126,000-131,000 records per CPU-second), so it is a choice for big
+// nodes, not the default. It is set at run time because `ctrwatch` starts as a plain `node`
+// script; the garbage collector's heuristics read the flag whenever they run.
 
 import * as v8 from 'node:v8';
 
