@@ -77,7 +77,10 @@ async function deliverySinks(tree: string, events: number, json: string): Promis
 async function grpcBeforeAfter(dir: string, events: number, pairs: number, log: (m: string) => void): Promise<GrpcBeforeAfter> {
   const res: GrpcBeforeAfter = { beforeDir: dir, events, pairs: [], ratios: [] };
   try {
-    res.beforeCommit = execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    res.beforeCommit = execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     /* not a git tree */
   }

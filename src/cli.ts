@@ -78,20 +78,22 @@ async function doctor(log: Logger): Promise<number> {
   return ok ? 0 : 1;
 }
 
+const RUN_OPTIONS = {
+  'small-heap': { type: 'boolean' },
+  raw: { type: 'boolean' },
+  'trace-all': { type: 'boolean' },
+  'exec-all': { type: 'boolean' },
+  'ring-mb': { type: 'string' },
+  'drain-ms': { type: 'string' },
+  'log-level': { type: 'string' },
+  policy: { type: 'string' },
+  'state-dir': { type: 'string' },
+  check: { type: 'boolean' },
+  ...SINK_FLAGS,
+} as const;
+
 async function run(args: string[], log: Logger): Promise<number> {
-  const { values } = parse(args, {
-    'small-heap': { type: 'boolean' },
-    raw: { type: 'boolean' },
-    'trace-all': { type: 'boolean' },
-    'exec-all': { type: 'boolean' },
-    'ring-mb': { type: 'string' },
-    'drain-ms': { type: 'string' },
-    'log-level': { type: 'string' },
-    policy: { type: 'string' },
-    'state-dir': { type: 'string' },
-    check: { type: 'boolean' },
-    ...SINK_FLAGS,
-  });
+  const { values } = parse(args, RUN_OPTIONS);
   if (values['small-heap']) tuneHeapForSize();
   let sinks: SinkFlags;
   try {

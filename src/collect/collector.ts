@@ -203,7 +203,6 @@ class Collector {
       events.push({ seq, bytes, start, end: out.pos, statsAt: stats ? BigInt(head.timeUnixNano!) : undefined });
     }
     return { h, events, lines: out.buf };
-
   }
 
   /** Check a whole batch, then take its new events into the node's log. */

@@ -346,7 +346,12 @@ function isFullCaps(mask: bigint): boolean {
 const MOUNTS_MAX = 4096;
 const mounts = new Map<string, NonNullable<ContainerInput['mounts']>[number]>();
 
-function sharedMount(m: { source: string; destination: string; readOnly: boolean; type: string }): NonNullable<ContainerInput['mounts']>[number] {
+function sharedMount(m: {
+  source: string;
+  destination: string;
+  readOnly: boolean;
+  type: string;
+}): NonNullable<ContainerInput['mounts']>[number] {
   const key = `${m.source}\0${m.destination}\0${m.readOnly ? 1 : 0}\0${m.type}`;
   let v = mounts.get(key);
   if (!v) {

@@ -208,4 +208,3 @@ export function readHead(r: In, plan: TypePlan): EventHead {
   }
   return head;
 }
-

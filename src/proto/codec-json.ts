@@ -142,6 +142,27 @@ export interface JsonHead {
   kind: string | undefined;
 }
 
+/** Elements of a repeated field (its key and "[" or "," written already). */
+function writeRepeated(r: In, plan: TypePlan, f: FieldPlan, wt: number, o: JsonOut): void {
+  const packed = wt === 2 && f.kind !== 'string' && f.kind !== 'message';
+  if (!packed) {
+    if (wt !== wireType(f.kind)) r.fail(`${plan.name}.${f.name}: wire type ${wt}`);
+    if (f.kind === 'message') writeMessage(r, f.sub!, r.bytesEnd(), o);
+    else writeScalar(r, f, o, true, undefined);
+    return;
+  }
+  const e = r.bytesEnd();
+  // An empty packed run: canonical JSON leaves the field out, or has nothing to add to it.
+  if (e === r.pos) throw SLOW;
+  let sep = false;
+  while (r.pos < e) {
+    if (sep) o.byte(44);
+    sep = true;
+    writeScalar(r, f, o, true, undefined);
+  }
+  if (r.pos !== e) r.fail('packed field overran');
+}
+
 function writeMessage(r: In, plan: TypePlan, end: number, o: JsonOut): void {
   o.byte(123);
   let wrote = false;
@@ -169,29 +190,14 @@ function writeMessage(r: In, plan: TypePlan, end: number, o: JsonOut): void {
       oneof = f.oneof;
     }
     if (f.repeated) {
-      const packed = wt === 2 && f.kind !== 'string' && f.kind !== 'message';
-      if (!packed && wt !== wireType(f.kind)) r.fail(`${plan.name}.${f.name}: wire type ${wt}`);
-      const e = packed ? r.bytesEnd() : 0;
-      if (packed && e === r.pos && !open) throw SLOW; // an empty packed run: canonical JSON leaves the field out
       if (!open) {
         if (wrote) o.byte(44);
         o.bytes(keyOf(f));
         o.byte(91);
-        open = f;
       } else o.byte(44);
+      writeRepeated(r, plan, f, wt, o);
+      open = f;
       wrote = true;
-      if (packed) {
-        let first = true;
-        while (r.pos < e) {
-          if (!first) o.byte(44);
-          first = false;
-          writeScalar(r, f, o, true, undefined);
-        }
-        if (r.pos !== e) r.fail('packed field overran');
-      } else if (f.kind === 'message') {
-        const e2 = r.bytesEnd();
-        writeMessage(r, f.sub!, e2, o);
-      } else writeScalar(r, f, o, true, undefined);
       continue;
     }
     if (wt !== wireType(f.kind)) r.fail(`${plan.name}.${f.name}: wire type ${wt}`);
@@ -258,4 +264,3 @@ export function writeEvent(bytes: Buffer, p: EventJsonPlan, o: JsonOut, head: Js
   }
   return true;
 }
-

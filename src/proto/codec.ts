@@ -40,7 +40,6 @@ export interface EventCodec {
   writeJson(bytes: Uint8Array, out: JsonOut, head: JsonHead): void;
 }
 
-
 export function compileEventCodec(schema: EventSchema): EventCodec {
   const plan = compile(schema.Event, new Map());
   const out = new Out();

@@ -95,7 +95,9 @@ describe('event codec', () => {
     for (let i = 1; i <= 200; i++) check(codec.encode(syntheticEvent(i, 'r', 'node-a', 'boot-1')));
     // Text that needs escapes or is not ASCII, defaults written explicitly, unknown fields.
     check(codec.encode({ seq: 3, node: 'n\u00e9\u2028', containerExec: { process: { comm: 'a"b\\c\u0001\u007f', argv: ['', 'x\ny'] } } }));
-    const w = schema.Event.encode(schema.Event.fromObject({ seq: '9', node: '', containerCreated: { container: { existing: false, initPid: 0 } } }));
+    const w = schema.Event.encode(
+      schema.Event.fromObject({ seq: '9', node: '', containerCreated: { container: { existing: false, initPid: 0 } } }),
+    );
     w.uint32((900 << 3) | 2).string('unknown');
     check(w.finish());
     // Fields in reverse order, a singular field twice, two members of the oneof: the last wins.

@@ -88,6 +88,28 @@ function kvStr(o: Out, field: number, key: string, value: string): void {
   o.ldelim(kv);
 }
 
+/** A KeyValue{key, value: AnyValue{array_value: strings}} as field `field`. */
+function kvStrings(o: Out, field: number, key: string, values: readonly string[]): void {
+  o.varint((field << 3) | 2);
+  const kv = o.fork();
+  o.varint(10);
+  o.string(key);
+  o.varint(18);
+  const v = o.fork();
+  o.varint(42); // AnyValue.array_value = 5
+  const arr = o.fork();
+  for (const x of values) {
+    o.varint(10);
+    const one = o.fork();
+    o.varint(10);
+    o.string(x);
+    o.ldelim(one);
+  }
+  o.ldelim(arr);
+  o.ldelim(v);
+  o.ldelim(kv);
+}
+
 /** Retry-After: delta-seconds or an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(v: string | string[] | undefined, now = Date.now()): number | undefined {
   const s = Array.isArray(v) ? v[0] : v;
@@ -151,82 +173,66 @@ export class OtlpSink extends SpooledSink {
     o.varint(18);
     o.string(this.o.version);
     o.ldelim(scope);
-    for (const r of batch.records) {
-      const ev = this.o.codec.decode(r.bytes) as Record<string, unknown>;
-      let kind: string | undefined;
-      for (const k of KINDS)
-        if (ev[k] !== undefined) {
-          kind = k;
-          break;
-        }
-      const body = kind ? (ev[kind] as Record<string, unknown>) : {};
-      let severityNumber = kind === 'sensorStats' ? 5 : 9;
-      let severityText = kind === 'sensorStats' ? 'DEBUG' : 'INFO';
-      const sev = kind === 'detection' ? ((body.severity as string | undefined) ?? 'SEVERITY_UNSPECIFIED') : undefined;
-      if (sev) {
-        severityNumber = SEVERITY[sev] ?? 9;
-        severityText = sev;
-      }
-      o.varint(18); // ScopeLogs.log_records = 2
-      const lr = o.fork();
-      o.varint(9); // time_unix_nano = 1
-      if (typeof ev.timeUnixNano === 'string') {
-        const t = BigInt(ev.timeUnixNano);
-        o.fixed64(Number(t & 0xffffffffn), Number(t >> 32n));
-      } else o.fixed64(0, 0);
-      o.varint(16); // severity_number = 2
-      o.varint(severityNumber);
-      o.varint(26); // severity_text = 3
-      o.string(severityText);
-      o.varint(42); // body = 5
-      const b = o.fork();
-      o.varint(10); // string_value
-      o.string(JSON.stringify(ev));
-      o.ldelim(b);
-      kvStr(o, 6, 'ctrwatch.seq', String(r.seq));
-      kvStr(o, 6, 'ctrwatch.node', String(ev.node ?? batch.id.node));
-      if (kind) kvStr(o, 6, 'ctrwatch.event.kind', kind);
-      const c = body.container as Record<string, unknown> | undefined;
-      if (c) {
-        if (c.id) kvStr(o, 6, 'container.id', String(c.id));
-        if (c.image) kvStr(o, 6, 'container.image.name', String(c.image));
-        if (c.runtime) kvStr(o, 6, 'container.runtime', String(c.runtime));
-      }
-      if (sev) {
-        if (body.ruleId) kvStr(o, 6, 'ctrwatch.rule_id', String(body.ruleId));
-        const tech = body.techniques as string[] | undefined;
-        if (tech?.length) {
-          o.varint(50);
-          const kv = o.fork();
-          o.varint(10);
-          o.string('ctrwatch.techniques');
-          o.varint(18);
-          const v = o.fork();
-          o.varint(42); // AnyValue.array_value = 5
-          const arr = o.fork();
-          for (const x of tech) {
-            o.varint(10);
-            const one = o.fork();
-            o.varint(10);
-            o.string(x);
-            o.ldelim(one);
-          }
-          o.ldelim(arr);
-          o.ldelim(v);
-          o.ldelim(kv);
-        }
-        kvStr(o, 6, 'ctrwatch.severity', sev);
-      }
-      // observed_time_unix_nano = 11, as protobufjs wrote a number: low and high 32 bits of it.
-      const obs = Math.round(r.offeredMs) * 1e6;
-      const lo = obs >>> 0;
-      o.varint(89);
-      o.fixed64(lo, ((obs - lo) / 4294967296) >>> 0);
-      o.ldelim(lr);
-    }
+    for (const r of batch.records) this.writeRecord(o, r, batch.id.node);
     o.ldelim(sl);
     o.ldelim(rl);
     return o.buf.subarray(0, o.pos);
+  }
+
+  /** One LogRecord (ScopeLogs.log_records = 2) of an event. */
+  private writeRecord(o: Out, r: SpoolRecord, node: string): void {
+    const ev = this.o.codec.decode(r.bytes) as Record<string, unknown>;
+    let kind: string | undefined;
+    for (const k of KINDS)
+      if (ev[k] !== undefined) {
+        kind = k;
+        break;
+      }
+    const body = kind ? (ev[kind] as Record<string, unknown>) : {};
+    let severityNumber = kind === 'sensorStats' ? 5 : 9;
+    let severityText = kind === 'sensorStats' ? 'DEBUG' : 'INFO';
+    const sev = kind === 'detection' ? ((body.severity as string | undefined) ?? 'SEVERITY_UNSPECIFIED') : undefined;
+    if (sev) {
+      severityNumber = SEVERITY[sev] ?? 9;
+      severityText = sev;
+    }
+    o.varint(18); // ScopeLogs.log_records = 2
+    const lr = o.fork();
+    o.varint(9); // time_unix_nano = 1
+    if (typeof ev.timeUnixNano === 'string') {
+      const t = BigInt(ev.timeUnixNano);
+      o.fixed64(Number(t & 0xffffffffn), Number(t >> 32n));
+    } else o.fixed64(0, 0);
+    o.varint(16); // severity_number = 2
+    o.varint(severityNumber);
+    o.varint(26); // severity_text = 3
+    o.string(severityText);
+    o.varint(42); // body = 5
+    const b = o.fork();
+    o.varint(10); // string_value
+    o.string(JSON.stringify(ev));
+    o.ldelim(b);
+    kvStr(o, 6, 'ctrwatch.seq', String(r.seq));
+    kvStr(o, 6, 'ctrwatch.node', String(ev.node ?? node));
+    if (kind) kvStr(o, 6, 'ctrwatch.event.kind', kind);
+    const c = body.container as Record<string, unknown> | undefined;
+    if (c) {
+      if (c.id) kvStr(o, 6, 'container.id', String(c.id));
+      if (c.image) kvStr(o, 6, 'container.image.name', String(c.image));
+      if (c.runtime) kvStr(o, 6, 'container.runtime', String(c.runtime));
+    }
+    if (sev) {
+      if (body.ruleId) kvStr(o, 6, 'ctrwatch.rule_id', String(body.ruleId));
+      const tech = body.techniques as string[] | undefined;
+      if (tech?.length) kvStrings(o, 6, 'ctrwatch.techniques', tech);
+      kvStr(o, 6, 'ctrwatch.severity', sev);
+    }
+    // observed_time_unix_nano = 11, as protobufjs wrote a number: low and high 32 bits of it.
+    const obs = Math.round(r.offeredMs) * 1e6;
+    const lo = obs >>> 0;
+    o.varint(89);
+    o.fixed64(lo, ((obs - lo) / 4294967296) >>> 0);
+    o.ldelim(lr);
   }
 
   /**
