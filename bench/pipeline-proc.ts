@@ -22,6 +22,7 @@ import type { DecodedBatch } from '../src/decode/records';
 import type { Detector } from '../src/detect/detector';
 import { DEFAULT_POLICY } from '../src/detect/policy';
 import { Pipeline } from '../src/pipeline';
+import { tuneHeapForSize } from '../src/heap-tuning';
 import { compileEventCodec } from '../src/proto/codec';
 import { loadEventSchema } from '../src/proto/schema';
 import { loadBatches } from './decode';
@@ -494,6 +495,8 @@ function rules(cfg: RateConfig, tmp: string) {
 
 async function main(): Promise<void> {
   const [mode, json] = process.argv.slice(2);
+  // PIPELINE_HEAP=small: as `ctrwatch run --small-heap` (src/heap-tuning.ts); otherwise V8's defaults, as `ctrwatch run`.
+  if (process.env.PIPELINE_HEAP === 'small') tuneHeapForSize();
   const cfg = JSON.parse(json ?? '{}') as Record<string, unknown>;
   const tmp = mkdtempSync(join(tmpdir(), 'ctrwatch-bench-pipeline-'));
   try {

@@ -168,9 +168,9 @@ export function renderShip(r: BenchReport, L: string[]): void {
     const r = summarize(ba.ratios);
     L.push(
       '',
-      `gRPC before and after it moved onto the shared SpooledSink loop: \`delivery.js\` (sinks part, ${f0(ba.events)} events) of a tree at ${ba.beforeCommit ? `\`${ba.beforeCommit.slice(0, 10)}\`` : ba.beforeDir} (the commit before c73de9b, built with tsc) and of the code measured, in ${ba.pairs.length} pairs, the order alternating: ${ba.pairs.map((p) => `${f0(p.before)} → ${f0(p.after)}`).join(', ')} events/s; after ÷ before median ${f2(r.median)} (range ${f2(r.min)}–${f2(r.max)}).`,
+      `gRPC before and after: \`delivery.js\` (sinks part, ${f0(ba.events)} events) of the tree at ${ba.beforeCommit ? `\`${ba.beforeCommit.slice(0, 10)}\`` : ba.beforeDir} (BENCH_SHIP_BEFORE, built) and of the code measured, in ${ba.pairs.length} pairs, the order alternating: ${ba.pairs.map((p) => `${f0(p.before)} → ${f0(p.after)}`).join(', ')} events/s; after ÷ before median ${f2(r.median)} (range ${f2(r.min)}–${f2(r.max)}).`,
     );
-  } else L.push('', 'gRPC before the shared SpooledSink loop: not measured in this run (BENCH_SHIP_BEFORE unset).');
+  } else L.push('', 'gRPC before and after: not measured in this run (BENCH_SHIP_BEFORE unset).');
   L.push('', `Part took ${f0(s.wallS)} s.`, '');
 }
 

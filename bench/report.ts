@@ -176,7 +176,9 @@ function pipelineFigures(r: BenchReport): Figure[] {
   const out: Figure[] = [];
   const sc = r.scale;
   if (sc) {
-    for (const x of sc.runs.filter((y) => !['containers-only', 'optimize-for-size'].includes(y.name) && !y.name.startsWith('curve-'))) {
+    for (const x of sc.runs.filter(
+      (y) => !['containers-only', 'optimize-for-size', 'small-heap'].includes(y.name) && !y.name.startsWith('curve-'),
+    )) {
       out.push({
         id: `scale.rss.${x.name}`,
         title: `pipeline resident memory, ${f0(x.stats.containers)} containers and ${f0(x.stats.processes)} processes tracked (${x.name}: ${x.description})`,

@@ -30,7 +30,7 @@
  *   BENCH_LOSS_SECONDS [2; quick 1], BENCH_LOSS_DRAIN_MS [1000]
  *   BENCH_LATENCY_STORM [1]           0: no samples under the busy-container storm
  *   BENCH_SHIP_EVENTS [200000; quick 50000]  events per output in the ship part
- *   BENCH_SHIP_BEFORE, BENCH_SHIP_PAIRS [3]  a built tree from before gRPC's SpooledSink loop: gRPC before/after pairs
+ *   BENCH_SHIP_BEFORE, BENCH_SHIP_PAIRS [3]  a built tree of an earlier commit: gRPC before/after pairs
  *   BENCH_REPORT_NAME                 write bench/out/<name>.md/.json instead (side runs)
  */
 import { spawn } from 'node:child_process';

@@ -78,9 +78,17 @@ export const MEMORY_TARGET_MB = 100;
 export const THROUGHPUT_TARGET = 200_000;
 
 /** Runs pipeline-proc.js in a child; its one JSON line. */
-export async function pipelineProc(mode: string, cfg: object, gc = false, nodeFlags: string[] = []): Promise<unknown> {
+export async function pipelineProc(
+  mode: string,
+  cfg: object,
+  gc = false,
+  nodeFlags: string[] = [],
+  env: Record<string, string> = {},
+): Promise<unknown> {
   const args = [...(gc ? ['--expose-gc'] : []), ...nodeFlags, join(CODE, 'dist', 'bench', 'pipeline-proc.js'), mode, JSON.stringify(cfg)];
-  const p = track(spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const p = track(
+    spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }),
+  );
   let out = '';
   let err = '';
   p.stdout!.on('data', (d) => (out += d));
@@ -97,7 +105,7 @@ export function procCommand(mode: string, cfg: object, gc = false): string {
 export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
   const t0 = Date.now();
   const base = { containers: cfg.containers, inside: cfg.inside, lagSeconds: cfg.lagSeconds };
-  const plan: { name: string; description: string; c: ScaleRun['config']; flags?: string[] }[] = [
+  const plan: { name: string; description: string; c: ScaleRun['config']; flags?: string[]; env?: Record<string, string> }[] = [
     {
       name: 'default',
       description: `${cfg.containers.toLocaleString('en-US')} containers × ${cfg.inside + 1} processes, Pipeline as ctrwatch run builds it (the process table's default bound)`,
@@ -112,10 +120,10 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
         c: { ...base, maxEntries: 200_000 },
       },
       {
-        name: 'optimize-for-size',
-        description: `the default run with node's --optimize-for-size (V8 keeps a smaller heap; not what ctrwatch run does today)`,
+        name: 'small-heap',
+        description: `the default run as ctrwatch run --small-heap (V8's --optimize-for-size, set at start: src/heap-tuning.ts)`,
         c: base,
-        flags: ['--optimize-for-size'],
+        env: { PIPELINE_HEAP: 'small' },
       },
       {
         name: 'containers-only',
@@ -143,7 +151,7 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
   };
   for (const x of plan) {
     try {
-      const r = (await pipelineProc('scale', x.c, true, x.flags)) as ScaleRun;
+      const r = (await pipelineProc('scale', x.c, true, x.flags, x.env)) as ScaleRun;
       r.name = x.name;
       r.description = x.description;
       res.runs.push(r);

@@ -8,8 +8,8 @@
  * The events are synthetic (test/support/events.ts), all of one size; the figures are rates of
  * the shipping path, not of the kernel or the pipeline.
  */
-import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CODE, exited, OUT, ROOT, track } from './lib';
 import type { FleetRun } from './fleet';
@@ -25,7 +25,7 @@ export interface ShipOutput {
   tool: 'delivery.js' | 'fleet.js';
 }
 
-/** gRPC end to end, the build before the SpooledSink loop (BENCH_SHIP_BEFORE) against this one, in interleaved pairs. */
+/** gRPC end to end, a built tree of an earlier commit (BENCH_SHIP_BEFORE) against this one, in interleaved pairs. */
 export interface GrpcBeforeAfter {
   beforeDir: string;
   beforeCommit?: string;
@@ -58,26 +58,31 @@ type SinkRow = { sink: string; events: number; seconds: number; eventsPerS: numb
 
 /** One delivery.js sinks run of a tree (this one, or the before tree, which writes to its own bench/out); its rows. */
 async function deliverySinks(tree: string, events: number, json: string): Promise<SinkRow[]> {
+  rmSync(json, { force: true });
   await runNode(
     [join(tree, 'dist', 'bench', 'delivery.js')],
     { DELIVERY_ONLY: 'sinks', DELIVERY_EVENTS: String(events), DELIVERY_JSON: json },
     tree,
   );
-  const file = tree === CODE ? json : join(tree, 'bench', 'out', 'delivery.json');
+  // An older tree's delivery.js may not know DELIVERY_JSON: it writes its own bench/out/delivery.json.
+  const file = tree === CODE || existsSync(json) ? json : join(tree, 'bench', 'out', 'delivery.json');
   return (JSON.parse(readFileSync(file, 'utf8')) as { sinks: SinkRow[] }).sinks;
 }
 
 /**
- * BENCH_SHIP_BEFORE=<dir>: a built tree of the commit before gRPC moved onto the SpooledSink loop
- * (`git checkout c73de9b^`, then tsc): its delivery.js and this one's, in BENCH_SHIP_PAIRS pairs,
+ * BENCH_SHIP_BEFORE=<dir>: a built tree of an earlier commit (e.g. `git worktree add DIR <commit>`,
+ * its own node_modules, `make build`): its delivery.js and this one's, in BENCH_SHIP_PAIRS pairs,
  * the order alternating; the gRPC rows compared.
  */
 async function grpcBeforeAfter(dir: string, events: number, pairs: number, log: (m: string) => void): Promise<GrpcBeforeAfter> {
   const res: GrpcBeforeAfter = { beforeDir: dir, events, pairs: [], ratios: [] };
   try {
-    res.beforeCommit = readFileSync(join(dir, '.git', 'HEAD'), 'utf8').trim();
+    res.beforeCommit = execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
-    /* not a clone */
+    /* not a git tree */
   }
   const json = join(OUT, 'ship-pair.json');
   const grpc = (rows: SinkRow[]) => rows.find((r) => r.sink.startsWith('grpc'))?.eventsPerS ?? NaN;

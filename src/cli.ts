@@ -5,6 +5,7 @@ import { createLogger, logLevelFrom } from './log';
 import { loadBinding } from './native';
 import { formatVersion, versionInfo } from './version';
 import { runSensor } from './run';
+import { tuneHeapForSize } from './heap-tuning';
 import { formatJson, formatTable, listContainers } from './ps';
 import { formatPodJson, formatPodTable } from './ps-pods';
 import { DEFAULT_POLICY, loadPolicy, PolicyError, type Policy } from './detect/policy';
@@ -43,6 +44,8 @@ run options:
   --policy FILE      rules, severities, allowlists (YAML; validated at start, see policy.example.yaml)
   --state-dir DIR    where node state (images seen) is kept (default /var/lib/ctrwatch, or the policy's)
   --log-level L      trace, debug, info, warn, error (default info; env CTRWATCH_LOG)
+  --small-heap       V8 keeps its heap close to what is live (--optimize-for-size): at 10,000
+                     containers 128 MB resident instead of 177, for ~25% more CPU in the pipeline
   --check            validate the options and the policy, then exit (0: all good)
 ${SINK_USAGE}
 ${COLLECT_USAGE}`;
@@ -75,19 +78,23 @@ async function doctor(log: Logger): Promise<number> {
   return ok ? 0 : 1;
 }
 
+const RUN_OPTIONS = {
+  'small-heap': { type: 'boolean' },
+  raw: { type: 'boolean' },
+  'trace-all': { type: 'boolean' },
+  'exec-all': { type: 'boolean' },
+  'ring-mb': { type: 'string' },
+  'drain-ms': { type: 'string' },
+  'log-level': { type: 'string' },
+  policy: { type: 'string' },
+  'state-dir': { type: 'string' },
+  check: { type: 'boolean' },
+  ...SINK_FLAGS,
+} as const;
+
 async function run(args: string[], log: Logger): Promise<number> {
-  const { values } = parse(args, {
-    raw: { type: 'boolean' },
-    'trace-all': { type: 'boolean' },
-    'exec-all': { type: 'boolean' },
-    'ring-mb': { type: 'string' },
-    'drain-ms': { type: 'string' },
-    'log-level': { type: 'string' },
-    policy: { type: 'string' },
-    'state-dir': { type: 'string' },
-    check: { type: 'boolean' },
-    ...SINK_FLAGS,
-  });
+  const { values } = parse(args, RUN_OPTIONS);
+  if (values['small-heap']) tuneHeapForSize();
   let sinks: SinkFlags;
   try {
     sinks = sinkFlags(values);

@@ -9,7 +9,7 @@ import { timingSafeEqual } from 'node:crypto';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { loadEventSchema, type EventSchema } from '../proto/schema';
-import { compileEventCodec, type EventCodec } from '../proto/codec';
+import { compileEventCodec, JsonOut, type EventCodec, type JsonHead } from '../proto/codec';
 import { isLoopback, readTokens, serverCredentials, type TlsFiles } from '../proto/credentials';
 import { decodeBatch, encodeAck, SHIP_PATH, type Ack } from '../proto/wire';
 import { SilenceWatch, silentEvent } from './silence';
@@ -76,6 +76,16 @@ class BatchError extends CollectorError {
 
 const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+
+interface CheckedEvent {
+  seq: bigint;
+  bytes: Buffer;
+  /** Its JSON line (with the newline) in the batch's lines. */
+  start: number;
+  end: number;
+  /** timeUnixNano of a sensorStats event. */
+  statsAt?: bigint;
+}
 
 interface Accepted {
   ack: Ack;
@@ -144,10 +154,7 @@ class Collector {
   }
 
   /** The batch's header and events, each checked; a BatchError names the first that is not acceptable. */
-  private checked(
-    buf: Buffer,
-    n: number,
-  ): { h: ReturnType<typeof decodeBatch>['header']; events: { seq: bigint; obj: Record<string, unknown> }[] } {
+  private checked(buf: Buffer, n: number): { h: ReturnType<typeof decodeBatch>['header']; events: CheckedEvent[]; lines: Buffer } {
     let batch: ReturnType<typeof decodeBatch>;
     try {
       batch = decodeBatch(buf);
@@ -160,50 +167,62 @@ class Collector {
     if (!ID_RE.test(h.bootId)) throw new BatchError(`batch ${h.batchId}: boot_id ${JSON.stringify(h.bootId.slice(0, 80))} is not valid`);
     if (!ID_RE.test(h.instanceId))
       throw new BatchError(`batch ${h.batchId}: instance_id ${JSON.stringify(h.instanceId.slice(0, 80))} is not valid`);
-    const events: { seq: bigint; obj: Record<string, unknown> }[] = [];
+    const events: CheckedEvent[] = [];
+    // Every event's JSON line into one buffer, straight from its bytes (codec-json.ts).
+    const out = new JsonOut(Math.max(4096, buf.length * 2));
+    const head: JsonHead = { seq: undefined, timeUnixNano: undefined, node: '', bootId: '', kind: undefined };
     let prev = 0n;
     for (const [i, bytes] of batch.events.entries()) {
-      let obj: Record<string, unknown>;
+      const start = out.pos;
       try {
-        obj = this.codec.decode(bytes);
+        this.codec.writeJson(bytes, out, head);
       } catch (err) {
         throw new BatchError(`batch ${h.batchId}, event ${i}: ${(err as Error).message}`, { cause: err });
       }
-      const seq = typeof obj.seq === 'string' ? BigInt(obj.seq) : 0n;
-      const node = (obj.node as string | undefined) ?? '';
-      const bootId = (obj.bootId as string | undefined) ?? '';
+      out.byte(10);
+      const seq = head.seq !== undefined ? BigInt(head.seq) : 0n;
       if (seq <= prev)
         throw new BatchError(`batch ${h.batchId}, event ${i}: seq ${seq} does not follow ${prev} (seq must start at 1 and increase)`);
-      if (node !== h.node || bootId !== h.bootId)
-        throw new BatchError(`batch ${h.batchId}, event ${i}: node/boot ${node}/${bootId} differ from the batch's ${h.node}/${h.bootId}`);
+      if (head.node !== h.node || head.bootId !== h.bootId)
+        throw new BatchError(
+          `batch ${h.batchId}, event ${i}: node/boot ${head.node}/${head.bootId} differ from the batch's ${h.node}/${h.bootId}`,
+        );
       if (seq < h.floorSeq) throw new BatchError(`batch ${h.batchId}, event ${i}: seq ${seq} below the batch's floor_seq ${h.floorSeq}`);
       prev = seq;
-      events.push({ seq, obj });
+      const stats = head.kind === 'sensorStats' && head.timeUnixNano !== undefined && head.timeUnixNano !== '0';
+      events.push({ seq, bytes, start, end: out.pos, statsAt: stats ? BigInt(head.timeUnixNano!) : undefined });
     }
-    return { h, events };
+    return { h, events, lines: out.buf };
   }
 
   /** Check a whole batch, then take its new events into the node's log. */
   private async accept(buf: Buffer, n: number): Promise<Accepted> {
-    const { h, events } = this.checked(buf, n);
+    const { h, events, lines } = this.checked(buf, n);
     const prev = events.length ? events[events.length - 1].seq : 0n;
-    for (const e of events) {
-      if (e.obj.sensorStats && typeof e.obj.timeUnixNano === 'string')
-        this.silence.stats(h.node, h.bootId, h.instanceId, BigInt(e.obj.timeUnixNano), Date.now());
-    }
+    for (const e of events) if (e.statsAt !== undefined) this.silence.stats(h.node, h.bootId, h.instanceId, e.statsAt, Date.now());
     const log = await this.nodeLog(h.node);
     // From here to append(): synchronous, so the window and the lines queued stay in step.
     const win = log.window(`${h.bootId}/${h.instanceId}`);
     win.settle(h.floorSeq);
-    let text = '';
     let written = 0;
     const fresh: Record<string, unknown>[] = [];
+    // The lines of new events: the whole buffer when all are new (the common case), else their runs.
+    const runs: Buffer[] = [];
+    let runStart = -1;
+    let runEnd = -1;
     for (const e of events) {
       if (!win.accept(e.seq)) continue;
-      text += `${JSON.stringify(e.obj)}\n`; // only what is new: a resend costs no JSON
       written++;
-      if (this.o.onEvents) fresh.push(e.obj);
+      if (this.o.onEvents) fresh.push(this.codec.decode(e.bytes));
+      if (e.start === runEnd) runEnd = e.end;
+      else {
+        if (runStart >= 0) runs.push(lines.subarray(runStart, runEnd));
+        runStart = e.start;
+        runEnd = e.end;
+      }
     }
+    if (runStart >= 0) runs.push(lines.subarray(runStart, runEnd));
+    const text = runs.length === 1 ? runs[0]! : Buffer.concat(runs);
     // Before the log's commit, so the batch's acknowledgement also waits for it (src/console/store.ts).
     this.o.onEvents?.(h, fresh);
     const duplicates = events.length - written;

@@ -45,7 +45,7 @@ export class NodeLog {
   private file = 1;
   private size = 0;
   private committed: State;
-  private pending: string[] = [];
+  private pending: (string | Buffer)[] = [];
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private committing = false;
   private closed = false;
@@ -113,9 +113,9 @@ export class NodeLog {
    * Queue lines (each ending in a newline; may be empty): the promise resolves once they, and
    * all queued before them, are durable.
    */
-  append(text: string, lines: number): Promise<void> {
+  append(text: string | Buffer, lines: number): Promise<void> {
     if (this.closed) return Promise.reject(new NodeLogError('node log closed'));
-    if (text) this.pending.push(text);
+    if (text.length) this.pending.push(text);
     this.linesWritten += lines;
     const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.committing) void this.commitLoop();
@@ -151,9 +151,9 @@ export class NodeLog {
     }
   }
 
-  private async commit(texts: string[], windows: Record<string, SeqWindowState>): Promise<void> {
+  private async commit(texts: (string | Buffer)[], windows: Record<string, SeqWindowState>): Promise<void> {
     if (texts.length) {
-      const data = Buffer.from(texts.join(''), 'utf8');
+      const data = Buffer.concat(texts.map((t) => (typeof t === 'string' ? Buffer.from(t, 'utf8') : t)));
       if (this.size > 0 && this.size + data.length > this.o.maxFileBytes) {
         await this.fh?.sync();
         await this.fh?.close();

@@ -280,7 +280,7 @@ export class Enricher {
     if (f.podUid) out.podUid = f.podUid;
     const oci = f.oci;
     if (oci) {
-      out.mounts = oci.mounts.map((m) => ({ source: m.source, destination: m.destination, readOnly: m.readOnly, type: m.type }));
+      out.mounts = oci.mounts.map(sharedMount);
       out.labels = Object.fromEntries(Object.entries(oci.annotations).filter(([k]) => !k.startsWith(OWN_LABEL_PREFIX)));
       out.privileged = oci.privileged;
       if (oci.cri.imageName) out.image = oci.cri.imageName;
@@ -348,4 +348,28 @@ export class Enricher {
 /** Without a config to say otherwise: every capability the host grants (root's full set minus none). */
 function isFullCaps(mask: bigint): boolean {
   return capNames(mask).length >= 38;
+}
+
+/**
+ * Mounts as events carry them, one frozen copy of each distinct one: most of a container's
+ * mounts (/proc, /dev, /sys, cgroups, mqueue) are the same in every container of a node.
+ * Bounded: cleared when full.
+ */
+const MOUNTS_MAX = 4096;
+const mounts = new Map<string, NonNullable<ContainerInput['mounts']>[number]>();
+
+function sharedMount(m: {
+  source: string;
+  destination: string;
+  readOnly: boolean;
+  type: string;
+}): NonNullable<ContainerInput['mounts']>[number] {
+  const key = `${m.source}\0${m.destination}\0${m.readOnly ? 1 : 0}\0${m.type}`;
+  let v = mounts.get(key);
+  if (!v) {
+    if (mounts.size >= MOUNTS_MAX) mounts.clear();
+    v = Object.freeze({ source: m.source, destination: m.destination, readOnly: m.readOnly, type: m.type });
+    mounts.set(key, v);
+  }
+  return v;
 }

@@ -122,7 +122,14 @@ function str(buf: Buffer, start: number, end: number): string {
  * main cost. Keyed by a hash, checked byte for byte; bounded; values frozen.
  */
 const CACHE_MAX = 4096;
-const cache = new Map<number, { src: Buffer; value: string | readonly string[] }>();
+type Cached = { src: Buffer; value: string | readonly string[] };
+/**
+ * Two generations: when the young one is full it becomes the old one, and a hit there moves
+ * back to the young one. What a node runs all the time stays shared however many one-off
+ * command lines go by (a plain clear made a new copy of each after every 4,096 new ones).
+ */
+let cache = new Map<number, Cached>();
+let oldCache = new Map<number, Cached>();
 
 function hashBytes(buf: Buffer, start: number, end: number, salt: number): number {
   let h = 0x811c9dc5 ^ salt;
@@ -130,22 +137,31 @@ function hashBytes(buf: Buffer, start: number, end: number, salt: number): numbe
   return h >>> 0;
 }
 
+function sameBytes(hit: Cached | undefined, buf: Buffer, start: number, end: number): boolean {
+  if (!hit || hit.src.length !== end - start) return false;
+  for (let i = 0, n = end - start; i < n; i++) if (hit.src[i] !== buf[start + i]) return false;
+  return true;
+}
+
+function remember(h: number, entry: Cached): void {
+  if (cache.size >= CACHE_MAX) {
+    oldCache = cache;
+    cache = new Map();
+  }
+  cache.set(h, entry);
+}
+
 function cached<T extends string | readonly string[]>(buf: Buffer, start: number, end: number, salt: number, make: () => T): T {
   const h = hashBytes(buf, start, end, salt);
   const hit = cache.get(h);
-  if (hit && hit.src.length === end - start) {
-    let same = true;
-    for (let i = 0, n = end - start; i < n; i++) {
-      if (hit.src[i] !== buf[start + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return hit.value as T;
+  if (sameBytes(hit, buf, start, end)) return hit!.value as T;
+  const old = oldCache.get(h);
+  if (sameBytes(old, buf, start, end)) {
+    remember(h, old!);
+    return old!.value as T;
   }
   const value = make();
-  if (cache.size >= CACHE_MAX) cache.clear();
-  cache.set(h, { src: Buffer.from(buf.subarray(start, end)), value });
+  remember(h, { src: Buffer.from(buf.subarray(start, end)), value });
   return value;
 }
 

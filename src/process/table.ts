@@ -5,6 +5,25 @@ import { TaskFlag } from '../decode/layout';
 /** Task flags that make a process worth keeping until its exit: the kernel follows it. */
 const FOLLOWED_MASK = TaskFlag.IN_CONTAINER | TaskFlag.FOLLOWED;
 
+/**
+ * comm and exe strings, one copy each: a node runs a few hundred distinct programs, and the
+ * decoder makes a new string for every record (a 10,000-container node held 54,000 copies of
+ * "sh"). Bounded: cleared when full.
+ */
+const NAMES_MAX = 8192;
+const names = new Map<string, string>();
+
+function intern(s: string): string {
+  const have = names.get(s);
+  if (have !== undefined) return have;
+  if (names.size >= NAMES_MAX) names.clear();
+  names.set(s, s);
+  return s;
+}
+
+/** A process's argv before any exec is seen: one frozen empty array for all. */
+const EMPTY_ARGV = Object.freeze([]) as unknown as string[];
+
 /** What the sensor knows of one process. Identity: (tgid, startNs). */
 export interface Proc {
   tgid: number;
@@ -109,7 +128,7 @@ export class ProcessTable {
   apply(r: KernelRecord): Proc {
     const p = this.upsert(r.task);
     if (r.kind === 'exec') {
-      p.exe = r.filename;
+      if (p.exe !== r.filename) p.exe = intern(r.filename);
       p.argv = r.argv;
       p.execMnt = r.task.ns.mnt;
     } else if (r.kind === 'exit') {
@@ -133,20 +152,29 @@ export class ProcessTable {
     if (!p || !sameStart(p.startNs, t.startNs)) {
       // New, or the pid was reused: the process of the earlier start is gone.
       const parent = this.get(t.ppid, t.parentStartNs);
+      // Every field set here, optional ones too, so that all records share one shape with the
+      // fields inside the object (a field added later would cost each record a property array).
+      // 64-bit values equal to the parent's share its BigInt (the decoder makes a new one for
+      // every record): a container's processes have one cgroup and mostly one capability set.
       p = {
         tgid: t.tgid,
         startNs: t.startNs,
         ppid: t.ppid,
-        parentStartNs: t.parentStartNs,
+        parentStartNs: parent && parent.startNs === t.parentStartNs ? parent.startNs : t.parentStartNs,
         nspid: t.nspid,
-        comm: t.comm,
+        comm: intern(t.comm),
         exe: '',
-        argv: [],
+        execMnt: undefined,
+        argv: EMPTY_ARGV,
         uid: t.uid,
         euid: t.euid,
-        capEffective: t.capEffective,
+        capEffective: parent && parent.capEffective === t.capEffective ? parent.capEffective : t.capEffective,
         ns: t.ns,
-        cgroupId: t.cgroupId,
+        cgroupId: parent && parent.cgroupId === t.cgroupId ? parent.cgroupId : t.cgroupId,
+        exitedAt: undefined,
+        exitStatus: undefined,
+        owner: undefined,
+        ownerEpoch: undefined,
       };
       // A fork without exec runs its parent's program.
       if (parent) {
@@ -164,16 +192,17 @@ export class ProcessTable {
       else this.put(p);
       return p;
     }
-    p.startNs = t.startNs; // exact now, where /proc gave clock ticks
+    // Fields already equal keep their value (and the BigInt it is boxed in).
+    if (p.startNs !== t.startNs) p.startNs = t.startNs; // exact now, where /proc gave clock ticks
     p.ppid = t.ppid;
-    p.parentStartNs = t.parentStartNs;
+    if (p.parentStartNs !== t.parentStartNs) p.parentStartNs = t.parentStartNs;
     p.nspid = t.nspid;
-    p.comm = t.comm;
+    if (p.comm !== t.comm) p.comm = intern(t.comm);
     p.uid = t.uid;
     p.euid = t.euid;
-    p.capEffective = t.capEffective;
+    if (p.capEffective !== t.capEffective) p.capEffective = t.capEffective;
     p.ns = t.ns;
-    p.cgroupId = t.cgroupId;
+    if (p.cgroupId !== t.cgroupId) p.cgroupId = t.cgroupId;
     return p;
   }
 

@@ -84,10 +84,14 @@ export class In {
   }
 }
 
-function longString([lo, hi]: [number, number], signed: boolean): string {
+export function longString([lo, hi]: [number, number], signed: boolean): string {
   if (signed && hi & 0x80000000) return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo)).toString();
   if (hi < 0x200000) return String(hi * 4294967296 + lo);
-  return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+  // Above 2^53 (every nanosecond timestamp) without a BigInt: hi * 2^32 + lo in base 10^6,
+  // 2^32 = 4294 * 10^6 + 967296, each part exact in a double.
+  const a = hi * 967296 + lo;
+  const low = a % 1e6;
+  return `${hi * 4294 + (a - low) / 1e6}${String(low).padStart(6, '0')}`;
 }
 
 /** One scalar or enum value, canonical form. */

@@ -116,7 +116,7 @@ export function encodeOnce<T extends object>(message: T): T {
 }
 
 /** Writes a sub-message's length and body (its tag written already), from the kept bytes when it was marked. */
-function encodeBody(out: Out, plan: TypePlan, v: unknown, where: string): void {
+function encodeBody(out: Out, plan: TypePlan, v: unknown, where: Path): void {
   const marked = typeof v === 'object' && v !== null && once.has(v);
   if (marked) {
     const hit = bodies.get(v);
@@ -137,13 +137,21 @@ function encodeBody(out: Out, plan: TypePlan, v: unknown, where: string): void {
   out.ldelim(start);
 }
 
-/** Where a value sits, built only when it is wrong: the parent's path, then a field name or an index. */
-type Where = { parent: string; key: string | number };
-const at = (w: Where) =>
-  typeof w.key === 'number' ? `${w.parent}[${w.key}]` : w.key.startsWith('[') ? `${w.parent}${w.key}` : `${w.parent}.${w.key}`;
+/**
+ * Where a value sits, spelt out only when it is wrong: the parent's place, then a field name or
+ * an index. A chain of these is walked at the moment of the error (each level's key is the one
+ * being encoded then), so encoding a valid event builds no path strings.
+ */
+type Where = { parent: Path; key: string | number };
+type Path = string | Where;
+const pathOf = (p: Path): string => (typeof p === 'string' ? p : at(p));
+const at = (w: Where): string => {
+  const parent = pathOf(w.parent);
+  return typeof w.key === 'number' ? `${parent}[${w.key}]` : w.key.startsWith('[') ? `${parent}${w.key}` : `${parent}.${w.key}`;
+};
 
-function problem(where: Where | string, what: string): never {
-  throw new CodecError(`${typeof where === 'string' ? where : at(where)}: ${what}`);
+function problem(where: Path, what: string): never {
+  throw new CodecError(`${pathOf(where)}: ${what}`);
 }
 
 /** A 64-bit value as two unsigned 32-bit halves; undefined when it is zero. */
@@ -240,7 +248,7 @@ function writeScalar(out: Out, f: FieldPlan, kind: Kind, v: unknown, where: Wher
  * reading every field of the plan by name instead costs a lookup for each absent field (code
  * generated per type, tried, was slower for that reason).
  */
-export function encodeMessage(out: Out, plan: TypePlan, obj: unknown, where: string): string | undefined {
+export function encodeMessage(out: Out, plan: TypePlan, obj: unknown, where: Path): string | undefined {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) problem(where, 'object expected');
   const rec = obj as Record<string, unknown>;
   const present: FieldPlan[] = [];
@@ -249,7 +257,7 @@ export function encodeMessage(out: Out, plan: TypePlan, obj: unknown, where: str
   for (const key in rec) {
     const f = plan.byName.get(key);
     if (!f) {
-      if (Object.prototype.hasOwnProperty.call(rec, key)) problem(`${where}.${key}`, 'no such field');
+      if (Object.prototype.hasOwnProperty.call(rec, key)) problem(`${pathOf(where)}.${key}`, 'no such field');
       continue;
     }
     const v = rec[key];
@@ -276,7 +284,7 @@ export function encodeMessage(out: Out, plan: TypePlan, obj: unknown, where: str
     else if (f.repeated) encodeRepeated(out, f, v, w);
     else if (f.kind === 'message') {
       out.varint((f.id << 3) | 2);
-      encodeBody(out, f.sub!, v, at(w));
+      encodeBody(out, f.sub!, v, w);
     } else writeScalar(out, f, f.kind, v, w, (f.id << 3) | wireType(f.kind), f.oneof !== undefined);
   }
   return member;
@@ -285,7 +293,7 @@ export function encodeMessage(out: Out, plan: TypePlan, obj: unknown, where: str
 function encodeRepeated(out: Out, f: FieldPlan, v: unknown, where: Where): void {
   if (!Array.isArray(v)) problem(where, 'array expected');
   if (v.length === 0) return;
-  const w: Where = { parent: at(where), key: 0 };
+  const w: Where = { parent: where, key: 0 };
   if (f.packed) {
     out.varint((f.id << 3) | 2);
     const start = out.fork();
@@ -302,7 +310,7 @@ function encodeRepeated(out: Out, f: FieldPlan, v: unknown, where: Where): void 
     if (f.kind === 'message') {
       out.varint(tag);
       const start = out.fork();
-      encodeMessage(out, f.sub!, v[i], at(w));
+      encodeMessage(out, f.sub!, v[i], w);
       out.ldelim(start);
     } else {
       if (v[i] === null || v[i] === undefined) problem(w, `${f.kind} expected`);
@@ -314,7 +322,7 @@ function encodeRepeated(out: Out, f: FieldPlan, v: unknown, where: Where): void 
 function encodeMap(out: Out, f: FieldPlan, v: unknown, where: Where): void {
   if (typeof v !== 'object' || Array.isArray(v)) problem(where, 'map (object) expected');
   const m = v as Record<string, unknown>;
-  const w: Where = { parent: at(where), key: '' };
+  const w: Where = { parent: where, key: '' };
   for (const k of Object.keys(m)) {
     const x = m[k];
     w.key = `[${JSON.stringify(k)}]`;
@@ -326,7 +334,7 @@ function encodeMap(out: Out, f: FieldPlan, v: unknown, where: Where): void {
     if (f.kind === 'message') {
       out.varint(18);
       const s2 = out.fork();
-      encodeMessage(out, f.sub!, x, at(w));
+      encodeMessage(out, f.sub!, x, w);
       out.ldelim(s2);
     } else writeScalar(out, f, f.kind, x, w, (2 << 3) | wireType(f.kind), true);
     out.ldelim(start);

@@ -12,6 +12,10 @@ import type { CanonicalEvent, EventInput, EventSchema } from './schema';
 import { compile } from './codec-plan';
 import { encodeMessage, Out } from './codec-encode';
 import { decodeMessage, In, readHead, type EventHead } from './codec-decode';
+import { JsonOut, writeEvent, type EventJsonPlan, type JsonHead } from './codec-json';
+
+export { JsonOut } from './codec-json';
+export type { JsonHead } from './codec-json';
 
 export { CodecError } from './codec-plan';
 export { encodeOnce } from './codec-encode';
@@ -28,6 +32,12 @@ export interface EventCodec {
   jsonLine(bytes: Uint8Array): string;
   /** seq, node and boot id only. Throws CodecError on a malformed top level. */
   head(bytes: Uint8Array): EventHead;
+  /**
+   * Appends the event's JSON line (no newline) to `out`, and fills `head` with its top-level
+   * fields: jsonLine's bytes, written without building the object when the event allows
+   * (codec-json.ts). Throws CodecError.
+   */
+  writeJson(bytes: Uint8Array, out: JsonOut, head: JsonHead): void;
 }
 
 export function compileEventCodec(schema: EventSchema): EventCodec {
@@ -46,11 +56,34 @@ export function compileEventCodec(schema: EventSchema): EventCodec {
     if (out.buf.length > 1 << 20) out.buf = Buffer.allocUnsafe(4096); // do not keep a huge scratch
     return { bytes, kind };
   };
+  const kinds = plan.fields.filter((f) => f.oneof === 'kind').map((f) => f.name);
+  const field = (name: string) => plan.byName.get(name)!;
+  const jsonPlan: EventJsonPlan = { plan, seq: field('seq'), time: field('timeUnixNano'), node: field('node'), bootId: field('bootId') };
+  const scratch = new JsonOut(4096);
+  const scratchHead: JsonHead = { seq: undefined, timeUnixNano: undefined, node: '', bootId: '', kind: undefined };
+  const slowJson = (bytes: Uint8Array, out: JsonOut, head: JsonHead) => {
+    const obj = decode(bytes) as Record<string, unknown>;
+    out.utf8(JSON.stringify(obj));
+    head.seq = obj.seq as string | undefined;
+    head.timeUnixNano = obj.timeUnixNano as string | undefined;
+    head.node = (obj.node as string | undefined) ?? '';
+    head.bootId = (obj.bootId as string | undefined) ?? '';
+    head.kind = kinds.find((k) => obj[k] !== undefined);
+  };
   return {
     encode: (ev) => encodeKind(ev).bytes,
+    writeJson(bytes, out, head) {
+      if (!writeEvent(asBuffer(bytes), jsonPlan, out, head)) slowJson(bytes, out, head);
+    },
     encodeKind,
     decode,
-    jsonLine: (bytes) => JSON.stringify(decode(bytes)),
+    jsonLine(bytes) {
+      scratch.pos = 0;
+      if (!writeEvent(asBuffer(bytes), jsonPlan, scratch, scratchHead)) return JSON.stringify(decode(bytes));
+      const line = scratch.buf.toString('utf8', 0, scratch.pos);
+      if (scratch.buf.length > 1 << 20) scratch.buf = Buffer.allocUnsafe(4096); // do not keep a huge scratch
+      return line;
+    },
     head(bytes) {
       const buf = asBuffer(bytes);
       return readHead(new In(buf, 0, buf.length), plan);

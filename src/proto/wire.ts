@@ -97,6 +97,21 @@ export function encodeAck(a: Ack): Buffer {
 /** Reads the fields of one message; calls `on` with each field's number and value. */
 function readFields(buf: Buffer, what: string, on: (id: number, v: bigint | Buffer) => void): void {
   let pos = 0;
+  /** A varint that fits 53 bits as a number (tags, lengths: every one in practice), else -1 with pos unmoved. */
+  const small = (): number => {
+    let x = 0;
+    let mul = 1;
+    for (let i = pos; i < buf.length && i - pos < 7; i++) {
+      const b = buf[i]!;
+      x += (b & 127) * mul;
+      if (b < 128) {
+        pos = i + 1;
+        return x;
+      }
+      mul *= 128;
+    }
+    return -1;
+  };
   const varint = (): bigint => {
     let x = 0n;
     for (let shift = 0n; ; shift += 7n) {
@@ -107,9 +122,13 @@ function readFields(buf: Buffer, what: string, on: (id: number, v: bigint | Buff
       if (b < 128) return x;
     }
   };
+  const num = (): number => {
+    const n = small();
+    return n >= 0 ? n : Number(varint());
+  };
   while (pos < buf.length) {
-    const tag = Number(varint());
-    const id = tag >>> 3;
+    const tag = num();
+    const id = Math.floor(tag / 8);
     if (id === 0) throw new WireError(`${what}: field number 0 at byte ${pos}`);
     switch (tag & 7) {
       case 0:
@@ -119,7 +138,7 @@ function readFields(buf: Buffer, what: string, on: (id: number, v: bigint | Buff
         pos += 8;
         break;
       case 2: {
-        const len = Number(varint());
+        const len = num();
         if (pos + len > buf.length) throw new WireError(`${what}: field ${id} runs past the end (${len} bytes at ${pos} of ${buf.length})`);
         on(id, buf.subarray(pos, pos + len));
         pos += len;

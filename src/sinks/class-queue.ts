@@ -33,6 +33,8 @@ export class Fifo<T> {
   }
 }
 
+const NONE: readonly SinkEvent[] = Object.freeze([]);
+
 export interface ClassQueueLimits {
   maxEvents: number;
   maxBytes: number;
@@ -56,7 +58,14 @@ export class ClassQueue {
    * Add `ev`. Returns the events dropped to make room (oldest of the lowest class not above
    * ev's), or [ev] itself when only higher classes are queued.
    */
-  push(ev: SinkEvent): SinkEvent[] {
+  push(ev: SinkEvent): readonly SinkEvent[] {
+    if (this.count + 1 <= this.limits.maxEvents && this.bytes + ev.bytes.length <= this.limits.maxBytes) {
+      // Room: the common case, without an array of drops for every event.
+      this.lanes[ev.cls]!.push(ev);
+      this.count++;
+      this.bytes += ev.bytes.length;
+      return NONE;
+    }
     const dropped: SinkEvent[] = [];
     while (this.count > 0 && (this.count + 1 > this.limits.maxEvents || this.bytes + ev.bytes.length > this.limits.maxBytes)) {
       let victim: SinkEvent | undefined;

@@ -63,7 +63,7 @@ export class SinkHub {
       }
       return;
     }
-    this.offer({ event, bytes: enc.bytes, seq: toSeq(event.seq), cls: classOfKind(enc.kind), offeredMs: Date.now() });
+    this.offer({ bytes: enc.bytes, seq: toSeq(event.seq), cls: classOfKind(enc.kind), offeredMs: Date.now() });
   }
 
   /** Offer an already encoded event to every sink. */

@@ -46,7 +46,7 @@ export abstract class QueuedSink implements Sink {
     this.log.error({ err, events: batch.length }, 'write failed: events lost');
   }
 
-  protected drop(reason: DropReason, evs: SinkEvent[]): void {
+  protected drop(reason: DropReason, evs: readonly SinkEvent[]): void {
     for (const ev of evs) countDrop(this.counters, reason, ev.cls);
   }
 

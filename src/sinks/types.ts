@@ -22,7 +22,12 @@ export function classOfKind(kind: string | undefined): EventClass {
 
 /** One stamped event, encoded once and shared by every sink. Sinks must not change it. */
 export interface SinkEvent {
-  readonly event: EventInput;
+  /**
+   * The event itself, when the offerer has it at hand. The hub does not keep it: sinks use the
+   * bytes, and an event object held in a queue until the next flush outlives the young
+   * generation, which makes every event cost an old-generation collection.
+   */
+  readonly event?: EventInput;
   /** The ctrwatch.v1.Event wire form. */
   readonly bytes: Buffer;
   readonly seq: bigint;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compileEventCodec } from '../../src/proto/codec';
+import * as protobuf from 'protobufjs';
+import { compileEventCodec, JsonOut, type JsonHead } from '../../src/proto/codec';
+import { syntheticEvent } from '../support/events';
 import { loadEventSchema, SchemaError, type EventInput } from '../../src/proto/schema';
 
 const schema = loadEventSchema();
@@ -69,6 +71,43 @@ describe('event codec', () => {
       const h = codec.head(bytes);
       expect([h.seq, h.node, h.bootId]).toEqual([BigInt(ev.seq!), ev.node ?? '', ev.bootId ?? '']);
     }
+  });
+
+  it('writes JSON lines straight from the bytes, equal to jsonLine, whatever the field order', () => {
+    const out = new JsonOut(16);
+    const head: JsonHead = { seq: undefined, timeUnixNano: undefined, node: '', bootId: '', kind: undefined };
+    const lines: string[] = [];
+    const check = (bytes: Uint8Array) => {
+      const start = out.pos;
+      codec.writeJson(bytes, out, head);
+      const obj = codec.decode(bytes) as Record<string, unknown>;
+      expect(out.buf.toString('utf8', start, out.pos)).toBe(JSON.stringify(obj));
+      expect(head).toEqual({
+        seq: obj.seq,
+        timeUnixNano: obj.timeUnixNano,
+        node: obj.node ?? '',
+        bootId: obj.bootId ?? '',
+        kind: schema.Event.oneofs.kind!.oneof.find((k) => obj[k] !== undefined),
+      });
+      lines.push(JSON.stringify(obj));
+    };
+    for (const ev of events) check(schema.encodeEvent(ev));
+    for (let i = 1; i <= 200; i++) check(codec.encode(syntheticEvent(i, 'r', 'node-a', 'boot-1')));
+    // Text that needs escapes or is not ASCII, defaults written explicitly, unknown fields.
+    check(codec.encode({ seq: 3, node: 'n\u00e9\u2028', containerExec: { process: { comm: 'a"b\\c\u0001\u007f', argv: ['', 'x\ny'] } } }));
+    const w = schema.Event.encode(
+      schema.Event.fromObject({ seq: '9', node: '', containerCreated: { container: { existing: false, initPid: 0 } } }),
+    );
+    w.uint32((900 << 3) | 2).string('unknown');
+    check(w.finish());
+    // Fields in reverse order, a singular field twice, two members of the oneof: the last wins.
+    const f = (id: number, wt: number) => (id << 3) | wt;
+    const rw = protobuf.Writer.create();
+    rw.uint32(f(3, 2)).string('node-b').uint32(f(1, 0)).uint64(7).uint32(f(1, 0)).uint64(8);
+    rw.uint32(f(11, 2)).fork().ldelim().uint32(f(12, 2)).fork().ldelim();
+    check(rw.finish());
+    expect(out.buf.toString('utf8', 0, out.pos)).toBe(lines.join(''));
+    expect(() => codec.writeJson(Buffer.from([0x0a, 0xff]), out, head)).toThrow(SchemaError);
   });
 
   it('reads defaults another encoder wrote explicitly, and skips unknown fields', () => {

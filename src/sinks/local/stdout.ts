@@ -2,7 +2,7 @@
 // EPIPE (the reader went away) closes the sink for good and calls onClosed.
 
 import type { Writable } from 'node:stream';
-import type { EventCodec } from '../../proto/codec';
+import { JsonOut, type EventCodec, type JsonHead } from '../../proto/codec';
 import { fdWriter, streamWriter, type ChunkWriter } from './chunk-writer';
 import { QueuedSink, type QueuedSinkOptions } from '../queued-sink';
 import type { SinkEvent } from '../types';
@@ -17,6 +17,7 @@ export interface StdoutSinkOptions extends QueuedSinkOptions {
 
 export class StdoutSink extends QueuedSink {
   private readonly writer: ChunkWriter;
+  private readonly head: JsonHead = { seq: undefined, timeUnixNano: undefined, node: '', bootId: '', kind: undefined };
 
   constructor(private readonly so: StdoutSinkOptions) {
     super('stdout', so);
@@ -25,9 +26,15 @@ export class StdoutSink extends QueuedSink {
   }
 
   protected writeBatch(batch: SinkEvent[]): Promise<void> {
-    let text = '';
-    for (const ev of batch) text += `${this.so.codec.jsonLine(ev.bytes)}\n`;
-    const chunk = Buffer.from(text, 'utf8');
+    // The lines written from the event bytes straight into one buffer (proto/codec-json.ts).
+    let size = 0;
+    for (const ev of batch) size += ev.bytes.length;
+    const out = new JsonOut(Math.max(4096, size * 2));
+    for (const ev of batch) {
+      this.so.codec.writeJson(ev.bytes, out, this.head);
+      out.byte(10);
+    }
+    const chunk = out.buf.subarray(0, out.pos);
     return new Promise((resolve, reject) => this.writer.write(chunk, (err) => (err ? reject(err) : resolve())));
   }
 
