@@ -11,7 +11,7 @@
 import * as path from 'node:path';
 import { AckPolicy, connect, DeliverPolicy, type JsMsg, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import type { EventCodec } from '../proto/codec';
+import { JsonOut, type EventCodec, type JsonHead } from '../proto/codec';
 import { NodeLog } from './node-log';
 import { SilenceWatch, silentEvent } from './silence';
 
@@ -131,6 +131,8 @@ export class JetStreamCollector {
   private async handle(msgs: JsMsg[]): Promise<void> {
     const texts = new Map<string, { text: string[]; lines: number }>();
     const bad: JsMsg[] = [];
+    const out = new JsonOut(4096);
+    const head: JsonHead = { seq: undefined, timeUnixNano: undefined, node: '', bootId: '', kind: undefined };
     for (const m of msgs) {
       this.counters.received++;
       try {
@@ -146,10 +148,11 @@ export class JetStreamCollector {
           this.counters.duplicates++;
           continue;
         }
-        const obj = this.o.codec.decode(m.data);
-        if (obj.sensorStats && typeof obj.timeUnixNano === 'string')
-          this.silence.stats(h.node, h.bootId, instance, BigInt(obj.timeUnixNano), Date.now());
-        const line = JSON.stringify(obj) + '\n';
+        out.pos = 0;
+        this.o.codec.writeJson(m.data, out, head);
+        if (head.kind === 'sensorStats' && head.timeUnixNano !== undefined)
+          this.silence.stats(h.node, h.bootId, instance, BigInt(head.timeUnixNano), Date.now());
+        const line = out.buf.toString('utf8', 0, out.pos) + '\n';
         let t = texts.get(h.node);
         if (!t) texts.set(h.node, (t = { text: [], lines: 0 }));
         t.text.push(line);
