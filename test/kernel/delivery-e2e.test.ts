@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,22 +7,11 @@ import { canRunKernelTests } from '../support/env';
 import { CtrwatchProcess } from '../support/ctrwatch';
 import { RuntimeLab } from '../support/runtimes';
 import { freePort } from '../support/net';
+import { expectSilenceAfterStop, nodeLines } from '../support/collector-out';
 
 const BIN = join(__dirname, '../../bin/ctrwatch');
 
-function collectorLines(out: string): Record<string, any>[] {
-  const dir = join(out, hostname());
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => /^events-\d+\.jsonl$/.test(f))
-    .sort()
-    .flatMap((f) =>
-      readFileSync(join(dir, f), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l)),
-    );
-}
+const collectorLines = (out: string) => nodeLines(join(out, hostname()));
 
 /** `ctrwatch collect` listening on port, writing under dir/out. */
 function startCollector(dir: string, port: number): ChildProcess {
@@ -91,28 +80,7 @@ describe.runIf(canRunKernelTests)(
       try {
         collector = startCollector(dir, port);
         cw = await startShippingSensor(dir, port, ['--stats-interval-s', '1']);
-        const waitLines = async (pred: (l: Record<string, any>[]) => boolean, ms: number) => {
-          const end = Date.now() + ms;
-          for (;;) {
-            const got = collectorLines(join(dir, 'out'));
-            if (pred(got)) return got;
-            if (Date.now() > end) throw new Error(`not seen in ${ms} ms; last lines: ${JSON.stringify(got.slice(-3))}`);
-            await new Promise((r) => setTimeout(r, 200));
-          }
-        };
-        // Two stats delivered: the collector knows the interval (1 s); no silence while they flow.
-        await waitLines((l) => l.filter((e) => e.sensorStats).length >= 3, 20_000);
-        expect(collectorLines(join(dir, 'out')).some((e) => e.sensorSilent)).toBe(false);
-        const stoppedAt = Date.now();
-        await cw.stop(); // the sensor is gone: its stats stop
-        const got = await waitLines((l) => l.some((e) => e.sensorSilent), 15_000);
-        const silent = got.filter((e) => e.sensorSilent);
-        expect(silent).toHaveLength(1);
-        expect(silent[0]).toMatchObject({ node: hostname(), bootId: expect.any(String) });
-        // The interval as the collector measured it from the sensor's own stamps: 1 s, give or take the timer.
-        expect(Math.abs(Number(silent[0].sensorSilent.intervalMs) - 1000)).toBeLessThan(100);
-        expect(Number(silent[0].sensorSilent.silentForMs)).toBeGreaterThan(2000);
-        expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+        await expectSilenceAfterStop(join(dir, 'out', hostname()), () => cw!.stop(), 20_000);
       } finally {
         await cw?.stop();
         collector?.kill('SIGTERM');
