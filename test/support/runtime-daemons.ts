@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { scaled } from './env';
 import { CommandError, run, sleep } from './runtime-exec';
 import { childrenOf, isAlive, processRef, terminate, type ProcessRef } from './runtime-proc';
@@ -67,12 +67,16 @@ export function stopDaemon(d: Daemon, graceMs = 20_000): string[] {
 
 // ---------------------------------------------------------------- containerd, private everything
 export interface ContainerdPaths {
+  /** Its config and log. */
   dir: string;
   socket: string;
+  /** containerd's persistent root and its state (bundles, shims' sockets). */
+  root: string;
+  state: string;
 }
 
 export function containerdPaths(dir: string): ContainerdPaths {
-  return { dir, socket: join(dir, 'containerd.sock') };
+  return { dir, socket: join(dir, 'containerd.sock'), root: join(dir, 'root'), state: join(dir, 'state') };
 }
 
 export async function startContainerd(p: ContainerdPaths): Promise<Daemon> {
@@ -83,8 +87,8 @@ export async function startContainerd(p: ContainerdPaths): Promise<Daemon> {
     config,
     [
       'version = 2',
-      `root = ${JSON.stringify(join(p.dir, 'root'))}`,
-      `state = ${JSON.stringify(join(p.dir, 'state'))}`,
+      `root = ${JSON.stringify(p.root)}`,
+      `state = ${JSON.stringify(p.state)}`,
       'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
       '[grpc]',
       `  address = ${JSON.stringify(p.socket)}`,
@@ -105,26 +109,55 @@ export interface DockerPaths {
   dir: string;
   host: string;
   execRoot: string;
+  dataRoot: string;
   /** DOCKER_CONFIG for the CLI, so that it never reads or writes ~/.docker. */
   cliConfig: string;
 }
 
 export function dockerPaths(dir: string): DockerPaths {
-  return { dir, host: `unix://${join(dir, 'docker.sock')}`, execRoot: join(dir, 'exec'), cliConfig: join(dir, 'cli') };
+  return {
+    dir,
+    host: `unix://${join(dir, 'docker.sock')}`,
+    execRoot: join(dir, 'exec'),
+    dataRoot: join(dir, 'data'),
+    cliConfig: join(dir, 'cli'),
+  };
 }
 
 export function dockerEnv(p: DockerPaths): NodeJS.ProcessEnv {
   return { ...process.env, DOCKER_CONFIG: p.cliConfig };
 }
 
+/**
+ * The containerd dockerd would start for itself, at the paths it would give it (so a container's
+ * bundle lies under dockerd's exec root as usual), started and waited for by us.
+ */
+function dockerContainerdPaths(p: DockerPaths): ContainerdPaths {
+  const state = join(p.execRoot, 'containerd');
+  return {
+    dir: join(p.dir, 'containerd'),
+    socket: join(state, 'containerd.sock'),
+    root: join(p.dataRoot, 'containerd', 'daemon'),
+    state: join(state, 'daemon'),
+  };
+}
+
 export async function startDockerd(p: DockerPaths): Promise<Daemon> {
   mkdirSync(p.cliConfig, { recursive: true });
   const configFile = join(p.dir, 'daemon.json'); // also keeps the trust key (key.json) in p.dir
   writeFileSync(configFile, '{}\n');
+  // dockerd left to start its own containerd gives it a fixed 15 s ("timeout waiting for
+  // containerd to start"), which a loaded or emulated machine misses; so start it here, with the
+  // readiness wait every lab daemon gets, and point dockerd at it.
+  const cp = dockerContainerdPaths(p);
+  mkdirSync(dirname(cp.socket), { recursive: true });
+  const containerd = await startContainerd(cp);
   const argv = [
     'dockerd',
     '--config-file',
     configFile,
+    '--containerd',
+    cp.socket,
     '--iptables=false',
     '--ip-masq=false',
     '--bridge=none',
@@ -132,17 +165,27 @@ export async function startDockerd(p: DockerPaths): Promise<Daemon> {
     '-H',
     p.host,
     '--data-root',
-    join(p.dir, 'data'),
+    p.dataRoot,
     '--exec-root',
     p.execRoot,
     '--pidfile',
     join(p.dir, 'dockerd.pid'),
   ];
-  const d = await startDaemon('dockerd', argv, join(p.dir, 'dockerd.log'), [DOCKER_CLI, '-H', p.host, 'version']);
-  // dockerd runs its own containerd as a child; it must be gone before the lab is.
+  let d: Daemon;
+  try {
+    d = await startDaemon('dockerd', argv, join(p.dir, 'dockerd.log'), [DOCKER_CLI, '-H', p.host, 'version']);
+  } catch (e) {
+    stopDaemon(containerd);
+    throw e;
+  }
+  // Its containerd, and anything it started itself, must be gone before the lab is: stopped
+  // after dockerd, which then has no containerd to wait for.
+  d.helpers.push(containerd.process);
   for (const pid of childrenOf(d.process.pid)) {
     const ref = processRef(pid);
     if (ref) d.helpers.push(ref);
   }
+  const reaped = d.reaped;
+  d.reaped = Promise.all([reaped, containerd.reaped]).then(() => undefined);
   return d;
 }
