@@ -44,8 +44,8 @@ run options:
   --policy FILE      rules, severities, allowlists (YAML; validated at start, see policy.example.yaml)
   --state-dir DIR    where node state (images seen) is kept (default /var/lib/ctrwatch, or the policy's)
   --log-level L      trace, debug, info, warn, error (default info; env CTRWATCH_LOG)
-  --small-heap       V8 keeps its heap close to what is live (--optimize-for-size): at 10,000
-                     containers 128 MB resident instead of 177, for ~25% more CPU in the pipeline
+  --small-heap       V8 keeps its heap close to what is live (--optimize-for-size): less resident
+                     memory on a node with many containers, more CPU per record (bench/REPORT.md)
   --check            validate the options and the policy, then exit (0: all good)
 ${SINK_USAGE}
 ${COLLECT_USAGE}`;
