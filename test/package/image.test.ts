@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
+import { findCgroupDirs, removeCgroupPaths } from '../support/runtime-cgroup';
 import { isRoot, hasBtf, requires, scaled } from '../support/env';
 import { run, sleep, ANY_CODE } from '../support/runtime-exec';
 import { boundingCapabilities } from '../support/runtime-oci';
@@ -76,9 +77,14 @@ function podFlags(dir: string): { flags: string[]; command: string[]; left: stri
 describe.runIf(ready)('the OCI image', () => {
   const dir = ready ? mkdtempSync('/var/tmp/ctrwatch-image-') : '';
   const daemons: Daemon[] = [];
+  // The cgroups the runtimes make for this test's containers: containerd's namespace
+  // (ctrwatch-pkg) and dockerd's parent (docker). Removed after, unless the node had them before.
+  const PARENTS = new Set(['ctrwatch-pkg', 'docker']);
+  const cgroupsBefore = new Set(ready ? findCgroupDirs(PARENTS) : []);
   afterAll(async () => {
     for (const d of daemons.splice(0).reverse()) stopDaemon(d);
     await sleep(200);
+    removeCgroupPaths(findCgroupDirs(PARENTS).filter((p) => !cgroupsBefore.has(p)));
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
