@@ -4,7 +4,7 @@
 # and, when VMTEST_DOC is set, writes it there with the commit it measured.
 # Usage: run.sh [SERIES…]   (default 5.10 6.1 6.12)
 # Env: VMTEST_TESTS  test files to run in each VM (default: kernel-features, pipeline, containers,
-#                    runtimes-lab, detections); VMTEST_DOC  markdown file to write; VMTEST_DIR  cache (.vmtest);
+#                    runtimes-lab, detections, pod-token); VMTEST_DOC  markdown file to write; VMTEST_DIR  cache (.vmtest);
 #      VMTEST_SUMMARY  JSON file for the passed/failed/skipped totals (see report.mjs).
 # Exit 1 when a kernel did not boot, doctor failed, or a test failed or was skipped.
 set -uo pipefail
@@ -14,7 +14,7 @@ cd "$root"
 export VMTEST_DIR=${VMTEST_DIR:-$root/.vmtest}
 series=("$@")
 [ ${#series[@]} -gt 0 ] || series=(5.10 6.1 6.12)
-read -r -a tests <<<"${VMTEST_TESTS:-test/kernel/kernel-features.test.ts test/kernel/pipeline.test.ts test/kernel/containers.test.ts test/kernel/runtimes-lab.test.ts test/kernel/detections.test.ts}"
+read -r -a tests <<<"${VMTEST_TESTS:-test/kernel/kernel-features.test.ts test/kernel/pipeline.test.ts test/kernel/containers.test.ts test/kernel/runtimes-lab.test.ts test/kernel/detections.test.ts test/kernel/pod-token.test.ts}"
 for t in "${tests[@]}"; do [ -f "$t" ] || { echo "vmtest: no test file $t" >&2; exit 2; }; done
 
 # the commit measured, taken before the VMs run (the tree may change meanwhile)
