@@ -126,8 +126,7 @@ export function checkKernel(features: KernelFeatures, rel = release()): Check[] 
 
 /** Where rules armed with `action: kill` act on this kernel. */
 function containmentPath(f: KernelFeatures): { detail: string; warn?: boolean } {
-  if (f.lsm)
-    return { detail: 'kernel rules deny with EPERM where BPF-LSM has a hook (untested on a real kernel), else kill at syscall exit' };
+  if (f.lsm) return { detail: 'kernel rules deny with EPERM where BPF-LSM has a hook, else kill at syscall exit' };
   if (f.sendSignal) return { detail: 'kernel rules kill at syscall exit (bpf_send_signal), before the call returns to user space' };
   return { detail: 'kernel rules kill from user space through a pidfd (no bpf_send_signal): after the call returned', warn: true };
 }
