@@ -65,6 +65,23 @@ async function stopSensor(cw: CtrwatchProcess | undefined, starting: Promise<Ctr
   await p?.stop();
 }
 
+/** The sensor stopped, the lab closed, core_pattern put back and the test's directory gone, whatever failed. */
+async function tearDown(
+  cw: CtrwatchProcess | undefined,
+  starting: Promise<CtrwatchProcess> | undefined,
+  lab: RuntimeLab | undefined,
+  dir: string,
+  corePattern: string,
+): Promise<void> {
+  try {
+    await stopSensor(cw, starting);
+    await lab?.close();
+  } finally {
+    if (readFileSync(CORE_PATTERN, 'utf8') !== corePattern) writeFileSync(CORE_PATTERN, corePattern);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** A loop device with an ext4 filesystem holding one secret file, mounted on the host. */
 function hostDisk(dir: string): { dev: string; minor: number; mnt: string; secret: string; remove(): void } {
   const img = join(dir, 'disk.img');
@@ -341,15 +358,7 @@ describe.runIf(canRunKernelTests)('containment in the kernel: dry-run kills noth
     chmodSync(dir, 0o755);
     cw = await (starting = sensorWith(dir, 'dry', 'dry-run'));
   }, scaled(180_000));
-  afterAll(async () => {
-    try {
-      await stopSensor(cw, starting);
-      await lab?.close();
-    } finally {
-      if (readFileSync(CORE_PATTERN, 'utf8') !== corePattern) writeFileSync(CORE_PATTERN, corePattern);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  afterAll(() => tearDown(cw, starting, lab, dir, corePattern));
 
   it('WOULD_KILL in the kernel, and the escapes run to their end', async () => {
     const c = await lab.start('runc', { args: ['/bin/sleep', '600'], privileged: true, hostPid: true });
@@ -397,15 +406,7 @@ describe.runIf(canRunKernelTests)('containment in the kernel: the never-list', (
     );
     cw = await (starting = CtrwatchProcess.start(['--policy', file]));
   }, scaled(180_000));
-  afterAll(async () => {
-    try {
-      await stopSensor(cw, starting);
-      await lab?.close();
-    } finally {
-      if (readFileSync(CORE_PATTERN, 'utf8') !== corePattern) writeFileSync(CORE_PATTERN, corePattern);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  afterAll(() => tearDown(cw, starting, lab, dir, corePattern));
 
   it('an allowlisted image is spared in the kernel and says why; a container without that image is killed under the same policy', async () => {
     const allowed = await lab.start('docker', { args: ['/bin/sleep', '300'], privileged: true });
