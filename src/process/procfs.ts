@@ -107,6 +107,8 @@ export function readProc(pid: number, cgroupIdOf?: (pid: number) => bigint): Pro
     capEffective: cap ? BigInt(`0x${cap}`) : 0n,
     ns,
     cgroupId: cgroupIdOf ? cgroupIdOf(pid) : 0n,
+    // Its children before the sensor are unknown: kept after its exit like any parent.
+    forked: true,
   };
 }
 

@@ -1,6 +1,7 @@
 import type { KernelRecord, Namespaces, TaskInfo } from '../decode/records';
 import { sameStart } from './clock';
 import { TaskFlag } from '../decode/layout';
+import { NewestProcs } from './newest';
 
 /** Task flags that make a process worth keeping until its exit: the kernel follows it. */
 const FOLLOWED_MASK = TaskFlag.IN_CONTAINER | TaskFlag.FOLLOWED;
@@ -42,6 +43,8 @@ export interface Proc {
   capEffective: bigint;
   ns: Namespaces;
   cgroupId: bigint;
+  /** It forked a child the table saw: it may be a live process's ancestor after its exit. */
+  forked: boolean;
   /** CLOCK_MONOTONIC ns of its exit, once it has exited. */
   exitedAt?: bigint;
   exitStatus?: number;
@@ -58,8 +61,10 @@ export interface Proc {
 export type ProcLookup = (tgid: number) => Proc | undefined;
 
 export interface ProcessTableOptions {
-  /** How long an exited process stays for the lookups of late records (ns). */
+  /** How long an exited process that forked stays, for its descendants' lineage (ns). */
   retainExitedNs?: bigint;
+  /** How many exited processes that never forked stay, the newest, for records still in flight. */
+  recentExited?: number;
   /** Upper bound on entries; the oldest exited, then the oldest, go first. */
   maxEntries?: number;
   /** How many unfollowed host processes to keep after their exec. */
@@ -79,8 +84,17 @@ export class ProcessTable {
    * find them as parents without a /proc read; older ones are read from /proc
    * again when needed. Keeping them all would grow with every exec on the node.
    */
-  private readonly recent = new Map<number, Proc>();
-  private readonly recentMax: number;
+  private readonly recent: NewestProcs<Proc>;
+  /**
+   * Exited processes that never forked, oldest overwritten first: each leaves the table when
+   * this many newer ones have exited. Nobody's ancestor, only a record still in flight can ask
+   * for one (a child's fork in the priority ring, read after its parent's exit in the bulk
+   * ring). Keeping each for the full retention instead made a busy container's every
+   * short-lived tool a long-lived object: the table sat at its bound, evicting, and the
+   * collector promoted and marked tens of thousands of dead processes.
+   */
+  private readonly exitedLeaves: (Proc | undefined)[];
+  private leafAt = 0;
   private readonly retain: bigint;
   private readonly max: number;
   private readonly lookup?: ProcLookup;
@@ -88,7 +102,8 @@ export class ProcessTable {
   constructor(o: ProcessTableOptions = {}) {
     this.retain = o.retainExitedNs ?? 30_000_000_000n;
     this.max = o.maxEntries ?? 65_536;
-    this.recentMax = o.recentHost ?? 4096;
+    this.recent = new NewestProcs(o.recentHost ?? 4096);
+    this.exitedLeaves = new Array<Proc | undefined>(Math.max(1, o.recentExited ?? 4096)).fill(undefined);
     this.lookup = o.lookup;
   }
 
@@ -134,6 +149,7 @@ export class ProcessTable {
     } else if (r.kind === 'exit') {
       p.exitedAt = r.ktime;
       p.exitStatus = r.exitStatus;
+      if (!p.forked) this.exitedLeaf(p);
     }
     return p;
   }
@@ -171,6 +187,7 @@ export class ProcessTable {
         capEffective: parent && parent.capEffective === t.capEffective ? parent.capEffective : t.capEffective,
         ns: t.ns,
         cgroupId: parent && parent.cgroupId === t.cgroupId ? parent.cgroupId : t.cgroupId,
+        forked: false,
         exitedAt: undefined,
         exitStatus: undefined,
         owner: undefined,
@@ -178,6 +195,7 @@ export class ProcessTable {
       };
       // A fork without exec runs its parent's program.
       if (parent) {
+        if (!parent.forked) parent.forked = true;
         p.exe = parent.exe;
         p.argv = parent.argv;
         // And belongs to its parent's container (lineage); to the host when the parent is the
@@ -208,9 +226,15 @@ export class ProcessTable {
 
   private putRecent(p: Proc): void {
     this.procs.delete(p.tgid);
-    this.recent.delete(p.tgid);
-    this.recent.set(p.tgid, p);
-    if (this.recent.size > this.recentMax) this.recent.delete(this.recent.keys().next().value as number);
+    this.recent.add(p);
+  }
+
+  private exitedLeaf(p: Proc): void {
+    const old = this.exitedLeaves[this.leafAt];
+    // Gone already (swept, evicted, its pid reused), or a child's late fork made it a parent: stays.
+    if (old !== undefined && !old.forked && this.procs.get(old.tgid) === old) this.procs.delete(old.tgid);
+    this.exitedLeaves[this.leafAt] = p;
+    this.leafAt = (this.leafAt + 1) % this.exitedLeaves.length;
   }
 
   /** Drops processes that exited longer ago than the retention. */
