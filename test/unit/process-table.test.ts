@@ -40,12 +40,7 @@ describe('process table: exited processes', () => {
 
   it('keeps an exited parent for its descendants while its children come and go', () => {
     const table = new ProcessTable({ recentExited: 10 });
-    feed(table, [
-      forkRecord(t(10, 1)),
-      execRecord(t(10, 1), '/bin/sh', ['sh', '-c', 'x']),
-      forkRecord(t(11, 10)),
-      exitRecord(t(10, 1)),
-    ]);
+    feed(table, [forkRecord(t(10, 1)), execRecord(t(10, 1), '/bin/sh', ['sh', '-c', 'x']), forkRecord(t(11, 10)), exitRecord(t(10, 1))]);
     feed(table, tools(2000, 50)); // 50 later exits of processes that never forked
     expect(table.get(10, 10_000n)?.exitedAt).toBeDefined();
     expect(table.chain(table.get(11)!).map((p) => p.tgid)).toEqual([11, 10]);
