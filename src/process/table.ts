@@ -88,10 +88,12 @@ export class ProcessTable {
   /**
    * Exited processes that never forked, oldest overwritten first: each leaves the table when
    * this many newer ones have exited. Nobody's ancestor, only a record still in flight can ask
-   * for one (a child's fork in the priority ring, read after its parent's exit in the bulk
-   * ring). Keeping each for the full retention instead made a busy container's every
-   * short-lived tool a long-lived object: the table sat at its bound, evicting, and the
-   * collector promoted and marked tens of thousands of dead processes.
+   * for one: a child's fork in the priority ring written after that ring was read and before
+   * its parent's exit was read from the bulk ring, so read in the next drain. Past the ring a
+   * late child finds its parent through the lookup, like any unknown one. Keeping each for
+   * the full retention instead made a busy container's every short-lived tool a long-lived
+   * object: the table sat at its bound, evicting, and the collector promoted and marked tens
+   * of thousands of dead processes.
    */
   private readonly exitedLeaves: (Proc | undefined)[];
   private leafAt = 0;
@@ -103,7 +105,7 @@ export class ProcessTable {
     this.retain = o.retainExitedNs ?? 30_000_000_000n;
     this.max = o.maxEntries ?? 65_536;
     this.recent = new NewestProcs(o.recentHost ?? 4096);
-    this.exitedLeaves = new Array<Proc | undefined>(Math.max(1, o.recentExited ?? 4096)).fill(undefined);
+    this.exitedLeaves = new Array<Proc | undefined>(Math.max(1, o.recentExited ?? 1024)).fill(undefined);
     this.lookup = o.lookup;
   }
 
