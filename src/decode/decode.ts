@@ -131,15 +131,24 @@ type Cached = { src: Buffer; value: string | readonly string[] };
 let cache = new Map<number, Cached>();
 let oldCache = new Map<number, Cached>();
 
+/**
+ * The length and the ends of a run, not all of it: a hit is checked byte for byte anyway, so a
+ * long argv that differs only in its middle costs a cache slot, never a wrong string.
+ */
 function hashBytes(buf: Buffer, start: number, end: number, salt: number): number {
-  let h = 0x811c9dc5 ^ salt;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  let h = Math.imul(0x811c9dc5 ^ salt ^ (end - start), 0x01000193);
+  const head = Math.min(end, start + 48);
+  for (let i = start; i < head; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  for (let i = Math.max(head, end - 16); i < end; i++) h = Math.imul(h ^ buf[i], 0x01000193);
   return h >>> 0;
 }
 
 function sameBytes(hit: Cached | undefined, buf: Buffer, start: number, end: number): boolean {
   if (!hit || hit.src.length !== end - start) return false;
-  for (let i = 0, n = end - start; i < n; i++) if (hit.src[i] !== buf[start + i]) return false;
+  const n = end - start;
+  // A long run (argv, paths) compares in native code: a byte loop here cost more than the call.
+  if (n > 32) return buf.compare(hit.src, 0, n, start, end) === 0;
+  for (let i = 0; i < n; i++) if (hit.src[i] !== buf[start + i]) return false;
   return true;
 }
 
