@@ -7,9 +7,13 @@
  * the machine's load cancel.
  *
  * Per run: start the variant's command, wait until its BPF programs are
- * attached (and, for sensor-proc, its ready line), let it settle, snapshot its
- * counters (SIGUSR2) and its process tree's CPU time, run the storm, snapshot
- * again, stop it (SIGTERM; SIGKILL to its process group after 10 s).
+ * attached (and, for sensor-proc, its ready line), let it settle, run a
+ * warm-up storm (every run, baselines too, so that pairs stay alike), settle
+ * again, snapshot its counters (SIGUSR2, or its metrics) and its process
+ * tree's CPU time, run the storm, snapshot again, stop it (SIGTERM; SIGKILL
+ * to its process group after 10 s). Why the warm-up: a sensor runs for days,
+ * and a just-started node process spends its first seconds of load compiling
+ * its hot code; the warm-up storm's own figures are kept as the cold ones.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
@@ -41,6 +45,8 @@ export interface OverheadConfig {
   seconds: number;
   workers: number;
   settleMs: number;
+  /** Seconds of the warm-up storm before the measured one (0: none). */
+  warmupS: number;
   storm: StormBuild;
   variants: Variant[];
   log: (msg: string) => void;
@@ -65,6 +71,8 @@ export interface Run {
   cpuS?: number;
   /** Deltas of the sensor's counters during the storm. */
   records?: number;
+  /** The warm-up storm: the variant's CPU then, and the records it decoded (counters or metrics). */
+  cold?: { cpuS: number; records?: number; execs: number };
   batches?: number;
   decoded?: number;
   wakeups?: number;
@@ -201,11 +209,36 @@ async function measuredStorm(run: Run, cmd: string[]): Promise<void> {
   run.otherCores = Math.max(0, busy - run.storm.cpu_user_s - run.storm.cpu_sys_s - (run.cpuS ?? 0)) / run.storm.elapsed_s;
 }
 
+/** Records the variant has decoded so far, from its counters line or its metrics; undefined when it has neither. */
+type RecordsNow = () => Promise<number | undefined>;
+
+/** `ctrwatch_records_decoded_total` from a Prometheus text page. */
+async function scrapeRecords(url: string): Promise<number> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  const m = /^ctrwatch_records_decoded_total(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
+  if (!m) throw new Error(`no ctrwatch_records_decoded_total at ${url}`);
+  return Number(m[1]);
+}
+
+/** The warm-up storm and a settle after it; its CPU and records become the run's cold figures. */
+async function warmUp(run: Run, v: Variant, cfg: OverheadConfig, pid: number | undefined, records: RecordsNow): Promise<void> {
+  if (cfg.warmupS <= 0) return;
+  const r0 = await records();
+  const cpu0 = pid ? treeCpu(pid) : 0;
+  const s = await runStorm(stormCommand(cfg.storm, cfg.workers, cfg.warmupS, v.scenario === 'container'));
+  const cpuS = pid ? treeCpu(pid) - cpu0 : 0;
+  const r1 = await records();
+  run.cold = { cpuS, execs: s.execs, records: r0 !== undefined && r1 !== undefined ? r1 - r0 : undefined };
+  await sleep(cfg.settleMs);
+}
+
 async function runOne(v: Variant, round: number, pair: number, position: number, cfg: OverheadConfig): Promise<Run> {
   const run: Run = { round, pair, position, scenario: v.scenario, variant: v.name, foreignSensors: 0 };
   const storm = stormCommand(cfg.storm, cfg.workers, cfg.seconds, v.scenario === 'container');
   if (!v.cmd.length) {
     await sleep(cfg.settleMs);
+    await warmUp(run, v, cfg, undefined, async () => undefined);
     run.foreignSensors = foreignSensors();
     await measuredStorm(run, storm);
     return run;
@@ -231,19 +264,24 @@ async function runOne(v: Variant, round: number, pair: number, position: number,
     await waitAttached(p, v.minAttached, 60_000);
     run.startupMs = Date.now() - t0;
     await sleep(cfg.settleMs);
-    run.foreignSensors = foreignSensors(progIds(p.pid!));
     const snap = async () => {
       if (!lines) return undefined;
       p.kill('SIGUSR2');
       return (await lines.next(10_000, 'a counters line')) as CounterLine;
     };
+    const records: RecordsNow = async () =>
+      lines ? (await snap())!.counters.records : v.metricsUrl ? scrapeRecords(v.metricsUrl) : undefined;
+    await warmUp(run, v, cfg, p.pid!, records);
+    run.foreignSensors = foreignSensors(progIds(p.pid!));
     const c0 = await snap();
+    const m0 = v.metricsUrl ? await scrapeRecords(v.metricsUrl) : undefined;
     const cpu0 = treeCpu(p.pid!);
     const b0 = machineBusyS();
     run.storm = await runStorm(storm);
     const busy = machineBusyS() - b0;
     const c1 = await snap();
     const cpu1 = treeCpu(p.pid!);
+    if (m0 !== undefined) run.records = (await scrapeRecords(v.metricsUrl!)) - m0;
     run.cpuS = cpu1 - cpu0;
     run.otherCores = Math.max(0, busy - run.storm.cpu_user_s - run.storm.cpu_sys_s - run.cpuS) / run.storm.elapsed_s;
     if (c0 && c1) {
@@ -309,6 +347,7 @@ export async function runOverhead(cfg: OverheadConfig): Promise<OverheadResult> 
       seconds: cfg.seconds,
       workers: cfg.workers,
       settleMs: cfg.settleMs,
+      warmupS: cfg.warmupS,
       storm: cfg.storm,
       stormCommand: {
         host: display(stormCommand(cfg.storm, cfg.workers, cfg.seconds, false)),
@@ -349,9 +388,11 @@ function figures(runs: Run[], pairs: Pair[], vs: Variant[]): VariantFigures[] {
     if (v.cmd.length) {
       f.cpuMsPer1kExecs = summarize(ok.map((x) => ((x.cpuS ?? NaN) * 1e6) / x.storm!.execs));
     }
-    if (v.protocol === 'counters') {
+    if (v.protocol === 'counters' || v.metricsUrl) {
       f.cpuMsPer1kRecords = summarize(ok.map((x) => ((x.cpuS ?? NaN) * 1e6) / (x.records ?? NaN)));
       f.recordsPerExec = summarize(ok.map((x) => (x.records ?? NaN) / x.storm!.execs));
+    }
+    if (v.protocol === 'counters') {
       f.wakeupsPerS = summarize(ok.map((x) => (x.wakeups ?? NaN) / x.storm!.elapsed_s));
       f.batchesPerS = summarize(ok.map((x) => (x.batches ?? NaN) / x.storm!.elapsed_s));
       f.droppedTotal = ok.reduce((s, x) => s + (x.dropped ?? 0), 0);

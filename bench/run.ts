@@ -124,6 +124,7 @@ async function main(): Promise<number> {
   const seconds = envNum('BENCH_SECONDS', 2);
   const workers = Math.round(envNum('BENCH_WORKERS', cpus().length));
   const settleMs = envNum('BENCH_SETTLE_MS', 500);
+  const warmupS = envNum('BENCH_WARMUP_S', 1);
   const storm = buildStorm();
   const m = machine();
   log(`bench: ${m.cores} cores, Linux ${m.kernel}, node ${m.node}; storm child ${storm.childKind}; ${quick ? 'quick' : 'full'} run`);
@@ -207,7 +208,7 @@ async function main(): Promise<number> {
         .map((v) => `${v.scenario}:${v.name}`)
         .join(', ')}`,
     );
-    report.overhead = await runOverhead({ rounds, seconds, workers, settleMs, storm, variants, log });
+    report.overhead = await runOverhead({ rounds, seconds, workers, settleMs, warmupS, storm, variants, log });
     report.ctrwatchCounters = ctrwatchCounters(report.overhead);
   }
   if (only.includes('bpfstats')) {

@@ -30,6 +30,8 @@ export interface Variant {
    * 'none': stdout goes to the run's log file and only CPU time is measured.
    */
   protocol: 'counters' | 'none';
+  /** With protocol 'none': its Prometheus page, read before and after each storm for the records it decoded. */
+  metricsUrl?: string;
   /** Where stdout goes when protocol is 'none': the run's log file (default) or /dev/null. */
   stdout?: 'log' | 'null';
   /** Left out unless named in BENCH_VARIANTS. */
@@ -91,6 +93,9 @@ function bpftrace(scenario: Scenario): Variant {
 /** Where the overhead runs of `ctrwatch run` keep node state (images seen): not the node's /var/lib/ctrwatch. */
 export const CTRWATCH_STATE = join(OUT, 'ctrwatch-state');
 
+/** Where the overhead runs' `ctrwatch run` serves its metrics (loopback; one run at a time). */
+const CTRWATCH_METRICS = '127.0.0.1:19464';
+
 /** Issue 15's goal for the busy-container storm (and clearly above bpftrace's ratio in the same run). */
 const CONTAINER_TARGET = { minRatio: 0.97, text: 'ratio ≥ 0.97 and above container:bpftrace' };
 
@@ -100,8 +105,9 @@ function ctrwatchRun(scenario: Scenario, target?: Variant['target']): Variant {
     scenario,
     target,
     description: 'ctrwatch run: every hook attached, records decoded, correlated, detected and encoded; JSON lines to /dev/null',
-    cmd: [node, join(CODE, 'bin', 'ctrwatch'), 'run', '--state-dir', CTRWATCH_STATE],
+    cmd: [node, join(CODE, 'bin', 'ctrwatch'), 'run', '--state-dir', CTRWATCH_STATE, '--metrics', CTRWATCH_METRICS],
     protocol: 'none',
+    metricsUrl: `http://${CTRWATCH_METRICS}/metrics`,
     stdout: 'null',
     minAttached: 12,
   };
