@@ -122,7 +122,12 @@ function str(buf: Buffer, start: number, end: number): string {
  * main cost. Keyed by a hash, checked byte for byte; bounded; values frozen.
  */
 const CACHE_MAX = 4096;
-type Cached = { src: Buffer; value: string | readonly string[] };
+/**
+ * `src` holds the bytes as a one-byte string: a Buffer copy of a few bytes is a slice of an 8 KiB
+ * pool slab, and one cached entry kept its whole slab alive (3.4 MiB outside the heap at 10,000
+ * containers).
+ */
+type Cached = { src: string; value: string | readonly string[] };
 /**
  * Two generations: when the young one is full it becomes the old one, and a hit there moves
  * back to the young one. What a node runs all the time stays shared however many one-off
@@ -139,7 +144,8 @@ function hashBytes(buf: Buffer, start: number, end: number, salt: number): numbe
 
 function sameBytes(hit: Cached | undefined, buf: Buffer, start: number, end: number): boolean {
   if (!hit || hit.src.length !== end - start) return false;
-  for (let i = 0, n = end - start; i < n; i++) if (hit.src[i] !== buf[start + i]) return false;
+  const src = hit.src;
+  for (let i = 0, n = end - start; i < n; i++) if (src.charCodeAt(i) !== buf[start + i]) return false;
   return true;
 }
 
@@ -161,7 +167,7 @@ function cached<T extends string | readonly string[]>(buf: Buffer, start: number
     return old!.value as T;
   }
   const value = make();
-  remember(h, { src: Buffer.from(buf.subarray(start, end)), value });
+  remember(h, { src: buf.toString('latin1', start, end), value });
   return value;
 }
 
