@@ -22,8 +22,11 @@ import { basename as basenameOf, parseManager, parseOciRuntime, type ManagerCall
  */
 
 export type HostNs = 'PID' | 'NET' | 'IPC' | 'UTS' | 'MNT' | 'CGROUP' | 'USER';
-/** The owner the lifecycle cached on a process (opaque to process/). */
-const cached = (p: Proc) => p.owner as ContainerFacts | null | undefined;
+/** The owner the lifecycle cached on a process (opaque to process/): a number (an epoch) is the host. */
+const cached = (p: Proc): ContainerFacts | null | undefined => {
+  const o = p.owner;
+  return typeof o === 'number' ? null : (o as ContainerFacts | undefined);
+};
 
 const HOST_NS: [keyof Namespaces, HostNs][] = [
   ['pid', 'PID'],
@@ -168,8 +171,8 @@ export class Lifecycle {
    * PID namespace or cgroup p entered. Cached on p.
    */
   owner(p: Proc): ContainerFacts | null {
-    const o = cached(p);
-    if (o || (o === null && p.ownerEpoch === this.epoch)) return o;
+    const o = p.owner;
+    if (o !== undefined && (typeof o === 'object' || o === this.epoch)) return cached(p)!;
     let found: ContainerFacts | null = null;
     const parent = p.ppid ? this.procs.parent(p) : undefined;
     const chain: Proc[] = [p];
@@ -196,8 +199,7 @@ export class Lifecycle {
       const own = this.byInit.get(q.tgid);
       if (own && sameStart(own.initStartNs, q.startNs)) found = own;
       else if (!found) found = this.byNamespaces(q);
-      q.owner = found;
-      q.ownerEpoch = this.epoch;
+      q.owner = found ?? this.epoch;
     }
     return found;
   }
@@ -229,7 +231,7 @@ export class Lifecycle {
   /** p: the process after the table applied r. */
   onRecord(r: KernelRecord, p: Proc): LifecycleEvent[] {
     // A host process that entered other namespaces may have entered a container.
-    if (((r.kind === 'syscall' && r.syscall === 'setns') || r.kind === 'cgroup_attach') && p.owner === null) p.owner = undefined;
+    if (((r.kind === 'syscall' && r.syscall === 'setns') || r.kind === 'cgroup_attach') && typeof p.owner === 'number') p.owner = undefined;
     let out: LifecycleEvent[] | undefined;
     if (
       this.waiting > 0 &&
