@@ -71,7 +71,7 @@ export interface ProcessTableOptions {
  * the injected lookup: unit tests feed it records.
  */
 export class ProcessTable {
-  private readonly procs = new Map<number, Proc>();
+  private procs = new Map<number, Proc>();
   /**
    * Host processes the kernel does not follow send their exec and nothing
    * else (no exit): kept here, the newest few thousand, so that their children
@@ -120,7 +120,7 @@ export class ProcessTable {
 
   put(p: Proc): void {
     this.procs.set(p.tgid, p);
-    if (this.procs.size > this.max) this.evict();
+    if (this.procs.size >= this.max) this.evict();
   }
 
   /** Updates the table from one record; returns the process it is about. */
@@ -244,6 +244,13 @@ export class ProcessTable {
   }
 
   private evict(): void {
+    this.dropOldest();
+    // A Map's table only grows: filled to the bound once, it stays twice the bound's size (3.5 MiB
+    // at 65,536) however few entries remain. A copy of what is left gets a table that fits.
+    this.procs = new Map(this.procs);
+  }
+
+  private dropOldest(): void {
     // Map iteration is insertion order: oldest first. Exited ones first, then any.
     const target = Math.floor(this.max * 0.9);
     for (const [k, p] of this.procs) {
