@@ -186,25 +186,29 @@ function cstr(buf: Buffer, at: number, len: number): string {
  * numbers above 2^31 are boxed heap numbers, eight of them per copy.
  */
 const NS_MAX = 16384;
-const nsSets = new Map<number, Namespaces[]>();
+/** By mount namespace: the one set seen with it (the common case: no array), or the several. */
+const nsSets = new Map<number, Namespaces | Namespaces[]>();
 let nsCount = 0;
+
+function sameSet(n: Namespaces, u32: Uint32Array, w: number): boolean {
+  return (
+    n.pid === u32[w + 1] &&
+    n.net === u32[w + 2] &&
+    n.uts === u32[w + 3] &&
+    n.ipc === u32[w + 4] &&
+    n.cgroup === u32[w + 5] &&
+    n.user === u32[w + 6] &&
+    n.time === u32[w + 7]
+  );
+}
 
 function namespaces(u32: Uint32Array, w: number): Namespaces {
   const mnt = u32[w];
-  const list = nsSets.get(mnt);
-  if (list) {
-    for (const n of list) {
-      if (
-        n.pid === u32[w + 1] &&
-        n.net === u32[w + 2] &&
-        n.uts === u32[w + 3] &&
-        n.ipc === u32[w + 4] &&
-        n.cgroup === u32[w + 5] &&
-        n.user === u32[w + 6] &&
-        n.time === u32[w + 7]
-      )
-        return n;
-    }
+  const have = nsSets.get(mnt);
+  if (have) {
+    if (!Array.isArray(have)) {
+      if (sameSet(have, u32, w)) return have;
+    } else for (const n of have) if (sameSet(n, u32, w)) return n;
   }
   const n: Namespaces = Object.freeze({
     mnt,
@@ -220,8 +224,10 @@ function namespaces(u32: Uint32Array, w: number): Namespaces {
     nsSets.clear();
     nsCount = 0;
   }
-  if (list) list.push(n);
-  else nsSets.set(mnt, [n]);
+  const again = nsSets.get(mnt);
+  if (again === undefined) nsSets.set(mnt, n);
+  else if (Array.isArray(again)) again.push(n);
+  else nsSets.set(mnt, [again, n]);
   nsCount++;
   return n;
 }
