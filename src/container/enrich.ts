@@ -348,8 +348,9 @@ export class Enricher {
 
 /**
  * What most containers of a node have alike, one frozen copy each (kept per container, these
- * cost 10,000 containers 2 MiB): no hooks, no labels, and the lists of host namespaces and of
- * mounts, whose members are shared already. Bounded: cleared when full.
+ * were about 0.25 KiB of each container's heap in a snapshot at 10,000 containers): no problems,
+ * no hooks, no labels, and the lists of host namespaces and of mounts, whose members are shared
+ * already. Bounded: cleared when full.
  */
 const NO_PROBLEMS: string[] = Object.freeze([]) as unknown as string[];
 const NO_HOOKS: OciHook[] = Object.freeze([]) as unknown as OciHook[];
@@ -372,8 +373,8 @@ function sharedList<T>(items: T[]): T[] {
     if (typeof x === 'object' && x !== null) {
       let id = listIds.get(x);
       if (id === undefined) listIds.set(x, (id = nextListId++));
-      key += `\0#${id}`;
-    } else key += `\0${String(x)}`;
+      key += `\0o${id}`;
+    } else key += `\0s${String(x)}`;
   }
   let v = lists.get(key);
   if (!v) {
