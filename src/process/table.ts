@@ -45,16 +45,15 @@ export interface Proc {
   cgroupId: bigint;
   /** It forked a child the table saw: it may be a live process's ancestor after its exit. */
   forked: boolean;
-  /** CLOCK_MONOTONIC ns of its exit, once it has exited. */
+  /** CLOCK_MONOTONIC ns of its exit, once it has exited (its status goes with the exit's event). */
   exitedAt?: bigint;
-  exitStatus?: number;
   /**
    * The container its line belongs to, cached by the lifecycle (container/lifecycle.ts
-   * owner()): null for the host's, undefined until asked. `ownerEpoch` dates a null.
-   * Opaque here, so that process/ never depends on container/.
+   * owner()): a number for the host's (the lifecycle's epoch when that was found: it dates the
+   * answer), undefined until asked. One field for both: a field costs 0.5 MiB per 65,536
+   * processes. Opaque here, so that process/ never depends on container/.
    */
-  owner?: object | null;
-  ownerEpoch?: number;
+  owner?: object | number;
 }
 
 /** Reads a process the kernel did not report (it started before the sensor, or only forked). */
@@ -77,7 +76,7 @@ export interface ProcessTableOptions {
  * the injected lookup: unit tests feed it records.
  */
 export class ProcessTable {
-  private readonly procs = new Map<number, Proc>();
+  private procs = new Map<number, Proc>();
   /**
    * Host processes the kernel does not follow send their exec and nothing
    * else (no exit): kept here, the newest few thousand, so that their children
@@ -138,7 +137,7 @@ export class ProcessTable {
 
   put(p: Proc): void {
     this.procs.set(p.tgid, p);
-    if (this.procs.size > this.max) this.evict();
+    if (this.procs.size >= this.max) this.evict();
   }
 
   /** Updates the table from one record; returns the process it is about. */
@@ -150,7 +149,6 @@ export class ProcessTable {
       p.execMnt = r.task.ns.mnt;
     } else if (r.kind === 'exit') {
       p.exitedAt = r.ktime;
-      p.exitStatus = r.exitStatus;
       if (!p.forked) this.exitedLeaf(p);
     }
     return p;
@@ -191,9 +189,7 @@ export class ProcessTable {
         cgroupId: parent && parent.cgroupId === t.cgroupId ? parent.cgroupId : t.cgroupId,
         forked: false,
         exitedAt: undefined,
-        exitStatus: undefined,
         owner: undefined,
-        ownerEpoch: undefined,
       };
       // A fork without exec runs its parent's program.
       if (parent) {
@@ -203,10 +199,11 @@ export class ProcessTable {
         // And belongs to its parent's container (lineage); to the host when the parent is the
         // host's and the child shares its namespaces and cgroup (container/lifecycle.ts owner()).
         const o = parent.owner;
-        if (o || (o === null && t.ns.mnt === parent.ns.mnt && t.ns.pid === parent.ns.pid && t.cgroupId === parent.cgroupId)) {
+        if (
+          typeof o === 'object' ||
+          (typeof o === 'number' && t.ns.mnt === parent.ns.mnt && t.ns.pid === parent.ns.pid && t.cgroupId === parent.cgroupId)
+        )
           p.owner = o;
-          p.ownerEpoch = parent.ownerEpoch;
-        }
       }
       if ((t.flags & FOLLOWED_MASK) === 0) this.putRecent(p);
       else this.put(p);
@@ -273,6 +270,13 @@ export class ProcessTable {
   }
 
   private evict(): void {
+    this.dropOldest();
+    // A Map's table only grows: filled to the bound once, it stays twice the bound's size (3.5 MiB
+    // at 65,536) however few entries remain. A copy of what is left gets a table that fits.
+    this.procs = new Map(this.procs);
+  }
+
+  private dropOldest(): void {
     // Map iteration is insertion order: oldest first. Exited ones first, then any.
     const target = Math.floor(this.max * 0.9);
     for (const [k, p] of this.procs) {
