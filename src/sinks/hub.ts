@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { EventInput } from '../proto/schema';
 import type { EventCodec } from '../proto/codec';
-import { classOfKind, totalDrops, type Sink, type SinkEvent, type SinkStats } from './types';
+import { classOfKind, totalDrops, urgentKind, type Sink, type SinkEvent, type SinkStats } from './types';
 
 export interface HubStats {
   instanceId: string;
@@ -63,7 +63,13 @@ export class SinkHub {
       }
       return;
     }
-    this.offer({ bytes: enc.bytes, seq: toSeq(event.seq), cls: classOfKind(enc.kind), offeredMs: Date.now() });
+    this.offer({
+      bytes: enc.bytes,
+      seq: toSeq(event.seq),
+      cls: classOfKind(enc.kind),
+      offeredMs: Date.now(),
+      urgent: urgentKind(enc.kind),
+    });
   }
 
   /** Offer an already encoded event to every sink. */

@@ -1,5 +1,8 @@
 // The common part of the local sinks (stdout, file): offer() queues, one batch at a time is
-// written off the caller's path, and what cannot be queued is counted.
+// written off the caller's path, and what cannot be queued is counted. An urgent event (a
+// container's start or end, a detection) starts a write at once when none is under way, with
+// everything queued before it; the rest waits for the caller's turn to end (setImmediate). So
+// a kernel batch makes at most one early write besides its usual one.
 
 import type { Logger } from 'pino';
 import { ClassQueue, type ClassQueueLimits } from './class-queue';
@@ -55,7 +58,8 @@ export abstract class QueuedSink implements Sink {
     if (this.closed) return this.drop('closed', [ev]);
     const lost = this.queue.push(ev);
     if (lost.length) this.drop('queue_full', lost);
-    this.schedule();
+    if (ev.urgent && !this.writing) void this.flush();
+    else this.schedule();
   }
 
   private schedule(): void {

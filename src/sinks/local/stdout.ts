@@ -3,7 +3,7 @@
 
 import type { Writable } from 'node:stream';
 import { JsonOut, type EventCodec, type JsonHead } from '../../proto/codec';
-import { fdWriter, streamWriter, type ChunkWriter } from './chunk-writer';
+import { fdWriter, pipeWriter, streamWriter, type ChunkWriter } from './chunk-writer';
 import { QueuedSink, type QueuedSinkOptions } from '../queued-sink';
 import type { SinkEvent } from '../types';
 
@@ -22,7 +22,7 @@ export class StdoutSink extends QueuedSink {
   constructor(private readonly so: StdoutSinkOptions) {
     super('stdout', so);
     const out = so.out ?? 1;
-    this.writer = typeof out === 'number' ? fdWriter(out) : streamWriter(out);
+    this.writer = typeof out === 'number' ? (pipeWriter(out) ?? fdWriter(out)) : streamWriter(out);
   }
 
   protected writeBatch(batch: SinkEvent[]): Promise<void> {
@@ -47,5 +47,7 @@ export class StdoutSink extends QueuedSink {
     this.so.onClosed?.(err);
   }
 
-  protected async release(): Promise<void> {}
+  protected async release(): Promise<void> {
+    this.writer.close?.();
+  }
 }
