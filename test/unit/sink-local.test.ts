@@ -113,6 +113,41 @@ describe('stdout sink', () => {
   });
 });
 
+describe('stdout sink on a pipe', () => {
+  it('writes each container start before publish() returns while the pipe has room; other events wait for the turn to end', async () => {
+    const fifo = path.join(tmp(), 'p');
+    execFileSync('mkfifo', [fifo]);
+    const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const wfd = fs.openSync(fifo, fs.constants.O_WRONLY);
+    const buf = Buffer.alloc(1 << 16);
+    const read = () => {
+      try {
+        return buf.subarray(0, fs.readSync(rfd, buf, 0, buf.length, null)).toString();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return '';
+        throw err;
+      }
+    };
+    const hub = new SinkHub({ logger, codec, instanceId: 'i', sinks: [new StdoutSink({ logger, codec, out: wfd })] });
+    try {
+      hub.publish(execEvent(1));
+      expect(read()).toBe('');
+      hub.publish(event(2));
+      expect(read()).toBe(lines(execEvent(1), event(2)));
+      hub.publish(event(3)); // the last write is done: this one goes at once too
+      expect(read()).toBe(lines(event(3)));
+      hub.publish(execEvent(4));
+      expect(read()).toBe('');
+      await tick();
+      expect(read()).toBe(lines(execEvent(4)));
+      await hub.close();
+    } finally {
+      fs.closeSync(wfd);
+      fs.closeSync(rfd);
+    }
+  });
+});
+
 describe('pipeWriter', () => {
   it('writes from the caller while the pipe has room, waits for the reader when it is full; bytes in order, fd left blocking', async () => {
     const fifo = path.join(tmp(), 'p');
