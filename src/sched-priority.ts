@@ -1,4 +1,4 @@
-// `ctrwatch run --nice N`: the sensor's CPU priority. A container start reaches stdout only
+// `ctrwatch run --nice=N`: the sensor's CPU priority. A container start reaches stdout only
 // after the sensor's thread has run: woken by the kernel, it decodes the batch, decides, writes.
 // On a node whose CPUs are busy with containers, each of those wake-ups waits behind them for a
 // CPU. A modestly raised priority (nice -5 by default: a weight about three times a nice-0
@@ -28,7 +28,7 @@ export function applyNice(nice: number, log: Logger, set: (n: number) => void = 
     set(nice);
     return true;
   } catch (err) {
-    log.warn({ err, nice }, 'cannot set the sensor’s nice level: it keeps the inherited one (--nice off silences this)');
+    log.warn({ err, nice }, 'cannot set the sensor’s nice level: it keeps the inherited one (--nice=off silences this)');
     return false;
   }
 }

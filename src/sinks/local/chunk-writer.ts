@@ -29,9 +29,9 @@ export function fdWriter(fd: number): ChunkWriter {
 /**
  * Why a second descriptor for a pipe: a write through the thread pool is two hand-offs between
  * threads, and on a busy node each waits for a CPU (container start lines spent 1-24 ms between
- * the hand-off and the end of their write on this project's 2-core bench machine). Reopened through /proc/self/fd, a pipe gets a new open file
- * description with flags of its own, so O_NONBLOCK there leaves fd itself, shared with other
- * processes, as it was. Chunks go out from the event loop while the pipe has room; what does not
+ * the hand-off and the end of their write on the project's 2-core bench machine). Reopened
+ * through /proc/self/fd, a pipe gets a new open file description with flags of its own, so
+ * O_NONBLOCK there leaves fd itself, shared with other processes, as it was. Chunks go out from the event loop while the pipe has room; what does not
  * fit goes through fdWriter on fd, which waits for the reader off the loop. One chunk at a time,
  * so the bytes keep their order. Undefined when fd is not a pipe or cannot be reopened.
  */
