@@ -45,8 +45,11 @@ export class SinkHub {
     this.sinks = o.sinks;
   }
 
-  /** Take a stamped event (seq set): encode once, offer to every sink. Never throws. */
-  publish(event: EventInput): void {
+  /**
+   * Take a stamped event (seq set): encode once, offer to every sink. Never throws. urgent false:
+   * no early write even for an urgent kind (the sensor's startup report goes out as one batch).
+   */
+  publish(event: EventInput, urgent?: false): void {
     if (this.closing) {
       this.afterClose++;
       return;
@@ -68,7 +71,7 @@ export class SinkHub {
       seq: toSeq(event.seq),
       cls: classOfKind(enc.kind),
       offeredMs: Date.now(),
-      urgent: urgentKind(enc.kind),
+      urgent: urgent ?? urgentKind(enc.kind),
     });
   }
 

@@ -16,7 +16,7 @@ import { SensorMetrics } from '../../src/telemetry/metrics';
 import { buildSensorStats, countersFrom, startStatsTicker } from '../../src/telemetry/stats-event';
 import { StdoutSink } from '../../src/sinks/local/stdout';
 import { pipeWriter } from '../../src/sinks/local/chunk-writer';
-import { emptyStats, type Sink } from '../../src/sinks/types';
+import { emptyStats, type Sink, type SinkEvent } from '../../src/sinks/types';
 import { decodeAck, decodeBatch, encodeAck, encodeBatch } from '../../src/proto/wire';
 
 const logger = pino({ level: 'silent' });
@@ -110,6 +110,24 @@ describe('stdout sink', () => {
     expect(closedCalls).toBe(1);
     expect(sink.stats().dropped).toEqual({ closed: { record: 2 } });
     await hub.close();
+  });
+});
+
+describe('urgent events', () => {
+  it('by kind: starts, ends and detections are urgent, execs and stats are not; the sensor startup report says none is', () => {
+    const seen: SinkEvent[] = [];
+    const sink: Sink = { name: 'rec', offer: (e) => void seen.push(e), stats: () => emptyStats('rec'), close: () => Promise.resolve() };
+    const hub = new SinkHub({ logger, codec, instanceId: 'i', sinks: [sink] });
+    hub.publish(event(1));
+    hub.publish(execEvent(2));
+    hub.publish({ ...event(3), containerStarted: undefined, detection: { ruleId: 'r', message: 'm' } });
+    hub.publish(event(4), false);
+    expect(seen.map((e) => [Number(e.seq), e.urgent])).toEqual([
+      [1, true],
+      [2, false],
+      [3, true],
+      [4, false],
+    ]);
   });
 });
 
