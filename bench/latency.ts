@@ -60,6 +60,8 @@ export interface LatencyConfig {
   runtimes: RuntimeName[];
   /** When set, every runtime also gets perRuntime samples while a busy-container storm runs. */
   storm?: { build: StormBuild; workers: number };
+  /** More `ctrwatch run` options (BENCH_LATENCY_ARGS). */
+  sensorArgs?: string[];
   log: (msg: string) => void;
 }
 
@@ -222,7 +224,7 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   const t0 = Date.now();
   const stamp = buildStamp();
   const stateDir = mkdtempSync('/tmp/ctrwatch-bench-state-');
-  const args = ['--state-dir', stateDir];
+  const args = ['--state-dir', stateDir, ...(cfg.sensorArgs ?? [])];
   const res: LatencyResult = {
     config: { perRuntime: cfg.perRuntime, runtimes: cfg.runtimes },
     command: `ctrwatch run ${args.join(' ')} (stdout piped to node dist/bench/ctrwatch-reader.js); containers via RuntimeLab: entrypoint bench/out/stamp (${stamp.kind}), every 3rd --privileged`,

@@ -29,6 +29,7 @@
  *   BENCH_LOSS_RINGS [4096,8192,16384; quick 4096], BENCH_LOSS_ROUNDS [2; quick 1],
  *   BENCH_LOSS_SECONDS [2; quick 1], BENCH_LOSS_DRAIN_MS [1000]
  *   BENCH_LATENCY_STORM [1]           0: no samples under the busy-container storm
+ *   BENCH_LATENCY_ARGS                more `ctrwatch run` options for the latency part (e.g. '--nice off')
  *   BENCH_SHIP_EVENTS [200000; quick 50000]  events per output in the ship part
  *   BENCH_SHIP_BEFORE, BENCH_SHIP_PAIRS [3]  a built tree of an earlier commit: gRPC before/after pairs
  *   BENCH_REPORT_NAME                 write bench/out/<name>.md/.json instead (side runs)
@@ -189,6 +190,7 @@ async function main(): Promise<number> {
       perRuntime: Math.round(envNum('BENCH_LATENCY_N', quick ? 5 : 30)),
       runtimes,
       storm: process.env.BENCH_LATENCY_STORM === '0' ? undefined : { build: storm, workers },
+      sensorArgs: (process.env.BENCH_LATENCY_ARGS ?? '').split(/\s+/).filter(Boolean),
       log,
     });
   }

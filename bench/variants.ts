@@ -113,6 +113,18 @@ function ctrwatchRun(scenario: Scenario, target?: Variant['target']): Variant {
   };
 }
 
+/** ctrwatch run at the inherited nice level instead of its default (-5): what the raised priority costs the storm. */
+function ctrwatchRunNiceOff(scenario: Scenario): Variant {
+  const v = ctrwatchRun(scenario);
+  return {
+    ...v,
+    name: 'ctrwatch-run-nice-off',
+    description: 'the same as ctrwatch-run with --nice=off (the inherited nice level, not -5)',
+    cmd: [...v.cmd, '--nice=off'],
+    optIn: true,
+  };
+}
+
 export function defaultVariants(): Variant[] {
   const v: Variant[] = [
     { name: 'baseline', scenario: 'host', description: 'storm alone', cmd: [], protocol: 'none', minAttached: 0 },
@@ -142,6 +154,7 @@ export function defaultVariants(): Variant[] {
     },
     control('container'),
     ctrwatchRun('container', CONTAINER_TARGET),
+    ctrwatchRunNiceOff('container'),
     bpftrace('container'),
     sensorVariant('container', 'sensor', 'KernelSensor + decode, default options (drainMs 10)', []),
     sensorVariant(

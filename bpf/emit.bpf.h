@@ -17,10 +17,11 @@ static __always_inline void hdr_fill(struct cw_hdr *h, __u16 type, __u16 size)
  * drain cost nothing measurable. Only records of the priority ring that start
  * or escape containers are latency-sensitive (urgent, see emit()): they wake
  * the consumer, at most once per CPU per wake_gap_ns so that a storm of them
- * cannot turn into a wake-up storm. Bulk fork/exec/exit of followed processes
- * wait for the drain timer (drainMs).
+ * cannot turn into a wake-up storm; a container's start alone passes the gap
+ * (emit_rec). Bulk fork/exec/exit of followed processes wait for the drain
+ * timer (drainMs).
  */
-static __always_inline __u64 wake_flags(bool urgent)
+static __always_inline __u64 wake_flags(bool urgent, bool start)
 {
 	__u32 zero = 0;
 	__u64 *last, now;
@@ -31,7 +32,7 @@ static __always_inline __u64 wake_flags(bool urgent)
 	if (!last)
 		return 0;
 	now = bpf_ktime_get_ns();
-	if (now - *last < wake_gap_ns)
+	if (now - *last < wake_gap_ns && !start)
 		return BPF_RB_NO_WAKEUP;
 	*last = now;
 	stat_inc(CW_STAT_WAKEUPS);
@@ -61,11 +62,17 @@ static __always_inline bool prio_record(void *rec, __u32 type, bool urgent)
 	}
 }
 
-/* Copy a record built in scratch space into its ring; count the outcome, per type and per ring. */
-static __always_inline void emit(void *rec, __u32 type, __u64 size, bool urgent)
+/*
+ * Copy a record built in scratch space into its ring; count the outcome, per
+ * type and per ring. start: the record starts a container (its init's first
+ * exec, once per process): it wakes the consumer even inside the wake gap,
+ * which the runtime's own mount and pivot_root records just before it have
+ * usually used up on that CPU — otherwise the start waits for the drain timer.
+ */
+static __always_inline void emit_rec(void *rec, __u32 type, __u64 size, bool urgent, bool start)
 {
 	bool prio = prio_record(rec, type, urgent);
-	__u64 flags = wake_flags(prio && urgent);
+	__u64 flags = wake_flags(prio && urgent, start);
 	long err;
 
 	/* Two calls, not one with a chosen map: the verifier needs each call's map constant. */
@@ -80,6 +87,11 @@ static __always_inline void emit(void *rec, __u32 type, __u64 size, bool urgent)
 		stat_inc(CW_STAT_SENT(type));
 		stat_inc(prio ? CW_STAT_PRIO_SENT : CW_STAT_BULK_SENT);
 	}
+}
+
+static __always_inline void emit(void *rec, __u32 type, __u64 size, bool urgent)
+{
+	emit_rec(rec, type, size, urgent, false);
 }
 
 #endif

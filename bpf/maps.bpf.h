@@ -51,7 +51,9 @@ struct task_state {
 #define TS_FOLLOW 1
 /* Written by userspace for processes that ran before the sensor: start_ns is
  * from /proc, at clock-tick resolution; follow_get makes it exact on first use. */
-#define TS_SEEDED	2
+#define TS_SEEDED 2
+/* The process has sent its container start (see cw_exec): set once, never cleared. */
+#define TS_START_SENT	4
 #define CW_PROC_TICK_NS 10000000ULL /* USER_HZ: /proc's start times are in 1/100 s */
 
 struct {

@@ -65,7 +65,7 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	struct task_state *s;
 	unsigned long as, ae;
 	__u64 len;
-	bool followed;
+	bool followed, start;
 
 	if (!e || p->tgid == self_tgid)
 		return 0;
@@ -86,10 +86,16 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	}
 
 	task_fill_btf(&e->task, p);
+	/* A container's init execs its entrypoint: the start, which wakes the
+	 * consumer past the wake gap (emit_rec). Once per process: a pid 1 that
+	 * execs again is held to the gap like any other urgent record. */
+	start = e->task.nspid == 1 && (e->task.flags & CW_TF_IN_CONTAINER) && !(s && (s->flags & TS_START_SENT));
 	if (followed) {
 		e->task.flags |= CW_TF_FOLLOWED;
 		if (!s)
-			follow_set(e->task.tgid, e->task.start_ns, TS_FOLLOW);
+			follow_set(e->task.tgid, e->task.start_ns, TS_FOLLOW | (start ? TS_START_SENT : 0));
+		else if (start)
+			s->flags |= TS_START_SENT;
 	}
 
 	e->old_pid = old_pid;
@@ -118,7 +124,7 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (len > sizeof(*e))
 		len = sizeof(*e);
 	hdr_fill(&e->hdr, CW_EXEC, len);
-	emit(e, CW_EXEC, len, followed);
+	emit_rec(e, CW_EXEC, len, followed, start && followed);
 	return 0;
 }
 

@@ -73,7 +73,7 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
     host: kernel.host,
     policy: o.policy,
     stamper: stamp,
-    emit: (e) => hub.publish(e),
+    emit: (e, urgent) => hub.publish(e, urgent),
     runtimeSockets,
     ...kernelHands(kernel),
   });

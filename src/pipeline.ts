@@ -28,8 +28,11 @@ const HOST_FS_EVERY_NS = 30_000_000_000n;
 export interface PipelineOptions {
   logger: Logger;
   host: HostFacts;
-  /** Receives every event, stamped, in order. */
-  emit: (e: EventInput) => void;
+  /**
+   * Receives every event, stamped, in order. urgent false: the startup's report (sensorReady and
+   * the containers that ran already), which sinks may write as one batch; undefined: by its kind.
+   */
+  emit: (e: EventInput, urgent?: false) => void;
   /** Reads processes the kernel did not report; /proc by default. */
   lookupProcs?: boolean;
   /** Adds processes found at start to the kernel's follow set (KernelSensor.follow). */
@@ -71,6 +74,8 @@ export class Pipeline {
   private hostFsAt = 0n;
   private readonly log: Logger;
   private records = 0;
+  /** In start(): its events are the startup's report, not starts a reader waits for. */
+  private starting = false;
   private events = 0;
   private detections = 0;
 
@@ -142,7 +147,8 @@ export class Pipeline {
 
   private emit(e: EventInput, ktime?: bigint): void {
     this.events++;
-    this.o.emit(this.stamper.stamp(e, ktime));
+    if (this.starting) this.o.emit(this.stamper.stamp(e, ktime), false);
+    else this.o.emit(this.stamper.stamp(e, ktime));
   }
 
   /**
@@ -166,11 +172,16 @@ export class Pipeline {
         this.log.error({ err }, 'existing container processes could not be followed: their actions go unseen');
       }
     }
-    this.emit({ sensorReady: { ...ready, existingContainers: found.length } });
-    for (const c of found) {
-      const meta = this.meta(c);
-      this.emit({ containerStarted: { container: this.enricher.withEntry(meta, c), process: c.entry && processInput(c.entry) } });
-      this.detect(this.detector.onLifecycle({ kind: 'started', c, ktime: process.hrtime.bigint(), process: c.entry! }));
+    this.starting = true;
+    try {
+      this.emit({ sensorReady: { ...ready, existingContainers: found.length } });
+      for (const c of found) {
+        const meta = this.meta(c);
+        this.emit({ containerStarted: { container: this.enricher.withEntry(meta, c), process: c.entry && processInput(c.entry) } });
+        this.detect(this.detector.onLifecycle({ kind: 'started', c, ktime: process.hrtime.bigint(), process: c.entry! }));
+      }
+    } finally {
+      this.starting = false;
     }
     return found.length;
   }

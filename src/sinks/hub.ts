@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { EventInput } from '../proto/schema';
 import type { EventCodec } from '../proto/codec';
-import { classOfKind, totalDrops, type Sink, type SinkEvent, type SinkStats } from './types';
+import { classOfKind, totalDrops, urgentKind, type Sink, type SinkEvent, type SinkStats } from './types';
 
 export interface HubStats {
   instanceId: string;
@@ -45,8 +45,11 @@ export class SinkHub {
     this.sinks = o.sinks;
   }
 
-  /** Take a stamped event (seq set): encode once, offer to every sink. Never throws. */
-  publish(event: EventInput): void {
+  /**
+   * Take a stamped event (seq set): encode once, offer to every sink. Never throws. urgent false:
+   * no early write even for an urgent kind (the sensor's startup report goes out as one batch).
+   */
+  publish(event: EventInput, urgent?: false): void {
     if (this.closing) {
       this.afterClose++;
       return;
@@ -63,7 +66,13 @@ export class SinkHub {
       }
       return;
     }
-    this.offer({ bytes: enc.bytes, seq: toSeq(event.seq), cls: classOfKind(enc.kind), offeredMs: Date.now() });
+    this.offer({
+      bytes: enc.bytes,
+      seq: toSeq(event.seq),
+      cls: classOfKind(enc.kind),
+      offeredMs: Date.now(),
+      urgent: urgent ?? urgentKind(enc.kind),
+    });
   }
 
   /** Offer an already encoded event to every sink. */

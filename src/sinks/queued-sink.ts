@@ -1,5 +1,9 @@
 // The common part of the local sinks (stdout, file): offer() queues, one batch at a time is
-// written off the caller's path, and what cannot be queued is counted.
+// written off the caller's path, and what cannot be queued is counted. An urgent event (a
+// container's start or end, a detection) starts a write at once when none is under way, with
+// everything queued before it; the rest waits for the caller's turn to end (setImmediate). A
+// write that completes at once (stdout to a pipe with room) leaves the next urgent event free
+// to write at once too; one that does not holds every later event until it is done.
 
 import type { Logger } from 'pino';
 import { ClassQueue, type ClassQueueLimits } from './class-queue';
@@ -34,8 +38,11 @@ export abstract class QueuedSink implements Sink {
     this.queue = new ClassQueue({ maxEvents: qo.queue?.maxEvents ?? 100_000, maxBytes: qo.queue?.maxBytes ?? 64 << 20 });
   }
 
-  /** Write one batch, in sequence order; resolve when it is written. */
-  protected abstract writeBatch(batch: SinkEvent[]): Promise<void>;
+  /**
+   * Write one batch, in sequence order: return nothing when it is written already (or throw),
+   * else a promise that resolves when it is.
+   */
+  protected abstract writeBatch(batch: SinkEvent[]): Promise<void> | void;
   /** Release files; runs once, after the last write. */
   protected abstract release(): Promise<void>;
 
@@ -55,7 +62,8 @@ export abstract class QueuedSink implements Sink {
     if (this.closed) return this.drop('closed', [ev]);
     const lost = this.queue.push(ev);
     if (lost.length) this.drop('queue_full', lost);
-    this.schedule();
+    if (ev.urgent && !this.writing) this.flush();
+    else this.schedule();
   }
 
   private schedule(): void {
@@ -63,11 +71,11 @@ export abstract class QueuedSink implements Sink {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      void this.flush();
+      this.flush();
     });
   }
 
-  private async flush(): Promise<void> {
+  private flush(): void {
     if (this.writing) return;
     const batch = this.queue.drain(this.qo.batchEvents ?? 4096, 4 << 20);
     if (!batch.length) {
@@ -75,16 +83,28 @@ export abstract class QueuedSink implements Sink {
       return;
     }
     this.writing = true;
+    let pending: Promise<void> | void;
     try {
-      await this.writeBatch(batch);
+      pending = this.writeBatch(batch);
+    } catch (err) {
+      return this.written(batch, err as NodeJS.ErrnoException);
+    }
+    // Written already (a pipe with room): the next urgent event may write at once too.
+    if (!pending) return this.written(batch);
+    pending.then(
+      () => this.written(batch),
+      (err: NodeJS.ErrnoException) => this.written(batch, err),
+    );
+  }
+
+  private written(batch: SinkEvent[], err?: NodeJS.ErrnoException): void {
+    this.writing = false;
+    if (err) this.onWriteError(err, batch);
+    else {
       this.counters.delivered += batch.length;
       const secs = (Date.now() - batch[0]!.offeredMs) / 1000;
       this.counters.lastLatencySeconds = secs;
       this.onDelivered?.(secs, batch.length);
-    } catch (err) {
-      this.onWriteError(err as NodeJS.ErrnoException, batch);
-    } finally {
-      this.writing = false;
     }
     if (this.closed && this.closedForGood) {
       this.drop('closed', this.queue.drain(Infinity));

@@ -16,6 +16,16 @@ export const CLASS_NAMES = ['stats', 'record', 'detection'] as const;
 export type ClassName = (typeof CLASS_NAMES)[number];
 
 /** The class of an Event.kind member name. */
+/**
+ * Kinds a reader waits for, a handful per container (start, end, detections): local sinks write
+ * them as soon as they come instead of after the rest of the kernel's batch, which under a storm
+ * of followed processes is hundreds of records more. Not containerExec: a busy container makes
+ * as many of those as it execs.
+ */
+export function urgentKind(kind: string | undefined): boolean {
+  return kind === 'detection' || kind === 'containerStarted' || kind === 'containerCreated' || kind === 'containerExited';
+}
+
 export function classOfKind(kind: string | undefined): EventClass {
   return kind === 'detection' ? EventClass.Detection : kind === 'sensorStats' ? EventClass.Stats : EventClass.Record;
 }
@@ -34,6 +44,8 @@ export interface SinkEvent {
   readonly cls: EventClass;
   /** Date.now() when the hub took it: sink latency runs from here. */
   readonly offeredMs: number;
+  /** Write without waiting for the batch being handled to end (urgentKind). */
+  readonly urgent?: boolean;
 }
 
 /** Why an event did not reach a sink's destination. Every drop is counted under one of these. */

@@ -60,6 +60,10 @@ describe.runIf(canRunKernelTests)('ctrwatch doctor and run prerequisites', () =>
       expect(o.status, o.stderr).toBe(2);
       expect(o.stderr).toContain(msg);
     }
+    const n = ctrwatch(['run', '--nice=-30', '--check']);
+    expect(n.status, n.stderr).toBe(2);
+    expect(n.stderr).toContain("--nice must be a whole number from -20 to 19, or 'off', got '-30'");
+    expect(ctrwatch(['run', '--nice=off', '--check']).status).toBe(0);
     const u = ctrwatch(['run', '--bogus']);
     expect(u.status).toBe(2);
     expect(u.stderr).toContain("Unknown option '--bogus'");

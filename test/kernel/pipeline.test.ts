@@ -232,6 +232,28 @@ describe.runIf(canRunKernelTests)('kernel pipeline options', () => {
     }
   });
 
+  it("a container's start wakes the reader even where the wake gap holds back every other record", async () => {
+    // No drain for a minute, and a wake gap longer than the node's uptime: no urgent record may
+    // wake the reader, but the first exec of a pid 1 in new namespaces is a start, which does.
+    const s = new RecordingSensor({ drainMs: 60_000, wakeGapNs: 1e15 });
+    const t = tag();
+    const p = spawn('unshare', ['--pid', '--fork', '--kill-child', '/bin/sh', '-c', 'sleep 1', t], { stdio: 'ignore' });
+    try {
+      const end = Date.now() + 3000;
+      let start: ExecRecord | undefined;
+      // Never drain(): only the event loop's poll on the ring may deliver it.
+      while (!start && Date.now() < end) {
+        await new Promise((res) => setTimeout(res, 20));
+        start = s.records.find((r): r is ExecRecord => isExec(t)(r) && r.task.nspid === 1); // not unshare's own exec
+      }
+      expect(start, 'the start arrived without a drain').toBeDefined();
+      expect(start!.filename).toBe('/bin/sh');
+    } finally {
+      p.kill('SIGKILL');
+      s.close();
+    }
+  });
+
   it('close() is idempotent and leaves no program attached', () => {
     // Other sensors may come and go on the node meanwhile: follow this one's program ids.
     const ids = () =>

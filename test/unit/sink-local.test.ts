@@ -1,5 +1,6 @@
 // stdout and file sinks, the hub's fan-out, the wire form of collector.proto, metrics.
 
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,7 +15,8 @@ import { SinkHub } from '../../src/sinks/hub';
 import { SensorMetrics } from '../../src/telemetry/metrics';
 import { buildSensorStats, countersFrom, startStatsTicker } from '../../src/telemetry/stats-event';
 import { StdoutSink } from '../../src/sinks/local/stdout';
-import { emptyStats, type Sink } from '../../src/sinks/types';
+import { pipeWriter } from '../../src/sinks/local/chunk-writer';
+import { emptyStats, type Sink, type SinkEvent } from '../../src/sinks/types';
 import { decodeAck, decodeBatch, encodeAck, encodeBatch } from '../../src/proto/wire';
 
 const logger = pino({ level: 'silent' });
@@ -34,7 +36,19 @@ const event = (seq: number): EventInput => ({
   bootId: 'b',
   containerStarted: { container: { id: `c${seq}`, runtime: 'RUNC' } },
 });
+/** containerExec: an event that is not urgent (types.ts urgentKind). */
+const execEvent = (seq: number): EventInput => ({
+  seq,
+  timeUnixNano: 1795923700581988444n,
+  node: 'n',
+  bootId: 'b',
+  containerExec: { container: { id: `c${seq}`, runtime: 'RUNC' } },
+});
+const lines = (...evs: EventInput[]) => evs.map((e) => `${toJsonLine(e)}\n`).join('');
 const tick = () => new Promise((r) => setTimeout(r, 20));
+/** The O_NONBLOCK bit of fd's open file description, from /proc/self/fdinfo. */
+const nonBlocking = (fd: number) =>
+  (parseInt(/flags:\s+([0-7]+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8) & fs.constants.O_NONBLOCK) !== 0;
 
 /** A sink that takes everything and never finishes anything. */
 class StuckSink implements Sink {
@@ -57,10 +71,31 @@ describe('stdout sink', () => {
     const chunks: string[] = [];
     out.on('data', (d: Buffer) => chunks.push(d.toString()));
     const hub = new SinkHub({ logger, codec, instanceId: 'i', sinks: [new StdoutSink({ logger, codec, out })] });
-    for (let i = 1; i <= 3; i++) hub.publish(event(i));
+    for (let i = 1; i <= 3; i++) hub.publish(execEvent(i));
     await hub.close();
-    expect(chunks.join('')).toBe([1, 2, 3].map((i) => `${toJsonLine(event(i))}\n`).join(''));
+    expect(chunks.join('')).toBe(lines(execEvent(1), execEvent(2), execEvent(3)));
     expect(chunks.length).toBe(1);
+  });
+
+  it('writes a container start at once with what was queued before it; the rest of the turn waits for one more write', async () => {
+    const writes: string[] = [];
+    const out = new Writable({
+      write: (c: Buffer, _e, cb) => {
+        writes.push(c.toString());
+        cb();
+      },
+    });
+    const hub = new SinkHub({ logger, codec, instanceId: 'i', sinks: [new StdoutSink({ logger, codec, out })] });
+    hub.publish(execEvent(1));
+    expect(writes).toEqual([]);
+    hub.publish(event(2)); // containerStarted: urgent
+    expect(writes).toEqual([lines(execEvent(1), event(2))]);
+    hub.publish(event(3)); // a write is under way: this one waits, with the rest
+    hub.publish(execEvent(4));
+    expect(writes.length).toBe(1);
+    await tick();
+    expect(writes).toEqual([lines(execEvent(1), event(2)), lines(event(3), execEvent(4))]);
+    await hub.close();
   });
 
   it('on EPIPE closes for good, counts the rest as dropped, tells the caller once', async () => {
@@ -75,6 +110,108 @@ describe('stdout sink', () => {
     expect(closedCalls).toBe(1);
     expect(sink.stats().dropped).toEqual({ closed: { record: 2 } });
     await hub.close();
+  });
+});
+
+describe('urgent events', () => {
+  it('by kind: starts, ends and detections are urgent, execs and stats are not; the sensor startup report says none is', () => {
+    const seen: SinkEvent[] = [];
+    const sink: Sink = { name: 'rec', offer: (e) => void seen.push(e), stats: () => emptyStats('rec'), close: () => Promise.resolve() };
+    const hub = new SinkHub({ logger, codec, instanceId: 'i', sinks: [sink] });
+    hub.publish(event(1));
+    hub.publish(execEvent(2));
+    hub.publish({ ...event(3), containerStarted: undefined, detection: { ruleId: 'r', message: 'm' } });
+    hub.publish(event(4), false);
+    expect(seen.map((e) => [Number(e.seq), e.urgent])).toEqual([
+      [1, true],
+      [2, false],
+      [3, true],
+      [4, false],
+    ]);
+  });
+});
+
+describe('stdout sink on a pipe', () => {
+  it('writes each container start before publish() returns while the pipe has room; other events wait for the turn to end', async () => {
+    const fifo = path.join(tmp(), 'p');
+    execFileSync('mkfifo', [fifo]);
+    const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const wfd = fs.openSync(fifo, fs.constants.O_WRONLY);
+    const buf = Buffer.alloc(1 << 16);
+    const read = () => {
+      try {
+        return buf.subarray(0, fs.readSync(rfd, buf, 0, buf.length, null)).toString();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return '';
+        throw err;
+      }
+    };
+    const hub = new SinkHub({ logger, codec, instanceId: 'i', sinks: [new StdoutSink({ logger, codec, out: wfd })] });
+    try {
+      hub.publish(execEvent(1));
+      expect(read()).toBe('');
+      hub.publish(event(2));
+      expect(read()).toBe(lines(execEvent(1), event(2)));
+      hub.publish(event(3)); // the last write is done: this one goes at once too
+      expect(read()).toBe(lines(event(3)));
+      hub.publish(execEvent(4));
+      expect(read()).toBe('');
+      await tick();
+      expect(read()).toBe(lines(execEvent(4)));
+      await hub.close();
+    } finally {
+      fs.closeSync(wfd);
+      fs.closeSync(rfd);
+    }
+  });
+});
+
+describe('pipeWriter', () => {
+  it('writes from the caller while the pipe has room, waits for the reader when it is full; bytes in order, fd left blocking', async () => {
+    const fifo = path.join(tmp(), 'p');
+    execFileSync('mkfifo', [fifo]);
+    const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const wfd = fs.openSync(fifo, fs.constants.O_WRONLY);
+    const w = pipeWriter(wfd)!;
+    try {
+      expect(w).toBeDefined();
+      let small: unknown = 'pending';
+      w.write(Buffer.from('abc'), (err) => (small = err));
+      expect(small).toBeNull(); // written before write() returned: no thread hand-off
+      const big = Buffer.alloc(1 << 20, 0).map((_, i) => i % 251);
+      let bigDone: unknown = 'pending';
+      w.write(big, (err) => (bigDone = err));
+      expect(bigDone).toBe('pending'); // more than the pipe holds: the rest waits for the reader
+      expect(nonBlocking(wfd)).toBe(false);
+      const got: Buffer[] = [];
+      let n = 0;
+      const buf = Buffer.alloc(1 << 16);
+      for (const end = Date.now() + 10_000; (n < 3 + big.length || bigDone === 'pending') && Date.now() < end;) {
+        try {
+          const k = fs.readSync(rfd, buf, 0, buf.length, null);
+          got.push(Buffer.from(buf.subarray(0, k)));
+          n += k;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      }
+      expect(bigDone).toBeNull();
+      expect(Buffer.concat(got).equals(Buffer.concat([Buffer.from('abc'), big]))).toBe(true);
+    } finally {
+      w?.close();
+      fs.closeSync(wfd);
+      fs.closeSync(rfd);
+    }
+  });
+
+  it('is not used for a regular file (a reopened file would write from offset 0)', () => {
+    const fd = fs.openSync(path.join(tmp(), 'f'), 'w');
+    try {
+      expect(pipeWriter(fd)).toBeUndefined();
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 });
 

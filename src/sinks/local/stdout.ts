@@ -3,7 +3,7 @@
 
 import type { Writable } from 'node:stream';
 import { JsonOut, type EventCodec, type JsonHead } from '../../proto/codec';
-import { fdWriter, streamWriter, type ChunkWriter } from './chunk-writer';
+import { fdWriter, pipeWriter, streamWriter, type ChunkWriter } from './chunk-writer';
 import { QueuedSink, type QueuedSinkOptions } from '../queued-sink';
 import type { SinkEvent } from '../types';
 
@@ -22,10 +22,10 @@ export class StdoutSink extends QueuedSink {
   constructor(private readonly so: StdoutSinkOptions) {
     super('stdout', so);
     const out = so.out ?? 1;
-    this.writer = typeof out === 'number' ? fdWriter(out) : streamWriter(out);
+    this.writer = typeof out === 'number' ? (pipeWriter(out) ?? fdWriter(out)) : streamWriter(out);
   }
 
-  protected writeBatch(batch: SinkEvent[]): Promise<void> {
+  protected writeBatch(batch: SinkEvent[]): Promise<void> | void {
     // The lines written from the event bytes straight into one buffer (proto/codec-json.ts).
     let size = 0;
     for (const ev of batch) size += ev.bytes.length;
@@ -35,7 +35,15 @@ export class StdoutSink extends QueuedSink {
       out.byte(10);
     }
     const chunk = out.buf.subarray(0, out.pos);
-    return new Promise((resolve, reject) => this.writer.write(chunk, (err) => (err ? reject(err) : resolve())));
+    // A pipe with room takes the chunk before write() returns: then nothing to wait for.
+    let now: { err?: NodeJS.ErrnoException | null } | undefined;
+    let later: ((err?: NodeJS.ErrnoException | null) => void) | undefined;
+    this.writer.write(chunk, (err) => (later ? later(err) : (now = { err })));
+    if (now) {
+      if (now.err) throw now.err;
+      return;
+    }
+    return new Promise((resolve, reject) => (later = (err) => (err ? reject(err) : resolve())));
   }
 
   protected override onWriteError(err: NodeJS.ErrnoException, batch: SinkEvent[]): void {
@@ -47,5 +55,7 @@ export class StdoutSink extends QueuedSink {
     this.so.onClosed?.(err);
   }
 
-  protected async release(): Promise<void> {}
+  protected async release(): Promise<void> {
+    this.writer.close?.();
+  }
 }
