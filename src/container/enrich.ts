@@ -333,7 +333,12 @@ export class Enricher {
 
   private entryOf(meta: EnrichedMeta, c: ContainerFacts, cgroupPath: string | undefined): ContainerInput {
     const p = c.entry;
-    const out = { ...meta.container, initPid: c.initTgid, hostNamespaces: sharedList(hostNamespacesShared(c.ns, this.host)), cgroupId: c.cgroupId };
+    const out = {
+      ...meta.container,
+      initPid: c.initTgid,
+      hostNamespaces: sharedList(hostNamespacesShared(c.ns, this.host)),
+      cgroupId: c.cgroupId,
+    };
     if (p) {
       out.user = String(p.uid);
       out.capabilities = capNames(p.capEffective);

@@ -91,7 +91,15 @@ export function nsFromArray(a: number[]): Namespaces {
  * arrays, 0.3 KiB each).
  */
 function withPid(rc: OciRuntimeCall, pid: number): OciRuntimeCall & { pid: number } {
-  return { runtime: rc.runtime, subcommand: rc.subcommand, id: rc.id, bundle: rc.bundle, root: rc.root, systemdCgroup: rc.systemdCgroup, pid };
+  return {
+    runtime: rc.runtime,
+    subcommand: rc.subcommand,
+    id: rc.id,
+    bundle: rc.bundle,
+    root: rc.root,
+    systemdCgroup: rc.systemdCgroup,
+    pid,
+  };
 }
 
 function managerWithPid(m: ManagerCall, pid: number): ManagerCall & { pid: number } {
