@@ -300,13 +300,13 @@ async function scale(cfg: ScaleConfig, tmp: string) {
   const s3 = process.hrtime.bigint();
   p.sweep(undefined, true);
   const pruneMs = Number(process.hrtime.bigint() - s3) / 1e6;
-  const table = p.procs as unknown as { max: number; recentMax: number };
+  const table = p.procs as unknown as { max: number; recent: { ring: unknown[] } };
   return {
     config: cfg,
     records,
     stats,
     tableBound: table.max,
-    recentBound: table.recentMax,
+    recentBound: table.recent.ring.length,
     buildS,
     buildCpuS: (buildCpu.user + buildCpu.system) / 1e6,
     memoryBefore: m0,
