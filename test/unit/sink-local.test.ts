@@ -29,21 +29,10 @@ const tmp = () => {
   return d;
 };
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
-const event = (seq: number): EventInput => ({
-  seq,
-  timeUnixNano: 1795923700581988444n,
-  node: 'n',
-  bootId: 'b',
-  containerStarted: { container: { id: `c${seq}`, runtime: 'RUNC' } },
-});
+const head = (seq: number) => ({ seq, timeUnixNano: 1795923700581988444n, node: 'n', bootId: 'b' });
+const event = (seq: number): EventInput => ({ ...head(seq), containerStarted: { container: { id: `c${seq}`, runtime: 'RUNC' } } });
 /** containerExec: an event that is not urgent (types.ts urgentKind). */
-const execEvent = (seq: number): EventInput => ({
-  seq,
-  timeUnixNano: 1795923700581988444n,
-  node: 'n',
-  bootId: 'b',
-  containerExec: { container: { id: `c${seq}`, runtime: 'RUNC' } },
-});
+const execEvent = (seq: number): EventInput => ({ ...head(seq), containerExec: { container: { id: `c${seq}`, runtime: 'RUNC' } } });
 const lines = (...evs: EventInput[]) => evs.map((e) => `${toJsonLine(e)}\n`).join('');
 const tick = () => new Promise((r) => setTimeout(r, 20));
 /** The O_NONBLOCK bit of fd's open file description, from /proc/self/fdinfo. */
