@@ -64,6 +64,22 @@ export class In {
     this.pos = end;
     return s;
   }
+  /** Wire type of the tag nextField read last. */
+  wt = 0;
+  /**
+   * Reads a field's tag: its plan, with its wire type in `wt`; undefined, the field skipped,
+   * when the plan has no such field (another version's). Field number 0 is malformed.
+   */
+  nextField(plan: TypePlan): FieldPlan | undefined {
+    const tag = this.varint();
+    const id = tag >>> 3;
+    this.wt = tag & 7;
+    const f = plan.byId.get(id);
+    if (f && id !== 0) return f;
+    if (id === 0) this.fail('field number 0');
+    this.skip(this.wt);
+    return undefined;
+  }
   skip(wt: number): void {
     switch (wt) {
       case 0:
@@ -127,15 +143,9 @@ function isDefault(f: FieldPlan, v: unknown): boolean {
 export function decodeMessage(r: In, plan: TypePlan, end: number): Record<string, unknown> {
   const vals: unknown[] = new Array(plan.fields.length);
   while (r.pos < end) {
-    const tag = r.varint();
-    const id = tag >>> 3;
-    const wt = tag & 7;
-    const f = plan.byId.get(id);
-    if (!f || id === 0) {
-      if (id === 0) r.fail('field number 0');
-      r.skip(wt);
-      continue;
-    }
+    const f = r.nextField(plan);
+    if (!f) continue;
+    const wt = r.wt;
     const i = f.index;
     if (f.map) {
       if (wt !== 2) r.fail(`${plan.name}.${f.name}: wire type ${wt}`);

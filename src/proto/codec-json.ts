@@ -170,15 +170,9 @@ function writeMessage(r: In, plan: TypePlan, end: number, o: JsonOut): void {
   let open: FieldPlan | undefined; // the repeated field whose array is open
   let oneof: string | undefined;
   while (r.pos < end) {
-    const tag = r.varint();
-    const id = tag >>> 3;
-    const wt = tag & 7;
-    const f = plan.byId.get(id);
-    if (!f || id === 0) {
-      if (id === 0) r.fail('field number 0');
-      r.skip(wt);
-      continue;
-    }
+    const f = r.nextField(plan);
+    if (!f) continue;
+    const wt = r.wt;
     if (open && open !== f) {
       o.byte(93);
       open = undefined;

@@ -74,14 +74,19 @@ const RETRY_STATUS = new Set([429, 502, 503, 504]);
 /** Refusals the collector's owner can lift (credentials, a slow request): kept in the spool. */
 const HOLD_STATUS = new Set([401, 403, 408]);
 
-/** A KeyValue{key, value: AnyValue{string_value}} as field `field` of the message being written. */
-function kvStr(o: Out, field: number, key: string, value: string): void {
+/** Opens a KeyValue{key, value: AnyValue} as field `field`, up to the AnyValue's body: returns the two forks to close, outer first. */
+function openKv(o: Out, field: number, key: string): [number, number] {
   o.varint((field << 3) | 2);
   const kv = o.fork();
   o.varint(10);
   o.string(key);
   o.varint(18);
-  const v = o.fork();
+  return [kv, o.fork()];
+}
+
+/** A KeyValue{key, value: AnyValue{string_value}} as field `field` of the message being written. */
+function kvStr(o: Out, field: number, key: string, value: string): void {
+  const [kv, v] = openKv(o, field, key);
   o.varint(10);
   o.string(value);
   o.ldelim(v);
@@ -90,12 +95,7 @@ function kvStr(o: Out, field: number, key: string, value: string): void {
 
 /** A KeyValue{key, value: AnyValue{array_value: strings}} as field `field`. */
 function kvStrings(o: Out, field: number, key: string, values: readonly string[]): void {
-  o.varint((field << 3) | 2);
-  const kv = o.fork();
-  o.varint(10);
-  o.string(key);
-  o.varint(18);
-  const v = o.fork();
+  const [kv, v] = openKv(o, field, key);
   o.varint(42); // AnyValue.array_value = 5
   const arr = o.fork();
   for (const x of values) {
