@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canRunKernelTests, scaled } from '../support/env';
 import { runtimeReady } from '../support/runtimes';
 import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
+import { ctrwatch } from '../support/run-cli';
 import { RUNTIMES, RuntimeLab, type RuntimeName } from '../support/runtimes';
 
 const KIND: Record<RuntimeName, string> = { runc: 'RUNC', crun: 'CRUN', containerd: 'CONTAINERD', podman: 'PODMAN', docker: 'DOCKER' };
@@ -219,9 +220,12 @@ describe.runIf(canRunKernelTests)('ctrwatch ps', () => {
         // sleeps that outlive the test however slow the node (they are stopped at its end)
         const p = await lab.start('podman', { args: ['/bin/sleep', '86400'] });
         const r = await lab.start('runc', { args: ['/bin/sleep', '86400'], hostNet: true });
-        const bin = join(__dirname, '../../bin/ctrwatch');
-        const list = execFileSync(process.execPath, [bin, 'ps', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] })
-          .toString()
+        const ps = async (args: string[]) => {
+          const o = await ctrwatch(['ps', ...args]);
+          expect(o.status, o.stderr).toBe(0);
+          return o.stdout;
+        };
+        const list = (await ps(['--json']))
           .trim()
           .split('\n')
           .map((l) => JSON.parse(l));
@@ -236,11 +240,11 @@ describe.runIf(canRunKernelTests)('ctrwatch ps', () => {
         });
         expect(rr).toMatchObject({ runtime: 'RUNC', initPid: r.initPid, bundle: r.bundle });
         expect(rr.hostNamespaces).toContain('NET');
-        const table = execFileSync(process.execPath, [bin, 'ps'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+        const table = await ps([]);
         expect(table.split('\n')[0]).toMatch(/^CONTAINER ID\s+RUNTIME\s+NAME/);
         expect(table).toContain(r.id);
         await lab.stop(r);
-        const after = execFileSync(process.execPath, [bin, 'ps', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+        const after = await ps(['--json']);
         expect(after).not.toContain(`"${r.id}"`);
         expect(after).toContain(p.id);
       } finally {

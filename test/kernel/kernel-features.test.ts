@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canRunKernelTests, scaled } from '../support/env';
 import { CtrwatchProcess } from '../support/ctrwatch';
+import { ctrwatch } from '../support/run-cli';
 
-const BIN = join(__dirname, '../../bin/ctrwatch');
 // A kernel built without modules has no /proc/modules and no init_module tracepoints.
 const hasModules = existsSync('/proc/modules');
 
@@ -38,8 +38,8 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
     expect(new Set(ready.hooks).size).toBe(ready.hooks.length);
   });
 
-  it('doctor prints the kernel features and one warn line per degraded rule', () => {
-    const r = spawnSync(process.execPath, [BIN, 'doctor'], { encoding: 'utf8', timeout: scaled(60_000) });
+  it('doctor prints the kernel features and one warn line per degraded rule', async () => {
+    const r = await ctrwatch(['doctor']);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ok {4}kernel {5}\S+: btf, ringbuf, tracing/m);
     const degraded = r.stdout.split('\n').filter((l) => l.startsWith('warn  degraded'));
@@ -47,8 +47,8 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
     else expect(degraded).toContainEqual(expect.stringMatching(/escape\.module-load: no sys_enter_init_module .*not seen/));
   });
 
-  it('version names the sensor, the BPF object built in, the schema and the features probed', () => {
-    const r = spawnSync(process.execPath, [BIN, 'version', '--json'], { encoding: 'utf8', timeout: scaled(60_000) });
+  it('version names the sensor, the BPF object built in, the schema and the features probed', async () => {
+    const r = await ctrwatch(['version', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const v = JSON.parse(r.stdout);
     const obj = readFileSync(join(__dirname, '../../bpf/.output/ctrwatch.bpf.o'));
@@ -77,12 +77,13 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
           });
       try {
         for (let i = 0; i < 3; i++) {
-          const r = spawnSync(process.execPath, [BIN, 'doctor'], { encoding: 'utf8', timeout: scaled(60_000) });
+          const r = await ctrwatch(['doctor']);
           expect(r.stdout, r.stderr).toMatch(/^ok {4}bpf /m);
         }
       } finally {
         flap?.kill();
-        await new Promise((res) => (flap ? flap.once('exit', res) : res(null)));
+        // it may have ended already, and 'exit' is not emitted twice
+        if (flap && flap.exitCode === null && flap.signalCode === null) await new Promise((res) => flap.once('exit', res));
         if (!nodeHas) spawnSync('umount', ['/sys/kernel/tracing'], { stdio: 'ignore' });
       }
       expect(mounts()).toEqual(before);

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,10 +7,9 @@ import { canRunKernelTests, requires, scaled } from '../support/env';
 import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
 import { PodLab, WORKLOAD_REF, type Pod, type PodContainer } from '../support/pod-lab';
 import { processRef, signal } from '../support/runtime-proc';
+import { ctrwatch } from '../support/run-cli';
 import { criClients } from '../../src/container/cri-clients';
 
-const BIN = join(__dirname, '../../bin/ctrwatch');
-const ctrwatch = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: scaled(60_000) });
 const T1611_START = ['escape.privileged-container', 'escape.host-namespaces', 'escape.sensitive-mount'];
 
 describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, host-local and loopback CNI plugins'))(
@@ -100,7 +99,7 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
       expect((await started(c.id)).hostNamespaces ?? []).not.toContain('NET');
 
       // ctrwatch ps --pods: the pod with its sandbox first, then its container.
-      const ps = ctrwatch(['ps', '--pods', '--json']);
+      const ps = await ctrwatch(['ps', '--pods', '--json']);
       expect(ps.status, ps.stderr).toBe(0);
       const groups = ps.stdout
         .trim()
@@ -112,7 +111,7 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
         [pod.id, true, undefined],
         [c.id, false, 'app'],
       ]);
-      const table = ctrwatch(['ps', '--pods']);
+      const table = await ctrwatch(['ps', '--pods']);
       expect(table.status, table.stderr).toBe(0);
       const rows = table.stdout.split('\n').filter((l) => l.includes('web-5d9c7'));
       expect(rows.map((r) => r.split(/\s{2,}/).slice(0, 4))).toEqual([
@@ -302,7 +301,7 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
             () => 'no answer',
           ),
         ).toBe('no answer');
-        const ps = ctrwatch(['ps', '--pods', '--json']);
+        const ps = await ctrwatch(['ps', '--pods', '--json']);
         expect(ps.status, ps.stderr).toBe(0);
         const g = ps.stdout
           .trim()

@@ -20,7 +20,8 @@ export PYTHONPATH=$(dirname "$(dirname "$vng")")/lib/python3/dist-packages PATH=
 # software emulation runs the guest several times slower: scale the tests' timeouts with it
 scale=${VMTEST_TIME_SCALE:-$([ "$accel" = kvm ] && echo 1 || echo 4)}
 echo "$scale" > "$out/time-scale"
-cmd=$(printf '%q ' env "CTRWATCH_TEST_TIME_SCALE=$scale" "$here/guest.sh" "$out" "$@")
+# the guest writes what was running 90 s before the VM is killed (guest.sh)
+cmd=$(printf '%q ' env "CTRWATCH_TEST_TIME_SCALE=$scale" "VMTEST_SNAPSHOT_AFTER=$(( ${VMTEST_TIMEOUT:-2400} - 90 ))" "$here/guest.sh" "$out" "$@")
 timeout --kill-after=30 "${VMTEST_TIMEOUT:-2400}" /usr/bin/python3 "$vng" "${flags[@]}" --run "$kernel" \
   --memory "${VMTEST_MEM:-4G}" --cpus "${VMTEST_CPUS:-2}" --rwdir "$out=$out" --exec "$cmd" </dev/null 2>&1 | tee "$out/console.log"
 exit "${PIPESTATUS[0]}"

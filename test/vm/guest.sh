@@ -46,10 +46,19 @@ fi
 
 [ $# -gt 0 ] || exit 0
 say "vitest $*"
+# Shortly before boot.sh's timeout kills the VM: what is still running, and where each task
+# waits in the kernel (report.mjs prints it when vitest wrote no report).
+( sleep "${VMTEST_SNAPSHOT_AFTER:-2310}"
+  { ps -eo pid,ppid,stat,wchan:32,etime,args; for s in /proc/[0-9]*/stack; do
+      st=$(cat "$s" 2>/dev/null) && [ -n "$st" ] && printf '%s %s\n%s\n' "$s" "$(tr '\0' ' ' < "${s%stack}cmdline" 2>/dev/null | cut -c1-120)" "$st"
+    done; } > "$out/ps-at-timeout.txt" 2>&1 ) &
+watchdog=$!
 # CI=true: vitest's CI mode (no watch, no interactive output); the host side counts skips as failures.
 start=$(date +%s.%N)
-CI=true NO_COLOR=1 FORCE_COLOR=0 npx --no-install vitest run "$@" --reporter=default --reporter=json \
+# verbose: one line per test as it ends, so that a run cut short shows the last one that did
+CI=true NO_COLOR=1 FORCE_COLOR=0 npx --no-install vitest run "$@" --reporter=verbose --reporter=json \
   --outputFile.json="$out/vitest.json" > "$out/vitest.log" 2>&1
 echo $? > "$out/vitest.rc"
+kill "$watchdog" 2>/dev/null
 echo "$start $(date +%s.%N)" > "$out/vitest.time"
 tail -n 25 "$out/vitest.log" >&3

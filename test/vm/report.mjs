@@ -1,8 +1,9 @@
 // Pass/fail table of a vmtest run, from the result directories test/vm/guest.sh filled.
 // A skipped test counts as a failure (in a VM every real-kernel test must run) and is named.
 // Usage: node report.mjs --commit C --tree clean|dirty --command CMD [--doc FILE] [--summary FILE] DIR…
-// --summary writes {passed, failed, skipped} over every VM, a doctor failure or a VM that did not
-// boot counting as one failed test each (the CI adds these to the host suite's line).
+// --summary writes {passed, failed, skipped} over every VM, a doctor failure, a VM that did not
+// boot, a vitest that wrote no report and one that failed with every test passed counting as
+// one failed test each (the CI adds these to the host suite's line).
 // Prints the table (markdown) and exits 1 when anything failed, was skipped, or did not boot.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
@@ -21,24 +22,52 @@ const secs = (s) => (s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60
 /** The verifier's or libbpf's reason for a failed load (program, source line, error), from doctor's debug output. */
 function loadReason(text) {
   if (!text) return undefined;
-  const lines = text.split('\n').map((l) => {
-    try { return String(JSON.parse(l).msg ?? ''); } catch { return l; }
-  }).flatMap((l) => l.split('\n'));
-  const bad = /unknown func|invalid (func|argument|mem|access)|not allowed|unsupported|R\d+ .*expected|cannot use helper|failed to (find|resolve)/;
+  const lines = text
+    .split('\n')
+    .map((l) => {
+      try {
+        return String(JSON.parse(l).msg ?? '');
+      } catch {
+        return l;
+      }
+    })
+    .flatMap((l) => l.split('\n'));
+  const bad =
+    /unknown func|invalid (func|argument|mem|access)|not allowed|unsupported|R\d+ .*expected|cannot use helper|failed to (find|resolve)/;
   let i = lines.findIndex((l) => bad.test(l));
   if (i < 0) i = lines.findIndex((l) => /failed to load|verifier/.test(l));
   if (i < 0) return undefined;
-  const prog = lines.slice(0, i + 1).reverse().map((l) => /prog '([^']+)'/.exec(l)?.[1]).find(Boolean);
-  const src = lines.slice(0, i).reverse().find((l) => l.startsWith('; '));
+  const prog = lines
+    .slice(0, i + 1)
+    .reverse()
+    .map((l) => /prog '([^']+)'/.exec(l)?.[1])
+    .find(Boolean);
+  const src = lines
+    .slice(0, i)
+    .reverse()
+    .find((l) => l.startsWith('; '));
   return [prog && `prog ${prog}`, src && `at \`${src.slice(2).trim()}\``, lines[i].trim()].filter(Boolean).join(': ');
 }
 
 const rows = [];
 const problems = [];
+
+/** guest.sh's snapshot before the VM was killed: the processes, and the kernel stacks of those
+ *  running or in uninterruptible sleep (where a hang sits). */
+function snapshot(d) {
+  const text = read(d, 'ps-at-timeout.txt');
+  if (!text) return '';
+  const blocks = text.split(/\n(?=\/proc\/\d+\/stack )/);
+  const ps = blocks[0].split('\n');
+  const busy = new Set(ps.filter((l) => /^\s*\d+\s+\d+\s+[DR]/.test(l)).map((l) => l.trim().split(/\s+/)[0]));
+  const stacks = blocks.slice(1).filter((b) => busy.has(/^\/proc\/(\d+)\//.exec(b)?.[1]));
+  const quote = (lines) => lines.map((l) => `    | ${l}`).join('\n');
+  return `\n  processes 90 s before the VM was killed:\n${quote(ps.slice(0, 80))}${stacks.length ? `\n  kernel stacks of those running or in D state:\n${quote(stacks.join('\n').split('\n').slice(0, 120))}` : ''}`;
+}
 const files = new Set();
 for (const d of dirs) {
   const [series, kver] = (read(d, 'series') ?? `${basename(d)} ?`).split(' ');
-  const row = { series, kver, accel: read(d, 'accel') ?? '?', wall: Number(read(d, 'wall') ?? 0), files: {} };
+  const row = { series, kver, accel: read(d, 'accel') ?? '?', wall: Number(read(d, 'wall') ?? 0), files: {}, broken: 0 };
   rows.push(row);
   if (!read(d, 'kernel')) {
     row.doctor = 'DID NOT BOOT';
@@ -51,9 +80,14 @@ for (const d of dirs) {
   if (drc === '0') row.doctor = 'pass';
   else {
     row.doctor = 'FAIL';
-    const failed = (read(d, 'doctor.txt') ?? '').split('\n').filter((l) => /^FAIL\b/.test(l)).map((l) => l.replace(/\s+/g, ' '));
+    const failed = (read(d, 'doctor.txt') ?? '')
+      .split('\n')
+      .filter((l) => /^FAIL\b/.test(l))
+      .map((l) => l.replace(/\s+/g, ' '));
     const reason = loadReason(read(d, 'doctor-debug.txt'));
-    problems.push(`${series}: ctrwatch doctor failed (exit ${drc}): ${failed.slice(0, 3).join(' | ')}${reason ? `\n    verifier/libbpf: ${reason}` : ''}`);
+    problems.push(
+      `${series}: ctrwatch doctor failed (exit ${drc}): ${failed.slice(0, 3).join(' | ')}${reason ? `\n    verifier/libbpf: ${reason}` : ''}`,
+    );
   }
   const json = read(d, 'vitest.json');
   if (!json && drc !== '0') {
@@ -62,7 +96,19 @@ for (const d of dirs) {
     continue;
   }
   if (!json) {
-    if (existsSync(join(d, 'vitest.rc')) || read(d, 'vm.rc') !== '0') problems.push(`${series}: no vitest report (vitest exit ${read(d, 'vitest.rc') ?? 'none'}; VM exit ${read(d, 'vm.rc')})`);
+    if (existsSync(join(d, 'vitest.rc')) || read(d, 'vm.rc') !== '0') {
+      // where vitest stood when it stopped or the VM's time ran out: its last lines name the test
+      const tail = (read(d, 'vitest.log') ?? '(no vitest.log)')
+        .trimEnd()
+        .split('\n')
+        .slice(-15)
+        .map((l) => `    | ${l}`)
+        .join('\n');
+      row.broken++;
+      problems.push(
+        `${series}: no vitest report (vitest exit ${read(d, 'vitest.rc') ?? 'none'}; VM exit ${read(d, 'vm.rc')}); vitest.log ends:\n${tail}${snapshot(d)}`,
+      );
+    }
     continue;
   }
   const r = JSON.parse(json);
@@ -87,6 +133,15 @@ for (const d of dirs) {
     }
     row.files[name] = c;
   }
+  // Every test passed, yet vitest failed: an unhandled error (the log names it).
+  const vrc = read(d, 'vitest.rc');
+  if (vrc !== '0' && !problems.some((p) => p.startsWith(`${series}: FAILED`))) {
+    const log = (read(d, 'vitest.log') ?? '').split('\n');
+    const at = log.findIndex((l) => /Unhandled (Error|Rejection)/.test(l));
+    row.broken++;
+    const what = at < 0 ? undefined : log.slice(at + 1).find((l) => /^\w*(Error|Rejection)\b/.test(l));
+    problems.push(`${series}: vitest exited ${vrc ?? 'none'} with every test passed${what ? `: ${what}` : ''}`);
+  }
 }
 
 const cols = [...files];
@@ -100,8 +155,11 @@ for (const r of rows) {
   lines.push(`| ${[r.series, r.kver, r.accel, r.doctor, ...cells, secs(r.wall)].join(' | ')} |`);
 }
 const table = lines.join('\n');
-const legend = 'Test cells: passed/failed/skipped (time in the file). A skipped test counts as a failure; "not run": doctor failed, so the tests were not started (a failure too).';
-const verdict = problems.length ? `${problems.length} problem(s):\n${problems.map((p) => `- ${p}`).join('\n')}` : 'every kernel: doctor passed, every test ran and passed.';
+const legend =
+  'Test cells: passed/failed/skipped (time in the file). A skipped test counts as a failure; "not run": doctor failed, so the tests were not started (a failure too).';
+const verdict = problems.length
+  ? `${problems.length} problem(s):\n${problems.map((p) => `- ${p}`).join('\n')}`
+  : 'every kernel: doctor passed, every test ran and passed.';
 console.log(`${table}\n\n${legend}\n\n${verdict}`);
 
 if (opt.doc) {
@@ -130,7 +188,12 @@ if (opt.summary) {
   const sum = { passed: 0, failed: 0, skipped: 0 };
   for (const r of rows) {
     if (r.doctor !== 'pass') sum.failed++;
-    for (const c of Object.values(r.files)) { sum.passed += c.passed; sum.failed += c.failed; sum.skipped += c.skipped; }
+    sum.failed += r.broken;
+    for (const c of Object.values(r.files)) {
+      sum.passed += c.passed;
+      sum.failed += c.failed;
+      sum.skipped += c.skipped;
+    }
   }
   writeFileSync(opt.summary, JSON.stringify(sum));
 }
