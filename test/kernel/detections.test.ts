@@ -9,6 +9,7 @@ import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
 import { RuntimeLab, type Started } from '../support/runtimes';
 import { waitFor } from '../support/runtime-exec';
 import { dropNamedHierarchy } from '../support/cgroup-v1';
+import { ctrwatch, run } from '../support/run-cli';
 
 const ESCAPE_RANKS = ['MEDIUM', 'HIGH', 'CRITICAL'];
 
@@ -192,17 +193,17 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
 
   it('T1613 on the host: LOW for root, MEDIUM for an unexpected user', async () => {
     const cli = await lab.cli('docker');
-    execFileSync(cli[0], [...cli.slice(1), 'ps'], { stdio: 'ignore' });
+    expect((await run(cli[0], [...cli.slice(1), 'ps'])).status).toBe(0);
     const root = await waitDet(
       'discovery.runtime-cli',
       (d) => d.attributes.command === 'docker ps' && !d.container && (d.chain[0].uid ?? 0) === 0,
     );
     expect(root.severity).toBe('LOW');
-    spawnSync(cli[0], [...cli.slice(1), 'ps'], { uid: 65534, gid: 65534, stdio: 'ignore' });
+    await run(cli[0], [...cli.slice(1), 'ps'], { uid: 65534, gid: 65534 }); // refused: the socket is root's
     const other = await waitDet('discovery.runtime-cli', (d) => d.chain[0].uid === 65534);
     expect(other.severity).toBe('MEDIUM');
     const ctr = await lab.cli('containerd');
-    execFileSync(ctr[0], [...ctr.slice(1), 'c', 'ls'], { stdio: 'ignore' });
+    expect((await run(ctr[0], [...ctr.slice(1), 'c', 'ls'])).status).toBe(0);
     expect((await waitDet('discovery.runtime-cli', (d) => d.attributes.command === 'ctr c ls')).techniques).toEqual(['T1613']);
   });
 
@@ -270,7 +271,9 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     }
 
     // A "service": a process in a cgroup named like a systemd unit runs `docker run`.
-    const unit = join(cg.mount!, 'system.slice', `cwtest-${process.pid}.service`);
+    const slice = join(cg.mount!, 'system.slice');
+    const sliceWasThere = existsSync(slice);
+    const unit = join(slice, `cwtest-${process.pid}.service`);
     mkdirSync(unit, { recursive: true });
     const cli = await lab.cli('docker');
     try {
@@ -291,10 +294,12 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
       expect(s.severity).toBe('LOW');
     } finally {
       rmdirSync(unit);
-      try {
-        rmdirSync(join(cg.mount!, 'system.slice'));
-      } catch {
-        /* in use by someone else */
+      if (!sliceWasThere) {
+        try {
+          rmdirSync(slice);
+        } catch {
+          /* in use by someone else */
+        }
       }
     }
   });
@@ -307,9 +312,10 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     copyFileSync(join(lab.dir, 'image', 'rootfs.tar'), join(img, 'rootfs.tar'));
     writeFileSync(join(img, 'unique'), `${process.pid}-${Date.now()}\n`);
     execFileSync('tar', ['-rf', join(img, 'rootfs.tar'), '-C', img, 'unique']);
-    execFileSync(cli[0], [...cli.slice(1), 'import', join(img, 'rootfs.tar'), tag], { stdio: 'ignore' });
+    const imported = await run(cli[0], [...cli.slice(1), 'import', join(img, 'rootfs.tar'), tag]);
+    expect(imported.status, imported.stderr).toBe(0);
     expect((await waitDet('image.local-import', (d) => d.attributes.command === 'podman import')).severity).toBe('LOW');
-    const r = spawnSync(cli[0], [
+    const r = await run(cli[0], [
       ...cli.slice(1),
       'run',
       '--rm',
@@ -322,7 +328,7 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
       tag,
       '/bin/true',
     ]);
-    expect(r.status, r.stderr.toString()).toBe(0);
+    expect(r.status, r.stderr).toBe(0);
     const first = await waitDet('image.first-seen', (d) => d.attributes.image === tag);
     expect(first.techniques).toEqual(['T1204.003']);
     expect((await waitDet('image.local-import', (d) => d.attributes.image === tag)).severity).toBe('MEDIUM');
@@ -377,16 +383,16 @@ describe.runIf(canRunKernelTests)('policy', () => {
     }
   });
 
-  it('refuses a bad policy with the file, line and reason', () => {
+  it('refuses a bad policy with the file, line and reason', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cw-policy-'));
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, 'rules:\n  escape.privileged-container:\n    severity: SEVERE\n');
-    const r = spawnSync(process.execPath, [join(__dirname, '../../bin/ctrwatch'), 'run', '--policy', file]);
+    const r = await ctrwatch(['run', '--policy', file]);
     rmSync(dir, { recursive: true, force: true });
     expect(r.status).toBe(2);
-    expect(r.stderr.toString()).toContain(
+    expect(r.stderr).toContain(
       `${file}:3:15: rule escape.privileged-container: severity must be one of INFO, LOW, MEDIUM, HIGH, CRITICAL, not 'SEVERE'`,
     );
-    expect(r.stdout.toString()).toBe('');
+    expect(r.stdout).toBe('');
   });
 });

@@ -1,6 +1,6 @@
 // Runs a command to its end without blocking the test worker: a spawnSync that outlasts
 // vitest's 60 s worker-to-runner call timeout (a doctor under emulation takes 20-80 s) makes
-// vitest report an unhandled error, and can leave the run hanging.
+// vitest report an unhandled error and exit 1 with every test passed.
 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -13,10 +13,17 @@ export interface Ran {
   stderr: string;
 }
 
+export interface RunOptions {
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  uid?: number;
+  gid?: number;
+}
+
 /** `cmd args…` to its exit, killed after `timeoutMs` (scaled 60 s by default). */
-export function run(cmd: string, args: string[], o: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: o.env ?? process.env });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: o.env ?? process.env, uid: o.uid, gid: o.gid });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     p.stdout.on('data', (b: Buffer) => out.push(b));
@@ -36,5 +43,4 @@ export function run(cmd: string, args: string[], o: { timeoutMs?: number; env?: 
 export const BIN = join(__dirname, '../../bin/ctrwatch');
 
 /** `ctrwatch args…` with this node. */
-export const ctrwatch = (args: string[], o: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> =>
-  run(process.execPath, [BIN, ...args], o);
+export const ctrwatch = (args: string[], o: RunOptions = {}): Promise<Ran> => run(process.execPath, [BIN, ...args], o);

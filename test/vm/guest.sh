@@ -21,6 +21,12 @@ if grep -qE ' - cgroup ' /proc/self/mountinfo; then echo "a cgroup v1 hierarchy 
 # enable every controller for children, as systemd does at the root
 ctrls=$(sed 's/\([a-z_]*\)/+\1/g' /sys/fs/cgroup/cgroup.controllers)
 echo "$ctrls" > /sys/fs/cgroup/cgroup.subtree_control || echo "subtree_control: could not enable $ctrls"
+# The slices systemd keeps for the node's life. Besides being where a real node's processes are,
+# they keep controllers' kernel switches on: without them, the first container cgroup turned
+# cpuset's static key on and its removal off again, and each switch patches live kernel code.
+# Under qemu's software emulation that patching livelocked both vCPUs on 5.10 (soft lockups at
+# get_page_from_freelist's int3, with 50 containers starting): a VM artefact a systemd node never sees.
+for s in init.scope system.slice user.slice; do mkdir -p "/sys/fs/cgroup/$s"; done
 
 # The root is 9p (read-only; bolt's mmap and unix sockets fail on it) and virtme's overlays
 # cannot be stacked under overlayfs again: give runtimes and tests real tmpfs scratch space.
