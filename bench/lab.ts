@@ -68,6 +68,17 @@ export function ctrwatchCommand(args: string[]): string {
   return `ctrwatch run ${args.join(' ')} | (reader: node dist/bench/ctrwatch-reader.js)`.replace('  ', ' ');
 }
 
+/** Waits until process `pid` has a child (the reader has forked ctrwatch). */
+async function readerSpawnedChild(pid: number, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    if (kids) return;
+    if (Date.now() > end) throw new Error(`ctrwatch reader ${pid} started no child in ${ms} ms`);
+    await sleep(5);
+  }
+}
+
 export class CtrwatchRun {
   readonly lines: Line[] = [];
   private readonly waiters = new Set<() => void>();
@@ -75,9 +86,15 @@ export class CtrwatchRun {
   private partial = '';
   unparsable = 0;
 
+  /**
+   * readerFifo: the reader's main thread is made SCHED_FIFO at this priority once it has started
+   * ctrwatch (which keeps the policy it was started with), so that the instrument's own wait for
+   * a CPU on a loaded node is not counted as the sensor's latency. 0: the reader stays as started.
+   */
   constructor(
     readonly args: string[],
     readonly stderrFile: string,
+    readonly readerFifo = 0,
   ) {}
 
   async start(readyMs = 60_000): Promise<void> {
@@ -90,6 +107,11 @@ export class CtrwatchRun {
       }),
     );
     this.p = p;
+    if (this.readerFifo) {
+      // after the reader has forked ctrwatch, so that ctrwatch keeps the policy it was given
+      await readerSpawnedChild(p.pid!);
+      execFileSync('chrt', ['-f', '-p', String(this.readerFifo), String(p.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    }
     p.stdout!.setEncoding('utf8');
     p.stdout!.on('data', (chunk: string) => {
       const text = this.partial + chunk;

@@ -62,6 +62,8 @@ export interface LatencyConfig {
   storm?: { build: StormBuild; workers: number };
   /** More `ctrwatch run` options (BENCH_LATENCY_ARGS). */
   sensorArgs?: string[];
+  /** The reader's SCHED_FIFO priority, 0 for none (BENCH_LATENCY_READER_FIFO; CtrwatchRun). */
+  readerFifo: number;
   log: (msg: string) => void;
 }
 
@@ -101,7 +103,7 @@ export interface RuntimeLatency {
 }
 
 export interface LatencyResult {
-  config: { perRuntime: number; runtimes: RuntimeName[] };
+  config: { perRuntime: number; runtimes: RuntimeName[]; readerFifo?: number };
   command: string;
   /** The busy-container storm's command (stopped with SIGSTOP between its samples), if any. */
   stormCommand?: string;
@@ -226,7 +228,7 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   const stateDir = mkdtempSync('/tmp/ctrwatch-bench-state-');
   const args = ['--state-dir', stateDir, ...(cfg.sensorArgs ?? [])];
   const res: LatencyResult = {
-    config: { perRuntime: cfg.perRuntime, runtimes: cfg.runtimes },
+    config: { perRuntime: cfg.perRuntime, runtimes: cfg.runtimes, readerFifo: cfg.readerFifo },
     command: `ctrwatch run ${args.join(' ')} (stdout piped to node dist/bench/ctrwatch-reader.js); containers via RuntimeLab: entrypoint bench/out/stamp (${stamp.kind}), every 3rd --privileged`,
     stampKind: stamp.kind,
     samples: [],
@@ -245,7 +247,7 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   copyFileSync(stamp.path, join(dir, 'stamp'));
   chmodSync(join(dir, 'stamp'), 0o755);
   mkdirSync(join(OUT, 'logs'), { recursive: true });
-  const cw = new CtrwatchRun(args, join(OUT, 'logs', 'latency-ctrwatch.log'));
+  const cw = new CtrwatchRun(args, join(OUT, 'logs', 'latency-ctrwatch.log'), cfg.readerFifo);
   const storm = cfg.storm ? new BackgroundStorm(stormCommand(cfg.storm.build, cfg.storm.workers, 36_000, true)) : undefined;
   if (storm) res.stormCommand = display(storm.cmd);
   let lab: Lab | undefined;

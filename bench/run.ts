@@ -21,6 +21,7 @@
  *   BENCH_VARIANTS [all but opt-in; quick: control,host:ctrwatch-run]
  *   BENCH_SCENARIOS, BENCH_SENSOR_CMD, BENCH_CHILD: see variants.ts, lib.ts
  *   BENCH_LATENCY_N [30; quick 5]     measured containers per runtime
+ *   BENCH_LATENCY_READER_FIFO [10]    the line reader's SCHED_FIFO priority (0: none)
  *   BENCH_RUNTIMES [runc,crun,containerd,podman,docker]
  *   BENCH_CHURN_N [500; quick 100], BENCH_CHURN_PARALLEL [4]
  *   BENCH_SCALE_CONTAINERS [10000], BENCH_SCALE_INSIDE [9] (processes per container besides init)
@@ -191,6 +192,7 @@ async function main(): Promise<number> {
       runtimes,
       storm: process.env.BENCH_LATENCY_STORM === '0' ? undefined : { build: storm, workers },
       sensorArgs: (process.env.BENCH_LATENCY_ARGS ?? '').split(/\s+/).filter(Boolean),
+      readerFifo: process.env.BENCH_LATENCY_READER_FIFO === '0' ? 0 : Math.round(envNum('BENCH_LATENCY_READER_FIFO', 10)),
       log,
     });
   }
