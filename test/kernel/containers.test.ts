@@ -222,7 +222,7 @@ describe.runIf(canRunKernelTests)('ctrwatch ps', () => {
         const r = await lab.start('runc', { args: ['/bin/sleep', '86400'], hostNet: true });
         const ps = async (args: string[]) => {
           const o = await ctrwatch(['ps', ...args]);
-          expect(o.status, o.stderr).toBe(0);
+          expect(o.code, o.stderr).toBe(0);
           return o.stdout;
         };
         const list = (await ps(['--json']))

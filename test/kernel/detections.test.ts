@@ -9,7 +9,7 @@ import { CtrwatchProcess, type Ev } from '../support/ctrwatch';
 import { RuntimeLab, type Started } from '../support/runtimes';
 import { waitFor } from '../support/runtime-exec';
 import { dropNamedHierarchy } from '../support/cgroup-v1';
-import { ctrwatch, run } from '../support/run-cli';
+import { ctrwatch, runAny } from '../support/run-cli';
 
 const ESCAPE_RANKS = ['MEDIUM', 'HIGH', 'CRITICAL'];
 
@@ -193,17 +193,17 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
 
   it('T1613 on the host: LOW for root, MEDIUM for an unexpected user', async () => {
     const cli = await lab.cli('docker');
-    expect((await run(cli[0], [...cli.slice(1), 'ps'])).status).toBe(0);
+    expect((await runAny([...cli, 'ps'])).code).toBe(0);
     const root = await waitDet(
       'discovery.runtime-cli',
       (d) => d.attributes.command === 'docker ps' && !d.container && (d.chain[0].uid ?? 0) === 0,
     );
     expect(root.severity).toBe('LOW');
-    await run(cli[0], [...cli.slice(1), 'ps'], { uid: 65534, gid: 65534 }); // refused: the socket is root's
+    await runAny([...cli, 'ps'], { uid: 65534, gid: 65534 }); // refused: the socket is root's
     const other = await waitDet('discovery.runtime-cli', (d) => d.chain[0].uid === 65534);
     expect(other.severity).toBe('MEDIUM');
     const ctr = await lab.cli('containerd');
-    expect((await run(ctr[0], [...ctr.slice(1), 'c', 'ls'])).status).toBe(0);
+    expect((await runAny([...ctr, 'c', 'ls'])).code).toBe(0);
     expect((await waitDet('discovery.runtime-cli', (d) => d.attributes.command === 'ctr c ls')).techniques).toEqual(['T1613']);
   });
 
@@ -312,11 +312,11 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     copyFileSync(join(lab.dir, 'image', 'rootfs.tar'), join(img, 'rootfs.tar'));
     writeFileSync(join(img, 'unique'), `${process.pid}-${Date.now()}\n`);
     execFileSync('tar', ['-rf', join(img, 'rootfs.tar'), '-C', img, 'unique']);
-    const imported = await run(cli[0], [...cli.slice(1), 'import', join(img, 'rootfs.tar'), tag]);
-    expect(imported.status, imported.stderr).toBe(0);
+    const imported = await runAny([...cli, 'import', join(img, 'rootfs.tar'), tag]);
+    expect(imported.code, imported.stderr).toBe(0);
     expect((await waitDet('image.local-import', (d) => d.attributes.command === 'podman import')).severity).toBe('LOW');
-    const r = await run(cli[0], [
-      ...cli.slice(1),
+    const r = await runAny([
+      ...cli,
       'run',
       '--rm',
       '--network',
@@ -328,7 +328,7 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
       tag,
       '/bin/true',
     ]);
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const first = await waitDet('image.first-seen', (d) => d.attributes.image === tag);
     expect(first.techniques).toEqual(['T1204.003']);
     expect((await waitDet('image.local-import', (d) => d.attributes.image === tag)).severity).toBe('MEDIUM');
@@ -389,7 +389,7 @@ describe.runIf(canRunKernelTests)('policy', () => {
     writeFileSync(file, 'rules:\n  escape.privileged-container:\n    severity: SEVERE\n');
     const r = await ctrwatch(['run', '--policy', file]);
     rmSync(dir, { recursive: true, force: true });
-    expect(r.status).toBe(2);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain(
       `${file}:3:15: rule escape.privileged-container: severity must be one of INFO, LOW, MEDIUM, HIGH, CRITICAL, not 'SEVERE'`,
     );

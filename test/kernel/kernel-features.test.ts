@@ -40,7 +40,7 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
 
   it('doctor prints the kernel features and one warn line per degraded rule', async () => {
     const r = await ctrwatch(['doctor']);
-    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ok {4}kernel {5}\S+: btf, ringbuf, tracing/m);
     const degraded = r.stdout.split('\n').filter((l) => l.startsWith('warn  degraded'));
     if (hasModules) expect(degraded.filter((l) => l.includes('escape.module-load'))).toEqual([]);
@@ -49,7 +49,7 @@ describe.runIf(canRunKernelTests)('what this kernel offers, as doctor and sensor
 
   it('version names the sensor, the BPF object built in, the schema and the features probed', async () => {
     const r = await ctrwatch(['version', '--json']);
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const v = JSON.parse(r.stdout);
     const obj = readFileSync(join(__dirname, '../../bpf/.output/ctrwatch.bpf.o'));
     expect(v.bpfObject).toBe(createHash('sha256').update(obj).digest('hex').slice(0, 16));

@@ -100,7 +100,7 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
 
       // ctrwatch ps --pods: the pod with its sandbox first, then its container.
       const ps = await ctrwatch(['ps', '--pods', '--json']);
-      expect(ps.status, ps.stderr).toBe(0);
+      expect(ps.code, ps.stderr).toBe(0);
       const groups = ps.stdout
         .trim()
         .split('\n')
@@ -112,7 +112,7 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
         [c.id, false, 'app'],
       ]);
       const table = await ctrwatch(['ps', '--pods']);
-      expect(table.status, table.stderr).toBe(0);
+      expect(table.code, table.stderr).toBe(0);
       const rows = table.stdout.split('\n').filter((l) => l.includes('web-5d9c7'));
       expect(rows.map((r) => r.split(/\s{2,}/).slice(0, 4))).toEqual([
         ['shop', 'web-5d9c7', '-', 'sandbox'],
@@ -302,7 +302,7 @@ describe.runIf(canRunKernelTests && requires(!!PodLab.cniBinDir(), 'the bridge, 
           ),
         ).toBe('no answer');
         const ps = await ctrwatch(['ps', '--pods', '--json']);
-        expect(ps.status, ps.stderr).toBe(0);
+        expect(ps.code, ps.stderr).toBe(0);
         const g = ps.stdout
           .trim()
           .split('\n')

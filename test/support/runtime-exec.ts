@@ -15,6 +15,9 @@ export interface CommandOptions {
   okCodes?: readonly number[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Run as this user and group. */
+  uid?: number;
+  gid?: number;
 }
 
 /** An external command failed, timed out or could not be started. Names the command and its stderr. */
@@ -66,7 +69,16 @@ export function run(argv: string[], opts: CommandOptions = {}): Promise<CommandR
     execFile(
       file,
       args,
-      { timeout: limitOf(opts), killSignal: 'SIGKILL', maxBuffer: MAX_BUFFER, env: opts.env, cwd: opts.cwd, encoding: 'utf8' },
+      {
+        timeout: limitOf(opts),
+        killSignal: 'SIGKILL',
+        maxBuffer: MAX_BUFFER,
+        env: opts.env,
+        cwd: opts.cwd,
+        uid: opts.uid,
+        gid: opts.gid,
+        encoding: 'utf8',
+      },
       (err, stdout, stderr) => {
         try {
           resolve(settle(argv, opts, err as RawFailure | null, stdout, stderr));

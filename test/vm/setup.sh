@@ -2,10 +2,11 @@
 # Debian packages `make vmtest` needs on the host, beyond `make setup`'s: qemu, virtme-ng's
 # python deps (virtme-ng itself is fetched, not installed), udev, kmod (depmod, and modprobe
 # in the guest, which shares the host's root), apparmor (Debian kernels enable AppArmor, and dockerd
-# then loads its profile with apparmor_parser, as on every Debian node). Not part of `make run`.
+# then loads its profile with apparmor_parser, as on every Debian node), procps (ps: the guest's
+# snapshot before a VM's timeout). Not part of `make run`.
 set -euo pipefail
 PKGS=(qemu-system-x86 udev kmod file cpio python3 python3-argcomplete python3-pkg-resources python3-requests
-      debian-archive-keyring busybox-static apparmor)
+      debian-archive-keyring busybox-static apparmor procps)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
