@@ -491,7 +491,7 @@ function renderPipeline(r: BenchReport, L: string[]): void {
   if (sc) {
     L.push('## Pipeline at scale', '');
     L.push(
-      `Command: ${code(sc.command)} (each run a fresh process; memory after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = the hub's protobuf encoding then the stdout sink's JSON line, as ctrwatch run with its default output): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with one sweep in the middle; event-loop lag from monitorEventLoopDelay; then the sweep with the bounded /proc prune step that \`ctrwatch run\` does every sweep.`,
+      `Command: ${code(sc.command)} (each run a fresh process; memory after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = the hub's protobuf encoding then the stdout sink's JSON line written into its batch buffer, as ctrwatch run with its default output): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with one sweep in the middle; event-loop lag from monitorEventLoopDelay; then the sweep with the bounded /proc prune step that \`ctrwatch run\` does every sweep.`,
       '',
     );
     L.push(
@@ -523,7 +523,7 @@ function renderPipeline(r: BenchReport, L: string[]): void {
     if (sc.throughput.length) {
       L.push('### Throughput', '');
       L.push(
-        `Command: ${code(sc.throughputCommand)}: passes over the input (decodeBatch, Pipeline.onBatch, then for every event the hub's protobuf encoding and the stdout sink's JSON line of those bytes), after 5 warm-up passes; records ÷ the process's CPU time (all its threads, GC included) per repetition.`,
+        `Command: ${code(sc.throughputCommand)}: passes over the input (decodeBatch, Pipeline.onBatch, then for every event the hub's protobuf encoding and the stdout sink's JSON line of those bytes written into its batch buffer), after 5 warm-up passes; records ÷ the process's CPU time (all its threads, GC included) per repetition.`,
         '',
       );
       L.push(

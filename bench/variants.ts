@@ -113,14 +113,21 @@ function ctrwatchRun(scenario: Scenario, target?: Variant['target']): Variant {
   };
 }
 
-/** ctrwatch run at the inherited nice level instead of its default (-5): what the raised priority costs the storm. */
-function ctrwatchRunNiceOff(scenario: Scenario): Variant {
+/**
+ * ctrwatch run at another nice level than its default (-5): 'off' (the inherited level: what the
+ * raised priority costs the storm) or a level (what a higher one would give).
+ */
+function ctrwatchRunNice(scenario: Scenario, level: 'off' | number): Variant {
   const v = ctrwatchRun(scenario);
+  const name = level === 'off' ? 'off' : String(-level);
   return {
     ...v,
-    name: 'ctrwatch-run-nice-off',
-    description: 'the same as ctrwatch-run with --nice=off (the inherited nice level, not -5)',
-    cmd: [...v.cmd, '--nice=off'],
+    name: `ctrwatch-run-nice-${name}`,
+    description:
+      level === 'off'
+        ? 'the same as ctrwatch-run with --nice=off (the inherited nice level, not -5)'
+        : `the same as ctrwatch-run with --nice=${level}`,
+    cmd: [...v.cmd, `--nice=${level}`],
     optIn: true,
   };
 }
@@ -154,7 +161,9 @@ export function defaultVariants(): Variant[] {
     },
     control('container'),
     ctrwatchRun('container', CONTAINER_TARGET),
-    ctrwatchRunNiceOff('container'),
+    ctrwatchRunNice('container', 'off'),
+    ctrwatchRunNice('container', -10),
+    ctrwatchRunNice('container', -19),
     bpftrace('container'),
     sensorVariant('container', 'sensor', 'KernelSensor + decode, default options (drainMs 10)', []),
     sensorVariant(

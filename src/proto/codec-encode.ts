@@ -309,9 +309,7 @@ function encodeRepeated(out: Out, f: FieldPlan, v: unknown, where: Where): void 
     w.key = i;
     if (f.kind === 'message') {
       out.varint(tag);
-      const start = out.fork();
-      encodeMessage(out, f.sub!, v[i], w);
-      out.ldelim(start);
+      encodeBody(out, f.sub!, v[i], w);
     } else {
       if (v[i] === null || v[i] === undefined) problem(w, `${f.kind} expected`);
       writeScalar(out, f, f.kind, v[i], w, tag, true);

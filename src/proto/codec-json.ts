@@ -34,13 +34,26 @@ export class JsonOut {
     this.buf[this.pos++] = c;
   }
   bytes(b: Buffer): void {
-    this.ensure(b.length);
-    this.pos += b.copy(this.buf, this.pos);
+    const n = b.length;
+    this.ensure(n);
+    // Keys and enum names are a few bytes: a loop beats Buffer.copy's call (and its view object).
+    if (n <= 32) {
+      const out = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) out[p++] = b[i]!;
+      this.pos = p;
+    } else this.pos += b.copy(this.buf, this.pos);
   }
   /** ASCII text (digits, names). */
   ascii(s: string): void {
-    this.ensure(s.length);
-    this.pos += this.buf.write(s, this.pos, 'latin1');
+    const n = s.length;
+    this.ensure(n);
+    if (n <= 32) {
+      const out = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) out[p++] = s.charCodeAt(i);
+      this.pos = p;
+    } else this.pos += this.buf.write(s, this.pos, 'latin1');
   }
   utf8(s: string): void {
     const n = Buffer.byteLength(s);
@@ -55,6 +68,18 @@ function keyOf(f: FieldPlan): Buffer {
   let k = keys.get(f);
   if (!k) keys.set(f, (k = Buffer.from(`${JSON.stringify(f.name)}:`, 'latin1')));
   return k;
+}
+
+/** An enum value's `"NAME"`, kept on its plan; undefined for a number the enum does not name. */
+const quoted = new WeakMap<FieldPlan, Map<number, Buffer>>();
+function quotedName(f: FieldPlan, n: number): Buffer | undefined {
+  let m = quoted.get(f);
+  if (!m) {
+    m = new Map();
+    for (const [k, v] of Object.entries(f.enumNames!)) m.set(Number(k), Buffer.from(JSON.stringify(v), 'latin1'));
+    quoted.set(f, m);
+  }
+  return m.get(n);
 }
 
 /** A string field's bytes as a JSON string; non-ASCII text goes the slow way (JSON.stringify's escapes of it). */
@@ -112,13 +137,9 @@ function writeScalar(r: In, f: FieldPlan, o: JsonOut, keep: boolean, key: Buffer
       const n = r.varint64()[0] | 0;
       if (n === 0 && !keep) return false;
       if (key) o.bytes(key);
-      const name = f.enumNames![n];
+      const name = quotedName(f, n);
       if (name === undefined) o.ascii(String(n));
-      else {
-        o.byte(34);
-        o.ascii(name);
-        o.byte(34);
-      }
+      else o.bytes(name);
       return true;
     }
     default: {

@@ -7,6 +7,7 @@ import type { ContainerFacts } from '../../src/container/lifecycle';
 import type { Namespaces } from '../../src/decode/records';
 import type { Proc } from '../../src/process/table';
 import { ProcessTable } from '../../src/process/table';
+import { processInput } from '../../src/events';
 import { compileEventCodec, encodeOnce } from '../../src/proto/codec';
 import { loadEventSchema, type ContainerInput, type EventInput } from '../../src/proto/schema';
 
@@ -130,5 +131,66 @@ describe('Enricher.withEntry', () => {
     const d = facts();
     d.entry = c.entry;
     expect(enricher.withEntry(meta, d)).not.toBe(b);
+  });
+});
+
+describe('processInput', () => {
+  const proc = (o: Partial<Proc> = {}): Proc =>
+    ({
+      tgid: 800,
+      startNs: 7n,
+      ppid: 1,
+      parentStartNs: 3n,
+      nspid: 1,
+      comm: 'sh',
+      exe: '/bin/sh',
+      argv: Object.freeze(['sh', '-c', 'id']) as unknown as string[],
+      uid: 0,
+      euid: 0,
+      capEffective: (1n << 21n) | 1n,
+      ns: { mnt: 1, pid: 2, net: 3, uts: 4, ipc: 5, cgroup: 6, user: 7, time: 8 },
+      cgroupId: 5n,
+      forked: false,
+      ...o,
+    }) as Proc;
+
+  it('answers with the same frozen input while the process is unchanged, and a new one after it changed', () => {
+    const p = proc();
+    const a = processInput(p);
+    expect(a).toMatchObject({ pid: 800, startTimeNs: 7n, exe: '/bin/sh', comm: 'sh', capEffective: ['CAP_CHOWN', 'CAP_SYS_ADMIN'] });
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(processInput(p)).toBe(a);
+    // An exec: a new program and argv.
+    p.exe = '/usr/bin/id';
+    p.argv = ['id'];
+    const b = processInput(p);
+    expect(b).not.toBe(a);
+    expect(b).toMatchObject({ exe: '/usr/bin/id', argv: ['id'] });
+    // Capabilities dropped, a new comm, a setuid: each is seen.
+    p.capEffective = 0n;
+    expect(processInput(p).capEffective).toEqual([]);
+    p.comm = 'id';
+    expect(processInput(p).comm).toBe('id');
+    p.euid = 1000;
+    expect(processInput(p).euid).toBe(1000);
+    // Another process with equal facts gets its own input.
+    expect(processInput(proc())).not.toBe(a);
+  });
+
+  it('marked inputs in a detection chain encode to what schema.encodeEvent encodes, the first time and from kept bytes', () => {
+    const child = proc({ tgid: 801, ppid: 800, parentStartNs: 7n });
+    const parent = proc();
+    const ev = (seq: number): EventInput => ({
+      seq,
+      ...head,
+      detection: { ruleId: 'r', chain: [processInput(child), processInput(parent)] },
+    });
+    const plain = (seq: number): EventInput => ({
+      seq,
+      ...head,
+      detection: { ruleId: 'r', chain: [{ ...processInput(child) }, { ...processInput(parent) }] },
+    });
+    for (let seq = 1; seq <= 3; seq++) expect(codec.encode(ev(seq))).toEqual(schema.encodeEvent(plain(seq)));
+    expect(codec.decode(codec.encode(ev(4))).detection?.chain?.map((x) => x.pid)).toEqual([801, 800]);
   });
 });
