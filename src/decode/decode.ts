@@ -238,30 +238,6 @@ function namespaces(u32: Uint32Array, w: number): Namespaces {
   return n;
 }
 
-/**
- * A 64-bit field that repeats from record to record (a capability set, a cgroup id): the BigInt
- * of the last value read, when the same bits come again. Reading a BigUint64Array makes a new
- * heap BigInt every time, and a batch of one busy container carries the same two values in
- * every record.
- */
-class Repeat {
-  lo = -1;
-  hi = -1;
-  value = 0n;
-  read(v: Views, q: number): bigint {
-    const lo = v.u32[q << 1]!;
-    const hi = v.u32[(q << 1) + 1]!;
-    if (lo !== this.lo || hi !== this.hi) {
-      this.lo = lo;
-      this.hi = hi;
-      this.value = v.u64[q]!;
-    }
-    return this.value;
-  }
-}
-const lastCaps = new Repeat();
-const lastCgroup = new Repeat();
-
 function task(v: Views, at: number): TaskInfo {
   const w = at >>> 2;
   const q = at >>> 3;
@@ -269,8 +245,8 @@ function task(v: Views, at: number): TaskInfo {
   return {
     startNs: v.u64[q + (T.start_ns[0] >>> 3)],
     parentStartNs: v.u64[q + (T.parent_start_ns[0] >>> 3)],
-    capEffective: lastCaps.read(v, q + (T.cap_effective[0] >>> 3)),
-    cgroupId: lastCgroup.read(v, q + (T.cgroup_id[0] >>> 3)),
+    capEffective: v.u64[q + (T.cap_effective[0] >>> 3)],
+    cgroupId: v.u64[q + (T.cgroup_id[0] >>> 3)],
     pid: u32[w + (T.pid[0] >>> 2)],
     tgid: u32[w + (T.tgid[0] >>> 2)],
     ppid: u32[w + (T.ppid[0] >>> 2)],
