@@ -22,7 +22,7 @@ import type { DecodedBatch } from '../src/decode/records';
 import type { Detector } from '../src/detect/detector';
 import { DEFAULT_POLICY } from '../src/detect/policy';
 import { Pipeline } from '../src/pipeline';
-import { tuneHeapForSize } from '../src/heap-tuning';
+import { tuneGc, tuneHeapForSize } from '../src/heap-tuning';
 import { compileEventCodec, JsonOut, type JsonHead } from '../src/proto/codec';
 import { loadEventSchema } from '../src/proto/schema';
 import { loadBatches } from './decode';
@@ -502,7 +502,9 @@ function rules(cfg: RateConfig, tmp: string) {
 
 async function main(): Promise<void> {
   const [mode, json] = process.argv.slice(2);
-  // PIPELINE_HEAP=small: as `ctrwatch run --small-heap` (src/heap-tuning.ts); otherwise V8's defaults, as `ctrwatch run`.
+  // The collector as `ctrwatch run` tunes it (src/heap-tuning.ts): node started with
+  // --allocation-site-pretenuring keeps V8's default (the GC A/B); PIPELINE_HEAP=small adds --small-heap's flag.
+  tuneGc();
   if (process.env.PIPELINE_HEAP === 'small') tuneHeapForSize();
   const cfg = JSON.parse(json ?? '{}') as Record<string, unknown>;
   const tmp = mkdtempSync(join(tmpdir(), 'ctrwatch-bench-pipeline-'));

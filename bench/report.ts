@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LATENCY_TARGET, type Dist } from './latency';
-import { BENCH, type Summary } from './lib';
+import { BENCH, quantile, type Summary } from './lib';
 import type { VariantFigures } from './overhead';
 import { RULES_TARGET_NS } from './rules';
 import { MEMORY_TARGET_MB, THROUGHPUT_TARGET } from './scale';
@@ -538,6 +538,21 @@ function renderPipeline(r: BenchReport, L: string[]): void {
           `| ${m.name} | ${f0(m.records)} | ${kinds} | ${f0(m.eventsPerPass)} | ${sumCell(m.rate, f0)} | ${f0(m.wallRate.median)} | ${f0(m.eventsPerS.median)} | ${f3(m.encodeShare)} | ${Number.isFinite(m.encodeUsPerEvent) ? f2(m.encodeUsPerEvent) : '—'} |`,
         );
       }
+      L.push('');
+    }
+    const ab = sc.gcAb;
+    if (ab?.mixes.length) {
+      L.push('### Garbage collector A/B', '');
+      L.push(
+        `Command: ${code(ab.command)} in ${f0(ab.pairs)} pairs of fresh processes, interleaved (the first of each pair alternating): as \`ctrwatch run\` tunes V8's collector (allocation-site pretenuring off, src/heap-tuning.ts), and the same with node's ${code(ab.defaultFlag)} (V8's default). Each entry is one process's median records per CPU-second over its repetitions; a process's repetitions all run at one speed, so the sides are compared process by process.`,
+        '',
+        '| Mix | tuned, per process | V8 default, per process | ratio of medians (tuned ÷ default) |',
+        '|---|---|---|---|',
+      );
+      for (const m of ab.mixes)
+        L.push(
+          `| ${m.name} | ${m.tuned.map(f0).join(', ')} | ${m.v8Default.map(f0).join(', ')} | ${f3(quantile(m.tuned, 0.5) / quantile(m.v8Default, 0.5))} |`,
+        );
       L.push('');
     }
   }

@@ -168,6 +168,7 @@ async function main(): Promise<number> {
       full: !quick,
       reps,
       repMs,
+      gcPairs: Math.round(envNum('BENCH_GC_PAIRS', quick ? 0 : 3)),
       log,
     });
   }

@@ -26,6 +26,8 @@ export interface ScaleConfig {
   full: boolean;
   reps: number;
   repMs: number;
+  /** Pairs of the GC A/B (0: none). */
+  gcPairs: number;
   log: (msg: string) => void;
 }
 
@@ -65,11 +67,25 @@ export interface ThroughputMix {
   eventsPerS: Summary;
 }
 
+/**
+ * The throughput mode again in pairs of fresh processes, interleaved: as `ctrwatch run` tunes
+ * the collector (src/heap-tuning.ts) and with node's --allocation-site-pretenuring (V8's
+ * default). One process's repetitions all run at one speed, so the sides are compared by
+ * process: each entry is one process's median.
+ */
+export interface GcAb {
+  pairs: number;
+  command: string;
+  defaultFlag: string;
+  mixes: { name: string; tuned: number[]; v8Default: number[] }[];
+}
+
 export interface ScaleResult {
   command: string;
   runs: ScaleRun[];
   throughput: ThroughputMix[];
   throughputCommand: string;
+  gcAb?: GcAb;
   errors: string[];
   wallS: number;
 }
@@ -173,6 +189,39 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
     res.errors.push(`throughput: ${(e as Error).message}`);
     cfg.log(`throughput failed: ${(e as Error).message}`);
   }
+  if (cfg.gcPairs > 0) {
+    try {
+      res.gcAb = await gcAb(cfg);
+    } catch (e) {
+      res.errors.push(`gc A/B: ${(e as Error).message}`);
+      cfg.log(`gc A/B failed: ${(e as Error).message}`);
+    }
+  }
   res.wallS = (Date.now() - t0) / 1000;
   return res;
+}
+
+const V8_DEFAULT_FLAG = '--allocation-site-pretenuring';
+
+async function gcAb(cfg: ScaleConfig): Promise<GcAb> {
+  const rc = { reps: cfg.reps, repMs: cfg.repMs };
+  const ab: GcAb = { pairs: cfg.gcPairs, command: procCommand('throughput', rc), defaultFlag: V8_DEFAULT_FLAG, mixes: [] };
+  const add = (side: 'tuned' | 'v8Default', mixes: ThroughputMix[]) => {
+    for (const m of mixes) {
+      let x = ab.mixes.find((y) => y.name === m.name);
+      if (!x) ab.mixes.push((x = { name: m.name, tuned: [], v8Default: [] }));
+      x[side].push(m.rate.median);
+    }
+  };
+  for (let i = 0; i < cfg.gcPairs; i++) {
+    // Alternate which side goes first.
+    const order: ('tuned' | 'v8Default')[] = i % 2 ? ['v8Default', 'tuned'] : ['tuned', 'v8Default'];
+    for (const side of order)
+      add(side, (await pipelineProc('throughput', rc, false, side === 'tuned' ? [] : [V8_DEFAULT_FLAG])) as ThroughputMix[]);
+  }
+  for (const m of ab.mixes)
+    cfg.log(
+      `gc A/B ${m.name}: tuned ${m.tuned.map((x) => Math.round(x)).join(' ')}; ${V8_DEFAULT_FLAG} ${m.v8Default.map((x) => Math.round(x)).join(' ')} records/CPU-s`,
+    );
+  return ab;
 }

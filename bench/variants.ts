@@ -132,6 +132,22 @@ function ctrwatchRunNice(scenario: Scenario, level: 'off' | number): Variant {
   };
 }
 
+/**
+ * ctrwatch run with node's --allocation-site-pretenuring: V8's default, which `ctrwatch run`
+ * turns off (src/heap-tuning.ts; an explicit flag on node's command line stands). Its sensor CPU
+ * per record beside ctrwatch-run's is the collector setting's effect on the running sensor.
+ */
+function ctrwatchRunPretenuring(scenario: Scenario): Variant {
+  const v = ctrwatchRun(scenario);
+  return {
+    ...v,
+    name: 'ctrwatch-run-pretenuring',
+    description: "the same as ctrwatch-run with V8's allocation-site pretenuring on (node --allocation-site-pretenuring)",
+    cmd: [v.cmd[0], '--allocation-site-pretenuring', ...v.cmd.slice(1)],
+    optIn: true,
+  };
+}
+
 export function defaultVariants(): Variant[] {
   const v: Variant[] = [
     { name: 'baseline', scenario: 'host', description: 'storm alone', cmd: [], protocol: 'none', minAttached: 0 },
@@ -164,6 +180,7 @@ export function defaultVariants(): Variant[] {
     ctrwatchRunNice('container', 'off'),
     ctrwatchRunNice('container', -10),
     ctrwatchRunNice('container', -19),
+    ctrwatchRunPretenuring('container'),
     bpftrace('container'),
     sensorVariant('container', 'sensor', 'KernelSensor + decode, default options (drainMs 10)', []),
     sensorVariant(

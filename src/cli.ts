@@ -5,7 +5,7 @@ import { createLogger, logLevelFrom } from './log';
 import { loadBinding } from './native';
 import { formatVersion, versionInfo } from './version';
 import { runSensor } from './run';
-import { tuneHeapForSize } from './heap-tuning';
+import { tuneGc, tuneHeapForSize } from './heap-tuning';
 import { applyNice, parseNice } from './sched-priority';
 import { formatJson, formatTable, listContainers } from './ps';
 import { formatPodJson, formatPodTable } from './ps-pods';
@@ -107,6 +107,7 @@ const RUN_OPTIONS = {
 
 async function run(args: string[], log: Logger): Promise<number> {
   const { values } = parse(args, RUN_OPTIONS);
+  tuneGc();
   if (values['small-heap']) tuneHeapForSize();
   let sinks: SinkFlags;
   try {

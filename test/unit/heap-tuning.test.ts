@@ -1,6 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { transformSync } from 'esbuild';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli';
+import { flagGiven } from '../../src/heap-tuning';
 
 // What --small-heap relies on: V8 reads --optimize-for-size when its collector runs, so setting
 // it after start (as src/heap-tuning.ts does) still shrinks the committed heap. A child node
@@ -23,6 +27,66 @@ function heap(mode: string): { total: number; used: number } {
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as { total: number; used: number };
 }
+
+// What tuneGc does, seen from V8's heap: objects made at an allocation site whose objects all
+// survive land in the old generation as they are made (pretenured) while pretenuring is on.
+// V8 decides that only at collections of a young generation at (or near) its largest size, so
+// the child runs with a small one (1 MB semispaces) to decide it quickly. The child loads src/heap-tuning.ts
+// (transpiled here: it needs node:v8 only), keeps 1,000,000 objects of a site, then measures
+// where 5,000 more land (a collection in between shows as a space shrinking and is retried);
+// then calls tuneGc with its own command line and measures a new site.
+const PRETENURE_CHILD = `
+const v8 = require('node:v8');
+function pretenured(make) {
+  const used = (n) => v8.getHeapSpaceStatistics().find((s) => s.space_name === n).space_used_size;
+  const keep = [];
+  for (let i = 0; i < 1000000; i++) keep.push(make(i));
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const batch = new Array(5000);
+    const old0 = used('old_space'), young0 = used('new_space');
+    for (let i = 0; i < batch.length; i++) batch[i] = make(i);
+    const old = used('old_space') - old0, young = used('new_space') - young0;
+    keep.push(batch);
+    if (old >= 0 && young >= 0) return old > young;
+  }
+  throw new Error('a collection ran during every measurement');
+}
+const before = pretenured((i) => ({ a: i, b: i + 1, c: null }));
+const set = tuneGc(process.execArgv);
+const after = pretenured((i) => ({ x: i, y: i + 1, z: null }));
+process.stdout.write(JSON.stringify({ before, set, after }));
+`;
+
+function pretenuring(nodeFlags: string[]): { before: boolean; set: boolean; after: boolean } {
+  const mod = transformSync(readFileSync(join(__dirname, '../../src/heap-tuning.ts'), 'utf8'), { loader: 'ts', format: 'cjs' }).code;
+  const code = `const { tuneGc } = (() => {\nconst module = { exports: {} }, exports = module.exports;\n${mod}\nreturn module.exports;\n})();\n${PRETENURE_CHILD}`;
+  const r = spawnSync(process.execPath, ['--max-semi-space-size=1', ...nodeFlags, '-e', code], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { before: boolean; set: boolean; after: boolean };
+}
+
+describe('ctrwatch run: allocation-site pretenuring off (tuneGc)', () => {
+  it('respects the flag on node command line, either way and in any of the forms V8 reads', () => {
+    for (const a of [
+      '--allocation-site-pretenuring',
+      '--no-allocation-site-pretenuring',
+      '--noallocation-site-pretenuring',
+      '--allocation_site_pretenuring',
+      '--allocation-site-pretenuring=true',
+    ])
+      expect(flagGiven('allocation-site-pretenuring', ['--expose-gc', a]), a).toBe(true);
+    for (const a of ['--max-semi-space-size=4', '--allocation-site', 'allocation-site-pretenuring', '--trace-pretenuring'])
+      expect(flagGiven('allocation-site-pretenuring', [a]), a).toBe(false);
+  });
+
+  it('set at run time, a site whose objects all survive is no longer pretenured', () => {
+    expect(pretenuring([])).toEqual({ before: true, set: true, after: false });
+  }, 60_000);
+
+  it('node started with --allocation-site-pretenuring keeps it', () => {
+    expect(pretenuring(['--allocation-site-pretenuring'])).toEqual({ before: true, set: false, after: true });
+  }, 60_000);
+});
 
 describe('ctrwatch run --small-heap', () => {
   it('is an option of run, checked like the others', async () => {
