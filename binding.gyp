@@ -7,6 +7,7 @@
         "native/sensor.cc",
         "native/sensor_contain.cc",
         "native/libbpf_log.cc",
+        "native/malloc_trim.cc",
         "native/loader.c",
         "native/probe.c",
         "native/contain.c"

@@ -3,7 +3,7 @@
  * records, in a process of its own (a fresh heap for memory figures, its own
  * JIT state). One mode per run; prints one JSON line.
  *
- *   node --expose-gc dist/bench/pipeline-proc.js scale '{"containers":10000,"inside":9,"lagSeconds":5}'
+ *   node --expose-gc dist/bench/pipeline-proc.js scale '{"containers":10000,"inside":9,"lagSeconds":30,"idleSeconds":20}'
  *   node dist/bench/pipeline-proc.js throughput '{"reps":15,"repMs":200}'
  *   node dist/bench/pipeline-proc.js rules '{"reps":15,"repMs":200}'
  *
@@ -22,6 +22,7 @@ import type { DecodedBatch } from '../src/decode/records';
 import type { Detector } from '../src/detect/detector';
 import { DEFAULT_POLICY } from '../src/detect/policy';
 import { Pipeline } from '../src/pipeline';
+import { trimCHeap } from '../src/malloc-trim';
 import { tuneGc, tuneHeapForSize } from '../src/heap-tuning';
 import { compileEventCodec, JsonOut, type JsonHead } from '../src/proto/codec';
 import { loadEventSchema } from '../src/proto/schema';
@@ -176,6 +177,8 @@ interface ScaleConfig {
   containers: number;
   inside: number;
   lagSeconds: number;
+  /** Seconds without records after the steady phase (0 or absent: none), sweeping as run.ts does. */
+  idleSeconds?: number;
   /** ProcessTable maxEntries override (bench only): undefined keeps the Pipeline's default. */
   maxEntries?: number;
 }
@@ -218,6 +221,28 @@ function checkIn(synthPid: { next: number }, init: number, nsBase: number, cgrou
   ];
 }
 
+/**
+ * After the steady phase, no records at all, still sweeping (and trimming) every 5 s as run.ts
+ * does; before the /proc prune, which would empty the table of synthetic pids. What V8 gives back
+ * by itself once the load stops (its memory reducer): the last sample, and the lowest.
+ */
+async function idlePhase(p: Pipeline, seconds: number, trim: boolean) {
+  const rss: number[] = [];
+  const heap: number[] = [];
+  for (let sec = 1; sec <= seconds; sec++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    if (sec % 5 === 0) {
+      p.sweep(undefined, false);
+      if (trim) trimCHeap();
+    }
+    const m = process.memoryUsage();
+    rss.push(mb(m.rss));
+    heap.push(mb(m.heapTotal));
+  }
+  if (!rss.length) return undefined;
+  return { seconds: rss.length, rssMb: rss[rss.length - 1], heapTotalMb: heap[heap.length - 1], rssMbMin: Math.min(...rss) };
+}
+
 async function scale(cfg: ScaleConfig, tmp: string) {
   const m0 = memory();
   const made = makePipeline(tmp, 'scale');
@@ -253,15 +278,16 @@ async function scale(cfg: ScaleConfig, tmp: string) {
   const stats = p.stats();
   const m1 = memory();
 
-  // Steady state: a 10 ms drain of a mixed batch, as the addon delivers them.
+  // Steady state: a 10 ms drain of a mixed batch, as the addon delivers them. Each batch is made
+  // just before its drain and dropped after it, so that the input does not count as the
+  // pipeline's memory (held for the whole phase, it was 1 MB a second).
   const ticks = Math.round((cfg.lagSeconds * 1000) / 10);
   const pid = { next: 50_000_000 };
   const kt = { t: 10_000_000_000_000n };
-  const tickBatches: Buffer[] = [];
   let seed = 12345;
   const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   let tickRecords = 0;
-  for (let k = 0; k < ticks; k++) {
+  const tickBatch = (k: number): Buffer => {
     const recs: Buffer[] = [];
     for (let j = 0; j < 10; j++) {
       const i = Math.floor(rnd() * cfg.containers);
@@ -270,24 +296,39 @@ async function scale(cfg: ScaleConfig, tmp: string) {
     for (let j = 0; j < 5; j++) recs.push(synth.hostExec()); // 500 host execs/s
     if (k % 5 === 0) recs.push(...synth.life(3)); // 20 short container lives/s
     tickRecords += recs.length;
-    tickBatches.push(Buffer.concat(recs));
-  }
+    return Buffer.concat(recs);
+  };
   const h = monitorEventLoopDelay({ resolution: 1 });
   const batchMs: number[] = [];
-  let sweepMs = NaN;
+  const sweepMs: number[] = [];
+  // Memory as the running sensor has it (no forced collection), once a second.
+  const rss: number[] = [];
+  const heapTotal: number[] = [];
+  const sample = () => {
+    const m = process.memoryUsage();
+    rss.push(mb(m.rss));
+    heapTotal.push(mb(m.heapTotal));
+  };
+  // run.ts (data-path.ts) sweeps every 5 s, then trims the C heap (PIPELINE_TRIM=0: not, the A/B)
+  const sweepEvery = 500;
+  const trim = process.env.PIPELINE_TRIM !== '0';
+  const cs = process.cpuUsage();
   h.enable();
   await new Promise<void>((resolve) => {
     let k = 0;
     const timer = setInterval(() => {
+      const input = tickBatch(k);
       const s = process.hrtime.bigint();
-      p.onBatch(decodeBatch(tickBatches[k]));
+      p.onBatch(decodeBatch(input));
       batchMs.push(Number(process.hrtime.bigint() - s) / 1e6);
-      if (k === Math.floor(ticks / 2)) {
-        // run.ts sweeps every 5 s: once here, inside the phase.
+      if (k % sweepEvery === sweepEvery - 1 || (ticks < sweepEvery && k === Math.floor(ticks / 2))) {
+        // Without the /proc prune: the synthetic pids are in no /proc (measured once, below).
         const s2 = process.hrtime.bigint();
         p.sweep(undefined, false);
-        sweepMs = Number(process.hrtime.bigint() - s2) / 1e6;
+        if (trim) trimCHeap();
+        sweepMs.push(Number(process.hrtime.bigint() - s2) / 1e6);
       }
+      if (k % 100 === 99) sample();
       if (++k >= ticks) {
         clearInterval(timer);
         resolve();
@@ -295,6 +336,7 @@ async function scale(cfg: ScaleConfig, tmp: string) {
     }, 10);
   });
   h.disable();
+  const steadyCpu = process.cpuUsage(cs);
   const lag = {
     p50Ms: h.percentile(50) / 1e6,
     p99Ms: h.percentile(99) / 1e6,
@@ -302,7 +344,8 @@ async function scale(cfg: ScaleConfig, tmp: string) {
     meanMs: h.mean / 1e6,
     samples: h.count,
   };
-  // Every 6th sweep in run.ts also prunes processes gone from /proc (an existsSync each): one block of the loop.
+  const idle = await idlePhase(p, cfg.idleSeconds ?? 0, trim);
+  // run.ts also prunes processes gone from /proc (an existsSync each, a bounded step a sweep): one step.
   const procsBeforePrune = p.stats().processes;
   const s3 = process.hrtime.bigint();
   p.sweep(undefined, true);
@@ -323,9 +366,16 @@ async function scale(cfg: ScaleConfig, tmp: string) {
       records: tickRecords,
       recordsPerS: tickRecords / cfg.lagSeconds,
       batchMs: { p50: quantile(batchMs, 0.5), p99: quantile(batchMs, 0.99), max: Math.max(...batchMs) },
+      /** CPU of the whole process over the phase (making the input included), per record. */
+      cpuUsPerRecord: (steadyCpu.user + steadyCpu.system) / tickRecords,
+      /** Once a second, without a forced collection: the memory of a sensor under this load. */
+      rssMb: summarize(rss),
+      heapTotalMb: summarize(heapTotal),
+      samples: rss.length,
     },
+    idle,
     lag,
-    sweepMs,
+    sweepMs: quantile(sweepMs, 0.5),
     pruneMs,
     procsBeforePrune,
     eventsEmitted: made.events(),

@@ -25,7 +25,8 @@
  *   BENCH_RUNTIMES [runc,crun,containerd,podman,docker]
  *   BENCH_CHURN_N [500; quick 100], BENCH_CHURN_PARALLEL [4]
  *   BENCH_SCALE_CONTAINERS [10000], BENCH_SCALE_INSIDE [9] (processes per container besides init)
- *   BENCH_LAG_SECONDS [5; quick 2]
+ *   BENCH_LAG_SECONDS [30; quick 2]
+ *   BENCH_IDLE_SECONDS [20; quick 0]
  *   BENCH_PIPE_REPS [15; quick 5], BENCH_PIPE_REP_MS [200; quick 100]  throughput and rules
  *   BENCH_LOSS_RINGS [4096,8192,16384; quick 4096], BENCH_LOSS_ROUNDS [2; quick 1],
  *   BENCH_LOSS_SECONDS [2; quick 1], BENCH_LOSS_DRAIN_MS [1000]
@@ -164,7 +165,8 @@ async function main(): Promise<number> {
     report.scale = await runScale({
       containers: Math.round(envNum('BENCH_SCALE_CONTAINERS', 10_000)),
       inside: Math.round(envNum('BENCH_SCALE_INSIDE', 9)),
-      lagSeconds: envNum('BENCH_LAG_SECONDS', quick ? 2 : 5),
+      lagSeconds: envNum('BENCH_LAG_SECONDS', quick ? 2 : 30),
+      idleSeconds: envNum('BENCH_IDLE_SECONDS', quick ? 0 : 20),
       full: !quick,
       reps,
       repMs,

@@ -22,6 +22,8 @@ export interface ScaleConfig {
   containers: number;
   inside: number;
   lagSeconds: number;
+  /** Seconds without records after the steady phase, in the default and small-heap runs (0: none). */
+  idleSeconds: number;
   /** Also the runs with every process kept and with containers alone. */
   full: boolean;
   reps: number;
@@ -34,7 +36,7 @@ export interface ScaleConfig {
 export interface ScaleRun {
   name: string;
   description: string;
-  config: { containers: number; inside: number; lagSeconds: number; maxEntries?: number };
+  config: { containers: number; inside: number; lagSeconds: number; idleSeconds?: number; maxEntries?: number };
   records: number;
   stats: { records: number; events: number; detections: number; processes: number; containers: number };
   /** The process table's bounds in that run: followed processes, recent host processes. */
@@ -43,7 +45,20 @@ export interface ScaleRun {
   buildS: number;
   memoryBefore: { rssMb: number; heapUsedMb: number };
   memory: { rssMb: number; heapUsedMb: number; heapTotalMb: number; externalMb: number; arrayBuffersMb: number };
-  steady: { ticks: number; records: number; recordsPerS: number; batchMs: { p50: number; p99: number; max: number } };
+  steady: {
+    ticks: number;
+    records: number;
+    recordsPerS: number;
+    batchMs: { p50: number; p99: number; max: number };
+    /** The process's CPU over the phase (making the input included) per record. */
+    cpuUsPerRecord: number;
+    /** Sampled once a second during the phase, no forced collection. */
+    rssMb: Summary;
+    heapTotalMb: Summary;
+    samples: number;
+  };
+  /** After the steady phase, no records for that long (sweeps go on): the last sample, and the lowest. */
+  idle?: { seconds: number; rssMb: number; heapTotalMb: number; rssMbMin: number };
   lag: { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number; samples: number };
   sweepMs: number;
   pruneMs: number;
@@ -125,7 +140,7 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
     {
       name: 'default',
       description: `${cfg.containers.toLocaleString('en-US')} containers × ${cfg.inside + 1} processes, Pipeline as ctrwatch run builds it (the process table's default bound)`,
-      c: base,
+      c: { ...base, idleSeconds: cfg.idleSeconds },
     },
   ];
   if (cfg.full) {
@@ -138,8 +153,14 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
       {
         name: 'small-heap',
         description: `the default run as ctrwatch run --small-heap (V8's --optimize-for-size, set at start: src/heap-tuning.ts)`,
-        c: base,
+        c: { ...base, idleSeconds: cfg.idleSeconds },
         env: { PIPELINE_HEAP: 'small' },
+      },
+      {
+        name: 'no-trim',
+        description: `the default run without the C heap's trim after each sweep (src/heap-tuning.ts trimCHeap; bench only: PIPELINE_TRIM=0)`,
+        c: { ...base, idleSeconds: cfg.idleSeconds },
+        env: { PIPELINE_TRIM: '0' },
       },
       {
         name: 'containers-only',
@@ -172,7 +193,7 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
       r.description = x.description;
       res.runs.push(r);
       cfg.log(
-        `scale ${x.name}: ${r.stats.containers} containers, ${r.stats.processes} processes: RSS ${r.memory.rssMb.toFixed(0)} MB (heap ${r.memory.heapUsedMb.toFixed(0)} MB); lag p99 ${r.lag.p99Ms.toFixed(1)} ms, max ${r.lag.maxMs.toFixed(1)} ms; sweep ${r.sweepMs.toFixed(1)} ms, prune ${r.pruneMs.toFixed(0)} ms`,
+        `scale ${x.name}: ${r.stats.containers} containers, ${r.stats.processes} processes: RSS ${r.memory.rssMb.toFixed(0)} MB (heap ${r.memory.heapUsedMb.toFixed(0)} MB), under the steady mix ${r.steady.rssMb.median.toFixed(0)} MB (max ${r.steady.rssMb.max.toFixed(0)})${r.idle ? `, idle ${r.idle.seconds} s ${r.idle.rssMb.toFixed(0)} MB` : ''}; lag p99 ${r.lag.p99Ms.toFixed(1)} ms, max ${r.lag.maxMs.toFixed(1)} ms; sweep ${r.sweepMs.toFixed(1)} ms, prune ${r.pruneMs.toFixed(0)} ms`,
       );
     } catch (e) {
       res.errors.push(`${x.name}: ${(e as Error).message}`);

@@ -1,8 +1,10 @@
 #include <napi.h>
+#include "malloc_trim.h"
 #include "sensor.h"
 
 static Napi::Object InitAll(Napi::Env env, Napi::Object exports)
 {
+	InitMallocTrim(env, exports);
 	return Sensor::Init(env, exports);
 }
 

@@ -102,6 +102,8 @@ export interface NativeBinding {
   probe(): KernelFeatures;
   /** SIGKILL to pid if it is still the process that started at startNs (ns since boot); 0 or -errno. */
   killProcess(pid: number, startNs: bigint): number;
+  /** malloc_trim(0): the C heap's free pages back to the kernel; true when some were (false without glibc). */
+  trimMalloc(): boolean;
   /** The BPF object (ELF) built into the addon. */
   object: Buffer;
 }

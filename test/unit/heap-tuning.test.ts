@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { transformSync } from 'esbuild';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli';
+import { upkeep } from '../../src/data-path';
 import { flagGiven } from '../../src/heap-tuning';
+import { trimCHeap } from '../../src/malloc-trim';
 
 // What --small-heap relies on: V8 reads --optimize-for-size when its collector runs, so setting
 // it after start (as src/heap-tuning.ts does) still shrinks the committed heap. A child node
@@ -112,4 +114,21 @@ describe('ctrwatch run --small-heap', () => {
     const small = heap('small');
     expect(small.total - small.used).toBeLessThan((fast.total - fast.used) * 0.75);
   }, 120_000);
+});
+
+describe("ctrwatch run's upkeep", () => {
+  it('sweeps with the /proc prune, then trims the C heap, each time', () => {
+    const calls: string[] = [];
+    const pipeline = { sweep: (_now?: bigint, prune?: boolean) => void calls.push(`sweep prune=${prune}`) };
+    const trim = () => (calls.push('trim'), true);
+    upkeep(pipeline, trim);
+    upkeep(pipeline, trim);
+    expect(calls).toEqual(['sweep prune=true', 'trim', 'sweep prune=true', 'trim']);
+  });
+
+  it('trims through the addon by default', () => {
+    const binding = { trimMalloc: vi.fn(() => false) };
+    expect(trimCHeap(binding)).toBe(false);
+    expect(binding.trimMalloc).toHaveBeenCalledTimes(1);
+  });
 });
