@@ -517,12 +517,12 @@ function renderPipeline(r: BenchReport, L: string[]): void {
       '',
     );
     L.push(
-      '| Run | containers | processes tracked (table bound) | RSS MB after the build | heap used / total MB after the build | RSS MB under the steady mix, median (max) | heap committed MB, steady median | RSS MB after the idle time | lag p50 / p99 / max, ms | batch time p99 / max, ms | sweep, ms | sweep + prune, ms |',
+      '| Run | containers | processes tracked (table bound) | RSS MB after the build | heap used / total MB after the build | RSS MB under the steady mix, median (max) | heap committed MB, steady median | RSS / heap committed MB after the idle time | lag p50 / p99 / max, ms | batch time p99 / max, ms | sweep, ms | sweep + prune, ms |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const x of sc.runs) {
       L.push(
-        `| ${x.name}: ${x.description} | ${f0(x.stats.containers)} | ${f0(x.stats.processes)} (${f0(x.tableBound)} + ${f0(x.recentBound)} host) | ${f0(x.memory.rssMb)} | ${f0(x.memory.heapUsedMb)} / ${f0(x.memory.heapTotalMb)} | ${x.steady.rssMb ? `${f0(x.steady.rssMb.median)} (${f0(x.steady.rssMb.max)})` : '—'} | ${x.steady.heapTotalMb ? f0(x.steady.heapTotalMb.median) : '—'} | ${x.idle ? f0(x.idle.rssMb) : '—'} | ${f2(x.lag.p50Ms)} / ${f2(x.lag.p99Ms)} / ${f2(x.lag.maxMs)} | ${f2(x.steady.batchMs.p99)} / ${f2(x.steady.batchMs.max)} | ${f2(x.sweepMs)} | ${f0(x.pruneMs)} (${f0(x.procsBeforePrune)} processes) |`,
+        `| ${x.name}: ${x.description} | ${f0(x.stats.containers)} | ${f0(x.stats.processes)} (${f0(x.tableBound)} + ${f0(x.recentBound)} host) | ${f0(x.memory.rssMb)} | ${f0(x.memory.heapUsedMb)} / ${f0(x.memory.heapTotalMb)} | ${x.steady.rssMb ? `${f0(x.steady.rssMb.median)} (${f0(x.steady.rssMb.max)})` : '—'} | ${x.steady.heapTotalMb ? f0(x.steady.heapTotalMb.median) : '—'} | ${x.idle ? `${f0(x.idle.rssMb)} / ${f0(x.idle.heapTotalMb)}` : '—'} | ${f2(x.lag.p50Ms)} / ${f2(x.lag.p99Ms)} / ${f2(x.lag.maxMs)} | ${f2(x.steady.batchMs.p99)} / ${f2(x.steady.batchMs.max)} | ${f2(x.sweepMs)} | ${f0(x.pruneMs)} (${f0(x.procsBeforePrune)} processes) |`,
       );
     }
     const base = sc.runs.find((x) => x.name === 'default');

@@ -158,7 +158,7 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
       },
       {
         name: 'no-trim',
-        description: `the default run without the C heap's trim after each sweep (src/heap-tuning.ts trimCHeap; bench only: PIPELINE_TRIM=0)`,
+        description: `the default run without the C heap's trim after each sweep (src/malloc-trim.ts trimCHeap; bench only: PIPELINE_TRIM=0)`,
         c: { ...base, idleSeconds: cfg.idleSeconds },
         env: { PIPELINE_TRIM: '0' },
       },

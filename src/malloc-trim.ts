@@ -1,10 +1,10 @@
 import { loadBinding, type NativeBinding } from './native';
 
 /**
- * At every 5-second sweep of `ctrwatch run`: malloc_trim (native/malloc_trim.cc). What glibc
- * keeps of the C heap once V8's memory reducer has collected an idle sensor's heap is about
- * 10 MB at 10,000 containers (bench/REPORT.md, the scale part's no-trim run); under a steady
- * load the pages are reused and it changes nothing. True when it released some.
+ * At every 5-second sweep of `ctrwatch run`: malloc_trim (native/malloc_trim.cc). Under a steady
+ * load the C heap's freed pages are soon reused and this changes little; once the load stops, the
+ * pages that Buffers and V8's threads freed leave the process's RSS instead of staying resident
+ * (bench/REPORT.md's scale part: the default and no-trim runs). True when it released some.
  */
 export function trimCHeap(binding: Pick<NativeBinding, 'trimMalloc'> = loadBinding()): boolean {
   return binding.trimMalloc();
