@@ -221,26 +221,41 @@ function checkIn(synthPid: { next: number }, init: number, nsBase: number, cgrou
   ];
 }
 
+/** run.ts (data-path.ts) sweeps every 5 s, then trims the C heap. */
+const SWEEP_S = 5;
+
+/** Memory as the running sensor has it (no forced collection), one sample a call. */
+function memorySamples() {
+  const rss: number[] = [];
+  const heapTotal: number[] = [];
+  return {
+    rss,
+    heapTotal,
+    sample() {
+      const m = process.memoryUsage();
+      rss.push(mb(m.rss));
+      heapTotal.push(mb(m.heapTotal));
+    },
+  };
+}
+
 /**
  * After the steady phase, no records at all, still sweeping (and trimming) every 5 s as run.ts
  * does; before the /proc prune, which would empty the table of synthetic pids. What V8 gives back
  * by itself once the load stops (its memory reducer): the last sample, and the lowest.
  */
 async function idlePhase(p: Pipeline, seconds: number, trim: boolean) {
-  const rss: number[] = [];
-  const heap: number[] = [];
+  const { rss, heapTotal, sample } = memorySamples();
   for (let sec = 1; sec <= seconds; sec++) {
     await new Promise((r) => setTimeout(r, 1000));
-    if (sec % 5 === 0) {
+    if (sec % SWEEP_S === 0) {
       p.sweep(undefined, false);
       if (trim) trimCHeap();
     }
-    const m = process.memoryUsage();
-    rss.push(mb(m.rss));
-    heap.push(mb(m.heapTotal));
+    sample();
   }
   if (!rss.length) return undefined;
-  return { seconds: rss.length, rssMb: rss[rss.length - 1], heapTotalMb: heap[heap.length - 1], rssMbMin: Math.min(...rss) };
+  return { seconds: rss.length, rssMb: rss[rss.length - 1], heapTotalMb: heapTotal[heapTotal.length - 1], rssMbMin: Math.min(...rss) };
 }
 
 async function scale(cfg: ScaleConfig, tmp: string) {
@@ -301,16 +316,9 @@ async function scale(cfg: ScaleConfig, tmp: string) {
   const h = monitorEventLoopDelay({ resolution: 1 });
   const batchMs: number[] = [];
   const sweepMs: number[] = [];
-  // Memory as the running sensor has it (no forced collection), once a second.
-  const rss: number[] = [];
-  const heapTotal: number[] = [];
-  const sample = () => {
-    const m = process.memoryUsage();
-    rss.push(mb(m.rss));
-    heapTotal.push(mb(m.heapTotal));
-  };
-  // run.ts (data-path.ts) sweeps every 5 s, then trims the C heap (PIPELINE_TRIM=0: not, the A/B)
-  const sweepEvery = 500;
+  const { rss, heapTotal, sample } = memorySamples(); // once a second
+  const sweepEvery = SWEEP_S * 100; // in 10 ms ticks
+  // PIPELINE_TRIM=0: no trim after the sweeps (the A/B)
   const trim = process.env.PIPELINE_TRIM !== '0';
   const cs = process.cpuUsage();
   h.enable();

@@ -22,7 +22,7 @@ export interface ScaleConfig {
   containers: number;
   inside: number;
   lagSeconds: number;
-  /** Seconds without records after the steady phase, in the default and small-heap runs (0: none). */
+  /** Seconds without records after the steady phase, in the default, small-heap and no-trim runs (0: none). */
   idleSeconds: number;
   /** Also the runs with every process kept and with containers alone. */
   full: boolean;
