@@ -78,7 +78,7 @@ async function one(v: Variant, storm: StormBuild, workers: number, seconds: numb
     await sleep(300);
     const ids = progIds(p.pid!);
     const before = new Map(ids.map((id) => [id, progInfo(id)]));
-    res.storm = await runStorm(stormCommand(storm, workers, seconds, v.scenario === 'container'));
+    res.storm = await runStorm(stormCommand(storm, workers, seconds, v.scenario));
     let total = 0;
     for (const id of ids) {
       const a = before.get(id);

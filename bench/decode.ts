@@ -88,8 +88,9 @@ async function record(cfg: DecodeConfig): Promise<DecodeResult['recorded']> {
   sensor.start();
   try {
     await sleep(300);
-    for (const unshare of [false, true]) {
-      const cmd = stormCommand(cfg.storm, cfg.workers, unshare ? cfg.recordSeconds / 2 : cfg.recordSeconds, unshare);
+    // The sandbox storm: its forks are sent too, so the recorded mix keeps fork, exec and exit alike.
+    for (const shape of ['host', 'sandbox'] as const) {
+      const cmd = stormCommand(cfg.storm, cfg.workers, shape === 'sandbox' ? cfg.recordSeconds / 2 : cfg.recordSeconds, shape);
       await runStorm(cmd);
       storms.push(display(cmd));
     }

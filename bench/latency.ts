@@ -248,7 +248,7 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   chmodSync(join(dir, 'stamp'), 0o755);
   mkdirSync(join(OUT, 'logs'), { recursive: true });
   const cw = new CtrwatchRun(args, join(OUT, 'logs', 'latency-ctrwatch.log'), cfg.readerFifo);
-  const storm = cfg.storm ? new BackgroundStorm(stormCommand(cfg.storm.build, cfg.storm.workers, 36_000, true)) : undefined;
+  const storm = cfg.storm ? new BackgroundStorm(stormCommand(cfg.storm.build, cfg.storm.workers, 36_000, 'container')) : undefined;
   if (storm) res.stormCommand = display(storm.cmd);
   let lab: Lab | undefined;
   const skipped = new Map<RuntimeName, string>();

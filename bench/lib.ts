@@ -175,6 +175,8 @@ export const STORM_ARGV = ['--config', '/etc/app/config.yaml', '--log-level', 'i
 
 export interface StormResult {
   unshared: number;
+  /** 1: exec'd again after its unshare (-e), as a container's entry; absent in reports before it. */
+  entry?: number;
   workers: number;
   seconds: number;
   elapsed_s: number;
@@ -193,8 +195,10 @@ export function display(cmd: string[]): string {
     .join(' ');
 }
 
-export function stormCommand(b: StormBuild, workers: number, seconds: number, unshare: boolean): string[] {
-  return [b.storm, '-n', String(workers), '-d', String(seconds), ...(unshare ? ['-u'] : []), '--', ...STORM_ARGV];
+/** The storm of a scenario (bench/variants.ts Scenario): host; -u -e a busy container; -u a sandbox. */
+export function stormCommand(b: StormBuild, workers: number, seconds: number, shape: 'host' | 'container' | 'sandbox'): string[] {
+  const opts = shape === 'container' ? ['-u', '-e'] : shape === 'sandbox' ? ['-u'] : [];
+  return [b.storm, '-n', String(workers), '-d', String(seconds), ...opts, '--', ...STORM_ARGV];
 }
 
 export async function runStorm(cmd: string[]): Promise<StormResult> {

@@ -144,7 +144,7 @@ async function oneRun(
     const t0a = process.hrtime.bigint();
     const c0 = small.counters();
     const t0b = process.hrtime.bigint();
-    run.storm = await runStorm(stormCommand(cfg.storm, cfg.workers, cfg.seconds, true));
+    run.storm = await runStorm(stormCommand(cfg.storm, cfg.workers, cfg.seconds, 'sandbox'));
     await sleep(20);
     // Window end: counters, drain, counters again, until nothing was sent between the two reads.
     let c1: KernelCounters;
@@ -240,7 +240,7 @@ export async function runLoss(cfg: LossConfig): Promise<LossResult> {
   const { log: _l, storm: _s, ...rest } = cfg;
   return {
     config: rest,
-    command: `${display(stormCommand(cfg.storm, cfg.workers, cfg.seconds, true))} beside KernelSensor({ ringBytes: ${cfg.ringSizes.join('|')}, drainMs: ${cfg.drainMs}, wakeGapNs: 1e18 }) and a reference KernelSensor({ ringBytes: 64 MiB, drainMs: 10 })`,
+    command: `${display(stormCommand(cfg.storm, cfg.workers, cfg.seconds, 'sandbox'))} beside KernelSensor({ ringBytes: ${cfg.ringSizes.join('|')}, drainMs: ${cfg.drainMs}, wakeGapNs: 1e18 }) and a reference KernelSensor({ ringBytes: 64 MiB, drainMs: 10 })`,
     runs,
     unexplained: summarize(runs.map((x) => (x.error ? NaN : x.unexplained!))),
     dropFraction: summarize(ok.map((x) => x.dropFraction!)),

@@ -226,7 +226,7 @@ async function warmUp(run: Run, v: Variant, cfg: OverheadConfig, pid: number | u
   if (cfg.warmupS <= 0) return;
   const r0 = await records();
   const cpu0 = pid ? treeCpu(pid) : 0;
-  const s = await runStorm(stormCommand(cfg.storm, cfg.workers, cfg.warmupS, v.scenario === 'container'));
+  const s = await runStorm(stormCommand(cfg.storm, cfg.workers, cfg.warmupS, v.scenario));
   const cpuS = pid ? treeCpu(pid) - cpu0 : 0;
   const r1 = await records();
   run.cold = { cpuS, execs: s.execs, records: r0 !== undefined && r1 !== undefined ? r1 - r0 : undefined };
@@ -235,7 +235,7 @@ async function warmUp(run: Run, v: Variant, cfg: OverheadConfig, pid: number | u
 
 async function runOne(v: Variant, round: number, pair: number, position: number, cfg: OverheadConfig): Promise<Run> {
   const run: Run = { round, pair, position, scenario: v.scenario, variant: v.name, foreignSensors: 0 };
-  const storm = stormCommand(cfg.storm, cfg.workers, cfg.seconds, v.scenario === 'container');
+  const storm = stormCommand(cfg.storm, cfg.workers, cfg.seconds, v.scenario);
   if (!v.cmd.length) {
     await sleep(cfg.settleMs);
     await warmUp(run, v, cfg, undefined, async () => undefined);
@@ -350,8 +350,9 @@ export async function runOverhead(cfg: OverheadConfig): Promise<OverheadResult> 
       warmupS: cfg.warmupS,
       storm: cfg.storm,
       stormCommand: {
-        host: display(stormCommand(cfg.storm, cfg.workers, cfg.seconds, false)),
-        container: display(stormCommand(cfg.storm, cfg.workers, cfg.seconds, true)),
+        host: display(stormCommand(cfg.storm, cfg.workers, cfg.seconds, 'host')),
+        container: display(stormCommand(cfg.storm, cfg.workers, cfg.seconds, 'container')),
+        sandbox: display(stormCommand(cfg.storm, cfg.workers, cfg.seconds, 'sandbox')),
       },
     },
     runs,

@@ -19,6 +19,15 @@ const f0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en
 const pct = (ratio: number) => (Number.isFinite(ratio) ? `${((1 - ratio) * 100).toFixed(1)}%` : 'n/a');
 const code = (s: string) => '`' + s.replace(/`/g, "'").replace(/\|/g, '\\|') + '`';
 
+/** What each scenario's storm is, for the overhead part's command list. */
+const STORM_SHAPES = {
+  host: 'host',
+  container:
+    "container scenario: own mount namespace, then exec'd again there as a container's entry is, so every process is followed; forks held back, execs and exits sent",
+  sandbox:
+    "sandbox scenario: own mount namespace and no exec after it, so every fork, exec and exit is sent; the container scenario's storm before forks were held back",
+};
+
 function name(f: { scenario: string; variant: string }): string {
   return `${f.scenario}:${f.variant}`;
 }
@@ -389,10 +398,9 @@ export function renderMarkdown(r: BenchReport, plots: string[] = []): string {
     }
     L.push('');
     L.push('Commands:', '');
-    L.push(`- storm (host): ${code(o.config.stormCommand.host)}`);
-    L.push(
-      `- storm (container scenario: own mount namespace, so every process is followed and sent): ${code(o.config.stormCommand.container)}`,
-    );
+    // Reports made before the sandbox scenario have no such command.
+    for (const [k, what] of Object.entries(STORM_SHAPES) as [keyof typeof STORM_SHAPES, string][])
+      if (o.config.stormCommand[k]) L.push(`- storm (${what}): ${code(o.config.stormCommand[k])}`);
     for (const v of o.figures.filter((x) => x.command !== '(none)')) L.push(`- ${name(v)}: ${code(v.command)}`);
     L.push('');
   }
@@ -451,7 +459,7 @@ function renderContainers(r: BenchReport, L: string[]): void {
     );
     if (l.stormCommand)
       L.push(
-        `Each round takes one sample idle and one while a busy-container storm runs (\`${l.stormCommand}\`, in its own mount namespace so that every fork, exec and exit is followed and sent; SIGSTOPped between its samples, an idle sample 1.5 s after the stop), the order alternating by round.`,
+        `Each round takes one sample idle and one while a busy-container storm runs (\`${l.stormCommand}\`, in its own mount namespace and exec'd again there as a container's entry, so that every process is followed, its exec and exit sent; SIGSTOPped between its samples, an idle sample 1.5 s after the stop), the order alternating by round.`,
         '',
       );
     L.push(

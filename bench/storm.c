@@ -7,10 +7,14 @@
  * children), from getrusage(RUSAGE_CHILDREN): BPF programs on the exec path
  * are charged there, as system time.
  *
- * usage: storm [-n workers] [-d seconds] [-p program] [-u] [-- argv...]
+ * usage: storm [-n workers] [-d seconds] [-p program] [-u [-e]] [-- argv...]
  *   default workers: online CPUs; default program: storm-child beside this binary.
  *   -u: run in a new mount namespace (unshare(CLONE_NEWNS)), so that to ctrwatch
  *       every process of the storm is "in a container" and followed.
+ *   -e: with -u, exec this program again once unshared (without -u and -e), as
+ *       a container's entry is exec'd after its runtime made its namespaces and
+ *       root: the workers then run what was exec'd in that namespace. Without
+ *       it the storm is a sandbox that never execs after its unshare.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -83,7 +87,8 @@ int main(int argc, char **argv)
 	double seconds = 5;
 	char prog[PATH_MAX];
 	char **child_argv;
-	int go[2], out[2], opt, unshared = 0;
+	const int entered = getenv("STORM_UNSHARED") != NULL; /* exec'd again by -e */
+	int go[2], out[2], opt, unshared = entered, entry = 0;
 	struct result total = { 0, 0 };
 	struct rusage ru;
 	double t0, t1;
@@ -97,8 +102,11 @@ int main(int argc, char **argv)
 	prog[n] = 0;
 	strcpy(strrchr(prog, '/') + 1, "storm-child");
 
-	while ((opt = getopt(argc, argv, "n:d:p:u")) != -1) {
+	while ((opt = getopt(argc, argv, "n:d:p:ue")) != -1) {
 		switch (opt) {
+		case 'e':
+			entry = 1;
+			break;
 		case 'u':
 			if (unshare(CLONE_NEWNS)) {
 				perror("unshare(CLONE_NEWNS)");
@@ -116,10 +124,22 @@ int main(int argc, char **argv)
 			snprintf(prog, sizeof(prog), "%s", optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-n workers] [-d seconds] [-p program] [-u] [-- argv...]\n",
+			fprintf(stderr, "usage: %s [-n workers] [-d seconds] [-p program] [-u [-e]] [-- argv...]\n",
 				argv[0]);
 			return 2;
 		}
+	}
+	if (entry && unshared && !entered) {
+		char **again = calloc(argc + 1, sizeof(char *));
+		int k = 0;
+
+		for (int i = 0; i < argc; i++)
+			if (i >= optind || (strcmp(argv[i], "-u") && strcmp(argv[i], "-e")))
+				again[k++] = argv[i];
+		setenv("STORM_UNSHARED", "1", 1);
+		execv("/proc/self/exe", again);
+		perror("execv(/proc/self/exe)");
+		return 2;
 	}
 	if (workers < 1 || seconds <= 0) {
 		fprintf(stderr, "storm: workers and seconds must be positive\n");
@@ -168,9 +188,9 @@ int main(int argc, char **argv)
 		;
 	t1 = now_s();
 	getrusage(RUSAGE_CHILDREN, &ru);
-	printf("{\"unshared\":%d,\"workers\":%ld,\"seconds\":%g,\"elapsed_s\":%.6f,\"execs\":%llu,\"execs_per_s\":%.1f,"
-	       "\"failed\":%llu,\"cpu_user_s\":%.6f,\"cpu_sys_s\":%.6f}\n",
-	       unshared, workers, seconds, t1 - t0, (unsigned long long)total.execs, total.execs / (t1 - t0),
+	printf("{\"unshared\":%d,\"entry\":%d,\"workers\":%ld,\"seconds\":%g,\"elapsed_s\":%.6f,"
+	       "\"execs\":%llu,\"execs_per_s\":%.1f,\"failed\":%llu,\"cpu_user_s\":%.6f,\"cpu_sys_s\":%.6f}\n",
+	       unshared, entered, workers, seconds, t1 - t0, (unsigned long long)total.execs, total.execs / (t1 - t0),
 	       (unsigned long long)total.failed, ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
 	return total.execs ? 0 : 1;

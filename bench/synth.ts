@@ -38,7 +38,14 @@ const EXE = { dev: 66, fsMagic: 0x794c7630, nlink: 1, mtime: 1700000000, ctime: 
 const CGROUP_KINDS = { 4: 'cgroup_mkdir', 5: 'cgroup_rmdir', 6: 'cgroup_attach' } as const;
 
 export function forkRecord(t: TaskInfo, ktime: bigint, newNsMask = 0): Buffer {
-  return encodeRecord({ kind: 'fork', ktime, cpu: t.pid & 1, task: t, newNs: NS_NAMES.filter((_, i) => newNsMask & (1 << i)) });
+  return encodeRecord({
+    kind: 'fork',
+    ktime,
+    cpu: t.pid & 1,
+    task: t,
+    newNs: NS_NAMES.filter((_, i) => newNsMask & (1 << i)),
+    late: false,
+  });
 }
 
 export function execRecord(t: TaskInfo, ktime: bigint, filename: string, argv: string[]): Buffer {

@@ -16,7 +16,12 @@
 import { join } from 'node:path';
 import { CODE, OUT } from './lib';
 
-export type Scenario = 'host' | 'container';
+/**
+ * The storm's shape (bench/storm.c): on the host; a busy container (unshared, then exec'd again as
+ * a container's entry is after its runtime's root change, so every process runs what was exec'd
+ * in that namespace); a sandbox (unshared and never exec'd since: its forks are all sent).
+ */
+export type Scenario = 'host' | 'container' | 'sandbox';
 
 export interface Variant {
   /** Unique within its scenario. */
@@ -164,9 +169,9 @@ export function defaultVariants(): Variant[] {
     // Opt-in (BENCH_VARIANTS=...,sensor-drain50): explored once, left out of the default run for time.
     sensorVariant('host', 'sensor-drain50', 'KernelSensor + decode, drainMs 50', ['--drain-ms', '50'], true),
     bpftrace('host'),
-    // The busy-container storm: the storm in its own mount namespace, so every process is
-    // "in a container" and its forks, execs and exits are all sent (without a wake-up: they
-    // wait for the drain timer).
+    // The busy-container storm: the storm in its own mount namespace, exec'd there as a
+    // container's entry is, so every process is "in a container" and followed: its execs and exits
+    // are sent (without a wake-up: they wait for the drain timer), its forks held back.
     {
       name: 'baseline',
       scenario: 'container',
@@ -183,6 +188,18 @@ export function defaultVariants(): Variant[] {
     ctrwatchRunPretenuring('container'),
     bpftrace('container'),
     sensorVariant('container', 'sensor', 'KernelSensor + decode, default options (drainMs 10)', []),
+    // The storm as a sandbox: unshared and never exec'd since, so its forks are sent too (as the
+    // container scenario's were before forks were held back).
+    {
+      name: 'baseline',
+      scenario: 'sandbox',
+      description: 'storm alone (own mount namespace, no exec after the unshare)',
+      cmd: [],
+      protocol: 'none',
+      minAttached: 0,
+    },
+    ctrwatchRun('sandbox'),
+    sensorVariant('sandbox', 'sensor', 'KernelSensor + decode, default options (drainMs 10)', []),
     sensorVariant(
       'container',
       'sensor-gap0',
@@ -208,12 +225,12 @@ export function defaultVariants(): Variant[] {
  * The variants to run: BENCH_VARIANTS, a comma-separated list of names or
  * scenario:name (e.g. "sensor,container:sensor"), or all by default (a few
  * for a quick run).
- * BENCH_SCENARIOS (host,container) selects whole scenarios. Every selected
+ * BENCH_SCENARIOS (host,container,sandbox) selects whole scenarios. Every selected
  * scenario keeps its baseline, against which its ratios are computed.
  */
 export function selectedVariants(dfltNames?: string): Variant[] {
   const all = defaultVariants();
-  const scen = (process.env.BENCH_SCENARIOS ?? 'host,container')
+  const scen = (process.env.BENCH_SCENARIOS ?? 'host,container,sandbox')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);

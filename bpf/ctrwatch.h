@@ -174,6 +174,7 @@ enum cw_stat {
 	CW_STAT_PRIO_SENT, /* per ring: records in the priority ring (lifecycle, escapes, guard) */
 	CW_STAT_PRIO_DROPPED,
 	CW_STAT_URING_SUBMITS, /* io_uring submissions by followed processes, any opcode */
+	CW_STAT_FORKS_HELD,    /* forks of followed processes held back: no record until the child's own (cw_fork) */
 	CW_STAT_KILL_FIRST,    /* containment outcomes, one slot per class (1..) and outcome (1..): CW_STAT_KILL() */
 	CW_STAT_MAX = CW_STAT_KILL_FIRST + (CW_KC_MAX - 1) * (CW_KO_MAX - 1),
 };
@@ -211,7 +212,7 @@ struct cw_fork {
 	struct cw_hdr hdr;
 	struct cw_task task; /* the child */
 	__u32 new_ns;	     /* bit (1 << enum cw_ns) set where the child's ns differs from the parent's */
-	__u32 _pad0;
+	__u32 late; /* 1: a fork held back (TS_UNSENT), sent when the child forked: task as it is now, new_ns 0 */
 };
 
 /* Variable length: fixed part, then args_len bytes of NUL-separated argv,

@@ -53,7 +53,13 @@ struct task_state {
  * from /proc, at clock-tick resolution; follow_get makes it exact on first use. */
 #define TS_SEEDED 2
 /* The process has sent its container start (see cw_exec): set once, never cleared. */
-#define TS_START_SENT	4
+#define TS_START_SENT 4
+/* It runs what a followed process exec'd (it did, or a parent it was held
+ * back from did) in the namespaces and root of that exec: children forked
+ * into its own namespaces, user namespace and cgroup are held back (cw_fork). */
+#define TS_HOLD 8
+/* Its own fork was held back: sent late, before the first record that names it as parent (cw_fork). */
+#define TS_UNSENT	16
 #define CW_PROC_TICK_NS 10000000ULL /* USER_HZ: /proc's start times are in 1/100 s */
 
 struct {

@@ -20,6 +20,32 @@ static __always_inline bool in_host_ns(struct task_struct *t)
 	return t->nsproxy->mnt_ns->ns.inum == host_ns[CW_NS_MNT] && task_pid_ns_btf(t, NULL) == host_ns[CW_NS_PID];
 }
 
+/* The pid namespace a task's pid lives in (a child of unshare(CLONE_NEWPID)
+ * shares its parent's nsproxy, not its pid namespace). */
+static __always_inline struct pid_namespace *pid_ns_of(struct task_struct *t)
+{
+	struct pid *p = t->thread_pid;
+	struct upid up = {};
+
+	bpf_core_read(&up, sizeof(up), &p->numbers[p->level & 31]);
+	return up.ns;
+}
+
+/* The fork of a process whose own fork was held back, sent when it forks in
+ * turn before any exec: its children's records then name a parent the
+ * consumer knows. Its task as it is now; new namespaces are not claimed
+ * (a later unshare or setns sent its own record). */
+static __always_inline void fork_send_late(struct cw_fork *r, struct task_struct *t, struct task_state *s)
+{
+	task_fill_btf(&r->task, t);
+	r->task.flags |= CW_TF_FOLLOWED;
+	r->new_ns = 0;
+	r->late = 1;
+	hdr_fill(&r->hdr, CW_FORK, sizeof(*r));
+	emit(r, CW_FORK, sizeof(*r), false);
+	s->flags &= ~TS_UNSENT;
+}
+
 /* TP_PROTO(struct task_struct *parent, struct task_struct *child) */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(cw_fork, struct task_struct *parent, struct task_struct *child)
@@ -29,7 +55,7 @@ int BPF_PROG(cw_fork, struct task_struct *parent, struct task_struct *child)
 	struct task_state *ps;
 	__u32 pns[CW_NS_COUNT] = {};
 	struct cw_fork r = {};
-	bool followed;
+	bool followed, same, hold;
 
 	if (child->pid != child->tgid || ptgid == self_tgid)
 		return 0; /* a new thread, or the sensor itself */
@@ -39,9 +65,30 @@ int BPF_PROG(cw_fork, struct task_struct *parent, struct task_struct *child)
 	 * or in a container there is nothing to send. */
 	ps = follow_get(ptgid, pstart);
 	followed = ps && (ps->flags & TS_FOLLOW);
-	if (!followed && !trace_all && child->nsproxy == parent->nsproxy &&
-	    child->cred->user_ns == parent->cred->user_ns && in_host_ns(parent))
+	same = child->nsproxy == parent->nsproxy && child->cred->user_ns == parent->cred->user_ns;
+	if (!followed && !trace_all && same && in_host_ns(parent))
 		return 0;
+
+	/* Why hold back a followed process's fork: a busy container forks to exec
+	 * (shells, build tools), and the child's exec and exit carry everything
+	 * its fork would (task, parent, namespaces), so the fork cost a record,
+	 * a task read and the consumer's work for nothing. Only while the parent
+	 * runs what was exec'd in the namespaces and root it runs in (TS_HOLD): a
+	 * sandbox that changed root and never execs is found by its forks
+	 * (lifecycle's activity start). A child in other namespaces, user
+	 * namespace or cgroup is sent. A held parent is sent late first, so that
+	 * every record names a parent the consumer knows. */
+	hold = followed && !trace_all && same && (ps->flags & TS_HOLD) && child->cgroups == parent->cgroups &&
+	       pid_ns_of(child) == pid_ns_of(parent);
+	if (followed && (ps->flags & TS_UNSENT)) {
+		fork_send_late(&r, parent, ps);
+		r.late = 0;
+	}
+	if (hold) {
+		follow_set(child->tgid, child->start_boottime, TS_FOLLOW | TS_UNSENT | TS_HOLD);
+		stat_inc(CW_STAT_FORKS_HELD);
+		return 0;
+	}
 
 	task_fill_btf(&r.task, child);
 	task_ns_btf(parent, pns);
@@ -92,10 +139,11 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	start = e->task.nspid == 1 && (e->task.flags & CW_TF_IN_CONTAINER) && !(s && (s->flags & TS_START_SENT));
 	if (followed) {
 		e->task.flags |= CW_TF_FOLLOWED;
+		/* The exec says all a held-back fork would have. */
 		if (!s)
-			follow_set(e->task.tgid, e->task.start_ns, TS_FOLLOW | (start ? TS_START_SENT : 0));
-		else if (start)
-			s->flags |= TS_START_SENT;
+			follow_set(e->task.tgid, e->task.start_ns, TS_FOLLOW | TS_HOLD | (start ? TS_START_SENT : 0));
+		else
+			s->flags = (s->flags & ~TS_UNSENT) | TS_HOLD | (start ? TS_START_SENT : 0);
 	}
 
 	e->old_pid = old_pid;

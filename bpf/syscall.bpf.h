@@ -91,6 +91,8 @@ static __always_inline int sc_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!r)
 		return 0;
 	r->ret = ctx->ret;
+	if (r->sc == CW_SC_SETNS || r->sc == CW_SC_UNSHARE || r->sc == CW_SC_CHROOT || r->sc == CW_SC_PIVOT_ROOT)
+		follow_moved(id >> 32);
 	/* Containment before the ring's admission: a rate-limited record still kills. */
 	sc_contain(r);
 	if (!guard_admit_sc(id, ctx->ret)) {

@@ -95,4 +95,14 @@ static __always_inline void follow_set(__u32 tgid, __u64 start_ns, __u32 flags)
 		stat_inc(CW_STAT_TASKS_FULL);
 }
 
+/* It tried to change namespaces or root (setns, unshare, chroot, pivot_root;
+ * failed calls too): its forks are sent again until its next exec. */
+static __always_inline void follow_moved(__u32 tgid)
+{
+	struct task_state *s = bpf_map_lookup_elem(&tasks, &tgid);
+
+	if (s)
+		s->flags &= ~TS_HOLD;
+}
+
 #endif

@@ -296,7 +296,14 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
   const t = task(v, at + TASK_AT);
   switch (type) {
     case RecordType.FORK:
-      return { kind: 'fork', ktime, cpu, task: t, newNs: nsMask(u32at(v, at + cw_fork.fields.new_ns[0])) };
+      return {
+        kind: 'fork',
+        ktime,
+        cpu,
+        task: t,
+        newNs: nsMask(u32at(v, at + cw_fork.fields.new_ns[0])),
+        late: u32at(v, at + cw_fork.fields.late[0]) !== 0,
+      };
     case RecordType.EXEC:
       return exec(v, at, size, ktime, cpu, t);
     case RecordType.EXIT:

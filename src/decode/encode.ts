@@ -213,6 +213,7 @@ export function encodeRecord(r: KernelRecord): Buffer {
         NS_NAMES.reduce((m, n, i) => (r.newNs.includes(n) ? m | (1 << i) : m), 0),
         cw_fork.fields.new_ns[0],
       );
+      b.writeUInt32LE(r.late ? 1 : 0, cw_fork.fields.late[0]);
       return b;
     }
     case 'exec':

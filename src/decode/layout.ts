@@ -42,7 +42,7 @@ export const cw_task = s({
 
 export const cw_fork = s({
   size: 144,
-  fields: { hdr: [0, 16], task: [16, 120], new_ns: [136, 4] },
+  fields: { hdr: [0, 16], task: [16, 120], new_ns: [136, 4], late: [140, 4] },
 } as const);
 
 export const cw_exec = s({
@@ -357,6 +357,7 @@ export function statNames(): string[] {
     'ring_prio_sent',
     'ring_prio_dropped',
     'uring_submits',
+    'forks_held',
   );
   // CW_STAT_KILL(class, outcome): one slot per class and outcome, both from 1.
   for (const c of KILL_CLASSES.slice(1)) for (const o of KILL_OUTCOMES.slice(1)) names.push(`kill_${c}_${o}`);

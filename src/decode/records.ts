@@ -36,6 +36,12 @@ export interface ForkRecord extends Base {
   kind: 'fork';
   /** Namespaces in which the child differs from its parent. */
   newNs: NsName[];
+  /**
+   * The kernel held this fork back (its parent ran what it exec'd, the child shared all its
+   * namespaces and cgroup) and sent it when the child forked in turn: the task as it is then,
+   * newNs empty.
+   */
+  late: boolean;
 }
 
 export interface ExecRecord extends Base {

@@ -45,7 +45,14 @@ const KTIME = 42n;
 const CPU = 1;
 
 export function forkRecord(t = task(), newNsMask = 0): Buffer {
-  return encodeRecord({ kind: 'fork', ktime: KTIME, cpu: CPU, task: t, newNs: NS_NAMES.filter((_, i) => newNsMask & (1 << i)) });
+  return encodeRecord({
+    kind: 'fork',
+    ktime: KTIME,
+    cpu: CPU,
+    task: t,
+    newNs: NS_NAMES.filter((_, i) => newNsMask & (1 << i)),
+    late: false,
+  });
 }
 
 export function execRecord(

@@ -24,7 +24,7 @@ const oldNs = { ...t.ns, mnt: 4026532001, net: 4026532002 };
 
 /** One record of every kind, every field set to a value of its own. */
 const ALL: KernelRecord[] = [
-  { kind: 'fork', ktime: 1n, cpu: 0, task: t, newNs: ['mnt', 'pid', 'net', 'time'] },
+  { kind: 'fork', ktime: 1n, cpu: 0, task: t, newNs: ['mnt', 'pid', 'net', 'time'], late: false },
   {
     kind: 'exec',
     ktime: 2n,
@@ -188,6 +188,7 @@ const ALL: KernelRecord[] = [
     addr: 'fd00::1:2',
   },
   { kind: 'uring', ktime: 17n, cpu: 1, task: t, opcode: 18, userData: 2n ** 60n, sqThread: true },
+  { kind: 'fork', ktime: 18n, cpu: 1, task: t, newNs: [], late: true },
 ];
 
 describe('kernel-record encoder (the inverse of the decoder)', () => {

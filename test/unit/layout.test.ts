@@ -169,6 +169,7 @@ describe('record layout matches the BPF object BTF', () => {
       'PRIO_SENT',
       'PRIO_DROPPED',
       'URING_SUBMITS',
+      'FORKS_HELD',
     ];
     expect(slots.map((k) => e[`CW_STAT_${k}`])).toEqual(slots.map((_, i) => e.CW_STAT_PENDING_FULL + i));
     expect(names.slice(e.CW_STAT_PENDING_FULL)).toEqual([
@@ -183,6 +184,7 @@ describe('record layout matches the BPF object BTF', () => {
       'ring_prio_sent',
       'ring_prio_dropped',
       'uring_submits',
+      'forks_held',
       ...KILL_CLASSES.slice(1).flatMap((c) => KILL_OUTCOMES.slice(1).map((o) => `kill_${c}_${o}`)),
     ]);
     // CW_STAT_KILL(cls, outcome) = KILL_FIRST + (cls - 1) * (KO_MAX - 1) + outcome - 1

@@ -7,7 +7,7 @@ import { task } from '../support/records';
 /** A followed process's fork record (what the table keeps until the bound). */
 function fork(pid: number, exited = false): KernelRecord[] {
   const t = task({ pid, tgid: pid, ppid: 1, startNs: BigInt(pid) * 1000n, flags: TaskFlag.FOLLOWED | TaskFlag.LEADER });
-  const recs: KernelRecord[] = [{ kind: 'fork', ktime: BigInt(pid), cpu: 0, task: t, newNs: [] }];
+  const recs: KernelRecord[] = [{ kind: 'fork', ktime: BigInt(pid), cpu: 0, task: t, newNs: [], late: false }];
   if (exited) recs.push({ kind: 'exit', ktime: BigInt(pid) + 1n, cpu: 0, task: t, exitStatus: 0 });
   return recs;
 }
