@@ -212,7 +212,7 @@ struct cw_fork {
 	struct cw_hdr hdr;
 	struct cw_task task; /* the child */
 	__u32 new_ns;	     /* bit (1 << enum cw_ns) set where the child's ns differs from the parent's */
-	__u32 late; /* 1: a fork held back (TS_UNSENT), sent when the child forked: task as it is now, new_ns 0 */
+	__u32 late; /* 1: a held-back fork (TS_UNSENT), sent when that child forked in turn: its task then, new_ns 0 */
 };
 
 /* Variable length: fixed part, then args_len bytes of NUL-separated argv,
