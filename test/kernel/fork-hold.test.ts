@@ -2,7 +2,7 @@
 // shares all its namespaces, its user namespace and its cgroup: the child's exec and exit carry
 // what the fork would. Forks that could start something new are still sent at once.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecRecord, ForkRecord, KernelRecord } from '../../src/decode/records';
@@ -16,6 +16,12 @@ const execOf = (records: KernelRecord[], arg: string) => records.filter((r): r i
 const forksOf = (records: KernelRecord[], tgid: number) =>
   records.filter((r): r is ForkRecord => r.kind === 'fork' && r.task.tgid === tgid);
 const held = (s: RecordingSensor) => s.sensor.counters().kernel.forks_held;
+/** Where cgroup2 is mounted (/sys/fs/cgroup on a unified node, /sys/fs/cgroup/unified on a hybrid one). */
+const cgroup2 = () =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .find((f) => f[f.indexOf('-') + 1] === 'cgroup2')?.[4];
 
 describe.runIf(canRunKernelTests)('kernel: forks held back until the child does something', () => {
   let lab: RuntimeLab;
@@ -25,7 +31,8 @@ describe.runIf(canRunKernelTests)('kernel: forks held back until the child does 
   beforeAll(async () => {
     lab = await RuntimeLab.open();
     fx = mkdtempSync(join(lab.dir, 'fx-'));
-    execFileSync('gcc', ['-static', '-O2', '-o', join(fx, 'no-exec-sandbox'), join(__dirname, '../fixtures/bin/no-exec-sandbox.c')]);
+    for (const f of ['no-exec-sandbox', 'fork-into'])
+      execFileSync('gcc', ['-static', '-O2', '-o', join(fx, f), join(__dirname, `../fixtures/bin/${f}.c`)]);
     s = new RecordingSensor();
   });
 
@@ -100,6 +107,36 @@ describe.runIf(canRunKernelTests)('kernel: forks held back until the child does 
         expect(f[0].newNs).toContain('pid');
         expect(f[0].task.nspid).toBe(1);
       });
+  });
+
+  it('a child cloned into a new user namespace or another cgroup is sent at once (no unshare, setns or exec of its own)', async () => {
+    // unshare -m execs the helper (followed, it exec'd); clone3 puts its child elsewhere without
+    // a new nsproxy (CLONE_NEWUSER) or with the same one (CLONE_INTO_CGROUP).
+    const forkOf = async (args: string[]) => {
+      const r = spawnSync('unshare', ['--mount', join(fx, 'fork-into'), ...args]);
+      expect(r.status, r.stderr.toString()).toBe(0);
+      const ex = await s.waitFor(
+        (x): x is ExecRecord => x.kind === 'exec' && x.filename.endsWith('/fork-into') && x.argv.join(' ').endsWith(args.join(' ')),
+      );
+      expect(ex.task.flags & 2).toBe(2);
+      await s.waitFor((x) => x.kind === 'exit' && x.task.tgid === ex.task.tgid);
+      return s.records.filter((x): x is ForkRecord => x.kind === 'fork' && x.task.ppid === ex.task.tgid);
+    };
+    const user = await forkOf(['user']);
+    expect(user).toHaveLength(1);
+    expect(user[0].newNs).toContain('user');
+
+    const root = cgroup2();
+    expect(root, 'a cgroup2 mount').toBeDefined();
+    const dir = join(root!, tag());
+    mkdirSync(dir);
+    try {
+      const into = await forkOf(['cgroup', dir]);
+      expect(into).toHaveLength(1);
+      expect(into[0].late).toBe(false);
+    } finally {
+      rmdirSync(dir);
+    }
   });
 
   it('a process that changes root after its exec is a sandbox: its forks are sent at once', async () => {
