@@ -20,17 +20,6 @@ static __always_inline bool in_host_ns(struct task_struct *t)
 	return t->nsproxy->mnt_ns->ns.inum == host_ns[CW_NS_MNT] && task_pid_ns_btf(t, NULL) == host_ns[CW_NS_PID];
 }
 
-/* The pid namespace a task's pid lives in (a child of unshare(CLONE_NEWPID)
- * shares its parent's nsproxy, not its pid namespace). */
-static __always_inline struct pid_namespace *pid_ns_of(struct task_struct *t)
-{
-	struct pid *p = t->thread_pid;
-	struct upid up = {};
-
-	bpf_core_read(&up, sizeof(up), &p->numbers[p->level & 31]);
-	return up.ns;
-}
-
 /* The fork of a process whose own fork was held back, sent when it forks in
  * turn before any exec: its children's records then name a parent the
  * consumer knows. Its task as it is now; new namespaces are not claimed
@@ -76,10 +65,11 @@ int BPF_PROG(cw_fork, struct task_struct *parent, struct task_struct *child)
 	 * runs what was exec'd in the namespaces and root it runs in (TS_HOLD): a
 	 * sandbox that changed root and never execs is found by its forks
 	 * (lifecycle's activity start). A child in other namespaces, user
-	 * namespace or cgroup is sent. A held parent is sent late first, so that
-	 * every record names a parent the consumer knows. */
+	 * namespace or cgroup is sent (a child of unshare(CLONE_NEWPID) shares
+	 * its parent's nsproxy, not its pid namespace). A held parent is sent late
+	 * first, so that every record names a parent the consumer knows. */
 	hold = followed && !trace_all && same && (ps->flags & TS_HOLD) && child->cgroups == parent->cgroups &&
-	       pid_ns_of(child) == pid_ns_of(parent);
+	       task_pid_ns_of_btf(child, NULL) == task_pid_ns_of_btf(parent, NULL);
 	if (followed && (ps->flags & TS_UNSENT)) {
 		fork_send_late(&r, parent, ps);
 		r.late = 0;

@@ -5,7 +5,8 @@
  * include guard on purpose.
  */
 
-static __always_inline __u32 TRF(task_pid_ns)(struct task_struct *t, __u32 *nspid)
+/* The pid namespace the task's pid lives in (not its pid_ns_for_children). */
+static __always_inline struct pid_namespace *TRF(task_pid_ns_of)(struct task_struct *t, __u32 *nspid)
 {
 	struct pid *p = TR(t, group_leader, thread_pid);
 	unsigned int level = TR(p, level);
@@ -14,7 +15,12 @@ static __always_inline __u32 TRF(task_pid_ns)(struct task_struct *t, __u32 *nspi
 	bpf_core_read(&up, sizeof(up), &p->numbers[level & 31]);
 	if (nspid)
 		*nspid = up.nr;
-	return BPF_CORE_READ(up.ns, ns.inum);
+	return up.ns;
+}
+
+static __always_inline __u32 TRF(task_pid_ns)(struct task_struct *t, __u32 *nspid)
+{
+	return BPF_CORE_READ(TRF(task_pid_ns_of)(t, nspid), ns.inum);
 }
 
 static __always_inline void TRF(task_ns)(struct task_struct *t, __u32 ns[CW_NS_COUNT])
