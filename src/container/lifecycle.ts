@@ -106,7 +106,6 @@ function managerWithPid(m: ManagerCall, pid: number): ManagerCall & { pid: numbe
   return { kind: m.kind, runtime: m.runtime, id: m.id, namespace: m.namespace, bundle: m.bundle, pid };
 }
 
-const procKey = (p: Proc) => `${p.tgid}:${p.startNs}`;
 const LINE_FLAGS = TaskFlag.IN_CONTAINER | TaskFlag.FOLLOWED;
 
 /**
@@ -124,8 +123,12 @@ export class Lifecycle {
   /** A container's own PID namespace and cgroup (not shared with its creator), for processes that entered it. */
   private readonly byPidNs = new Map<number, ContainerFacts>();
   private readonly byCgroup = new Map<bigint, ContainerFacts>();
-  /** Processes that entered a container from outside and were reported. */
-  private readonly entered = new Set<string>();
+  /**
+   * Processes that entered a container from outside and were reported: start time by pid. Keyed
+   * by the number, not a "pid:start" string: every exit on the node asks, and building and
+   * hashing that string cost more than the rest of an exit's handling here.
+   */
+  private readonly entered = new Map<number, bigint>();
   /** Deferred containers waiting for their line's first activity. */
   private waiting = 0;
   /** Bumped when a container appears: a cached "host process" answer older than this is asked again. */
@@ -282,7 +285,7 @@ export class Lifecycle {
         return this.exec(p, r.ktime);
       case 'exit': {
         const c = this.byInit.get(p.tgid);
-        this.entered.delete(procKey(p));
+        if (this.entered.get(p.tgid) === p.startNs) this.entered.delete(p.tgid);
         // An init found by the scan has a start time from /proc, at clock-tick resolution.
         if (!c || !sameStart(c.initStartNs, p.startNs)) return [];
         return this.exit(c, r.ktime, r.exitStatus);
@@ -420,13 +423,13 @@ export class Lifecycle {
     let cur: Proc | undefined = p;
     for (let i = 0; i < 64 && cur; i++) {
       if (cur.tgid === c.initTgid) return false;
-      if (cur !== p && this.entered.has(procKey(cur))) return false;
+      if (cur !== p && this.entered.get(cur.tgid) === cur.startNs) return false;
       const parent = this.procs.parent(cur);
       if (!parent || parent.ns.mnt !== c.key) break;
       cur = parent;
     }
-    if (this.entered.has(procKey(p))) return false;
-    this.entered.add(procKey(p));
+    if (this.entered.get(p.tgid) === p.startNs) return false;
+    this.entered.set(p.tgid, p.startNs);
     return true;
   }
 
