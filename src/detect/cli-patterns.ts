@@ -22,9 +22,24 @@ function verb(cli: string, argv: string[]): [string?, string?] {
   return [];
 }
 
+/**
+ * argv[0] → its CLI or null, for the few hundred programs a node runs: asked at every exec, and
+ * the decoder hands out one string per distinct argv[0], whose hash V8 keeps, where the basename
+ * was a new string to hash every time. Bounded: cleared when full.
+ */
+const cliByPath = new Map<string, string | null>();
+const CLI_PATHS_MAX = 4096;
+
 export function cliOf(argv: string[]): string | undefined {
-  const b = basename(argv[0] ?? '');
-  return CLIS.has(b) ? b : undefined;
+  const a0 = argv[0] ?? '';
+  let cli = cliByPath.get(a0);
+  if (cli === undefined) {
+    const b = basename(a0);
+    cli = CLIS.has(b) ? b : null;
+    if (cliByPath.size >= CLI_PATHS_MAX) cliByPath.clear();
+    cliByPath.set(a0, cli);
+  }
+  return cli ?? undefined;
 }
 
 const ENUM_DOCKER = new Set(['ps', 'ls', 'list', 'images', 'inspect', 'info', 'top', 'stats', 'port']);
