@@ -188,6 +188,9 @@ export function defaultVariants(): Variant[] {
     ctrwatchRunPretenuring('container'),
     bpftrace('container'),
     sensorVariant('container', 'sensor', 'KernelSensor + decode, default options (drainMs 10)', []),
+    // The floor of any sensor that hands each record to JavaScript: the kernel programs and the
+    // drain, nothing decoded.
+    sensorVariant('container', 'sensor-raw', 'KernelSensor without decode (batches counted, not decoded)', ['--raw']),
     // The storm as a sandbox: unshared and never exec'd since, so its forks are sent too (as the
     // container scenario's were before forks were held back).
     {
