@@ -285,7 +285,7 @@ export class Lifecycle {
         return this.exec(p, r.ktime);
       case 'exit': {
         const c = this.byInit.get(p.tgid);
-        if (this.entered.get(p.tgid) === p.startNs) this.entered.delete(p.tgid);
+        if (this.wasEntered(p)) this.entered.delete(p.tgid);
         // An init found by the scan has a start time from /proc, at clock-tick resolution.
         if (!c || !sameStart(c.initStartNs, p.startNs)) return [];
         return this.exit(c, r.ktime, r.exitStatus);
@@ -423,14 +423,19 @@ export class Lifecycle {
     let cur: Proc | undefined = p;
     for (let i = 0; i < 64 && cur; i++) {
       if (cur.tgid === c.initTgid) return false;
-      if (cur !== p && this.entered.get(cur.tgid) === cur.startNs) return false;
+      if (cur !== p && this.wasEntered(cur)) return false;
       const parent = this.procs.parent(cur);
       if (!parent || parent.ns.mnt !== c.key) break;
       cur = parent;
     }
-    if (this.entered.get(p.tgid) === p.startNs) return false;
+    if (this.wasEntered(p)) return false;
     this.entered.set(p.tgid, p.startNs);
     return true;
+  }
+
+  private wasEntered(p: Proc): boolean {
+    const s = this.entered.get(p.tgid);
+    return s !== undefined && sameStart(s, p.startNs);
   }
 
   private exit(c: ContainerFacts, ktime: bigint, exitStatus?: number): LifecycleEvent[] {
