@@ -25,10 +25,12 @@ function verb(cli: string, argv: string[]): [string?, string?] {
 /**
  * argv[0] → its CLI or null, for the few hundred programs a node runs: asked at every exec, and
  * the decoder hands out one string per distinct argv[0], whose hash V8 keeps, where the basename
- * was a new string to hash every time. Bounded: cleared when full.
+ * was a new string to hash every time. Bounded: cleared when full, and paths longer than any
+ * program's are not kept (a container choosing long ones would hold that much memory here).
  */
 const cliByPath = new Map<string, string | null>();
 const CLI_PATHS_MAX = 4096;
+const CLI_PATH_KEPT = 256;
 
 export function cliOf(argv: string[]): string | undefined {
   const a0 = argv[0] ?? '';
@@ -36,8 +38,10 @@ export function cliOf(argv: string[]): string | undefined {
   if (cli === undefined) {
     const b = basename(a0);
     cli = CLIS.has(b) ? b : null;
-    if (cliByPath.size >= CLI_PATHS_MAX) cliByPath.clear();
-    cliByPath.set(a0, cli);
+    if (a0.length <= CLI_PATH_KEPT) {
+      if (cliByPath.size >= CLI_PATHS_MAX) cliByPath.clear();
+      cliByPath.set(a0, cli);
+    }
   }
   return cli ?? undefined;
 }

@@ -5,7 +5,7 @@ import { Lifecycle, type ContainerFacts } from '../../src/container/lifecycle';
 import { decodeBatch } from '../../src/decode/decode';
 import type { KernelRecord, Namespaces, TaskInfo } from '../../src/decode/records';
 import { RULES } from '../../src/detect/catalog';
-import { deployment, enumeration, imageImport } from '../../src/detect/cli-patterns';
+import { cliOf, deployment, enumeration, imageImport } from '../../src/detect/cli-patterns';
 import { Detector } from '../../src/detect/detector';
 import { ImageStore } from '../../src/detect/image-store';
 import { join } from 'node:path';
@@ -105,6 +105,19 @@ describe('runtime command lines', () => {
     expect(imageImport([...lab, 'import', 'rootfs.tar', 'x'])).toBe('podman import');
     expect(imageImport(['ctr', '-a', 's', 'image', 'import', 'a.tar'])).toBe('ctr image import');
     expect(imageImport(['docker', 'build', '.'])).toBe('docker build');
+  });
+
+  it('names the CLI of an argv[0] the same way however often and after however many others', () => {
+    const long = `/${'d/'.repeat(200)}docker`; // longer than the paths kept
+    for (let round = 0; round < 2; round++) {
+      expect(cliOf(['/usr/bin/docker', 'ps'])).toBe('docker');
+      expect(cliOf(['/usr/bin/dockerd'])).toBeUndefined();
+      expect(cliOf([long, 'ps'])).toBe('docker');
+      expect(cliOf([])).toBeUndefined();
+      // More distinct programs than it keeps: answers stay right after it is emptied.
+      for (let i = 0; i < 5000; i++) expect(cliOf([`/opt/tool-${i}`])).toBeUndefined();
+      expect(cliOf(['kubectl', 'get', 'pods'])).toBe('kubectl');
+    }
   });
 });
 
