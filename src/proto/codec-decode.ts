@@ -74,8 +74,8 @@ export class In {
     const tag = this.varint();
     const id = tag >>> 3;
     this.wt = tag & 7;
-    const f = plan.byId.get(id);
-    if (f && id !== 0) return f;
+    const f = plan.byNumber[id];
+    if (f !== undefined && id !== 0) return f;
     if (id === 0) this.fail('field number 0');
     this.skip(this.wt);
     return undefined;

@@ -62,24 +62,13 @@ export class JsonOut {
   }
 }
 
-/** `"name":` of a field, kept on its plan. */
-const keys = new WeakMap<FieldPlan, Buffer>();
-function keyOf(f: FieldPlan): Buffer {
-  let k = keys.get(f);
-  if (!k) keys.set(f, (k = Buffer.from(`${JSON.stringify(f.name)}:`, 'latin1')));
-  return k;
-}
+const keyOf = (f: FieldPlan): Buffer => f.jsonKey;
 
-/** An enum value's `"NAME"`, kept on its plan; undefined for a number the enum does not name. */
-const quoted = new WeakMap<FieldPlan, Map<number, Buffer>>();
+/** An enum value's `"NAME"`; undefined for a number the enum does not name. */
 function quotedName(f: FieldPlan, n: number): Buffer | undefined {
-  let m = quoted.get(f);
-  if (!m) {
-    m = new Map();
-    for (const [k, v] of Object.entries(f.enumNames!)) m.set(Number(k), Buffer.from(JSON.stringify(v), 'latin1'));
-    quoted.set(f, m);
-  }
-  return m.get(n);
+  if (n >= 0 && n < f.jsonNames!.length) return f.jsonNames![n];
+  const name = f.enumNames![n];
+  return name === undefined ? undefined : Buffer.from(JSON.stringify(name), 'latin1');
 }
 
 /** A string field's bytes as a JSON string; non-ASCII text goes the slow way (JSON.stringify's escapes of it). */
@@ -272,7 +261,7 @@ export function writeEvent(bytes: Buffer, p: EventJsonPlan, o: JsonOut, head: Js
     else if (id === p.node.id && wt === 2) head.node = h.string();
     else if (id === p.bootId.id && wt === 2) head.bootId = h.string();
     else {
-      const f = p.plan.byId.get(id);
+      const f = p.plan.byNumber[id];
       if (f && f.oneof === 'kind') head.kind = f.name;
       h.skip(wt);
     }

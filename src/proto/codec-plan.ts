@@ -23,6 +23,10 @@ export interface FieldPlan {
   sub?: TypePlan;
   enumValues?: Record<string, number>;
   enumNames?: Record<number, string>;
+  /** `"name":` in latin1, for the JSON writer. */
+  jsonKey: Buffer;
+  /** An enum's `"NAME"` by number, for the JSON writer (a hole where the enum names no number). */
+  jsonNames?: (Buffer | undefined)[];
 }
 
 export interface TypePlan {
@@ -30,7 +34,8 @@ export interface TypePlan {
   /** Declaration order (the order of keys in canonical JSON). */
   fields: FieldPlan[];
   byName: Map<string, FieldPlan>;
-  byId: Map<number, FieldPlan>;
+  /** Fields by field number (the readers look up each tag here: an array, not a Map). */
+  byNumber: (FieldPlan | undefined)[];
   /** Field-number order (the order protobufjs writes). */
   encodeOrder: FieldPlan[];
   oneofs: string[][];
@@ -50,10 +55,20 @@ export function wireType(kind: Kind): number {
   return 0;
 }
 
+function jsonNames(names: Record<number, string>): (Buffer | undefined)[] {
+  const out: (Buffer | undefined)[] = [];
+  for (const [k, v] of Object.entries(names)) {
+    const n = Number(k);
+    if (n >= 0 && n < 4096) out[n] = Buffer.from(JSON.stringify(v), 'latin1');
+  }
+  for (let i = 0; i < out.length; i++) out[i] ??= undefined;
+  return out;
+}
+
 export function compile(type: protobuf.Type, seen: Map<string, TypePlan>): TypePlan {
   const known = seen.get(type.fullName);
   if (known) return known;
-  const plan: TypePlan = { name: type.name, fields: [], byName: new Map(), byId: new Map(), encodeOrder: [], oneofs: [] };
+  const plan: TypePlan = { name: type.name, fields: [], byName: new Map(), byNumber: [], encodeOrder: [], oneofs: [] };
   seen.set(type.fullName, plan);
   for (const f of type.fieldsArray) {
     f.resolve();
@@ -90,12 +105,17 @@ export function compile(type: protobuf.Type, seen: Map<string, TypePlan>): TypeP
       repeated: f.repeated && !isMap,
       packed: f.repeated && !isMap && f.packed && kind !== 'string' && kind !== 'message',
       oneof: f.partOf?.name,
+      jsonKey: Buffer.from(`${JSON.stringify(f.name)}:`, 'latin1'),
+      jsonNames: enumNames && jsonNames(enumNames),
     };
     plan.fields.push(fp);
     plan.byName.set(fp.name, fp);
-    plan.byId.set(fp.id, fp);
   }
   for (const f of plan.fields) if (f.oneof) f.siblings = plan.fields.filter((o) => o !== f && o.oneof === f.oneof).map((o) => o.index);
+  const top = Math.max(0, ...plan.fields.map((f) => f.id));
+  if (top > 4096) throw new CodecError(`codec: ${type.name}: field number ${top} above 4096 not supported`);
+  plan.byNumber = new Array<FieldPlan | undefined>(top + 1).fill(undefined);
+  for (const f of plan.fields) plan.byNumber[f.id] = f;
   plan.encodeOrder = [...plan.fields].sort((a, b) => a.id - b.id);
   plan.oneofs = type.oneofsArray.map((o) => o.oneof);
   return plan;
