@@ -56,15 +56,20 @@ function namesOf(mask: bigint): string[] {
   return out;
 }
 
-/** The names of a capability mask's bits, lowest first (a fresh array: callers may keep or change it). */
+/**
+ * The names of a capability mask's bits, lowest first: one frozen array per mask, shared by
+ * every caller (events carry it, and the encoder keeps their bytes: a copy a call cost an
+ * allocation and a freeze for each event input made). Never change it.
+ */
 export function capNames(mask: bigint): string[] {
   let names = NAMES_OF.get(mask);
   if (!names) {
-    names = namesOf(BigInt.asUintN(64, mask));
+    names = Object.freeze(namesOf(BigInt.asUintN(64, mask)));
     if (NAMES_OF.size >= NAMES_OF_MAX) NAMES_OF.clear();
     NAMES_OF.set(mask, names);
   }
-  return names.slice();
+  // Typed mutable for the event input types it goes into; frozen, a change throws.
+  return names as string[];
 }
 
 export const CAP_SYS_ADMIN_BIT = 21n;

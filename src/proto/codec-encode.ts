@@ -99,10 +99,22 @@ const once = new WeakSet<object>();
 const bodies = new Map<object, { plan: TypePlan; body: string }>();
 const BODIES_MAX = 1024;
 
-function deepFreeze(v: unknown): void {
-  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return;
+// Nested values shared between inputs (argv, capability names, a container's metadata) are
+// frozen already: the walk stops at them, so a new input costs about one freeze.
+function deepFreeze(v: object): void {
+  if (Object.isFrozen(v)) return;
   Object.freeze(v);
-  for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (typeof x === 'object' && x !== null) deepFreeze(x);
+    }
+    return;
+  }
+  for (const k in v) {
+    const x: unknown = (v as Record<string, unknown>)[k];
+    if (typeof x === 'object' && x !== null) deepFreeze(x);
+  }
 }
 
 /**

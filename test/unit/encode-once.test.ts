@@ -37,12 +37,14 @@ describe('capNames', () => {
     expect(capNames((1n << 41n) - 1n)).toHaveLength(41);
   });
 
-  it('hands out a fresh array each time: a caller changing one does not change the next answer', () => {
+  it('hands out one frozen array per mask: a caller cannot change what the next one gets', () => {
     const a = capNames(1n << 21n);
-    a.push('CAP_FORGED');
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(() => a.push('CAP_FORGED')).toThrow(TypeError);
     const b = capNames(1n << 21n);
+    expect(b).toBe(a);
     expect(b).toEqual(['CAP_SYS_ADMIN']);
-    expect(b).not.toBe(a);
+    expect(capNames(1n << 0n)).not.toBe(a);
   });
 });
 
