@@ -152,9 +152,13 @@ function readCapped(fd: number, shown: string, opts: SafeReadOptions): Buffer {
         out.copy(bigger, 0, 0, len);
         out = bigger;
       }
-      const n = fs.readSync(fd, out, len, out.length - len, null);
+      const want = out.length - len;
+      const n = fs.readSync(fd, out, len, want, null);
       if (n === 0) break;
       len += n;
+      // All that fstat counted, in one short read: the end, without a read to see it (a
+      // syscall of the five a file costs). A file that grew or shrank meanwhile reads on.
+      if (len === st.size && n < want) break;
     }
     if (len > opts.maxBytes) throw new MetaReadError(shown, 'too-large', `more than cap ${opts.maxBytes} bytes`);
     return out.subarray(0, len);

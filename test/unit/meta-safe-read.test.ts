@@ -1,5 +1,6 @@
 import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -90,6 +91,41 @@ describe('readFileUnder', () => {
     fs.writeFileSync(path.join(tmp, 'exact'), Buffer.alloc(100, 0x41));
     expect(readFileUnder(tmp, 'exact', { maxBytes: 100 }).length).toBe(100);
     expect(reasonOf(() => readFileUnder(tmp, 'exact', { maxBytes: 99 }))).toBe('too-large');
+  });
+
+  it('reads every size whole, across the first buffer and its growth (one read when fstat had the size right)', () => {
+    for (const n of [0, 1, 4095, 4096, 4097, 8193, 100_000]) {
+      const body = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) body[i] = (i * 31 + n) & 0xff;
+      fs.writeFileSync(path.join(tmp, `f${n}`), body);
+      expect(readFileUnder(tmp, `f${n}`, cap).equals(body)).toBe(true);
+    }
+  });
+
+  it('reads on past the size fstat gave when the file grew meanwhile (a writer appending to it)', () => {
+    const f = path.join(tmp, 'grows');
+    fs.writeFileSync(f, Buffer.alloc(5000, 0x61));
+    const grown = Buffer.concat([Buffer.alloc(5000, 0x61), Buffer.alloc(3000, 0x62)]);
+    // Grow the file right after the reader's fstat: the window the one-read shortcut must not close.
+    const cjs = createRequire(import.meta.url)('node:fs') as typeof fs;
+    const fstat = cjs.fstatSync;
+    let grew = false;
+    cjs.fstatSync = ((fd: number) => {
+      const st = fstat(fd);
+      if (!grew) {
+        grew = true;
+        fs.appendFileSync(f, Buffer.alloc(3000, 0x62));
+      }
+      return st;
+    }) as typeof fs.fstatSync;
+    syncBuiltinESMExports();
+    try {
+      expect(readFileUnder(tmp, 'grows', cap).equals(grown)).toBe(true);
+    } finally {
+      cjs.fstatSync = fstat;
+      syncBuiltinESMExports();
+    }
+    expect(grew).toBe(true);
   });
 
   it('caps by bytes read, not by the size stat reports (procfs files say 0)', () => {
