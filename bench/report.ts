@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LATENCY_TARGET, type Dist } from './latency';
-import { BENCH, quantile, type Summary } from './lib';
+import { BENCH, quantile, summarize, type Summary } from './lib';
 import type { VariantFigures } from './overhead';
 import { RULES_TARGET_NS } from './rules';
 import { MEMORY_TARGET_MB, THROUGHPUT_TARGET } from './scale';
@@ -244,6 +244,17 @@ function pipelineFigures(r: BenchReport): Figure[] {
         ...sumFig(m.rate),
         target: `> ${f0(THROUGHPUT_TARGET)} records/s`,
         met: m.rate.median > THROUGHPUT_TARGET,
+      });
+    }
+    const ba = sc.beforeAfter;
+    for (const m of ba?.mixes ?? []) {
+      const ratios = m.after.map((a, i) => a / m.before[i]!);
+      out.push({
+        id: `throughput.before-after.${m.name}`,
+        title: `pipeline throughput, ${m.name} mix, the code measured ÷ the tree at ${ba!.beforeCommit?.slice(0, 10) ?? ba!.beforeDir} (BENCH_PIPE_BEFORE), pair by pair of fresh processes`,
+        command: ba!.command,
+        unit: 'ratio of records per CPU-second',
+        ...sumFig(summarize(ratios)),
       });
     }
   }
@@ -566,6 +577,23 @@ function renderPipeline(r: BenchReport, L: string[]): void {
           .join(', ');
         L.push(
           `| ${m.name} | ${f0(m.records)} | ${kinds} | ${f0(m.eventsPerPass)} | ${sumCell(m.rate, f0)} | ${f0(m.wallRate.median)} | ${f0(m.eventsPerS.median)} | ${f3(m.encodeShare)} | ${Number.isFinite(m.encodeUsPerEvent) ? f2(m.encodeUsPerEvent) : '—'} |`,
+        );
+      }
+      L.push('');
+    }
+    const ba = sc.beforeAfter;
+    if (ba?.mixes.length) {
+      L.push('### Before and after', '');
+      L.push(
+        `Command: ${code(ba.command)} of the tree at ${ba.beforeCommit ? code(ba.beforeCommit.slice(0, 10)) : ba.beforeDir} (BENCH_PIPE_BEFORE, built) and of the code measured, in pairs of fresh processes, the order alternating (AB: before first). Each entry is one process's median records per CPU-second; after ÷ before is taken pair by pair.`,
+        '',
+        '| Mix | before, per process | after, per process | after ÷ before, per pair | median (range) |',
+        '|---|---|---|---|---|',
+      );
+      for (const m of ba.mixes) {
+        const ratios = m.after.map((a, i) => a / m.before[i]!);
+        L.push(
+          `| ${m.name} | ${m.before.map(f0).join(', ')} | ${m.after.map(f0).join(', ')} | ${ratios.map((x, i) => `${f3(x)} (${m.order[i]})`).join(', ')} | ${f3(quantile(ratios, 0.5))} (${f3(Math.min(...ratios))}–${f3(Math.max(...ratios))}) |`,
         );
       }
       L.push('');

@@ -28,6 +28,7 @@
  *   BENCH_LAG_SECONDS [30; quick 2]
  *   BENCH_IDLE_SECONDS [20; quick 0]
  *   BENCH_PIPE_REPS [15; quick 5], BENCH_PIPE_REP_MS [200; quick 100]  throughput and rules
+ *   BENCH_PIPE_BEFORE, BENCH_PIPE_PAIRS [5]  a built tree of an earlier commit: pipeline throughput before/after pairs
  *   BENCH_LOSS_RINGS [4096,8192,16384; quick 4096], BENCH_LOSS_ROUNDS [2; quick 1],
  *   BENCH_LOSS_SECONDS [2; quick 1], BENCH_LOSS_DRAIN_MS [1000]
  *   BENCH_LATENCY_STORM [1]           0: no samples under the busy-container storm
@@ -111,6 +112,13 @@ async function fromSnapshot(): Promise<number> {
   return new Promise((r) => child.on('exit', (code, sig) => r(code ?? (sig ? 130 : 1))));
 }
 
+/** The scale part's pairs: the GC A/B, and the throughput before/after (BENCH_PIPE_BEFORE, BENCH_PIPE_PAIRS). */
+const scalePairs = (quick: boolean) => ({
+  gcPairs: Math.round(envNum('BENCH_GC_PAIRS', quick ? 0 : 3)),
+  before: process.env.BENCH_PIPE_BEFORE,
+  beforePairs: Math.round(envNum('BENCH_PIPE_PAIRS', 5)),
+});
+
 async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {
     log('bench: needs root (BPF programs)');
@@ -170,7 +178,7 @@ async function main(): Promise<number> {
       full: !quick,
       reps,
       repMs,
-      gcPairs: Math.round(envNum('BENCH_GC_PAIRS', quick ? 0 : 3)),
+      ...scalePairs(quick),
       log,
     });
   }

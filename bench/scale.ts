@@ -14,7 +14,8 @@
  *   thread, records per CPU-second, over synthetic container lives and over
  *   the batches recorded by bench/decode.ts.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CODE, ROOT, track, exited, type Summary } from './lib';
 
@@ -30,6 +31,9 @@ export interface ScaleConfig {
   repMs: number;
   /** Pairs of the GC A/B (0: none). */
   gcPairs: number;
+  /** A built tree of an earlier commit (BENCH_PIPE_BEFORE): its throughput against this one's, in pairs. */
+  before?: string;
+  beforePairs?: number;
   log: (msg: string) => void;
 }
 
@@ -95,12 +99,25 @@ export interface GcAb {
   mixes: { name: string; tuned: number[]; v8Default: number[] }[];
 }
 
+/**
+ * The throughput mode of a built tree of an earlier commit (BENCH_PIPE_BEFORE) and of the code
+ * measured, in pairs of fresh processes, the order alternating: on a shared machine a process's
+ * speed varies from one to the next by more than a change, so the trees are compared pair by pair.
+ */
+export interface PipeBeforeAfter {
+  beforeDir: string;
+  beforeCommit?: string;
+  command: string;
+  mixes: { name: string; before: number[]; after: number[]; order: ('AB' | 'BA')[] }[];
+}
+
 export interface ScaleResult {
   command: string;
   runs: ScaleRun[];
   throughput: ThroughputMix[];
   throughputCommand: string;
   gcAb?: GcAb;
+  beforeAfter?: PipeBeforeAfter;
   errors: string[];
   wallS: number;
 }
@@ -115,8 +132,9 @@ export async function pipelineProc(
   gc = false,
   nodeFlags: string[] = [],
   env: Record<string, string> = {},
+  tree = CODE,
 ): Promise<unknown> {
-  const args = [...(gc ? ['--expose-gc'] : []), ...nodeFlags, join(CODE, 'dist', 'bench', 'pipeline-proc.js'), mode, JSON.stringify(cfg)];
+  const args = [...(gc ? ['--expose-gc'] : []), ...nodeFlags, join(tree, 'dist', 'bench', 'pipeline-proc.js'), mode, JSON.stringify(cfg)];
   const p = track(
     spawn(process.execPath, args, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }),
   );
@@ -210,6 +228,14 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
     res.errors.push(`throughput: ${(e as Error).message}`);
     cfg.log(`throughput failed: ${(e as Error).message}`);
   }
+  if (cfg.before) {
+    try {
+      res.beforeAfter = await beforeAfter(cfg.before, cfg);
+    } catch (e) {
+      res.errors.push(`before/after: ${(e as Error).message}`);
+      cfg.log(`before/after failed: ${(e as Error).message}`);
+    }
+  }
   if (cfg.gcPairs > 0) {
     try {
       res.gcAb = await gcAb(cfg);
@@ -219,6 +245,42 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
     }
   }
   res.wallS = (Date.now() - t0) / 1000;
+  return res;
+}
+
+async function beforeAfter(dir: string, cfg: ScaleConfig): Promise<PipeBeforeAfter> {
+  if (!existsSync(join(dir, 'dist', 'bench', 'pipeline-proc.js')))
+    throw new Error(`BENCH_PIPE_BEFORE=${dir}: no dist/bench/pipeline-proc.js there (build that tree first)`);
+  const rc = { reps: cfg.reps, repMs: cfg.repMs };
+  const res: PipeBeforeAfter = { beforeDir: dir, command: procCommand('throughput', rc), mixes: [] };
+  try {
+    res.beforeCommit = execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    // not a git tree: named by its directory
+  }
+  const pairs = cfg.beforePairs ?? 5;
+  for (let i = 0; i < pairs; i++) {
+    const order = i % 2 ? 'BA' : 'AB';
+    const got: Record<'before' | 'after', ThroughputMix[]> = { before: [], after: [] };
+    for (const who of order === 'AB' ? (['before', 'after'] as const) : (['after', 'before'] as const))
+      got[who] = (await pipelineProc('throughput', rc, false, [], {}, who === 'before' ? dir : CODE)) as ThroughputMix[];
+    // Mixes both trees ran (the recorded mix needs bench/out/batches.bin, shared through BENCH_ROOT).
+    for (const a of got.after) {
+      const b = got.before.find((x) => x.name === a.name);
+      if (!b) continue;
+      let m = res.mixes.find((x) => x.name === a.name);
+      if (!m) res.mixes.push((m = { name: a.name, before: [], after: [], order: [] }));
+      m.before.push(b.rate.median);
+      m.after.push(a.rate.median);
+      m.order.push(order);
+    }
+    cfg.log(
+      `before/after pair ${i + 1}/${pairs}: ${got.after.map((a) => `${a.name} ${Math.round(got.before.find((b) => b.name === a.name)?.rate.median ?? NaN)} → ${Math.round(a.rate.median)}`).join(', ')} records/CPU-s`,
+    );
+  }
   return res;
 }
 
