@@ -148,10 +148,15 @@ function hashBytes(buf: Buffer, start: number, end: number, salt: number): numbe
   return h >>> 0;
 }
 
+/** From this length a native slice and string compare beat a byte loop (an argv, a long path). */
+const NATIVE_COMPARE = 48;
+
 function sameBytes(hit: Cached | undefined, buf: Buffer, start: number, end: number): boolean {
   if (!hit || hit.src.length !== end - start) return false;
   const src = hit.src;
-  for (let i = 0, n = end - start; i < n; i++) if (src.charCodeAt(i) !== buf[start + i]) return false;
+  const n = end - start;
+  if (n >= NATIVE_COMPARE) return buf.toString('latin1', start, end) === src;
+  for (let i = 0; i < n; i++) if (src.charCodeAt(i) !== buf[start + i]) return false;
   return true;
 }
 

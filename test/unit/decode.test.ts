@@ -36,6 +36,25 @@ describe('decodeBatch', () => {
     expect([m.syscall, m.path0, m.path1, m.fstype]).toEqual(['mount', '/dev/sda1', '/mnt/host', 'ext4']);
   });
 
+  it('tells apart argv its cache hashes alike (same length and ends, a middle that differs)', () => {
+    // The cache hashes a run's length, first 48 and last 16 bytes, and checks a hit against the
+    // bytes (a loop below 48 bytes, a native compare from there): each pair collides by construction.
+    for (const n of [100, 200, 1000]) {
+      const a = 'a'.repeat(n);
+      const b = `${'a'.repeat(n / 2)}b${'a'.repeat(n / 2 - 1)}`;
+      const first = decodeBatch(execRecord(task(), '/bin/tool', ['tool', a])).records[0] as ExecRecord;
+      const second = decodeBatch(execRecord(task(), '/bin/tool', ['tool', b])).records[0] as ExecRecord;
+      const again = decodeBatch(execRecord(task(), '/bin/tool', ['tool', a])).records[0] as ExecRecord;
+      expect(first.argv).toEqual(['tool', a]);
+      expect(second.argv).toEqual(['tool', b]);
+      expect(again.argv).toEqual(['tool', a]);
+    }
+    // Short runs, checked by the loop: a one-byte difference.
+    const x = decodeBatch(execRecord(task(), '/bin/ab', ['ab'])).records[0] as ExecRecord;
+    const y = decodeBatch(execRecord(task(), '/bin/ac', ['ac'])).records[0] as ExecRecord;
+    expect([x.filename, x.argv, y.filename, y.argv]).toEqual(['/bin/ab', ['ab'], '/bin/ac', ['ac']]);
+  });
+
   it('keeps a truncated last argument and the truncation flag', () => {
     const long = 'x'.repeat(2000);
     const { records } = decodeBatch(execRecord(task(), '/bin/echo', ['echo', long], true));
