@@ -473,3 +473,12 @@ export function ensureTracefs(log: (m: string) => void): () => void {
   process.on('exit', undo);
   return undo;
 }
+
+/** The commit checked out in a tree given for a before/after comparison; undefined when it is no git tree. */
+export function treeCommit(dir: string): string | undefined {
+  try {
+    return execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}

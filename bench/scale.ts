@@ -14,10 +14,10 @@
  *   thread, records per CPU-second, over synthetic container lives and over
  *   the batches recorded by bench/decode.ts.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CODE, ROOT, track, exited, type Summary } from './lib';
+import { CODE, ROOT, track, exited, treeCommit, type Summary } from './lib';
 
 export interface ScaleConfig {
   containers: number;
@@ -252,15 +252,7 @@ async function beforeAfter(dir: string, cfg: ScaleConfig): Promise<PipeBeforeAft
   if (!existsSync(join(dir, 'dist', 'bench', 'pipeline-proc.js')))
     throw new Error(`BENCH_PIPE_BEFORE=${dir}: no dist/bench/pipeline-proc.js there (build that tree first)`);
   const rc = { reps: cfg.reps, repMs: cfg.repMs };
-  const res: PipeBeforeAfter = { beforeDir: dir, command: procCommand('throughput', rc), mixes: [] };
-  try {
-    res.beforeCommit = execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-  } catch {
-    // not a git tree: named by its directory
-  }
+  const res: PipeBeforeAfter = { beforeDir: dir, beforeCommit: treeCommit(dir), command: procCommand('throughput', rc), mixes: [] };
   const pairs = cfg.beforePairs ?? 5;
   for (let i = 0; i < pairs; i++) {
     const order = i % 2 ? 'BA' : 'AB';

@@ -8,10 +8,10 @@
  * The events are synthetic (test/support/events.ts), all of one size; the figures are rates of
  * the shipping path, not of the kernel or the pipeline.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CODE, exited, OUT, ROOT, track } from './lib';
+import { CODE, exited, OUT, ROOT, track, treeCommit } from './lib';
 import type { FleetRun } from './fleet';
 
 export interface ShipOutput {
@@ -75,15 +75,7 @@ async function deliverySinks(tree: string, events: number, json: string): Promis
  * the order alternating; the gRPC rows compared.
  */
 async function grpcBeforeAfter(dir: string, events: number, pairs: number, log: (m: string) => void): Promise<GrpcBeforeAfter> {
-  const res: GrpcBeforeAfter = { beforeDir: dir, events, pairs: [], ratios: [] };
-  try {
-    res.beforeCommit = execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-  } catch {
-    /* not a git tree */
-  }
+  const res: GrpcBeforeAfter = { beforeDir: dir, beforeCommit: treeCommit(dir), events, pairs: [], ratios: [] };
   const json = join(OUT, 'ship-pair.json');
   const grpc = (rows: SinkRow[]) => rows.find((r) => r.sink.startsWith('grpc'))?.eventsPerS ?? NaN;
   for (let i = 0; i < pairs; i++) {
