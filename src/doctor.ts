@@ -102,6 +102,10 @@ export function explainStartError(err: unknown): string {
   const base = e.message.split('\n')[0];
   // The verifier's refusal comes back as EACCES or EINVAL with libbpf naming the program.
   const prog = /prog '(\w+)': (?:BPF program load failed|failed to load)/.exec(e.message)?.[1];
+  // The verifier gives up with EAGAIN when a signal is pending, and libbpf retries only a few
+  // times: not a refusal of the program.
+  if (e.stage === 'load' && errno === 11)
+    return `${base}: the kernel's verifier was interrupted by signals while checking ${prog ? `program ${prog}` : 'a program'} (EAGAIN, after libbpf's retries): something sends the sensor signals at a high rate (a profiler's SIGPROF, as with node --cpu-prof); start it again without`;
   if (e.stage === 'load' && prog)
     return `${base}: the kernel's verifier rejected program ${prog} (CTRWATCH_LOG=debug prints its log; please report it with \`uname -r\`)`;
   if (errno === 1 || errno === 13)

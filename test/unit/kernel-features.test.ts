@@ -124,4 +124,19 @@ describe('a failed load, in one line', () => {
     const perm = explainStartError(new SensorStartError('BPF load failed: Operation not permitted', 'load', { errno: 1 }));
     expect(perm).toMatch(/run as root/);
   });
+
+  it('says the verifier was interrupted, not that it rejected the program, on EAGAIN', async () => {
+    const { explainStartError } = await import('../../src/doctor');
+    const { SensorStartError } = await import('../../src/kernel/sensor');
+    const err = new SensorStartError(
+      "BPF load failed: Resource temporarily unavailable\n  libbpf: prog 'cw_fork': failed to load: -11",
+      'load',
+      {
+        errno: 11,
+      },
+    );
+    const line = explainStartError(err);
+    expect(line).toMatch(/interrupted by signals while checking program cw_fork/);
+    expect(line).not.toMatch(/rejected/);
+  });
 });
