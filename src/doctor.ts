@@ -105,7 +105,7 @@ export function explainStartError(err: unknown): string {
   // The verifier gives up with EAGAIN when a signal is pending, and libbpf retries only a few
   // times: not a refusal of the program.
   if (e.stage === 'load' && errno === 11)
-    return `${base}: the kernel's verifier was interrupted by signals while checking ${prog ? `program ${prog}` : 'a program'} (EAGAIN, after libbpf's retries): something sends the sensor signals at a high rate (a profiler's SIGPROF, as with node --cpu-prof); start it again without`;
+    return `${base}: the kernel's verifier was interrupted by signals while checking ${prog ? `program ${prog}` : 'a program'} (EAGAIN, after libbpf's retries): something sends the sensor signals at a high rate (a profiler's SIGPROF, as with node --cpu-prof): stop that and start it again`;
   if (e.stage === 'load' && prog)
     return `${base}: the kernel's verifier rejected program ${prog} (CTRWATCH_LOG=debug prints its log; please report it with \`uname -r\`)`;
   if (errno === 1 || errno === 13)
