@@ -36,6 +36,8 @@ function name(f: { scenario: string; variant: string }): string {
 const MIN_QUIET = 5;
 
 const distFig = (d: Dist) => ({ rounds: d.n, median: d.p50, q1: d.q1, q3: d.q3, p99: d.p99 });
+/** After ÷ before, pair by pair, of a before/after mix (BENCH_PIPE_BEFORE). */
+const pairRatios = (m: { before: number[]; after: number[] }) => m.after.map((a, i) => a / m.before[i]!);
 const sumFig = (x: Summary) => ({ rounds: x.n, median: x.median, q1: x.q1, q3: x.q3 });
 const single = (v: number, n: number) => ({ rounds: n, median: v, q1: NaN, q3: NaN });
 
@@ -248,7 +250,7 @@ function pipelineFigures(r: BenchReport): Figure[] {
     }
     const ba = sc.beforeAfter;
     for (const m of ba?.mixes ?? []) {
-      const ratios = m.after.map((a, i) => a / m.before[i]!);
+      const ratios = pairRatios(m);
       out.push({
         id: `throughput.before-after.${m.name}`,
         title: `pipeline throughput, ${m.name} mix, the code measured ÷ the tree at ${ba!.beforeCommit?.slice(0, 10) ?? ba!.beforeDir} (BENCH_PIPE_BEFORE), pair by pair of fresh processes`,
@@ -591,7 +593,7 @@ function renderPipeline(r: BenchReport, L: string[]): void {
         '|---|---|---|---|---|',
       );
       for (const m of ba.mixes) {
-        const ratios = m.after.map((a, i) => a / m.before[i]!);
+        const ratios = pairRatios(m);
         L.push(
           `| ${m.name} | ${m.before.map(f0).join(', ')} | ${m.after.map(f0).join(', ')} | ${ratios.map((x, i) => `${f3(x)} (${m.order[i]})`).join(', ')} | ${f3(quantile(ratios, 0.5))} (${f3(Math.min(...ratios))}–${f3(Math.max(...ratios))}) |`,
         );

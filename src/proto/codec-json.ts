@@ -62,8 +62,6 @@ export class JsonOut {
   }
 }
 
-const keyOf = (f: FieldPlan): Buffer => f.jsonKey;
-
 /** An enum value's `"NAME"`; undefined for a number the enum does not name. */
 function quotedName(f: FieldPlan, n: number): Buffer | undefined {
   if (n >= 0 && n < f.jsonNames!.length) return f.jsonNames![n];
@@ -196,7 +194,7 @@ function writeMessage(r: In, plan: TypePlan, end: number, o: JsonOut): void {
     if (f.repeated) {
       if (!open) {
         if (wrote) o.byte(44);
-        o.bytes(keyOf(f));
+        o.bytes(f.jsonKey);
         o.byte(91);
       } else o.byte(44);
       writeRepeated(r, plan, f, wt, o);
@@ -208,7 +206,7 @@ function writeMessage(r: In, plan: TypePlan, end: number, o: JsonOut): void {
     if (f.kind === 'message') {
       const e = r.bytesEnd();
       if (wrote) o.byte(44);
-      o.bytes(keyOf(f));
+      o.bytes(f.jsonKey);
       writeMessage(r, f.sub!, e, o);
       if (r.pos !== e) r.fail('message overran');
       wrote = true;
@@ -216,7 +214,7 @@ function writeMessage(r: In, plan: TypePlan, end: number, o: JsonOut): void {
     }
     const mark = o.pos;
     if (wrote) o.byte(44);
-    if (writeScalar(r, f, o, f.oneof !== undefined, keyOf(f))) wrote = true;
+    if (writeScalar(r, f, o, f.oneof !== undefined, f.jsonKey)) wrote = true;
     else o.pos = mark;
   }
   if (open) o.byte(93);
