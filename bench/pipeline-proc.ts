@@ -23,7 +23,8 @@ import type { Detector } from '../src/detect/detector';
 import { DEFAULT_POLICY } from '../src/detect/policy';
 import { Pipeline } from '../src/pipeline';
 import { trimCHeap } from '../src/malloc-trim';
-import { tuneGc, tuneHeapForSize } from '../src/heap-tuning';
+import { tuneGc, tuneHeapForSize, QuietHeap } from '../src/heap-tuning';
+import { upkeep, type UpkeepSteps } from '../src/upkeep';
 import { compileEventCodec, JsonOut, type JsonHead } from '../src/proto/codec';
 import { loadEventSchema } from '../src/proto/schema';
 import { loadBatches } from './decode';
@@ -221,8 +222,20 @@ function checkIn(synthPid: { next: number }, init: number, nsBase: number, cgrou
   ];
 }
 
-/** run.ts (data-path.ts) sweeps every 5 s, then trims the C heap. */
+/** run.ts (data-path.ts) runs its upkeep every 5 s (src/upkeep.ts). */
 const SWEEP_S = 5;
+
+/**
+ * ctrwatch run's upkeep steps, without the /proc prune (the pids are synthetic).
+ * PIPELINE_TRIM=0: no C heap trim; PIPELINE_QUIET=0: no heap given back when quiet (the A/Bs).
+ */
+function benchUpkeep(): UpkeepSteps {
+  return {
+    prune: false,
+    quiet: process.env.PIPELINE_QUIET === '0' ? undefined : new QuietHeap(),
+    trim: process.env.PIPELINE_TRIM === '0' ? undefined : trimCHeap,
+  };
+}
 
 /** Memory as the running sensor has it (no forced collection), one sample a call. */
 function memorySamples() {
@@ -240,18 +253,15 @@ function memorySamples() {
 }
 
 /**
- * After the steady phase, no records at all, still sweeping (and trimming) every 5 s as run.ts
- * does; before the /proc prune, which would empty the table of synthetic pids. What V8 gives back
- * by itself once the load stops (its memory reducer): the last sample, and the lowest.
+ * After the steady phase, no records at all, the upkeep still running every 5 s as in run.ts;
+ * before the /proc prune, which would empty the table of synthetic pids. What the heaps give
+ * back once the load stops: the last sample, and the lowest.
  */
-async function idlePhase(p: Pipeline, seconds: number, trim: boolean) {
+async function idlePhase(p: Pipeline, seconds: number, steps: UpkeepSteps) {
   const { rss, heapTotal, sample } = memorySamples();
   for (let sec = 1; sec <= seconds; sec++) {
     await new Promise((r) => setTimeout(r, 1000));
-    if (sec % SWEEP_S === 0) {
-      p.sweep(undefined, false);
-      if (trim) trimCHeap();
-    }
+    if (sec % SWEEP_S === 0) upkeep(p, steps);
     sample();
   }
   if (!rss.length) return undefined;
@@ -318,8 +328,7 @@ async function scale(cfg: ScaleConfig, tmp: string) {
   const sweepMs: number[] = [];
   const { rss, heapTotal, sample } = memorySamples(); // once a second
   const sweepEvery = SWEEP_S * 100; // in 10 ms ticks
-  // PIPELINE_TRIM=0: no trim after the sweeps (the A/B)
-  const trim = process.env.PIPELINE_TRIM !== '0';
+  const steps = benchUpkeep();
   const cs = process.cpuUsage();
   h.enable();
   await new Promise<void>((resolve) => {
@@ -332,8 +341,7 @@ async function scale(cfg: ScaleConfig, tmp: string) {
       if (k % sweepEvery === sweepEvery - 1 || (ticks < sweepEvery && k === Math.floor(ticks / 2))) {
         // Without the /proc prune: the synthetic pids are in no /proc (measured once, below).
         const s2 = process.hrtime.bigint();
-        p.sweep(undefined, false);
-        if (trim) trimCHeap();
+        upkeep(p, steps);
         sweepMs.push(Number(process.hrtime.bigint() - s2) / 1e6);
       }
       if (k % 100 === 99) sample();
@@ -352,7 +360,7 @@ async function scale(cfg: ScaleConfig, tmp: string) {
     meanMs: h.mean / 1e6,
     samples: h.count,
   };
-  const idle = await idlePhase(p, cfg.idleSeconds ?? 0, trim);
+  const idle = await idlePhase(p, cfg.idleSeconds ?? 0, steps);
   // run.ts also prunes processes gone from /proc (an existsSync each, a bounded step a sweep): one step.
   const procsBeforePrune = p.stats().processes;
   const s3 = process.hrtime.bigint();
@@ -382,6 +390,8 @@ async function scale(cfg: ScaleConfig, tmp: string) {
       samples: rss.length,
     },
     idle,
+    /** Full collections the upkeep made while quiet (src/heap-tuning.ts QuietHeap). */
+    quietCollections: steps.quiet?.collections ?? 0,
     lag,
     sweepMs: quantile(sweepMs, 0.5),
     pruneMs,

@@ -189,7 +189,8 @@ function pipelineFigures(r: BenchReport): Figure[] {
   const sc = r.scale;
   if (sc) {
     for (const x of sc.runs.filter(
-      (y) => !['containers-only', 'optimize-for-size', 'small-heap', 'no-trim'].includes(y.name) && !y.name.startsWith('curve-'),
+      (y) =>
+        !['containers-only', 'optimize-for-size', 'small-heap', 'no-trim', 'no-quiet-gc'].includes(y.name) && !y.name.startsWith('curve-'),
     )) {
       out.push({
         id: `scale.rss.${x.name}`,
@@ -216,7 +217,7 @@ function pipelineFigures(r: BenchReport): Figure[] {
     if (d?.idle) {
       out.push({
         id: 'scale.rss-idle.default',
-        title: `pipeline resident memory ${f0(d.idle.seconds)} s after the steady mix stopped, the default run (no records, sweeps go on, no forced collection)`,
+        title: `pipeline resident memory ${f0(d.idle.seconds)} s after the steady mix stopped, the default run (no records; the upkeep goes on: sweeps, the heap given back when quiet, the C heap's trim)`,
         command: 'as above',
         unit: 'MB RSS',
         ...single(d.idle.rssMb, 1),
@@ -534,7 +535,7 @@ function renderPipeline(r: BenchReport, L: string[]): void {
   if (sc) {
     L.push('## Pipeline at scale', '');
     L.push(
-      `Command: ${code(sc.command)} (each run a fresh process; "RSS after the build": after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = the hub's protobuf encoding then the stdout sink's JSON line written into its batch buffer, as ctrwatch run with its default output): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with a sweep every 5 s as \`ctrwatch run\` does, each batch made just before it is fed and dropped after (the input is not the pipeline's memory); memory sampled once a second without forced GCs (median, max); event-loop lag from monitorEventLoopDelay. In the default, small-heap and no-trim runs, then ${sc.runs[0]?.config.idleSeconds ?? 0} s with no records (sweeps go on): RSS at the end of it. Last, the sweep with the bounded /proc prune step that \`ctrwatch run\` does every sweep.`,
+      `Command: ${code(sc.command)} (each run a fresh process; "RSS after the build": after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = the hub's protobuf encoding then the stdout sink's JSON line written into its batch buffer, as ctrwatch run with its default output): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with the upkeep every 5 s as \`ctrwatch run\` does (src/upkeep.ts), each batch made just before it is fed and dropped after (the input is not the pipeline's memory); memory sampled once a second without forced GCs (median, max); event-loop lag from monitorEventLoopDelay. In the default, small-heap, no-trim and no-quiet-gc runs, then ${sc.runs[0]?.config.idleSeconds ?? 0} s with no records (the upkeep goes on: sweep, the heap given back when quiet, C heap trim): RSS at the end of it. Last, the sweep with the bounded /proc prune step that \`ctrwatch run\` does every sweep.`,
       '',
     );
     L.push(

@@ -23,7 +23,7 @@ export interface ScaleConfig {
   containers: number;
   inside: number;
   lagSeconds: number;
-  /** Seconds without records after the steady phase, in the default, small-heap and no-trim runs (0: none). */
+  /** Seconds without records after the steady phase, in the default, small-heap, no-trim and no-quiet-gc runs (0: none). */
   idleSeconds: number;
   /** Also the runs with every process kept and with containers alone. */
   full: boolean;
@@ -63,6 +63,8 @@ export interface ScaleRun {
   };
   /** After the steady phase, no records for that long (sweeps go on): the last sample, and the lowest. */
   idle?: { seconds: number; rssMb: number; heapTotalMb: number; rssMbMin: number };
+  /** Full collections the upkeep made while quiet (absent in reports before it made any). */
+  quietCollections?: number;
   lag: { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number; samples: number };
   sweepMs: number;
   pruneMs: number;
@@ -179,6 +181,12 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
         description: `the default run without the C heap's trim after each sweep (src/malloc-trim.ts trimCHeap; bench only: PIPELINE_TRIM=0)`,
         c: { ...base, idleSeconds: cfg.idleSeconds },
         env: { PIPELINE_TRIM: '0' },
+      },
+      {
+        name: 'no-quiet-gc',
+        description: `the default run without the heap given back when quiet (src/heap-tuning.ts QuietHeap; bench only: PIPELINE_QUIET=0)`,
+        c: { ...base, idleSeconds: cfg.idleSeconds },
+        env: { PIPELINE_QUIET: '0' },
       },
       {
         name: 'containers-only',

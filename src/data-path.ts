@@ -16,12 +16,12 @@ import { EventStamper } from './events';
 import { KernelSensor } from './kernel/sensor';
 import { procIo, RuntimeSockets, scanRuntimeSockets } from './container/runtime-sockets';
 import { DEFAULT_POLICY } from './detect/policy';
-import { trimCHeap } from './malloc-trim';
 import { loadBinding } from './native';
 import { sensorVersion } from './paths';
 import { Pipeline, type PipelineOptions } from './pipeline';
 import { startSinks, type SinkFlags } from './sinks';
 import { countersFrom, SensorMetrics, startStatsTicker } from './telemetry';
+import { runUpkeep } from './upkeep';
 
 export interface DataPathOptions {
   logger: Logger;
@@ -91,7 +91,7 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
     log.info({ existing: n, outputs: o.sinks.outputs.length ? o.sinks.outputs : ['stdout'] }, 'sensor ready');
     stopTimers = every([
       [() => runtimeSockets.refresh(), 10_000],
-      [() => upkeep(pipeline), 5000],
+      [runUpkeep(pipeline), 5000],
     ]);
     ticker = startStatsTicker({ intervalMs: o.sinks.statsIntervalMs, hub, read: counters, emit: (e) => hub.publish(stamp.stamp(e)) });
   } catch (err) {
@@ -116,12 +116,6 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
 /** What the pipeline asks of the kernel side: follow older processes, kill for a containment policy, fill the containment maps. */
 function kernelHands(kernel: KernelSensor): Pick<PipelineOptions, 'follow' | 'kill' | 'contain' | 'tokens'> {
   return { follow: (l) => kernel.follow(l), kill: (pid, start) => loadBinding().killProcess(pid, start), contain: kernel, tokens: kernel };
-}
-
-/** `ctrwatch run`'s 5-second upkeep: the pipeline's sweep (with the /proc prune step), then the C heap's trim. */
-export function upkeep(pipeline: Pick<Pipeline, 'sweep'>, trim: () => boolean = trimCHeap): void {
-  pipeline.sweep(undefined, true);
-  trim();
 }
 
 /** Runs each task every so many ms (timers that do not keep the process alive); returns their stop. */

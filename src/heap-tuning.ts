@@ -1,4 +1,4 @@
-// How `ctrwatch run` tunes V8's garbage collector. Both are set at run time because `ctrwatch`
+// How `ctrwatch run` tunes V8's garbage collector. All of it is set at run time because `ctrwatch`
 // starts as a plain `node` script or as the single executable, where node's own command line is
 // not ours to give; the collector reads these flags whenever it runs.
 //
@@ -20,7 +20,9 @@
 // nodes, not the default. Narrower flags settable at run time (--semi-space-growth-factor=1,
 // --heap-growing-percent) cost as much CPU.
 
+import { performance } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 const PRETENURING = 'allocation-site-pretenuring';
 
@@ -45,11 +47,115 @@ export function tuneGc(execArgv: readonly string[] = process.execArgv): boolean 
   return true;
 }
 
+const SIZE = 'optimize-for-size';
 let sizeDone = false;
 
 /** Once, before the sensor builds its tables. */
 export function tuneHeapForSize(): void {
   if (sizeDone) return;
   sizeDone = true;
-  v8.setFlagsFromString('--optimize-for-size');
+  v8.setFlagsFromString(`--${SIZE}`);
+}
+
+// Always (QuietHeap, at each upkeep): the heap given back once the sensor is quiet. Under load V8
+// grows the young generation to 32 MB and fills the old one with garbage it collects only when
+// more is allocated; an idle sensor allocates too little for either, so a node that had a burst
+// kept its RSS of the burst for good: 200 MB at 10,000 containers where 48 MB were live
+// (bench/pipeline-proc.ts scale, the idle time). So while records are few, each upkeep makes a
+// full collection with V8 optimizing for size, as --small-heap's collections do: it compacts the
+// old generation, and V8 shrinks the young one at such a collection once it has seen a few
+// seconds of little allocation (at the 2nd to the 4th, 5 s apart, in the bench). Each costs its
+// pause, 50-65 ms there, and they stop once the young generation is small.
+
+type Gc = () => void;
+
+/** V8's own gc(): node's if it was started with --expose-gc, else one made in a context of its own. */
+function collector(): Gc {
+  const g = (globalThis as { gc?: unknown }).gc;
+  if (typeof g === 'function') return g as Gc;
+  // The flag is read when a context is made: on for that one context only, so that no other
+  // code gets a gc() it did not ask for.
+  v8.setFlagsFromString('--expose-gc');
+  try {
+    return runInNewContext('gc') as Gc;
+  } finally {
+    v8.setFlagsFromString('--no-expose-gc');
+  }
+}
+
+/** Whether node's command line turned this V8 flag on (its last word on it). */
+function flagOn(flag: string, execArgv: readonly string[]): boolean {
+  let on = false;
+  for (const a of execArgv) if (flagGiven(flag, [a])) on = !/^--?no-?/.test(a.replace(/_/g, '-')) && !/=false$/.test(a);
+  return on;
+}
+
+/** A full collection made while V8 optimizes for size; its flag as it was after. */
+function compactingCollection(execArgv: readonly string[]): () => void {
+  let gc: Gc | undefined;
+  return () => {
+    gc ??= collector();
+    const already = sizeDone || flagOn(SIZE, execArgv);
+    if (!already) v8.setFlagsFromString(`--${SIZE}`);
+    try {
+      gc();
+    } finally {
+      if (!already) v8.setFlagsFromString(`--no-${SIZE}`);
+    }
+  };
+}
+
+/** Below this many records a second since the last upkeep the sensor is quiet. */
+export const QUIET_RECORDS_PER_S = 1000;
+/** A young generation at most this big was given back already (V8 starts it at 1-2 MB). */
+export const YOUNG_SMALL_BYTES = 4 << 20;
+/** Collections at most in one quiet time (half a minute of upkeeps), however V8 answers them. */
+export const QUIET_COLLECTIONS_MAX = 6;
+
+export interface QuietHeapHooks {
+  /** The young generation's committed bytes. */
+  youngBytes: () => number;
+  /** The full collection that gives memory back. */
+  collect: () => void;
+  nowMs: () => number;
+}
+
+const v8Hooks = (execArgv: readonly string[]): QuietHeapHooks => ({
+  youngBytes: () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0,
+  collect: compactingCollection(execArgv),
+  nowMs: () => performance.now(),
+});
+
+export class QuietHeap {
+  private records = -1;
+  private at = 0;
+  private inQuiet = 0;
+  /** Collections it made. */
+  collections = 0;
+
+  constructor(private readonly hooks: QuietHeapHooks = v8Hooks(process.execArgv)) {}
+
+  /**
+   * At each upkeep, with the pipeline's record count so far. When fewer than QUIET_RECORDS_PER_S
+   * came since the last call and the young generation is still grown (V8 shrinks it at a
+   * collection optimizing for size): a collection, at most QUIET_COLLECTIONS_MAX until the
+   * records come faster again. True when it collected.
+   */
+  tick(records: number): boolean {
+    const now = this.hooks.nowMs();
+    const first = this.records < 0;
+    const rate = ((records - this.records) * 1000) / Math.max(1, now - this.at);
+    this.records = records;
+    this.at = now;
+    if (first) return false;
+    if (rate >= QUIET_RECORDS_PER_S) {
+      this.inQuiet = 0;
+      return false;
+    }
+    if (this.inQuiet >= QUIET_COLLECTIONS_MAX || this.hooks.youngBytes() <= YOUNG_SMALL_BYTES) return false;
+    this.inQuiet++;
+    this.hooks.collect();
+    this.collections++;
+    return true;
+  }
 }

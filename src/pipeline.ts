@@ -264,6 +264,11 @@ export class Pipeline {
     }
   }
 
+  /** Records seen so far. */
+  recordCount(): number {
+    return this.records;
+  }
+
   stats(): {
     records: number;
     events: number;

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { transformSync } from 'esbuild';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli';
-import { upkeep } from '../../src/data-path';
-import { flagGiven } from '../../src/heap-tuning';
+import { flagGiven, QUIET_COLLECTIONS_MAX, QUIET_RECORDS_PER_S, QuietHeap, YOUNG_SMALL_BYTES } from '../../src/heap-tuning';
 import { trimCHeap } from '../../src/malloc-trim';
+import { upkeep } from '../../src/upkeep';
 
 // What --small-heap relies on: V8 reads --optimize-for-size when its collector runs, so setting
 // it after start (as src/heap-tuning.ts does) still shrinks the committed heap. A child node
@@ -65,9 +65,14 @@ const after = pretenured((i) => ({ x: i, y: i + 1, z: null }));
 process.stdout.write(JSON.stringify({ before, set, after }));
 `;
 
-function pretenuring(nodeFlags: string[]): { before: boolean; set: boolean; after: boolean } {
+/** A child's script with src/heap-tuning.ts's exports in scope (transpiled here: it needs node: modules only). */
+function withHeapTuning(names: string, script: string): string {
   const mod = transformSync(readFileSync(join(__dirname, '../../src/heap-tuning.ts'), 'utf8'), { loader: 'ts', format: 'cjs' }).code;
-  const code = `const { tuneGc } = (() => {\nconst module = { exports: {} }, exports = module.exports;\n${mod}\nreturn module.exports;\n})();\n${PRETENURE_CHILD}`;
+  return `const { ${names} } = (() => {\nconst module = { exports: {} }, exports = module.exports;\n${mod}\nreturn module.exports;\n})();\n${script}`;
+}
+
+function pretenuring(nodeFlags: string[]): { before: boolean; set: boolean; after: boolean } {
+  const code = withHeapTuning('tuneGc', PRETENURE_CHILD);
   const r = spawnSync(process.execPath, ['--max-semi-space-size=1', ...nodeFlags, '-e', code], { encoding: 'utf8', timeout: 60_000 });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as { before: boolean; set: boolean; after: boolean };
@@ -117,13 +122,18 @@ describe('ctrwatch run --small-heap', () => {
 });
 
 describe("ctrwatch run's upkeep", () => {
-  it('sweeps with the /proc prune, then trims the C heap, each time', () => {
+  it('sweeps with the /proc prune, gives the quiet heap its count, then trims the C heap, each time', () => {
     const calls: string[] = [];
-    const pipeline = { sweep: (_now?: bigint, prune?: boolean) => void calls.push(`sweep prune=${prune}`) };
+    let records = 0;
+    const pipeline = {
+      sweep: (_now?: bigint, prune?: boolean) => void calls.push(`sweep prune=${prune}`),
+      recordCount: () => (records += 7),
+    };
+    const quiet = { tick: (n: number) => (calls.push(`quiet ${n}`), false) } as unknown as QuietHeap;
     const trim = () => (calls.push('trim'), true);
-    upkeep(pipeline, trim);
-    upkeep(pipeline, trim);
-    expect(calls).toEqual(['sweep prune=true', 'trim', 'sweep prune=true', 'trim']);
+    upkeep(pipeline, { prune: true, quiet, trim });
+    upkeep(pipeline, { prune: false, quiet, trim });
+    expect(calls).toEqual(['sweep prune=true', 'quiet 7', 'trim', 'sweep prune=false', 'quiet 14', 'trim']);
   });
 
   it('trims through the addon by default', () => {
@@ -131,4 +141,86 @@ describe("ctrwatch run's upkeep", () => {
     expect(trimCHeap(binding)).toBe(false);
     expect(binding.trimMalloc).toHaveBeenCalledTimes(1);
   });
+});
+
+describe('the heap given back when quiet (QuietHeap)', () => {
+  function fake(youngBytes: number) {
+    const t = { now: 0, young: youngBytes, collected: 0 };
+    const q = new QuietHeap({ nowMs: () => t.now, youngBytes: () => t.young, collect: () => void t.collected++ });
+    return { t, q };
+  }
+
+  it('collects only after a quiet interval, and only while the young generation is grown', () => {
+    const { t, q } = fake(32 << 20);
+    expect(q.tick(1_000_000)).toBe(false); // the first call only starts the count
+    t.now += 5000;
+    expect(q.tick(1_000_000 + 5 * QUIET_RECORDS_PER_S)).toBe(false); // at the threshold: busy
+    t.now += 5000;
+    expect(q.tick(1_000_000 + 10 * QUIET_RECORDS_PER_S - 5)).toBe(true); // just under it
+    t.now += 5000;
+    t.young = YOUNG_SMALL_BYTES;
+    expect(q.tick(1_000_000 + 10 * QUIET_RECORDS_PER_S)).toBe(false); // given back already
+    t.young = YOUNG_SMALL_BYTES + 1;
+    t.now += 5000;
+    expect(q.tick(1_000_000 + 10 * QUIET_RECORDS_PER_S)).toBe(true);
+    expect([t.collected, q.collections]).toEqual([2, 2]);
+  });
+
+  it('counts the rate over the time since the last call, however long', () => {
+    const { t, q } = fake(32 << 20);
+    q.tick(0);
+    t.now += 60_000; // a late timer: 30,000 records in a minute is quiet
+    expect(q.tick(30_000)).toBe(true);
+    t.now += 1000; // the same count in one second is not
+    expect(q.tick(60_000)).toBe(false);
+  });
+
+  it('collects at most QUIET_COLLECTIONS_MAX times in one quiet time, again after a busy one', () => {
+    const { t, q } = fake(32 << 20); // a V8 that never shrinks it
+    q.tick(0);
+    const quiet = () => Array.from({ length: 10 }, () => ((t.now += 5000), q.tick(0))).filter(Boolean).length;
+    expect(quiet()).toBe(QUIET_COLLECTIONS_MAX);
+    t.now += 5000;
+    expect(q.tick(1_000_000)).toBe(false); // busy
+    expect(quiet()).toBe(QUIET_COLLECTIONS_MAX);
+    expect(t.collected).toBe(2 * QUIET_COLLECTIONS_MAX);
+  });
+
+  // V8 itself: a child grows its young generation and fills its old one with objects that then
+  // die (as a burst of records does), then allocates little; the upkeep's ticks, 2.5 s apart,
+  // collect until the young generation is given back (V8 shrinks it at a collection once it has
+  // allocated little for a few seconds: ticks a second apart did not). node is not started with --expose-gc: the
+  // collection comes through QuietHeap's own gc(), which leaves no gc() in the global scope.
+  const QUIET_CHILD = `
+const v8 = require('node:v8');
+const space = (n) => v8.getHeapSpaceStatistics().find((s) => s.space_name === n).space_size;
+let keep = [];
+for (let i = 0; i < 3000000; i++) { const o = { i, s: 'x' + i }; if (i % 10 === 0) keep.push(o); }
+keep = null;
+const grown = space('new_space'), oldBefore = space('old_space');
+const q = new QuietHeap();
+q.tick(0);
+const busy = q.tick(100000000);
+let ticks = 0;
+const timer = setInterval(() => {
+  q.tick(100000000);
+  if (space('new_space') <= 4 << 20 || ++ticks >= 8) {
+    clearInterval(timer);
+    process.stdout.write(JSON.stringify({ grown, busy, after: space('new_space'), oldBefore, oldAfter: space('old_space'), collections: q.collections, gcGlobal: typeof globalThis.gc }));
+  }
+}, 2500);
+`;
+
+  it("makes V8 give back the young generation and the old one's garbage once the node is quiet", () => {
+    const r = spawnSync(process.execPath, ['-e', withHeapTuning('QuietHeap', QUIET_CHILD)], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as Record<string, number | boolean | string>;
+    expect(out.grown).toBeGreaterThan(16 << 20);
+    expect(out.busy).toBe(false);
+    expect(out.after).toBeLessThanOrEqual(YOUNG_SMALL_BYTES);
+    expect(out.collections).toBeGreaterThan(0);
+    expect(out.collections).toBeLessThanOrEqual(QUIET_COLLECTIONS_MAX);
+    expect(out.oldAfter as number).toBeLessThan((out.oldBefore as number) / 2);
+    expect(out.gcGlobal).toBe('undefined');
+  }, 60_000);
 });
