@@ -91,7 +91,7 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
     log.info({ existing: n, outputs: o.sinks.outputs.length ? o.sinks.outputs : ['stdout'] }, 'sensor ready');
     stopTimers = every([
       [() => runtimeSockets.refresh(), 10_000],
-      [runUpkeep(pipeline), 5000],
+      [runUpkeep(pipeline, log), 5000],
     ]);
     ticker = startStatsTicker({ intervalMs: o.sinks.statsIntervalMs, hub, read: counters, emit: (e) => hub.publish(stamp.stamp(e)) });
   } catch (err) {

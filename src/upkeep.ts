@@ -1,3 +1,6 @@
+import { performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+import type { Logger } from 'pino';
 import { QuietHeap } from './heap-tuning';
 import { trimCHeap } from './malloc-trim';
 import type { Pipeline } from './pipeline';
@@ -9,6 +12,8 @@ export interface UpkeepSteps {
   quiet?: QuietHeap;
   /** The C heap's trim (src/malloc-trim.ts). */
   trim?: () => boolean;
+  /** Where each quiet collection is logged (debug): its pause and the heap it left committed. */
+  log?: Pick<Logger, 'debug'>;
 }
 
 /**
@@ -17,12 +22,20 @@ export interface UpkeepSteps {
  */
 export function upkeep(pipeline: Pick<Pipeline, 'sweep' | 'recordCount'>, steps: UpkeepSteps): void {
   pipeline.sweep(undefined, steps.prune);
-  steps.quiet?.tick(pipeline.recordCount());
+  if (steps.quiet) quietTick(steps.quiet, pipeline.recordCount(), steps.log);
   steps.trim?.();
 }
 
+function quietTick(quiet: QuietHeap, records: number, log: UpkeepSteps['log']): void {
+  const heap = () => Math.round(getHeapStatistics().total_heap_size / (1 << 20));
+  const before = log ? heap() : 0;
+  const t = performance.now();
+  if (quiet.tick(records) && log)
+    log.debug({ pauseMs: Math.round(performance.now() - t), heapMiB: before, heapAfterMiB: heap() }, 'quiet: heap given back');
+}
+
 /** `ctrwatch run`'s upkeep task, with every step: one set of them for its life. */
-export function runUpkeep(pipeline: Pick<Pipeline, 'sweep' | 'recordCount'>): () => void {
-  const steps: UpkeepSteps = { prune: true, quiet: new QuietHeap(), trim: trimCHeap };
+export function runUpkeep(pipeline: Pick<Pipeline, 'sweep' | 'recordCount'>, log: Pick<Logger, 'debug'>): () => void {
+  const steps: UpkeepSteps = { prune: true, quiet: new QuietHeap(), trim: trimCHeap, log };
   return () => upkeep(pipeline, steps);
 }

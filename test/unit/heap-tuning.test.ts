@@ -136,6 +136,20 @@ describe("ctrwatch run's upkeep", () => {
     expect(calls).toEqual(['sweep prune=true', 'quiet 7', 'trim', 'sweep prune=false', 'quiet 14', 'trim']);
   });
 
+  it('logs each quiet collection, with its pause and the heap before and after, and nothing else', () => {
+    const lines: [Record<string, number>, string][] = [];
+    const log = { debug: (o: Record<string, number>, m: string) => void lines.push([o, m]) };
+    const answers = [false, true];
+    const quiet = { tick: () => answers.shift() } as unknown as QuietHeap;
+    const pipeline = { sweep: () => undefined, recordCount: () => 0 };
+    upkeep(pipeline, { prune: false, quiet, log });
+    expect(lines).toEqual([]);
+    upkeep(pipeline, { prune: false, quiet, log });
+    expect(lines.map(([, m]) => m)).toEqual(['quiet: heap given back']);
+    expect(Object.keys(lines[0][0]).sort()).toEqual(['heapAfterMiB', 'heapMiB', 'pauseMs']);
+    expect(lines[0][0].heapMiB).toBeGreaterThan(0);
+  });
+
   it('trims through the addon by default', () => {
     const binding = { trimMalloc: vi.fn(() => false) };
     expect(trimCHeap(binding)).toBe(false);
