@@ -83,24 +83,21 @@ function collector(): Gc {
   }
 }
 
-/** Whether node's command line turned this V8 flag on (its last word on it). */
-function flagOn(flag: string, execArgv: readonly string[]): boolean {
-  let on = false;
-  for (const a of execArgv) if (flagGiven(flag, [a])) on = !/^--?no-?/.test(a.replace(/_/g, '-')) && !/=false$/.test(a);
-  return on;
-}
-
-/** A full collection made while V8 optimizes for size; its flag as it was after. */
+/**
+ * A full collection made while V8 optimizes for size, the flag off again after; left as it is
+ * under --small-heap, or when node's command line names it either way (the operator's choice).
+ */
 function compactingCollection(execArgv: readonly string[]): () => void {
   let gc: Gc | undefined;
+  const given = flagGiven(SIZE, execArgv);
   return () => {
     gc ??= collector();
-    const already = sizeDone || flagOn(SIZE, execArgv);
-    if (!already) v8.setFlagsFromString(`--${SIZE}`);
+    const toggle = !sizeDone && !given;
+    if (toggle) v8.setFlagsFromString(`--${SIZE}`);
     try {
       gc();
     } finally {
-      if (!already) v8.setFlagsFromString(`--no-${SIZE}`);
+      if (toggle) v8.setFlagsFromString(`--no-${SIZE}`);
     }
   };
 }
