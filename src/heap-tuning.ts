@@ -65,19 +65,23 @@ export function tuneHeapForSize(): void {
 // full collection with V8 optimizing for size, as --small-heap's collections do: it compacts the
 // old generation, and V8 shrinks the young one at such a collection once it has seen a few
 // seconds of little allocation (at the 2nd to the 4th, 5 s apart, in the bench). Each costs its
-// pause, 50-65 ms there, and they stop once the young generation is small.
+// pause, 49-66 ms there, and they stop once the young generation is small.
 
 type Gc = () => void;
 
-/** V8's own gc(): node's if it was started with --expose-gc, else one made in a context of its own. */
-function collector(): Gc {
+/**
+ * V8's own gc(): node's if it was started with --expose-gc, else one made in a context of its
+ * own; undefined when this node gives none (the quiet heap then stops asking).
+ */
+function collector(): Gc | undefined {
   const g = (globalThis as { gc?: unknown }).gc;
   if (typeof g === 'function') return g as Gc;
   // The flag is read when a context is made: on for that one context only, so that no other
   // code gets a gc() it did not ask for.
   v8.setFlagsFromString('--expose-gc');
   try {
-    return runInNewContext('gc') as Gc;
+    const made: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
+    return typeof made === 'function' ? (made as Gc) : undefined;
   } finally {
     v8.setFlagsFromString('--no-expose-gc');
   }
@@ -86,12 +90,14 @@ function collector(): Gc {
 /**
  * A full collection made while V8 optimizes for size, the flag off again after; left as it is
  * under --small-heap, or when node's command line names it either way (the operator's choice).
+ * False when there is no gc() to call.
  */
-function compactingCollection(execArgv: readonly string[]): () => void {
-  let gc: Gc | undefined;
+function compactingCollection(execArgv: readonly string[]): () => boolean {
+  let gc: Gc | null | undefined; // null: this node gives none
   const given = flagGiven(SIZE, execArgv);
   return () => {
-    gc ??= collector();
+    if (gc === undefined) gc = collector() ?? null;
+    if (gc === null) return false;
     const toggle = !sizeDone && !given;
     if (toggle) v8.setFlagsFromString(`--${SIZE}`);
     try {
@@ -99,6 +105,7 @@ function compactingCollection(execArgv: readonly string[]): () => void {
     } finally {
       if (toggle) v8.setFlagsFromString(`--no-${SIZE}`);
     }
+    return true;
   };
 }
 
@@ -112,8 +119,8 @@ export const QUIET_COLLECTIONS_MAX = 6;
 export interface QuietHeapHooks {
   /** The young generation's committed bytes. */
   youngBytes: () => number;
-  /** The full collection that gives memory back. */
-  collect: () => void;
+  /** The full collection that gives memory back; false when there is none to make. */
+  collect: () => boolean;
   nowMs: () => number;
 }
 
@@ -127,6 +134,7 @@ export class QuietHeap {
   private records = -1;
   private at = 0;
   private inQuiet = 0;
+  private off = false;
   /** Collections it made. */
   collections = 0;
 
@@ -144,14 +152,17 @@ export class QuietHeap {
     const rate = ((records - this.records) * 1000) / Math.max(1, now - this.at);
     this.records = records;
     this.at = now;
-    if (first) return false;
+    if (first || this.off) return false;
     if (rate >= QUIET_RECORDS_PER_S) {
       this.inQuiet = 0;
       return false;
     }
     if (this.inQuiet >= QUIET_COLLECTIONS_MAX || this.hooks.youngBytes() <= YOUNG_SMALL_BYTES) return false;
     this.inQuiet++;
-    this.hooks.collect();
+    if (!this.hooks.collect()) {
+      this.off = true;
+      return false;
+    }
     this.collections++;
     return true;
   }

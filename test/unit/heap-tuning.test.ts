@@ -160,7 +160,7 @@ describe("ctrwatch run's upkeep", () => {
 describe('the heap given back when quiet (QuietHeap)', () => {
   function fake(youngBytes: number) {
     const t = { now: 0, young: youngBytes, collected: 0 };
-    const q = new QuietHeap({ nowMs: () => t.now, youngBytes: () => t.young, collect: () => void t.collected++ });
+    const q = new QuietHeap({ nowMs: () => t.now, youngBytes: () => t.young, collect: () => (t.collected++, true) });
     return { t, q };
   }
 
@@ -198,6 +198,16 @@ describe('the heap given back when quiet (QuietHeap)', () => {
     expect(q.tick(1_000_000)).toBe(false); // busy
     expect(quiet()).toBe(QUIET_COLLECTIONS_MAX);
     expect(t.collected).toBe(2 * QUIET_COLLECTIONS_MAX);
+  });
+
+  it('stops asking once there is no collection to make (a node that gives no gc())', () => {
+    let asked = 0;
+    const t = { now: 0 };
+    const q = new QuietHeap({ nowMs: () => t.now, youngBytes: () => 32 << 20, collect: () => (asked++, false) });
+    q.tick(0);
+    const ticks = Array.from({ length: 5 }, () => ((t.now += 5000), q.tick(0)));
+    expect(ticks).toEqual([false, false, false, false, false]);
+    expect([asked, q.collections]).toEqual([1, 0]);
   });
 
   // V8 itself: a child grows its young generation and fills its old one with objects that then
