@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 import pino from 'pino';
 import { decodeBatch } from '../src/decode/decode';
 import type { DecodedBatch } from '../src/decode/records';
@@ -222,7 +223,7 @@ function checkIn(synthPid: { next: number }, init: number, nsBase: number, cgrou
   ];
 }
 
-/** run.ts (data-path.ts) runs its upkeep every 5 s (src/upkeep.ts). */
+/** ctrwatch run's upkeep (src/upkeep.ts runUpkeep, wired in data-path.ts) runs every 5 s. */
 const SWEEP_S = 5;
 
 /**
@@ -259,13 +260,28 @@ function memorySamples() {
  */
 async function idlePhase(p: Pipeline, seconds: number, steps: UpkeepSteps) {
   const { rss, heapTotal, sample } = memorySamples();
+  /** Each upkeep: its duration (ms) and whether the quiet heap collected in it. */
+  const upkeeps: { ms: number; collected: boolean }[] = [];
   for (let sec = 1; sec <= seconds; sec++) {
     await new Promise((r) => setTimeout(r, 1000));
-    if (sec % SWEEP_S === 0) upkeep(p, steps);
+    if (sec % SWEEP_S === 0) {
+      const n = steps.quiet?.collections ?? 0;
+      const t = process.hrtime.bigint();
+      upkeep(p, steps);
+      upkeeps.push({ ms: Number(process.hrtime.bigint() - t) / 1e6, collected: (steps.quiet?.collections ?? 0) > n });
+    }
     sample();
   }
   if (!rss.length) return undefined;
-  return { seconds: rss.length, rssMb: rss[rss.length - 1], heapTotalMb: heapTotal[heapTotal.length - 1], rssMbMin: Math.min(...rss) };
+  const young = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
+  return {
+    seconds: rss.length,
+    rssMb: rss[rss.length - 1],
+    heapTotalMb: heapTotal[heapTotal.length - 1],
+    rssMbMin: Math.min(...rss),
+    youngMb: mb(young?.space_size ?? 0),
+    upkeeps,
+  };
 }
 
 async function scale(cfg: ScaleConfig, tmp: string) {

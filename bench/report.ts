@@ -9,7 +9,7 @@ import { LATENCY_TARGET, type Dist } from './latency';
 import { BENCH, quantile, summarize, type Summary } from './lib';
 import type { VariantFigures } from './overhead';
 import { RULES_TARGET_NS } from './rules';
-import { MEMORY_TARGET_MB, THROUGHPUT_TARGET } from './scale';
+import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type ScaleRun } from './scale';
 import { perfFigures, renderShip, writePlots } from './report-perf';
 import type { BenchReport, Figure } from './report-types';
 
@@ -206,7 +206,7 @@ function pipelineFigures(r: BenchReport): Figure[] {
     if (d?.steady.rssMb) {
       out.push({
         id: 'scale.rss-steady.default',
-        title: `pipeline resident memory under the steady mix, the default run (${f0(d.stats.containers)} containers tracked; ${f0(d.steady.recordsPerS)} records/s for ${f0(d.config.lagSeconds)} s, a sweep every 5 s as ctrwatch run does; sampled once a second, no forced collection)`,
+        title: `pipeline resident memory under the steady mix, the default run (${f0(d.stats.containers)} containers tracked; ${f0(d.steady.recordsPerS)} records/s for ${f0(d.config.lagSeconds)} s, the upkeep every 5 s as ctrwatch run has it; sampled once a second, no forced collection)`,
         command: 'as above',
         unit: 'MB RSS',
         ...sumFig(d.steady.rssMb),
@@ -228,7 +228,7 @@ function pipelineFigures(r: BenchReport): Figure[] {
     if (d) {
       out.push({
         id: 'scale.lag',
-        title: `event-loop lag at that scale (default run), 10 ms batches of ${f0(d.steady.recordsPerS)} records/s, a sweep every 5 s`,
+        title: `event-loop lag at that scale (default run), 10 ms batches of ${f0(d.steady.recordsPerS)} records/s, the upkeep every 5 s`,
         command: 'as above',
         unit: 'ms',
         rounds: d.lag.samples,
@@ -530,6 +530,21 @@ function renderContainers(r: BenchReport, L: string[]): void {
   }
 }
 
+/** The scale part's idle time, upkeep by upkeep, for the runs that had one. */
+function idleUpkeepLines(runs: ScaleRun[]): string[] {
+  const idle = runs.filter((x) => x.idle?.upkeeps?.length);
+  if (!idle.length) return [];
+  return [
+    '',
+    'The idle time, upkeep by upkeep (duration in ms; * where the quiet heap made its full collection), and the young generation committed at its end:',
+    '',
+    ...idle.map(
+      (x) =>
+        `- ${x.name}: ${x.idle!.upkeeps!.map((u) => `${f2(u.ms)}${u.collected ? '*' : ''}`).join(', ')}; young generation ${f2(x.idle!.youngMb ?? NaN)} MB (${x.quietCollections ?? 0} quiet collections)`,
+    ),
+  ];
+}
+
 function renderPipeline(r: BenchReport, L: string[]): void {
   const sc = r.scale;
   if (sc) {
@@ -547,6 +562,7 @@ function renderPipeline(r: BenchReport, L: string[]): void {
         `| ${x.name}: ${x.description} | ${f0(x.stats.containers)} | ${f0(x.stats.processes)} (${f0(x.tableBound)} + ${f0(x.recentBound)} host) | ${f0(x.memory.rssMb)} | ${f0(x.memory.heapUsedMb)} / ${f0(x.memory.heapTotalMb)} | ${x.steady.rssMb ? `${f0(x.steady.rssMb.median)} (${f0(x.steady.rssMb.max)})` : '—'} | ${x.steady.heapTotalMb ? f0(x.steady.heapTotalMb.median) : '—'} | ${x.idle ? `${f0(x.idle.rssMb)} / ${f0(x.idle.heapTotalMb)}` : '—'} | ${f2(x.lag.p50Ms)} / ${f2(x.lag.p99Ms)} / ${f2(x.lag.maxMs)} | ${f2(x.steady.batchMs.p99)} / ${f2(x.steady.batchMs.max)} | ${f2(x.sweepMs)} | ${f0(x.pruneMs)} (${f0(x.procsBeforePrune)} processes) |`,
       );
     }
+    L.push(...idleUpkeepLines(sc.runs));
     const base = sc.runs.find((x) => x.name === 'default');
     const co = sc.runs.find((x) => x.name === 'containers-only');
     const all = sc.runs.find((x) => x.name === 'all-processes');

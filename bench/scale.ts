@@ -61,8 +61,17 @@ export interface ScaleRun {
     heapTotalMb: Summary;
     samples: number;
   };
-  /** After the steady phase, no records for that long (sweeps go on): the last sample, and the lowest. */
-  idle?: { seconds: number; rssMb: number; heapTotalMb: number; rssMbMin: number };
+  /** After the steady phase, no records for that long (the upkeep goes on): the last sample, and the lowest. */
+  idle?: {
+    seconds: number;
+    rssMb: number;
+    heapTotalMb: number;
+    rssMbMin: number;
+    /** V8's young generation at the end, MB committed (absent in reports before it was read). */
+    youngMb?: number;
+    /** Each upkeep of the idle time: its duration, and whether the quiet heap collected in it. */
+    upkeeps?: { ms: number; collected: boolean }[];
+  };
   /** Full collections the upkeep made while quiet (absent in reports before it made any). */
   quietCollections?: number;
   lag: { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number; samples: number };

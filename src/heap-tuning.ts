@@ -59,13 +59,14 @@ export function tuneHeapForSize(): void {
 
 // Always (QuietHeap, at each upkeep): the heap given back once the sensor is quiet. Under load V8
 // grows the young generation to 32 MB and fills the old one with garbage it collects only when
-// more is allocated; an idle sensor allocates too little for either, so a node that had a burst
-// kept its RSS of the burst for good: 200 MB at 10,000 containers where 48 MB were live
-// (bench/pipeline-proc.ts scale, the idle time). So while records are few, each upkeep makes a
-// full collection with V8 optimizing for size, as --small-heap's collections do: it compacts the
-// old generation, and V8 shrinks the young one at such a collection once it has seen a few
-// seconds of little allocation (at the 2nd to the 4th, 5 s apart, in the bench). Each costs its
-// pause, 49-66 ms there, and they stop once the young generation is small.
+// more is allocated; an idle sensor allocates too little for either, so after a burst it kept the
+// burst's RSS while it stayed idle: 182 MB at 10,000 containers, 110 MB of heap committed, 20 s
+// after the load (bench/REPORT-memory.md, the no-quiet-gc run), where a full collection leaves
+// about 48 MB used. So while records are few, each upkeep makes a full collection with V8
+// optimizing for size, as --small-heap's collections do: it compacts the old generation, and V8
+// shrinks the young one at such a collection once it has seen a few seconds of little allocation
+// (not at the first). Each costs its pause (the bench's idle upkeeps say how long), and they stop
+// once the young generation is small.
 
 type Gc = () => void;
 
@@ -93,11 +94,11 @@ function collector(): Gc | undefined {
  * False when there is no gc() to call.
  */
 function compactingCollection(execArgv: readonly string[]): () => boolean {
-  let gc: Gc | null | undefined; // null: this node gives none
+  // Fetched at start (the flag switched on and off once), not in the first quiet time's upkeep.
+  const gc = collector();
   const given = flagGiven(SIZE, execArgv);
   return () => {
-    if (gc === undefined) gc = collector() ?? null;
-    if (gc === null) return false;
+    if (!gc) return false;
     const toggle = !sizeDone && !given;
     if (toggle) v8.setFlagsFromString(`--${SIZE}`);
     try {
@@ -130,21 +131,31 @@ const v8Hooks = (execArgv: readonly string[]): QuietHeapHooks => ({
   nowMs: () => performance.now(),
 });
 
+/** Busy upkeeps in a row that end a quiet time (a load, not one burst). */
+export const BUSY_TO_RESET = 2;
+
 export class QuietHeap {
   private records = -1;
   private at = 0;
   private inQuiet = 0;
+  private busy = 0;
   private off = false;
   /** Collections it made. */
   collections = 0;
 
   constructor(private readonly hooks: QuietHeapHooks = v8Hooks(process.execArgv)) {}
 
+  /** No more collections (a failure in the upkeep's step). */
+  stop(): void {
+    this.off = true;
+  }
+
   /**
    * At each upkeep, with the pipeline's record count so far. When fewer than QUIET_RECORDS_PER_S
-   * came since the last call and the young generation is still grown (V8 shrinks it at a
-   * collection optimizing for size): a collection, at most QUIET_COLLECTIONS_MAX until the
-   * records come faster again. True when it collected.
+   * came since the last call and the young generation is bigger than YOUNG_SMALL_BYTES (V8
+   * shrinks it at a collection optimizing for size): a collection, at most QUIET_COLLECTIONS_MAX
+   * until BUSY_TO_RESET busy upkeeps in a row end the quiet time. A rate swinging around the
+   * threshold does not restart the collections at every swing. True when it collected.
    */
   tick(records: number): boolean {
     const now = this.hooks.nowMs();
@@ -154,9 +165,10 @@ export class QuietHeap {
     this.at = now;
     if (first || this.off) return false;
     if (rate >= QUIET_RECORDS_PER_S) {
-      this.inQuiet = 0;
+      if (++this.busy >= BUSY_TO_RESET) this.inQuiet = 0;
       return false;
     }
+    this.busy = 0;
     if (this.inQuiet >= QUIET_COLLECTIONS_MAX || this.hooks.youngBytes() <= YOUNG_SMALL_BYTES) return false;
     this.inQuiet++;
     if (!this.hooks.collect()) {

@@ -12,8 +12,8 @@ export interface UpkeepSteps {
   quiet?: QuietHeap;
   /** The C heap's trim (src/malloc-trim.ts). */
   trim?: () => boolean;
-  /** Where each quiet collection is logged (debug): its pause and the heap it left committed. */
-  log?: Pick<Logger, 'debug'>;
+  /** Where each quiet collection is logged (debug: its pause, the heap it left committed) and that step's failure (warn). */
+  log?: Pick<Logger, 'debug' | 'warn'>;
 }
 
 /**
@@ -22,7 +22,15 @@ export interface UpkeepSteps {
  */
 export function upkeep(pipeline: Pick<Pipeline, 'sweep' | 'recordCount'>, steps: UpkeepSteps): void {
   pipeline.sweep(undefined, steps.prune);
-  if (steps.quiet) quietTick(steps.quiet, pipeline.recordCount(), steps.log);
+  if (steps.quiet) {
+    try {
+      quietTick(steps.quiet, pipeline.recordCount(), steps.log);
+    } catch (err) {
+      // A throw in the upkeep's timer would end the sensor: the step goes instead.
+      steps.quiet.stop();
+      steps.log?.warn({ err }, 'quiet heap off: its collection failed');
+    }
+  }
   steps.trim?.();
 }
 
@@ -35,7 +43,12 @@ function quietTick(quiet: QuietHeap, records: number, log: UpkeepSteps['log']): 
 }
 
 /** `ctrwatch run`'s upkeep task, with every step: one set of them for its life. */
-export function runUpkeep(pipeline: Pick<Pipeline, 'sweep' | 'recordCount'>, log: Pick<Logger, 'debug'>): () => void {
-  const steps: UpkeepSteps = { prune: true, quiet: new QuietHeap(), trim: trimCHeap, log };
+export function runUpkeep(
+  pipeline: Pick<Pipeline, 'sweep' | 'recordCount'>,
+  log: Pick<Logger, 'debug' | 'warn'>,
+  trim: () => boolean = trimCHeap,
+  quiet = new QuietHeap(),
+): () => void {
+  const steps: UpkeepSteps = { prune: true, quiet, trim, log };
   return () => upkeep(pipeline, steps);
 }

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { transformSync } from 'esbuild';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli';
-import { flagGiven, QUIET_COLLECTIONS_MAX, QUIET_RECORDS_PER_S, QuietHeap, YOUNG_SMALL_BYTES } from '../../src/heap-tuning';
+import { BUSY_TO_RESET, flagGiven, QUIET_COLLECTIONS_MAX, QUIET_RECORDS_PER_S, QuietHeap, YOUNG_SMALL_BYTES } from '../../src/heap-tuning';
 import { trimCHeap } from '../../src/malloc-trim';
-import { upkeep } from '../../src/upkeep';
+import { runUpkeep, upkeep } from '../../src/upkeep';
 
 // What --small-heap relies on: V8 reads --optimize-for-size when its collector runs, so setting
 // it after start (as src/heap-tuning.ts does) still shrinks the committed heap. A child node
@@ -122,7 +122,7 @@ describe('ctrwatch run --small-heap', () => {
 });
 
 describe("ctrwatch run's upkeep", () => {
-  it('sweeps with the /proc prune, gives the quiet heap its count, then trims the C heap, each time', () => {
+  it('sweeps (with the /proc prune when asked), gives the quiet heap its count, then trims the C heap, each time', () => {
     const calls: string[] = [];
     let records = 0;
     const pipeline = {
@@ -148,6 +148,34 @@ describe("ctrwatch run's upkeep", () => {
     expect(lines.map(([, m]) => m)).toEqual(['quiet: heap given back']);
     expect(Object.keys(lines[0][0]).sort()).toEqual(['heapAfterMiB', 'heapMiB', 'pauseMs']);
     expect(lines[0][0].heapMiB).toBeGreaterThan(0);
+  });
+
+  it("run's task: the sweep with the /proc prune, the quiet heap, the trim, each time", () => {
+    const calls: string[] = [];
+    const pipeline = { sweep: (_now?: bigint, prune?: boolean) => void calls.push(`sweep prune=${prune}`), recordCount: () => 3 };
+    const quiet = { tick: (n: number) => (calls.push(`quiet ${n}`), false) } as unknown as QuietHeap;
+    const task = runUpkeep(pipeline, { debug: () => undefined, warn: () => undefined }, () => (calls.push('trim'), true), quiet);
+    task();
+    task();
+    expect(calls).toEqual(['sweep prune=true', 'quiet 3', 'trim', 'sweep prune=true', 'quiet 3', 'trim']);
+  });
+
+  it('a quiet heap that throws is stopped and logged, and the trim still runs: the timer never throws', () => {
+    const warned: string[] = [];
+    let trims = 0;
+    const q = new QuietHeap({ nowMs: () => 0, youngBytes: () => 32 << 20, collect: () => true });
+    q.tick = () => {
+      throw new Error('no collector');
+    };
+    const stop = vi.spyOn(q, 'stop');
+    const task = runUpkeep(
+      { sweep: () => undefined, recordCount: () => 0 },
+      { debug: () => undefined, warn: (_o: unknown, m: string) => void warned.push(m) },
+      () => (trims++, true),
+      q,
+    );
+    expect(() => task()).not.toThrow();
+    expect([warned, trims, stop.mock.calls.length]).toEqual([['quiet heap off: its collection failed'], 1, 1]);
   });
 
   it('trims through the addon by default', () => {
@@ -189,13 +217,16 @@ describe('the heap given back when quiet (QuietHeap)', () => {
     expect(q.tick(60_000)).toBe(false);
   });
 
-  it('collects at most QUIET_COLLECTIONS_MAX times in one quiet time, again after a busy one', () => {
+  it('collects at most QUIET_COLLECTIONS_MAX times in one quiet time, again only after BUSY_TO_RESET busy upkeeps in a row', () => {
     const { t, q } = fake(32 << 20); // a V8 that never shrinks it
-    q.tick(0);
-    const quiet = () => Array.from({ length: 10 }, () => ((t.now += 5000), q.tick(0))).filter(Boolean).length;
+    let records = 0;
+    q.tick(records);
+    const quiet = (n = 10) => Array.from({ length: n }, () => ((t.now += 5000), q.tick(records))).filter(Boolean).length;
+    const busy = () => ((t.now += 5000), (records += 5 * QUIET_RECORDS_PER_S), q.tick(records));
     expect(quiet()).toBe(QUIET_COLLECTIONS_MAX);
-    t.now += 5000;
-    expect(q.tick(1_000_000)).toBe(false); // busy
+    for (let i = 1; i < BUSY_TO_RESET; i++) expect(busy()).toBe(false);
+    expect(quiet()).toBe(0); // one busy blip does not start a new quiet time
+    for (let i = 0; i < BUSY_TO_RESET; i++) expect(busy()).toBe(false);
     expect(quiet()).toBe(QUIET_COLLECTIONS_MAX);
     expect(t.collected).toBe(2 * QUIET_COLLECTIONS_MAX);
   });
@@ -230,7 +261,7 @@ const timer = setInterval(() => {
   q.tick(100000000);
   if (space('new_space') <= 4 << 20 || ++ticks >= 8) {
     clearInterval(timer);
-    process.stdout.write(JSON.stringify({ grown, busy, after: space('new_space'), oldBefore, oldAfter: space('old_space'), collections: q.collections, gcGlobal: typeof globalThis.gc }));
+    process.stdout.write(JSON.stringify({ grown, busy, after: space('new_space'), oldBefore, oldAfter: space('old_space'), collections: q.collections, gcGlobal: typeof globalThis.gc, gcLater: require('node:vm').runInNewContext('typeof gc') }));
   }
 }, 2500);
 `;
@@ -246,5 +277,6 @@ const timer = setInterval(() => {
     expect(out.collections).toBeLessThanOrEqual(QUIET_COLLECTIONS_MAX);
     expect(out.oldAfter as number).toBeLessThan((out.oldBefore as number) / 2);
     expect(out.gcGlobal).toBe('undefined');
+    expect(out.gcLater).toBe('undefined'); // --expose-gc is off again: a context made later has none
   }, 60_000);
 });
