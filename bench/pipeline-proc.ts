@@ -16,7 +16,6 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { getHeapSpaceStatistics } from 'node:v8';
 import pino from 'pino';
 import { decodeBatch } from '../src/decode/decode';
 import type { DecodedBatch } from '../src/decode/records';
@@ -24,7 +23,7 @@ import type { Detector } from '../src/detect/detector';
 import { DEFAULT_POLICY } from '../src/detect/policy';
 import { Pipeline } from '../src/pipeline';
 import { trimCHeap } from '../src/malloc-trim';
-import { tuneGc, tuneHeapForSize, QuietHeap } from '../src/heap-tuning';
+import { tuneGc, tuneHeapForSize, QuietHeap, youngGenerationBytes } from '../src/heap-tuning';
 import { upkeep, type UpkeepSteps } from '../src/upkeep';
 import { compileEventCodec, JsonOut, type JsonHead } from '../src/proto/codec';
 import { loadEventSchema } from '../src/proto/schema';
@@ -273,13 +272,12 @@ async function idlePhase(p: Pipeline, seconds: number, steps: UpkeepSteps) {
     sample();
   }
   if (!rss.length) return undefined;
-  const young = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
   return {
     seconds: rss.length,
     rssMb: rss[rss.length - 1],
     heapTotalMb: heapTotal[heapTotal.length - 1],
     rssMbMin: Math.min(...rss),
-    youngMb: mb(young?.space_size ?? 0),
+    youngMb: mb(youngGenerationBytes()),
     upkeeps,
   };
 }

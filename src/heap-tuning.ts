@@ -60,7 +60,7 @@ export function tuneHeapForSize(): void {
 // Always (QuietHeap, at each upkeep): the heap given back once the sensor is quiet. Under load V8
 // grows the young generation to 32 MB and fills the old one with garbage it collects only when
 // more is allocated; an idle sensor allocates too little for either, so after a burst it kept the
-// burst's RSS while it stayed idle: 182 MB at 10,000 containers, 110 MB of heap committed, 20 s
+// burst's RSS while it stayed idle: 200 MB at 10,000 containers, 142 MB of heap committed, 40 s
 // after the load (bench/REPORT-memory.md, the no-quiet-gc run), where a full collection leaves
 // about 48 MB used. So while records are few, each upkeep makes a full collection with V8
 // optimizing for size, as --small-heap's collections do: it compacts the old generation, and V8
@@ -125,8 +125,13 @@ export interface QuietHeapHooks {
   nowMs: () => number;
 }
 
+/** V8's young generation, committed bytes. */
+export function youngGenerationBytes(): number {
+  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+}
+
 const v8Hooks = (execArgv: readonly string[]): QuietHeapHooks => ({
-  youngBytes: () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0,
+  youngBytes: youngGenerationBytes,
   collect: compactingCollection(execArgv),
   nowMs: () => performance.now(),
 });
