@@ -1,9 +1,10 @@
 /**
  * The figures issue 15 (performance) asks for that no single part computes alone, the shipping
- * section, and the SVG plots beside REPORT.md. Every value comes from the run's results.
+ * and idle-footprint sections, and the SVG plots beside REPORT.md. Every value comes from the run's results.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FOOTPRINT_PART_TEXT, FOOTPRINT_PARTS, type FootprintRun } from './footprint';
 import { LATENCY_TARGET } from './latency';
 import { summarize, type Summary } from './lib';
 import { barSvg, cdfSvg, intervalSvg, lineSvg } from './plots';
@@ -188,6 +189,35 @@ export function renderShip(r: BenchReport, L: string[]): void {
     );
   } else L.push('', 'gRPC before and after: not measured in this run (BENCH_SHIP_BEFORE unset).');
   L.push('', `Part took ${f0(s.wallS)} s.`, '');
+}
+
+export function renderFootprint(r: BenchReport, L: string[]): void {
+  const f = r.footprint;
+  if (!f) return;
+  L.push("## The idle sensor's resident memory", '');
+  L.push(
+    `Command: \`${f.command}\` (one sensor at a time; nothing else of the bench running). Resident memory from \`/proc/PID/smaps\`, each mapping's Rss counted in one part: ${FOOTPRINT_PARTS.map((p) => `${p}: ${FOOTPRINT_PART_TEXT[p]}`).join('; ')}. The addon file: ${f0(f.addonBytes.this)} bytes${f.addonBytes.before !== undefined ? ` (${f0(f.addonBytes.before)} in the tree before)` : ''}.`,
+    '',
+  );
+  const before = f.beforeCommit ? `\`${f.beforeCommit.slice(0, 10)}\`` : f.beforeDir;
+  L.push(
+    `| Tree | pair | RSS MB | ${FOOTPRINT_PARTS.join(' | ')} | BPF links |`,
+    `|---|---|---|${FOOTPRINT_PARTS.map(() => '---|').join('')}---|`,
+  );
+  for (const x of f.runs)
+    L.push(
+      `| ${x.tree === 'this' ? 'this code' : `before (${before})`} | ${x.pair} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${x.attached} |`,
+    );
+  const side = (t: 'this' | 'before') => f.runs.filter((x) => x.tree === t);
+  if (side('before').length) {
+    const med = (t: 'this' | 'before', g: (x: FootprintRun) => number) => summarize(side(t).map(g)).median;
+    L.push(
+      '',
+      `Medians, this code against the tree before: RSS ${f2(med('this', (x) => x.rssMb))} against ${f2(med('before', (x) => x.rssMb))} MB; ${FOOTPRINT_PARTS.map((p) => `${p} ${f2(med('this', (x) => x.parts[p]))} against ${f2(med('before', (x) => x.parts[p]))}`).join(', ')}.`,
+    );
+  }
+  if (f.errors.length) L.push('', `Errors: ${f.errors.join('; ')}`);
+  L.push('', `Part took ${f0(f.wallS)} s.`, '');
 }
 
 /** Writes the SVG plots into dir; returns markdown lines linking them. */

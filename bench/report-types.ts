@@ -3,6 +3,7 @@
 import type { BpfStatsResult } from './bpfstats';
 import type { ChurnResult } from './churn';
 import type { DecodeResult } from './decode';
+import type { FootprintResult } from './footprint';
 import type { LatencyResult } from './latency';
 import type { BuildIdentity, Machine } from './lib';
 import type { LossResult } from './loss';
@@ -38,6 +39,7 @@ export interface BenchReport {
   rules?: RulesResult;
   loss?: LossResult;
   ship?: ShipResult;
+  footprint?: FootprintResult;
   leftovers: string[];
 }
 

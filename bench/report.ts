@@ -10,7 +10,7 @@ import { BENCH, quantile, summarize, type Summary } from './lib';
 import type { VariantFigures } from './overhead';
 import { RULES_TARGET_NS } from './rules';
 import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type ScaleRun } from './scale';
-import { perfFigures, renderShip, writePlots } from './report-perf';
+import { perfFigures, renderFootprint, renderShip, writePlots } from './report-perf';
 import type { BenchReport, Figure } from './report-types';
 
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
@@ -313,7 +313,7 @@ function sumCell(s: Summary | undefined, fn: (x: number) => string): string {
 
 /** Which parts the report holds, and what may be compared. */
 function scopeNote(r: BenchReport): string {
-  return `Parts in this report: ${r.env.BENCH_ONLY ?? 'all (decode, scale, rules, loss, latency, churn, overhead, bpfstats, ship)'}. The machine is shared and noisy (other sessions run VMs, builds and tests on the same 2 cores; the "other load" column below says how much): only ratios from runs interleaved in this one run are comparable, never absolute rates across runs, and a ratio means nothing finer than the A/A control's spread.`;
+  return `Parts in this report: ${r.env.BENCH_ONLY ?? 'all (decode, scale, rules, loss, latency, churn, overhead, bpfstats, ship, footprint)'}. The machine is shared and noisy (other sessions run VMs, builds and tests on the same 2 cores; the "other load" column below says how much): only ratios from runs interleaved in this one run are comparable, never absolute rates across runs, and a ratio means nothing finer than the A/A control's spread.`;
 }
 
 export function renderMarkdown(r: BenchReport, plots: string[] = []): string {
@@ -369,6 +369,7 @@ export function renderMarkdown(r: BenchReport, plots: string[] = []): string {
   renderContainers(r, L);
   renderPipeline(r, L);
   renderShip(r, L);
+  renderFootprint(r, L);
 
   if (o) {
     L.push('## Overhead details', '');

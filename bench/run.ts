@@ -8,7 +8,8 @@
  * (pipeline memory, event-loop lag, throughput), rules (Detector cost), loss
  * (small ring: received + dropped = produced), latency (container start and
  * detection, per runtime), churn (500 short-lived containers), overhead
- * (storm rounds), bpfstats (kernel side), ship (events/s to each remote output).
+ * (storm rounds), bpfstats (kernel side), ship (events/s to each remote output), footprint
+ * (`ctrwatch run` idle: its resident memory by mapping).
  *
  * Environment (defaults in brackets; BENCH_QUICK=1 or --quick for a < 3 min run):
  *   BENCH_ONLY [all of the above]     parts to run, comma-separated
@@ -35,6 +36,8 @@
  *   BENCH_LATENCY_ARGS                more `ctrwatch run` options for the latency part (e.g. '--nice off')
  *   BENCH_SHIP_EVENTS [200000; quick 50000]  events per output in the ship part
  *   BENCH_SHIP_BEFORE, BENCH_SHIP_PAIRS [3]  a built tree of an earlier commit: gRPC before/after pairs
+ *   BENCH_FOOTPRINT_SECONDS [10; quick 5]  how long the idle sensor runs before it is measured
+ *   BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS [3]  a built tree of an earlier commit: footprint before/after pairs
  *   BENCH_REPORT_NAME                 write bench/out/<name>.md/.json instead (side runs)
  */
 import { spawn } from 'node:child_process';
@@ -44,6 +47,7 @@ import { readFileSync } from 'node:fs';
 import { runBpfStats } from './bpfstats';
 import { runChurn } from './churn';
 import { runDecode } from './decode';
+import { runFootprint } from './footprint';
 import { RUNTIMES, type RuntimeName } from './lab';
 import { runLatency } from './latency';
 import {
@@ -71,7 +75,7 @@ import { selectedVariants } from './variants';
 
 /** Variants of a quick run unless BENCH_VARIANTS says otherwise. */
 const QUICK_VARIANTS = 'control,host:ctrwatch-run';
-const PARTS = ['decode', 'scale', 'rules', 'loss', 'latency', 'churn', 'overhead', 'bpfstats', 'ship'];
+const PARTS = ['decode', 'scale', 'rules', 'loss', 'latency', 'churn', 'overhead', 'bpfstats', 'ship', 'footprint'];
 
 /** The kernel counters `ctrwatch run` logged when it stopped, per overhead run (its protocol has no counters line). */
 function ctrwatchCounters(o: OverheadResult): RunCounters[] {
@@ -95,6 +99,28 @@ function ctrwatchCounters(o: OverheadResult): RunCounters[] {
   }
   return out;
 }
+
+/** The footprint part's options: BENCH_FOOTPRINT_SECONDS, BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS. */
+const footprintOptions = (quick: boolean) => ({
+  seconds: envNum('BENCH_FOOTPRINT_SECONDS', quick ? 5 : 10),
+  before: process.env.BENCH_FOOTPRINT_BEFORE,
+  pairs: Math.round(envNum('BENCH_FOOTPRINT_PAIRS', 3)),
+});
+
+/** Words of the command lines of every process the bench starts: any still running at the end is a leftover. */
+const benchProcesses = (report: BenchReport): string[] => [
+  'bench/out/storm',
+  'dist/bench/sensor-proc.js',
+  'printf("fork %d %d %s',
+  'dist/bench/ctrwatch-reader.js',
+  'dist/bench/pipeline-proc.js',
+  'dist/bench/delivery.js',
+  'dist/bench/fleet.js',
+  join(CODE, 'bin', 'ctrwatch'),
+  'cwbench/stamp',
+  ...(process.env.BENCH_FOOTPRINT_BEFORE ? [join(process.env.BENCH_FOOTPRINT_BEFORE, 'bin', 'ctrwatch')] : []),
+  ...[report.latency?.labDir, report.churn?.labDir].filter((d): d is string => !!d),
+];
 
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`);
 
@@ -243,20 +269,11 @@ async function main(): Promise<number> {
       log,
     });
 
+  if (only.includes('footprint')) report.footprint = await runFootprint({ ...footprintOptions(quick), log });
+
   killAll();
   await sleep(200);
-  report.leftovers = leftovers([
-    'bench/out/storm',
-    'dist/bench/sensor-proc.js',
-    'printf("fork %d %d %s',
-    'dist/bench/ctrwatch-reader.js',
-    'dist/bench/pipeline-proc.js',
-    'dist/bench/delivery.js',
-    'dist/bench/fleet.js',
-    join(CODE, 'bin', 'ctrwatch'),
-    'cwbench/stamp',
-    ...[report.latency?.labDir, report.churn?.labDir].filter((d): d is string => !!d),
-  ]);
+  report.leftovers = leftovers(benchProcesses(report));
   report.wallS = (Date.now() - t0) / 1000;
   const md = writeReport(report);
   log(`bench: wrote ${md.slice(ROOT.length + 1)} and its .json in ${report.wallS.toFixed(0)} s`);

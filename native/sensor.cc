@@ -49,9 +49,7 @@ Napi::Object Sensor::Init(Napi::Env env, Napi::Object exports)
 	exports.Set("statSlots", Napi::Number::New(env, CW_STAT_MAX));
 	exports.Set("probe", Napi::Function::New(env, &Sensor::Probe, "probe"));
 	exports.Set("killProcess", Napi::Function::New(env, &Sensor::KillProcess, "killProcess"));
-	size_t obj_size = 0;
-	const void *obj = cw_loader_object(&obj_size);
-	exports.Set("object", Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t *>(obj), obj_size));
+	exports.Set("object", Napi::Function::New(env, &Sensor::Object, "object"));
 	return exports;
 }
 
@@ -423,6 +421,15 @@ Napi::Value Sensor::KillProcess(const Napi::CallbackInfo &info)
 	if (!lossless)
 		throw Napi::RangeError::New(env, "killProcess: startNs out of range");
 	return Napi::Number::New(env, cw_kill_process(info[0].As<Napi::Number>().Int32Value(), start));
+}
+
+/* object(): a copy of the BPF object built in, made on each call. Copied into a Buffer at load, it
+ * stayed in the sensor's resident memory for the life of the process, only for `version` to hash. */
+Napi::Value Sensor::Object(const Napi::CallbackInfo &info)
+{
+	size_t size = 0;
+	const void *obj = cw_loader_object(&size);
+	return Napi::Buffer<uint8_t>::Copy(info.Env(), static_cast<const uint8_t *>(obj), size);
 }
 
 /* probe(): what the running kernel offers (see native/probe.h); needs no loaded object. */

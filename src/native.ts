@@ -104,8 +104,8 @@ export interface NativeBinding {
   killProcess(pid: number, startNs: bigint): number;
   /** malloc_trim(0): the C heap's free pages back to the kernel; true when some were (false without glibc). */
   trimMalloc(): boolean;
-  /** The BPF object (ELF) built into the addon. */
-  object: Buffer;
+  /** A copy of the BPF object (ELF) built into the addon, made on each call. */
+  object(): Buffer;
 }
 
 export class AddonMissingError extends Error {

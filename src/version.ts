@@ -20,7 +20,7 @@ export interface VersionInfo {
 export function versionInfo(binding: NativeBinding, probe: boolean): VersionInfo {
   return {
     sensor: sensorVersion(),
-    bpfObject: createHash('sha256').update(binding.object).digest('hex').slice(0, 16),
+    bpfObject: createHash('sha256').update(binding.object()).digest('hex').slice(0, 16),
     schema: SCHEMA,
     kernel: release(),
     features: probe ? binding.probe() : undefined,
