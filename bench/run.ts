@@ -36,7 +36,7 @@
  *   BENCH_LATENCY_ARGS                more `ctrwatch run` options for the latency part (e.g. '--nice off')
  *   BENCH_SHIP_EVENTS [200000; quick 50000]  events per output in the ship part
  *   BENCH_SHIP_BEFORE, BENCH_SHIP_PAIRS [3]  a built tree of an earlier commit: gRPC before/after pairs
- *   BENCH_FOOTPRINT_SECONDS [10; quick 5]  how long the idle sensor runs before it is measured
+ *   BENCH_FOOTPRINT_SECONDS [20; quick 5]  how long the idle sensor runs before it is measured
  *   BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS [3]  a built tree of an earlier commit: footprint before/after pairs
  *   BENCH_REPORT_NAME                 write bench/out/<name>.md/.json instead (side runs)
  */
@@ -102,7 +102,7 @@ function ctrwatchCounters(o: OverheadResult): RunCounters[] {
 
 /** The footprint part's options: BENCH_FOOTPRINT_SECONDS, BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS. */
 const footprintOptions = (quick: boolean) => ({
-  seconds: envNum('BENCH_FOOTPRINT_SECONDS', quick ? 5 : 10),
+  seconds: envNum('BENCH_FOOTPRINT_SECONDS', quick ? 5 : 20),
   before: process.env.BENCH_FOOTPRINT_BEFORE,
   pairs: Math.round(envNum('BENCH_FOOTPRINT_PAIRS', 3)),
 });
