@@ -161,6 +161,15 @@ export function perfFigures(r: BenchReport): Figure[] {
       met: goal ? s.eventsPerS >= goal.eventsPerS : undefined,
     });
   }
+  const idle = r.footprint?.runs.filter((x) => x.tree === 'this').map((x) => x.rssMb);
+  if (idle?.length)
+    out.push({
+      id: 'footprint.idle',
+      title: `resident memory of \`ctrwatch run\` idle on this node, ${r.footprint!.seconds} s after its start (by mapping: the idle sensor's section below)`,
+      command: r.footprint!.command,
+      unit: 'MB',
+      ...sumFig(summarize(idle)),
+    });
   return out;
 }
 
