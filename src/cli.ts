@@ -40,7 +40,7 @@ run options:
   --raw              print decoded kernel records instead of container events
   --trace-all        send every fork, exec and exit from the kernel, not only those around containers
   --exec-all         send every exec on the host, not only container tooling's (runtimes, CLIs, nsenter…)
-  --ring-mb N        ring buffer size in MiB (power of two, default 8)
+  --ring-mb N        size of each of the two ring buffers in MiB (power of two, default 8)
   --drain-ms N       period of the batch drain in ms (default 10)
   --policy FILE      rules, severities, allowlists (YAML; validated at start, see policy.example.yaml)
   --state-dir DIR    where node state (images seen) is kept (default /var/lib/ctrwatch, or the policy's)
