@@ -42,12 +42,13 @@ $(OUT)/vmlinux.h: | $(OUT)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 # -g makes the BTF that CO-RE needs, and DWARF beside it that nothing loads. bpftool's linker
-# keeps the programs, maps, .BTF and .BTF.ext, and leaves the DWARF and the relocations meant
-# for a linker out: 3.4 MB of object became 1.5 MB, which the addon carries.
+# keeps the programs, maps, .BTF and .BTF.ext, and leaves out the DWARF and the relocations
+# meant for a linker: more than half of the object, which the addon carries. The linker writes
+# its output before it fails, so it writes a temporary file.
 $(OUT)/ctrwatch.bpf.o: $(BPF_SRC) $(BPF_HDR) $(VMLINUX_DIR)/vmlinux.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c bpf/ctrwatch.bpf.c -o $(@:.o=.tmp.o)
-	$(Q)$(BPFTOOL) gen object $@ $(@:.o=.tmp.o) && rm -f $(@:.o=.tmp.o)
+	$(Q)$(BPFTOOL) gen object $@.tmp $(@:.o=.tmp.o) && mv $@.tmp $@ && rm -f $(@:.o=.tmp.o)
 
 $(OUT)/ctrwatch.skel.h: $(OUT)/ctrwatch.bpf.o
 	$(call msg,GEN-SKEL,$@)

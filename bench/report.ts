@@ -313,7 +313,20 @@ function sumCell(s: Summary | undefined, fn: (x: number) => string): string {
 
 /** Which parts the report holds, and what may be compared. */
 function scopeNote(r: BenchReport): string {
-  return `Parts in this report: ${r.env.BENCH_ONLY ?? 'all (decode, scale, rules, loss, latency, churn, overhead, bpfstats, ship, footprint)'}. The machine is shared and noisy (other sessions run VMs, builds and tests on the same 2 cores; the "other load" column below says how much): only ratios from runs interleaved in this one run are comparable, never absolute rates across runs, and a ratio means nothing finer than the A/A control's spread.`;
+  const parts: [string, unknown][] = [
+    ['decode', r.decode],
+    ['scale', r.scale],
+    ['rules', r.rules],
+    ['loss', r.loss],
+    ['latency', r.latency],
+    ['churn', r.churn],
+    ['overhead', r.overhead],
+    ['bpfstats', r.bpfStats],
+    ['ship', r.ship],
+    ['footprint', r.footprint],
+  ];
+  const present = parts.filter(([, v]) => v !== undefined).map(([k]) => k);
+  return `Parts in this report: ${r.env.BENCH_ONLY ?? `all that run had (${present.join(', ')})`}. The machine is shared and noisy (other sessions run VMs, builds and tests on the same 2 cores; the "other load" column below says how much): only ratios from runs interleaved in this one run are comparable, never absolute rates across runs, and a ratio means nothing finer than the A/A control's spread.`;
 }
 
 export function renderMarkdown(r: BenchReport, plots: string[] = []): string {

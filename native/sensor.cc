@@ -49,7 +49,7 @@ Napi::Object Sensor::Init(Napi::Env env, Napi::Object exports)
 	exports.Set("statSlots", Napi::Number::New(env, CW_STAT_MAX));
 	exports.Set("probe", Napi::Function::New(env, &Sensor::Probe, "probe"));
 	exports.Set("killProcess", Napi::Function::New(env, &Sensor::KillProcess, "killProcess"));
-	exports.Set("object", Napi::Function::New(env, &Sensor::Object, "object"));
+	exports.Set("object", Napi::Function::New(env, &Sensor::BpfObject, "object"));
 	return exports;
 }
 
@@ -425,7 +425,7 @@ Napi::Value Sensor::KillProcess(const Napi::CallbackInfo &info)
 
 /* object(): a copy of the BPF object built in, made on each call. Copied into a Buffer at load, it
  * stayed in the sensor's resident memory for the life of the process, only for `version` to hash. */
-Napi::Value Sensor::Object(const Napi::CallbackInfo &info)
+Napi::Value Sensor::BpfObject(const Napi::CallbackInfo &info)
 {
 	size_t size = 0;
 	const void *obj = cw_loader_object(&size);

@@ -22,7 +22,7 @@ class Sensor : public Napi::ObjectWrap<Sensor>
 	static Napi::Object Init(Napi::Env env, Napi::Object exports);
 	static Napi::Value Probe(const Napi::CallbackInfo &info);
 	static Napi::Value KillProcess(const Napi::CallbackInfo &info);
-	static Napi::Value Object(const Napi::CallbackInfo &info);
+	static Napi::Value BpfObject(const Napi::CallbackInfo &info);
 	explicit Sensor(const Napi::CallbackInfo &info);
 	~Sensor() override;
 
