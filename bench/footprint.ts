@@ -1,11 +1,13 @@
 /**
  * The footprint part: `ctrwatch run` itself, idle on this node, and its resident memory by
  * mapping (/proc/PID/smaps) once it has run a few seconds: what a node pays for the sensor before
- * any container load. With a built tree of an earlier commit (BENCH_FOOTPRINT_BEFORE), the two
- * run in pairs, the order alternating, one at a time.
+ * any container load. Each sensor starts in a memory cgroup of its own, made for it and removed
+ * after, so that what the kernel charges it (what a pod's memory request and limit are about)
+ * is read too. With a built tree of an earlier commit (BENCH_FOOTPRINT_BEFORE), the two run in
+ * pairs, the order alternating, one at a time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FOOTPRINT_PARTS, smapsParts, type FootprintPart } from '../test/support/smaps';
@@ -23,11 +25,22 @@ export const FOOTPRINT_PART_TEXT: Record<FootprintPart, string> = {
   other: 'libraries and the rest',
 };
 
+/** What the sensor's memory cgroup was charged, MB: all of it, and its anonymous, file and kernel (the rest) shares. */
+export interface MemCgCharge {
+  version: 1 | 2;
+  chargedMb: number;
+  anonMb: number;
+  fileMb: number;
+  kernelMb: number;
+}
+
 export interface FootprintRun {
   tree: 'this' | 'before';
   pair: number;
   rssMb: number;
   parts: Record<FootprintPart, number>;
+  /** Undefined where no memory cgroup could be made (no memory controller). */
+  memcg?: MemCgCharge;
   /** BPF links the sensor held when it was measured (it had attached). */
   attached: number;
 }
@@ -43,23 +56,72 @@ export interface FootprintResult {
   wallS: number;
 }
 
-/** Temporary state dirs of sensors still running: removed at exit too (a SIGINT to the bench exits at once). */
+/** Temporary state dirs and cgroups of sensors still running: removed at exit too (a SIGINT to the bench exits at once). */
 const states = new Set<string>();
+const cgroups = new Set<string>();
 process.on('exit', () => {
   for (const d of states) rmSync(d, { recursive: true, force: true });
+  for (const d of cgroups) removeCgroup(d);
 });
+
+const MB = 1024 * 1024;
+let cgSeq = 0;
+
+/** A memory cgroup for one sensor (v2 when the root delegates memory, else v1's hierarchy); undefined without one. */
+function makeMemCg(): { dir: string; version: 1 | 2 } | undefined {
+  const name = `cwbench-footprint-${process.pid}-${cgSeq++}`;
+  const v2 = '/sys/fs/cgroup';
+  if (existsSync(join(v2, 'cgroup.controllers'))) {
+    if (!/\bmemory\b/.test(readFileSync(join(v2, 'cgroup.subtree_control'), 'utf8'))) return undefined;
+    mkdirSync(join(v2, name));
+    return { dir: join(v2, name), version: 2 };
+  }
+  const v1 = '/sys/fs/cgroup/memory';
+  if (!existsSync(join(v1, 'cgroup.procs'))) return undefined;
+  mkdirSync(join(v1, name));
+  return { dir: join(v1, name), version: 1 };
+}
+
+function readMemCg(cg: { dir: string; version: 1 | 2 }): MemCgCharge {
+  const stat = new Map(
+    readFileSync(join(cg.dir, 'memory.stat'), 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '))
+      .map(([k, v]) => [k!, Number(v)] as const),
+  );
+  const charged = Number(readFileSync(join(cg.dir, cg.version === 2 ? 'memory.current' : 'memory.usage_in_bytes'), 'utf8'));
+  // v1 counts kernel memory into usage_in_bytes too, and names the user shares rss and cache.
+  const anon = (cg.version === 2 ? stat.get('anon') : stat.get('rss')) ?? NaN;
+  const file = (cg.version === 2 ? stat.get('file') : stat.get('cache')) ?? NaN;
+  return { version: cg.version, chargedMb: charged / MB, anonMb: anon / MB, fileMb: file / MB, kernelMb: (charged - anon - file) / MB };
+}
+
+/** rmdir once its last task is gone (a killed sensor takes a moment to exit: its BPF links and maps go first): at most 10 s. */
+function removeCgroup(dir: string): void {
+  for (let i = 0; i < 200; i++) {
+    try {
+      rmdirSync(dir);
+      cgroups.delete(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
+}
 
 async function once(tree: string, which: 'this' | 'before', pair: number, seconds: number): Promise<FootprintRun> {
   const state = mkdtempSync(join(tmpdir(), 'cwbench-footprint-'));
   states.add(state);
   let child: ChildProcess | undefined;
+  let cg: ReturnType<typeof makeMemCg>;
   try {
-    child = track(
-      spawn(process.execPath, [join(tree, 'bin', 'ctrwatch'), 'run', '--state-dir', state], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        detached: true,
-      }),
-    );
+    cg = makeMemCg();
+    if (cg) cgroups.add(cg.dir);
+    const cmd = [process.execPath, join(tree, 'bin', 'ctrwatch'), 'run', '--state-dir', state];
+    // The shell joins the cgroup, then becomes the sensor: everything it allocates is charged there.
+    const argv = cg ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg.dir, ...cmd] : cmd;
+    child = track(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true }));
     let err = '';
     child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
     await sleep(seconds * 1000);
@@ -70,7 +132,7 @@ async function once(tree: string, which: 'this' | 'before', pair: number, second
     if (!attached) throw new Error(`${which}: ctrwatch run had no BPF program attached after ${seconds} s: ${err.trim()}`);
     const parts = smapsParts(readFileSync(`/proc/${child.pid}/smaps`, 'utf8'), realpathSync(process.execPath));
     const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
-    return { tree: which, pair, rssMb, parts, attached };
+    return { tree: which, pair, rssMb, parts, memcg: cg ? readMemCg(cg) : undefined, attached };
   } finally {
     if (child) {
       child.kill('SIGINT');
@@ -78,6 +140,7 @@ async function once(tree: string, which: 'this' | 'before', pair: number, second
       await exited(child);
       clearTimeout(t);
     }
+    if (cg) removeCgroup(cg.dir);
     rmSync(state, { recursive: true, force: true });
     states.delete(state);
   }
@@ -120,7 +183,7 @@ export async function runFootprint(o: {
         const r = await once(tree, which, i, o.seconds);
         res.runs.push(r);
         o.log(
-          `footprint: pair ${i} ${which}: ${r.rssMb.toFixed(1)} MB (${FOOTPRINT_PARTS.map((p) => `${p} ${r.parts[p].toFixed(1)}`).join(', ')})`,
+          `footprint: pair ${i} ${which}: ${r.rssMb.toFixed(1)} MB (${FOOTPRINT_PARTS.map((p) => `${p} ${r.parts[p].toFixed(1)}`).join(', ')}); charged ${r.memcg ? `${r.memcg.chargedMb.toFixed(1)} MB, kernel ${r.memcg.kernelMb.toFixed(1)}` : 'not read (no memory cgroup)'}`,
         );
       } catch (e) {
         res.errors.push((e as Error).message);

@@ -161,14 +161,23 @@ export function perfFigures(r: BenchReport): Figure[] {
       met: goal ? s.eventsPerS >= goal.eventsPerS : undefined,
     });
   }
-  const idle = r.footprint?.runs.filter((x) => x.tree === 'this').map((x) => x.rssMb);
-  if (idle?.length)
+  const mine = r.footprint?.runs.filter((x) => x.tree === 'this') ?? [];
+  if (mine.length)
     out.push({
       id: 'footprint.idle',
       title: `resident memory of \`ctrwatch run\` idle on this node, ${r.footprint!.seconds} s after its start (by mapping: the idle sensor's section below)`,
       command: r.footprint!.command,
       unit: 'MB',
-      ...sumFig(summarize(idle)),
+      ...sumFig(summarize(mine.map((x) => x.rssMb))),
+    });
+  const charged = mine.filter((x) => x.memcg).map((x) => x.memcg!.chargedMb);
+  if (charged.length)
+    out.push({
+      id: 'footprint.idle.memcg',
+      title: `the same sensors' memory cgroup charge (anonymous, page cache and kernel memory; node's binary cached and charged elsewhere: the section below)`,
+      command: r.footprint!.command,
+      unit: 'MB',
+      ...sumFig(summarize(charged)),
     });
   return out;
 }
@@ -209,20 +218,27 @@ export function renderFootprint(r: BenchReport, L: string[]): void {
     '',
   );
   const before = f.beforeCommit ? `\`${f.beforeCommit.slice(0, 10)}\`` : f.beforeDir;
+  const cg = f.runs.find((x) => x.memcg)?.memcg;
+  if (cg)
+    L.push(
+      `Memory cgroup: each sensor ran in a cgroup v${cg.version} of its own, made for it and removed after; "charged" is what the kernel counted against it (${cg.version === 2 ? 'memory.current' : 'memory.usage_in_bytes'}), split into anonymous, file (page cache) and the rest, kernel memory (BPF maps and programs among it). Pages already in the page cache stay charged to the cgroup that first read them: node's binary, read by every earlier node process here, is not in this cgroup's file share; in a pod whose image holds its own node it would be.`,
+      '',
+    );
   L.push(
-    `| Tree | pair | RSS MB | ${FOOTPRINT_PARTS.join(' | ')} | BPF links |`,
-    `|---|---|---|${FOOTPRINT_PARTS.map(() => '---|').join('')}---|`,
+    `| Tree | pair | RSS MB | ${FOOTPRINT_PARTS.join(' | ')} | charged MB (anonymous / file / kernel) | BPF links |`,
+    `|---|---|---|${FOOTPRINT_PARTS.map(() => '---|').join('')}---|---|`,
   );
+  const charge = (m: FootprintRun['memcg']) => (m ? `${f2(m.chargedMb)} (${f2(m.anonMb)} / ${f2(m.fileMb)} / ${f2(m.kernelMb)})` : '—');
   for (const x of f.runs)
     L.push(
-      `| ${x.tree === 'this' ? 'this code' : `before (${before})`} | ${x.pair} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${x.attached} |`,
+      `| ${x.tree === 'this' ? 'this code' : `before (${before})`} | ${x.pair} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${charge(x.memcg)} | ${x.attached} |`,
     );
   const side = (t: 'this' | 'before') => f.runs.filter((x) => x.tree === t);
   if (side('before').length) {
     const med = (t: 'this' | 'before', g: (x: FootprintRun) => number) => summarize(side(t).map(g)).median;
     L.push(
       '',
-      `Medians, this code against the tree before: RSS ${f2(med('this', (x) => x.rssMb))} against ${f2(med('before', (x) => x.rssMb))} MB; ${FOOTPRINT_PARTS.map((p) => `${p} ${f2(med('this', (x) => x.parts[p]))} against ${f2(med('before', (x) => x.parts[p]))}`).join(', ')}.`,
+      `Medians, this code against the tree before: RSS ${f2(med('this', (x) => x.rssMb))} against ${f2(med('before', (x) => x.rssMb))} MB; ${FOOTPRINT_PARTS.map((p) => `${p} ${f2(med('this', (x) => x.parts[p]))} against ${f2(med('before', (x) => x.parts[p]))}`).join(', ')}${cg ? `; charged ${f2(med('this', (x) => x.memcg?.chargedMb ?? NaN))} against ${f2(med('before', (x) => x.memcg?.chargedMb ?? NaN))}, of it kernel ${f2(med('this', (x) => x.memcg?.kernelMb ?? NaN))} against ${f2(med('before', (x) => x.memcg?.kernelMb ?? NaN))}` : ''}.`,
     );
   }
   if (f.errors.length) L.push('', `Errors: ${f.errors.join('; ')}`);
