@@ -56,10 +56,16 @@ export interface FootprintResult {
   wallS: number;
 }
 
-/** Temporary state dirs and cgroups of sensors still running: removed at exit too (a SIGINT to the bench exits at once). */
+/**
+ * Temporary state dirs and cgroups of sensors still running, and those sensors: removed at exit
+ * too (a SIGINT to the bench exits at once; an uncaught error leaves the sensor running until
+ * the bench's own exit hook, which runs after this one).
+ */
 const states = new Set<string>();
 const cgroups = new Set<string>();
+const sensors = new Set<ChildProcess>();
 process.on('exit', () => {
+  for (const c of sensors) c.kill('SIGKILL');
   for (const d of states) rmSync(d, { recursive: true, force: true });
   for (const d of cgroups) removeCgroup(d);
 });
@@ -67,19 +73,35 @@ process.on('exit', () => {
 const MB = 1024 * 1024;
 let cgSeq = 0;
 
-/** A memory cgroup for one sensor (v2 when the root delegates memory, else v1's hierarchy); undefined without one. */
+/**
+ * A memory cgroup for one sensor: on cgroup v2 when the root enables memory for its children, on
+ * v1's memory hierarchy where that is mounted; undefined otherwise, or when it cannot be made (a
+ * read-only cgroupfs): the sensor then runs where the bench runs, its charge not read.
+ */
 function makeMemCg(): { dir: string; version: 1 | 2 } | undefined {
   const name = `cwbench-footprint-${process.pid}-${cgSeq++}`;
   const v2 = '/sys/fs/cgroup';
-  if (existsSync(join(v2, 'cgroup.controllers'))) {
-    if (!/\bmemory\b/.test(readFileSync(join(v2, 'cgroup.subtree_control'), 'utf8'))) return undefined;
-    mkdirSync(join(v2, name));
-    return { dir: join(v2, name), version: 2 };
-  }
   const v1 = '/sys/fs/cgroup/memory';
-  if (!existsSync(join(v1, 'cgroup.procs'))) return undefined;
-  mkdirSync(join(v1, name));
-  return { dir: join(v1, name), version: 1 };
+  try {
+    if (existsSync(join(v2, 'cgroup.controllers'))) {
+      if (!/\bmemory\b/.test(readFileSync(join(v2, 'cgroup.subtree_control'), 'utf8'))) return undefined;
+      mkdirSync(join(v2, name));
+      return { dir: join(v2, name), version: 2 };
+    }
+    if (!existsSync(join(v1, 'cgroup.procs'))) return undefined;
+    mkdirSync(join(v1, name));
+    return { dir: join(v1, name), version: 1 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process is in that cgroup (the shell that starts the sensor may not have joined it). */
+function inCgroup(pid: number, cg: { dir: string; version: 1 | 2 }): boolean {
+  const rel = cg.dir.slice(cg.dir.lastIndexOf('/'));
+  return readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .split('\n')
+    .some((l) => l.endsWith(`:${rel}`) && (cg.version === 2 ? l.startsWith('0::') : /:(\S*,)?memory(,\S*)?:/.test(l)));
 }
 
 function readMemCg(cg: { dir: string; version: 1 | 2 }): MemCgCharge {
@@ -120,8 +142,10 @@ async function once(tree: string, which: 'this' | 'before', pair: number, second
     if (cg) cgroups.add(cg.dir);
     const cmd = [process.execPath, join(tree, 'bin', 'ctrwatch'), 'run', '--state-dir', state];
     // The shell joins the cgroup, then becomes the sensor: everything it allocates is charged there.
-    const argv = cg ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg.dir, ...cmd] : cmd;
+    // A refused join leaves it where it is (checked before the charge is read).
+    const argv = cg ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs"; exec "$@"', cg.dir, ...cmd] : cmd;
     child = track(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true }));
+    sensors.add(child);
     let err = '';
     child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
     await sleep(seconds * 1000);
@@ -132,13 +156,15 @@ async function once(tree: string, which: 'this' | 'before', pair: number, second
     if (!attached) throw new Error(`${which}: ctrwatch run had no BPF program attached after ${seconds} s: ${err.trim()}`);
     const parts = smapsParts(readFileSync(`/proc/${child.pid}/smaps`, 'utf8'), realpathSync(process.execPath));
     const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
-    return { tree: which, pair, rssMb, parts, memcg: cg ? readMemCg(cg) : undefined, attached };
+    const memcg = cg && inCgroup(child.pid!, cg) ? readMemCg(cg) : undefined;
+    return { tree: which, pair, rssMb, parts, memcg, attached };
   } finally {
     if (child) {
       child.kill('SIGINT');
       const t = setTimeout(() => child!.kill('SIGKILL'), 5000);
       await exited(child);
       clearTimeout(t);
+      sensors.delete(child);
     }
     if (cg) removeCgroup(cg.dir);
     rmSync(state, { recursive: true, force: true });

@@ -221,7 +221,7 @@ export function renderFootprint(r: BenchReport, L: string[]): void {
   const cg = f.runs.find((x) => x.memcg)?.memcg;
   if (cg)
     L.push(
-      `Memory cgroup: each sensor ran in a cgroup v${cg.version} of its own, made for it and removed after; "charged" is what the kernel counted against it (${cg.version === 2 ? 'memory.current' : 'memory.usage_in_bytes'}), split into anonymous, file (page cache) and the rest, kernel memory (BPF maps and programs among it). Pages already in the page cache stay charged to the cgroup that first read them: node's binary, read by every earlier node process here, is not in this cgroup's file share; in a pod whose image holds its own node it would be.`,
+      `Memory cgroup: each sensor ran in a cgroup v${cg.version} of its own, made for it and removed after; "charged" is what the kernel counted against it (${cg.version === 2 ? 'memory.current' : 'memory.usage_in_bytes'}), split into anonymous, file (page cache) and the rest, kernel memory (the BPF maps among it). Pages already in the page cache stay charged to the cgroup that first read them: a node binary that earlier processes read is not in this cgroup's file share.`,
       '',
     );
   L.push(
@@ -235,7 +235,7 @@ export function renderFootprint(r: BenchReport, L: string[]): void {
     );
   const side = (t: 'this' | 'before') => f.runs.filter((x) => x.tree === t);
   if (side('before').length) {
-    const med = (t: 'this' | 'before', g: (x: FootprintRun) => number) => summarize(side(t).map(g)).median;
+    const med = (t: 'this' | 'before', g: (x: FootprintRun) => number) => summarize(side(t).map(g).filter(Number.isFinite)).median;
     L.push(
       '',
       `Medians, this code against the tree before: RSS ${f2(med('this', (x) => x.rssMb))} against ${f2(med('before', (x) => x.rssMb))} MB; ${FOOTPRINT_PARTS.map((p) => `${p} ${f2(med('this', (x) => x.parts[p]))} against ${f2(med('before', (x) => x.parts[p]))}`).join(', ')}${cg ? `; charged ${f2(med('this', (x) => x.memcg?.chargedMb ?? NaN))} against ${f2(med('before', (x) => x.memcg?.chargedMb ?? NaN))}, of it kernel ${f2(med('this', (x) => x.memcg?.kernelMb ?? NaN))} against ${f2(med('before', (x) => x.memcg?.kernelMb ?? NaN))}` : ''}.`,
