@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitSync } from '../test/support/runtime-exec';
 import { FOOTPRINT_PARTS, smapsParts, type FootprintPart } from '../test/support/smaps';
 import { attachedCount, CODE, exited, sleep, track, treeCommit } from './lib';
 
@@ -71,6 +72,12 @@ process.on('exit', () => {
 });
 
 const MB = 1024 * 1024;
+
+/** A memory cgroup made for one sensor. */
+interface MemCg {
+  dir: string;
+  version: 1 | 2;
+}
 let cgSeq = 0;
 
 /**
@@ -78,7 +85,7 @@ let cgSeq = 0;
  * v1's memory hierarchy where that is mounted; undefined otherwise, or when it cannot be made (a
  * read-only cgroupfs): the sensor then runs where the bench runs, its charge not read.
  */
-function makeMemCg(): { dir: string; version: 1 | 2 } | undefined {
+function makeMemCg(): MemCg | undefined {
   const name = `cwbench-footprint-${process.pid}-${cgSeq++}`;
   const v2 = '/sys/fs/cgroup';
   const v1 = '/sys/fs/cgroup/memory';
@@ -97,14 +104,14 @@ function makeMemCg(): { dir: string; version: 1 | 2 } | undefined {
 }
 
 /** Whether the process is in that cgroup (the shell that starts the sensor may not have joined it). */
-function inCgroup(pid: number, cg: { dir: string; version: 1 | 2 }): boolean {
+function inCgroup(pid: number, cg: MemCg): boolean {
   const rel = cg.dir.slice(cg.dir.lastIndexOf('/'));
   return readFileSync(`/proc/${pid}/cgroup`, 'utf8')
     .split('\n')
     .some((l) => l.endsWith(`:${rel}`) && (cg.version === 2 ? l.startsWith('0::') : /:(\S*,)?memory(,\S*)?:/.test(l)));
 }
 
-function readMemCg(cg: { dir: string; version: 1 | 2 }): MemCgCharge {
+function readMemCg(cg: MemCg): MemCgCharge {
   const stat = new Map(
     readFileSync(join(cg.dir, 'memory.stat'), 'utf8')
       .split('\n')
@@ -120,23 +127,22 @@ function readMemCg(cg: { dir: string; version: 1 | 2 }): MemCgCharge {
 
 /** rmdir once its last task is gone (a killed sensor takes a moment to exit: its BPF links and maps go first): at most 10 s. */
 function removeCgroup(dir: string): void {
-  for (let i = 0; i < 200; i++) {
+  const gone = waitSync(() => {
     try {
       rmdirSync(dir);
-      cgroups.delete(dir);
-      return;
+      return true;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      return (e as NodeJS.ErrnoException).code === 'ENOENT';
     }
-  }
+  }, 10_000);
+  if (gone) cgroups.delete(dir);
 }
 
 async function once(tree: string, which: 'this' | 'before', pair: number, seconds: number): Promise<FootprintRun> {
   const state = mkdtempSync(join(tmpdir(), 'cwbench-footprint-'));
   states.add(state);
   let child: ChildProcess | undefined;
-  let cg: ReturnType<typeof makeMemCg>;
+  let cg: MemCg | undefined;
   try {
     cg = makeMemCg();
     if (cg) cgroups.add(cg.dir);

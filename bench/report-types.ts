@@ -43,6 +43,20 @@ export interface BenchReport {
   leftovers: string[];
 }
 
+/** The bench's parts, in the order they run, and where each puts its result in the report. */
+export const PART_RESULTS = {
+  decode: 'decode',
+  scale: 'scale',
+  rules: 'rules',
+  loss: 'loss',
+  latency: 'latency',
+  churn: 'churn',
+  overhead: 'overhead',
+  bpfstats: 'bpfStats',
+  ship: 'ship',
+  footprint: 'footprint',
+} as const satisfies Record<string, keyof BenchReport>;
+
 export interface Figure {
   id: string;
   title: string;

@@ -11,7 +11,7 @@ import type { VariantFigures } from './overhead';
 import { RULES_TARGET_NS } from './rules';
 import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type ScaleRun } from './scale';
 import { perfFigures, renderFootprint, renderShip, writePlots } from './report-perf';
-import type { BenchReport, Figure } from './report-types';
+import { PART_RESULTS, type BenchReport, type Figure } from './report-types';
 
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
@@ -313,19 +313,9 @@ function sumCell(s: Summary | undefined, fn: (x: number) => string): string {
 
 /** Which parts the report holds, and what may be compared. */
 function scopeNote(r: BenchReport): string {
-  const parts: [string, unknown][] = [
-    ['decode', r.decode],
-    ['scale', r.scale],
-    ['rules', r.rules],
-    ['loss', r.loss],
-    ['latency', r.latency],
-    ['churn', r.churn],
-    ['overhead', r.overhead],
-    ['bpfstats', r.bpfStats],
-    ['ship', r.ship],
-    ['footprint', r.footprint],
-  ];
-  const present = parts.filter(([, v]) => v !== undefined).map(([k]) => k);
+  const present = Object.entries(PART_RESULTS)
+    .filter(([, key]) => r[key] !== undefined)
+    .map(([part]) => part);
   return `Parts in this report: ${r.env.BENCH_ONLY ?? `all that run had (${present.join(', ')})`}. The machine is shared and noisy (other sessions run VMs, builds and tests on the same 2 cores; the "other load" column below says how much): only ratios from runs interleaved in this one run are comparable, never absolute rates across runs, and a ratio means nothing finer than the A/A control's spread.`;
 }
 

@@ -67,7 +67,7 @@ import {
 import { runLoss } from './loss';
 import { runOverhead, type OverheadResult } from './overhead';
 import { writeReport } from './report';
-import type { BenchReport, RunCounters } from './report-types';
+import { PART_RESULTS, type BenchReport, type RunCounters } from './report-types';
 import { runRules } from './rules';
 import { runScale } from './scale';
 import { runShip } from './ship';
@@ -75,7 +75,7 @@ import { selectedVariants } from './variants';
 
 /** Variants of a quick run unless BENCH_VARIANTS says otherwise. */
 const QUICK_VARIANTS = 'control,host:ctrwatch-run';
-const PARTS = ['decode', 'scale', 'rules', 'loss', 'latency', 'churn', 'overhead', 'bpfstats', 'ship', 'footprint'];
+const PARTS = Object.keys(PART_RESULTS);
 
 /** The kernel counters `ctrwatch run` logged when it stopped, per overhead run (its protocol has no counters line). */
 function ctrwatchCounters(o: OverheadResult): RunCounters[] {

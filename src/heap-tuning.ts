@@ -177,7 +177,7 @@ export class QuietHeap {
     if (this.inQuiet >= QUIET_COLLECTIONS_MAX || this.hooks.youngBytes() <= YOUNG_SMALL_BYTES) return false;
     this.inQuiet++;
     if (!this.hooks.collect()) {
-      this.off = true;
+      this.stop();
       return false;
     }
     this.collections++;
