@@ -4,9 +4,13 @@
  * each BPF program the variant holds (found through its fds' fdinfo). The
  * sysctl is global and adds a little to every BPF program on the machine, so
  * this runs after the overhead rounds and restores the previous value.
+ *
+ * With a built tree of an earlier commit (BENCH_BPF_BEFORE), each sensor-proc
+ * variant then runs in pairs, that tree's sensor-proc (its BPF object) and this
+ * one's, the order alternating: its programs' ns per run, side by side.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   attachedCount,
@@ -20,6 +24,7 @@ import {
   sleep,
   stormCommand,
   track,
+  treeCommit,
   type StormBuild,
   type StormResult,
 } from './lib';
@@ -45,11 +50,72 @@ export interface BpfStatsVariant {
   error?: string;
 }
 
+/** One pair of storms: the tree before's sensor and this one's, in the order run. */
+export interface BpfStatsPair {
+  scenario: string;
+  variant: string;
+  pair: number;
+  /** AB: the tree before first. */
+  order: 'AB' | 'BA';
+  before: BpfStatsVariant;
+  after: BpfStatsVariant;
+}
+
+export interface BpfStatsBeforeAfter {
+  beforeDir: string;
+  beforeCommit?: string;
+  pairs: BpfStatsPair[];
+  errors: string[];
+}
+
 export interface BpfStatsResult {
   enabledBefore: boolean;
   seconds: number;
   variants: BpfStatsVariant[];
+  beforeAfter?: BpfStatsBeforeAfter;
   error?: string;
+}
+
+/** BENCH_BPF_BEFORE, BENCH_BPF_PAIRS. */
+export interface BpfStatsBeforeOptions {
+  dir: string;
+  pairs: number;
+}
+
+const SENSOR_PROC = join('dist', 'bench', 'sensor-proc.js');
+
+/** Variants run from both trees: sensor-proc's (KernelSensor and the decoder, nothing of the pipeline). */
+export const runsFromBothTrees = (v: Variant): boolean => v.cmd.length > 1 && v.cmd[1].endsWith(SENSOR_PROC);
+
+/** The same variant run by the tree at dir: its sensor-proc.js, so its BPF object. */
+export function beforeVariant(v: Variant, dir: string): Variant {
+  return { ...v, cmd: [v.cmd[0], join(dir, SENSOR_PROC), ...v.cmd.slice(2)] };
+}
+
+async function beforeAfter(
+  variants: Variant[],
+  o: BpfStatsBeforeOptions,
+  storm: StormBuild,
+  workers: number,
+  seconds: number,
+): Promise<BpfStatsBeforeAfter> {
+  const out: BpfStatsBeforeAfter = { beforeDir: o.dir, beforeCommit: treeCommit(o.dir), pairs: [], errors: [] };
+  if (!existsSync(join(o.dir, SENSOR_PROC))) {
+    out.errors.push(`BENCH_BPF_BEFORE ${o.dir}: no dist/bench/sensor-proc.js (build that tree first)`);
+    return out;
+  }
+  for (const v of variants.filter(runsFromBothTrees)) {
+    const b = beforeVariant(v, o.dir);
+    for (let pair = 0; pair < o.pairs; pair++) {
+      const order = pair % 2 === 0 ? 'AB' : 'BA';
+      const first = await one(order === 'AB' ? b : v, storm, workers, seconds);
+      const second = await one(order === 'AB' ? v : b, storm, workers, seconds);
+      const [before, after] = order === 'AB' ? [first, second] : [second, first];
+      for (const x of [before, after]) if (x.error) out.errors.push(`${v.scenario}:${v.name} pair ${pair}: ${x.error}`);
+      out.pairs.push({ scenario: v.scenario, variant: v.name, pair, order, before, after });
+    }
+  }
+  return out;
 }
 
 async function one(v: Variant, storm: StormBuild, workers: number, seconds: number): Promise<BpfStatsVariant> {
@@ -104,19 +170,26 @@ async function one(v: Variant, storm: StormBuild, workers: number, seconds: numb
   return res;
 }
 
-export async function runBpfStats(variants: Variant[], storm: StormBuild, workers: number, seconds: number): Promise<BpfStatsResult> {
-  let before: string;
+export async function runBpfStats(
+  variants: Variant[],
+  storm: StormBuild,
+  workers: number,
+  seconds: number,
+  before?: BpfStatsBeforeOptions,
+): Promise<BpfStatsResult> {
+  let was: string;
   try {
-    before = readFileSync(SYSCTL, 'utf8').trim();
+    was = readFileSync(SYSCTL, 'utf8').trim();
     writeFileSync(SYSCTL, '1');
   } catch (err) {
     return { enabledBefore: false, seconds, variants: [], error: `cannot enable ${SYSCTL}: ${(err as Error).message}` };
   }
-  const out: BpfStatsResult = { enabledBefore: before !== '0', seconds, variants: [] };
+  const out: BpfStatsResult = { enabledBefore: was !== '0', seconds, variants: [] };
   try {
     for (const v of variants) if (v.cmd.length) out.variants.push(await one(v, storm, workers, seconds));
+    if (before) out.beforeAfter = await beforeAfter(variants, before, storm, workers, seconds);
   } finally {
-    writeFileSync(SYSCTL, before);
+    writeFileSync(SYSCTL, was);
   }
   return out;
 }

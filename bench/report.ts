@@ -10,6 +10,7 @@ import { BENCH, quantile, summarize, type Summary } from './lib';
 import type { VariantFigures } from './overhead';
 import { RULES_TARGET_NS } from './rules';
 import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type ScaleRun } from './scale';
+import { bpfBeforeAfterFigures, renderBpfBeforeAfter } from './report-bpf';
 import { perfFigures, renderFootprint, renderShip, writePlots } from './report-perf';
 import { PART_RESULTS, type BenchReport, type Figure } from './report-types';
 
@@ -86,7 +87,7 @@ export function headline(r: BenchReport): Figure[] {
       });
     }
   }
-  out.push(...containerFigures(r), ...perfFigures(r), ...pipelineFigures(r));
+  out.push(...containerFigures(r), ...perfFigures(r), ...bpfBeforeAfterFigures(r), ...pipelineFigures(r));
   if (o) {
     for (const v of o.figures.filter((x) => x.variant !== 'baseline' && !x.target)) out.push(ratioFig(v));
     // A variant that gets almost no records (the host storm, filtered in the kernel) has no CPU per record to speak of.
@@ -437,6 +438,7 @@ export function renderMarkdown(r: BenchReport, plots: string[] = []): string {
       }
       L.push('');
     }
+    renderBpfBeforeAfter(r, L);
   }
 
   const d = r.decode;

@@ -38,6 +38,7 @@
  *   BENCH_SHIP_BEFORE, BENCH_SHIP_PAIRS [3]  a built tree of an earlier commit: gRPC before/after pairs
  *   BENCH_FOOTPRINT_SECONDS [20; quick 5]  how long the idle sensor runs before it is measured
  *   BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS [3]  a built tree of an earlier commit: footprint before/after pairs
+ *   BENCH_BPF_BEFORE, BENCH_BPF_PAIRS [3]  a built tree of an earlier commit: bpfstats before/after pairs of the sensor-proc variants
  *   BENCH_REPORT_NAME                 write bench/out/<name>.md/.json instead (side runs)
  */
 import { spawn } from 'node:child_process';
@@ -253,11 +254,17 @@ async function main(): Promise<number> {
     report.ctrwatchCounters = ctrwatchCounters(report.overhead);
   }
   if (only.includes('bpfstats')) {
-    const which = variants.filter((v) => ['sensor', 'bpftrace', 'ctrwatch-run'].includes(v.name));
-    report.bpfStats = await runBpfStats(which, storm, workers, seconds);
+    const which = variants.filter((v) => ['sensor', 'sensor-cgroup2', 'bpftrace', 'ctrwatch-run'].includes(v.name));
+    const bpfBefore = process.env.BENCH_BPF_BEFORE ? { dir: process.env.BENCH_BPF_BEFORE, pairs: envNum('BENCH_BPF_PAIRS', 3) } : undefined;
+    report.bpfStats = await runBpfStats(which, storm, workers, seconds, bpfBefore);
     log(
       `bpfstats: ${report.bpfStats.error ?? report.bpfStats.variants.map((v) => `${v.scenario}:${v.variant} ${v.nsPerExec?.toFixed(0) ?? v.error} ns/exec`).join(', ')}`,
     );
+    const ba = report.bpfStats.beforeAfter;
+    if (ba)
+      log(
+        `bpfstats before/after: ${ba.pairs.map((p) => `${p.scenario}:${p.variant} ${p.before.nsPerExec?.toFixed(0) ?? p.before.error} → ${p.after.nsPerExec?.toFixed(0) ?? p.after.error}`).join(', ')}${ba.errors.length ? `; errors: ${ba.errors.join('; ')}` : ''}`,
+      );
   }
 
   untrace();

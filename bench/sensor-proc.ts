@@ -3,7 +3,7 @@
  * programs, the native drain and the decoder, and nothing after them.
  *
  *   node dist/bench/sensor-proc.js [--drain-ms N] [--wake-gap-ns N] [--ring-bytes N]
- *                                  [--trace-all] [--raw]
+ *                                  [--trace-all] [--raw] [--cgroup2]
  *
  * --raw skips the decoder: the addon's batches are counted, not decoded (to
  * tell decode cost from drain cost). BENCH_CPU_PROF=<file.cpuprofile> profiles
@@ -14,9 +14,10 @@
  *   {"counters":{…},"decoded":…,"final":false}  on SIGUSR2 (after a drain)
  *   {"counters":{…},"decoded":…,"final":true}   on SIGTERM/SIGINT, then close() and exit 0
  */
-import { writeFileSync, writeSync } from 'node:fs';
+import { readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { DecodeStage } from '../src/decode/stage';
+import { parseMountinfo, readHostFacts, type HostFacts } from '../src/host';
 import { KernelSensor, type KernelSensorOptions } from '../src/kernel/sensor';
 import { createLogger } from '../src/log';
 import { loadBinding, type NativeBinding, type NativeSensorOptions } from '../src/native';
@@ -27,11 +28,12 @@ interface Args {
   ringBytes?: number;
   traceAll: boolean;
   raw: boolean;
+  cgroup2: boolean;
   skipPrograms?: string[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { traceAll: false, raw: false };
+  const a: Args = { traceAll: false, raw: false, cgroup2: false };
   const num = (i: number) => {
     const n = Number(argv[i + 1]);
     if (!Number.isFinite(n) || n < 0) throw new RangeError(`${argv[i]} needs a number, got ${argv[i + 1]}`);
@@ -54,6 +56,9 @@ function parseArgs(argv: string[]): Args {
       case '--raw':
         a.raw = true;
         break;
+      case '--cgroup2':
+        a.cgroup2 = true;
+        break;
       case '--skip-programs':
         a.skipPrograms = (argv[++i] ?? '').split(',').filter(Boolean);
         break;
@@ -62,6 +67,13 @@ function parseArgs(argv: string[]): Args {
     }
   }
   return a;
+}
+
+/** This node's facts with the cgroup2 hierarchy as the one the kernel programs read. */
+function cgroup2Facts(): HostFacts {
+  const f = readHostFacts();
+  const mount = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).find((m) => m.fsType === 'cgroup2')?.mountPoint;
+  return { ...f, cgroup: { mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2', mount } };
 }
 
 /** The real addon, with onRecords replaced by a counter: batches never reach the decoder. */
@@ -105,6 +117,7 @@ function main(): void {
     traceAll: args.traceAll,
     skipPrograms: args.skipPrograms,
     binding: args.raw ? rawBinding((buf) => (rawBytes += buf.length)) : undefined,
+    host: args.cgroup2 ? cgroup2Facts() : undefined,
   };
   const decode = new DecodeStage(logger, (batch) => {
     decoded += batch.records.length;

@@ -191,6 +191,15 @@ export function defaultVariants(): Variant[] {
     // The floor of any sensor that hands each record to JavaScript: the kernel programs and the
     // drain, nothing decoded.
     sensorVariant('container', 'sensor-raw', 'KernelSensor without decode (batches counted, not decoded)', ['--raw']),
+    // Opt-in, for the kernel side on a cgroup v1 node like this one: the programs read the cgroup2
+    // hierarchy, as on a node whose runtimes use it (bench/sensor-proc.ts --cgroup2).
+    sensorVariant(
+      'container',
+      'sensor-cgroup2',
+      "KernelSensor + decode, the kernel reading each task's cgroup2 cgroup (--cgroup2)",
+      ['--cgroup2'],
+      true,
+    ),
     // The storm as a sandbox: unshared and never exec'd since, so its forks are sent too (as the
     // container scenario's were before forks were held back).
     {
