@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { decodeBatch } from '../src/decode/decode';
-import { cw_exec, cw_hdr, cw_task, EXEC_FIXED_SIZE, RecordType, TaskFlag } from '../src/decode/layout';
+import { cw_exec, cw_hdr, cw_task, EXEC_ARGS_MAX, EXEC_FIXED_SIZE, RecordType, TaskFlag } from '../src/decode/layout';
 import { KernelSensor } from '../src/kernel/sensor';
 import { loadBinding, type NativeBinding, type NativeSensorOptions } from '../src/native';
 import { display, OUT, runStorm, sleep, stormCommand, summarize, type StormBuild, type Summary } from './lib';
@@ -145,8 +145,9 @@ export function syntheticExecBatch(n: number): Buffer {
   for (let i = 0; i < n; i++) {
     const argv = ARGVS[i % ARGVS.length];
     const args = Buffer.from(argv.join('\0') + '\0');
-    const argsLen = Math.min(args.length, F.args[1]);
-    const size = EXEC_FIXED_SIZE + ((argsLen + 7) & ~7);
+    const argsLen = Math.min(args.length, EXEC_ARGS_MAX);
+    const name = Buffer.from(`${argv[0].startsWith('/') ? argv[0] : `/usr/bin/${argv[0]}`}\0`);
+    const size = EXEC_FIXED_SIZE + ((name.length + argsLen + 7) & ~7);
     const b = Buffer.alloc(size);
     b.writeUInt16LE(RecordType.EXEC, cw_hdr.fields.type[0]);
     b.writeUInt16LE(size, cw_hdr.fields.size[0]);
@@ -182,8 +183,9 @@ export function syntheticExecBatch(n: number): Buffer {
     b.writeUInt32LE(pid, F.old_pid[0]);
     b.writeUInt32LE(argsLen, F.args_len[0]);
     b.writeUInt32LE(0, F.args_truncated[0]);
-    b.write(argv[0].startsWith('/') ? argv[0] : `/usr/bin/${argv[0]}`, F.filename[0]);
-    args.copy(b, F.args[0], 0, argsLen);
+    b.writeUInt32LE(name.length, F.filename_len[0]);
+    name.copy(b, F.data[0]);
+    args.copy(b, F.data[0] + name.length, 0, argsLen);
     recs.push(b);
   }
   return Buffer.concat(recs);

@@ -215,8 +215,12 @@ struct cw_fork {
 	__u32 late; /* 1: a held-back fork (TS_UNSENT), sent when that child forked in turn: its task then, new_ns 0 */
 };
 
-/* Variable length: fixed part, then args_len bytes of NUL-separated argv,
- * rounded up to 8. size in the header covers exactly that. */
+/* Variable length: the fixed part, then data[]: the filename as passed to
+ * execve (filename_len bytes, its NUL included), at once followed by
+ * args_len bytes of NUL-separated argv; size in the header covers both,
+ * rounded up to 8. Why not two fixed fields: exec records are most of a busy
+ * container's ring traffic, the copy into the ring was most of cw_exec's time
+ * in a profile, and a fixed 256-byte filename was about half of a record. */
 struct cw_exec {
 	struct cw_hdr hdr;
 	struct cw_task task;
@@ -226,11 +230,12 @@ struct cw_exec {
 	__u32 exe_dev;
 	__u32 exe_fs_magic; /* s_magic of the exe's filesystem (overlayfs: 0x794c7630) */
 	__u32 exe_nlink;
-	__u32 old_pid;			/* thread id before exec (differs when a thread exec'd) */
-	__u32 args_len;			/* bytes of args[] in this record */
-	__u32 args_truncated;		/* 1 when argv was longer than CW_ARGS_LEN */
-	char filename[CW_FILENAME_LEN]; /* as passed to execve, NUL-terminated */
-	char args[CW_ARGS_LEN];
+	__u32 old_pid;	      /* thread id before exec (differs when a thread exec'd) */
+	__u32 args_len;	      /* bytes of argv in data[], after the filename */
+	__u32 args_truncated; /* 1 when argv was longer than CW_ARGS_LEN */
+	__u32 filename_len;   /* bytes of data[] the filename takes, its NUL included: 1 to CW_FILENAME_LEN */
+	__u32 _pad0;
+	char data[CW_FILENAME_LEN + CW_ARGS_LEN];
 };
 
 struct cw_exit {
@@ -365,13 +370,13 @@ struct cw_uring {
 #define _Static_assert static_assert
 #endif
 
-/* The exec record's fixed part ends where args[] starts. */
-#define CW_EXEC_FIXED_SIZE (sizeof(struct cw_exec) - CW_ARGS_LEN)
+/* The exec record's fixed part ends where data[] starts. */
+#define CW_EXEC_FIXED_SIZE (sizeof(struct cw_exec) - CW_FILENAME_LEN - CW_ARGS_LEN)
 
 _Static_assert(sizeof(struct cw_hdr) == 16, "cw_hdr");
 _Static_assert(sizeof(struct cw_task) == 120, "cw_task");
 _Static_assert(sizeof(struct cw_fork) == 144, "cw_fork");
-_Static_assert(sizeof(struct cw_exec) == 1464, "cw_exec");
+_Static_assert(sizeof(struct cw_exec) == 1472, "cw_exec");
 _Static_assert(sizeof(struct cw_exit) == 144, "cw_exit");
 _Static_assert(sizeof(struct cw_cgroup) == 664, "cw_cgroup");
 _Static_assert(sizeof(struct cw_kill) == 8, "cw_kill");

@@ -20,6 +20,16 @@ static __always_inline bool in_host_ns(struct task_struct *t)
 	return t->nsproxy->mnt_ns->ns.inum == host_ns[CW_NS_MNT] && task_pid_ns_btf(t, NULL) == host_ns[CW_NS_PID];
 }
 
+/* Whether a child forked with its parent's nsproxy has its parent's pid
+ * namespace, by two loads instead of two probe reads of pid->numbers[]: the
+ * child's pid lives in the parent's pid_ns_for_children, which unshare and
+ * setns set only to the parent's own pid namespace or a descendant of it
+ * (pidns_install), so one level deeper or more when it is another. */
+static __always_inline bool same_pid_ns(struct task_struct *child, struct task_struct *parent)
+{
+	return child->thread_pid->level == parent->thread_pid->level;
+}
+
 /* The fork of a process whose own fork was held back, sent when it forks in
  * turn before any exec: its children's records then name a parent the
  * consumer knows. Its task as it is now; new namespaces are not claimed
@@ -69,24 +79,24 @@ int BPF_PROG(cw_fork, struct task_struct *parent, struct task_struct *child)
 	 * its parent's nsproxy, not its pid namespace). A held parent is sent late
 	 * first, so that every record names a parent the consumer knows. */
 	hold = followed && !trace_all && same && (ps->flags & TS_HOLD) && child->cgroups == parent->cgroups &&
-	       task_pid_ns_of_btf(child, NULL) == task_pid_ns_of_btf(parent, NULL);
+	       same_pid_ns(child, parent);
 	if (followed && (ps->flags & TS_UNSENT)) {
 		fork_send_late(&r, parent, ps);
 		r.late = 0;
 	}
 	if (hold) {
-		follow_set(child->tgid, child->start_boottime, TS_FOLLOW | TS_UNSENT | TS_HOLD);
+		follow_new(child->tgid, child->start_boottime, TS_FOLLOW | TS_UNSENT | TS_HOLD);
 		stat_inc(CW_STAT_FORKS_HELD);
 		return 0;
 	}
 
 	task_fill_btf(&r.task, child);
-	task_ns_btf(parent, pns);
+	task_ns_btf(parent, pns, NULL);
 	r.new_ns = ns_diff(r.task.ns, pns);
 	followed = followed || r.new_ns || (r.task.flags & CW_TF_IN_CONTAINER);
 	if (followed) {
 		r.task.flags |= CW_TF_FOLLOWED;
-		follow_set(r.task.tgid, r.task.start_ns, TS_FOLLOW);
+		follow_new(r.task.tgid, r.task.start_ns, TS_FOLLOW);
 	}
 	hdr_fill(&r.hdr, CW_FORK, sizeof(r));
 	emit(&r, CW_FORK, sizeof(r), r.new_ns != 0);
@@ -102,6 +112,7 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	struct task_state *s;
 	unsigned long as, ae;
 	__u64 len;
+	long fl;
 	bool followed, start;
 
 	if (!e || p->tgid == self_tgid)
@@ -131,13 +142,19 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		e->task.flags |= CW_TF_FOLLOWED;
 		/* The exec says all a held-back fork would have. */
 		if (!s)
-			follow_set(e->task.tgid, e->task.start_ns, TS_FOLLOW | TS_HOLD | (start ? TS_START_SENT : 0));
+			follow_new(e->task.tgid, e->task.start_ns, TS_FOLLOW | TS_HOLD | (start ? TS_START_SENT : 0));
 		else
 			s->flags = (s->flags & ~TS_UNSENT) | TS_HOLD | (start ? TS_START_SENT : 0);
 	}
 
 	e->old_pid = old_pid;
-	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename);
+	/* The filename, its NUL included; unreadable, an empty one. */
+	fl = bpf_probe_read_kernel_str(e->data, CW_FILENAME_LEN, bprm->filename);
+	if (fl < 1 || fl > CW_FILENAME_LEN) {
+		e->data[0] = 0;
+		fl = 1;
+	}
+	e->filename_len = fl;
 	ino = bprm->file->f_inode;
 	e->exe_ino = ino->i_ino;
 	e->exe_dev = ino->i_sb->s_dev;
@@ -145,7 +162,8 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	e->exe_nlink = ino->__i_nlink;
 	inode_times(ino, &e->exe_mtime, &e->exe_ctime);
 
-	/* argv as the new image sees it: NUL-separated, at most CW_ARGS_LEN bytes. */
+	/* argv as the new image sees it, right after the filename: NUL-separated,
+	 * at most CW_ARGS_LEN bytes. */
 	as = p->mm->arg_start;
 	ae = p->mm->arg_end;
 	len = ae > as ? ae - as : 0;
@@ -153,12 +171,14 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (len > CW_ARGS_LEN)
 		len = CW_ARGS_LEN;
 	barrier_var(len);
-	if (len > 0 && len <= CW_ARGS_LEN && bpf_probe_read_user(e->args, len, (void *)as)) {
+	barrier_var(fl);
+	if (len > 0 && len <= CW_ARGS_LEN && fl >= 1 && fl <= CW_FILENAME_LEN &&
+	    bpf_probe_read_user(e->data + fl, len, (void *)as)) {
 		stat_inc(CW_STAT_ARGS_FAULT);
 		len = 0;
 	}
 	e->args_len = len;
-	len = CW_EXEC_FIXED_SIZE + ((len + 7) & ~7ULL);
+	len = CW_EXEC_FIXED_SIZE + ((fl + len + 7) & ~7ULL);
 	if (len > sizeof(*e))
 		len = sizeof(*e);
 	hdr_fill(&e->hdr, CW_EXEC, len);

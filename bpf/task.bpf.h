@@ -21,19 +21,23 @@ static __always_inline bool ns_is_host(const __u32 ns[CW_NS_COUNT])
 #define TRF(name)	     name##_btf
 #define TR(...)		     ___arrow(__VA_ARGS__)
 #define TR_COPY(dst, src, n) __builtin_memcpy(dst, src, n)
+#define TR_CAP(dst, cred)    (*(dst) = cred_cap_effective(cred))
 #include "task_read.bpf.h"
 #undef TRF
 #undef TR
 #undef TR_COPY
+#undef TR_CAP
 
 /* *_core: probe reads through a plain address. */
 #define TRF(name)	     name##_core
 #define TR(...)		     BPF_CORE_READ(__VA_ARGS__)
 #define TR_COPY(dst, src, n) bpf_core_read(dst, n, src)
+#define TR_CAP(dst, cred)    bpf_core_read(dst, sizeof(*(dst)), &(cred)->cap_effective)
 #include "task_read.bpf.h"
 #undef TRF
 #undef TR
 #undef TR_COPY
+#undef TR_CAP
 
 /* The current task. bpf_get_current_task_btf() came in 5.11; on older kernels
  * the relocation below turns the condition false and the verifier never sees
@@ -54,9 +58,9 @@ static __always_inline void current_fill(struct cw_task *o)
 static __always_inline void current_ns(__u32 ns[CW_NS_COUNT])
 {
 	if (have_task_btf())
-		task_ns_btf(bpf_get_current_task_btf(), ns);
+		task_ns_btf(bpf_get_current_task_btf(), ns, NULL);
 	else
-		task_ns_core((struct task_struct *)bpf_get_current_task(), ns);
+		task_ns_core((struct task_struct *)bpf_get_current_task(), ns, NULL);
 }
 
 static __always_inline __u64 current_start_ns(void)
@@ -91,6 +95,17 @@ static __always_inline void follow_set(__u32 tgid, __u64 start_ns, __u32 flags)
 		s->flags |= flags;
 		return;
 	}
+	if (bpf_map_update_elem(&tasks, &tgid, &n, BPF_ANY))
+		stat_inc(CW_STAT_TASKS_FULL);
+}
+
+/* A process no entry can describe yet (a new child, or an exec follow_get
+ * found no entry for): written without follow_set's lookup, whose answer
+ * could only be a stale entry of an earlier pid that this one replaces. */
+static __always_inline void follow_new(__u32 tgid, __u64 start_ns, __u32 flags)
+{
+	struct task_state n = { .start_ns = start_ns, .flags = flags };
+
 	if (bpf_map_update_elem(&tasks, &tgid, &n, BPF_ANY))
 		stat_inc(CW_STAT_TASKS_FULL);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * One body for reading a task, compiled twice by task.bpf.h: TR(...) reads a
- * chain of fields, TR_COPY copies bytes, TRF(name) names the variant. No
+ * chain of fields, TR_COPY copies bytes, TR_CAP reads the effective
+ * capability set (its layout changed in 6.3), TRF(name) names the variant. No
  * include guard on purpose.
  */
 
@@ -23,7 +24,8 @@ static __always_inline __u32 TRF(task_pid_ns)(struct task_struct *t, __u32 *nspi
 	return BPF_CORE_READ(TRF(task_pid_ns_of)(t, nspid), ns.inum);
 }
 
-static __always_inline void TRF(task_ns)(struct task_struct *t, __u32 ns[CW_NS_COUNT])
+/* nspid, when not NULL: its pid there, from the same read. */
+static __always_inline void TRF(task_ns)(struct task_struct *t, __u32 ns[CW_NS_COUNT], __u32 *nspid)
 {
 	struct nsproxy *nsp = TR(t, nsproxy);
 
@@ -36,25 +38,22 @@ static __always_inline void TRF(task_ns)(struct task_struct *t, __u32 ns[CW_NS_C
 		ns[CW_NS_TIME] = TR(nsp, time_ns, ns.inum);
 	}
 	ns[CW_NS_USER] = TR(t, cred, user_ns, ns.inum);
-	ns[CW_NS_PID] = TRF(task_pid_ns)(t, NULL);
+	ns[CW_NS_PID] = TRF(task_pid_ns)(t, nspid);
 }
 
 /* kernfs id of the task's cgroup in the tracked hierarchy (see cg_subsys). */
 static __always_inline __u64 TRF(task_cgroup_id)(struct task_struct *t)
 {
 	struct css_set *cs = TR(t, cgroups);
-	struct cgroup *cg;
+	struct cgroup_subsys_state *css = NULL;
 	int i = cg_subsys;
 
-	if (i < 0) {
-		cg = TR(cs, dfl_cgrp);
-	} else {
-		struct cgroup_subsys_state *css = NULL;
-
-		bpf_core_read(&css, sizeof(css), &cs->subsys[i & 15]);
-		cg = BPF_CORE_READ(css, cgroup);
-	}
-	return BPF_CORE_READ(cg, kn, id);
+	/* cgroup2: loads all the way in the _btf reader. A v1 hierarchy is
+	 * found by a variable index, which only a probe read can follow. */
+	if (i < 0)
+		return TR(cs, dfl_cgrp, kn, id);
+	bpf_core_read(&css, sizeof(css), &cs->subsys[i & 15]);
+	return BPF_CORE_READ(css, cgroup, kn, id);
 }
 
 static __always_inline void TRF(task_fill)(struct cw_task *o, struct task_struct *t)
@@ -72,9 +71,8 @@ static __always_inline void TRF(task_fill)(struct cw_task *o, struct task_struct
 	o->gid = TR(cred, gid.val);
 	o->egid = TR(cred, egid.val);
 	/* kernel_cap_t is one u64 since 6.3 and two u32 before: same bytes either way. */
-	bpf_core_read(&o->cap_effective, sizeof(o->cap_effective), &cred->cap_effective);
-	TRF(task_ns)(t, o->ns);
-	TRF(task_pid_ns)(t, &o->nspid);
+	TR_CAP(&o->cap_effective, cred);
+	TRF(task_ns)(t, o->ns, &o->nspid);
 	o->cgroup_id = TRF(task_cgroup_id)(t);
 	o->flags = 0;
 	if (!ns_is_host(o->ns))

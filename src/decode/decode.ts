@@ -12,6 +12,8 @@ import {
   cw_syscall,
   cw_task,
   cw_uring,
+  EXEC_ARGS_MAX,
+  EXEC_FILENAME_MAX,
   EXEC_FIXED_SIZE,
   GuardWhat,
   KILL_CLASSES,
@@ -333,15 +335,19 @@ function one(v: Views, at: number, type: number, size: number): KernelRecord | s
 
 function exec(v: Views, at: number, size: number, ktime: bigint, cpu: number, t: TaskInfo): KernelRecord | string {
   const F = cw_exec.fields;
+  const nameLen = u32at(v, at + F.filename_len[0]);
   const argsLen = u32at(v, at + F.args_len[0]);
-  if (argsLen > F.args[1] || EXEC_FIXED_SIZE + argsLen > size) return `exec args_len ${argsLen} exceeds record size ${size}`;
+  if (nameLen > EXEC_FILENAME_MAX) return `exec filename_len ${nameLen} exceeds ${EXEC_FILENAME_MAX}`;
+  if (argsLen > EXEC_ARGS_MAX || EXEC_FIXED_SIZE + nameLen + argsLen > size)
+    return `exec filename_len ${nameLen} and args_len ${argsLen} exceed record size ${size}`;
+  const data = at + F.data[0];
   return {
     kind: 'exec',
     ktime,
     cpu,
     task: t,
-    filename: cstr(v.buf, at + F.filename[0], F.filename[1]),
-    argv: argv(v.buf, at + F.args[0], argsLen),
+    filename: cstr(v.buf, data, nameLen),
+    argv: argv(v.buf, data + nameLen, argsLen),
     argsTruncated: u32at(v, at + F.args_truncated[0]) !== 0,
     oldPid: u32at(v, at + F.old_pid[0]),
     exe: {

@@ -16,6 +16,8 @@ import {
   cw_syscall,
   cw_task,
   cw_uring,
+  EXEC_ARGS_MAX,
+  EXEC_FILENAME_MAX,
   EXEC_FIXED_SIZE,
   GuardWhat,
   KILL_CLASSES,
@@ -75,8 +77,11 @@ function start(r: KernelRecord, type: number, size: number): Buffer {
 function execBytes(r: Extract<KernelRecord, { kind: 'exec' }>): Buffer {
   const F = cw_exec.fields;
   const args = r.argv.length ? Buffer.from(`${r.argv.join('\0')}\0`) : Buffer.alloc(0);
-  const len = Math.min(args.length, F.args[1]);
-  const b = start(r, RecordType.EXEC, EXEC_FIXED_SIZE + ((len + 7) & ~7));
+  const len = Math.min(args.length, EXEC_ARGS_MAX);
+  // As bpf_probe_read_kernel_str copies it: at most EXEC_FILENAME_MAX bytes, the NUL included.
+  const name = Buffer.from(r.filename).subarray(0, EXEC_FILENAME_MAX - 1);
+  const nameLen = name.length + 1;
+  const b = start(r, RecordType.EXEC, EXEC_FIXED_SIZE + ((nameLen + len + 7) & ~7));
   b.writeBigUInt64LE(r.exe.ino, F.exe_ino[0]);
   b.writeBigInt64LE(BigInt(r.exe.mtime), F.exe_mtime[0]);
   b.writeBigInt64LE(BigInt(r.exe.ctime), F.exe_ctime[0]);
@@ -86,8 +91,9 @@ function execBytes(r: Extract<KernelRecord, { kind: 'exec' }>): Buffer {
   b.writeUInt32LE(r.oldPid, F.old_pid[0]);
   b.writeUInt32LE(len, F.args_len[0]);
   b.writeUInt32LE(r.argsTruncated ? 1 : 0, F.args_truncated[0]);
-  writeCstr(b, F.filename[0], F.filename[1], r.filename);
-  args.copy(b, F.args[0], 0, len);
+  b.writeUInt32LE(nameLen, F.filename_len[0]);
+  name.copy(b, F.data[0]);
+  args.copy(b, F.data[0] + nameLen, 0, len);
   return b;
 }
 

@@ -46,7 +46,7 @@ export const cw_fork = s({
 } as const);
 
 export const cw_exec = s({
-  size: 1464,
+  size: 1472,
   fields: {
     hdr: [0, 16],
     task: [16, 120],
@@ -59,8 +59,8 @@ export const cw_exec = s({
     old_pid: [172, 4],
     args_len: [176, 4],
     args_truncated: [180, 4],
-    filename: [184, 256],
-    args: [440, 1024],
+    filename_len: [184, 4],
+    data: [192, 1280],
   },
 } as const);
 
@@ -318,8 +318,11 @@ export const SYSCALL_NAMES = [
 export type SyscallName = Exclude<(typeof SYSCALL_NAMES)[number], ''>;
 export const SYSCALL_MAX = SYSCALL_NAMES.length;
 
-/** Size of the exec record before args[]. */
-export const EXEC_FIXED_SIZE = cw_exec.fields.args[0];
+/** Size of the exec record before data[] (the filename, then argv). */
+export const EXEC_FIXED_SIZE = cw_exec.fields.data[0];
+/** CW_FILENAME_LEN and CW_ARGS_LEN: the most of data[] the filename (its NUL included) and argv take. */
+export const EXEC_FILENAME_MAX = 256;
+export const EXEC_ARGS_MAX = cw_exec.fields.data[1] - EXEC_FILENAME_MAX;
 
 /** enum cw_stat: slot names of the kernel's per-CPU counters. */
 export const STAT_PENDING_FULL = RECORD_TYPE_MAX * 2;

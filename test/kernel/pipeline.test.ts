@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CgroupRecord, ExecRecord, ExitRecord, ForkRecord, KernelRecord, SyscallRecord } from '../../src/decode/records';
@@ -63,6 +63,38 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
     await new Promise((res) => setTimeout(res, 100));
     s.sensor.drain();
     expect(s.records.some((r) => r.kind === 'exit' && r.task.tgid === child.pid)).toBe(false);
+  });
+
+  it("cuts a long filename and argv as the kernel bounds them, argv read after the filename; the exe's times and the capabilities as /proc has them", async () => {
+    const s = all;
+    const t = tag();
+    // A path over CW_FILENAME_LEN (256) bytes: components of at most 255.
+    const dir = join('/tmp', t, 'd'.repeat(120), 'e'.repeat(120));
+    mkdirSync(dir, { recursive: true });
+    const prog = join(dir, 'sleeper');
+    try {
+      writeFileSync(prog, readFileSync('/bin/sleep'), { mode: 0o755 });
+      const long = 'x'.repeat(1500); // argv past CW_ARGS_LEN (1024)
+      const child = spawn(prog, ['30', t, long], { stdio: 'ignore' });
+      const ex = await s.waitFor(isExec(t));
+      const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1];
+      child.kill('SIGKILL');
+      await new Promise((res) => child.once('exit', res));
+
+      expect(prog.length).toBeGreaterThan(256);
+      expect(ex.filename).toBe(prog.slice(0, 255));
+      expect(ex.argsTruncated).toBe(true);
+      expect(ex.argv.slice(0, 2)).toEqual([prog, '30']);
+      expect(ex.argv[2]).toBe(t);
+      // 1024 bytes of argv: the program's path and NUL, '30' and NUL, the tag and NUL, then the cut.
+      expect(ex.argv[3]).toBe(long.slice(0, 1024 - (prog.length + 1) - 3 - (t.length + 1)));
+      const st = statSync(prog);
+      expect(ex.exe.ino).toBe(BigInt(st.ino));
+      expect([ex.exe.mtime, ex.exe.ctime]).toEqual([Math.floor(st.mtimeMs / 1000), Math.floor(st.ctimeMs / 1000)]);
+      expect(ex.task.capEffective).toBe(BigInt(`0x${capEff}`));
+    } finally {
+      rmSync(join('/tmp', t), { recursive: true, force: true });
+    }
   });
 
   it('reports the exit code and signal of followed processes', async () => {

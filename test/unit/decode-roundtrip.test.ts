@@ -201,7 +201,10 @@ describe('kernel-record encoder (the inverse of the decoder)', () => {
   it('writes the kernel sizes: exec by its argument bytes, the rest fixed', () => {
     const exec = encodeRecord(ALL[1]!);
     expect(exec.readUInt16LE(0)).toBe(RecordType.EXEC);
-    expect(exec.length).toBe(cw_exec.fields.args[0] + 16); // 'täst' 5 bytes, NUL, NUL, '--flag=1', NUL: 16
+    // '/usr/bin/täst' 14 bytes and its NUL: 15; then 'täst' 5 bytes, NUL, NUL, '--flag=1', NUL: 16; rounded up to 8.
+    expect(exec.length).toBe(cw_exec.fields.data[0] + 32);
+    expect(exec.readUInt32LE(cw_exec.fields.filename_len[0])).toBe(15);
+    expect(exec.readUInt32LE(cw_exec.fields.args_len[0])).toBe(16);
     expect(encodeRecord(ALL[4]!).length).toBe(cw_cgroup.size);
   });
 

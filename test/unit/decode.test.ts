@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBatch } from '../../src/decode/decode';
-import { cw_exec, RecordType } from '../../src/decode/layout';
+import { cw_exec, EXEC_ARGS_MAX, EXEC_FILENAME_MAX, RecordType } from '../../src/decode/layout';
 import type { CgroupRecord, ExecRecord, SyscallRecord } from '../../src/decode/records';
 import { cgroupRecord, execRecord, exitRecord, forkRecord, syscallRecord, task } from '../support/records';
 
@@ -61,7 +61,15 @@ describe('decodeBatch', () => {
     const ex = records[0] as ExecRecord;
     expect(ex.argsTruncated).toBe(true);
     expect(ex.argv[0]).toBe('echo');
-    expect(ex.argv[1].length).toBe(cw_exec.fields.args[1] - 'echo\0'.length);
+    expect(ex.argv[1].length).toBe(EXEC_ARGS_MAX - 'echo\0'.length);
+  });
+
+  it('cuts a long filename as the kernel does, and reads argv after it', () => {
+    const { records, errors } = decodeBatch(execRecord(task(), `/${'d'.repeat(400)}`, ['tool', 'x']));
+    expect(errors).toEqual([]);
+    const ex = records[0] as ExecRecord;
+    expect(ex.filename).toBe(`/${'d'.repeat(EXEC_FILENAME_MAX - 2)}`);
+    expect(ex.argv).toEqual(['tool', 'x']);
   });
 
   it('reports a truncated header and keeps the records before it', () => {
@@ -90,6 +98,19 @@ describe('decodeBatch', () => {
     const { records, errors } = decodeBatch(Buffer.concat([unknown, short, exitRecord(task(), 256)]));
     expect(records.map((r) => r.kind)).toEqual(['exit']);
     expect(errors.map((e) => e.reason)).toEqual(['unknown record type 99', 'record type 3 size 64 below its minimum 144']);
+  });
+
+  it('rejects an exec whose filename_len is over the kernel bound or runs past its record', () => {
+    for (const [len, reason] of [
+      [EXEC_FILENAME_MAX + 1, /filename_len 257 exceeds 256/],
+      [200, /filename_len 200 and args_len \d+ exceed record size/],
+    ] as const) {
+      const ex = execRecord();
+      ex.writeUInt32LE(len, cw_exec.fields.filename_len[0]);
+      const { records, errors } = decodeBatch(Buffer.concat([ex, exitRecord()]));
+      expect(records.map((r) => r.kind)).toEqual(['exit']);
+      expect(errors[0].reason).toMatch(reason);
+    }
   });
 
   it('rejects an exec whose args_len runs past its record', () => {

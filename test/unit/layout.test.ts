@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   Arm,
   ContainerVerdict,
+  EXEC_ARGS_MAX,
+  EXEC_FILENAME_MAX,
   GuardWhat,
   KILL_CLASSES,
   KILL_OUTCOMES,
@@ -150,6 +152,12 @@ describe('record layout matches the BPF object BTF', () => {
     const cv: Record<string, number> = {};
     for (const [k, v] of Object.entries(ContainerVerdict)) cv[`CW_CV_${k}`] = v;
     expect(enumValues('cw_container_verdict')).toEqual(cv);
+  });
+
+  it("the exec record's data[] split: CW_FILENAME_LEN and CW_ARGS_LEN (defines, not in BTF)", () => {
+    const h = readFileSync(join(__dirname, '../../bpf/ctrwatch.h'), 'utf8');
+    const def = (name: string) => Number(new RegExp(`^#define ${name}\\s+(\\d+)`, 'm').exec(h)?.[1]);
+    expect([def('CW_FILENAME_LEN'), def('CW_ARGS_LEN')]).toEqual([EXEC_FILENAME_MAX, EXEC_ARGS_MAX]);
   });
 
   it('enum cw_stat: the counter names cover every slot', () => {
