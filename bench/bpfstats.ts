@@ -108,8 +108,10 @@ async function beforeAfter(
     const b = beforeVariant(v, o.dir);
     for (let pair = 0; pair < o.pairs; pair++) {
       const order = pair % 2 === 0 ? 'AB' : 'BA';
-      const first = await one(order === 'AB' ? b : v, storm, workers, seconds);
-      const second = await one(order === 'AB' ? v : b, storm, workers, seconds);
+      const side = (x: Variant) => `-pair${pair}-${x === b ? 'before' : 'after'}`;
+      const [x1, x2] = order === 'AB' ? [b, v] : [v, b];
+      const first = await one(x1, storm, workers, seconds, side(x1));
+      const second = await one(x2, storm, workers, seconds, side(x2));
       const [before, after] = order === 'AB' ? [first, second] : [second, first];
       for (const x of [before, after]) if (x.error) out.errors.push(`${v.scenario}:${v.name} pair ${pair}: ${x.error}`);
       out.pairs.push({ scenario: v.scenario, variant: v.name, pair, order, before, after });
@@ -118,10 +120,11 @@ async function beforeAfter(
   return out;
 }
 
-async function one(v: Variant, storm: StormBuild, workers: number, seconds: number): Promise<BpfStatsVariant> {
+/** label: added to the log file's name (a before/after pair's side and number). */
+async function one(v: Variant, storm: StormBuild, workers: number, seconds: number, label = ''): Promise<BpfStatsVariant> {
   const res: BpfStatsVariant = { scenario: v.scenario, variant: v.name, command: display(v.cmd), programs: [] };
   mkdirSync(join(OUT, 'logs'), { recursive: true });
-  const logFd = openSync(join(OUT, 'logs', `bpfstats-${v.scenario}-${v.name}.log`), 'w');
+  const logFd = openSync(join(OUT, 'logs', `bpfstats-${v.scenario}-${v.name}${label}.log`), 'w');
   const p = track(
     spawn(v.cmd[0], v.cmd.slice(1), {
       cwd: ROOT,

@@ -377,6 +377,7 @@ _Static_assert(sizeof(struct cw_hdr) == 16, "cw_hdr");
 _Static_assert(sizeof(struct cw_task) == 120, "cw_task");
 _Static_assert(sizeof(struct cw_fork) == 144, "cw_fork");
 _Static_assert(sizeof(struct cw_exec) == 1472, "cw_exec");
+_Static_assert(__builtin_offsetof(struct cw_exec, data) == CW_EXEC_FIXED_SIZE, "cw_exec data");
 _Static_assert(sizeof(struct cw_exit) == 144, "cw_exit");
 _Static_assert(sizeof(struct cw_cgroup) == 664, "cw_cgroup");
 _Static_assert(sizeof(struct cw_kill) == 8, "cw_kill");

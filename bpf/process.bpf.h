@@ -155,6 +155,7 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		fl = 1;
 	}
 	e->filename_len = fl;
+	e->_pad0 = 0;
 	ino = bprm->file->f_inode;
 	e->exe_ino = ino->i_ino;
 	e->exe_dev = ino->i_sb->s_dev;

@@ -43,7 +43,7 @@ const T = cw_task.fields;
 const TASK_AT = cw_fork.fields.task[0]; // the same offset in every record
 const MIN_SIZE: Record<number, number> = {
   [RecordType.FORK]: cw_fork.size,
-  [RecordType.EXEC]: EXEC_FIXED_SIZE,
+  [RecordType.EXEC]: EXEC_FIXED_SIZE + 8, // the filename's NUL at least, rounded up to 8
   [RecordType.EXIT]: cw_exit.size,
   [RecordType.CGROUP_MKDIR]: cw_cgroup.size,
   [RecordType.CGROUP_RMDIR]: cw_cgroup.size,
@@ -337,7 +337,7 @@ function exec(v: Views, at: number, size: number, ktime: bigint, cpu: number, t:
   const F = cw_exec.fields;
   const nameLen = u32at(v, at + F.filename_len[0]);
   const argsLen = u32at(v, at + F.args_len[0]);
-  if (nameLen > EXEC_FILENAME_MAX) return `exec filename_len ${nameLen} exceeds ${EXEC_FILENAME_MAX}`;
+  if (nameLen < 1 || nameLen > EXEC_FILENAME_MAX) return `exec filename_len ${nameLen} is not 1 to ${EXEC_FILENAME_MAX}`;
   if (argsLen > EXEC_ARGS_MAX || EXEC_FIXED_SIZE + nameLen + argsLen > size)
     return `exec filename_len ${nameLen} and args_len ${argsLen} exceed record size ${size}`;
   const data = at + F.data[0];

@@ -71,28 +71,31 @@ describe.runIf(canRunKernelTests)('kernel pipeline (real kernel)', () => {
     // A path over CW_FILENAME_LEN (256) bytes: components of at most 255.
     const dir = join('/tmp', t, 'd'.repeat(120), 'e'.repeat(120));
     mkdirSync(dir, { recursive: true });
-    const prog = join(dir, 'sleeper');
+    const prog = join(dir, 'shell');
+    let child: ReturnType<typeof spawn> | undefined;
     try {
-      writeFileSync(prog, readFileSync('/bin/sleep'), { mode: 0o755 });
+      writeFileSync(prog, readFileSync('/bin/sh'), { mode: 0o755 });
       const long = 'x'.repeat(1500); // argv past CW_ARGS_LEN (1024)
-      const child = spawn(prog, ['30', t, long], { stdio: 'ignore' });
+      // It waits on its stdin, so that /proc has it while the test reads it.
+      child = spawn(prog, ['-c', 'read x', t, long], { stdio: ['pipe', 'ignore', 'ignore'] });
       const ex = await s.waitFor(isExec(t));
       const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1];
-      child.kill('SIGKILL');
-      await new Promise((res) => child.once('exit', res));
 
       expect(prog.length).toBeGreaterThan(256);
       expect(ex.filename).toBe(prog.slice(0, 255));
       expect(ex.argsTruncated).toBe(true);
-      expect(ex.argv.slice(0, 2)).toEqual([prog, '30']);
-      expect(ex.argv[2]).toBe(t);
-      // 1024 bytes of argv: the program's path and NUL, '30' and NUL, the tag and NUL, then the cut.
-      expect(ex.argv[3]).toBe(long.slice(0, 1024 - (prog.length + 1) - 3 - (t.length + 1)));
+      expect(ex.argv.slice(0, 4)).toEqual([prog, '-c', 'read x', t]);
+      // 1024 bytes of argv: the program's path, '-c', 'read x' and the tag, each with its NUL, then the cut.
+      expect(ex.argv[4]).toBe(long.slice(0, 1024 - (prog.length + 1) - 3 - 7 - (t.length + 1)));
       const st = statSync(prog);
       expect(ex.exe.ino).toBe(BigInt(st.ino));
       expect([ex.exe.mtime, ex.exe.ctime]).toEqual([Math.floor(st.mtimeMs / 1000), Math.floor(st.ctimeMs / 1000)]);
       expect(ex.task.capEffective).toBe(BigInt(`0x${capEff}`));
     } finally {
+      if (child && child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await new Promise((res) => child!.once('exit', res));
+      }
       rmSync(join('/tmp', t), { recursive: true, force: true });
     }
   });

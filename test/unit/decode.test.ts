@@ -100,9 +100,10 @@ describe('decodeBatch', () => {
     expect(errors.map((e) => e.reason)).toEqual(['unknown record type 99', 'record type 3 size 64 below its minimum 144']);
   });
 
-  it('rejects an exec whose filename_len is over the kernel bound or runs past its record', () => {
+  it('rejects an exec whose filename_len is outside the kernel bounds or runs past its record', () => {
     for (const [len, reason] of [
-      [EXEC_FILENAME_MAX + 1, /filename_len 257 exceeds 256/],
+      [EXEC_FILENAME_MAX + 1, /filename_len 257 is not 1 to 256/],
+      [0, /filename_len 0 is not 1 to 256/],
       [200, /filename_len 200 and args_len \d+ exceed record size/],
     ] as const) {
       const ex = execRecord();
