@@ -13,7 +13,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { decodeBatch } from '../src/decode/decode';
-import { cw_exec, cw_hdr, cw_task, EXEC_ARGS_MAX, EXEC_FIXED_SIZE, RecordType, TaskFlag } from '../src/decode/layout';
+import { encodeRecords } from '../src/decode/encode';
+import { NS_NAMES, TaskFlag } from '../src/decode/layout';
+import type { ExecRecord } from '../src/decode/records';
 import { KernelSensor } from '../src/kernel/sensor';
 import { loadBinding, type NativeBinding, type NativeSensorOptions } from '../src/native';
 import { display, OUT, runStorm, sleep, stormCommand, summarize, type StormBuild, type Summary } from './lib';
@@ -137,58 +139,42 @@ const ARGVS = [
   ['/usr/local/bin/node', '/app/server.js', '--port', '3000'],
 ];
 
-/** One batch of `n` exec records, laid out as the kernel sends them. */
+/** One batch of `n` exec records, laid out as the kernel sends them (by the decoder's inverse, src/decode/encode.ts). */
 export function syntheticExecBatch(n: number): Buffer {
-  const recs: Buffer[] = [];
-  const T = cw_task.fields;
-  const F = cw_exec.fields;
+  const recs: ExecRecord[] = [];
   for (let i = 0; i < n; i++) {
     const argv = ARGVS[i % ARGVS.length];
-    const args = Buffer.from(argv.join('\0') + '\0');
-    const argsLen = Math.min(args.length, EXEC_ARGS_MAX);
-    const name = Buffer.from(`${argv[0].startsWith('/') ? argv[0] : `/usr/bin/${argv[0]}`}\0`);
-    const size = EXEC_FIXED_SIZE + ((name.length + argsLen + 7) & ~7);
-    const b = Buffer.alloc(size);
-    b.writeUInt16LE(RecordType.EXEC, cw_hdr.fields.type[0]);
-    b.writeUInt16LE(size, cw_hdr.fields.size[0]);
-    b.writeUInt32LE(i % 2, cw_hdr.fields.cpu[0]);
-    b.writeBigUInt64LE(1_000_000_000n + BigInt(i) * 1000n, cw_hdr.fields.ktime[0]);
-    const t = cw_exec.fields.task[0];
-    b.writeBigUInt64LE(5_000_000_000n + BigInt(i), t + T.start_ns[0]);
-    b.writeBigUInt64LE(4_000_000_000n, t + T.parent_start_ns[0]);
-    b.writeBigUInt64LE(0x1ffffffffffn, t + T.cap_effective[0]);
-    b.writeBigUInt64LE(7000n + BigInt(i % 50), t + T.cgroup_id[0]);
     const pid = 10_000 + i;
-    for (const [k, v] of [
-      ['pid', pid],
-      ['tgid', pid],
-      ['ppid', 9000],
-      ['nspid', i % 3 === 0 ? 1 : pid],
-      ['uid', 0],
-      ['euid', 0],
-      ['gid', 0],
-      ['egid', 0],
-    ] as const) {
-      b.writeUInt32LE(v, t + T[k][0]);
-    }
-    for (let s = 0; s < 8; s++) b.writeUInt32LE(4026531835 + s + (i % 3 === 0 ? 1000 : 0), t + T.ns[0] + s * 4);
-    b.writeUInt32LE(TaskFlag.LEADER | (i % 3 === 0 ? TaskFlag.IN_CONTAINER | TaskFlag.FOLLOWED : 0), t + T.flags[0]);
-    b.write(argv[0].split('/').pop()!.slice(0, 15), t + T.comm[0]);
-    b.writeBigUInt64LE(1_234_567n + BigInt(i % 8), F.exe_ino[0]);
-    b.writeBigInt64LE(1_700_000_000n, F.exe_mtime[0]);
-    b.writeBigInt64LE(1_700_000_000n, F.exe_ctime[0]);
-    b.writeUInt32LE(0x800001, F.exe_dev[0]);
-    b.writeUInt32LE(0x794c7630, F.exe_fs_magic[0]);
-    b.writeUInt32LE(1, F.exe_nlink[0]);
-    b.writeUInt32LE(pid, F.old_pid[0]);
-    b.writeUInt32LE(argsLen, F.args_len[0]);
-    b.writeUInt32LE(0, F.args_truncated[0]);
-    b.writeUInt32LE(name.length, F.filename_len[0]);
-    name.copy(b, F.data[0]);
-    args.copy(b, F.data[0] + name.length, 0, argsLen);
-    recs.push(b);
+    const inside = i % 3 === 0;
+    recs.push({
+      kind: 'exec',
+      ktime: 1_000_000_000n + BigInt(i) * 1000n,
+      cpu: i % 2,
+      task: {
+        pid,
+        tgid: pid,
+        ppid: 9000,
+        nspid: inside ? 1 : pid,
+        uid: 0,
+        euid: 0,
+        gid: 0,
+        egid: 0,
+        startNs: 5_000_000_000n + BigInt(i),
+        parentStartNs: 4_000_000_000n,
+        capEffective: 0x1ffffffffffn,
+        cgroupId: 7000n + BigInt(i % 50),
+        ns: Object.fromEntries(NS_NAMES.map((k, s) => [k, 4026531835 + s + (inside ? 1000 : 0)])) as ExecRecord['task']['ns'],
+        flags: TaskFlag.LEADER | (inside ? TaskFlag.IN_CONTAINER | TaskFlag.FOLLOWED : 0),
+        comm: argv[0].split('/').pop()!.slice(0, 15),
+      },
+      filename: argv[0].startsWith('/') ? argv[0] : `/usr/bin/${argv[0]}`,
+      argv,
+      argsTruncated: false,
+      oldPid: pid,
+      exe: { ino: 1_234_567n + BigInt(i % 8), dev: 0x800001, fsMagic: 0x794c7630, nlink: 1, mtime: 1_700_000_000, ctime: 1_700_000_000 },
+    });
   }
-  return Buffer.concat(recs);
+  return encodeRecords(recs);
 }
 
 // ---------------------------------------------------------------- timing

@@ -173,6 +173,8 @@ int BPF_PROG(cw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		len = CW_ARGS_LEN;
 	barrier_var(len);
 	barrier_var(fl);
+	/* fl checked again: the verifier must see both bounds on the registers
+	 * this call uses, or it cannot prove data + fl + len stays in the record. */
 	if (len > 0 && len <= CW_ARGS_LEN && fl >= 1 && fl <= CW_FILENAME_LEN &&
 	    bpf_probe_read_user(e->data + fl, len, (void *)as)) {
 		stat_inc(CW_STAT_ARGS_FAULT);
