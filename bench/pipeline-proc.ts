@@ -12,7 +12,7 @@
  * stdout sink's JSON line of those bytes written into a batch buffer (what `ctrwatch run` does
  * with its default output), its bytes counted.
  */
-import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -31,6 +31,7 @@ import { loadBatches } from './decode';
 import { OUT, quantile, summarize } from './lib';
 import { batches, execRecord, exitRecord, forkRecord, HOST_NS, Synth, SYNTH_HOST } from './synth';
 import { TaskFlag } from '../src/decode/layout';
+import { CAP_NAMES } from '../src/container/caps';
 import type { TaskInfo } from '../src/decode/records';
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
@@ -92,18 +93,37 @@ function bundle(tmp: string): string {
   return dir;
 }
 
+/** The same bundle made privileged as docker --privileged makes it: every capability, no masked or read-only paths. */
+function privilegedBundle(tmp: string): string {
+  const dir = join(tmp, 'bundle-privileged');
+  mkdirSync(dir, { recursive: true });
+  const config = JSON.parse(readFileSync(join(bundle(tmp), 'config.json'), 'utf8')) as {
+    process: { capabilities: Record<string, string[]>; noNewPrivileges: boolean };
+    linux: Record<string, unknown>;
+  };
+  for (const k of ['bounding', 'effective', 'permitted']) config.process.capabilities[k] = [...CAP_NAMES];
+  config.process.noNewPrivileges = false;
+  delete config.linux.maskedPaths;
+  delete config.linux.readonlyPaths;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, '\t'));
+  return dir;
+}
+
 interface Made {
   pipeline: Pipeline;
   bytes: () => number;
   events: () => number;
   /** Wall ns spent encoding (protobuf, then the JSON line) so far. */
   encodeNs: () => number;
+  /** Events emitted so far by kind, detections by rule. */
+  eventKinds: () => Record<string, number>;
 }
 
-function makePipeline(tmp: string, name: string): Made {
+function makePipeline(tmp: string, name: string, lookupProcs = false): Made {
   let bytes = 0;
   let events = 0;
   let encodeNs = 0n;
+  const kinds: Record<string, number> = {};
   let out = new JsonOut(1 << 17);
   const head: JsonHead = { seq: undefined, timeUnixNano: undefined, node: '', bootId: '', kind: undefined };
   const stateDir = join(tmp, `state-${name}`);
@@ -111,7 +131,7 @@ function makePipeline(tmp: string, name: string): Made {
   const pipeline = new Pipeline({
     logger: pino({ level: 'silent' }),
     host: SYNTH_HOST,
-    lookupProcs: false,
+    lookupProcs,
     policy: { ...DEFAULT_POLICY, stateDir },
     // As `ctrwatch run` does with its default output: the hub encodes each event once
     // (protobuf, what every output gets), the stdout sink writes those bytes' JSON line into
@@ -126,9 +146,11 @@ function makePipeline(tmp: string, name: string): Made {
       bytes += out.pos - at;
       encodeNs += process.hrtime.bigint() - t;
       events++;
+      const k = enc.kind === 'detection' ? `detection ${e.detection?.ruleId}` : (enc.kind ?? '?');
+      kinds[k] = (kinds[k] ?? 0) + 1;
     },
   });
-  return { pipeline, bytes: () => bytes, events: () => events, encodeNs: () => Number(encodeNs) };
+  return { pipeline, bytes: () => bytes, events: () => events, encodeNs: () => Number(encodeNs), eventKinds: () => ({ ...kinds }) };
 }
 
 /**
@@ -425,6 +447,8 @@ interface Mix {
   name: string;
   description: string;
   buffers: Buffer[];
+  /** The pipeline reads /proc for processes it was not told of, as `ctrwatch run`'s does. */
+  lookupProcs?: boolean;
 }
 
 function mixes(tmp: string): Mix[] {
@@ -440,6 +464,17 @@ function mixes(tmp: string): Mix[] {
     description:
       "2,000 synthetic runc container lives (runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, 3 processes forked and exec'd inside, exits, cgroup rmdir) and a host exec each; batches of 256",
     buffers: batches(recs, 256),
+  });
+  // Pids above the kernel's limit: the shim above every runc is read from /proc and found gone.
+  const priv = new Synth(privilegedBundle(tmp), 5_000_000);
+  const privRecs: Buffer[] = [];
+  for (let i = 0; i < 500; i++) privRecs.push(...priv.life(1));
+  out.push({
+    name: 'privileged',
+    description:
+      "500 synthetic lives of privileged runc containers (every capability, no masked or read-only paths: escape.privileged-container and escape.root-container at each start), 1 process forked and exec'd inside each; the pipeline reads /proc for processes it was not told of, as ctrwatch run's does, and finds their shim gone; batches of 256",
+    buffers: batches(privRecs, 256),
+    lookupProcs: true,
   });
   const file = join(OUT, 'batches.bin');
   if (existsSync(file)) {
@@ -484,11 +519,13 @@ function throughput(cfg: RateConfig, tmp: string) {
   const out = [];
   for (const mix of mixes(tmp)) {
     const { records, kinds } = countRecords(mix.buffers);
-    const made = makePipeline(tmp, `tp-${mix.name}`);
+    const made = makePipeline(tmp, `tp-${mix.name}`, mix.lookupProcs);
     const pass = () => {
       for (const b of mix.buffers) made.pipeline.onBatch(decodeBatch(b));
     };
-    for (let i = 0; i < 5; i++) pass();
+    pass();
+    const eventKinds = made.eventKinds();
+    for (let i = 0; i < 4; i++) pass();
     const e0 = made.events();
     const b0 = made.bytes();
     const n0 = made.encodeNs();
@@ -514,6 +551,8 @@ function throughput(cfg: RateConfig, tmp: string) {
       batches: mix.buffers.length,
       kinds,
       eventsPerPass,
+      /** The first pass's events by kind (detections by rule). */
+      eventKinds,
       bytesPerPass: (made.bytes() - b0) / passes,
       encodeShare,
       encodeUsPerEvent: events ? (made.encodeNs() - n0) / events / 1000 : NaN,
@@ -533,9 +572,9 @@ function rules(cfg: RateConfig, tmp: string) {
     const records = decoded.reduce((s, b) => s + b.records.length, 0);
     const kinds: Record<string, number> = {};
     for (const b of decoded) for (const r of b.records) kinds[r.kind] = (kinds[r.kind] ?? 0) + 1;
-    const a = makePipeline(tmp, `rules-a-${mix.name}`);
-    const b = makePipeline(tmp, `rules-b-${mix.name}`);
-    const c = makePipeline(tmp, `rules-c-${mix.name}`);
+    const a = makePipeline(tmp, `rules-a-${mix.name}`, mix.lookupProcs);
+    const b = makePipeline(tmp, `rules-b-${mix.name}`, mix.lookupProcs);
+    const c = makePipeline(tmp, `rules-c-${mix.name}`, mix.lookupProcs);
     withoutDetector(b.pipeline);
     rulesOnly(c.pipeline);
     const passOf = (m: Made) => () => {

@@ -596,12 +596,18 @@ function renderPipeline(r: BenchReport, L: string[]): void {
         '| Mix | records | kinds | events/pass | records/CPU-s median (Q1–Q3) | records/wall-s | events/s | encode share of time | µs per event encoded |',
         '|---|---|---|---|---|---|---|---|---|',
       );
+      const eventKinds = (k?: Record<string, number>) =>
+        k && Object.keys(k).length
+          ? ` (${Object.entries(k)
+              .map(([n, c]) => `${n} ${f0(c)}`)
+              .join(', ')})`
+          : '';
       for (const m of sc.throughput) {
         const kinds = Object.entries(m.kinds)
           .map(([k, n]) => `${k} ${f0(n)}`)
           .join(', ');
         L.push(
-          `| ${m.name} | ${f0(m.records)} | ${kinds} | ${f0(m.eventsPerPass)} | ${sumCell(m.rate, f0)} | ${f0(m.wallRate.median)} | ${f0(m.eventsPerS.median)} | ${f3(m.encodeShare)} | ${Number.isFinite(m.encodeUsPerEvent) ? f2(m.encodeUsPerEvent) : '—'} |`,
+          `| ${m.name} | ${f0(m.records)} | ${kinds} | ${f0(m.eventsPerPass)}${eventKinds(m.eventKinds)} | ${sumCell(m.rate, f0)} | ${f0(m.wallRate.median)} | ${f0(m.eventsPerS.median)} | ${f3(m.encodeShare)} | ${Number.isFinite(m.encodeUsPerEvent) ? f2(m.encodeUsPerEvent) : '—'} |`,
         );
       }
       L.push('');

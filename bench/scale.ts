@@ -87,6 +87,8 @@ export interface ThroughputMix {
   batches: number;
   kinds: Record<string, number>;
   eventsPerPass: number;
+  /** The first pass's events by kind, detections by rule (absent from trees before it was added). */
+  eventKinds?: Record<string, number>;
   bytesPerPass: number;
   /** Share of wall time spent encoding, and µs per event encoded. */
   encodeShare: number;

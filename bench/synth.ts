@@ -104,15 +104,25 @@ const INSIDE = [
  * runc create, as containerd's shim or a test harness would be.
  */
 export class Synth {
-  private pid = 100_000;
+  private pid: number;
   private ns = 4_100_000_000;
   private cg = 1_000_000n;
   private kt = 1_000_000_000n;
   private n = 0;
   private readonly shim: TaskInfo;
 
-  constructor(readonly bundle: string) {
-    this.shim = this.task({ tgid: 900, ppid: 1, comm: 'shim', flags: TaskFlag.LEADER, ns: HOST_NS });
+  /**
+   * pidBase: the first pid given out; the shim has the one before it, or 900 by default.
+   * Above the kernel's pid limit (PID_MAX_LIMIT, 4,194,304) no real process has any of them, so
+   * a pipeline that reads /proc for the shim finds it gone, as a runtime process that has exited.
+   */
+  constructor(
+    readonly bundle: string,
+    pidBase = 100_000,
+  ) {
+    this.pid = pidBase;
+    const shim = pidBase === 100_000 ? 900 : pidBase - 1;
+    this.shim = this.task({ tgid: shim, ppid: 1, comm: 'shim', flags: TaskFlag.LEADER, ns: HOST_NS });
   }
 
   private ktime(): bigint {
