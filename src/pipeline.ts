@@ -9,7 +9,7 @@ import { containerLines, scanExisting } from './container/scan';
 import { EventStamper, exitFields, processInput } from './events';
 import { readProc } from './process/procfs';
 import { ProcessTable } from './process/table';
-import type { ContainerInput, EventInput } from './proto/schema';
+import type { ContainerInput, EventInput, ProcessInput } from './proto/schema';
 import { Detector } from './detect/detector';
 import { DEFAULT_POLICY, type Policy } from './detect/policy';
 import type { Finding } from './detect/types';
@@ -121,10 +121,19 @@ export class Pipeline {
     if ((kill?.outcome === 'killed' || kill?.outcome === 'denied') && !fs.some((f) => KERNEL_CLASSES[f.ruleId]?.includes(kill.cls)))
       // The kernel decided from its own facts (cgroups) where the rule, by lineage, saw nothing to report.
       this.log.warn({ class: kill.cls, outcome: kill.outcome }, 'the kernel acted on an action no rule reported');
+    // The findings of one record or container start mostly share their actor: its chain is
+    // walked once (a walk can read /proc for ancestors the kernel never reported), so that each
+    // detection after the first goes out sooner.
+    let chainOf: Proc | undefined;
+    let chainIn: ProcessInput[] = [];
     for (const f of fs) {
       this.detections++;
       const container: ContainerInput | undefined = f.container ? this.enricher.withEntry(this.meta(f.container), f.container) : undefined;
-      const chain = f.actor ? this.procs.chain(f.actor, 8).map((x: Proc) => processInput(x)) : [];
+      if (f.actor !== chainOf) {
+        chainOf = f.actor;
+        chainIn = f.actor ? this.procs.chain(f.actor, 8).map((x: Proc) => processInput(x)) : [];
+      }
+      const chain = chainIn;
       const act = this.containment.apply(f, container?.image, kill, imageBasedRuntime(container?.runtime));
       const containment = act.outcome && { outcome: act.outcome, path: act.path && PATH_NAME[act.path], reason: act.reason };
       this.emit(

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { NS_NAMES } from '../decode/layout';
 import type { Namespaces } from '../decode/records';
 import { ticksToNs } from './clock';
@@ -12,12 +12,33 @@ import type { Proc } from './table';
 
 const CAP_READ = 64 * 1024;
 
-function read(path: string): string | undefined {
+/** One buffer for every read: they are synchronous, and each is copied out into its string. */
+const scratch = Buffer.allocUnsafe(CAP_READ);
+
+/** Why a read failed: ENOENT or ESRCH mean the process is gone. */
+type ReadFailure = { code: string | undefined };
+
+/**
+ * At most CAP_READ bytes of a /proc file: a process's cmdline is as long as its arguments, which
+ * a container chooses. Read until the end or the cap, since /proc hands out its files in pieces.
+ */
+function read(path: string, failed?: ReadFailure): string | undefined {
+  let fd: number;
   try {
-    const b = readFileSync(path);
-    return b.subarray(0, CAP_READ).toString('utf8');
-  } catch {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if (failed) failed.code = (err as NodeJS.ErrnoException).code;
     return undefined;
+  }
+  try {
+    let len = 0;
+    for (let n; len < CAP_READ && (n = readSync(fd, scratch, len, CAP_READ - len, null)) > 0;) len += n;
+    return scratch.toString('utf8', 0, len);
+  } catch (err) {
+    if (failed) failed.code = (err as NodeJS.ErrnoException).code;
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -71,10 +92,15 @@ function nsPid(status: string, pid: number): number {
 /**
  * One process from /proc. Start times from /proc have clock-tick resolution,
  * so `startNs` is rounded down to 10 ms: identity checks against kernel records
- * use `sameStart`.
+ * use `sameStart`. The process with this pid now, or null when there is none (/proc/<pid> does not exist: whatever
+ * process had the pid is gone for good), or undefined when it could not be read (a kernel
+ * thread, a read that failed otherwise, or it went away between two reads).
  */
-export function readProc(pid: number, cgroupIdOf?: (pid: number) => bigint): Proc | undefined {
-  const stat = read(`/proc/${pid}/stat`);
+export function readProc(pid: number, cgroupIdOf?: (pid: number) => bigint): Proc | null | undefined {
+  const failed: ReadFailure = { code: undefined };
+  const stat = read(`/proc/${pid}/stat`, failed);
+  // The usual answer for an ancestor that has exited: one failed open, not eleven.
+  if (stat === undefined) return failed.code === 'ENOENT' || failed.code === 'ESRCH' ? null : undefined;
   const status = read(`/proc/${pid}/status`);
   const cmdline = read(`/proc/${pid}/cmdline`);
   const ns = readNamespaces(pid);

@@ -56,8 +56,15 @@ export interface Proc {
   owner?: object | number;
 }
 
-/** Reads a process the kernel did not report (it started before the sensor, or only forked). */
-export type ProcLookup = (tgid: number) => Proc | undefined;
+/**
+ * Reads a process the kernel did not report (it started before the sensor, or only forked): the
+ * process with this pid now; null when no process has the pid (the one asked for is gone for
+ * good); undefined when it could not be read.
+ */
+export type ProcLookup = (tgid: number) => Proc | null | undefined;
+
+/** Processes known gone (a lookup found no process with their pid): at most this many remembered. */
+const GONE_MAX = 4096;
 
 export interface ProcessTableOptions {
   /** How long an exited process that forked stays, for its descendants' lineage (ns). */
@@ -99,6 +106,14 @@ export class ProcessTable {
   private readonly retain: bigint;
   private readonly max: number;
   private readonly lookup?: ProcLookup;
+  /**
+   * Start times of processes the lookup found gone, by pid. An ancestor that exited before the
+   * sensor saw it (a runtime's own process, once the container runs) is asked for by every
+   * detection's chain and every lineage walk through it; a process, once gone, never comes back
+   * under the same pid and start, so one failed lookup answers for it from then on. Oldest first
+   * out.
+   */
+  private readonly gone = new Map<number, bigint>();
 
   constructor(o: ProcessTableOptions = {}) {
     this.retain = o.retainExitedNs ?? 30_000_000_000n;
@@ -116,8 +131,13 @@ export class ProcessTable {
   get(tgid: number, startNs?: bigint): Proc | undefined {
     let p = this.procs.get(tgid) ?? this.recent.get(tgid);
     if (!p && this.lookup) {
-      p = this.lookup(tgid);
-      if (p) this.put(p);
+      if (startNs !== undefined) {
+        const g = this.gone.get(tgid);
+        if (g !== undefined && sameStart(g, startNs)) return undefined;
+      }
+      const found = this.lookup(tgid);
+      if (found) this.put((p = found));
+      else if (found === null && startNs !== undefined) this.rememberGone(tgid, startNs);
     }
     if (p && startNs !== undefined && !sameStart(p.startNs, startNs)) return undefined;
     return p;
@@ -133,6 +153,12 @@ export class ProcessTable {
     let cur: Proc | undefined = p;
     while (out.length < max && (cur = this.parent(cur))) out.push(cur);
     return out;
+  }
+
+  private rememberGone(tgid: number, startNs: bigint): void {
+    this.gone.delete(tgid);
+    if (this.gone.size >= GONE_MAX) this.gone.delete(this.gone.keys().next().value!);
+    this.gone.set(tgid, startNs);
   }
 
   put(p: Proc): void {

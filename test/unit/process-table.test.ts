@@ -75,3 +75,51 @@ describe('process table: exited processes', () => {
     expect(table.get(40)).toBeUndefined();
   });
 });
+
+describe('process table: lookups of processes the kernel did not report', () => {
+  /** A lookup that counts its calls and answers from `live` (null: no such pid). */
+  function counting(live: Map<number, ReturnType<typeof proc>>, unreadable = new Set<number>()) {
+    const calls: number[] = [];
+    const lookup = (pid: number) => {
+      calls.push(pid);
+      if (unreadable.has(pid)) return undefined;
+      return live.get(pid) ?? null;
+    };
+    return { calls, lookup };
+  }
+  function proc(pid: number, startNs: bigint) {
+    const table = new ProcessTable();
+    feed(table, [forkRecord(task({ pid, tgid: pid, ppid: 1, nspid: pid, startNs, parentStartNs: 1000n, flags: FOLLOWED }))]);
+    return table.get(pid)!;
+  }
+
+  it('asks once for an ancestor that is gone, however often its descendants are walked', () => {
+    const { calls, lookup } = counting(new Map());
+    const table = new ProcessTable({ lookup });
+    feed(table, [forkRecord(t(41, 40))]); // the fork asks for its parent
+    const child = table.get(41)!;
+    for (let i = 0; i < 5; i++) expect(table.chain(child).map((p) => p.tgid)).toEqual([41]);
+    expect(calls).toEqual([40]);
+    // Without a start time the pid is asked again: another process may hold it now.
+    expect(table.get(40)).toBeUndefined();
+    expect(calls).toEqual([40, 40]);
+  });
+
+  it('asks again when a read failed rather than found nothing, and finds a process that reused the pid', () => {
+    const live = new Map<number, ReturnType<typeof proc>>();
+    const unreadable = new Set([40]);
+    const { calls, lookup } = counting(live, unreadable);
+    const table = new ProcessTable({ lookup });
+    feed(table, [forkRecord(t(41, 40))]); // the fork asks for its parent
+    expect(table.parent(table.get(41)!)).toBeUndefined();
+    expect(table.parent(table.get(41)!)).toBeUndefined();
+    expect(calls).toEqual([40, 40, 40]);
+    // Gone now; then pid 40 is taken by a new process: the old identity stays gone, the new one is found.
+    unreadable.clear();
+    expect(table.parent(table.get(41)!)).toBeUndefined();
+    live.set(40, proc(40, 99_000_000_000n));
+    expect(table.get(40, 40_000n)).toBeUndefined();
+    expect(table.get(40, 99_000_000_000n)?.startNs).toBe(99_000_000_000n);
+    expect(calls).toEqual([40, 40, 40, 40, 40]);
+  });
+});
