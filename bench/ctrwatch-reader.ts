@@ -5,7 +5,9 @@
  * It does nothing else, so that its event loop is free when a line comes (the
  * bench process, busy starting containers, would delay the reading).
  *
- *   node dist/bench/ctrwatch-reader.js --stderr FILE -- [ctrwatch run options]
+ *   node dist/bench/ctrwatch-reader.js --stderr FILE [--bin PATH] -- [ctrwatch run options]
+ *
+ * --bin: the ctrwatch to run (another built tree's bin/ctrwatch); this tree's by default.
  *
  * stdout: one line per ctrwatch line, `<arrival ns>\t<the line>`; ctrwatch's
  * stderr goes to FILE. SIGTERM/SIGINT are passed on; exits with ctrwatch's code.
@@ -22,7 +24,8 @@ function main(): void {
   const i = own.indexOf('--stderr');
   const errFile = i >= 0 ? own[i + 1] : '/dev/null';
   const errFd = openSync(errFile, 'w');
-  const bin = join(__dirname, '..', '..', 'bin', 'ctrwatch');
+  const b = own.indexOf('--bin');
+  const bin = b >= 0 ? own[b + 1] : join(__dirname, '..', '..', 'bin', 'ctrwatch');
   const child = spawn(process.execPath, [bin, 'run', ...rest], { stdio: ['ignore', 'pipe', errFd] });
   closeSync(errFd);
   let partial = '';

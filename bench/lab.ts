@@ -95,12 +95,14 @@ export class CtrwatchRun {
     readonly args: string[],
     readonly stderrFile: string,
     readonly readerFifo = 0,
+    /** Another built tree's bin/ctrwatch (BENCH_LATENCY_BEFORE); this tree's when undefined. */
+    readonly bin?: string,
   ) {}
 
   async start(readyMs = 60_000): Promise<void> {
     const reader = join(CODE, 'dist', 'bench', 'ctrwatch-reader.js');
     const p = track(
-      spawn(process.execPath, [reader, '--stderr', this.stderrFile, '--', ...this.args], {
+      spawn(process.execPath, [reader, '--stderr', this.stderrFile, ...(this.bin ? ['--bin', this.bin] : []), '--', ...this.args], {
         cwd: ROOT,
         detached: true,
         stdio: ['ignore', 'pipe', 'inherit'],

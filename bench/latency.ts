@@ -27,10 +27,10 @@
  * runtime (daemon start, image import) is not counted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildStamp, CtrwatchRun, loadLab, type Lab, type RuntimeName, type SensorStopped, type Started } from './lab';
-import { display, OUT, quantile, sleep, stormCommand, track, type StormBuild } from './lib';
+import { display, OUT, quantile, sleep, stormCommand, track, treeCommit, type StormBuild } from './lib';
 
 export interface Dist {
   n: number;
@@ -64,6 +64,11 @@ export interface LatencyConfig {
   sensorArgs?: string[];
   /** The reader's SCHED_FIFO priority, 0 for none (BENCH_LATENCY_READER_FIFO; CtrwatchRun). */
   readerFifo: number;
+  /**
+   * A built tree of an earlier commit (BENCH_LATENCY_BEFORE): its `ctrwatch run` runs beside this
+   * one's through the whole part, each with its own reader, and every sample is timed in both.
+   */
+  before?: string;
   log: (msg: string) => void;
 }
 
@@ -88,7 +93,42 @@ export interface LatencySample {
   stampDelayMs?: number;
   /** How long the runtime's start command took (RuntimeLab.start), ms: context only. */
   startCmdMs: number;
+  /** Which `ctrwatch run` process timed it (each takes its wall offset once): 0, or 1 after the restart of a before/after run. */
+  run: number;
+  /** The same container timed by the tree before (BENCH_LATENCY_BEFORE). */
+  before?: Timed;
   error?: string;
+}
+
+/** One sensor's timing of a sample (the before side of a before/after run). */
+export interface Timed {
+  run: number;
+  startedRawMs?: number;
+  detectionRawMs?: number;
+  clockSkewMs?: number;
+  startedMs?: number;
+  detectionMs?: number;
+  error?: string;
+}
+
+/** Both sensors over the same samples (BENCH_LATENCY_BEFORE). */
+export interface LatencyBeforeAfter {
+  beforeDir: string;
+  beforeCommit?: string;
+  /** Which sensor loaded its programs first in each half (the kernel runs a tracepoint's programs in that order). */
+  firstLoaded: ('after' | 'before')[];
+  sides: Record<'before' | 'after', LatencySide>;
+}
+
+export interface LatencySide {
+  started: Dist;
+  startedStorm: Dist;
+  detection: Dist;
+  detectionStorm: Dist;
+  /** Its detection line after its own start line, per privileged sample, ms. */
+  gap: Dist;
+  gapStorm: Dist;
+  sensor: SensorStopped[];
 }
 
 export interface RuntimeLatency {
@@ -113,6 +153,7 @@ export interface LatencyResult {
   /** Detection latency of the samples taken idle; detectionStorm: under the storm. */
   detection: Dist;
   detectionStorm?: Dist;
+  beforeAfter?: LatencyBeforeAfter;
   /** A − M: from the entrypoint's own stamp, all runtimes. */
   startedStamp: Dist;
   clockSkewMs: Dist;
@@ -169,6 +210,44 @@ class BackgroundStorm {
   }
 }
 
+/** The other sensor of a before/after run, and which process of each side is running. */
+interface Beside {
+  cw: CtrwatchRun;
+  run: number;
+}
+
+/** A sensor's start (and detection) lines for container id, timed against the entrypoint's stamp. */
+async function timeLines(
+  cw: CtrwatchRun,
+  from: number,
+  id: string,
+  privileged: boolean,
+  stamp: { real: bigint; mono: bigint },
+): Promise<Timed & { startedStampMs: number }> {
+  const started = await cw.waitFor((e) => e.containerStarted?.container?.id === id, 10_000, from);
+  const offset = stamp.real - stamp.mono; // O
+  const kernelMono = (line: { e: Record<string, string> }, what: string) => {
+    const raw = line.e.timeUnixNano;
+    if (raw === undefined) throw new Error(`${what} line without timeUnixNano`);
+    return BigInt(raw) - offset; // T − O = E − (O − S)
+  };
+  const t: Timed & { startedStampMs: number } = {
+    run: 0,
+    startedRawMs: nsToMs(started.t - kernelMono(started, 'containerStarted')),
+    startedStampMs: nsToMs(started.t - stamp.mono),
+    clockSkewMs: nsToMs(stamp.real - BigInt(started.e.timeUnixNano)),
+  };
+  if (privileged) {
+    const det = await cw.waitFor(
+      (e) => e.detection?.ruleId === 'escape.privileged-container' && e.detection.container?.id === id,
+      10_000,
+      from,
+    );
+    t.detectionRawMs = nsToMs(det.t - kernelMono(det, 'detection'));
+  }
+  return t;
+}
+
 async function one(
   lab: Lab,
   cw: CtrwatchRun,
@@ -177,10 +256,13 @@ async function one(
   privileged: boolean,
   dir: string,
   underStorm = false,
+  run = 0,
+  beside?: Beside,
 ): Promise<LatencySample> {
-  const s: LatencySample = { runtime: rt, id: name, privileged, underStorm, startCmdMs: NaN };
+  const s: LatencySample = { runtime: rt, id: name, privileged, underStorm, startCmdMs: NaN, run };
   const stampFile = join(dir, 'out', name);
   const from = cw.lines.length;
+  const fromBeside = beside?.cw.lines.length ?? 0;
   const t0 = Date.now();
   let c: Started | undefined;
   try {
@@ -194,25 +276,22 @@ async function one(
     s.startCmdMs = Date.now() - t0;
     s.id = c.id;
     const id = c.id;
-    const started = await cw.waitFor((e) => e.containerStarted?.container?.id === id, 10_000, from);
+    // Each reader stamped its lines as they came: waiting here for one after the other adds nothing.
+    await cw.waitFor((e) => e.containerStarted?.container?.id === id, 10_000, from);
     const stamp = await readStamp(stampFile);
     if (!stamp) throw new Error('no stamp written');
-    const offset = stamp.real - stamp.mono; // O
-    const kernelMono = (line: { e: Record<string, string> }, what: string) => {
-      const raw = line.e.timeUnixNano;
-      if (raw === undefined) throw new Error(`${what} line without timeUnixNano`);
-      return BigInt(raw) - offset; // T − O = E − (O − S)
-    };
-    s.startedRawMs = nsToMs(started.t - kernelMono(started, 'containerStarted'));
-    s.startedStampMs = nsToMs(started.t - stamp.mono);
-    s.clockSkewMs = nsToMs(stamp.real - BigInt(started.e.timeUnixNano));
-    if (privileged) {
-      const det = await cw.waitFor(
-        (e) => e.detection?.ruleId === 'escape.privileged-container' && e.detection.container?.id === id,
-        10_000,
-        from,
-      );
-      s.detectionRawMs = nsToMs(det.t - kernelMono(det, 'detection'));
+    const mine = await timeLines(cw, from, id, privileged, stamp);
+    s.startedRawMs = mine.startedRawMs;
+    s.startedStampMs = mine.startedStampMs;
+    s.clockSkewMs = mine.clockSkewMs;
+    s.detectionRawMs = mine.detectionRawMs;
+    if (beside) {
+      try {
+        const b = await timeLines(beside.cw, fromBeside, id, privileged, stamp);
+        s.before = { run: beside.run, startedRawMs: b.startedRawMs, detectionRawMs: b.detectionRawMs, clockSkewMs: b.clockSkewMs };
+      } catch (e) {
+        s.before = { run: beside.run, error: (e as Error).message.split('\n')[0] };
+      }
     }
   } catch (e) {
     s.error = (e as Error).message.split('\n')[0];
@@ -247,7 +326,26 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   copyFileSync(stamp.path, join(dir, 'stamp'));
   chmodSync(join(dir, 'stamp'), 0o755);
   mkdirSync(join(OUT, 'logs'), { recursive: true });
-  const cw = new CtrwatchRun(args, join(OUT, 'logs', 'latency-ctrwatch.log'), cfg.readerFifo);
+  let cw = new CtrwatchRun(args, join(OUT, 'logs', 'latency-ctrwatch.log'), cfg.readerFifo);
+  // Before/after: the tree before runs beside this one, with a state directory of its own. Which
+  // of the two loads first is swapped at half time (a tracepoint runs its programs in the order
+  // they were attached, so the first sensor's record is written, and its reader woken, first).
+  const beforeBin = cfg.before ? join(cfg.before, 'bin', 'ctrwatch') : undefined;
+  if (beforeBin && !existsSync(join(cfg.before!, 'dist', 'src', 'cli.js')))
+    throw new Error(`BENCH_LATENCY_BEFORE=${cfg.before}: no dist/src/cli.js there (build that tree first)`);
+  const stateDirB = beforeBin ? mkdtempSync('/tmp/ctrwatch-bench-state-before-') : undefined;
+  const argsB = stateDirB ? ['--state-dir', stateDirB, ...(cfg.sensorArgs ?? [])] : [];
+  const beforeLog = (run: number) => join(OUT, 'logs', `latency-ctrwatch-before-${run}.log`);
+  let cwB = beforeBin ? new CtrwatchRun(argsB, beforeLog(0), cfg.readerFifo, beforeBin) : undefined;
+  const firstLoaded: ('after' | 'before')[] = [];
+  const stopped: Record<'before' | 'after', SensorStopped[]> = { before: [], after: [] };
+  let run = 0;
+  const startBoth = async (first: 'after' | 'before') => {
+    firstLoaded.push(first);
+    for (const side of cwB && first === 'before' ? (['before', 'after'] as const) : (['after', 'before'] as const))
+      if (side === 'after') await cw.start();
+      else if (cwB) await cwB.start();
+  };
   const storm = cfg.storm ? new BackgroundStorm(stormCommand(cfg.storm.build, cfg.storm.workers, 36_000, 'container')) : undefined;
   if (storm) res.stormCommand = display(storm.cmd);
   let lab: Lab | undefined;
@@ -255,7 +353,8 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   try {
     lab = await RuntimeLab.open();
     res.labDir = lab.dir;
-    await cw.start();
+    await startBoth('after');
+    const beside = () => (cwB ? { cw: cwB, run } : undefined);
     const usable: RuntimeName[] = [];
     for (const rt of cfg.runtimes) {
       const av = RuntimeLab.available(rt);
@@ -264,7 +363,7 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
         continue;
       }
       // Warm-up: starts the runtime's daemon, imports the image; not counted.
-      const w = await one(lab, cw, rt, `cwb-warm-${rt}`, false, dir);
+      const w = await one(lab, cw, rt, `cwb-warm-${rt}`, false, dir, false, run, beside());
       if (w.error) {
         skipped.set(rt, `warm-up failed: ${w.error}`);
         cfg.log(`latency: ${rt} skipped: ${w.error}`);
@@ -275,6 +374,16 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
     const failuresInARow = new Map<string, number>();
     if (storm) storm.start();
     for (let i = 0; i < cfg.perRuntime; i++) {
+      if (cwB && i === Math.floor(cfg.perRuntime / 2) && i > 0) {
+        // Half time: both sensors again, the other one loading first.
+        stopped.after.push(await cw.stop());
+        stopped.before.push(await cwB.stop());
+        run++;
+        cw = new CtrwatchRun(args, join(OUT, 'logs', `latency-ctrwatch-${run}.log`), cfg.readerFifo);
+        cwB = new CtrwatchRun(argsB, beforeLog(run), cfg.readerFifo, beforeBin);
+        await startBoth('before');
+        cfg.log('latency: both sensors restarted, the tree before loading first');
+      }
       const order = usable.map((_, k) => usable[(k + i) % usable.length]);
       let taken = 0;
       for (const rt of order) {
@@ -286,7 +395,7 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
           // Under storm: the storm at full speed before the container starts. Idle: the sensor
           // catches up with the storm's records first (a backlog would count as idle latency).
           if (storm) await sleep(busy ? 200 : IDLE_SETTLE_MS);
-          const s = await one(lab, cw, rt, `cwb-${rt}-${i}${busy ? 's' : ''}`, i % 3 === 2, dir, busy);
+          const s = await one(lab, cw, rt, `cwb-${rt}-${i}${busy ? 's' : ''}`, i % 3 === 2, dir, busy, run, beside());
           storm?.signal('SIGSTOP');
           res.samples.push(s);
           taken++;
@@ -307,18 +416,15 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   } finally {
     storm?.stop();
     res.sensor = await cw.stop().catch(() => ({}));
+    stopped.after.push(res.sensor);
+    if (cwB) stopped.before.push(await cwB.stop().catch(() => ({})));
+    if (stateDirB) rmSync(stateDirB, { recursive: true, force: true });
     if (lab) await lab.close().catch((e: Error) => cfg.log(`latency: RuntimeLab.close: ${e.message}`));
     rmSync(dir, { recursive: true, force: true });
     rmSync(stateDir, { recursive: true, force: true });
   }
-  // err: the smallest skew of the run (one sensor process, one offset for all samples).
-  const skews = res.samples.map((s) => s.clockSkewMs).filter((x): x is number => x !== undefined && Number.isFinite(x));
-  res.offsetErrMs = skews.length ? Math.min(...skews) : NaN;
-  for (const s of res.samples) {
-    if (s.startedRawMs !== undefined) s.startedMs = s.startedRawMs - res.offsetErrMs;
-    if (s.detectionRawMs !== undefined) s.detectionMs = s.detectionRawMs - res.offsetErrMs;
-    if (s.clockSkewMs !== undefined) s.stampDelayMs = s.clockSkewMs - res.offsetErrMs;
-  }
+  res.offsetErrMs = correctOffsets(res.samples);
+  if (cfg.before) res.beforeAfter = beforeAfterOf(res.samples, cfg.before, firstLoaded, stopped);
   for (const rt of cfg.runtimes) {
     const mine = res.samples.filter((s) => s.runtime === rt && !s.underStorm);
     const busy = res.samples.filter((s) => s.runtime === rt && s.underStorm);
@@ -338,4 +444,67 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   res.stampDelayMs = dist(res.samples.map((s) => s.stampDelayMs ?? NaN));
   res.wallS = (Date.now() - t0) / 1000;
   return res;
+}
+
+/** The tree before's side of a before/after run: its offsets corrected, both sides over the samples both timed. */
+function beforeAfterOf(
+  samples: LatencySample[],
+  before: string,
+  firstLoaded: ('after' | 'before')[],
+  stopped: Record<'before' | 'after', SensorStopped[]>,
+): LatencyBeforeAfter {
+  const bs = samples.filter((s) => s.before && !s.before.error).map((s) => s.before!);
+  const errsB = errsByRun(bs);
+  for (const b of bs) {
+    const err = errsB[b.run] ?? NaN;
+    if (b.startedRawMs !== undefined) b.startedMs = b.startedRawMs - err;
+    if (b.detectionRawMs !== undefined) b.detectionMs = b.detectionRawMs - err;
+  }
+  // Only the samples both sensors timed, so that the two sides describe the same containers.
+  const both = samples.filter((s) => !s.error && s.before && !s.before.error && s.startedMs !== undefined);
+  const side = (get: (s: LatencySample) => Timed | undefined, who: 'before' | 'after'): LatencySide => {
+    const pick = (storm: boolean, f: (t: Timed) => number | undefined) =>
+      dist(both.filter((s) => s.underStorm === storm).map((s) => f(get(s)!) ?? NaN));
+    const gap = (t: Timed) =>
+      t.detectionRawMs !== undefined && t.startedRawMs !== undefined ? t.detectionRawMs - t.startedRawMs : undefined;
+    return {
+      started: pick(false, (t) => t.startedMs),
+      startedStorm: pick(true, (t) => t.startedMs),
+      detection: pick(false, (t) => t.detectionMs),
+      detectionStorm: pick(true, (t) => t.detectionMs),
+      gap: pick(false, gap),
+      gapStorm: pick(true, gap),
+      sensor: stopped[who],
+    };
+  };
+  return {
+    beforeDir: before,
+    beforeCommit: treeCommit(before),
+    firstLoaded,
+    sides: { after: side((s) => s, 'after'), before: side((s) => s.before, 'before') },
+  };
+}
+
+/** err: the smallest skew of one sensor process (it takes its wall offset once) over its samples. */
+function errOf(ts: { clockSkewMs?: number }[]): number {
+  const skews = ts.map((t) => t.clockSkewMs).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  return skews.length ? Math.min(...skews) : NaN;
+}
+
+/** err by sensor process: index = run. */
+function errsByRun(ts: { run: number; clockSkewMs?: number }[]): number[] {
+  const runs = Math.max(-1, ...ts.map((t) => t.run)) + 1;
+  return Array.from({ length: runs }, (_, r) => errOf(ts.filter((t) => t.run === r)));
+}
+
+/** Corrects each sample by the err of the process that timed it; returns the first process's err. */
+function correctOffsets(samples: LatencySample[]): number {
+  const errs = errsByRun(samples);
+  for (const s of samples) {
+    const err = errs[s.run] ?? NaN;
+    if (s.startedRawMs !== undefined) s.startedMs = s.startedRawMs - err;
+    if (s.detectionRawMs !== undefined) s.detectionMs = s.detectionRawMs - err;
+    if (s.clockSkewMs !== undefined) s.stampDelayMs = s.clockSkewMs - err;
+  }
+  return errs[0] ?? NaN;
 }

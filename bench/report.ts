@@ -148,6 +148,30 @@ function containerFigures(r: BenchReport): Figure[] {
       target: LATENCY_TARGET.text,
       met: l.detection.n ? l.detection.p99 <= LATENCY_TARGET.ms : undefined,
     });
+    const ba = l.beforeAfter;
+    if (ba) {
+      const tree = ba.beforeCommit?.slice(0, 10) ?? ba.beforeDir;
+      for (const [who, name] of [
+        ['after', 'the code measured'],
+        ['before', `the tree at ${tree}`],
+      ] as const) {
+        const x = ba.sides[who];
+        out.push({
+          id: `latency.before-after.detection-storm.${who}`,
+          title: `detection latency while the busy-container storm runs, ${name}, its sensor beside the other's (BENCH_LATENCY_BEFORE): the same containers timed by both`,
+          command: 'as above',
+          unit: 'ms',
+          ...distFig(x.detectionStorm),
+        });
+        out.push({
+          id: `latency.before-after.gap-storm.${who}`,
+          title: `a privileged container's detection line after its start line, while the storm runs, ${name} (BENCH_LATENCY_BEFORE)`,
+          command: 'as above',
+          unit: 'ms',
+          ...distFig(x.gapStorm),
+        });
+      }
+    }
   }
   const c = r.churn;
   if (c) {
@@ -502,12 +526,43 @@ function renderContainers(r: BenchReport, L: string[]): void {
       L.push(
         `Sensor meanwhile: ${f0(k.records)} records, ${f0(k.dropped)} dropped, ${f0(k.decodeErrors)} decode errors; ${l.sensor.pipeline ? `${f0(l.sensor.pipeline.events)} events` : ''}. Part took ${f0(l.wallS)} s.`,
       );
-    const errs = l.samples.filter((x) => x.error);
+    const ba = l.beforeAfter;
+    if (ba) {
+      const tree = ba.beforeCommit ? code(ba.beforeCommit.slice(0, 10)) : ba.beforeDir;
+      const timed = l.samples.filter((x) => x.before && !x.before.error && !x.error).length;
+      L.push(
+        '',
+        '### Before and after, the two sensors beside each other',
+        '',
+        `The \`ctrwatch run\` of the tree at ${tree} (BENCH_LATENCY_BEFORE, built) ran beside this one through the whole part, with its own reader and state directory; each container was timed by both, from its own lines (${timed} samples timed by both; the tables above are this code's alone, all its samples). Both sensors load the same programs: the kernel runs a tracepoint's programs in the order they were attached, and the sensor that loaded first wrote its records first. So both were restarted at half time, the other loading first (first: ${ba.firstLoaded.join(', then ')}). Two sensors on the machine's cores mean more load than one: the figures compare the two trees, not either with the table above. Gap: a privileged container's escape.privileged-container line after its own containerStarted line, both read by the same reader.`,
+        '',
+        '| Sensor | start idle | start under storm | detection idle | detection under storm | gap idle | gap under storm |',
+        '|---|---|---|---|---|---|---|',
+      );
+      for (const [who, name] of [
+        ['before', `before (${tree})`],
+        ['after', 'this code'],
+      ] as const) {
+        const x = ba.sides[who];
+        L.push(
+          `| ${name} | ${distCell(x.started)} | ${distCell(x.startedStorm)} | ${distCell(x.detection)} | ${distCell(x.detectionStorm)} | ${distCell(x.gap)} | ${distCell(x.gapStorm)} |`,
+        );
+      }
+      L.push('', 'Cells: ms as p50 / p99 (Q1–Q3; min–max).');
+      for (const who of ['before', 'after'] as const) {
+        const stops = ba.sides[who].sensor.map((k) => k.counters).filter((k): k is NonNullable<typeof k> => !!k);
+        if (stops.length)
+          L.push(
+            `${who === 'before' ? 'The tree before' : 'This code'}: ${stops.map((k) => `${f0(k.records)} records, ${f0(k.dropped)} dropped, ${f0(k.decodeErrors)} decode errors`).join('; then ')}.`,
+          );
+      }
+    }
+    const errs = l.samples.filter((x) => x.error || x.before?.error);
     if (errs.length)
       L.push(
         `Failed samples: ${errs
           .slice(0, 5)
-          .map((x) => `${x.runtime} ${x.id}: ${x.error}`)
+          .map((x) => `${x.runtime} ${x.id}: ${x.error ?? `the tree before: ${x.before?.error}`}`)
           .join('; ')}${errs.length > 5 ? ` (and ${errs.length - 5} more)` : ''}.`,
       );
     L.push('');

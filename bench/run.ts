@@ -34,6 +34,7 @@
  *   BENCH_LOSS_SECONDS [2; quick 1], BENCH_LOSS_DRAIN_MS [1000]
  *   BENCH_LATENCY_STORM [1]           0: no samples under the busy-container storm
  *   BENCH_LATENCY_ARGS                more `ctrwatch run` options for the latency part (e.g. '--nice off')
+ *   BENCH_LATENCY_BEFORE              a built tree of an earlier commit: its `ctrwatch run` beside this one's, every sample timed in both
  *   BENCH_SHIP_EVENTS [200000; quick 50000]  events per output in the ship part
  *   BENCH_SHIP_BEFORE, BENCH_SHIP_PAIRS [3]  a built tree of an earlier commit: gRPC before/after pairs
  *   BENCH_FOOTPRINT_SECONDS [20; quick 5]  how long the idle sensor runs before it is measured
@@ -231,6 +232,7 @@ async function main(): Promise<number> {
       storm: process.env.BENCH_LATENCY_STORM === '0' ? undefined : { build: storm, workers },
       sensorArgs: (process.env.BENCH_LATENCY_ARGS ?? '').split(/\s+/).filter(Boolean),
       readerFifo: process.env.BENCH_LATENCY_READER_FIFO === '0' ? 0 : Math.round(envNum('BENCH_LATENCY_READER_FIFO', 10)),
+      before: process.env.BENCH_LATENCY_BEFORE || undefined,
       log,
     });
   }
