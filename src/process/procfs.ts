@@ -99,7 +99,8 @@ function nsPid(status: string, pid: number): number {
 export function readProc(pid: number, cgroupIdOf?: (pid: number) => bigint): Proc | null | undefined {
   const failed: ReadFailure = { code: undefined };
   const stat = read(`/proc/${pid}/stat`, failed);
-  // The usual answer for an ancestor that has exited: one failed open, not eleven.
+  // The usual answer for an ancestor that has exited: one failed open, not four (stat, status,
+  // cmdline, then the first namespace link).
   if (stat === undefined) return failed.code === 'ENOENT' || failed.code === 'ESRCH' ? null : undefined;
   const status = read(`/proc/${pid}/status`);
   const cmdline = read(`/proc/${pid}/cmdline`);

@@ -57,6 +57,12 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
     expect(
       (await waitDet('escape.sensitive-mount', (d) => about(c)(d) && d.attributes.destination === '/var/run/docker.sock')).severity,
     ).toBe('CRITICAL');
+    // The start's findings share one walk of the init's ancestors: each carries the whole chain,
+    // the runtime's processes above the init included.
+    const pids = (d: Ev) => (d.chain as { pid: number }[]).map((p) => p.pid);
+    expect(pids(priv).length).toBeGreaterThan(1);
+    for (const rule of ['escape.host-namespaces', 'escape.sensitive-mount'])
+      for (const d of dets(rule, about(c))) expect(pids(d), rule).toEqual(pids(priv));
     await lab.stop(c);
   });
 
