@@ -117,6 +117,8 @@ export interface LatencyBeforeAfter {
   beforeCommit?: string;
   /** Which sensor loaded its programs first in each half (the kernel runs a tracepoint's programs in that order). */
   firstLoaded: ('after' | 'before')[];
+  /** The tree before's err for each of its processes. */
+  offsetErrsMs: number[];
   sides: Record<'before' | 'after', LatencySide>;
 }
 
@@ -159,6 +161,8 @@ export interface LatencyResult {
   clockSkewMs: Dist;
   /** err: the minimum skew of the run, ms (the sensor's wall-offset error, plus the smallest entrypoint delay). */
   offsetErrMs: number;
+  /** The same for each `ctrwatch run` process in turn (more than one after a before/after run's restart). */
+  offsetErrsMs?: number[];
   stampDelayMs: Dist;
   sensor: SensorStopped;
   wallS: number;
@@ -303,23 +307,12 @@ async function one(
 
 export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   const t0 = Date.now();
+  if (cfg.before && !existsSync(join(cfg.before, 'dist', 'src', 'cli.js')))
+    throw new Error(`BENCH_LATENCY_BEFORE=${cfg.before}: no dist/src/cli.js there (build that tree first)`);
   const stamp = buildStamp();
   const stateDir = mkdtempSync('/tmp/ctrwatch-bench-state-');
   const args = ['--state-dir', stateDir, ...(cfg.sensorArgs ?? [])];
-  const res: LatencyResult = {
-    config: { perRuntime: cfg.perRuntime, runtimes: cfg.runtimes, readerFifo: cfg.readerFifo },
-    command: `ctrwatch run ${args.join(' ')} (stdout piped to node dist/bench/ctrwatch-reader.js); containers via RuntimeLab: entrypoint bench/out/stamp (${stamp.kind}), every 3rd --privileged`,
-    stampKind: stamp.kind,
-    samples: [],
-    runtimes: [],
-    detection: dist([]),
-    startedStamp: dist([]),
-    clockSkewMs: dist([]),
-    offsetErrMs: NaN,
-    stampDelayMs: dist([]),
-    sensor: {},
-    wallS: 0,
-  };
+  const res = emptyResult(cfg, args, stamp.kind);
   const RuntimeLab = loadLab();
   const dir = mkdtempSync('/tmp/ctrwatch-bench-stamp-');
   mkdirSync(join(dir, 'out'));
@@ -331,14 +324,19 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
   // of the two loads first is swapped at half time (a tracepoint runs its programs in the order
   // they were attached, so the first sensor's record is written, and its reader woken, first).
   const beforeBin = cfg.before ? join(cfg.before, 'bin', 'ctrwatch') : undefined;
-  if (beforeBin && !existsSync(join(cfg.before!, 'dist', 'src', 'cli.js')))
-    throw new Error(`BENCH_LATENCY_BEFORE=${cfg.before}: no dist/src/cli.js there (build that tree first)`);
   const stateDirB = beforeBin ? mkdtempSync('/tmp/ctrwatch-bench-state-before-') : undefined;
   const argsB = stateDirB ? ['--state-dir', stateDirB, ...(cfg.sensorArgs ?? [])] : [];
   const beforeLog = (run: number) => join(OUT, 'logs', `latency-ctrwatch-before-${run}.log`);
   let cwB = beforeBin ? new CtrwatchRun(argsB, beforeLog(0), cfg.readerFifo, beforeBin) : undefined;
   const firstLoaded: ('after' | 'before')[] = [];
   const stopped: Record<'before' | 'after', SensorStopped[]> = { before: [], after: [] };
+  const done = new Set<CtrwatchRun>();
+  /** Each sensor process stopped once, its counters kept (a failure at half time leaves the rest to finally). */
+  const stopOnce = async (x: CtrwatchRun | undefined, side: 'before' | 'after'): Promise<void> => {
+    if (!x || done.has(x)) return;
+    done.add(x);
+    stopped[side].push(await x.stop().catch(() => ({})));
+  };
   let run = 0;
   const startBoth = async (first: 'after' | 'before') => {
     firstLoaded.push(first);
@@ -376,8 +374,8 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
     for (let i = 0; i < cfg.perRuntime; i++) {
       if (cwB && i === Math.floor(cfg.perRuntime / 2) && i > 0) {
         // Half time: both sensors again, the other one loading first.
-        stopped.after.push(await cw.stop());
-        stopped.before.push(await cwB.stop());
+        await stopOnce(cw, 'after');
+        await stopOnce(cwB, 'before');
         run++;
         cw = new CtrwatchRun(args, join(OUT, 'logs', `latency-ctrwatch-${run}.log`), cfg.readerFifo);
         cwB = new CtrwatchRun(argsB, beforeLog(run), cfg.readerFifo, beforeBin);
@@ -415,15 +413,17 @@ export async function runLatency(cfg: LatencyConfig): Promise<LatencyResult> {
     cfg.log(`latency failed: ${res.error}`);
   } finally {
     storm?.stop();
-    res.sensor = await cw.stop().catch(() => ({}));
-    stopped.after.push(res.sensor);
-    if (cwB) stopped.before.push(await cwB.stop().catch(() => ({})));
+    await stopOnce(cw, 'after');
+    await stopOnce(cwB, 'before');
+    // One process: its counters are the part's. Two (a before/after run's restart): each is listed in that section.
+    res.sensor = stopped.after.length === 1 ? stopped.after[0] : {};
     if (stateDirB) rmSync(stateDirB, { recursive: true, force: true });
     if (lab) await lab.close().catch((e: Error) => cfg.log(`latency: RuntimeLab.close: ${e.message}`));
     rmSync(dir, { recursive: true, force: true });
     rmSync(stateDir, { recursive: true, force: true });
   }
-  res.offsetErrMs = correctOffsets(res.samples);
+  res.offsetErrsMs = correctOffsets(res.samples);
+  res.offsetErrMs = res.offsetErrsMs[0] ?? NaN;
   if (cfg.before) res.beforeAfter = beforeAfterOf(res.samples, cfg.before, firstLoaded, stopped);
   for (const rt of cfg.runtimes) {
     const mine = res.samples.filter((s) => s.runtime === rt && !s.underStorm);
@@ -480,6 +480,7 @@ function beforeAfterOf(
   return {
     beforeDir: before,
     beforeCommit: treeCommit(before),
+    offsetErrsMs: errsB,
     firstLoaded,
     sides: { after: side((s) => s, 'after'), before: side((s) => s.before, 'before') },
   };
@@ -497,8 +498,8 @@ function errsByRun(ts: { run: number; clockSkewMs?: number }[]): number[] {
   return Array.from({ length: runs }, (_, r) => errOf(ts.filter((t) => t.run === r)));
 }
 
-/** Corrects each sample by the err of the process that timed it; returns the first process's err. */
-function correctOffsets(samples: LatencySample[]): number {
+/** Corrects each sample by the err of the process that timed it; returns each process's err. */
+function correctOffsets(samples: LatencySample[]): number[] {
   const errs = errsByRun(samples);
   for (const s of samples) {
     const err = errs[s.run] ?? NaN;
@@ -506,5 +507,22 @@ function correctOffsets(samples: LatencySample[]): number {
     if (s.detectionRawMs !== undefined) s.detectionMs = s.detectionRawMs - err;
     if (s.clockSkewMs !== undefined) s.stampDelayMs = s.clockSkewMs - err;
   }
-  return errs[0] ?? NaN;
+  return errs;
+}
+
+function emptyResult(cfg: LatencyConfig, args: string[], stampKind: string): LatencyResult {
+  return {
+    config: { perRuntime: cfg.perRuntime, runtimes: cfg.runtimes, readerFifo: cfg.readerFifo },
+    command: `ctrwatch run ${args.join(' ')} (stdout piped to node dist/bench/ctrwatch-reader.js); containers via RuntimeLab: entrypoint bench/out/stamp (${stampKind}), every 3rd --privileged`,
+    stampKind,
+    samples: [],
+    runtimes: [],
+    detection: dist([]),
+    startedStamp: dist([]),
+    clockSkewMs: dist([]),
+    offsetErrMs: NaN,
+    stampDelayMs: dist([]),
+    sensor: {},
+    wallS: 0,
+  };
 }

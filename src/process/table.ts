@@ -64,7 +64,7 @@ export interface Proc {
 export type ProcLookup = (tgid: number) => Proc | null | undefined;
 
 /** Processes known gone (a lookup found no process with their pid): at most this many remembered. */
-const GONE_MAX = 4096;
+export const GONE_MAX = 4096;
 
 export interface ProcessTableOptions {
   /** How long an exited process that forked stays, for its descendants' lineage (ns). */

@@ -58,9 +58,13 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
       (await waitDet('escape.sensitive-mount', (d) => about(c)(d) && d.attributes.destination === '/var/run/docker.sock')).severity,
     ).toBe('CRITICAL');
     // The start's findings share one walk of the init's ancestors: each carries the whole chain,
-    // the runtime's processes above the init included.
+    // the init, then its parent (the shim: runc clones the init as its own parent's child), and
+    // on up.
     const pids = (d: Ev) => (d.chain as { pid: number }[]).map((p) => p.pid);
-    expect(pids(priv).length).toBeGreaterThan(1);
+    const ppid = Number(/^PPid:\s*(\d+)$/m.exec(readFileSync(`/proc/${c.initPid}/status`, 'utf8'))?.[1]);
+    expect(pids(priv).slice(0, 2)).toEqual([c.initPid, ppid]);
+    expect((priv.chain as { exe: string }[])[1].exe).toMatch(/containerd-shim/);
+    expect(pids(priv).length).toBeGreaterThan(2);
     for (const rule of ['escape.host-namespaces', 'escape.sensitive-mount'])
       for (const d of dets(rule, about(c))) expect(pids(d), rule).toEqual(pids(priv));
     await lab.stop(c);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeBatch } from '../../src/decode/decode';
 import type { KernelRecord, TaskInfo } from '../../src/decode/records';
 import { TaskFlag } from '../../src/decode/layout';
-import { ProcessTable } from '../../src/process/table';
+import { GONE_MAX, ProcessTable } from '../../src/process/table';
 import { execRecord, exitRecord, forkRecord, task } from '../support/records';
 
 const FOLLOWED = TaskFlag.IN_CONTAINER | TaskFlag.FOLLOWED;
@@ -103,6 +103,19 @@ describe('process table: lookups of processes the kernel did not report', () => 
     // Without a start time the pid is asked again: another process may hold it now.
     expect(table.get(40)).toBeUndefined();
     expect(calls).toEqual([40, 40]);
+  });
+
+  it('remembers at most GONE_MAX gone processes, the oldest forgotten first', () => {
+    const { calls, lookup } = counting(new Map());
+    const table = new ProcessTable({ lookup });
+    const start = (pid: number) => BigInt(pid) * 1_000_000_000n;
+    for (let pid = 10_000; pid <= 10_000 + GONE_MAX; pid++) table.get(pid, start(pid));
+    expect(calls.length).toBe(GONE_MAX + 1);
+    table.get(10_000 + GONE_MAX, start(10_000 + GONE_MAX)); // the newest: remembered
+    table.get(10_001, start(10_001)); // the oldest left: remembered
+    expect(calls.length).toBe(GONE_MAX + 1);
+    table.get(10_000, start(10_000)); // the first one: forgotten, asked again
+    expect(calls.length).toBe(GONE_MAX + 2);
   });
 
   it('asks again when a read failed rather than found nothing, and finds a process that reused the pid', () => {

@@ -12,7 +12,7 @@ describe('readProc', () => {
     expect(readProc(pidMax + 1)).toBeNull();
   });
 
-  it('reads at most 64 KiB of a command line, which the process chose', async () => {
+  it('keeps at most 64 KiB of a command line, which the process chose', async () => {
     const long = 'x'.repeat(100_000);
     const child = spawn('/bin/sh', ['-c', 'read x', 'sh', long], { stdio: ['pipe', 'ignore', 'ignore'] });
     try {
