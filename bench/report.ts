@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LATENCY_TARGET, type Dist } from './latency';
+import { LATENCY_TARGET, type Dist, type LatencySample, type Timed } from './latency';
 import { BENCH, quantile, summarize, type Summary } from './lib';
 import type { VariantFigures } from './overhead';
 import { RULES_TARGET_NS } from './rules';
@@ -491,6 +491,18 @@ export function renderMarkdown(r: BenchReport, plots: string[] = []): string {
 }
 
 const ms = (x: number) => f2(x);
+/** Over the samples both sensors timed: median of (this code − before), and how often this code was sooner. */
+function pairedRow(samples: LatencySample[], storm: boolean): string {
+  const both = samples.filter((x) => !x.error && x.before && !x.before.error && x.underStorm === storm);
+  const cell = (get: (t: Timed) => number | undefined) => {
+    const d = both.map((x) => [get(x), get(x.before!)]).flatMap(([a, b]) => (a !== undefined && b !== undefined ? [a - b] : []));
+    return d.length ? `${ms(quantile(d, 0.5))} (sooner in ${d.filter((x) => x < 0).length} of ${d.length})` : '—';
+  };
+  const gap = (t: Timed) =>
+    t.detectionRawMs !== undefined && t.startedRawMs !== undefined ? t.detectionRawMs - t.startedRawMs : undefined;
+  return `| ${storm ? 'under the storm' : 'idle'} | ${cell((t) => t.startedMs)} | ${cell((t) => t.detectionMs)} | ${cell(gap)} |`;
+}
+
 const distCell = (d: Dist) => (d.n ? `${ms(d.p50)} / ${ms(d.p99)} (${ms(d.q1)}–${ms(d.q3)}; ${ms(d.min)}–${ms(d.max)})` : '—');
 
 function renderContainers(r: BenchReport, L: string[]): void {
@@ -549,7 +561,15 @@ function renderContainers(r: BenchReport, L: string[]): void {
           `| ${name} | ${distCell(x.started)} | ${distCell(x.startedStorm)} | ${distCell(x.detection)} | ${distCell(x.detectionStorm)} | ${distCell(x.gap)} | ${distCell(x.gapStorm)} |`,
         );
       }
-      L.push('', 'Cells: ms as p50 / p99 (Q1–Q3; min–max).');
+      L.push('', 'Cells: ms as p50 / p99 (Q1–Q3; min–max).', '');
+      L.push(
+        'Paired, container by container (both sensors timed the same start): the median of this code − before, and in how many containers this code was the sooner.',
+        '',
+        '| | start | detection | gap |',
+        '|---|---|---|---|',
+      );
+      for (const storm of [false, true]) L.push(pairedRow(l.samples, storm));
+      L.push('');
       for (const who of ['before', 'after'] as const) {
         const stops = ba.sides[who].sensor.map((k) => k.counters).filter((k): k is NonNullable<typeof k> => !!k);
         if (stops.length)
@@ -766,6 +786,9 @@ export function writeReport(r: BenchReport): string {
 }
 
 if (require.main === module) {
-  const { figures: _old, ...r } = JSON.parse(readFileSync(join(BENCH, 'report.json'), 'utf8')) as BenchReport & { figures: unknown };
+  // BENCH_REPORT_NAME=x re-renders a side run from bench/out/x.json.
+  const n = process.env.BENCH_REPORT_NAME;
+  const src = n ? join(BENCH, 'out', `${n}.json`) : join(BENCH, 'report.json');
+  const { figures: _old, ...r } = JSON.parse(readFileSync(src, 'utf8')) as BenchReport & { figures: unknown };
   writeReport(r);
 }
