@@ -90,11 +90,11 @@ function nsPid(status: string, pid: number): number {
 }
 
 /**
- * One process from /proc. Start times from /proc have clock-tick resolution,
- * so `startNs` is rounded down to 10 ms: identity checks against kernel records
- * use `sameStart`. The process with this pid now, or null when there is none (/proc/<pid> does not exist: whatever
- * process had the pid is gone for good), or undefined when it could not be read (a kernel
- * thread, a read that failed otherwise, or it went away between two reads).
+ * One process from /proc: the process with this pid now; null when there is none (/proc/<pid>
+ * does not exist: whatever process had the pid is gone for good); undefined when it could not be
+ * read (a kernel thread, a read that failed otherwise, or it went away between two reads). Start
+ * times from /proc have clock-tick resolution, so `startNs` is rounded down to 10 ms: identity
+ * checks against kernel records use `sameStart`.
  */
 export function readProc(pid: number, cgroupIdOf?: (pid: number) => bigint): Proc | null | undefined {
   const failed: ReadFailure = { code: undefined };
