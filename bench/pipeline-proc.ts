@@ -93,11 +93,11 @@ function bundle(tmp: string): string {
   return dir;
 }
 
-/** The same bundle made privileged as docker --privileged makes it: every capability, no masked or read-only paths. */
-function privilegedBundle(tmp: string): string {
+/** The bundle at base made privileged as docker --privileged makes it: every capability, no masked or read-only paths. */
+function privilegedBundle(tmp: string, base: string): string {
   const dir = join(tmp, 'bundle-privileged');
   mkdirSync(dir, { recursive: true });
-  const config = JSON.parse(readFileSync(join(bundle(tmp), 'config.json'), 'utf8')) as {
+  const config = JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')) as {
     process: { capabilities: Record<string, string[]>; noNewPrivileges: boolean };
     linux: Record<string, unknown>;
   };
@@ -453,7 +453,8 @@ interface Mix {
 
 function mixes(tmp: string): Mix[] {
   const out: Mix[] = [];
-  const synth = new Synth(bundle(tmp));
+  const base = bundle(tmp);
+  const synth = new Synth(base);
   const recs: Buffer[] = [];
   for (let i = 0; i < 2000; i++) {
     recs.push(...synth.life(3));
@@ -466,7 +467,7 @@ function mixes(tmp: string): Mix[] {
     buffers: batches(recs, 256),
   });
   // Pids above the kernel's limit: the shim above every runc is read from /proc and found gone.
-  const priv = new Synth(privilegedBundle(tmp), 5_000_000);
+  const priv = new Synth(privilegedBundle(tmp, base), 5_000_000);
   const privRecs: Buffer[] = [];
   for (let i = 0; i < 500; i++) privRecs.push(...priv.life(1));
   out.push({
