@@ -8,6 +8,7 @@
         "native/sensor_contain.cc",
         "native/libbpf_log.cc",
         "native/malloc_trim.cc",
+        "native/young_gen.cc",
         "native/loader.c",
         "native/probe.c",
         "native/contain.c"

@@ -24,6 +24,8 @@ import { DEFAULT_POLICY } from '../src/detect/policy';
 import { Pipeline } from '../src/pipeline';
 import { trimCHeap } from '../src/malloc-trim';
 import { tuneGc, tuneHeapForSize, QuietHeap, youngGenerationBytes } from '../src/heap-tuning';
+import { capYoungGeneration, YOUNG_MB_DEFAULT } from '../src/young-gen';
+import { loadBinding } from '../src/native';
 import { upkeep, type UpkeepSteps } from '../src/upkeep';
 import { compileEventCodec, JsonOut, type JsonHead } from '../src/proto/codec';
 import { loadEventSchema } from '../src/proto/schema';
@@ -428,6 +430,8 @@ async function scale(cfg: ScaleConfig, tmp: string) {
     idle,
     /** Full collections the upkeep made while quiet (src/heap-tuning.ts QuietHeap). */
     quietCollections: steps.quiet?.collections ?? 0,
+    /** The young generation's cap (src/young-gen.ts) at the end: null when V8 sized it alone. */
+    youngCap: loadBinding().youngGenCap(),
     lag,
     sweepMs: quantile(sweepMs, 0.5),
     pruneMs,
@@ -628,6 +632,10 @@ async function main(): Promise<void> {
   // --allocation-site-pretenuring keeps V8's default (the GC A/B); PIPELINE_HEAP=small adds --small-heap's flag.
   tuneGc();
   if (process.env.PIPELINE_HEAP === 'small') tuneHeapForSize();
+  // The young generation capped as ctrwatch run does by default; PIPELINE_YOUNG=off: V8's own
+  // sizing, PIPELINE_YOUNG=N: capped at N MiB (the A/Bs).
+  const young = process.env.PIPELINE_YOUNG;
+  if (young !== 'off') capYoungGeneration(young ? Number(young) : YOUNG_MB_DEFAULT);
   const cfg = JSON.parse(json ?? '{}') as Record<string, unknown>;
   const tmp = mkdtempSync(join(tmpdir(), 'ctrwatch-bench-pipeline-'));
   try {

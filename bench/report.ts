@@ -9,7 +9,7 @@ import { LATENCY_TARGET, type Dist, type LatencySample, type Timed } from './lat
 import { BENCH, quantile, summarize, type Summary } from './lib';
 import type { VariantFigures } from './overhead';
 import { RULES_TARGET_NS } from './rules';
-import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type ScaleRun } from './scale';
+import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type ScaleRun, type YoungAb } from './scale';
 import { bpfBeforeAfterFigures, renderBpfBeforeAfter } from './report-bpf';
 import { perfFigures, renderFootprint, renderShip, writePlots } from './report-perf';
 import { PART_RESULTS, type BenchReport, type Figure } from './report-types';
@@ -208,6 +208,24 @@ function containerFigures(r: BenchReport): Figure[] {
   return out;
 }
 
+/** The young generation A/B (bench/scale.ts youngAb): none when not run. */
+function youngAbLines(yb: YoungAb | undefined): string[] {
+  if (!yb?.mixes.length) return [];
+  return [
+    '### Young generation A/B',
+    '',
+    `Command: ${code(yb.command)} in ${f0(yb.pairs)} pairs of fresh processes, interleaved (the first of each pair alternating): V8's young generation capped at ${f0(yb.capMb)} MiB as \`ctrwatch run\` does by default (src/young-gen.ts), and the same with PIPELINE_YOUNG=off (\`ctrwatch run --young-mb=off\`: V8 sizes it alone, up to 32 MiB). A smaller young generation is collected more often. Each entry is one process's median records per CPU-second.`,
+    '',
+    '| Mix | capped, per process | V8 sizing, per process | ratio of medians (capped ÷ V8 sizing) |',
+    '|---|---|---|---|',
+    ...yb.mixes.map(
+      (m) =>
+        `| ${m.name} | ${m.tuned.map(f0).join(', ')} | ${m.v8Default.map(f0).join(', ')} | ${f3(quantile(m.tuned, 0.5) / quantile(m.v8Default, 0.5))} |`,
+    ),
+    '',
+  ];
+}
+
 /** Scale, throughput, loss, rules. */
 function pipelineFigures(r: BenchReport): Figure[] {
   const out: Figure[] = [];
@@ -215,7 +233,7 @@ function pipelineFigures(r: BenchReport): Figure[] {
   if (sc) {
     for (const x of sc.runs.filter(
       (y) =>
-        !['containers-only', 'optimize-for-size', 'small-heap', 'no-trim', 'no-quiet-gc'].includes(y.name) && !y.name.startsWith('curve-'),
+        !['containers-only', 'optimize-for-size', 'small-heap', 'no-trim', 'no-quiet-gc', 'young-uncapped'].includes(y.name) && !y.name.startsWith('curve-'),
     )) {
       out.push({
         id: `scale.rss.${x.name}`,
@@ -632,16 +650,16 @@ function renderPipeline(r: BenchReport, L: string[]): void {
   if (sc) {
     L.push('## Pipeline at scale', '');
     L.push(
-      `Command: ${code(sc.command)} (each run a fresh process; "RSS after the build": after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = the hub's protobuf encoding then the stdout sink's JSON line written into its batch buffer, as ctrwatch run with its default output): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with the upkeep every 5 s as \`ctrwatch run\` does (src/upkeep.ts), each batch made just before it is fed and dropped after (the input is not the pipeline's memory); memory sampled once a second without forced GCs (median, max); event-loop lag from monitorEventLoopDelay. In the default, small-heap, no-trim and no-quiet-gc runs, then ${sc.runs[0]?.config.idleSeconds ?? 0} s with no records (the upkeep goes on: sweep, the heap given back when quiet, C heap trim): RSS at the end of it. Last, the sweep with the bounded /proc prune step that \`ctrwatch run\` does every sweep.`,
+      `Command: ${code(sc.command)} (each run a fresh process; "RSS after the build": after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = the hub's protobuf encoding then the stdout sink's JSON line written into its batch buffer, as ctrwatch run with its default output): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with the upkeep every 5 s as \`ctrwatch run\` does (src/upkeep.ts), each batch made just before it is fed and dropped after (the input is not the pipeline's memory); memory sampled once a second without forced GCs (median, max); event-loop lag from monitorEventLoopDelay. In the default, small-heap, young-uncapped, no-trim and no-quiet-gc runs, then ${sc.runs[0]?.config.idleSeconds ?? 0} s with no records (the upkeep goes on: sweep, the heap given back when quiet, C heap trim): RSS at the end of it. Last, the sweep with the bounded /proc prune step that \`ctrwatch run\` does every sweep.`,
       '',
     );
     L.push(
-      '| Run | containers | processes tracked (table bound) | RSS MB after the build | heap used / total MB after the build | RSS MB under the steady mix, median (max) | heap committed MB, steady median | RSS / heap committed MB after the idle time | lag p50 / p99 / max, ms | batch time p99 / max, ms | sweep, ms | sweep + prune, ms |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| Run | containers | processes tracked (table bound) | RSS MB after the build | heap used / total MB after the build | RSS MB under the steady mix, median (max) | heap committed MB, steady median | RSS / heap committed MB after the idle time | lag p50 / p99 / max, ms | batch time p99 / max, ms | CPU µs per record, steady mix | sweep, ms | sweep + prune, ms |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const x of sc.runs) {
       L.push(
-        `| ${x.name}: ${x.description} | ${f0(x.stats.containers)} | ${f0(x.stats.processes)} (${f0(x.tableBound)} + ${f0(x.recentBound)} host) | ${f0(x.memory.rssMb)} | ${f0(x.memory.heapUsedMb)} / ${f0(x.memory.heapTotalMb)} | ${x.steady.rssMb ? `${f0(x.steady.rssMb.median)} (${f0(x.steady.rssMb.max)})` : '—'} | ${x.steady.heapTotalMb ? f0(x.steady.heapTotalMb.median) : '—'} | ${x.idle ? `${f0(x.idle.rssMb)} / ${f0(x.idle.heapTotalMb)}` : '—'} | ${f2(x.lag.p50Ms)} / ${f2(x.lag.p99Ms)} / ${f2(x.lag.maxMs)} | ${f2(x.steady.batchMs.p99)} / ${f2(x.steady.batchMs.max)} | ${f2(x.sweepMs)} | ${f0(x.pruneMs)} (${f0(x.procsBeforePrune)} processes) |`,
+        `| ${x.name}: ${x.description} | ${f0(x.stats.containers)} | ${f0(x.stats.processes)} (${f0(x.tableBound)} + ${f0(x.recentBound)} host) | ${f0(x.memory.rssMb)} | ${f0(x.memory.heapUsedMb)} / ${f0(x.memory.heapTotalMb)} | ${x.steady.rssMb ? `${f0(x.steady.rssMb.median)} (${f0(x.steady.rssMb.max)})` : '—'} | ${x.steady.heapTotalMb ? f0(x.steady.heapTotalMb.median) : '—'} | ${x.idle ? `${f0(x.idle.rssMb)} / ${f0(x.idle.heapTotalMb)}` : '—'} | ${f2(x.lag.p50Ms)} / ${f2(x.lag.p99Ms)} / ${f2(x.lag.maxMs)} | ${f2(x.steady.batchMs.p99)} / ${f2(x.steady.batchMs.max)} | ${f2(x.steady.cpuUsPerRecord)} | ${f2(x.sweepMs)} | ${f0(x.pruneMs)} (${f0(x.procsBeforePrune)} processes) |`,
       );
     }
     L.push(...idleUpkeepLines(sc.runs));
@@ -720,6 +738,7 @@ function renderPipeline(r: BenchReport, L: string[]): void {
         );
       L.push('');
     }
+    L.push(...youngAbLines(sc.youngAb));
   }
   const ru = r.rules;
   if (ru) {

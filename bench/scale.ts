@@ -18,12 +18,13 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CODE, ROOT, track, exited, treeCommit, type Summary } from './lib';
+import { YOUNG_MB_DEFAULT } from '../src/young-gen';
 
 export interface ScaleConfig {
   containers: number;
   inside: number;
   lagSeconds: number;
-  /** Seconds without records after the steady phase, in the default, small-heap, no-trim and no-quiet-gc runs (0: none). */
+  /** Seconds without records after the steady phase, in the default, small-heap, young-uncapped, no-trim and no-quiet-gc runs (0: none). */
   idleSeconds: number;
   /** Also the runs with every process kept and with containers alone. */
   full: boolean;
@@ -112,6 +113,9 @@ export interface GcAb {
   mixes: { name: string; tuned: number[]; v8Default: number[] }[];
 }
 
+/** The same pairs for the young generation's cap: tuned = capped as ctrwatch run does, v8Default = PIPELINE_YOUNG=off. */
+export type YoungAb = Omit<GcAb, 'defaultFlag'> & { capMb: number };
+
 /**
  * The throughput mode of a built tree of an earlier commit (BENCH_PIPE_BEFORE) and of the code
  * measured, in pairs of fresh processes, the order alternating: on a shared machine a process's
@@ -130,6 +134,7 @@ export interface ScaleResult {
   throughput: ThroughputMix[];
   throughputCommand: string;
   gcAb?: GcAb;
+  youngAb?: YoungAb;
   beforeAfter?: PipeBeforeAfter;
   errors: string[];
   wallS: number;
@@ -186,6 +191,12 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
         description: `the default run as ctrwatch run --small-heap (V8's --optimize-for-size, set at start: src/heap-tuning.ts)`,
         c: { ...base, idleSeconds: cfg.idleSeconds },
         env: { PIPELINE_HEAP: 'small' },
+      },
+      {
+        name: 'young-uncapped',
+        description: `the default run with V8 sizing its young generation alone (ctrwatch run --young-mb=off; the default caps it at 8 MiB: src/young-gen.ts)`,
+        c: { ...base, idleSeconds: cfg.idleSeconds },
+        env: { PIPELINE_YOUNG: 'off' },
       },
       {
         name: 'no-trim',
@@ -262,6 +273,12 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
       res.errors.push(`gc A/B: ${(e as Error).message}`);
       cfg.log(`gc A/B failed: ${(e as Error).message}`);
     }
+    try {
+      res.youngAb = await youngAb(cfg);
+    } catch (e) {
+      res.errors.push(`young A/B: ${(e as Error).message}`);
+      cfg.log(`young A/B failed: ${(e as Error).message}`);
+    }
   }
   res.wallS = (Date.now() - t0) / 1000;
   return res;
@@ -296,6 +313,28 @@ async function beforeAfter(dir: string, cfg: ScaleConfig): Promise<PipeBeforeAft
 }
 
 const V8_DEFAULT_FLAG = '--allocation-site-pretenuring';
+
+/** Pairs of throughput processes, the first of each pair alternating: the young generation capped (as ctrwatch run) and not. */
+async function youngAb(cfg: ScaleConfig): Promise<YoungAb> {
+  const rc = { reps: cfg.reps, repMs: cfg.repMs };
+  const ab: YoungAb = { pairs: cfg.gcPairs, command: procCommand('throughput', rc), capMb: YOUNG_MB_DEFAULT, mixes: [] };
+  for (let i = 0; i < cfg.gcPairs; i++) {
+    const order: ('tuned' | 'v8Default')[] = i % 2 ? ['v8Default', 'tuned'] : ['tuned', 'v8Default'];
+    for (const side of order) {
+      const env: Record<string, string> = side === 'tuned' ? {} : { PIPELINE_YOUNG: 'off' };
+      for (const m of (await pipelineProc('throughput', rc, false, [], env)) as ThroughputMix[]) {
+        let x = ab.mixes.find((y) => y.name === m.name);
+        if (!x) ab.mixes.push((x = { name: m.name, tuned: [], v8Default: [] }));
+        x[side].push(m.rate.median);
+      }
+    }
+  }
+  for (const m of ab.mixes)
+    cfg.log(
+      `young A/B ${m.name}: capped ${m.tuned.map((x) => Math.round(x)).join(' ')}; V8's sizing ${m.v8Default.map((x) => Math.round(x)).join(' ')} records/CPU-s`,
+    );
+  return ab;
+}
 
 async function gcAb(cfg: ScaleConfig): Promise<GcAb> {
   const rc = { reps: cfg.reps, repMs: cfg.repMs };

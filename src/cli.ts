@@ -6,6 +6,7 @@ import { loadBinding } from './native';
 import { formatVersion, versionInfo } from './version';
 import { runSensor } from './run';
 import { tuneGc, tuneHeapForSize } from './heap-tuning';
+import { capYoungGeneration, YOUNG_MB_DEFAULT, YOUNG_MB_MAX, YOUNG_MB_MIN } from './young-gen';
 import { applyNice, parseNice } from './sched-priority';
 import { formatJson, formatTable, listContainers } from './ps';
 import { formatPodJson, formatPodTable } from './ps-pods';
@@ -50,6 +51,9 @@ run options:
                      and detections reach the outputs sooner; it does the same work either way)
   --small-heap       V8 keeps its heap close to what is live (--optimize-for-size): less resident
                      memory on a node with many containers, more CPU per record (bench/REPORT.md)
+  --young-mb=N       V8's young generation held at about N MiB, 2..32, or 'off' for V8's own sizing
+                     (default 8; V8 alone grows it to 32 under load; node's own
+                     --max-semi-space-size, on its command line or in NODE_OPTIONS, wins)
   --check            validate the options and the policy, then exit (0: all good)
 ${SINK_USAGE}
 ${COLLECT_USAGE}`;
@@ -74,6 +78,13 @@ function positiveInt(name: string, v: string | undefined, dflt: number, max: num
   return Number(v);
 }
 
+function youngMbFlag(v: string | undefined): number | undefined {
+  if (v === 'off') return undefined;
+  const mb = positiveInt('young-mb', v, YOUNG_MB_DEFAULT, YOUNG_MB_MAX);
+  if (mb < YOUNG_MB_MIN) throw new UsageError(`--young-mb must be at least ${YOUNG_MB_MIN} (V8 starts the young generation at that), got ${v}`);
+  return mb;
+}
+
 function niceFlag(v: string | undefined): number | undefined {
   try {
     return parseNice(v);
@@ -92,6 +103,7 @@ async function doctor(log: Logger): Promise<number> {
 
 const RUN_OPTIONS = {
   'small-heap': { type: 'boolean' },
+  'young-mb': { type: 'string' },
   raw: { type: 'boolean' },
   'trace-all': { type: 'boolean' },
   'exec-all': { type: 'boolean' },
@@ -109,6 +121,7 @@ async function run(args: string[], log: Logger): Promise<number> {
   const { values } = parse(args, RUN_OPTIONS);
   tuneGc();
   if (values['small-heap']) tuneHeapForSize();
+  const youngMb = youngMbFlag(values['young-mb'] as string | undefined);
   let sinks: SinkFlags;
   try {
     sinks = sinkFlags(values);
@@ -146,6 +159,9 @@ async function run(args: string[], log: Logger): Promise<number> {
     }
   }
   if (nice !== undefined) applyNice(nice, log);
+  // Before the sensor builds its tables (the start-up scan is the first burst).
+  if (youngMb !== undefined && !capYoungGeneration(youngMb))
+    log.info({ youngMb }, 'young generation not capped: node was started with a flag that sizes it');
   return runSensor({
     logger: log,
     raw: Boolean(values.raw),

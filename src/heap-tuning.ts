@@ -13,8 +13,7 @@
 // `ctrwatch run --small-heap` (tuneHeapForSize): V8 keeps its heap close to what is live. By
 // default V8 trades memory for speed: with 10,000 containers tracked it keeps about twice the live
 // heap committed (pages not given back after the start-up burst: old space, and a young
-// generation grown to 32 MB; capping that on node's command line, --max-semi-space-size=2, grew
-// old space by as much).
+// generation grown to 32 MB, which src/young-gen.ts now caps).
 // --optimize-for-size keeps the committed heap close to what is live but costs the pipeline about
 // a quarter more CPU per record (bench/pipeline-proc.js throughput), so it is a choice for big
 // nodes, not the default. Narrower flags settable at run time (--semi-space-growth-factor=1,
@@ -58,15 +57,17 @@ export function tuneHeapForSize(): void {
 }
 
 // Always (QuietHeap, at each upkeep): the heap given back once the sensor is quiet. Under load V8
-// grows the young generation to 32 MB and fills the old one with garbage it collects only when
-// more is allocated; an idle sensor allocates too little for either, so after a burst it kept the
-// burst's RSS while it stayed idle: 200 MB at 10,000 containers, 142 MB of heap committed, 40 s
-// after the load (bench/REPORT-memory.md, the no-quiet-gc run), where a full collection leaves
-// about 48 MB used. So while records are few, each upkeep makes a full collection with V8
-// optimizing for size, as --small-heap's collections do: it compacts the old generation, and V8
-// shrinks the young one at such a collection once it has seen a few seconds of little allocation
-// (not at the first). Each costs its pause (the bench's idle upkeeps say how long), and they stop
-// once the young generation is small.
+// grows the young generation and fills the old one with garbage it collects only when more is
+// allocated; an idle sensor allocates too little for either, so after a burst it kept the burst's
+// RSS while it stayed idle: 200 MB at 10,000 containers, 142 MB of heap committed, 40 s after the
+// load (bench/REPORT-memory.md, the no-quiet-gc run), where a full collection leaves about 48 MB
+// used. So while records are few, each upkeep makes a full collection with V8 optimizing for
+// size, as --small-heap's collections do: it compacts the old generation, and V8 shrinks the young
+// one at such a collection once it has seen a few seconds of little allocation (not at the
+// first). Each costs its pause (the bench's idle upkeeps say how long). They go on while the young
+// generation is grown or the last one gave back memory: with the young generation capped
+// (src/young-gen.ts) it is small from the start, and stopping at that alone left the old
+// generation's garbage committed (134 MB idle against 104 MB at 10,000 containers).
 
 type Gc = () => void;
 
@@ -114,12 +115,16 @@ function compactingCollection(execArgv: readonly string[]): () => boolean {
 export const QUIET_RECORDS_PER_S = 1000;
 /** A young generation at most this big was given back already (V8 starts it at 1-2 MB). */
 export const YOUNG_SMALL_BYTES = 4 << 20;
+/** A collection that gave back less than this: the next would give back no more. */
+export const GIVEN_BACK_BYTES = 4 << 20;
 /** Collections at most in one quiet time (half a minute of upkeeps), however V8 answers them. */
 export const QUIET_COLLECTIONS_MAX = 6;
 
 export interface QuietHeapHooks {
   /** The young generation's committed bytes. */
   youngBytes: () => number;
+  /** The whole heap's committed bytes. */
+  heapBytes: () => number;
   /** The full collection that gives memory back; false when there is none to make. */
   collect: () => boolean;
   nowMs: () => number;
@@ -132,6 +137,7 @@ export function youngGenerationBytes(): number {
 
 const v8Hooks = (execArgv: readonly string[]): QuietHeapHooks => ({
   youngBytes: youngGenerationBytes,
+  heapBytes: () => v8.getHeapStatistics().total_heap_size,
   collect: compactingCollection(execArgv),
   nowMs: () => performance.now(),
 });
@@ -144,6 +150,8 @@ export class QuietHeap {
   private at = 0;
   private inQuiet = 0;
   private busy = 0;
+  /** Heap bytes committed before the last collection. */
+  private before = 0;
   private off = false;
   /** Collections it made. */
   collections = 0;
@@ -157,8 +165,9 @@ export class QuietHeap {
 
   /**
    * At each upkeep, with the pipeline's record count so far. When fewer than QUIET_RECORDS_PER_S
-   * came since the last call and the young generation is bigger than YOUNG_SMALL_BYTES (V8
-   * shrinks it at a collection optimizing for size): a collection, at most QUIET_COLLECTIONS_MAX
+   * came since the last call: a collection, first in a quiet time, then while the young generation
+   * is bigger than YOUNG_SMALL_BYTES (V8 shrinks it at a collection optimizing for size) or the
+   * heap committed GIVEN_BACK_BYTES less than before the last one; at most QUIET_COLLECTIONS_MAX
    * until BUSY_TO_RESET busy upkeeps in a row end the quiet time. A rate swinging around the
    * threshold does not restart the collections at every swing. True when it collected.
    */
@@ -174,8 +183,12 @@ export class QuietHeap {
       return false;
     }
     this.busy = 0;
-    if (this.inQuiet >= QUIET_COLLECTIONS_MAX || this.hooks.youngBytes() <= YOUNG_SMALL_BYTES) return false;
+    if (this.inQuiet >= QUIET_COLLECTIONS_MAX) return false;
+    const heap = this.hooks.heapBytes();
+    // Measured an upkeep later, not at once: V8 unmaps the pages a collection freed on a thread of its own.
+    if (this.inQuiet > 0 && this.before - heap < GIVEN_BACK_BYTES && this.hooks.youngBytes() <= YOUNG_SMALL_BYTES) return false;
     this.inQuiet++;
+    this.before = heap;
     if (!this.hooks.collect()) {
       this.stop();
       return false;

@@ -104,6 +104,10 @@ export interface NativeBinding {
   killProcess(pid: number, startNs: bigint): number;
   /** malloc_trim(0): the C heap's free pages back to the kernel; true when some were (false without glibc). */
   trimMalloc(): boolean;
+  /** V8's young generation held at about `bytes` committed (native/young_gen.cc); once. False when this V8 has none to watch. */
+  capYoungGen(bytes: number): boolean;
+  /** The cap and its state, or null when none was set. */
+  youngGenCap(): { cap: number; frozen: boolean; toggles: number } | null;
   /** A copy of the BPF object (ELF) built into the addon, made on each call. */
   object(): Buffer;
 }

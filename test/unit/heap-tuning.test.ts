@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { transformSync } from 'esbuild';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli';
-import { BUSY_TO_RESET, flagGiven, QUIET_COLLECTIONS_MAX, QUIET_RECORDS_PER_S, QuietHeap, YOUNG_SMALL_BYTES } from '../../src/heap-tuning';
+import {
+  BUSY_TO_RESET,
+  flagGiven,
+  GIVEN_BACK_BYTES,
+  QUIET_COLLECTIONS_MAX,
+  QUIET_RECORDS_PER_S,
+  QuietHeap,
+  YOUNG_SMALL_BYTES,
+} from '../../src/heap-tuning';
 import { trimCHeap } from '../../src/malloc-trim';
 import { runUpkeep, upkeep } from '../../src/upkeep';
 
@@ -163,7 +171,7 @@ describe("ctrwatch run's upkeep", () => {
   it('a quiet heap that throws is stopped and logged, and the trim still runs: the timer never throws', () => {
     const warned: string[] = [];
     let trims = 0;
-    const q = new QuietHeap({ nowMs: () => 0, youngBytes: () => 32 << 20, collect: () => true });
+    const q = new QuietHeap({ nowMs: () => 0, youngBytes: () => 32 << 20, heapBytes: () => 100 << 20, collect: () => true });
     q.tick = () => {
       throw new Error('no collector');
     };
@@ -187,25 +195,29 @@ describe("ctrwatch run's upkeep", () => {
 
 describe('the heap given back when quiet (QuietHeap)', () => {
   function fake(youngBytes: number) {
-    const t = { now: 0, young: youngBytes, collected: 0 };
-    const q = new QuietHeap({ nowMs: () => t.now, youngBytes: () => t.young, collect: () => (t.collected++, true) });
+    const t = { now: 0, young: youngBytes, heap: 100 << 20, collected: 0 };
+    const q = new QuietHeap({ nowMs: () => t.now, youngBytes: () => t.young, heapBytes: () => t.heap, collect: () => (t.collected++, true) });
     return { t, q };
   }
 
-  it('collects only after a quiet interval, and only while the young generation is grown', () => {
-    const { t, q } = fake(32 << 20);
+  it('collects after a quiet interval, then again while the young generation is grown or the last collection gave memory back', () => {
+    const { t, q } = fake(YOUNG_SMALL_BYTES); // small from the start, as when capped
+    const n = 1_000_000 + 10 * QUIET_RECORDS_PER_S;
     expect(q.tick(1_000_000)).toBe(false); // the first call only starts the count
     t.now += 5000;
     expect(q.tick(1_000_000 + 5 * QUIET_RECORDS_PER_S)).toBe(false); // at the threshold: busy
     t.now += 5000;
-    expect(q.tick(1_000_000 + 10 * QUIET_RECORDS_PER_S - 5)).toBe(true); // just under it
+    expect(q.tick(n - 5)).toBe(true); // just under it: the quiet time's first collection
     t.now += 5000;
-    t.young = YOUNG_SMALL_BYTES;
-    expect(q.tick(1_000_000 + 10 * QUIET_RECORDS_PER_S)).toBe(false); // given back already
-    t.young = YOUNG_SMALL_BYTES + 1;
+    t.heap -= GIVEN_BACK_BYTES; // by the next upkeep it gave back that much
+    expect(q.tick(n)).toBe(true);
     t.now += 5000;
-    expect(q.tick(1_000_000 + 10 * QUIET_RECORDS_PER_S)).toBe(true);
-    expect([t.collected, q.collections]).toEqual([2, 2]);
+    t.heap -= GIVEN_BACK_BYTES - 1; // less: given back already
+    expect(q.tick(n)).toBe(false);
+    t.now += 5000;
+    t.young = YOUNG_SMALL_BYTES + 1; // a grown young generation is worth one more
+    expect(q.tick(n)).toBe(true);
+    expect([t.collected, q.collections]).toEqual([3, 3]);
   });
 
   it('counts the rate over the time since the last call, however long', () => {
@@ -234,7 +246,7 @@ describe('the heap given back when quiet (QuietHeap)', () => {
   it('stops asking once there is no collection to make (a node that gives no gc())', () => {
     let asked = 0;
     const t = { now: 0 };
-    const q = new QuietHeap({ nowMs: () => t.now, youngBytes: () => 32 << 20, collect: () => (asked++, false) });
+    const q = new QuietHeap({ nowMs: () => t.now, youngBytes: () => 32 << 20, heapBytes: () => 100 << 20, collect: () => (asked++, false) });
     q.tick(0);
     const ticks = Array.from({ length: 5 }, () => ((t.now += 5000), q.tick(0)));
     expect(ticks).toEqual([false, false, false, false, false]);
