@@ -194,9 +194,15 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
       },
       {
         name: 'young-uncapped',
-        description: `the default run with V8 sizing its young generation alone (ctrwatch run --young-mb=off; the default caps it at 8 MiB: src/young-gen.ts)`,
+        description: `the default run with V8 sizing its young generation alone (ctrwatch run --young-mb=off; the default caps it at ${YOUNG_MB_DEFAULT} MiB: src/young-gen.ts)`,
         c: { ...base, idleSeconds: cfg.idleSeconds },
         env: { PIPELINE_YOUNG: 'off' },
+      },
+      {
+        name: 'young-8',
+        description: `the default run with the young generation capped at 8 MiB (ctrwatch run --young-mb=8)`,
+        c: { ...base },
+        env: { PIPELINE_YOUNG: '8' },
       },
       {
         name: 'no-trim',

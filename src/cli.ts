@@ -52,7 +52,7 @@ run options:
   --small-heap       V8 keeps its heap close to what is live (--optimize-for-size): less resident
                      memory on a node with many containers, more CPU per record (bench/REPORT.md)
   --young-mb=N       V8's young generation held at about N MiB, 2..32, or 'off' for V8's own sizing
-                     (default 8; V8 alone grows it to 32 under load; node's own
+                     (default 16; V8 alone grows it to 32 under load; node's own
                      --max-semi-space-size, on its command line or in NODE_OPTIONS, wins)
   --check            validate the options and the policy, then exit (0: all good)
 ${SINK_USAGE}

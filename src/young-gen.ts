@@ -1,17 +1,18 @@
-// `ctrwatch run --young-mb` (default 8): V8's young generation held at about that many MiB.
+// `ctrwatch run --young-mb` (default 16): V8's young generation held at about that many MiB.
 //
 // Under load V8 grows its young generation from 2 MB to 32 MB (both semi-spaces) and keeps it;
 // with 10,000 containers tracked that was about a fifth of the sensor's resident memory. Node's
 // --max-semi-space-size would cap it but is read only when the isolate is made, and ctrwatch
 // starts as a plain script or as the single executable, where node's command line is not ours.
 // So the addon watches the space from a collector callback and stops its growth at the cap
-// (native/young_gen.cc). Smaller young generations are collected more often; at 8 MiB the
-// pipeline's CPU per record was unchanged (bench/REPORT-memory.md, the young-uncapped run).
+// (native/young_gen.cc). A smaller young generation is collected more often: the CPU that costs
+// per record, and the memory it saves, are in bench/REPORT-memory.md (the young generation A/B,
+// the young-uncapped run).
 
 import { flagGiven } from './heap-tuning';
 import { loadBinding, type NativeBinding } from './native';
 
-export const YOUNG_MB_DEFAULT = 8;
+export const YOUNG_MB_DEFAULT = 16;
 /** V8 starts the young generation at 2 MiB (two 1 MiB semi-spaces): a smaller cap means nothing. */
 export const YOUNG_MB_MIN = 2;
 /** V8's own largest young generation is 32 MiB (two 16 MiB semi-spaces). */
