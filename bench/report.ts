@@ -233,7 +233,8 @@ function pipelineFigures(r: BenchReport): Figure[] {
   if (sc) {
     for (const x of sc.runs.filter(
       (y) =>
-        !['containers-only', 'optimize-for-size', 'small-heap', 'no-trim', 'no-quiet-gc', 'young-uncapped', 'young-8'].includes(y.name) && !y.name.startsWith('curve-'),
+        !['containers-only', 'optimize-for-size', 'small-heap', 'no-trim', 'no-quiet-gc', 'young-uncapped', 'young-8'].includes(y.name) &&
+        !y.name.startsWith('curve-'),
     )) {
       out.push({
         id: `scale.rss.${x.name}`,

@@ -15,7 +15,8 @@
  * scan) grows the space to its maximum before any callback of the event loop runs.
  */
 
-namespace {
+namespace
+{
 
 struct State {
 	size_t cap = 0;

@@ -81,7 +81,8 @@ function positiveInt(name: string, v: string | undefined, dflt: number, max: num
 function youngMbFlag(v: string | undefined): number | undefined {
   if (v === 'off') return undefined;
   const mb = positiveInt('young-mb', v, YOUNG_MB_DEFAULT, YOUNG_MB_MAX);
-  if (mb < YOUNG_MB_MIN) throw new UsageError(`--young-mb must be at least ${YOUNG_MB_MIN} (V8 starts the young generation at that), got ${v}`);
+  if (mb < YOUNG_MB_MIN)
+    throw new UsageError(`--young-mb must be at least ${YOUNG_MB_MIN} (V8 starts the young generation at that), got ${v}`);
   return mb;
 }
 

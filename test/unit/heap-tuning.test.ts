@@ -196,7 +196,12 @@ describe("ctrwatch run's upkeep", () => {
 describe('the heap given back when quiet (QuietHeap)', () => {
   function fake(youngBytes: number) {
     const t = { now: 0, young: youngBytes, heap: 100 << 20, collected: 0 };
-    const q = new QuietHeap({ nowMs: () => t.now, youngBytes: () => t.young, heapBytes: () => t.heap, collect: () => (t.collected++, true) });
+    const q = new QuietHeap({
+      nowMs: () => t.now,
+      youngBytes: () => t.young,
+      heapBytes: () => t.heap,
+      collect: () => (t.collected++, true),
+    });
     return { t, q };
   }
 
@@ -246,7 +251,12 @@ describe('the heap given back when quiet (QuietHeap)', () => {
   it('stops asking once there is no collection to make (a node that gives no gc())', () => {
     let asked = 0;
     const t = { now: 0 };
-    const q = new QuietHeap({ nowMs: () => t.now, youngBytes: () => 32 << 20, heapBytes: () => 100 << 20, collect: () => (asked++, false) });
+    const q = new QuietHeap({
+      nowMs: () => t.now,
+      youngBytes: () => 32 << 20,
+      heapBytes: () => 100 << 20,
+      collect: () => (asked++, false),
+    });
     q.tick(0);
     const ticks = Array.from({ length: 5 }, () => ((t.now += 5000), q.tick(0)));
     expect(ticks).toEqual([false, false, false, false, false]);

@@ -46,8 +46,11 @@ describe("V8's young generation capped (native/young_gen.cc)", () => {
   it('is set once, with a size', () => {
     const r = spawnSync(
       process.execPath,
-      ['-e', `const a = require(${JSON.stringify(ADDON)}); const e = (f) => { try { f(); return 'ok'; } catch (x) { return x.message; } };
-process.stdout.write(JSON.stringify([e(() => a.capYoungGen(0)), e(() => a.capYoungGen('8')), e(() => a.capYoungGen(8 << 20)), e(() => a.capYoungGen(8 << 20))]));`],
+      [
+        '-e',
+        `const a = require(${JSON.stringify(ADDON)}); const e = (f) => { try { f(); return 'ok'; } catch (x) { return x.message; } };
+process.stdout.write(JSON.stringify([e(() => a.capYoungGen(0)), e(() => a.capYoungGen('8')), e(() => a.capYoungGen(8 << 20)), e(() => a.capYoungGen(8 << 20))]));`,
+      ],
       { encoding: 'utf8', timeout: 30_000 },
     );
     expect(r.status, r.stderr).toBe(0);
@@ -80,7 +83,8 @@ describe('ctrwatch run --young-mb', () => {
     const err: string[] = [];
     const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
     try {
-      for (const ok of ['--young-mb=2', '--young-mb=32', '--young-mb=off']) expect(await main(['run', ok, '--check', '--log-level', 'silent'])).toBe(0);
+      for (const ok of ['--young-mb=2', '--young-mb=32', '--young-mb=off'])
+        expect(await main(['run', ok, '--check', '--log-level', 'silent'])).toBe(0);
       for (const bad of ['--young-mb=1', '--young-mb=33', '--young-mb=8MB', '--young-mb=']) {
         err.length = 0;
         expect(await main(['run', bad, '--check', '--log-level', 'silent'])).not.toBe(0);
