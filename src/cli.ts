@@ -162,7 +162,7 @@ async function run(args: string[], log: Logger): Promise<number> {
   if (nice !== undefined) applyNice(nice, log);
   // Before the sensor builds its tables (the start-up scan is the first burst).
   if (youngMb !== undefined && !capYoungGeneration(youngMb))
-    log.info({ youngMb }, 'young generation not capped: node was started with a flag that sizes it');
+    log.info({ youngMb }, 'young generation not capped: node was started with a flag that sizes it, or V8 has none to watch');
   return runSensor({
     logger: log,
     raw: Boolean(values.raw),
