@@ -9,7 +9,7 @@ import { LATENCY_TARGET, type Dist, type LatencySample, type Timed } from './lat
 import { BENCH, quantile, summarize, type Summary } from './lib';
 import type { VariantFigures } from './overhead';
 import { RULES_TARGET_NS } from './rules';
-import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type ScaleRun, type YoungAb } from './scale';
+import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type GcAb, type ScaleRun, type YoungAb } from './scale';
 import { bpfBeforeAfterFigures, renderBpfBeforeAfter } from './report-bpf';
 import { perfFigures, renderFootprint, renderShip, writePlots } from './report-perf';
 import { PART_RESULTS, type BenchReport, type Figure } from './report-types';
@@ -208,22 +208,43 @@ function containerFigures(r: BenchReport): Figure[] {
   return out;
 }
 
-/** The young generation A/B (bench/scale.ts youngAb): none when not run. */
-function youngAbLines(yb: YoungAb | undefined): string[] {
-  if (!yb?.mixes.length) return [];
+/** An A/B of throughput processes (bench/scale.ts abPairs): heading, what it compares, one row a mix. */
+function abLines(title: string, intro: string, columns: [string, string, string], mixes: GcAb['mixes']): string[] {
   return [
-    '### Young generation A/B',
+    `### ${title}`,
     '',
-    `Command: ${code(yb.command)} in ${f0(yb.pairs)} pairs of fresh processes, interleaved (the first of each pair alternating): V8's young generation capped at ${f0(yb.capMb)} MiB as \`ctrwatch run\` does by default (src/young-gen.ts), and the same with PIPELINE_YOUNG=off (\`ctrwatch run --young-mb=off\`: V8 sizes it alone, up to 32 MiB). A smaller young generation is collected more often. Each entry is one process's median records per CPU-second.`,
+    intro,
     '',
-    '| Mix | capped, per process | V8 sizing, per process | ratio of medians (capped ÷ V8 sizing) |',
+    `| Mix | ${columns.join(' | ')} |`,
     '|---|---|---|---|',
-    ...yb.mixes.map(
+    ...mixes.map(
       (m) =>
         `| ${m.name} | ${m.tuned.map(f0).join(', ')} | ${m.v8Default.map(f0).join(', ')} | ${f3(quantile(m.tuned, 0.5) / quantile(m.v8Default, 0.5))} |`,
     ),
     '',
   ];
+}
+
+/** The garbage collector A/B (bench/scale.ts gcAb): none when not run. */
+function gcAbLines(ab: GcAb | undefined): string[] {
+  if (!ab?.mixes.length) return [];
+  return abLines(
+    'Garbage collector A/B',
+    `Command: ${code(ab.command)} in ${f0(ab.pairs)} pairs of fresh processes, interleaved (the first of each pair alternating): as \`ctrwatch run\` tunes V8's collector (allocation-site pretenuring off, src/heap-tuning.ts), and the same with node's ${code(ab.defaultFlag)} (V8's default). Each entry is one process's median records per CPU-second over its repetitions; a process's repetitions all run at one speed, so the sides are compared process by process.`,
+    ['tuned, per process', 'V8 default, per process', 'ratio of medians (tuned ÷ default)'],
+    ab.mixes,
+  );
+}
+
+/** The young generation A/B (bench/scale.ts youngAb): none when not run. */
+function youngAbLines(yb: YoungAb | undefined): string[] {
+  if (!yb?.mixes.length) return [];
+  return abLines(
+    'Young generation A/B',
+    `Command: ${code(yb.command)} in ${f0(yb.pairs)} pairs of fresh processes, interleaved (the first of each pair alternating): V8's young generation capped at ${f0(yb.capMb)} MiB as \`ctrwatch run\` does by default (src/young-gen.ts), and the same with PIPELINE_YOUNG=off (\`ctrwatch run --young-mb=off\`: V8 sizes it alone, up to 32 MiB). A smaller young generation is collected more often. Each entry is one process's median records per CPU-second.`,
+    ['capped, per process', 'V8 sizing, per process', 'ratio of medians (capped ÷ V8 sizing)'],
+    yb.mixes,
+  );
 }
 
 /** Scale, throughput, loss, rules. */
@@ -724,22 +745,7 @@ function renderPipeline(r: BenchReport, L: string[]): void {
       }
       L.push('');
     }
-    const ab = sc.gcAb;
-    if (ab?.mixes.length) {
-      L.push('### Garbage collector A/B', '');
-      L.push(
-        `Command: ${code(ab.command)} in ${f0(ab.pairs)} pairs of fresh processes, interleaved (the first of each pair alternating): as \`ctrwatch run\` tunes V8's collector (allocation-site pretenuring off, src/heap-tuning.ts), and the same with node's ${code(ab.defaultFlag)} (V8's default). Each entry is one process's median records per CPU-second over its repetitions; a process's repetitions all run at one speed, so the sides are compared process by process.`,
-        '',
-        '| Mix | tuned, per process | V8 default, per process | ratio of medians (tuned ÷ default) |',
-        '|---|---|---|---|',
-      );
-      for (const m of ab.mixes)
-        L.push(
-          `| ${m.name} | ${m.tuned.map(f0).join(', ')} | ${m.v8Default.map(f0).join(', ')} | ${f3(quantile(m.tuned, 0.5) / quantile(m.v8Default, 0.5))} |`,
-        );
-      L.push('');
-    }
-    L.push(...youngAbLines(sc.youngAb));
+    L.push(...gcAbLines(sc.gcAb), ...youngAbLines(sc.youngAb));
   }
   const ru = r.rules;
   if (ru) {

@@ -318,49 +318,42 @@ async function beforeAfter(dir: string, cfg: ScaleConfig): Promise<PipeBeforeAft
   return res;
 }
 
-const V8_DEFAULT_FLAG = '--allocation-site-pretenuring';
-
-/** Pairs of throughput processes, the first of each pair alternating: the young generation capped (as ctrwatch run) and not. */
-async function youngAb(cfg: ScaleConfig): Promise<YoungAb> {
+/**
+ * Throughput processes in pairs, the first of each pair alternating: as ctrwatch run tunes V8
+ * (tuned), and with the other side's node flags or environment (v8Default); each process's median.
+ */
+async function abPairs(cfg: ScaleConfig, other: { flags?: string[]; env?: Record<string, string> }): Promise<GcAb['mixes']> {
   const rc = { reps: cfg.reps, repMs: cfg.repMs };
-  const ab: YoungAb = { pairs: cfg.gcPairs, command: procCommand('throughput', rc), capMb: YOUNG_MB_DEFAULT, mixes: [] };
+  const mixes: GcAb['mixes'] = [];
   for (let i = 0; i < cfg.gcPairs; i++) {
     const order: ('tuned' | 'v8Default')[] = i % 2 ? ['v8Default', 'tuned'] : ['tuned', 'v8Default'];
     for (const side of order) {
-      const env: Record<string, string> = side === 'tuned' ? {} : { PIPELINE_YOUNG: 'off' };
-      for (const m of (await pipelineProc('throughput', rc, false, [], env)) as ThroughputMix[]) {
-        let x = ab.mixes.find((y) => y.name === m.name);
-        if (!x) ab.mixes.push((x = { name: m.name, tuned: [], v8Default: [] }));
+      const tuned = side === 'tuned';
+      for (const m of (await pipelineProc('throughput', rc, false, tuned ? [] : other.flags, tuned ? {} : other.env)) as ThroughputMix[]) {
+        let x = mixes.find((y) => y.name === m.name);
+        if (!x) mixes.push((x = { name: m.name, tuned: [], v8Default: [] }));
         x[side].push(m.rate.median);
       }
     }
   }
-  for (const m of ab.mixes)
-    cfg.log(
-      `young A/B ${m.name}: capped ${m.tuned.map((x) => Math.round(x)).join(' ')}; V8's sizing ${m.v8Default.map((x) => Math.round(x)).join(' ')} records/CPU-s`,
-    );
-  return ab;
+  return mixes;
 }
 
+const rounded = (xs: number[]) => xs.map((x) => Math.round(x)).join(' ');
+
+/** The young generation capped as ctrwatch run caps it, and sized by V8 alone. */
+async function youngAb(cfg: ScaleConfig): Promise<YoungAb> {
+  const command = procCommand('throughput', { reps: cfg.reps, repMs: cfg.repMs });
+  const mixes = await abPairs(cfg, { env: { PIPELINE_YOUNG: 'off' } });
+  for (const m of mixes) cfg.log(`young A/B ${m.name}: capped ${rounded(m.tuned)}; V8's sizing ${rounded(m.v8Default)} records/CPU-s`);
+  return { pairs: cfg.gcPairs, command, capMb: YOUNG_MB_DEFAULT, mixes };
+}
+
+const V8_DEFAULT_FLAG = '--allocation-site-pretenuring';
+
 async function gcAb(cfg: ScaleConfig): Promise<GcAb> {
-  const rc = { reps: cfg.reps, repMs: cfg.repMs };
-  const ab: GcAb = { pairs: cfg.gcPairs, command: procCommand('throughput', rc), defaultFlag: V8_DEFAULT_FLAG, mixes: [] };
-  const add = (side: 'tuned' | 'v8Default', mixes: ThroughputMix[]) => {
-    for (const m of mixes) {
-      let x = ab.mixes.find((y) => y.name === m.name);
-      if (!x) ab.mixes.push((x = { name: m.name, tuned: [], v8Default: [] }));
-      x[side].push(m.rate.median);
-    }
-  };
-  for (let i = 0; i < cfg.gcPairs; i++) {
-    // Alternate which side goes first.
-    const order: ('tuned' | 'v8Default')[] = i % 2 ? ['v8Default', 'tuned'] : ['tuned', 'v8Default'];
-    for (const side of order)
-      add(side, (await pipelineProc('throughput', rc, false, side === 'tuned' ? [] : [V8_DEFAULT_FLAG])) as ThroughputMix[]);
-  }
-  for (const m of ab.mixes)
-    cfg.log(
-      `gc A/B ${m.name}: tuned ${m.tuned.map((x) => Math.round(x)).join(' ')}; ${V8_DEFAULT_FLAG} ${m.v8Default.map((x) => Math.round(x)).join(' ')} records/CPU-s`,
-    );
-  return ab;
+  const command = procCommand('throughput', { reps: cfg.reps, repMs: cfg.repMs });
+  const mixes = await abPairs(cfg, { flags: [V8_DEFAULT_FLAG] });
+  for (const m of mixes) cfg.log(`gc A/B ${m.name}: tuned ${rounded(m.tuned)}; ${V8_DEFAULT_FLAG} ${rounded(m.v8Default)} records/CPU-s`);
+  return { pairs: cfg.gcPairs, command, defaultFlag: V8_DEFAULT_FLAG, mixes };
 }
