@@ -80,10 +80,33 @@ describe('the VM report', () => {
   });
 
   it('fails a run where every test passed but vitest exited 1 on an unhandled error, and names it', () => {
-    const log = '⎯⎯⎯ Unhandled Error ⎯⎯⎯\nError: [vitest-worker]: Timeout calling "onTaskUpdate"\n';
+    const stall = 'loop-stall: the test worker\'s event loop was blocked 61 s, until 2026-12-02T02:09:22.765Z, in "a test" (x.test.ts)';
+    const log = `${stall}\n ✓ a test\n⎯⎯⎯ Unhandled Error ⎯⎯⎯\nError: [vitest-worker]: Timeout calling "onTaskUpdate"\n`;
     const r = report(vm({ 'vm.rc': '0', 'vitest.rc': '1', 'vitest.json': passing, 'vitest.log': log }));
     expect(r.status).toBe(1);
     expect(r.sum).toEqual({ passed: 1, failed: 1, skipped: 0 });
-    expect(r.stdout).toContain('vitest exited 1 with every test passed: Error: [vitest-worker]: Timeout calling "onTaskUpdate"');
+    expect(r.stdout).toContain(
+      'vitest exited 1 with every test passed: Error: [vitest-worker]: Timeout calling "onTaskUpdate"\n    | loop-stall: ',
+    );
+    expect(r.stdout).toContain('blocked 61 s');
+  });
+
+  it('with no snapshot (the guest froze): prints the kernel console from its first alarm, not the boot before it', () => {
+    const kernelConsole = [
+      '[    0.000000] Linux version 6.1.0-50-amd64',
+      '[    0.000000] Command line: console=ttyS0 panic=-1',
+      '[    1.659871] PCI: Using host bridge windows from ACPI; if necessary, use "pci=nocrs" and report a bug',
+      'vmtest[6.1.0-50-amd64]: vitest test/kernel/containers.test.ts',
+      '[  612.100000] watchdog: BUG: soft lockup - CPU#1 stuck for 23s! [node:4242]',
+      '[  612.100100] RIP: 0010:get_page_from_freelist+0x30d/0x1100',
+      ...Array.from({ length: 80 }, (_, i) => `[  613.${String(i).padStart(6, '0')}] trace line ${i}`),
+    ].join('\n');
+    const r = report(vm({ 'vm.rc': '124', 'vitest.log': 'x', 'console.log': kernelConsole }));
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/kernel's console from its first alarm \(82 line\(s\)\):\n +\| \[ +612\.100000\] watchdog: BUG: soft lockup/);
+    expect(r.stdout).toContain('get_page_from_freelist+0x30d');
+    expect(r.stdout).toContain('trace line 57');
+    expect(r.stdout).not.toContain('trace line 58');
+    expect(r.stdout).not.toContain('Linux version');
   });
 });

@@ -13,8 +13,13 @@ accel=${VMTEST_ACCEL:-}
 if [ -z "$accel" ]; then "$here/kvm-probe.sh" "$kernel" && accel=kvm || accel=tcg; fi
 mkdir -p "$out"
 echo "$accel" > "$out/accel"
-flags=()
-[ "$accel" = kvm ] || flags+=(--disable-kvm)
+# --verbose: the kernel's console into console.log (guest.sh then lets only its errors through),
+# where report.mjs finds soft lockups and RCU stalls when a run is cut short.
+flags=(--verbose)
+# Under software emulation both vCPUs share one host thread (thread=single): with a thread each,
+# a guest patching its own code (a static key flipped by a tracepoint's attach or a cgroup) while
+# the other vCPU runs froze for good (test/vm/patch-stress.sh; CI's VMs timed out that way).
+[ "$accel" = kvm ] || flags+=(--disable-kvm '--qemu-opts=-accel tcg,thread=single')
 # virtme-ng's own python package, run from where it was extracted, with Debian's python3
 export PYTHONPATH=$(dirname "$(dirname "$vng")")/lib/python3/dist-packages PATH=$(dirname "$vng"):$PATH
 # software emulation runs the guest several times slower: scale the tests' timeouts with it

@@ -64,6 +64,17 @@ function snapshot(d) {
   const quote = (lines) => lines.map((l) => `    | ${l}`).join('\n');
   return `\n  processes 90 s before the VM was killed:\n${quote(ps.slice(0, 80))}${stacks.length ? `\n  kernel stacks of those running or in D state:\n${quote(stacks.join('\n').split('\n').slice(0, 120))}` : ''}`;
 }
+/** The kernel's own alarms from the VM's console (boot.sh shows the kernel console, guest.sh
+ *  lets errors through): from the first soft lockup, RCU stall, hung task or BUG, 60 lines. */
+function kernelAlarm(d) {
+  const lines = (read(d, 'console.log') ?? '').split('\n').filter((l) => /^\[\s*\d+\.\d+\]/.test(l));
+  const at = lines.findIndex((l) =>
+    /soft lockup|hard LOCKUP|rcu: INFO: .*stall|blocked for more than \d+ seconds|BUG: |Oops|Kernel panic/.test(l),
+  );
+  if (at < 0) return '';
+  const quote = lines.slice(at, at + 60).map((l) => `    | ${l}`);
+  return `\n  the kernel's console from its first alarm (${lines.length - at} line(s)):\n${quote.join('\n')}`;
+}
 const files = new Set();
 for (const d of dirs) {
   const [series, kver] = (read(d, 'series') ?? `${basename(d)} ?`).split(' ');
@@ -106,7 +117,7 @@ for (const d of dirs) {
         .join('\n');
       row.broken++;
       problems.push(
-        `${series}: no vitest report (vitest exit ${read(d, 'vitest.rc') ?? 'none'}; VM exit ${read(d, 'vm.rc')}); vitest.log ends:\n${tail}${snapshot(d)}`,
+        `${series}: no vitest report (vitest exit ${read(d, 'vitest.rc') ?? 'none'}; VM exit ${read(d, 'vm.rc')}); vitest.log ends:\n${tail}${snapshot(d)}${kernelAlarm(d)}`,
       );
     }
     continue;
@@ -140,7 +151,9 @@ for (const d of dirs) {
     const at = log.findIndex((l) => /Unhandled (Error|Rejection)/.test(l));
     row.broken++;
     const what = at < 0 ? undefined : log.slice(at + 1).find((l) => /^\w*(Error|Rejection)\b/.test(l));
-    problems.push(`${series}: vitest exited ${vrc ?? 'none'} with every test passed${what ? `: ${what}` : ''}`);
+    // test/support/loop-stall.ts names what held a test worker's event loop 20 s or more
+    const stalls = log.filter((l) => l.startsWith('loop-stall: ')).map((l) => `\n    | ${l}`);
+    problems.push(`${series}: vitest exited ${vrc ?? 'none'} with every test passed${what ? `: ${what}` : ''}${stalls.join('')}`);
   }
 }
 

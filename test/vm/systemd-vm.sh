@@ -76,7 +76,9 @@ if [ -z "$accel" ] || [ "$accel" = kvm ]; then
 fi
 case $accel in
   kvm) cpu=(-accel kvm -cpu "$cpu_model") ;;
-  tcg) cpu=(-accel tcg,thread=multi -cpu max) ;;
+  # both vCPUs on one host thread: with a thread each, live kernel code patching can freeze the
+  # guest (test/vm/patch-stress.sh)
+  tcg) cpu=(-accel tcg,thread=single -cpu max) ;;
   *) echo "vmtest-systemd: VM_ACCEL must be kvm or tcg, not '$accel'" >&2; exit 2 ;;
 esac
 
