@@ -10,5 +10,8 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000 * timeScale,
     hookTimeout: 120_000 * timeScale,
+    // Vitest fails a run whose worker calls go unanswered for 60 s: under emulation the worker runs
+    // before what it starts, and a blocked event loop is named.
+    setupFiles: ['test/support/runner-priority.ts', 'test/support/loop-stall.ts'],
   },
 });

@@ -244,7 +244,10 @@ describe.runIf(canRunKernelTests)('kernel pipeline options', () => {
     try {
       const t = tag();
       const n = 300;
-      spawnSync('/bin/sh', ['-c', `i=0; while [ $i -lt ${n} ]; do /bin/true ${t}; i=$((i+1)); done`]);
+      // Awaited, not spawnSync: under emulation the storm outlasts vitest's 60 s for a worker's
+      // call. The reader stays asleep meanwhile: no record of it wakes it, the drain is a minute off.
+      const storm = spawn('/bin/sh', ['-c', `i=0; while [ $i -lt ${n} ]; do /bin/true ${t}; i=$((i+1)); done`], { stdio: 'ignore' });
+      await new Promise((res) => storm.once('exit', res));
       const sent = (k: Record<string, number>) =>
         Object.entries(k)
           .filter(([n]) => n.startsWith('sent_'))
