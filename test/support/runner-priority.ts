@@ -3,8 +3,8 @@ import { setPriority } from 'node:os';
 
 /**
  * Under software emulation (test/vm/guest.sh sets CTRWATCH_TEST_RUNNER_NICE) the test worker
- * runs before what it starts: 50 containers starting at once starved it of the emulated CPUs
- * for 48 s, close to the 60 s after which vitest fails a run whose worker calls go unanswered.
+ * runs before what it starts: 50 containers starting at once held its event loop 48 s (27 s at
+ * nice -10), close to the 60 s after which vitest fails a run whose worker calls go unanswered.
  * Its children (runtimes, the sensor) are reset to nice 0 at fork (SCHED_RESET_ON_FORK), so
  * they compete as they would on a node.
  */

@@ -67,8 +67,9 @@ watchdog=$!
 start=$(date +%s.%N)
 # verbose: one line per test as it ends, so that a run cut short shows the last one that did
 # The test processes run before the containers and sensors they start (nice -10; what they start
-# is reset to 0 at fork): under emulation a burst of container starts starved the test worker for
-# 48 s, and vitest fails a run whose worker calls go unanswered for 60 s. The worker raises itself
+# is reset to 0 at fork): under emulation a burst of container starts held the test worker's event
+# loop 48 s, 27 s at nice -10, and vitest fails a run whose worker calls go unanswered for 60 s
+# (docs/kernels.md). The worker raises itself
 # (test/support/runner-priority.ts); vitest is run directly, as npx would put a child between.
 CI=true NO_COLOR=1 FORCE_COLOR=0 CTRWATCH_TEST_RUNNER_NICE=-10 nice -n -10 chrt --reset-on-fork --other 0 \
   node node_modules/vitest/vitest.mjs run "$@" --reporter=verbose --reporter=json \
