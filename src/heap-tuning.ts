@@ -64,9 +64,9 @@ export function tuneHeapForSize(): void {
 // 51 MB committed. So while records are few, each upkeep makes a full collection with V8
 // optimizing for size, as --small-heap's collections do: it compacts the old generation, and V8
 // shrinks the young one at such a collection once it has seen a few seconds of little allocation
-// (not at the first). Each costs its pause (the bench's idle upkeeps say how long). They go on while the young
-// generation is grown or the last one gave back memory: with the young generation capped
-// (src/young-gen.ts) it is small from the start, and stopping at that alone left the old
+// (not at the first). Each costs its pause (the bench's idle upkeeps say how long). They go on
+// while the young generation is grown or the last one gave back memory: with the young generation
+// capped (src/young-gen.ts) it is small from the start, and stopping at that alone left the old
 // generation's garbage committed (133–136 MB idle against 101–109 uncapped, 10,000 containers).
 
 type Gc = () => void;

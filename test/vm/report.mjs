@@ -51,6 +51,8 @@ function loadReason(text) {
 
 const rows = [];
 const problems = [];
+/** Lines quoted under a problem, each on its own indented line. */
+const quote = (lines) => lines.map((l) => `\n    | ${l}`).join('');
 
 /** guest.sh's snapshot before the VM was killed: the processes, and the kernel stacks of those
  *  running or in uninterruptible sleep (where a hang sits). */
@@ -61,8 +63,7 @@ function snapshot(d) {
   const ps = blocks[0].split('\n');
   const busy = new Set(ps.filter((l) => /^\s*\d+\s+\d+\s+[DR]/.test(l)).map((l) => l.trim().split(/\s+/)[0]));
   const stacks = blocks.slice(1).filter((b) => busy.has(/^\/proc\/(\d+)\//.exec(b)?.[1]));
-  const quote = (lines) => lines.map((l) => `    | ${l}`).join('\n');
-  return `\n  processes 90 s before the VM was killed:\n${quote(ps.slice(0, 80))}${stacks.length ? `\n  kernel stacks of those running or in D state:\n${quote(stacks.join('\n').split('\n').slice(0, 120))}` : ''}`;
+  return `\n  processes 90 s before the VM was killed:${quote(ps.slice(0, 80))}${stacks.length ? `\n  kernel stacks of those running or in D state:${quote(stacks.join('\n').split('\n').slice(0, 120))}` : ''}`;
 }
 /** The kernel's own alarms from the VM's console (boot.sh shows the kernel console, guest.sh
  *  lets errors through): from the first soft lockup, RCU stall, hung task or BUG, 60 lines. */
@@ -72,8 +73,7 @@ function kernelAlarm(d) {
     /soft lockup|hard LOCKUP|rcu: INFO: .*stall|blocked for more than \d+ seconds|BUG: |Oops|Kernel panic/.test(l),
   );
   if (at < 0) return '';
-  const quote = lines.slice(at, at + 60).map((l) => `    | ${l}`);
-  return `\n  the kernel's console from its first alarm (${lines.length - at} line(s)):\n${quote.join('\n')}`;
+  return `\n  the kernel's console from its first alarm (${lines.length - at} line(s)):${quote(lines.slice(at, at + 60))}`;
 }
 const files = new Set();
 for (const d of dirs) {
@@ -109,15 +109,10 @@ for (const d of dirs) {
   if (!json) {
     if (existsSync(join(d, 'vitest.rc')) || read(d, 'vm.rc') !== '0') {
       // where vitest stood when it stopped or the VM's time ran out: its last lines name the test
-      const tail = (read(d, 'vitest.log') ?? '(no vitest.log)')
-        .trimEnd()
-        .split('\n')
-        .slice(-15)
-        .map((l) => `    | ${l}`)
-        .join('\n');
+      const tail = quote((read(d, 'vitest.log') ?? '(no vitest.log)').trimEnd().split('\n').slice(-15));
       row.broken++;
       problems.push(
-        `${series}: no vitest report (vitest exit ${read(d, 'vitest.rc') ?? 'none'}; VM exit ${read(d, 'vm.rc')}); vitest.log ends:\n${tail}${snapshot(d)}${kernelAlarm(d)}`,
+        `${series}: no vitest report (vitest exit ${read(d, 'vitest.rc') ?? 'none'}; VM exit ${read(d, 'vm.rc')}); vitest.log ends:${tail}${snapshot(d)}${kernelAlarm(d)}`,
       );
     }
     continue;
@@ -152,8 +147,8 @@ for (const d of dirs) {
     row.broken++;
     const what = at < 0 ? undefined : log.slice(at + 1).find((l) => /^\w*(Error|Rejection)\b/.test(l));
     // test/support/loop-stall.ts names what held a test worker's event loop 20 s or more
-    const stalls = log.filter((l) => l.startsWith('loop-stall: ')).map((l) => `\n    | ${l}`);
-    problems.push(`${series}: vitest exited ${vrc ?? 'none'} with every test passed${what ? `: ${what}` : ''}${stalls.join('')}`);
+    const stalls = quote(log.filter((l) => l.startsWith('loop-stall: ')));
+    problems.push(`${series}: vitest exited ${vrc ?? 'none'} with every test passed${what ? `: ${what}` : ''}${stalls}`);
   }
 }
 
