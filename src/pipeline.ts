@@ -295,7 +295,7 @@ export class Pipeline {
       events: this.events,
       detections: this.detections,
       processes: this.procs.size,
-      containers: this.lifecycle.running().length,
+      containers: this.lifecycle.count,
       imageStoreErrors: this.detector.imageStoreErrors(),
     };
   }

@@ -2,6 +2,7 @@ import { NS_NAMES, TaskFlag } from '../decode/layout';
 import type { KernelRecord, Namespaces } from '../decode/records';
 import { sameStart } from '../process/clock';
 import type { Proc, ProcessTable } from '../process/table';
+import { ByCgroup } from './by-cgroup';
 import { basename as basenameOf, parseManager, parseOciRuntime, type ManagerCall, type OciRuntimeCall } from './runtime-cli';
 
 /**
@@ -123,6 +124,8 @@ export class Lifecycle {
   /** A container's own PID namespace and cgroup (not shared with its creator), for processes that entered it. */
   private readonly byPidNs = new Map<number, ContainerFacts>();
   private readonly byCgroup = new Map<bigint, ContainerFacts>();
+  /** Every container in byKey by its cgroup, its own or shared: what a cgroup's removal ends. */
+  private readonly inCgroup = new ByCgroup<ContainerFacts>();
   /**
    * Processes that entered a container from outside and were reported: start time by pid. Keyed
    * by the number, not a "pid:start" string: every exit on the node asks, and building and
@@ -139,8 +142,9 @@ export class Lifecycle {
     private readonly host: Namespaces,
   ) {}
 
-  running(): ContainerFacts[] {
-    return [...this.byKey.values()];
+  /** Containers created or started, not yet exited. */
+  get count(): number {
+    return this.byKey.size;
   }
 
   get(key: number): ContainerFacts | undefined {
@@ -157,6 +161,11 @@ export class Lifecycle {
   }
 
   private register(c: ContainerFacts, creatorCgroup: bigint | undefined): void {
+    const was = this.byKey.get(c.key);
+    if (was !== c) {
+      if (was) this.inCgroup.delete(was.cgroupId, was);
+      this.inCgroup.add(c.cgroupId, c);
+    }
     this.byKey.set(c.key, c);
     this.byInit.set(c.initTgid, c);
     this.epoch++;
@@ -291,10 +300,9 @@ export class Lifecycle {
         return this.exit(c, r.ktime, r.exitStatus);
       }
       case 'cgroup_rmdir': {
+        if (r.cgroupId === 0n) return [];
         const out: LifecycleEvent[] = [];
-        for (const c of this.byKey.values()) {
-          if (c.cgroupId === r.cgroupId && c.cgroupId !== 0n) out.push(...this.exit(c, r.ktime));
-        }
+        for (const c of this.inCgroup.get(r.cgroupId)) out.push(...this.exit(c, r.ktime));
         return out;
       }
       default:
@@ -397,7 +405,11 @@ export class Lifecycle {
       }
       c.status = 'started';
       c.ns = p.ns;
-      c.cgroupId = p.cgroupId;
+      if (c.cgroupId !== p.cgroupId) {
+        this.inCgroup.delete(c.cgroupId, c);
+        this.inCgroup.add(p.cgroupId, c);
+        c.cgroupId = p.cgroupId;
+      }
       c.startedNs = ktime;
       c.entry = p;
       const started: LifecycleEvent = { kind: 'started', c, ktime, process: p };
@@ -446,7 +458,10 @@ export class Lifecycle {
       this.waiting--;
     }
     c.status = 'exited';
-    if (this.byKey.get(c.key) === c) this.byKey.delete(c.key);
+    if (this.byKey.get(c.key) === c) {
+      this.byKey.delete(c.key);
+      this.inCgroup.delete(c.cgroupId, c);
+    }
     if (this.byInit.get(c.initTgid) === c) this.byInit.delete(c.initTgid);
     if (this.byPidNs.get(c.ns.pid) === c) this.byPidNs.delete(c.ns.pid);
     if (this.byCgroup.get(c.cgroupId) === c) this.byCgroup.delete(c.cgroupId);

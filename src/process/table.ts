@@ -265,9 +265,10 @@ export class ProcessTable {
   /** Drops processes that exited longer ago than the retention. */
   sweep(nowNs: bigint): number {
     let n = 0;
-    for (const [k, p] of this.procs) {
+    // Values only: a [key, value] pair per entry was 65,536 arrays a sweep at the table's bound.
+    for (const p of this.procs.values()) {
       if (p.exitedAt !== undefined && nowNs - p.exitedAt > this.retain) {
-        this.procs.delete(k);
+        this.procs.delete(p.tgid);
         n++;
       }
     }
@@ -305,9 +306,9 @@ export class ProcessTable {
   private dropOldest(): void {
     // Map iteration is insertion order: oldest first. Exited ones first, then any.
     const target = Math.floor(this.max * 0.9);
-    for (const [k, p] of this.procs) {
+    for (const p of this.procs.values()) {
       if (this.procs.size <= target) return;
-      if (p.exitedAt !== undefined) this.procs.delete(k);
+      if (p.exitedAt !== undefined) this.procs.delete(p.tgid);
     }
     for (const k of this.procs.keys()) {
       if (this.procs.size <= target) return;

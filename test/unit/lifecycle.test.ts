@@ -107,6 +107,34 @@ describe('container lifecycle from kernel facts', () => {
     expect(events[2].kind === 'exited' && events[2].exitStatus).toBeUndefined();
   });
 
+  it("a cgroup's removal ends every container in it, shared or its own, and no other", () => {
+    // Two bare chroot containers left in their shell's cgroup 500, a third in its own 600.
+    const bare = (pid: number, mnt: number, cgroupId: bigint) => {
+      const ns = { ...HOST, mnt, pid: mnt + 1 };
+      const tk = t(pid, 1, ns, { nspid: 1, cgroupId });
+      return [forkRecord(tk, 0b10), syscallRecord(SC.chroot, 0, [], tk, ns, ['/r', '', '']), execRecord(tk, '/bin/sh', ['/bin/sh'])];
+    };
+    const { events } = run([
+      ...bare(801, 41, 500n),
+      ...bare(802, 43, 500n),
+      ...bare(803, 45, 600n),
+      cgroupRecord(RecordType.CGROUP_RMDIR, '/session', 500n),
+      cgroupRecord(RecordType.CGROUP_RMDIR, '/session', 500n),
+    ]);
+    const exited = events.filter((e) => e.kind === 'exited').map((e) => e.c.initTgid);
+    expect(events.filter((e) => e.kind === 'started').map((e) => e.c.initTgid)).toEqual([801, 802, 803]);
+    expect(exited).toEqual([801, 802]);
+  });
+
+  it('a container whose entrypoint runs in another cgroup than its root change ends with that one', () => {
+    const moved = execRecord(t(103, 1, CTR, { nspid: 1, cgroupId: 88n, comm: 'sleep' }), '/bin/sleep', ['sleep', '300']);
+    const old = run([...runcCreate, moved, cgroupRecord(RecordType.CGROUP_RMDIR, '/web-setup', 77n)]);
+    expect(old.events.map((e) => e.kind)).toEqual(['created', 'started']);
+    expect(old.events[1].c.cgroupId).toBe(88n);
+    const now = run([...runcCreate, moved, cgroupRecord(RecordType.CGROUP_RMDIR, '/web', 88n)]);
+    expect(now.events.map((e) => e.kind)).toEqual(['created', 'started', 'exited']);
+  });
+
   it('bare unshare + chroot: PID 1 of the new pid namespace execs after the chroot', () => {
     const ns = { ...HOST, mnt: 31, pid: 32 };
     const { events } = run([
