@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
 import pino from 'pino';
 import { decodeBatch } from '../src/decode/decode';
 import type { DecodedBatch } from '../src/decode/records';
@@ -25,6 +26,7 @@ import { Pipeline } from '../src/pipeline';
 import { trimCHeap } from '../src/malloc-trim';
 import { tuneGc, tuneHeapForSize, QuietHeap, youngGenerationBytes } from '../src/heap-tuning';
 import { capYoungGeneration, YOUNG_MB_DEFAULT } from '../src/young-gen';
+import { HEAP_GROWTH_DEFAULT, limitHeapGrowth } from '../src/heap-growth';
 import { loadBinding } from '../src/native';
 import { upkeep, type UpkeepSteps } from '../src/upkeep';
 import { compileEventCodec, JsonOut, type JsonHead } from '../src/proto/codec';
@@ -340,6 +342,8 @@ async function scale(cfg: ScaleConfig, tmp: string) {
   const buildS = Number(process.hrtime.bigint() - t0) / 1e9;
   const stats = p.stats();
   const m1 = memory();
+  // PIPELINE_SNAPSHOT=file: a V8 heap snapshot of the built table (bench only, for finding what holds it).
+  if (process.env.PIPELINE_SNAPSHOT) writeHeapSnapshot(process.env.PIPELINE_SNAPSHOT);
 
   // Steady state: a 10 ms drain of a mixed batch, as the addon delivers them. Each batch is made
   // just before its drain and dropped after it, so that the input does not count as the
@@ -632,6 +636,10 @@ async function main(): Promise<void> {
   // --allocation-site-pretenuring keeps V8's default (the GC A/B); PIPELINE_HEAP=small adds --small-heap's flag.
   tuneGc();
   if (process.env.PIPELINE_HEAP === 'small') tuneHeapForSize();
+  // The old generation's growth limited as ctrwatch run does by default; PIPELINE_GROWTH=off:
+  // V8's own factor, PIPELINE_GROWTH=N: N% (the A/B and the growth-off run).
+  const growth = process.env.PIPELINE_GROWTH;
+  if (growth !== 'off') limitHeapGrowth(growth ? Number(growth) : HEAP_GROWTH_DEFAULT);
   // The young generation capped as ctrwatch run does by default; PIPELINE_YOUNG=off: V8's own
   // sizing, PIPELINE_YOUNG=N: capped at N MiB (the A/Bs).
   const young = process.env.PIPELINE_YOUNG;

@@ -9,7 +9,7 @@ import { LATENCY_TARGET, type Dist, type LatencySample, type Timed } from './lat
 import { BENCH, quantile, summarize, type Summary } from './lib';
 import type { VariantFigures } from './overhead';
 import { RULES_TARGET_NS } from './rules';
-import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type GcAb, type ScaleRun, type YoungAb } from './scale';
+import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type GcAb, type GrowthAb, type ScaleRun, type YoungAb } from './scale';
 import { bpfBeforeAfterFigures, renderBpfBeforeAfter } from './report-bpf';
 import { perfFigures, renderFootprint, renderShip, writePlots } from './report-perf';
 import { PART_RESULTS, type BenchReport, type Figure } from './report-types';
@@ -247,6 +247,17 @@ function youngAbLines(yb: YoungAb | undefined): string[] {
   );
 }
 
+/** The heap growth A/B (bench/scale.ts growthAb): none when not run. */
+function growthAbLines(gb: GrowthAb | undefined): string[] {
+  if (!gb?.mixes.length) return [];
+  return abLines(
+    'Heap growth A/B',
+    `Command: ${code(gb.command)} in ${f0(gb.pairs)} pairs of fresh processes, interleaved (the first of each pair alternating): V8's old generation let grow by ${f0(gb.percent)}% past what a full collection left, as \`ctrwatch run\` does by default (src/heap-growth.ts), and the same with PIPELINE_GROWTH=off (\`ctrwatch run --heap-growth=off\`: V8 chooses the factor, up to 4). A smaller growth means more full collections. Each entry is one process's median records per CPU-second.`,
+    ['limited, per process', 'V8 factor, per process', 'ratio of medians (limited ÷ V8 factor)'],
+    gb.mixes,
+  );
+}
+
 /** Scale, throughput, loss, rules. */
 function pipelineFigures(r: BenchReport): Figure[] {
   const out: Figure[] = [];
@@ -254,8 +265,16 @@ function pipelineFigures(r: BenchReport): Figure[] {
   if (sc) {
     for (const x of sc.runs.filter(
       (y) =>
-        !['containers-only', 'optimize-for-size', 'small-heap', 'no-trim', 'no-quiet-gc', 'young-uncapped', 'young-8'].includes(y.name) &&
-        !y.name.startsWith('curve-'),
+        ![
+          'containers-only',
+          'optimize-for-size',
+          'small-heap',
+          'no-trim',
+          'no-quiet-gc',
+          'young-uncapped',
+          'young-8',
+          'growth-off',
+        ].includes(y.name) && !y.name.startsWith('curve-'),
     )) {
       out.push({
         id: `scale.rss.${x.name}`,
@@ -672,7 +691,7 @@ function renderPipeline(r: BenchReport, L: string[]): void {
   if (sc) {
     L.push('## Pipeline at scale', '');
     L.push(
-      `Command: ${code(sc.command)} (each run a fresh process; "RSS after the build": after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = the hub's protobuf encoding then the stdout sink's JSON line written into its batch buffer, as ctrwatch run with its default output): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with the upkeep every 5 s as \`ctrwatch run\` does (src/upkeep.ts), each batch made just before it is fed and dropped after (the input is not the pipeline's memory); memory sampled once a second without forced GCs (median, max); event-loop lag from monitorEventLoopDelay. In the default, small-heap, young-uncapped, no-trim and no-quiet-gc runs, then ${sc.runs[0]?.config.idleSeconds ?? 0} s with no records (the upkeep goes on: sweep, the heap given back when quiet, C heap trim): RSS at the end of it. Last, the sweep with the bounded /proc prune step that \`ctrwatch run\` does every sweep.`,
+      `Command: ${code(sc.command)} (each run a fresh process; "RSS after the build": after two forced GCs). Synthetic records in the kernel's byte layout (bench/synth.ts), decoded with decodeBatch and fed to \`Pipeline\` (lookupProcs false, policy stateDir in a temp dir, emit = the hub's protobuf encoding then the stdout sink's JSON line written into its batch buffer, as ctrwatch run with its default output): per container a runc create exec, cgroup mkdir, fork into new namespaces, pivot_root, entry exec, then N processes forked and exec'd inside. Then ${sc.runs[0]?.config.lagSeconds ?? '?'} s of 10 ms batches (health-check processes in random running containers 1,000/s, host execs 500/s, a short container life every 50 ms) with the upkeep every 5 s as \`ctrwatch run\` does (src/upkeep.ts), each batch made just before it is fed and dropped after (the input is not the pipeline's memory); memory sampled once a second without forced GCs (median, max); event-loop lag from monitorEventLoopDelay. In the default, small-heap, young-uncapped, growth-off, no-trim and no-quiet-gc runs, then ${sc.runs[0]?.config.idleSeconds ?? 0} s with no records (the upkeep goes on: sweep, the heap given back when quiet, C heap trim): RSS at the end of it. Last, the sweep with the bounded /proc prune step that \`ctrwatch run\` does every sweep.`,
       '',
     );
     L.push(
@@ -745,7 +764,7 @@ function renderPipeline(r: BenchReport, L: string[]): void {
       }
       L.push('');
     }
-    L.push(...gcAbLines(sc.gcAb), ...youngAbLines(sc.youngAb));
+    L.push(...gcAbLines(sc.gcAb), ...youngAbLines(sc.youngAb), ...growthAbLines(sc.growthAb));
   }
   const ru = r.rules;
   if (ru) {

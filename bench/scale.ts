@@ -19,12 +19,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CODE, ROOT, track, exited, treeCommit, type Summary } from './lib';
 import { YOUNG_MB_DEFAULT } from '../src/young-gen';
+import { HEAP_GROWTH_DEFAULT } from '../src/heap-growth';
 
 export interface ScaleConfig {
   containers: number;
   inside: number;
   lagSeconds: number;
-  /** Seconds without records after the steady phase, in the default, small-heap, young-uncapped, no-trim and no-quiet-gc runs (0: none). */
+  /** Seconds without records after the steady phase, in the default, small-heap, young-uncapped, growth-off, no-trim and no-quiet-gc runs (0: none). */
   idleSeconds: number;
   /** Also the runs with every process kept and with containers alone. */
   full: boolean;
@@ -116,6 +117,9 @@ export interface GcAb {
 /** The same pairs for the young generation's cap: tuned = capped as ctrwatch run does, v8Default = PIPELINE_YOUNG=off. */
 export type YoungAb = Omit<GcAb, 'defaultFlag'> & { capMb: number };
 
+/** The same pairs for the old generation's growth: tuned = limited as ctrwatch run does, v8Default = PIPELINE_GROWTH=off. */
+export type GrowthAb = Omit<GcAb, 'defaultFlag'> & { percent: number };
+
 /**
  * The throughput mode of a built tree of an earlier commit (BENCH_PIPE_BEFORE) and of the code
  * measured, in pairs of fresh processes, the order alternating: on a shared machine a process's
@@ -135,6 +139,7 @@ export interface ScaleResult {
   throughputCommand: string;
   gcAb?: GcAb;
   youngAb?: YoungAb;
+  growthAb?: GrowthAb;
   beforeAfter?: PipeBeforeAfter;
   errors: string[];
   wallS: number;
@@ -197,6 +202,12 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
         description: `the default run with V8 sizing its young generation alone (ctrwatch run --young-mb=off; the default caps it at ${YOUNG_MB_DEFAULT} MiB: src/young-gen.ts)`,
         c: { ...base, idleSeconds: cfg.idleSeconds },
         env: { PIPELINE_YOUNG: 'off' },
+      },
+      {
+        name: 'growth-off',
+        description: `the default run with V8 choosing the old generation's growth alone (ctrwatch run --heap-growth=off; the default limits it to ${HEAP_GROWTH_DEFAULT}% past what a full collection left: src/heap-growth.ts)`,
+        c: { ...base, idleSeconds: cfg.idleSeconds },
+        env: { PIPELINE_GROWTH: 'off' },
       },
       {
         name: 'young-8',
@@ -285,6 +296,12 @@ export async function runScale(cfg: ScaleConfig): Promise<ScaleResult> {
       res.errors.push(`young A/B: ${(e as Error).message}`);
       cfg.log(`young A/B failed: ${(e as Error).message}`);
     }
+    try {
+      res.growthAb = await growthAb(cfg);
+    } catch (e) {
+      res.errors.push(`growth A/B: ${(e as Error).message}`);
+      cfg.log(`growth A/B failed: ${(e as Error).message}`);
+    }
   }
   res.wallS = (Date.now() - t0) / 1000;
   return res;
@@ -347,6 +364,14 @@ async function youngAb(cfg: ScaleConfig): Promise<YoungAb> {
   const mixes = await abPairs(cfg, { env: { PIPELINE_YOUNG: 'off' } });
   for (const m of mixes) cfg.log(`young A/B ${m.name}: capped ${rounded(m.tuned)}; V8's sizing ${rounded(m.v8Default)} records/CPU-s`);
   return { pairs: cfg.gcPairs, command, capMb: YOUNG_MB_DEFAULT, mixes };
+}
+
+/** The old generation's growth limited as ctrwatch run limits it, and chosen by V8 alone. */
+async function growthAb(cfg: ScaleConfig): Promise<GrowthAb> {
+  const command = procCommand('throughput', { reps: cfg.reps, repMs: cfg.repMs });
+  const mixes = await abPairs(cfg, { env: { PIPELINE_GROWTH: 'off' } });
+  for (const m of mixes) cfg.log(`growth A/B ${m.name}: limited ${rounded(m.tuned)}; V8's factor ${rounded(m.v8Default)} records/CPU-s`);
+  return { pairs: cfg.gcPairs, command, percent: HEAP_GROWTH_DEFAULT, mixes };
 }
 
 const V8_DEFAULT_FLAG = '--allocation-site-pretenuring';

@@ -5,6 +5,7 @@ import { createLogger, logLevelFrom } from './log';
 import { loadBinding } from './native';
 import { formatVersion, versionInfo } from './version';
 import { runSensor } from './run';
+import { HEAP_GROWTH_DEFAULT, HEAP_GROWTH_MAX, HEAP_GROWTH_MIN, limitHeapGrowth } from './heap-growth';
 import { tuneGc, tuneHeapForSize } from './heap-tuning';
 import { capYoungGeneration, YOUNG_MB_DEFAULT, YOUNG_MB_MAX, YOUNG_MB_MIN } from './young-gen';
 import { applyNice, parseNice } from './sched-priority';
@@ -54,6 +55,9 @@ run options:
   --young-mb=N       V8's young generation held at about N MiB, 2..32, or 'off' for V8's own sizing
                      (default 16; V8 alone grows it to 32 under load; node's own
                      --max-semi-space-size, on its command line or in NODE_OPTIONS, wins)
+  --heap-growth=N    V8's old generation grows by at most N% (5..300) past what a full collection
+                     left before the next, or 'off' for V8's own factor (default 30; node's own
+                     --heap-growing-percent wins)
   --check            validate the options and the policy, then exit (0: all good)
 ${SINK_USAGE}
 ${COLLECT_USAGE}`;
@@ -86,6 +90,16 @@ function youngMbFlag(v: string | undefined): number | undefined {
   return mb;
 }
 
+function heapGrowthFlag(v: string | undefined): number | undefined {
+  if (v === 'off') return undefined;
+  const pct = positiveInt('heap-growth', v, HEAP_GROWTH_DEFAULT, HEAP_GROWTH_MAX);
+  if (pct < HEAP_GROWTH_MIN)
+    throw new UsageError(
+      `--heap-growth must be at least ${HEAP_GROWTH_MIN} (below it a full collection follows almost every promotion), got ${v}`,
+    );
+  return pct;
+}
+
 function niceFlag(v: string | undefined): number | undefined {
   try {
     return parseNice(v);
@@ -105,6 +119,7 @@ async function doctor(log: Logger): Promise<number> {
 const RUN_OPTIONS = {
   'small-heap': { type: 'boolean' },
   'young-mb': { type: 'string' },
+  'heap-growth': { type: 'string' },
   raw: { type: 'boolean' },
   'trace-all': { type: 'boolean' },
   'exec-all': { type: 'boolean' },
@@ -123,6 +138,7 @@ async function run(args: string[], log: Logger): Promise<number> {
   tuneGc();
   if (values['small-heap']) tuneHeapForSize();
   const youngMb = youngMbFlag(values['young-mb'] as string | undefined);
+  const heapGrowth = heapGrowthFlag(values['heap-growth'] as string | undefined);
   let sinks: SinkFlags;
   try {
     sinks = sinkFlags(values);
@@ -163,6 +179,8 @@ async function run(args: string[], log: Logger): Promise<number> {
   // Before the sensor builds its tables (the start-up scan is the first burst).
   if (youngMb !== undefined && !capYoungGeneration(youngMb))
     log.info({ youngMb }, 'young generation not capped: node was started with a flag that sizes it, or V8 has none to watch');
+  if (heapGrowth !== undefined && !limitHeapGrowth(heapGrowth))
+    log.info({ heapGrowth }, 'heap growth not limited: node was started with --heap-growing-percent, which stands');
   return runSensor({
     logger: log,
     raw: Boolean(values.raw),
