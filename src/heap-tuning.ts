@@ -16,8 +16,8 @@
 // generation grown to 32 MB, which src/young-gen.ts now caps).
 // --optimize-for-size keeps the committed heap close to what is live but costs the pipeline about
 // a quarter more CPU per record (bench/pipeline-proc.js throughput), so it is a choice for big
-// nodes, not the default. Narrower flags settable at run time (--semi-space-growth-factor=1,
-// --heap-growing-percent) cost as much CPU.
+// nodes, not the default. The old generation's growth alone is limited by default
+// (src/heap-growth.ts); --semi-space-growth-factor=1 cost as much CPU as --optimize-for-size.
 
 import { performance } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
