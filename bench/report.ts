@@ -225,38 +225,45 @@ function abLines(title: string, intro: string, columns: [string, string, string]
   ];
 }
 
-/** The garbage collector A/B (bench/scale.ts gcAb): none when not run. */
-function gcAbLines(ab: GcAb | undefined): string[] {
+const PAIRS_TEXT = 'pairs of fresh processes, interleaved (the first of each pair alternating):';
+
+/** An A/B of bench/scale.ts (gcAb, youngAb, growthAb): its section, none when not run. */
+function abSection<T extends Omit<GcAb, 'defaultFlag'>>(
+  ab: T | undefined,
+  title: string,
+  sides: (ab: T) => string,
+  columns: [string, string, string],
+): string[] {
   if (!ab?.mixes.length) return [];
-  return abLines(
+  return abLines(title, `Command: ${code(ab.command)} in ${f0(ab.pairs)} ${PAIRS_TEXT} ${sides(ab)}`, columns, ab.mixes);
+}
+
+const gcAbLines = (ab: GcAb | undefined) =>
+  abSection(
+    ab,
     'Garbage collector A/B',
-    `Command: ${code(ab.command)} in ${f0(ab.pairs)} pairs of fresh processes, interleaved (the first of each pair alternating): as \`ctrwatch run\` tunes V8's collector (allocation-site pretenuring off, src/heap-tuning.ts), and the same with node's ${code(ab.defaultFlag)} (V8's default). Each entry is one process's median records per CPU-second over its repetitions; a process's repetitions all run at one speed, so the sides are compared process by process.`,
+    (x) =>
+      `as \`ctrwatch run\` tunes V8's collector (allocation-site pretenuring off, src/heap-tuning.ts), and the same with node's ${code(x.defaultFlag)} (V8's default). Each entry is one process's median records per CPU-second over its repetitions; a process's repetitions all run at one speed, so the sides are compared process by process.`,
     ['tuned, per process', 'V8 default, per process', 'ratio of medians (tuned ÷ default)'],
-    ab.mixes,
   );
-}
 
-/** The young generation A/B (bench/scale.ts youngAb): none when not run. */
-function youngAbLines(yb: YoungAb | undefined): string[] {
-  if (!yb?.mixes.length) return [];
-  return abLines(
+const youngAbLines = (ab: YoungAb | undefined) =>
+  abSection(
+    ab,
     'Young generation A/B',
-    `Command: ${code(yb.command)} in ${f0(yb.pairs)} pairs of fresh processes, interleaved (the first of each pair alternating): V8's young generation capped at ${f0(yb.capMb)} MiB as \`ctrwatch run\` does by default (src/young-gen.ts), and the same with PIPELINE_YOUNG=off (\`ctrwatch run --young-mb=off\`: V8 sizes it alone, up to 32 MiB). A smaller young generation is collected more often. Each entry is one process's median records per CPU-second.`,
+    (x) =>
+      `V8's young generation capped at ${f0(x.capMb)} MiB as \`ctrwatch run\` does by default (src/young-gen.ts), and the same with PIPELINE_YOUNG=off (\`ctrwatch run --young-mb=off\`: V8 sizes it alone, up to 32 MiB). A smaller young generation is collected more often. Each entry is one process's median records per CPU-second.`,
     ['capped, per process', 'V8 sizing, per process', 'ratio of medians (capped ÷ V8 sizing)'],
-    yb.mixes,
   );
-}
 
-/** The heap growth A/B (bench/scale.ts growthAb): none when not run. */
-function growthAbLines(gb: GrowthAb | undefined): string[] {
-  if (!gb?.mixes.length) return [];
-  return abLines(
+const growthAbLines = (ab: GrowthAb | undefined) =>
+  abSection(
+    ab,
     'Heap growth A/B',
-    `Command: ${code(gb.command)} in ${f0(gb.pairs)} pairs of fresh processes, interleaved (the first of each pair alternating): V8's old generation let grow by ${f0(gb.percent)}% past what a full collection left, as \`ctrwatch run\` does by default (src/heap-growth.ts), and the same with PIPELINE_GROWTH=off (\`ctrwatch run --heap-growth=off\`: V8 chooses the factor, up to 4). A smaller growth means more full collections. Each entry is one process's median records per CPU-second.`,
+    (x) =>
+      `V8's old generation let grow by ${f0(x.percent)}% past what a full collection left, as \`ctrwatch run\` does by default (src/heap-growth.ts), and the same with PIPELINE_GROWTH=off (\`ctrwatch run --heap-growth=off\`: V8 chooses the factor, up to 4). A smaller growth means more full collections. Each entry is one process's median records per CPU-second.`,
     ['limited, per process', 'V8 factor, per process', 'ratio of medians (limited ÷ V8 factor)'],
-    gb.mixes,
   );
-}
 
 /** Scale, throughput, loss, rules. */
 function pipelineFigures(r: BenchReport): Figure[] {
