@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
-import { describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli';
+import { describe, expect, it } from 'vitest';
 import { growthGivenToNode, HEAP_GROWTH_MAX, HEAP_GROWTH_MIN, limitHeapGrowth } from '../../src/heap-growth';
+import { checkRunOption } from '../support/run-check';
 
 /** src/heap-growth.ts as one CommonJS script (it needs node: modules only), for a child node. */
 function moduleSource(): string {
@@ -72,20 +72,10 @@ describe('heap growth limited after start', () => {
 
 describe('ctrwatch run --heap-growth', () => {
   it('takes 5..300 or off, and names the flag when it is wrong', async () => {
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const err: string[] = [];
-    const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-    try {
-      for (const ok of ['--heap-growth=5', '--heap-growth=300', '--heap-growth=off'])
-        expect(await main(['run', ok, '--check', '--log-level', 'silent'])).toBe(0);
-      for (const bad of ['--heap-growth=4', '--heap-growth=301', '--heap-growth=30%', '--heap-growth=']) {
-        err.length = 0;
-        expect(await main(['run', bad, '--check', '--log-level', 'silent'])).not.toBe(0);
-        expect(err.join('')).toContain('--heap-growth');
-      }
-    } finally {
-      out.mockRestore();
-      e.mockRestore();
-    }
+    await checkRunOption(
+      '--heap-growth',
+      ['--heap-growth=5', '--heap-growth=300', '--heap-growth=off'],
+      ['--heap-growth=4', '--heap-growth=301', '--heap-growth=30%', '--heap-growth='],
+    );
   });
 });

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli';
 import { capYoungGeneration, YOUNG_MB_DEFAULT, youngSizedByNode } from '../../src/young-gen';
+import { checkRunOption } from '../support/run-check';
 
 const ADDON = join(__dirname, '../../build/Release/ctrwatch.node');
 
@@ -79,20 +79,10 @@ describe('capYoungGeneration', () => {
 
 describe('ctrwatch run --young-mb', () => {
   it('takes 2..32 or off, and names the flag when it is wrong', async () => {
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const err: string[] = [];
-    const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-    try {
-      for (const ok of ['--young-mb=2', '--young-mb=32', '--young-mb=off'])
-        expect(await main(['run', ok, '--check', '--log-level', 'silent'])).toBe(0);
-      for (const bad of ['--young-mb=1', '--young-mb=33', '--young-mb=8MB', '--young-mb=']) {
-        err.length = 0;
-        expect(await main(['run', bad, '--check', '--log-level', 'silent'])).not.toBe(0);
-        expect(err.join('')).toContain('--young-mb');
-      }
-    } finally {
-      out.mockRestore();
-      e.mockRestore();
-    }
+    await checkRunOption(
+      '--young-mb',
+      ['--young-mb=2', '--young-mb=32', '--young-mb=off'],
+      ['--young-mb=1', '--young-mb=33', '--young-mb=8MB', '--young-mb='],
+    );
   });
 });
