@@ -82,23 +82,26 @@ function positiveInt(name: string, v: string | undefined, dflt: number, max: num
   return Number(v);
 }
 
-function youngMbFlag(v: string | undefined): number | undefined {
+/** 'off' (undefined), or a whole number from min to max; `why` says why not below min. */
+function offOrRange(name: string, v: string | undefined, dflt: number, min: number, max: number, why: string): number | undefined {
   if (v === 'off') return undefined;
-  const mb = positiveInt('young-mb', v, YOUNG_MB_DEFAULT, YOUNG_MB_MAX);
-  if (mb < YOUNG_MB_MIN)
-    throw new UsageError(`--young-mb must be at least ${YOUNG_MB_MIN} (V8 starts the young generation at that), got ${v}`);
-  return mb;
+  const n = positiveInt(name, v, dflt, max);
+  if (n < min) throw new UsageError(`--${name} must be at least ${min} (${why}), got ${v}`);
+  return n;
 }
 
-function heapGrowthFlag(v: string | undefined): number | undefined {
-  if (v === 'off') return undefined;
-  const pct = positiveInt('heap-growth', v, HEAP_GROWTH_DEFAULT, HEAP_GROWTH_MAX);
-  if (pct < HEAP_GROWTH_MIN)
-    throw new UsageError(
-      `--heap-growth must be at least ${HEAP_GROWTH_MIN} (below it a full collection follows almost every promotion), got ${v}`,
-    );
-  return pct;
-}
+const youngMbFlag = (v: string | undefined) =>
+  offOrRange('young-mb', v, YOUNG_MB_DEFAULT, YOUNG_MB_MIN, YOUNG_MB_MAX, 'V8 starts the young generation at that');
+
+const heapGrowthFlag = (v: string | undefined) =>
+  offOrRange(
+    'heap-growth',
+    v,
+    HEAP_GROWTH_DEFAULT,
+    HEAP_GROWTH_MIN,
+    HEAP_GROWTH_MAX,
+    'below it a full collection follows almost every promotion',
+  );
 
 function niceFlag(v: string | undefined): number | undefined {
   try {

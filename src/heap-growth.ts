@@ -6,15 +6,15 @@
 // a steady mix with no full collection, most of it promoted garbage (short-lived
 // processes kept a second or so, past two young collections). A fixed factor keeps the heap
 // nearer what is live at the cost of more full collections. V8 still lets a heap grow by about
-// 16 MB at least: in the pipeline bench's throughput mode (`--trace-gc`, by hand) an 18 MB live
-// heap was collected at 34-37 MB, 17 full collections where V8's factor (collecting at 81-84 MB)
-// made 5; that is what the container mix pays in the A/B. --heap-growing-percent is read at
+// 16 MB at least: in the pipeline bench's throughput mode (by hand, PIPELINE_GROWTH=30 and =off
+// with --trace-gc) an 18 MB live heap was collected at 34-37 MB, 17 full collections where V8's
+// factor (collecting at 81-84 MB) made 5; that is what the container mix pays in the A/B. --heap-growing-percent is read at
 // every full collection, so it can be set after start (node's command line is not ours:
 // src/heap-tuning.ts).
 // What it saves and costs: bench/REPORT-memory.md (the growth-off run, the heap growth A/B).
 
 import * as v8 from 'node:v8';
-import { flagGiven } from './heap-tuning';
+import { givenToNode } from './heap-tuning';
 
 export const HEAP_GROWTH_DEFAULT = 30;
 /** Below this a full collection would follow almost every promotion. */
@@ -26,7 +26,7 @@ const FLAG = 'heap-growing-percent';
 
 /** Whether node was started with V8's own flag, on its command line or in NODE_OPTIONS: the operator's choice stands. */
 export function growthGivenToNode(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
-  return flagGiven(FLAG, [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)]);
+  return givenToNode([FLAG], execArgv, nodeOptions);
 }
 
 /** Once, before the sensor builds its tables. False when node's flag stands instead. */

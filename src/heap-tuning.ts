@@ -33,6 +33,16 @@ export function flagGiven(flag: string, execArgv: readonly string[] = process.ex
   });
 }
 
+/** Whether node was started with any of these V8 flags, on its command line or in NODE_OPTIONS. */
+export function givenToNode(
+  flags: readonly string[],
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions = process.env.NODE_OPTIONS ?? '',
+): boolean {
+  const given = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)];
+  return flags.some((f) => flagGiven(f, given));
+}
+
 let gcDone = false;
 
 /**

@@ -9,7 +9,7 @@
 // per record, and the memory it saves, are in bench/REPORT-memory.md (the young generation A/B,
 // the young-uncapped run).
 
-import { flagGiven } from './heap-tuning';
+import { givenToNode } from './heap-tuning';
 import { loadBinding, type NativeBinding } from './native';
 
 export const YOUNG_MB_DEFAULT = 16;
@@ -23,8 +23,7 @@ const SIZING_FLAGS = ['max-semi-space-size', 'min-semi-space-size', 'semi-space-
 
 /** Whether node was started with a flag that sizes the young generation (command line or NODE_OPTIONS). */
 export function youngSizedByNode(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
-  const given = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)];
-  return SIZING_FLAGS.some((f) => flagGiven(f, given));
+  return givenToNode(SIZING_FLAGS, execArgv, nodeOptions);
 }
 
 /**
