@@ -494,7 +494,9 @@ function mixes(tmp: string): Mix[] {
       buffers: loadBatches(file),
     });
   }
-  return out;
+  // PIPELINE_MIXES=a,b: only those mixes (a profile of one).
+  const only = process.env.PIPELINE_MIXES?.split(',');
+  return only ? out.filter((m) => only.includes(m.name)) : out;
 }
 
 function countRecords(bufs: Buffer[]): { records: number; kinds: Record<string, number> } {
