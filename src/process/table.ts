@@ -63,7 +63,7 @@ export interface Proc {
  */
 export type ProcLookup = (tgid: number) => Proc | null | undefined;
 
-/** Processes known gone (a lookup found no process with their pid): at most this many remembered. */
+/** Processes known gone (a lookup found no process with their pid), and unreadable ones: at most this many of each remembered. */
 export const GONE_MAX = 4096;
 
 export interface ProcessTableOptions {
@@ -114,6 +114,14 @@ export class ProcessTable {
    * out.
    */
   private readonly gone = new Map<number, bigint>();
+  /**
+   * Start times of processes the lookup could not read (it found the process but not all of it),
+   * by pid: asked again only after the next sweep, since the failure may pass. A container's init
+   * is often reparented to the node's PID 1 or a subreaper, so every detection's chain walks
+   * through it: where /proc refuses that process's namespace links (a micro-VM's init here), each
+   * walk read it again, 0.2-5 ms of /proc reads between a start line and its detection line.
+   */
+  private readonly unreadable = new Map<number, bigint>();
 
   constructor(o: ProcessTableOptions = {}) {
     this.retain = o.retainExitedNs ?? 30_000_000_000n;
@@ -134,10 +142,12 @@ export class ProcessTable {
       if (startNs !== undefined) {
         const g = this.gone.get(tgid);
         if (g !== undefined && sameStart(g, startNs)) return undefined;
+        const u = this.unreadable.get(tgid);
+        if (u !== undefined && sameStart(u, startNs)) return undefined;
       }
       const found = this.lookup(tgid);
       if (found) this.put((p = found));
-      else if (found === null && startNs !== undefined) this.rememberGone(tgid, startNs);
+      else if (startNs !== undefined) this.remember(found === null ? this.gone : this.unreadable, tgid, startNs);
     }
     if (p && startNs !== undefined && !sameStart(p.startNs, startNs)) return undefined;
     return p;
@@ -155,10 +165,10 @@ export class ProcessTable {
     return out;
   }
 
-  private rememberGone(tgid: number, startNs: bigint): void {
-    this.gone.delete(tgid);
-    if (this.gone.size >= GONE_MAX) this.gone.delete(this.gone.keys().next().value!);
-    this.gone.set(tgid, startNs);
+  private remember(m: Map<number, bigint>, tgid: number, startNs: bigint): void {
+    m.delete(tgid);
+    if (m.size >= GONE_MAX) m.delete(m.keys().next().value!);
+    m.set(tgid, startNs);
   }
 
   put(p: Proc): void {
@@ -262,8 +272,9 @@ export class ProcessTable {
     this.leafAt = (this.leafAt + 1) % this.exitedLeaves.length;
   }
 
-  /** Drops processes that exited longer ago than the retention. */
+  /** Drops processes that exited longer ago than the retention; unreadable ones may be asked for again. */
   sweep(nowNs: bigint): number {
+    this.unreadable.clear();
     let n = 0;
     // Values only: a [key, value] pair per entry was 65,536 arrays a sweep at the table's bound.
     for (const p of this.procs.values()) {

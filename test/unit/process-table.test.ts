@@ -118,21 +118,43 @@ describe('process table: lookups of processes the kernel did not report', () => 
     expect(calls.length).toBe(GONE_MAX + 2);
   });
 
-  it('asks again when a read failed rather than found nothing, and finds a process that reused the pid', () => {
+  it('asks again for a process it could not read only after the next sweep, and finds a process that reused the pid', () => {
     const live = new Map<number, ReturnType<typeof proc>>();
     const unreadable = new Set([40]);
     const { calls, lookup } = counting(live, unreadable);
     const table = new ProcessTable({ lookup });
     feed(table, [forkRecord(t(41, 40))]); // the fork asks for its parent
+    for (let i = 0; i < 5; i++) expect(table.chain(table.get(41)!).map((p) => p.tgid)).toEqual([41]);
+    expect(calls).toEqual([40]);
+    // Another identity under the pid is another process: asked for.
+    expect(table.get(40, 77_000_000_000n)).toBeUndefined();
+    expect(calls).toEqual([40, 40]);
+    // After a sweep the failure may have passed: asked again, once.
+    table.sweep(0n);
     expect(table.parent(table.get(41)!)).toBeUndefined();
     expect(table.parent(table.get(41)!)).toBeUndefined();
     expect(calls).toEqual([40, 40, 40]);
     // Gone now; then pid 40 is taken by a new process: the old identity stays gone, the new one is found.
     unreadable.clear();
+    table.sweep(0n);
     expect(table.parent(table.get(41)!)).toBeUndefined();
     live.set(40, proc(40, 99_000_000_000n));
     expect(table.get(40, 40_000n)).toBeUndefined();
     expect(table.get(40, 99_000_000_000n)?.startNs).toBe(99_000_000_000n);
     expect(calls).toEqual([40, 40, 40, 40, 40]);
+  });
+
+  it('remembers at most GONE_MAX unreadable processes, the oldest forgotten first', () => {
+    const unreadable = new Set<number>();
+    for (let pid = 10_000; pid <= 10_000 + GONE_MAX; pid++) unreadable.add(pid);
+    const { calls, lookup } = counting(new Map(), unreadable);
+    const table = new ProcessTable({ lookup });
+    const start = (pid: number) => BigInt(pid) * 1_000_000_000n;
+    for (let pid = 10_000; pid <= 10_000 + GONE_MAX; pid++) table.get(pid, start(pid));
+    expect(calls.length).toBe(GONE_MAX + 1);
+    table.get(10_001, start(10_001)); // the oldest left: remembered
+    expect(calls.length).toBe(GONE_MAX + 1);
+    table.get(10_000, start(10_000)); // the first one: forgotten, asked again
+    expect(calls.length).toBe(GONE_MAX + 2);
   });
 });
