@@ -2,13 +2,13 @@
 // generation grow by N% of what that collection left before it makes the next one.
 //
 // V8 chooses that factor itself, up to 4 for a heap of node's default limit, and let the sensor's
-// heap double: with 10,000 containers tracked, 44 MB live, the heap grew to 89 MB in 20 s of
-// a steady mix with no full collection, most of it promoted garbage (short-lived
-// processes kept a second or so, past two young collections). A fixed factor keeps the heap
-// nearer what is live at the cost of more full collections. V8 still lets a heap grow by about
-// 16 MB at least: in the pipeline bench's throughput mode (by hand, PIPELINE_GROWTH=30 and =off
-// with --trace-gc) an 18 MB live heap was collected at 34-37 MB, 17 full collections where V8's
-// factor (collecting at 81-84 MB) made 5; that is what the container mix pays in the A/B. --heap-growing-percent is read at
+// heap double: with 10,000 containers tracked, 44 MB live, the heap grew to 89 MB in 20 s of a
+// steady mix with no full collection, most of it promoted garbage (short-lived processes kept a
+// second or so, past two young collections). A fixed factor keeps the heap nearer what is live at
+// the cost of more full collections. V8 still lets a heap grow by about 16 MB at least: in the
+// pipeline bench's throughput mode (by hand, PIPELINE_GROWTH=30 and =off with --trace-gc) an 18 MB
+// live heap was collected at 34-37 MB, 17 full collections where V8's factor (collecting at 81-84
+// MB) made 5; that is what the container mix pays in the A/B. --heap-growing-percent is read at
 // every full collection, so it can be set after start (node's command line is not ours:
 // src/heap-tuning.ts).
 // What it saves and costs: bench/REPORT-memory.md (the growth-off run, the heap growth A/B).

@@ -63,7 +63,10 @@ export interface Proc {
  */
 export type ProcLookup = (tgid: number) => Proc | null | undefined;
 
-/** Processes known gone (a lookup found no process with their pid), and unreadable ones: at most this many of each remembered. */
+/**
+ * Processes known gone (a lookup found no process with their pid), and unreadable ones: at most
+ * this many of each remembered.
+ */
 export const GONE_MAX = 4096;
 
 export interface ProcessTableOptions {
