@@ -16,7 +16,20 @@ import { RULES } from './detect/catalog';
 import { KILLABLE } from './detect/actions';
 import { CredentialsError, OutputSpecError, parseOutputs, SINK_FLAGS, SINK_USAGE, sinkFlags, type SinkFlags } from './sinks';
 import { CollectFlagError, COLLECT_USAGE } from './collect/flags';
-import { collectMain } from './collect/main';
+
+/**
+ * The collector, loaded for this command only: its gRPC, NATS and console modules are resident
+ * memory that `ctrwatch run` would otherwise carry.
+ */
+async function collect(args: string[], log: Logger): Promise<number> {
+  try {
+    const { collectMain } = await import('./collect/main');
+    return await collectMain(args, log);
+  } catch (err) {
+    if (err instanceof CollectFlagError) throw new UsageError(err.message);
+    throw err;
+  }
+}
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -232,12 +245,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'doctor':
         return await doctor(log);
       case 'collect':
-        try {
-          return await collectMain(rest, log);
-        } catch (err) {
-          if (err instanceof CollectFlagError) throw new UsageError(err.message);
-          throw err;
-        }
+        return await collect(rest, log);
       case 'version':
         return version(rest);
       case 'rules':

@@ -19,8 +19,8 @@ import { DEFAULT_POLICY } from './detect/policy';
 import { loadBinding } from './native';
 import { sensorVersion } from './paths';
 import { Pipeline, type PipelineOptions } from './pipeline';
-import { startSinks, type SinkFlags } from './sinks';
-import { countersFrom, SensorMetrics, startStatsTicker } from './telemetry';
+import { startSinks, type SinkFlags, type SinkHub } from './sinks';
+import { countersFrom, startStatsTicker, type SensorCounters } from './telemetry/stats-event';
 import { runUpkeep } from './upkeep';
 
 export interface DataPathOptions {
@@ -81,7 +81,7 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
   onDecoded = (b) => pipeline.onBatch(b);
 
   const counters = () => countersFrom(kernel.counters(), pipeline.stats(), decode.errors);
-  const metrics = o.sinks.metrics ? await new SensorMetrics({ hub, read: counters }).listen(o.sinks.metrics, log) : undefined;
+  const metrics = o.sinks.metrics ? await startMetrics(o.sinks.metrics, hub, counters, log) : undefined;
   let stopTimers = () => {};
   let ticker: { stop(): void } | undefined;
   try {
@@ -111,6 +111,12 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
       log.info({ counters, pipeline: pipeline.stats(), sinks: hub.stats() }, 'sensor stopped');
     },
   };
+}
+
+/** The Prometheus endpoint. prom-client is loaded only then: resident memory every other sensor would carry. */
+async function startMetrics(address: string, hub: SinkHub, read: () => SensorCounters, log: Logger) {
+  const { SensorMetrics } = await import('./telemetry/metrics');
+  return new SensorMetrics({ hub, read }).listen(address, log);
 }
 
 /** What the pipeline asks of the kernel side: follow older processes, kill for a containment policy, fill the containment maps. */

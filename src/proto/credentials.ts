@@ -1,8 +1,9 @@
 // TLS and bearer-token material for both ends of the gRPC stream, read from files named on
-// the command line, with errors that name the file.
+// the command line, with errors that name the file. The gRPC credentials made of them are in
+// grpc-credentials.ts, apart: loading gRPC is resident memory a sensor without a gRPC output
+// does not carry.
 
 import * as fs from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
 import { isIP } from 'node:net';
 
 export interface TlsFiles {
@@ -30,33 +31,6 @@ export function readPem(file: string, what: string): Buffer {
   } catch (err) {
     throw new CredentialsError(`${what} ${file}: ${(err as Error).message}`, { cause: err });
   }
-}
-
-export function clientCredentials(tls: boolean, f: TlsFiles): grpc.ChannelCredentials {
-  if (!tls) {
-    if (f.ca || f.cert || f.key) throw new CredentialsError('--tls-ca/--tls-cert/--tls-key given but no grpcs:// output uses them');
-    return grpc.credentials.createInsecure();
-  }
-  if (!!f.cert !== !!f.key) throw new CredentialsError('--tls-cert and --tls-key go together');
-  return grpc.credentials.createSsl(
-    f.ca ? readPem(f.ca, '--tls-ca') : null,
-    f.key ? readPem(f.key, '--tls-key') : null,
-    f.cert ? readPem(f.cert, '--tls-cert') : null,
-  );
-}
-
-/**
- * Collector side: a server certificate, and with `ca` client certificates are required and
- * checked against it.
- */
-export function serverCredentials(f: TlsFiles | undefined): grpc.ServerCredentials {
-  if (!f || (!f.cert && !f.key && !f.ca)) return grpc.ServerCredentials.createInsecure();
-  if (!f.cert || !f.key) throw new CredentialsError('the collector needs --tls-cert and --tls-key for TLS');
-  return grpc.ServerCredentials.createSsl(
-    f.ca ? readPem(f.ca, '--tls-ca') : null,
-    [{ cert_chain: readPem(f.cert, '--tls-cert'), private_key: readPem(f.key, '--tls-key') }],
-    !!f.ca,
-  );
 }
 
 /** Bearer tokens from a file: one a line (the sensor uses the first; the collector accepts any). */

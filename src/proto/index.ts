@@ -3,4 +3,5 @@
 export { loadEventSchema, type EventInput, type EventSchema } from './schema';
 export { compileEventCodec, encodeOnce, type EventCodec } from './codec';
 export { decodeAck, decodeBatch, encodeAck, encodeBatch, SHIP_PATH, type Ack } from './wire';
-export { clientCredentials, CredentialsError, isLoopback, readTokens, serverCredentials, type TlsFiles } from './credentials';
+export { CredentialsError, isLoopback, readTokens, type TlsFiles } from './credentials';
+export { clientCredentials, serverCredentials } from './grpc-credentials';

@@ -6,15 +6,15 @@ import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { compileEventCodec, type EventCodec } from '../proto/codec';
-import { clientCredentials, CredentialsError, readTokens, type TlsFiles } from '../proto/credentials';
+import { CredentialsError, readTokens, type TlsFiles } from '../proto/credentials';
 import { loadEventSchema, type EventSchema } from '../proto/schema';
 import { sensorVersion } from '../paths';
 import { SinkHub } from './hub';
 import { FileSink } from './local/file';
 import { StdoutSink } from './local/stdout';
-import { GrpcSink, type GrpcSinkOptions } from './remote/grpc';
-import { NatsSink, type NatsSinkOptions } from './remote/nats';
-import { OtlpSink, type OtlpSinkOptions } from './remote/otlp';
+import type { GrpcSinkOptions } from './remote/grpc';
+import type { NatsSinkOptions } from './remote/nats';
+import type { OtlpSinkOptions } from './remote/otlp';
 import type { SpoolIdentity } from './spool/spool';
 import type { Sink } from './types';
 import { parseOutputs, type OutputSpec, type RemoteSpec } from './urls';
@@ -84,12 +84,18 @@ export async function openSink(spec: OutputSpec, o: OpenSinkOptions): Promise<Si
     spoolDir: path.join(o.spoolDir ?? DEFAULT_SPOOL_DIR, spoolName(spec)),
     spoolMaxBytes: o.spoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES,
   };
-  if (spec.kind === 'grpc')
+  // Each remote output's module is loaded when an output of its kind is opened: gRPC and NATS
+  // are megabytes of resident memory that a sensor writing to stdout does not carry.
+  if (spec.kind === 'grpc') {
+    const [{ GrpcSink }, { clientCredentials }] = await Promise.all([import('./remote/grpc'), import('../proto/grpc-credentials')]);
     return GrpcSink.create({ ...common, spec, credentials: clientCredentials(spec.tls, spec.tls ? (o.tls ?? {}) : {}), token: o.token });
+  }
   if (spec.kind === 'otlp') {
+    const { OtlpSink } = await import('./remote/otlp');
     const headers = o.token ? { authorization: `Bearer ${o.token}` } : undefined;
     return OtlpSink.create({ ...common, spec, codec: o.codec, version: o.version ?? sensorVersion(), headers });
   }
+  const { NatsSink } = await import('./remote/nats');
   return NatsSink.create({ ...common, spec, token: o.token });
 }
 
