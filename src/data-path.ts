@@ -59,13 +59,7 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
     return startRaw(kernel, decode, log);
   }
 
-  const hub = await startSinks(o.sinks.outputs, {
-    ...o.sinks.options,
-    logger: log,
-    node: hostname(),
-    bootId: kernel.host.bootId,
-    onStdoutClosed: o.onEnd,
-  });
+  const hub = await openHub(o, kernel);
   const stamp = new EventStamper(kernel.host.bootId);
   // process table → lifecycle → enrich → detect, then stamp and publish every event
   const runtimeSockets = runtimeSocketsOf(kernel, log);
@@ -96,6 +90,7 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
     ticker = startStatsTicker({ intervalMs: o.sinks.statsIntervalMs, hub, read: counters, emit: (e) => hub.publish(stamp.stamp(e)) });
   } catch (err) {
     kernel.close();
+    pipeline.flush();
     await hub.close();
     await metrics?.close();
     throw err;
@@ -105,12 +100,24 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
       stopTimers();
       ticker?.stop();
       kernel.close(); // drains what is left into the pipeline first
+      pipeline.flush();
       await hub.close();
       await metrics?.close();
       const counters = { ...kernel.counters(), decodeErrors: decode.errors };
       log.info({ counters, pipeline: pipeline.stats(), sinks: hub.stats() }, 'sensor stopped');
     },
   };
+}
+
+/** Every output, started; their hub. */
+function openHub(o: DataPathOptions, kernel: KernelSensor): Promise<SinkHub> {
+  return startSinks(o.sinks.outputs, {
+    ...o.sinks.options,
+    logger: o.logger,
+    node: hostname(),
+    bootId: kernel.host.bootId,
+    onStdoutClosed: o.onEnd,
+  });
 }
 
 /** The Prometheus endpoint. prom-client is loaded only then: resident memory every other sensor would carry. */

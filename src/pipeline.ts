@@ -256,10 +256,12 @@ export class Pipeline {
 
   /**
    * Periodic upkeep: forget processes that exited long enough ago, and host
-   * processes that are gone (the kernel sends no exit for those: only their exec).
+   * processes that are gone (the kernel sends no exit for those: only their exec);
+   * write what must survive a restart.
    */
   sweep(nowNs = process.hrtime.bigint(), pruneGone = false): void {
     this.procs.sweep(nowNs);
+    this.flush();
     if (pruneGone) this.procs.prune((p) => existsSync(`/proc/${p.tgid}`));
     if (pruneGone && this.o.host.fs && nowNs - this.hostFsAt >= HOST_FS_EVERY_NS) {
       this.hostFsAt = nowNs;
@@ -271,6 +273,11 @@ export class Pipeline {
         this.log.warn({ err }, 'cannot re-read the host mounts; keeping the last ones');
       }
     }
+  }
+
+  /** Writes the state kept across restarts (the images seen) if it changed: the upkeep, and the stop. */
+  flush(): void {
+    this.detector.flushImages();
   }
 
   /** Records seen so far. */

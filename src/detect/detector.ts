@@ -92,6 +92,11 @@ export class Detector {
     );
   }
 
+  /** Writes the image first-seen store if it changed (the upkeep, the stop): never in a start's path. */
+  flushImages(): void {
+    this.images.flush();
+  }
+
   /** Failed reads and writes of the image first-seen store (each logged where it happened). */
   imageStoreErrors(): { read: number; write: number } {
     return { ...this.images.errors };

@@ -355,6 +355,72 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
       await lab.stop(c);
     }
   });
+
+  it('T1204.003 across a restart: the images seen are written by the upkeep and at the stop, and are not news again', async () => {
+    const cli = await lab.cli('podman');
+    const unique = async (tag: string) => {
+      const img = mkdtempSync(join(lab.dir, 'img-'));
+      copyFileSync(join(lab.dir, 'image', 'rootfs.tar'), join(img, 'rootfs.tar'));
+      writeFileSync(join(img, 'unique'), `${tag}-${Date.now()}\n`);
+      execFileSync('tar', ['-rf', join(img, 'rootfs.tar'), '-C', img, 'unique']);
+      const r = await runAny([...cli, 'import', join(img, 'rootfs.tar'), tag]);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    const run = async (tag: string) => {
+      const r = await runAny([
+        ...cli,
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '--ulimit',
+        'nofile=1024:1024',
+        '--ulimit',
+        'nproc=4096:4096',
+        tag,
+        '/bin/true',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    const firstSeen = (s: CtrwatchProcess, tag: string) =>
+      s.events.filter((e) => e.detection?.ruleId === 'image.first-seen' && e.detection.attributes.image === tag);
+    const stateDir = mkdtempSync(join(tmpdir(), 'cw-images-'));
+    const file = join(stateDir, 'images-seen.json');
+    const kept = () => (existsSync(file) ? Object.keys(JSON.parse(readFileSync(file, 'utf8')) as object) : []);
+    const [x, y] = [`localhost/cwkeep-${process.pid}:x`, `localhost/cwkeep-${process.pid}:y`];
+    let a: CtrwatchProcess | undefined;
+    let b: CtrwatchProcess | undefined;
+    try {
+      await unique(x);
+      await unique(y);
+      a = await CtrwatchProcess.start(['--state-dir', stateDir]);
+      await run(x);
+      const dx = await a.detection('image.first-seen', (d) => d.attributes.image === x);
+      const keyOf = (d: Ev) => (d.attributes.digest as string) || (d.attributes.image as string);
+      // Written by the 5-second upkeep while the sensor runs.
+      expect(await waitFor(() => kept().includes(keyOf(dx)), 15_000, 200), 'the upkeep wrote the store').toBe(true);
+      await run(y);
+      const dy = await a.detection('image.first-seen', (d) => d.attributes.image === y);
+      await a.stop();
+      a = undefined;
+      expect(kept()).toContain(keyOf(dy));
+
+      b = await CtrwatchProcess.start(['--state-dir', stateDir]);
+      await run(x);
+      await run(y);
+      const started = (tag: string) => b!.waitFor((e) => e.containerStarted?.container?.image === tag);
+      await started(x);
+      await started(y);
+      await settle();
+      expect(firstSeen(b, x)).toEqual([]);
+      expect(firstSeen(b, y)).toEqual([]);
+    } finally {
+      await a?.stop();
+      await b?.stop();
+      await runAny([...cli, 'rmi', x, y]);
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe.runIf(canRunKernelTests)('policy', () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -30,6 +30,22 @@ function capture() {
   return { log, lines };
 }
 
+function detectorWith(images: ImageStore): Detector {
+  const procs = new ProcessTable();
+  const host = { mnt: 1, pid: 2, net: 3, ipc: 4, uts: 5, cgroup: 6, user: 7, time: 8 } as unknown as Namespaces;
+  return new Detector({
+    procs,
+    lifecycle: new Lifecycle(procs, host),
+    cgroups: new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }),
+    host,
+    policy: DEFAULT_POLICY,
+    wall: (k) => k,
+    logger: pino({ level: 'silent' }),
+    images,
+    containerOf: () => ({ k: { id: 'c1', name: 'c1', runtime: 'RUNC' }, meta: { container: {}, problems: [] } }),
+  });
+}
+
 describe('image first-seen store', () => {
   it('keeps what it saw across restarts; a missing store is not an error', () => {
     const d = dir();
@@ -37,6 +53,7 @@ describe('image first-seen store', () => {
     const a = new ImageStore(d, log);
     expect(a.fresh).toBe(true);
     expect(a.add('img@sha256:1')).toBe(true);
+    a.flush();
     const b = new ImageStore(d, log);
     expect(b.fresh).toBe(false);
     expect(b.add('img@sha256:1')).toBe(false);
@@ -65,30 +82,54 @@ describe('image first-seen store', () => {
     const s = new ImageStore(blocked, log);
     expect(s.add('a')).toBe(true);
     expect(s.add('b')).toBe(true);
+    s.flush();
+    // Not written, so tried again at each flush, with nothing new added too.
+    s.flush();
     expect(s.add('c')).toBe(true);
+    s.flush();
     expect(s.errors.write).toBe(3);
     expect(lines.filter((l) => l.msg.startsWith('image store not written'))).toHaveLength(1);
+  });
+
+  it('writes at flush only, once for many new images, and not again until one more is added', () => {
+    const d = dir();
+    const file = join(d, 'images-seen.json');
+    const s = new ImageStore(d);
+    for (let i = 0; i < 100; i++) expect(s.add(`img@sha256:${i}`)).toBe(true);
+    expect(existsSync(file)).toBe(false);
+    s.flush();
+    expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')) as object)).toHaveLength(100);
+    // A flush with nothing new leaves the file alone: a marker written into it stays.
+    writeFileSync(file, '{"marker": 1}');
+    expect(s.add('img@sha256:5')).toBe(false);
+    s.flush();
+    expect(readFileSync(file, 'utf8')).toBe('{"marker": 1}');
+    expect(s.add('img@sha256:new')).toBe(true);
+    s.flush();
+    expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')) as object)).toHaveLength(101);
+    expect(s.errors).toEqual({ read: 0, write: 0 });
+  });
+
+  it("the detector writes it when told (the pipeline's upkeep sweep and its stop)", () => {
+    const d = dir();
+    const file = join(d, 'images-seen.json');
+    const images = new ImageStore(d);
+    const det = detectorWith(images);
+    images.add('img@sha256:a');
+    expect(existsSync(file)).toBe(false);
+    det.flushImages();
+    expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')) as object)).toEqual(['img@sha256:a']);
   });
 
   it('its errors reach sensorStats and /metrics, by op', async () => {
     const d = dir();
     writeFileSync(join(d, 'file-not-dir'), '');
     const images = new ImageStore(join(d, 'file-not-dir'), pino({ level: 'silent' }));
-    const procs = new ProcessTable();
-    const host = { mnt: 1, pid: 2, net: 3, ipc: 4, uts: 5, cgroup: 6, user: 7, time: 8 } as unknown as Namespaces;
-    const det = new Detector({
-      procs,
-      lifecycle: new Lifecycle(procs, host),
-      cgroups: new CgroupRegistry({ mode: 'v2', subsys: -1, hierarchy: 0, controller: 'cgroup2' }),
-      host,
-      policy: DEFAULT_POLICY,
-      wall: (k) => k,
-      logger: pino({ level: 'silent' }),
-      images,
-      containerOf: () => ({ k: { id: 'c1', name: 'c1', runtime: 'RUNC' }, meta: { container: {}, problems: [] } }),
-    });
+    const det = detectorWith(images);
     images.add('a');
+    det.flushImages();
     images.add('b');
+    det.flushImages();
     expect(det.imageStoreErrors()).toEqual({ read: 1, write: 2 }); // a file where its directory should be: ENOTDIR both ways
     const counters = countersFrom(
       { kernel: {}, records: 0, dropped: 0 },
