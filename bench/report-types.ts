@@ -4,6 +4,7 @@ import type { BpfStatsResult } from './bpfstats';
 import type { ChurnResult } from './churn';
 import type { DecodeResult } from './decode';
 import type { FootprintResult } from './footprint';
+import type { ImagesResult } from './images';
 import type { LatencyResult } from './latency';
 import type { BuildIdentity, Machine } from './lib';
 import type { LossResult } from './loss';
@@ -40,6 +41,7 @@ export interface BenchReport {
   loss?: LossResult;
   ship?: ShipResult;
   footprint?: FootprintResult;
+  images?: ImagesResult;
   leftovers: string[];
 }
 
@@ -55,6 +57,7 @@ export const PART_RESULTS = {
   bpfstats: 'bpfStats',
   ship: 'ship',
   footprint: 'footprint',
+  images: 'images',
 } as const satisfies Record<string, keyof BenchReport>;
 
 export interface Figure {

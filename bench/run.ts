@@ -9,7 +9,7 @@
  * (small ring: received + dropped = produced), latency (container start and
  * detection, per runtime), churn (500 short-lived containers), overhead
  * (storm rounds), bpfstats (kernel side), ship (events/s to each remote output), footprint
- * (`ctrwatch run` idle: its resident memory by mapping).
+ * (`ctrwatch run` idle: its resident memory by mapping), images (the image first-seen store's cost).
  *
  * Environment (defaults in brackets; BENCH_QUICK=1 or --quick for a < 3 min run):
  *   BENCH_ONLY [all of the above]     parts to run, comma-separated
@@ -39,6 +39,8 @@
  *   BENCH_SHIP_BEFORE, BENCH_SHIP_PAIRS [3]  a built tree of an earlier commit: gRPC before/after pairs
  *   BENCH_FOOTPRINT_SECONDS [20; quick 5]  how long the idle sensor runs before it is measured
  *   BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS [3]  a built tree of an earlier commit: footprint before/after pairs
+ *   BENCH_IMAGES_BEFORE               a built tree of an earlier commit: its image store measured beside this one's
+ *   BENCH_IMAGES_REPS [5; quick 2]    repetitions per store size (1,000, 5,000 and 10,000 images held), 50 new images each
  *   BENCH_BPF_BEFORE, BENCH_BPF_PAIRS [3]  a built tree of an earlier commit: bpfstats before/after pairs of the sensor-proc variants
  *   BENCH_REPORT_NAME                 write bench/out/<name>.md/.json instead (side runs)
  */
@@ -50,6 +52,7 @@ import { runBpfStats } from './bpfstats';
 import { runChurn } from './churn';
 import { runDecode } from './decode';
 import { runFootprint } from './footprint';
+import { runImages } from './images';
 import { RUNTIMES, type RuntimeName } from './lab';
 import { runLatency } from './latency';
 import {
@@ -107,6 +110,14 @@ const footprintOptions = (quick: boolean) => ({
   seconds: envNum('BENCH_FOOTPRINT_SECONDS', quick ? 5 : 20),
   before: process.env.BENCH_FOOTPRINT_BEFORE,
   pairs: Math.round(envNum('BENCH_FOOTPRINT_PAIRS', 3)),
+});
+
+/** The images part's options: BENCH_IMAGES_REPS, BENCH_IMAGES_BEFORE. */
+const imagesOptions = (quick: boolean) => ({
+  held: [1000, 5000, 10_000],
+  reps: Math.round(envNum('BENCH_IMAGES_REPS', quick ? 2 : 5)),
+  fresh: 50,
+  before: process.env.BENCH_IMAGES_BEFORE,
 });
 
 /** Words of the command lines of every process the bench starts: any still running at the end is a leftover. */
@@ -279,6 +290,7 @@ async function main(): Promise<number> {
     });
 
   if (only.includes('footprint')) report.footprint = await runFootprint({ ...footprintOptions(quick), log });
+  if (only.includes('images')) report.images = runImages({ ...imagesOptions(quick), log });
 
   killAll();
   await sleep(200);
