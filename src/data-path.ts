@@ -62,7 +62,9 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
   const hub = await openHub(o, kernel);
   const stamp = new EventStamper(kernel.host.bootId);
   // process table → lifecycle → enrich → detect, then stamp and publish every event
-  const runtimeSockets = runtimeSocketsOf(kernel, log);
+  // The socket scan skips the pipeline's container processes; the pipeline is made after it.
+  let inContainer = (_pid: number) => false;
+  const runtimeSockets = runtimeSocketsOf(kernel, log, (pid) => inContainer(pid));
   const pipeline = new Pipeline({
     logger: log,
     host: kernel.host,
@@ -73,6 +75,7 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
     ...kernelHands(kernel),
   });
   onDecoded = (b) => pipeline.onBatch(b);
+  inContainer = (pid) => pipeline.inOtherMountNs(pid);
 
   const counters = () => countersFrom(kernel.counters(), pipeline.stats(), decode.errors);
   const metrics = o.sinks.metrics ? await startMetrics(o.sinks.metrics, hub, counters, log) : undefined;
@@ -147,9 +150,9 @@ function kernelSensor(o: DataPathOptions, decode: DecodeStage): KernelSensor {
 }
 
 /** Runtime sockets by inode: pushed to the kernel's filter whenever the set changes. */
-function runtimeSocketsOf(kernel: KernelSensor, log: Logger): RuntimeSockets {
+function runtimeSocketsOf(kernel: KernelSensor, log: Logger, skip: (pid: number) => boolean): RuntimeSockets {
   return new RuntimeSockets(
-    () => scanRuntimeSockets(procIo, kernel.host.hostNs[0]),
+    () => scanRuntimeSockets(procIo, kernel.host.hostNs[0], skip),
     (list) => {
       try {
         kernel.setRuntimeSockets(list);

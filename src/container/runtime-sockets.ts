@@ -126,7 +126,7 @@ export const procIo: SocketScanIo = {
  * (HostFacts), so that a sensor running in a mount namespace of its own still
  * recognises the host's daemons; the sensor's own namespace without it.
  */
-export function scanRuntimeSockets(io: SocketScanIo = procIo, hostMntIno?: number): RuntimeSocket[] {
+export function scanRuntimeSockets(io: SocketScanIo = procIo, hostMntIno?: number, skip?: (pid: number) => boolean): RuntimeSocket[] {
   const out = new Map<string, RuntimeSocket>();
   const add = (path: string, statPath: string, source: string) => {
     const s = io.stat(statPath);
@@ -138,6 +138,9 @@ export function scanRuntimeSockets(io: SocketScanIo = procIo, hostMntIno?: numbe
   for (const p of KNOWN_SOCKET_PATHS) add(p, p, 'path');
   const hostMnt = hostMntIno !== undefined ? `mnt:[${hostMntIno}]` : io.mntNs(process.pid);
   for (const pid of io.pids()) {
+    // A process the sensor knows to live in another mount namespace is no host daemon: it is not
+    // read (on a node of many containers, nearly every pid; each read costs a few syscalls).
+    if (skip?.(pid)) continue;
     const comm = io.comm(pid);
     if (!comm || !RUNTIME_DAEMONS.has(comm)) continue;
     // A process in a container can call itself dockerd: only the host's daemons count.
@@ -157,16 +160,21 @@ export function scanRuntimeSockets(io: SocketScanIo = procIo, hostMntIno?: numbe
 }
 
 /**
- * The set the detector asks and the kernel filters on. A miss on a socket not
- * missed before rescans at once (at most every `minGapMs`), so a daemon
- * started after the sensor is found the first time a container reaches it;
- * repeated misses (a container connecting to its own *.sock again and again)
- * rescan at most once per `rescanMs`. Every change is pushed to the kernel.
+ * The set the detector asks and the kernel filters on. A miss on a socket not missed before
+ * rescans at once, so that a daemon started after the last scan is found the first time a
+ * container reaches it. Those rescans are rationed, since a container can make new *.sock sockets
+ * as fast as it likes and each scan reads every host process: `burst` of them, refilled one per
+ * `rescanMs`, never two within `minGapMs`. A miss left without a scan stays new and tries again
+ * at its next connect. A socket missed after a scan is no runtime's then and does not rescan again
+ * (a container connecting to its own *.sock again and again): the periodic refresh finds a
+ * daemon that takes it later. Every change is pushed to the kernel.
  */
 export class RuntimeSockets {
   private byKey = new Map<string, RuntimeSocket>();
   private readonly missed = new Set<string>();
   private lastScan = -Infinity;
+  private scans: number;
+  private scansAt: number;
 
   constructor(
     private readonly scan: () => RuntimeSocket[] = () => scanRuntimeSockets(),
@@ -174,7 +182,11 @@ export class RuntimeSockets {
     private readonly now: () => number = () => Date.now(),
     private readonly rescanMs = 1000,
     private readonly minGapMs = 100,
-  ) {}
+    private readonly burst = 3,
+  ) {
+    this.scans = burst;
+    this.scansAt = now();
+  }
 
   refresh(): RuntimeSocket[] {
     this.lastScan = this.now();
@@ -190,16 +202,22 @@ export class RuntimeSockets {
   match(dev: number, ino: bigint): RuntimeSocket | undefined {
     const key = `${dev}:${ino}`;
     const hit = this.byKey.get(key);
-    if (hit) return hit;
-    const since = this.now() - this.lastScan;
-    const fresh = !this.missed.has(key);
-    if (fresh) {
-      if (this.missed.size >= 4096) this.missed.clear();
-      this.missed.add(key);
-    }
-    if (since < this.minGapMs || (!fresh && since < this.rescanMs)) return undefined;
+    if (hit || this.missed.has(key) || !this.takeScan()) return hit;
+    if (this.missed.size >= 4096) this.missed.clear();
+    this.missed.add(key);
     this.refresh();
     return this.byKey.get(key);
+  }
+
+  /** One rescan for a miss, if the ration has one now. */
+  private takeScan(): boolean {
+    const now = this.now();
+    if (now - this.lastScan < this.minGapMs) return false;
+    this.scans = Math.min(this.burst, this.scans + (now - this.scansAt) / this.rescanMs);
+    this.scansAt = now;
+    if (this.scans < 1) return false;
+    this.scans -= 1;
+    return true;
   }
 
   list(): RuntimeSocket[] {

@@ -156,6 +156,11 @@ export class ProcessTable {
     return p;
   }
 
+  /** The process with this pid if the table holds it: no /proc lookup. */
+  peek(tgid: number): Proc | undefined {
+    return this.procs.get(tgid) ?? this.recent.get(tgid);
+  }
+
   parent(p: Proc): Proc | undefined {
     return p.ppid ? this.get(p.ppid, p.parentStartNs) : undefined;
   }

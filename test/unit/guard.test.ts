@@ -98,7 +98,7 @@ describe('runtime sockets by file identity', () => {
     expect(got[0].dev).toBe(kernelDev(0x19n));
   });
 
-  it('a new miss rescans at once, a repeated one at most once per interval; changes are pushed', () => {
+  it('a new miss rescans at once, a repeated one never; changes are pushed', () => {
     let now = 0;
     let list = [{ dev: 1, ino: 5n, path: '/a', source: 'path' }];
     let scans = 0;
@@ -117,20 +117,48 @@ describe('runtime sockets by file identity', () => {
     now = 150;
     expect(rs.match(1, 6n)?.path).toBe('/b');
     expect(scans).toBe(2);
-    // A socket that is no runtime's, reached again and again: one scan for the first miss, then one a second.
+    // A socket that is no runtime's, reached again and again: one scan for its first miss only.
     now = 300;
     expect(rs.match(1, 7n)).toBeUndefined();
-    now = 400;
-    expect(rs.match(1, 7n)).toBeUndefined();
+    for (now = 400; now < 20_000; now += 500) expect(rs.match(1, 7n)).toBeUndefined();
     expect(scans).toBe(3);
-    now = 1400;
-    expect(rs.match(1, 7n)).toBeUndefined();
-    expect(scans).toBe(4);
-    // Within the minimum gap even a new miss waits.
-    now = 1450;
+    // Within the minimum gap even a new miss waits, and stays new: its next connect scans.
+    now = 20_000;
+    rs.refresh();
+    now = 20_050;
     expect(rs.match(1, 8n)).toBeUndefined();
     expect(scans).toBe(4);
-    expect(pushed).toEqual([1, 2]);
+    list = [...list, { dev: 1, ino: 8n, path: '/c', source: 'crio' }];
+    now = 20_200;
+    expect(rs.match(1, 8n)?.path).toBe('/c');
+    expect(scans).toBe(5);
+    expect(pushed).toEqual([1, 2, 3]);
+  });
+
+  it('a container making new sockets in a loop gets a few rescans, then one a second', () => {
+    let now = 0;
+    let scans = 0;
+    const rs = new RuntimeSockets(
+      () => (scans++, []),
+      () => {},
+      () => now,
+      1000,
+      100,
+      3,
+    );
+    // 10 s of a new socket every 10 ms: 1,000 first misses.
+    for (let i = 0; i < 1000; i++, now += 10) expect(rs.match(1, BigInt(100 + i))).toBeUndefined();
+    // The three of the burst, then one per second (about nine more).
+    expect(scans).toBeGreaterThanOrEqual(11);
+    expect(scans).toBeLessThanOrEqual(13);
+  });
+
+  it('the scan reads no process the sensor knows to be in another mount namespace', () => {
+    const read: number[] = [];
+    const base = io();
+    const got = scanRuntimeSockets({ ...base, comm: (pid) => (read.push(pid), base.comm(pid)) }, 1, (pid) => pid === 50);
+    expect(read).toEqual([1, 60]);
+    expect(got.map((s) => s.source)).toEqual(['path']);
   });
 });
 

@@ -105,6 +105,17 @@ describe('process table: lookups of processes the kernel did not report', () => 
     expect(calls).toEqual([40, 40]);
   });
 
+  it('peek answers from the table alone: no lookup for a pid it does not hold', () => {
+    const { calls, lookup } = counting(new Map([[40, proc(40, 5000n)]]));
+    const table = new ProcessTable({ lookup });
+    feed(table, [forkRecord(t(41, 40))]);
+    expect(calls).toEqual([40]);
+    expect(table.peek(41)?.tgid).toBe(41);
+    expect(table.peek(40)?.tgid).toBe(40);
+    expect(table.peek(42)).toBeUndefined();
+    expect(calls).toEqual([40]);
+  });
+
   it('remembers at most GONE_MAX gone processes, the oldest forgotten first', () => {
     const { calls, lookup } = counting(new Map());
     const table = new ProcessTable({ lookup });
