@@ -5,6 +5,7 @@ import type { ChurnResult } from './churn';
 import type { DecodeResult } from './decode';
 import type { FootprintResult } from './footprint';
 import type { ImagesResult } from './images';
+import type { SocketsResult } from './sockets';
 import type { LatencyResult } from './latency';
 import type { BuildIdentity, Machine } from './lib';
 import type { LossResult } from './loss';
@@ -42,6 +43,7 @@ export interface BenchReport {
   ship?: ShipResult;
   footprint?: FootprintResult;
   images?: ImagesResult;
+  sockets?: SocketsResult;
   leftovers: string[];
 }
 
@@ -58,6 +60,7 @@ export const PART_RESULTS = {
   ship: 'ship',
   footprint: 'footprint',
   images: 'images',
+  sockets: 'sockets',
 } as const satisfies Record<string, keyof BenchReport>;
 
 export interface Figure {

@@ -13,6 +13,7 @@ import { MEMORY_TARGET_MB, THROUGHPUT_TARGET, type GcAb, type GrowthAb, type Sca
 import { bpfBeforeAfterFigures, renderBpfBeforeAfter } from './report-bpf';
 import { perfFigures, renderFootprint, renderShip, writePlots } from './report-perf';
 import { imagesFigures, renderImages } from './images';
+import { renderSockets, socketsFigures } from './sockets';
 import { PART_RESULTS, type BenchReport, type Figure } from './report-types';
 
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
@@ -88,7 +89,14 @@ export function headline(r: BenchReport): Figure[] {
       });
     }
   }
-  out.push(...containerFigures(r), ...perfFigures(r), ...imagesFigures(r), ...bpfBeforeAfterFigures(r), ...pipelineFigures(r));
+  out.push(
+    ...containerFigures(r),
+    ...perfFigures(r),
+    ...imagesFigures(r),
+    ...socketsFigures(r),
+    ...bpfBeforeAfterFigures(r),
+    ...pipelineFigures(r),
+  );
   if (o) {
     for (const v of o.figures.filter((x) => x.variant !== 'baseline' && !x.target)) out.push(ratioFig(v));
     // A variant that gets almost no records (the host storm, filtered in the kernel) has no CPU per record to speak of.
@@ -463,7 +471,7 @@ export function renderMarkdown(r: BenchReport, plots: string[] = []): string {
   if (plots.length) L.push('Plots (SVG, drawn by bench/plots.ts from this run):', '', ...plots, '');
   renderContainers(r, L);
   renderPipeline(r, L);
-  for (const render of [renderShip, renderFootprint, renderImages]) render(r, L);
+  for (const render of [renderShip, renderFootprint, renderImages, renderSockets]) render(r, L);
 
   if (o) {
     L.push('## Overhead details', '');

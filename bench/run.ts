@@ -9,7 +9,8 @@
  * (small ring: received + dropped = produced), latency (container start and
  * detection, per runtime), churn (500 short-lived containers), overhead
  * (storm rounds), bpfstats (kernel side), ship (events/s to each remote output), footprint
- * (`ctrwatch run` idle: its resident memory by mapping), images (the image first-seen store's cost).
+ * (`ctrwatch run` idle: its resident memory by mapping), images (the image first-seen store's cost),
+ * sockets (the runtime-socket scan with container processes on the node).
  *
  * Environment (defaults in brackets; BENCH_QUICK=1 or --quick for a < 3 min run):
  *   BENCH_ONLY [all of the above]     parts to run, comma-separated
@@ -41,6 +42,7 @@
  *   BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS [3]  a built tree of an earlier commit: footprint before/after pairs
  *   BENCH_IMAGES_BEFORE               a built tree of an earlier commit: its image store measured beside this one's
  *   BENCH_IMAGES_REPS [5; quick 2]    repetitions per store size (1,000, 5,000 and 10,000 images held), 50 new images each
+ *   BENCH_SOCKETS_INSIDE [2000; quick 200], BENCH_SOCKETS_REPS [10; quick 4]  sockets part: processes in a mount namespace, scans of each kind
  *   BENCH_BPF_BEFORE, BENCH_BPF_PAIRS [3]  a built tree of an earlier commit: bpfstats before/after pairs of the sensor-proc variants
  *   BENCH_REPORT_NAME                 write bench/out/<name>.md/.json instead (side runs)
  */
@@ -53,6 +55,7 @@ import { runChurn } from './churn';
 import { runDecode } from './decode';
 import { runFootprint } from './footprint';
 import { runImages } from './images';
+import { runSockets } from './sockets';
 import { RUNTIMES, type RuntimeName } from './lab';
 import { runLatency } from './latency';
 import {
@@ -120,6 +123,12 @@ const imagesOptions = (quick: boolean) => ({
   before: process.env.BENCH_IMAGES_BEFORE,
 });
 
+/** The sockets part's options: BENCH_SOCKETS_INSIDE, BENCH_SOCKETS_REPS. */
+const socketsOptions = (quick: boolean) => ({
+  inside: Math.round(envNum('BENCH_SOCKETS_INSIDE', quick ? 200 : 2000)),
+  reps: Math.round(envNum('BENCH_SOCKETS_REPS', quick ? 4 : 10)),
+});
+
 /** Words of the command lines of every process the bench starts: any still running at the end is a leftover. */
 const benchProcesses = (report: BenchReport): string[] => [
   'bench/out/storm',
@@ -131,6 +140,7 @@ const benchProcesses = (report: BenchReport): string[] => [
   'dist/bench/fleet.js',
   join(CODE, 'bin', 'ctrwatch'),
   'cwbench/stamp',
+  'sleep 600.25',
   ...(process.env.BENCH_FOOTPRINT_BEFORE ? [join(process.env.BENCH_FOOTPRINT_BEFORE, 'bin', 'ctrwatch')] : []),
   ...[report.latency?.labDir, report.churn?.labDir].filter((d): d is string => !!d),
 ];
@@ -291,6 +301,7 @@ async function main(): Promise<number> {
 
   if (only.includes('footprint')) report.footprint = await runFootprint({ ...footprintOptions(quick), log });
   if (only.includes('images')) report.images = runImages({ ...imagesOptions(quick), log });
+  if (only.includes('sockets')) report.sockets = await runSockets({ ...socketsOptions(quick), log });
 
   killAll();
   await sleep(200);
