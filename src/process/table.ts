@@ -140,7 +140,7 @@ export class ProcessTable {
 
   /** The live (or recently exited) process with this pid; with startNs, only that one. */
   get(tgid: number, startNs?: bigint): Proc | undefined {
-    let p = this.procs.get(tgid) ?? this.recent.get(tgid);
+    let p = this.peek(tgid);
     if (!p && this.lookup) {
       if (startNs !== undefined) {
         const g = this.gone.get(tgid);
