@@ -75,7 +75,7 @@ export async function startDataPath(o: DataPathOptions): Promise<DataPath> {
     ...kernelHands(kernel),
   });
   onDecoded = (b) => pipeline.onBatch(b);
-  inContainer = (pid) => pipeline.inOtherMountNs(pid);
+  inContainer = (pid) => pipeline.procs.inOtherMountNs(pid, kernel.host.hostNs[0]);
 
   const counters = () => countersFrom(kernel.counters(), pipeline.stats(), decode.errors);
   const metrics = o.sinks.metrics ? await startMetrics(o.sinks.metrics, hub, counters, log) : undefined;

@@ -280,15 +280,6 @@ export class Pipeline {
     this.detector.flushImages();
   }
 
-  /**
-   * A live process of this pid is held, in a mount namespace not the host's (a container's): no
-   * host daemon. From the table alone, no /proc read.
-   */
-  inOtherMountNs(pid: number): boolean {
-    const p = this.procs.peek(pid);
-    return p !== undefined && p.exitedAt === undefined && p.ns.mnt !== this.o.host.hostNs[0];
-  }
-
   /** Records seen so far. */
   recordCount(): number {
     return this.records;

@@ -73,7 +73,9 @@ export class Enricher {
     /** What the node's state dirs know, for naming a container by its cgroup path alone. */
     private readonly cgroupLookups: () => CgroupParseOptions = nodeCgroupLookups,
     /** Pods' labels and annotations (containerd's metadata store). */
-    private readonly podLabels: PodLabelSource = new ContainerdPodStore(),
+    private readonly podLabels: PodLabelSource = new ContainerdPodStore(undefined, undefined, undefined, undefined, (pid) =>
+      procs.inOtherMountNs(pid, host.mnt),
+    ),
   ) {
     this.log = logger.child({ component: 'enrich' });
   }

@@ -67,6 +67,8 @@ export class ContainerdPodStore implements PodLabelSource {
     private readonly hostMnt: string | undefined = safe(() => readlinkSync('/proc/self/ns/mnt')),
     private readonly now: () => number = () => Date.now(),
     private readonly rescanMs = 1000,
+    /** Pids the sensor knows to be in a container's mount namespace: not read (see scanRuntimeSockets). */
+    private readonly skip: (pid: number) => boolean = () => false,
   ) {}
 
   /** Every meta.db a host containerd holds open, as /proc/<pid>/fd/<n>. */
@@ -74,6 +76,7 @@ export class ContainerdPodStore implements PodLabelSource {
     this.lastScan = this.now();
     const out: string[] = [];
     for (const pid of this.io.pids()) {
+      if (this.skip(pid)) continue;
       const comm = this.io.comm(pid);
       if (!comm || !CONTAINERD_COMMS.has(comm)) continue;
       if (this.hostMnt && this.io.mntNs(pid) !== this.hostMnt) continue; // a "containerd" in a container is not the node's

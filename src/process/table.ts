@@ -161,6 +161,15 @@ export class ProcessTable {
     return this.procs.get(tgid) ?? this.recent.get(tgid);
   }
 
+  /**
+   * A live process of this pid is held, in a mount namespace other than `hostMnt` (a container's):
+   * no host daemon. From the table alone: the /proc scans for the host's runtime daemons skip it.
+   */
+  inOtherMountNs(tgid: number, hostMnt: number): boolean {
+    const p = this.peek(tgid);
+    return p !== undefined && p.exitedAt === undefined && p.ns.mnt !== hostMnt;
+  }
+
   parent(p: Proc): Proc | undefined {
     return p.ppid ? this.get(p.ppid, p.parentStartNs) : undefined;
   }

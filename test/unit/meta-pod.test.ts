@@ -190,4 +190,23 @@ describe('containerd stores found through the daemons that hold them open', () =
     expect(none).toEqual([`pod sandbox ${'e'.repeat(12)} not found in any containerd metadata store (0 open)`]);
     expect(store.failures).toBe(2);
   });
+
+  it("reads no process the sensor knows to be in a container's mount namespace", () => {
+    const read: number[] = [];
+    const io: StoreScanIo = {
+      pids: () => [10, 20, 30],
+      comm: (p) => (read.push(p), 'containerd'),
+      mntNs: () => 'mnt:[1]',
+      fds: (p) => [['3', `/${p}/io.containerd.metadata.v1.bolt/meta.db`]],
+    };
+    const store = new ContainerdPodStore(
+      io,
+      'mnt:[1]',
+      () => 0,
+      1000,
+      (pid) => pid === 20,
+    );
+    expect(store.scan()).toEqual(['/proc/10/fd/3', '/proc/30/fd/3']);
+    expect(read).toEqual([10, 30]);
+  });
 });
