@@ -1,10 +1,11 @@
 /**
- * The sockets part: one scan for the host's runtime sockets (src/container/runtime-sockets.ts)
- * on a node with N processes in a mount namespace of their own (a container's processes), read
- * from /proc as `ctrwatch run` does: every pid, and with the pipeline's process table telling
- * which pids live in another mount namespace (what `ctrwatch run` passes now). The table learns
- * those processes as the sensor does for processes the kernel did not report: from /proc, once.
- * The two scans alternate, in one process.
+ * The sockets part: the sensor's two scans of /proc for host daemons, on a node with N processes
+ * in a mount namespace of their own (a container's processes): the runtime sockets'
+ * (src/container/runtime-sockets.ts) and containerd's pod stores' (src/container/pod-store.ts).
+ * Each reading every pid, and with the pipeline's process table telling which pids live in
+ * another mount namespace (what `ctrwatch run` passes now). The table learns those processes as
+ * the sensor does for processes the kernel did not report: from /proc, once. The kinds
+ * alternate, in one process.
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,6 +13,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { ContainerdPodStore } from '../src/container/pod-store';
 import { procIo, scanRuntimeSockets } from '../src/container/runtime-sockets';
 import { DEFAULT_POLICY } from '../src/detect/policy';
 import { readHostFacts } from '../src/host';
@@ -24,9 +26,11 @@ export interface SocketsResult {
   /** Processes in their own mount namespace, and all pids on the node at the scans. */
   inside: number;
   pids: number;
-  /** ms per scan. */
+  /** ms per scan: the runtime sockets', then the pod stores'. */
   everyPid: number[];
   skipKnown: number[];
+  podEveryPid: number[];
+  podSkipKnown: number[];
   /** Sockets found by each kind of scan (the same set, or the skip lost one). */
   found: { everyPid: number; skipKnown: number };
   errors: string[];
@@ -46,11 +50,13 @@ function childrenOf(pid: number): number[] {
 export async function runSockets(o: { inside: number; reps: number; log: (m: string) => void }): Promise<SocketsResult> {
   const t0 = Date.now();
   const res: SocketsResult = {
-    command: `unshare -m: ${o.inside} sleeps in a mount namespace of their own; scanRuntimeSockets(procIo, host mnt) against the same with the pipeline's skip (Pipeline.inOtherMountNs), ${o.reps} of each, alternating`,
+    command: `unshare -m: ${o.inside} sleeps in a mount namespace of their own; scanRuntimeSockets(procIo, host mnt) and ContainerdPodStore.scan(), each against the same with the process table's skip (ProcessTable.inOtherMountNs), ${o.reps} of each, alternating`,
     inside: o.inside,
     pids: 0,
     everyPid: [],
     skipKnown: [],
+    podEveryPid: [],
+    podSkipKnown: [],
     found: { everyPid: 0, skipKnown: 0 },
     errors: [],
     wallS: 0,
@@ -81,7 +87,11 @@ export async function runSockets(o: { inside: number; reps: number; log: (m: str
       policy: { ...DEFAULT_POLICY, stateDir: state },
     });
     for (const pid of kids) pipeline.procs.get(pid);
-    const skip = (pid: number) => pipeline.inOtherMountNs(pid);
+    const skip = (pid: number) => pipeline.procs.inOtherMountNs(pid, host.hostNs[0]);
+    const pods = {
+      podEveryPid: new ContainerdPodStore(),
+      podSkipKnown: new ContainerdPodStore(undefined, undefined, undefined, undefined, skip),
+    };
     res.pids = pidsNow();
     for (let r = 0; r < o.reps; r++) {
       const order: ['everyPid' | 'skipKnown', ((pid: number) => boolean) | undefined][] = [
@@ -95,9 +105,14 @@ export async function runSockets(o: { inside: number; reps: number; log: (m: str
         res[kind].push(Number(process.hrtime.bigint() - t) / 1e6);
         res.found[kind] = found.length;
       }
+      for (const kind of (r % 2 ? ['podSkipKnown', 'podEveryPid'] : ['podEveryPid', 'podSkipKnown']) as (keyof typeof pods)[]) {
+        const t = process.hrtime.bigint();
+        pods[kind].scan();
+        res[kind].push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
     }
     o.log(
-      `sockets: ${o.inside} in a mount namespace, ${res.pids} pids: every pid ${quantile(res.everyPid, 0.5).toFixed(2)} ms, known ones skipped ${quantile(res.skipKnown, 0.5).toFixed(2)} ms`,
+      `sockets: ${o.inside} in a mount namespace, ${res.pids} pids: every pid ${quantile(res.everyPid, 0.5).toFixed(2)} ms, known ones skipped ${quantile(res.skipKnown, 0.5).toFixed(2)} ms; pod stores ${quantile(res.podEveryPid, 0.5).toFixed(2)} against ${quantile(res.podSkipKnown, 0.5).toFixed(2)} ms`,
     );
   } catch (e) {
     res.errors.push((e as Error).message);
@@ -119,7 +134,7 @@ export async function runSockets(o: { inside: number; reps: number; log: (m: str
 export function socketsFigures(r: BenchReport): Figure[] {
   const s = r.sockets;
   if (!s?.skipKnown.length) return [];
-  const fig = (kind: 'everyPid' | 'skipKnown', title: string): Figure => {
+  const fig = (kind: 'everyPid' | 'skipKnown' | 'podEveryPid' | 'podSkipKnown', title: string): Figure => {
     const x = summarize(s[kind]);
     return { id: `sockets.${kind}`, title, command: s.command, unit: 'ms', rounds: x.n, median: x.median, q1: x.q1, q3: x.q3 };
   };
@@ -129,24 +144,32 @@ export function socketsFigures(r: BenchReport): Figure[] {
       `one runtime-socket scan, ${s.inside.toLocaleString('en-US')} processes in another mount namespace known to the process table (${s.pids.toLocaleString('en-US')} pids): the pipeline's skip, as ctrwatch run scans`,
     ),
     fig('everyPid', `the same scan reading every pid (as before)`),
+    ...(s.podSkipKnown?.length
+      ? [
+          fig('podSkipKnown', `the scan for containerd's pod stores on the same node, with the skip`),
+          fig('podEveryPid', 'the same reading every pid (as before)'),
+        ]
+      : []),
   ];
 }
 
 export function renderSockets(r: BenchReport, L: string[]): void {
   const s = r.sockets;
   if (!s) return;
-  L.push('## The runtime-socket scan', '');
+  L.push('## The /proc scans for host daemons', '');
   L.push(
-    `Command: ${s.command}. The scan runs at the sensor's start, every 10 s, and on a container's connect to a *.sock socket it does not know (rationed: src/container/runtime-sockets.ts), on the event loop. ${s.pids.toLocaleString('en-US')} pids on the node at the scans. Sockets found: ${s.found.everyPid} reading every pid, ${s.found.skipKnown} with the skip.`,
+    `Command: ${s.command}. The runtime-socket scan runs at the sensor's start, every 10 s, and on a container's connect to a *.sock socket it does not know (rationed: src/container/runtime-sockets.ts); the pod stores' scan when a container's CRI sandbox is not found in the stores known, at most once a second (src/container/pod-store.ts); both on the event loop. ${s.pids.toLocaleString('en-US')} pids on the node at the scans. Sockets found: ${s.found.everyPid} reading every pid, ${s.found.skipKnown} with the skip.`,
     '',
     '| Scan | reps | ms median (Q1–Q3) | max |',
     '|---|---|---|---|',
   );
   for (const [kind, name] of [
-    ['everyPid', 'every pid read'],
-    ['skipKnown', "the process table's container processes skipped"],
+    ['everyPid', 'runtime sockets: every pid read'],
+    ['skipKnown', "runtime sockets: the process table's container processes skipped"],
+    ['podEveryPid', "containerd's pod stores: every pid read"],
+    ['podSkipKnown', "containerd's pod stores: the process table's container processes skipped"],
   ] as const) {
-    const x = summarize(s[kind]);
+    const x = summarize(s[kind] ?? []);
     if (x.n) L.push(`| ${name} | ${x.n} | ${x.median.toFixed(2)} (${x.q1.toFixed(2)}–${x.q3.toFixed(2)}) | ${x.max.toFixed(2)} |`);
   }
   if (s.errors.length) L.push('', `Errors: ${s.errors.join('; ')}`);
