@@ -37,6 +37,15 @@ export interface SocketsResult {
   wallS: number;
 }
 
+/** A process's command line; '' once it is gone (a zombie has none either). */
+const cmdline = (pid: number): string => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
 const pidsNow = () => readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length;
 
 /** A process's children, by /proc's children lists of its threads. */
@@ -63,6 +72,7 @@ export async function runSockets(o: { inside: number; reps: number; log: (m: str
   };
   const state = mkdtempSync(join(tmpdir(), 'cwbench-sockets-'));
   let sh: ChildProcess | undefined;
+  let kids: number[] = [];
   try {
     // unshare -m without --fork execs sh in place: the sleeps are its children, in its process group.
     sh = spawn(
@@ -73,7 +83,6 @@ export async function runSockets(o: { inside: number; reps: number; log: (m: str
         detached: true,
       },
     );
-    let kids: number[] = [];
     for (let i = 0; i < 1200 && kids.length < o.inside; i++) {
       await sleep(100);
       kids = sh.pid ? childrenOf(sh.pid) : [];
@@ -126,6 +135,8 @@ export async function runSockets(o: { inside: number; reps: number; log: (m: str
       }
     }
     rmSync(state, { recursive: true, force: true });
+    // SIGKILL is delivered before the processes are gone: wait for their command lines to empty.
+    for (let i = 0; i < 200 && kids.some((pid) => cmdline(pid)); i++) await sleep(50);
   }
   res.wallS = (Date.now() - t0) / 1000;
   return res;
