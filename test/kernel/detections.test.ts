@@ -35,6 +35,32 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
   const waitDet = (rule: string, pred: (d: Ev) => boolean = () => true, ms = 10_000) => cw.detection(rule, pred, ms);
   const about = (c: Started) => (d: Ev) => d.container?.id === c.id;
   const settle = () => new Promise((r) => setTimeout(r, 500));
+  /** Imports an image of its own content with podman (an identical tar would be the same image, not a new one). */
+  const importUnique = async (cli: string[], tag: string) => {
+    const img = mkdtempSync(join(lab.dir, 'img-'));
+    copyFileSync(join(lab.dir, 'image', 'rootfs.tar'), join(img, 'rootfs.tar'));
+    writeFileSync(join(img, 'unique'), `${tag}-${process.pid}-${Date.now()}\n`);
+    execFileSync('tar', ['-rf', join(img, 'rootfs.tar'), '-C', img, 'unique']);
+    const r = await runAny([...cli, 'import', join(img, 'rootfs.tar'), tag]);
+    expect(r.code, r.stderr).toBe(0);
+  };
+  /** `podman run --rm` of an image, with the limits this machine's runc accepts. */
+  const podmanRun = async (cli: string[], tag: string) => {
+    const r = await runAny([
+      ...cli,
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--ulimit',
+      'nofile=1024:1024',
+      '--ulimit',
+      'nproc=4096:4096',
+      tag,
+      '/bin/true',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+  };
 
   it('T1611 at start: privileged, host namespaces, host / and a runtime socket mounted', async () => {
     const sock = (await lab.cli('docker'))[2].replace('unix://', '');
@@ -317,28 +343,9 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
   it('T1204.003: an image imported here and new to the node, and drift', async () => {
     const cli = await lab.cli('podman');
     const tag = `localhost/cwtest-${process.pid}:1`;
-    // A rootfs of its own content: an identical tar would be the same image, not a new one.
-    const img = mkdtempSync(join(lab.dir, 'img-'));
-    copyFileSync(join(lab.dir, 'image', 'rootfs.tar'), join(img, 'rootfs.tar'));
-    writeFileSync(join(img, 'unique'), `${process.pid}-${Date.now()}\n`);
-    execFileSync('tar', ['-rf', join(img, 'rootfs.tar'), '-C', img, 'unique']);
-    const imported = await runAny([...cli, 'import', join(img, 'rootfs.tar'), tag]);
-    expect(imported.code, imported.stderr).toBe(0);
+    await importUnique(cli, tag);
     expect((await waitDet('image.local-import', (d) => d.attributes.command === 'podman import')).severity).toBe('LOW');
-    const r = await runAny([
-      ...cli,
-      'run',
-      '--rm',
-      '--network',
-      'none',
-      '--ulimit',
-      'nofile=1024:1024',
-      '--ulimit',
-      'nproc=4096:4096',
-      tag,
-      '/bin/true',
-    ]);
-    expect(r.code, r.stderr).toBe(0);
+    await podmanRun(cli, tag);
     const first = await waitDet('image.first-seen', (d) => d.attributes.image === tag);
     expect(first.techniques).toEqual(['T1204.003']);
     expect((await waitDet('image.local-import', (d) => d.attributes.image === tag)).severity).toBe('MEDIUM');
@@ -358,30 +365,7 @@ describe.runIf(canRunKernelTests)('detections from real containers (ctrwatch run
 
   it('T1204.003 across a restart: the images seen are written by the upkeep and at the stop, and are not news again', async () => {
     const cli = await lab.cli('podman');
-    const unique = async (tag: string) => {
-      const img = mkdtempSync(join(lab.dir, 'img-'));
-      copyFileSync(join(lab.dir, 'image', 'rootfs.tar'), join(img, 'rootfs.tar'));
-      writeFileSync(join(img, 'unique'), `${tag}-${Date.now()}\n`);
-      execFileSync('tar', ['-rf', join(img, 'rootfs.tar'), '-C', img, 'unique']);
-      const r = await runAny([...cli, 'import', join(img, 'rootfs.tar'), tag]);
-      expect(r.code, r.stderr).toBe(0);
-    };
-    const run = async (tag: string) => {
-      const r = await runAny([
-        ...cli,
-        'run',
-        '--rm',
-        '--network',
-        'none',
-        '--ulimit',
-        'nofile=1024:1024',
-        '--ulimit',
-        'nproc=4096:4096',
-        tag,
-        '/bin/true',
-      ]);
-      expect(r.code, r.stderr).toBe(0);
-    };
+    const [unique, run] = [(tag: string) => importUnique(cli, tag), (tag: string) => podmanRun(cli, tag)];
     const firstSeen = (s: CtrwatchProcess, tag: string) =>
       s.events.filter((e) => e.detection?.ruleId === 'image.first-seen' && e.detection.attributes.image === tag);
     const stateDir = mkdtempSync(join(tmpdir(), 'cw-images-'));

@@ -108,38 +108,22 @@ describe('process table: lookups of processes the kernel did not report', () => 
   it('inOtherMountNs: a live process held in another mount namespace; not an exited one, not one it does not hold', () => {
     const table = new ProcessTable({ lookup: () => null });
     const host = t(50, 1).ns.mnt;
-    feed(table, [
-      forkRecord(
-        task({
-          pid: 60,
-          tgid: 60,
-          ppid: 50,
-          nspid: 1,
-          startNs: 60_000n,
-          parentStartNs: 50_000n,
-          flags: FOLLOWED,
-          ns: { ...t(50, 1).ns, mnt: host + 7 },
-        }),
-      ),
-      forkRecord(task({ pid: 61, tgid: 61, ppid: 50, nspid: 61, startNs: 61_000n, parentStartNs: 50_000n, flags: FOLLOWED })),
-    ]);
+    // pid 60 is a container's init (its own mount namespace), 61 a host process.
+    const init = task({
+      pid: 60,
+      tgid: 60,
+      ppid: 50,
+      nspid: 1,
+      startNs: 60_000n,
+      parentStartNs: 50_000n,
+      flags: FOLLOWED,
+      ns: { ...t(50, 1).ns, mnt: host + 7 },
+    });
+    feed(table, [forkRecord(init), forkRecord(t(61, 50, 61_000n, 50_000n))]);
     expect(table.inOtherMountNs(60, host)).toBe(true);
     expect(table.inOtherMountNs(61, host)).toBe(false);
     expect(table.inOtherMountNs(62, host)).toBe(false);
-    feed(table, [
-      exitRecord(
-        task({
-          pid: 60,
-          tgid: 60,
-          ppid: 50,
-          nspid: 1,
-          startNs: 60_000n,
-          parentStartNs: 50_000n,
-          flags: FOLLOWED,
-          ns: { ...t(50, 1).ns, mnt: host + 7 },
-        }),
-      ),
-    ]);
+    feed(table, [exitRecord(init)]);
     expect(table.inOtherMountNs(60, host)).toBe(false);
   });
 
