@@ -13,9 +13,10 @@ import type { Logger } from 'pino';
  *
  * add() only records; flush() writes the file, when something was added since the last write
  * (the upkeep every 5 s, and the sensor's stop). The file is the whole store: rewritten at each
- * new image, it was 12.6 ms of every such start's detection path at 10,000 images held (bench/REPORT-images.md), and a
- * first run among 10,000 running containers rewrote it 10,000 times. The price: images first seen
- * in the last seconds before a crash (not a stop) are news again after the restart.
+ * new image, it was 12.6 ms of every such start's detection path at 10,000 images held
+ * (bench/REPORT-images.md), and a first run rewrote it once for each distinct image of the
+ * containers already running. The price: images first seen in the last seconds before a crash
+ * (not a stop) are news again after the restart.
  */
 const MAX_IMAGES = 10_000;
 const MAX_BYTES = 8 << 20;
