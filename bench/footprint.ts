@@ -7,7 +7,7 @@
  * pairs, the order alternating, one at a time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitSync } from '../test/support/runtime-exec';
@@ -44,10 +44,20 @@ export interface FootprintRun {
   memcg?: MemCgCharge;
   /** BPF links the sensor held when it was measured (it had attached). */
   attached: number;
+  /** Its CPU (every thread) and its main thread's wake-ups over idleSeconds after the memory read. */
+  idle?: IdleCost;
+}
+
+export interface IdleCost {
+  seconds: number;
+  cpuMsPerS: number;
+  wakeupsPerS: number;
 }
 
 export interface FootprintResult {
   seconds: number;
+  /** The window of the idle CPU and wake-up reading (0: not read). */
+  idleSeconds?: number;
   command: string;
   runs: FootprintRun[];
   addonBytes: { this: number; before?: number };
@@ -138,7 +148,30 @@ function removeCgroup(dir: string): void {
   if (gone) cgroups.delete(dir);
 }
 
-async function once(tree: string, which: 'this' | 'before', pair: number, seconds: number): Promise<FootprintRun> {
+/** CPU ns of every thread of pid (schedstat's time on a CPU), and its main thread's context switches. */
+function cpuNow(pid: number): { ns: number; switches: number } {
+  let ns = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      /* a thread that ended meanwhile */
+    }
+  }
+  const st = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+  const sw = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(st)?.[1] ?? NaN);
+  return { ns, switches: sw('voluntary_ctxt_switches') + sw('nonvoluntary_ctxt_switches') };
+}
+
+/** What the sensor costs while nothing happens: CPU ms per second and wake-ups per second over `seconds`. */
+async function idleCost(pid: number, seconds: number): Promise<IdleCost> {
+  const a = cpuNow(pid);
+  await sleep(seconds * 1000);
+  const b = cpuNow(pid);
+  return { seconds, cpuMsPerS: (b.ns - a.ns) / 1e6 / seconds, wakeupsPerS: (b.switches - a.switches) / seconds };
+}
+
+async function once(tree: string, which: 'this' | 'before', pair: number, seconds: number, idleSeconds: number): Promise<FootprintRun> {
   const state = mkdtempSync(join(tmpdir(), 'cwbench-footprint-'));
   states.add(state);
   let child: ChildProcess | undefined;
@@ -163,7 +196,8 @@ async function once(tree: string, which: 'this' | 'before', pair: number, second
     const parts = smapsParts(readFileSync(`/proc/${child.pid}/smaps`, 'utf8'), realpathSync(process.execPath));
     const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
     const memcg = cg && inCgroup(child.pid!, cg) ? readMemCg(cg) : undefined;
-    return { tree: which, pair, rssMb, parts, memcg, attached };
+    const idle = idleSeconds > 0 ? await idleCost(child.pid!, idleSeconds) : undefined;
+    return { tree: which, pair, rssMb, parts, memcg, attached, idle };
   } finally {
     if (child) {
       child.kill('SIGINT');
@@ -182,6 +216,7 @@ const addonSize = (tree: string): number => statSync(join(tree, 'build', 'Releas
 
 export async function runFootprint(o: {
   seconds: number;
+  idleSeconds: number;
   pairs: number;
   before?: string;
   log: (m: string) => void;
@@ -189,6 +224,7 @@ export async function runFootprint(o: {
   const t0 = Date.now();
   const res: FootprintResult = {
     seconds: o.seconds,
+    idleSeconds: o.idleSeconds,
     command: `ctrwatch run --state-dir <temp dir>, stdout to /dev/null, measured after ${o.seconds} s`,
     runs: [],
     addonBytes: { this: addonSize(CODE) },
@@ -212,10 +248,10 @@ export async function runFootprint(o: {
     if (before) order[i % 2 ? 'push' : 'unshift'](['before', before]);
     for (const [which, tree] of order) {
       try {
-        const r = await once(tree, which, i, o.seconds);
+        const r = await once(tree, which, i, o.seconds, o.idleSeconds);
         res.runs.push(r);
         o.log(
-          `footprint: pair ${i} ${which}: ${r.rssMb.toFixed(1)} MB (${FOOTPRINT_PARTS.map((p) => `${p} ${r.parts[p].toFixed(1)}`).join(', ')}); charged ${r.memcg ? `${r.memcg.chargedMb.toFixed(1)} MB, kernel ${r.memcg.kernelMb.toFixed(1)}` : 'not read (no memory cgroup)'}`,
+          `footprint: pair ${i} ${which}: ${r.rssMb.toFixed(1)} MB (${FOOTPRINT_PARTS.map((p) => `${p} ${r.parts[p].toFixed(1)}`).join(', ')}); charged ${r.memcg ? `${r.memcg.chargedMb.toFixed(1)} MB, kernel ${r.memcg.kernelMb.toFixed(1)}` : 'not read (no memory cgroup)'}${r.idle ? `; idle ${r.idle.cpuMsPerS.toFixed(2)} ms CPU/s, ${r.idle.wakeupsPerS.toFixed(1)} wake-ups/s` : ''}`,
         );
       } catch (e) {
         res.errors.push((e as Error).message);

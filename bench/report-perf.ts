@@ -170,6 +170,24 @@ export function perfFigures(r: BenchReport): Figure[] {
       unit: 'MB',
       ...sumFig(summarize(mine.map((x) => x.rssMb))),
     });
+  const idle = mine.filter((x) => x.idle).map((x) => x.idle!);
+  if (idle.length) {
+    const window = `${r.footprint!.idleSeconds} s after the memory read`;
+    out.push({
+      id: 'footprint.idle.cpu',
+      title: `CPU of the same idle sensors, every thread (\`/proc/PID/task/*/schedstat\`), over ${window}`,
+      command: r.footprint!.command,
+      unit: 'ms per s',
+      ...sumFig(summarize(idle.map((x) => x.cpuMsPerS))),
+    });
+    out.push({
+      id: 'footprint.idle.wakeups',
+      title: `wake-ups of their main thread (the ring reader: context switches), over ${window}`,
+      command: r.footprint!.command,
+      unit: 'per s',
+      ...sumFig(summarize(idle.map((x) => x.wakeupsPerS))),
+    });
+  }
   const charged = mine.filter((x) => x.memcg).map((x) => x.memcg!.chargedMb);
   if (charged.length)
     out.push({
@@ -212,7 +230,7 @@ export function renderShip(r: BenchReport, L: string[]): void {
 export function renderFootprint(r: BenchReport, L: string[]): void {
   const f = r.footprint;
   if (!f) return;
-  L.push("## The idle sensor's resident memory", '');
+  L.push("## The idle sensor's resident memory and CPU", '');
   L.push(
     `Command: \`${f.command}\` (one sensor at a time; nothing else of the bench running). Resident memory from \`/proc/PID/smaps\`, each mapping's Rss counted in one part: ${FOOTPRINT_PARTS.map((p) => `${p}: ${FOOTPRINT_PART_TEXT[p]}`).join('; ')}. The addon file: ${f0(f.addonBytes.this)} bytes${f.addonBytes.before !== undefined ? ` (${f0(f.addonBytes.before)} in the tree before)` : ''}.`,
     '',
@@ -224,21 +242,26 @@ export function renderFootprint(r: BenchReport, L: string[]): void {
       `Memory cgroup: each sensor ran in a cgroup v${cg.version} of its own, made for it and removed after; "charged" is what the kernel counted against it (${cg.version === 2 ? 'memory.current' : 'memory.usage_in_bytes'}), split into anonymous, file (page cache) and the rest, kernel memory (the BPF maps among it). Pages already in the page cache stay charged to the cgroup that first read them: a node binary that earlier processes read is not in this cgroup's file share.`,
       '',
     );
+  if (f.idleSeconds)
+    L.push(
+      `Idle cost: after the memory read each sensor ran ${f.idleSeconds} s more, and its CPU over that window (every thread's time on a CPU, \`/proc/PID/task/*/schedstat\`) and its main thread's wake-ups (voluntary and involuntary context switches: the thread that reads the rings, runs the pipeline and writes stdout) were read. The node was otherwise quiet: what the sensor does when there is nothing to report.`,
+      '',
+    );
   L.push(
-    `| Tree | pair | RSS MB | ${FOOTPRINT_PARTS.join(' | ')} | charged MB (anonymous / file / kernel) | BPF links |`,
-    `|---|---|---|${FOOTPRINT_PARTS.map(() => '---|').join('')}---|---|`,
+    `| Tree | pair | RSS MB | ${FOOTPRINT_PARTS.join(' | ')} | charged MB (anonymous / file / kernel) | BPF links | idle CPU ms/s | wake-ups/s |`,
+    `|---|---|---|${FOOTPRINT_PARTS.map(() => '---|').join('')}---|---|---|---|`,
   );
   const charge = (m: FootprintRun['memcg']) => (m ? `${f2(m.chargedMb)} (${f2(m.anonMb)} / ${f2(m.fileMb)} / ${f2(m.kernelMb)})` : '—');
   for (const x of f.runs)
     L.push(
-      `| ${x.tree === 'this' ? 'this code' : `before (${before})`} | ${x.pair} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${charge(x.memcg)} | ${x.attached} |`,
+      `| ${x.tree === 'this' ? 'this code' : `before (${before})`} | ${x.pair} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${charge(x.memcg)} | ${x.attached} | ${x.idle ? f2(x.idle.cpuMsPerS) : '—'} | ${x.idle ? f2(x.idle.wakeupsPerS) : '—'} |`,
     );
   const side = (t: 'this' | 'before') => f.runs.filter((x) => x.tree === t);
   if (side('before').length) {
     const med = (t: 'this' | 'before', g: (x: FootprintRun) => number) => summarize(side(t).map(g).filter(Number.isFinite)).median;
     L.push(
       '',
-      `Medians, this code against the tree before: RSS ${f2(med('this', (x) => x.rssMb))} against ${f2(med('before', (x) => x.rssMb))} MB; ${FOOTPRINT_PARTS.map((p) => `${p} ${f2(med('this', (x) => x.parts[p]))} against ${f2(med('before', (x) => x.parts[p]))}`).join(', ')}${cg ? `; charged ${f2(med('this', (x) => x.memcg?.chargedMb ?? NaN))} against ${f2(med('before', (x) => x.memcg?.chargedMb ?? NaN))}, of it kernel ${f2(med('this', (x) => x.memcg?.kernelMb ?? NaN))} against ${f2(med('before', (x) => x.memcg?.kernelMb ?? NaN))}` : ''}.`,
+      `Medians, this code against the tree before: RSS ${f2(med('this', (x) => x.rssMb))} against ${f2(med('before', (x) => x.rssMb))} MB; ${FOOTPRINT_PARTS.map((p) => `${p} ${f2(med('this', (x) => x.parts[p]))} against ${f2(med('before', (x) => x.parts[p]))}`).join(', ')}${cg ? `; charged ${f2(med('this', (x) => x.memcg?.chargedMb ?? NaN))} against ${f2(med('before', (x) => x.memcg?.chargedMb ?? NaN))}, of it kernel ${f2(med('this', (x) => x.memcg?.kernelMb ?? NaN))} against ${f2(med('before', (x) => x.memcg?.kernelMb ?? NaN))}` : ''}${f.idleSeconds ? `; idle CPU ${f2(med('this', (x) => x.idle?.cpuMsPerS ?? NaN))} against ${f2(med('before', (x) => x.idle?.cpuMsPerS ?? NaN))} ms per second, wake-ups ${f2(med('this', (x) => x.idle?.wakeupsPerS ?? NaN))} against ${f2(med('before', (x) => x.idle?.wakeupsPerS ?? NaN))} per second` : ''}.`,
     );
   }
   if (f.errors.length) L.push('', `Errors: ${f.errors.join('; ')}`);

@@ -40,6 +40,7 @@
  *   BENCH_SHIP_BEFORE, BENCH_SHIP_PAIRS [3]  a built tree of an earlier commit: gRPC before/after pairs
  *   BENCH_FOOTPRINT_SECONDS [20; quick 5]  how long the idle sensor runs before it is measured
  *   BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS [3]  a built tree of an earlier commit: footprint before/after pairs
+ *   BENCH_FOOTPRINT_IDLE_SECONDS [10; quick 3]  after the memory read, the window of each idle sensor's CPU and wake-ups
  *   BENCH_IMAGES_BEFORE               a built tree of an earlier commit: its image store measured beside this one's
  *   BENCH_IMAGES_REPS [5; quick 2]    repetitions per store size (1,000, 5,000 and 10,000 images held), 50 new images each
  *   BENCH_SOCKETS_INSIDE [2000; quick 200], BENCH_SOCKETS_REPS [10; quick 4]  sockets part: processes in a mount namespace, scans of each kind
@@ -108,9 +109,10 @@ function ctrwatchCounters(o: OverheadResult): RunCounters[] {
   return out;
 }
 
-/** The footprint part's options: BENCH_FOOTPRINT_SECONDS, BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS. */
+/** The footprint part's options: BENCH_FOOTPRINT_SECONDS, BENCH_FOOTPRINT_IDLE_SECONDS, BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS. */
 const footprintOptions = (quick: boolean) => ({
   seconds: envNum('BENCH_FOOTPRINT_SECONDS', quick ? 5 : 20),
+  idleSeconds: envNum('BENCH_FOOTPRINT_IDLE_SECONDS', quick ? 3 : 10),
   before: process.env.BENCH_FOOTPRINT_BEFORE,
   pairs: Math.round(envNum('BENCH_FOOTPRINT_PAIRS', 3)),
 });

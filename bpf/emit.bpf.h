@@ -12,6 +12,19 @@ static __always_inline void hdr_fill(struct cw_hdr *h, __u16 type, __u16 size)
 }
 
 /*
+ * A record that need not wake the consumer: none while the consumer drains on
+ * its timer. While it is parked (no timer: an idle node), the kernel's own
+ * rule (flags 0): a wake-up when this record is the first the consumer has not
+ * read, so the first record after a quiet spell is read at once and the rest
+ * of a burst wakes nobody. A record whose program read the flag just before
+ * the consumer set it waits for the parked consumer's slow tick (parkedMs).
+ */
+static __always_inline __u64 quiet_flags(void)
+{
+	return *(volatile __u32 *)&consumer_parked ? 0 : BPF_RB_NO_WAKEUP;
+}
+
+/*
  * Why not wake the consumer for every record: a wake-up per record cost 10-23%
  * of a fork/exec storm here, while records left for the consumer's periodic
  * drain cost nothing measurable. Only records of the priority ring that start
@@ -19,7 +32,7 @@ static __always_inline void hdr_fill(struct cw_hdr *h, __u16 type, __u16 size)
  * the consumer, at most once per CPU per wake_gap_ns so that a storm of them
  * cannot turn into a wake-up storm; a container's start alone passes the gap
  * (emit_rec). Bulk fork/exec/exit of followed processes wait for the drain
- * timer (drainMs).
+ * timer (drainMs), or, on an idle node, wake the parked consumer (quiet_flags).
  */
 static __always_inline __u64 wake_flags(bool urgent, bool start)
 {
@@ -27,13 +40,13 @@ static __always_inline __u64 wake_flags(bool urgent, bool start)
 	__u64 *last, now;
 
 	if (!urgent)
-		return BPF_RB_NO_WAKEUP;
+		return quiet_flags();
 	last = bpf_map_lookup_elem(&last_wake, &zero);
 	if (!last)
 		return 0;
 	now = bpf_ktime_get_ns();
 	if (now - *last < wake_gap_ns && !start)
-		return BPF_RB_NO_WAKEUP;
+		return quiet_flags();
 	*last = now;
 	stat_inc(CW_STAT_WAKEUPS);
 	return BPF_RB_FORCE_WAKEUP;

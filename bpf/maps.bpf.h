@@ -12,6 +12,11 @@ const volatile bool trace_all = false;	    /* send every fork and exit, not only
 const volatile __u64 wake_gap_ns = 2000000; /* at most one forced wake-up per CPU per gap */
 const volatile bool exec_all = false;	    /* send every exec, not only those the filter names */
 
+/* Set by the consumer through the skeleton's mapped .bss while it sleeps
+ * without a drain timer (an idle node): records that would wait for the timer
+ * then wake it when they are the first it has not read (see quiet_flags()). */
+__u32 consumer_parked = 0;
+
 /* Execs of host processes that are sent: their comm (the exec'd file's name,
  * NUL-padded to 16 bytes) is a key here. Filled by the loader before attach. */
 struct {

@@ -171,6 +171,11 @@ int cw_loader_prio_events_fd(const struct cw_loader *l)
 	return bpf_map__fd(l->skel->maps.prio_events);
 }
 
+volatile uint32_t *cw_loader_park_flag(struct cw_loader *l)
+{
+	return l->skel->bss ? &l->skel->bss->consumer_parked : NULL;
+}
+
 struct rt_sock_key {
 	__u64 ino;
 	__u32 dev;

@@ -49,6 +49,9 @@ int cw_loader_prio_events_fd(const struct cw_loader *l);
  * the kernel's encoding, inode) pairs. Returns 0 or a negative errno. */
 int cw_loader_set_runtime_sockets(struct cw_loader *l, const uint32_t *devs, const uint64_t *inos, size_t n);
 int cw_loader_stats_fd(const struct cw_loader *l);
+/* The programs' consumer_parked flag in the skeleton's mapped .bss (the
+ * consumer stores to it, the programs load it); NULL where .bss is not mapped. */
+volatile uint32_t *cw_loader_park_flag(struct cw_loader *l);
 int cw_loader_tasks_fd(const struct cw_loader *l);
 /* Calls cb for each program of the object: its name, section, and whether a
  * link to the kernel is held for it now. */

@@ -54,7 +54,7 @@ Napi::Object Sensor::Init(Napi::Env env, Napi::Object exports)
 }
 
 /* new Sensor({ ringBytes, hostNs[8], selfTgid, cgSubsys, cgHierarchy, traceAll,
- *              wakeGapNs, drainMs, onRecords(buf), onLog(level, line) }) */
+ *              wakeGapNs, drainMs, parkAfterMs, parkedMs, onRecords(buf), onLog(level, line) }) */
 Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 {
 	Napi::Env env = info.Env();
@@ -122,6 +122,9 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 	Napi::Value gap = o.Get("wakeGapNs");
 	lo.wake_gap_ns = gap.IsNumber() ? (uint64_t)gap.As<Napi::Number>().DoubleValue() : 2000000;
 	uint32_t drain_ms = GetU32(o, "drainMs", 10);
+	drain_ms_ = drain_ms;
+	park_after_ms_ = GetU32(o, "parkAfterMs", 100);
+	parked_ms_ = GetU32(o, "parkedMs", 1000);
 	if (!o.Get("tracefs").IsString())
 		throw Napi::TypeError::New(env, "Sensor(options): tracefs must be the path of a mounted tracefs");
 	std::string tracefs = o.Get("tracefs").As<Napi::String>().Utf8Value();
@@ -168,6 +171,7 @@ Sensor::Sensor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Sensor>(info)
 		Shutdown();
 		throw Napi::Error::New(env, std::string("ring_buffer__add failed: ") + strerror(-err));
 	}
+	park_flag_ = cw_loader_park_flag(loader_);
 	on_records_ = Napi::Persistent(o.Get("onRecords").As<Napi::Function>());
 	async_ = std::make_unique<Napi::AsyncContext>(env, "ctrwatch:drain");
 	/* The handles call back into this object: keep it alive until close(). */
@@ -296,6 +300,9 @@ size_t Sensor::DrainNow(bool from_loop)
 	MergeByTime();
 	size_t n = batch_.size();
 	if (n) {
+		idle_ms_ = 0;
+		if (parked_)
+			Unpark();
 		batches_++;
 		Napi::Env env = on_records_.Env();
 		Napi::HandleScope scope(env);
@@ -319,15 +326,63 @@ size_t Sensor::DrainNow(bool from_loop)
 void Sensor::OnPoll(uv_poll_t *h, int status, int)
 {
 	Handles *hs = static_cast<Handles *>(h->data);
-	if (status == 0 && hs->owner)
+	if (status == 0 && hs->owner) {
+		hs->owner->poll_wakes_++;
 		hs->owner->DrainNow(true);
+	}
 }
 
 void Sensor::OnTimer(uv_timer_t *h)
 {
 	Handles *hs = static_cast<Handles *>(h->data);
 	if (hs->owner)
-		hs->owner->DrainNow(true);
+		hs->owner->Tick();
+}
+
+/*
+ * Why park: on an idle node the drain timer woke the sensor 100 times a second
+ * to find nothing. Parked, the timer ticks once per parkedMs, and a record that
+ * would have waited for the timer wakes the consumer instead (quiet_flags() in
+ * emit.bpf.h), so parking delays nothing that the timer would have delivered.
+ */
+void Sensor::Tick()
+{
+	ticks_++;
+	if (DrainNow(true) || !rb_ || parked_)
+		return;
+	if (!park_flag_ || !park_after_ms_ || drain_ms_ >= parked_ms_)
+		return;
+	idle_ms_ += drain_ms_;
+	if (idle_ms_ >= park_after_ms_)
+		Park();
+}
+
+void Sensor::Park()
+{
+	/* Sequentially consistent: the flag is visible to the programs before
+	 * the drain below reads the rings, so a record committed meanwhile
+	 * without a wake-up is found by that drain (which unparks). */
+	__atomic_store_n(park_flag_, 1, __ATOMIC_SEQ_CST);
+	parked_ = true;
+	if (DrainNow(true) || !parked_)
+		return;
+	parks_++;
+	SetTimer(parked_ms_);
+}
+
+void Sensor::Unpark()
+{
+	if (park_flag_)
+		__atomic_store_n(park_flag_, 0, __ATOMIC_SEQ_CST);
+	parked_ = false;
+	idle_ms_ = 0;
+	SetTimer(drain_ms_);
+}
+
+void Sensor::SetTimer(uint32_t ms)
+{
+	if (handles_ && handles_->has_timer)
+		uv_timer_start(&handles_->timer, &Sensor::OnTimer, ms, ms);
 }
 
 /* drain(): consume now, synchronously; returns the bytes handed to onRecords. */
@@ -366,6 +421,10 @@ Napi::Value Sensor::Stats(const Napi::CallbackInfo &info)
 	out.Set("consumeErrors", Napi::Number::New(env, (double)consume_errors_));
 	out.Set("recordsPrio", Napi::Number::New(env, (double)records_prio_));
 	out.Set("recordsBulk", Napi::Number::New(env, (double)records_bulk_));
+	out.Set("parks", Napi::Number::New(env, (double)parks_));
+	out.Set("parked", Napi::Boolean::New(env, parked_));
+	out.Set("timerTicks", Napi::Number::New(env, (double)ticks_));
+	out.Set("pollWakes", Napi::Number::New(env, (double)poll_wakes_));
 	return out;
 }
 
@@ -556,6 +615,8 @@ void Sensor::Shutdown()
 		ring_buffer__free(rb_);
 		rb_ = nullptr;
 	}
+	park_flag_ = nullptr; /* unmapped with the skeleton */
+	parked_ = false;
 	if (loader_) {
 		cw_loader_destroy(loader_); /* last: detaches every program */
 		loader_ = nullptr;

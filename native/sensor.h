@@ -14,7 +14,9 @@ struct ring_buffer;
  * libbpf ring_buffer manager, priority consumed first), drained on the
  * JavaScript thread (no threads): a uv_poll on the manager's epoll fd for
  * records sent with a wake-up, and a uv_timer for the ones sent without. Each drain hands JavaScript
- * one Buffer holding every record it found, back to back.
+ * one Buffer holding every record it found, back to back. After parkAfterMs
+ * without a record the consumer parks: the programs' consumer_parked flag set,
+ * the timer slowed to parkedMs, and the next record wakes it (emit.bpf.h).
  */
 class Sensor : public Napi::ObjectWrap<Sensor>
 {
@@ -49,6 +51,10 @@ class Sensor : public Napi::ObjectWrap<Sensor>
 	void MergeByTime();
 	static void OnPoll(uv_poll_t *h, int status, int events);
 	static void OnTimer(uv_timer_t *h);
+	void Tick();
+	void Park();
+	void Unpark();
+	void SetTimer(uint32_t ms);
 	size_t DrainNow(bool from_loop);
 	std::vector<uint64_t> ReadKernelCounters() const;
 	void Shutdown();
@@ -69,6 +75,17 @@ class Sensor : public Napi::ObjectWrap<Sensor>
 	uint64_t consume_errors_ = 0;
 	uint64_t batches_ = 0;
 	bool draining_ = false;
+	/* Idle parking: the drain period, how long without a record before parking (0: never), the
+	 * parked tick, the timer time since the last record, and the flag in the programs' .bss. */
+	uint32_t drain_ms_ = 10;
+	uint32_t park_after_ms_ = 100;
+	uint32_t parked_ms_ = 1000;
+	uint32_t idle_ms_ = 0;
+	volatile uint32_t *park_flag_ = nullptr;
+	bool parked_ = false;
+	uint64_t parks_ = 0;
+	uint64_t ticks_ = 0;
+	uint64_t poll_wakes_ = 0;
 };
 
 #endif

@@ -50,6 +50,9 @@ export interface NativeSensorOptions {
   execNames?: string[];
   wakeGapNs: number;
   drainMs: number;
+  /** Without a record this long the consumer parks (0: never); parked, it drains every parkedMs. */
+  parkAfterMs?: number;
+  parkedMs?: number;
   /** Programs whose name starts with one of these are neither loaded nor attached. */
   skipPrograms?: string[];
   /** bpf_send_signal is there (probe): containment kills in the kernel. */
@@ -70,6 +73,11 @@ export interface NativeStats {
   recordsBulk?: number;
   /** ring_buffer__consume calls that failed (an epoll or ring error). */
   consumeErrors?: number;
+  /** Times the consumer parked, whether it is parked now, its timer's ticks, and wake-ups by the rings. */
+  parks?: number;
+  parked?: boolean;
+  timerTicks?: number;
+  pollWakes?: number;
 }
 
 export interface NativeSensor {

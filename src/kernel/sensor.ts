@@ -26,6 +26,13 @@ export interface KernelSensorOptions {
   execNames?: string[];
   /** Period of the drain that collects records sent without a wake-up. */
   drainMs?: number;
+  /**
+   * Idle parking: after parkAfterMs without a record (default 100; 0: never) the drain timer
+   * slows to parkedMs (default 1000) and the kernel wakes the consumer for the next record
+   * instead. A drainMs of parkedMs or more never parks.
+   */
+  parkAfterMs?: number;
+  parkedMs?: number;
   /** Minimum gap between two forced wake-ups on one CPU. */
   wakeGapNs?: number;
   /** Programs whose name starts with one of these are neither loaded nor attached: for bench variants that price a group of hooks. */
@@ -46,6 +53,8 @@ export interface KernelCounters {
   ringRecords: { prio: number; bulk: number };
   /** Drains that failed in the addon (ring_buffer__consume < 0). */
   consumeErrors: number;
+  /** The consumer's idle parking: times parked, parked now, drain timer ticks, wake-ups by the rings. */
+  consumer: { parks: number; parked: boolean; timerTicks: number; pollWakes: number };
 }
 
 export class SensorStartError extends Error {
@@ -162,6 +171,8 @@ export class KernelSensor {
         execNames: [...EXEC_NAMES, ...(this.opts.execNames ?? [])].map((n) => n.slice(0, 15)),
         wakeGapNs: this.opts.wakeGapNs ?? 2_000_000,
         drainMs: this.opts.drainMs ?? 10,
+        parkAfterMs: this.opts.parkAfterMs ?? 100,
+        parkedMs: this.opts.parkedMs ?? 1000,
         skipPrograms: this.opts.skipPrograms ?? [],
         sendSignal: this.features.sendSignal,
         lsm: this.features.lsm,
@@ -228,6 +239,7 @@ export class KernelSensor {
       dropped,
       ringRecords: { prio: s.recordsPrio ?? 0, bulk: s.recordsBulk ?? 0 },
       consumeErrors: s.consumeErrors ?? 0,
+      consumer: { parks: s.parks ?? 0, parked: s.parked ?? false, timerTicks: s.timerTicks ?? 0, pollWakes: s.pollWakes ?? 0 },
     };
   }
 

@@ -1,10 +1,11 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CgroupRecord, ExecRecord, ExitRecord, ForkRecord, KernelRecord, SyscallRecord } from '../../src/decode/records';
 import { readHostFacts } from '../../src/host';
-import { canRunKernelTests } from '../support/env';
+import { canRunKernelTests, scaled } from '../support/env';
+import { RuntimeLab } from '../support/runtimes';
 import { RecordingSensor } from '../support/sensor';
 
 const nsIno = (pid: number | string, ns: string) => statSync(`/proc/${pid}/ns/${ns}`).ino;
@@ -289,6 +290,49 @@ describe.runIf(canRunKernelTests)('kernel pipeline options', () => {
     } finally {
       p.kill('SIGKILL');
       s.close();
+    }
+  });
+
+  it("an idle reader parks its drain timer, and a container's next process wakes it: read at once, not at the parked tick", async () => {
+    // Parked, the timer ticks once a minute: only the kernel's wake-up can deliver the record in time.
+    const s = new RecordingSensor({ parkAfterMs: 50, parkedMs: 60_000 });
+    const lab = await RuntimeLab.open();
+    const gate = mkdtempSync('/tmp/cwtest-gate-');
+    const t = tag();
+    try {
+      execFileSync('mkfifo', [join(gate, 'go')]);
+      // The container's shell waits on the fifo, runs a program (a bulk record, no wake-up of its
+      // own), then waits again: no exec of its pid 1, which would wake the reader by itself.
+      const c = await lab.start('runc', {
+        args: ['/bin/sh', '-c', `read x < /gate/go; /bin/true ${t}; read x < /gate/go`],
+        mounts: [{ source: gate, destination: '/gate' }],
+      });
+      expect(c.initPid).toBeGreaterThan(0);
+      const parked = () => s.sensor.counters().consumer.parked;
+      const end = Date.now() + scaled(10_000);
+      while (!parked() && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
+      expect(parked(), 'the reader parked on a quiet node').toBe(true);
+      const before = s.sensor.counters().consumer;
+      // A writer on the host side of the fifo: it sends no record (not followed, no exec).
+      const fd = openSync(join(gate, 'go'), 'w');
+      writeSync(fd, 'go\n');
+      closeSync(fd);
+      let ex: ExecRecord | undefined;
+      // Never drain(): only the event loop (the rings' poll, or the parked timer) may deliver it.
+      while (!ex && Date.now() < end + scaled(5000)) {
+        await new Promise((res) => setTimeout(res, 20));
+        ex = s.records.find((r): r is ExecRecord => isExec(t)(r) && r.filename === '/bin/true');
+      }
+      expect(ex, 'the exec arrived long before the parked tick').toBeDefined();
+      expect(ex!.task.flags & 1).toBe(1); // in the container
+      const after = s.sensor.counters().consumer;
+      expect(after.pollWakes).toBeGreaterThan(before.pollWakes);
+      expect(after.timerTicks - before.timerTicks, 'no parked tick came meanwhile').toBeLessThan(3);
+      await lab.stop(c);
+    } finally {
+      s.close();
+      await lab.close();
+      rmSync(gate, { recursive: true, force: true });
     }
   });
 
