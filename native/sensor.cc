@@ -316,7 +316,14 @@ size_t Sensor::DrainNow(bool from_loop)
 				napi_fatal_exception(env, e.Value());
 			}
 		} else {
-			on_records_.Call(self_.Value(), { buf });
+			/* drain() called from JavaScript: its handler's throw goes back to that caller,
+			 * and the next drain must still run. */
+			try {
+				on_records_.Call(self_.Value(), { buf });
+			} catch (...) {
+				draining_ = false;
+				throw;
+			}
 		}
 	}
 	draining_ = false;
@@ -360,8 +367,9 @@ void Sensor::Tick()
 void Sensor::Park()
 {
 	/* Sequentially consistent: the flag is visible to the programs before
-	 * the drain below reads the rings, so a record committed meanwhile
-	 * without a wake-up is found by that drain (which unparks). */
+	 * the drain below reads the rings, so a record sent without a wake-up
+	 * before they saw it is found by that drain (which unparks), unless its
+	 * program commits it after the drain (README, Known limits). */
 	__atomic_store_n(park_flag_, 1, __ATOMIC_SEQ_CST);
 	parked_ = true;
 	if (DrainNow(true) || !parked_)
