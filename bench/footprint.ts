@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { waitSync } from '../test/support/runtime-exec';
 import { FOOTPRINT_PARTS, smapsParts, type FootprintPart } from '../test/support/smaps';
 import { attachedCount, CODE, exited, sleep, track, treeCommit } from './lib';
+import { RuncFleet } from './runc-fleet';
 
 export { FOOTPRINT_PARTS };
 
@@ -54,7 +55,33 @@ export interface IdleCost {
   wakeupsPerS: number;
 }
 
+/** The sensor with real containers running: read once every container of a step was reported, and again after they all left. */
+export interface LoadedRead {
+  containers: number;
+  /** The sensor's containerStarted lines (containerExited lines, for the read after they left) when it was read. */
+  reported: number;
+  /** Wall seconds runc took to start this step's containers (0 for the read after they left). */
+  startS: number;
+  rssMb: number;
+  parts: Record<FootprintPart, number>;
+  memcg?: MemCgCharge;
+}
+
+export interface FootprintLoad {
+  counts: number[];
+  /** Seconds between the last report of a step and its read: the upkeep (a sweep every 5 s) runs meanwhile. */
+  settleSeconds: number;
+  command: string;
+  reads: LoadedRead[];
+  /** Every container removed, their exits reported, the settle time passed. */
+  after?: LoadedRead;
+  errors: string[];
+  wallS: number;
+}
+
 export interface FootprintResult {
+  /** Real runc containers started under one sensor (BENCH_FOOTPRINT_CONTAINERS). */
+  load?: FootprintLoad;
   seconds: number;
   /** The window of the idle CPU and wake-up reading (0: not read). */
   idleSeconds?: number;
@@ -171,6 +198,13 @@ async function idleCost(pid: number, seconds: number): Promise<IdleCost> {
   return { seconds, cpuMsPerS: (b.ns - a.ns) / 1e6 / seconds, wakeupsPerS: (b.switches - a.switches) / seconds };
 }
 
+/** The sensor's resident memory by part, and its cgroup's charge when it runs in one. */
+function memoryOf(pid: number, cg: MemCg | undefined): Pick<FootprintRun, 'rssMb' | 'parts' | 'memcg'> {
+  const parts = smapsParts(readFileSync(`/proc/${pid}/smaps`, 'utf8'), realpathSync(process.execPath));
+  const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  return { rssMb, parts, memcg: cg && inCgroup(pid, cg) ? readMemCg(cg) : undefined };
+}
+
 async function once(tree: string, which: 'this' | 'before', pair: number, seconds: number, idleSeconds: number): Promise<FootprintRun> {
   const state = mkdtempSync(join(tmpdir(), 'cwbench-footprint-'));
   states.add(state);
@@ -193,11 +227,9 @@ async function once(tree: string, which: 'this' | 'before', pair: number, second
     // Read before the smaps: a sensor measured while still loading its programs would look small.
     const attached = attachedCount(child.pid!);
     if (!attached) throw new Error(`${which}: ctrwatch run had no BPF program attached after ${seconds} s: ${err.trim()}`);
-    const parts = smapsParts(readFileSync(`/proc/${child.pid}/smaps`, 'utf8'), realpathSync(process.execPath));
-    const rssMb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
-    const memcg = cg && inCgroup(child.pid!, cg) ? readMemCg(cg) : undefined;
+    const mem = memoryOf(child.pid!, cg);
     const idle = idleSeconds > 0 ? await idleCost(child.pid!, idleSeconds) : undefined;
-    return { tree: which, pair, rssMb, parts, memcg, attached, idle };
+    return { tree: which, pair, ...mem, attached, idle };
   } finally {
     if (child) {
       child.kill('SIGINT');
@@ -212,6 +244,100 @@ async function once(tree: string, which: 'this' | 'before', pair: number, second
   }
 }
 
+async function until(ok: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) return false;
+    await sleep(100);
+  }
+  return true;
+}
+
+/**
+ * One sensor of this code, in a memory cgroup of its own, while real runc containers start in
+ * steps up to each of `counts`: its memory read once it has reported every container of a step and
+ * `settleSeconds` more have passed; then every container is removed and it is read again.
+ */
+async function loaded(counts: number[], seconds: number, settleSeconds: number, log: (m: string) => void): Promise<FootprintLoad> {
+  const t0 = Date.now();
+  const res: FootprintLoad = {
+    counts,
+    settleSeconds,
+    command: `ctrwatch run --state-dir <temp dir>, stdout read by the bench (its containerStarted and containerExited lines counted); runc --root <temp dir> run -d, one bundle per container, busybox sleep from one read-only root`,
+    reads: [],
+    errors: [],
+    wallS: 0,
+  };
+  const state = mkdtempSync(join(tmpdir(), 'cwbench-footprint-'));
+  states.add(state);
+  let child: ChildProcess | undefined;
+  let cg: MemCg | undefined;
+  let fleet: RuncFleet | undefined;
+  try {
+    cg = makeMemCg();
+    if (cg) cgroups.add(cg.dir);
+    const cmd = [process.execPath, join(CODE, 'bin', 'ctrwatch'), 'run', '--state-dir', state];
+    const argv = cg ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs"; exec "$@"', cg.dir, ...cmd] : cmd;
+    child = track(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
+    sensors.add(child);
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
+    let started = 0;
+    let ended = 0;
+    let carry = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      const lines = (carry + b.toString('latin1')).split('\n');
+      carry = lines.pop()!;
+      for (const l of lines) {
+        if (l.includes('"containerStarted":')) started++;
+        else if (l.includes('"containerExited":')) ended++;
+      }
+    });
+    await sleep(seconds * 1000);
+    const pid = child.pid!;
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`loaded: ctrwatch run ended before the containers started: ${err.trim()}`);
+    if (!attachedCount(pid)) throw new Error(`loaded: ctrwatch run had no BPF program attached after ${seconds} s: ${err.trim()}`);
+    fleet = new RuncFleet();
+    for (const n of counts) {
+      const t = Date.now();
+      fleet.growTo(n);
+      const startS = (Date.now() - t) / 1000;
+      if (!(await until(() => started >= n, 120_000)))
+        throw new Error(`loaded: ${started} of ${n} containers reported after 120 s: ${err.trim()}`);
+      await sleep(settleSeconds * 1000);
+      const r: LoadedRead = { containers: n, reported: started, startS, ...memoryOf(pid, cg) };
+      res.reads.push(r);
+      log(
+        `footprint: ${n} runc containers: ${r.rssMb.toFixed(1)} MB RSS, charged ${r.memcg ? `${r.memcg.chargedMb.toFixed(1)} MB` : 'not read'}`,
+      );
+    }
+    const total = fleet.ids.length;
+    fleet.removeAll();
+    if (!(await until(() => ended >= total, 120_000))) throw new Error(`loaded: ${ended} of ${total} exits reported after 120 s`);
+    await sleep(settleSeconds * 1000);
+    res.after = { containers: 0, reported: ended, startS: 0, ...memoryOf(pid, cg) };
+    log(`footprint: after the ${total} containers left: ${res.after.rssMb.toFixed(1)} MB RSS`);
+  } catch (e) {
+    res.errors.push((e as Error).message);
+    log(`footprint: ${(e as Error).message}`);
+  } finally {
+    fleet?.removeAll();
+    if (child) {
+      child.kill('SIGINT');
+      const t = setTimeout(() => child!.kill('SIGKILL'), 5000);
+      await exited(child);
+      clearTimeout(t);
+      sensors.delete(child);
+    }
+    if (cg) removeCgroup(cg.dir);
+    rmSync(state, { recursive: true, force: true });
+    states.delete(state);
+  }
+  res.wallS = (Date.now() - t0) / 1000;
+  return res;
+}
+
 const addonSize = (tree: string): number => statSync(join(tree, 'build', 'Release', 'ctrwatch.node')).size;
 
 export async function runFootprint(o: {
@@ -219,6 +345,9 @@ export async function runFootprint(o: {
   idleSeconds: number;
   pairs: number;
   before?: string;
+  /** Real runc containers to start under one more sensor, in steps (empty: none). */
+  containers: number[];
+  settleSeconds: number;
   log: (m: string) => void;
 }): Promise<FootprintResult> {
   const t0 = Date.now();
@@ -259,6 +388,7 @@ export async function runFootprint(o: {
       }
     }
   }
+  if (o.containers.length) res.load = await loaded(o.containers, o.seconds, o.settleSeconds, o.log);
   res.wallS = (Date.now() - t0) / 1000;
   return res;
 }

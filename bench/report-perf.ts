@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FOOTPRINT_PART_TEXT, FOOTPRINT_PARTS, type FootprintRun } from './footprint';
+import { FOOTPRINT_PART_TEXT, FOOTPRINT_PARTS, type FootprintResult, type FootprintRun, type LoadedRead } from './footprint';
 import { LATENCY_TARGET } from './latency';
 import { summarize, type Summary } from './lib';
 import { barSvg, cdfSvg, intervalSvg, lineSvg } from './plots';
@@ -188,6 +188,7 @@ export function perfFigures(r: BenchReport): Figure[] {
       ...sumFig(summarize(idle.map((x) => x.wakeupsPerS))),
     });
   }
+  out.push(...loadFigures(r));
   const charged = mine.filter((x) => x.memcg).map((x) => x.memcg!.chargedMb);
   if (charged.length)
     out.push({
@@ -197,6 +198,40 @@ export function perfFigures(r: BenchReport): Figure[] {
       unit: 'MB',
       ...sumFig(summarize(charged)),
     });
+  return out;
+}
+
+/** The loaded sensor's figures: its RSS, and its charge, at each count of real containers. */
+function loadFigures(r: BenchReport): Figure[] {
+  const out: Figure[] = [];
+  for (const x of r.footprint?.load?.reads ?? [])
+    out.push(
+      {
+        id: `footprint.loaded.${x.containers}`,
+        title: `resident memory of \`ctrwatch run\` with ${f0(x.containers)} real runc containers running on this node, every one reported (the loaded sensor's section below)`,
+        command: r.footprint!.load!.command,
+        unit: 'MB',
+        rounds: 1,
+        median: x.rssMb,
+        q1: NaN,
+        q3: NaN,
+        ...(x.containers >= 10_000 ? { target: `≤ ${MEMORY_TARGET_MB} MB`, met: x.rssMb <= MEMORY_TARGET_MB } : {}),
+      },
+      ...(x.memcg
+        ? [
+            {
+              id: `footprint.loaded.${x.containers}.memcg`,
+              title: `the same sensor's memory cgroup charge at ${f0(x.containers)} containers`,
+              command: r.footprint!.load!.command,
+              unit: 'MB',
+              rounds: 1,
+              median: x.memcg.chargedMb,
+              q1: NaN,
+              q3: NaN,
+            },
+          ]
+        : []),
+    );
   return out;
 }
 
@@ -266,6 +301,31 @@ export function renderFootprint(r: BenchReport, L: string[]): void {
   }
   if (f.errors.length) L.push('', `Errors: ${f.errors.join('; ')}`);
   L.push('', `Part took ${f0(f.wallS)} s.`, '');
+  renderLoad(f, L);
+}
+
+/** The sensor with real containers running: one row a step, and one after they all left. */
+function renderLoad(f: FootprintResult, L: string[]): void {
+  const d = f.load;
+  if (!d) return;
+  L.push('## The sensor with real containers', '');
+  L.push(
+    `Command: \`${d.command}\`. One more sensor of this code, in a memory cgroup of its own as above, ${f.seconds} s after its start; then real runc containers started one after another until ${d.counts.map(f0).join(', then ')} ran. Each step was read once the sensor had written a containerStarted line for every container running and ${d.settleSeconds} s more had passed (its upkeep sweeps every 5 s); then every container was deleted (\`runc delete --force\`), and the sensor read again once it had reported every exit and ${d.settleSeconds} s more had passed. The containers' own memory is charged to their cgroups, not the sensor's. Parts as above.`,
+    '',
+  );
+  L.push(
+    `| Containers | reported | runc start, s | RSS MB | ${FOOTPRINT_PARTS.join(' | ')} | charged MB (anonymous / file / kernel) |`,
+    `|---|---|---|---|${FOOTPRINT_PARTS.map(() => '---|').join('')}---|`,
+  );
+  const charge = (m: LoadedRead['memcg']) => (m ? `${f2(m.chargedMb)} (${f2(m.anonMb)} / ${f2(m.fileMb)} / ${f2(m.kernelMb)})` : '—');
+  const row = (label: string, x: LoadedRead, reported: string) =>
+    L.push(
+      `| ${label} | ${reported} | ${x.startS ? f2(x.startS) : '—'} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${charge(x.memcg)} |`,
+    );
+  for (const x of d.reads) row(f0(x.containers), x, `${f0(x.reported)} started`);
+  if (d.after) row('0, after they left', d.after, `${f0(d.after.reported)} exited`);
+  if (d.errors.length) L.push('', `Errors: ${d.errors.join('; ')}`);
+  L.push('', `Part took ${f0(d.wallS)} s.`, '');
 }
 
 /** Writes the SVG plots into dir; returns markdown lines linking them. */
@@ -325,6 +385,26 @@ export function writePlots(r: BenchReport, dir: string, rel: string): string[] {
         { y: MEMORY_TARGET_MB, label: `${MEMORY_TARGET_MB} MB goal` },
       ),
       'RSS against container count',
+    );
+  }
+  const load = r.footprint?.load;
+  if (load?.reads.length) {
+    const pts = (g: (x: LoadedRead) => number | undefined) =>
+      load.reads.filter((x) => g(x) !== undefined).map((x) => ({ x: x.containers, y: g(x)! }));
+    put(
+      'rss-real-containers.svg',
+      lineSvg(
+        [
+          { label: 'RSS', points: pts((x) => x.rssMb) },
+          { label: 'memory cgroup charge', points: pts((x) => x.memcg?.chargedMb) },
+          { label: 'anonymous RSS', points: pts((x) => x.parts.anonymous) },
+        ],
+        '`ctrwatch run` memory against real runc containers running',
+        'containers',
+        'MB',
+        { y: MEMORY_TARGET_MB, label: `${MEMORY_TARGET_MB} MB goal (at 10,000)` },
+      ),
+      "the sensor's RSS and charge against real containers",
     );
   }
   if (r.ship?.outputs.length) {

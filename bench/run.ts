@@ -41,6 +41,8 @@
  *   BENCH_FOOTPRINT_SECONDS [20; quick 5]  how long the idle sensor runs before it is measured
  *   BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS [3]  a built tree of an earlier commit: footprint before/after pairs
  *   BENCH_FOOTPRINT_IDLE_SECONDS [10; quick 3]  after the memory read, the window of each idle sensor's CPU and wake-ups
+ *   BENCH_FOOTPRINT_CONTAINERS [250,1000,2500; quick none]  real runc containers started in steps under one more sensor, its memory read at each ('0': none)
+ *   BENCH_FOOTPRINT_SETTLE_SECONDS [10; quick 3]  from a step's last reported start to its read
  *   BENCH_IMAGES_BEFORE               a built tree of an earlier commit: its image store measured beside this one's
  *   BENCH_IMAGES_REPS [5; quick 2]    repetitions per store size (1,000, 5,000 and 10,000 images held), 50 new images each
  *   BENCH_SOCKETS_INSIDE [2000; quick 200], BENCH_SOCKETS_REPS [10; quick 4]  sockets part: processes in a mount namespace, scans of each kind
@@ -109,12 +111,24 @@ function ctrwatchCounters(o: OverheadResult): RunCounters[] {
   return out;
 }
 
-/** The footprint part's options: BENCH_FOOTPRINT_SECONDS, BENCH_FOOTPRINT_IDLE_SECONDS, BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS. */
+/** BENCH_FOOTPRINT_CONTAINERS: ascending counts of real containers; '0' or empty: none. */
+function containerSteps(quick: boolean): number[] {
+  const v = process.env.BENCH_FOOTPRINT_CONTAINERS ?? (quick ? '0' : '250,1000,2500');
+  if (v.trim() === '' || v.trim() === '0') return [];
+  const steps = v.split(',').map((x) => Number(x.trim()));
+  if (steps.some((n, i) => !Number.isInteger(n) || n < 1 || (i > 0 && n <= steps[i - 1]!)))
+    throw new RangeError(`BENCH_FOOTPRINT_CONTAINERS must be ascending positive integers separated by commas, got ${v}`);
+  return steps;
+}
+
+/** The footprint part's options: BENCH_FOOTPRINT_SECONDS, _IDLE_SECONDS, _BEFORE, _PAIRS, _CONTAINERS, _SETTLE_SECONDS. */
 const footprintOptions = (quick: boolean) => ({
   seconds: envNum('BENCH_FOOTPRINT_SECONDS', quick ? 5 : 20),
   idleSeconds: envNum('BENCH_FOOTPRINT_IDLE_SECONDS', quick ? 3 : 10),
   before: process.env.BENCH_FOOTPRINT_BEFORE,
   pairs: Math.round(envNum('BENCH_FOOTPRINT_PAIRS', 3)),
+  containers: containerSteps(quick),
+  settleSeconds: envNum('BENCH_FOOTPRINT_SETTLE_SECONDS', quick ? 3 : 10),
 });
 
 /** The images part's options: BENCH_IMAGES_REPS, BENCH_IMAGES_BEFORE. */
