@@ -55,8 +55,9 @@ export interface IdleCost {
   wakeupsPerS: number;
 }
 
-/** The sensor with real containers running: read once every container of a step was reported, and again after they all left. */
+/** A sensor with real containers running: read once every container of a step was reported, and again after they all left. */
 export interface LoadedRead {
+  tree: 'this' | 'before';
   containers: number;
   /** The sensor's containerStarted lines (containerExited lines, for the read after they left) when it was read. */
   reported: number;
@@ -73,8 +74,8 @@ export interface FootprintLoad {
   settleSeconds: number;
   command: string;
   reads: LoadedRead[];
-  /** Every container removed, their exits reported, the settle time passed. */
-  after?: LoadedRead;
+  /** Every container removed, their exits reported, the settle time passed: one read a sensor. */
+  after: LoadedRead[];
   errors: string[];
   wallS: number;
 }
@@ -253,86 +254,120 @@ async function until(ok: () => boolean, ms: number): Promise<boolean> {
   return true;
 }
 
+/** A sensor of the loaded reads: its own cgroup and state dir, its stdout's lifecycle lines counted. */
+interface Watched {
+  tree: 'this' | 'before';
+  child: ChildProcess;
+  cg?: MemCg;
+  state: string;
+  started: number;
+  ended: number;
+  err: string;
+}
+
+function watch(tree: 'this' | 'before', dir: string): Watched {
+  const state = mkdtempSync(join(tmpdir(), 'cwbench-footprint-'));
+  states.add(state);
+  const cg = makeMemCg();
+  if (cg) cgroups.add(cg.dir);
+  const cmd = [process.execPath, join(dir, 'bin', 'ctrwatch'), 'run', '--state-dir', state];
+  const argv = cg ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs"; exec "$@"', cg.dir, ...cmd] : cmd;
+  const child = track(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
+  sensors.add(child);
+  const w: Watched = { tree, child, cg, state, started: 0, ended: 0, err: '' };
+  child.stderr!.on('data', (b: Buffer) => (w.err = (w.err + b.toString()).slice(-2000)));
+  let carry = '';
+  child.stdout!.on('data', (b: Buffer) => {
+    const lines = (carry + b.toString('latin1')).split('\n');
+    carry = lines.pop()!;
+    for (const l of lines) {
+      if (l.includes('"containerStarted":')) w.started++;
+      else if (l.includes('"containerExited":')) w.ended++;
+    }
+  });
+  return w;
+}
+
+async function unwatch(w: Watched): Promise<void> {
+  w.child.kill('SIGINT');
+  const t = setTimeout(() => w.child.kill('SIGKILL'), 5000);
+  await exited(w.child);
+  clearTimeout(t);
+  sensors.delete(w.child);
+  if (w.cg) removeCgroup(w.cg.dir);
+  rmSync(w.state, { recursive: true, force: true });
+  states.delete(w.state);
+}
+
 /**
- * One sensor of this code, in a memory cgroup of its own, while real runc containers start in
- * steps up to each of `counts`: its memory read once it has reported every container of a step and
- * `settleSeconds` more have passed; then every container is removed and it is read again.
+ * Sensors of this code (and of the tree before, when given), side by side, each in a memory cgroup
+ * of its own, while real runc containers start in steps up to each of `counts`: each read once
+ * every sensor has reported every container of a step and `settleSeconds` more have passed; then
+ * every container is removed and each is read again. Side by side, both see the same containers
+ * start at the same moments, on the same loaded machine.
  */
-async function loaded(counts: number[], seconds: number, settleSeconds: number, log: (m: string) => void): Promise<FootprintLoad> {
+async function loaded(
+  trees: [tree: 'this' | 'before', dir: string][],
+  counts: number[],
+  seconds: number,
+  settleSeconds: number,
+  log: (m: string) => void,
+): Promise<FootprintLoad> {
   const t0 = Date.now();
   const res: FootprintLoad = {
     counts,
     settleSeconds,
     command: `ctrwatch run --state-dir <temp dir>, stdout read by the bench (its containerStarted and containerExited lines counted); runc --root <temp dir> run -d, one bundle per container, busybox sleep from one read-only root`,
     reads: [],
+    after: [],
     errors: [],
     wallS: 0,
   };
-  const state = mkdtempSync(join(tmpdir(), 'cwbench-footprint-'));
-  states.add(state);
-  let child: ChildProcess | undefined;
-  let cg: MemCg | undefined;
+  const watched: Watched[] = [];
   let fleet: RuncFleet | undefined;
+  const reported = (n: number, of: (w: Watched) => number) => until(() => watched.every((w) => of(w) >= n), 120_000);
+  const failed = (what: string) =>
+    watched.map((w) => `${w.tree}: ${what === 'start' ? w.started : w.ended} (${w.err.trim().slice(-300)})`).join('; ');
   try {
-    cg = makeMemCg();
-    if (cg) cgroups.add(cg.dir);
-    const cmd = [process.execPath, join(CODE, 'bin', 'ctrwatch'), 'run', '--state-dir', state];
-    const argv = cg ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs"; exec "$@"', cg.dir, ...cmd] : cmd;
-    child = track(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
-    sensors.add(child);
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
-    let started = 0;
-    let ended = 0;
-    let carry = '';
-    child.stdout!.on('data', (b: Buffer) => {
-      const lines = (carry + b.toString('latin1')).split('\n');
-      carry = lines.pop()!;
-      for (const l of lines) {
-        if (l.includes('"containerStarted":')) started++;
-        else if (l.includes('"containerExited":')) ended++;
-      }
-    });
+    for (const [tree, dir] of trees) watched.push(watch(tree, dir));
     await sleep(seconds * 1000);
-    const pid = child.pid!;
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`loaded: ctrwatch run ended before the containers started: ${err.trim()}`);
-    if (!attachedCount(pid)) throw new Error(`loaded: ctrwatch run had no BPF program attached after ${seconds} s: ${err.trim()}`);
+    for (const w of watched) {
+      if (w.child.exitCode !== null || w.child.signalCode !== null)
+        throw new Error(`loaded: ${w.tree}: ctrwatch run ended before the containers started: ${w.err.trim()}`);
+      if (!attachedCount(w.child.pid!)) throw new Error(`loaded: ${w.tree}: no BPF program attached after ${seconds} s: ${w.err.trim()}`);
+    }
     fleet = new RuncFleet();
     for (const n of counts) {
       const t = Date.now();
       fleet.growTo(n);
       const startS = (Date.now() - t) / 1000;
-      if (!(await until(() => started >= n, 120_000)))
-        throw new Error(`loaded: ${started} of ${n} containers reported after 120 s: ${err.trim()}`);
+      if (!(await reported(n, (w) => w.started)))
+        throw new Error(`loaded: not every start of ${n} reported after 120 s: ${failed('start')}`);
       await sleep(settleSeconds * 1000);
-      const r: LoadedRead = { containers: n, reported: started, startS, ...memoryOf(pid, cg) };
-      res.reads.push(r);
-      log(
-        `footprint: ${n} runc containers: ${r.rssMb.toFixed(1)} MB RSS, charged ${r.memcg ? `${r.memcg.chargedMb.toFixed(1)} MB` : 'not read'}`,
-      );
+      for (const w of watched) {
+        const r: LoadedRead = { tree: w.tree, containers: n, reported: w.started, startS, ...memoryOf(w.child.pid!, w.cg) };
+        res.reads.push(r);
+        log(
+          `footprint: ${w.tree}, ${n} runc containers: ${r.rssMb.toFixed(1)} MB RSS, charged ${r.memcg ? `${r.memcg.chargedMb.toFixed(1)} MB` : 'not read'}`,
+        );
+      }
     }
     const total = fleet.ids.length;
     fleet.removeAll();
-    if (!(await until(() => ended >= total, 120_000))) throw new Error(`loaded: ${ended} of ${total} exits reported after 120 s`);
+    if (!(await reported(total, (w) => w.ended)))
+      throw new Error(`loaded: not every exit of ${total} reported after 120 s: ${failed('exit')}`);
     await sleep(settleSeconds * 1000);
-    res.after = { containers: 0, reported: ended, startS: 0, ...memoryOf(pid, cg) };
-    log(`footprint: after the ${total} containers left: ${res.after.rssMb.toFixed(1)} MB RSS`);
+    for (const w of watched) {
+      const r: LoadedRead = { tree: w.tree, containers: 0, reported: w.ended, startS: 0, ...memoryOf(w.child.pid!, w.cg) };
+      res.after.push(r);
+      log(`footprint: ${w.tree}, after the ${total} containers left: ${r.rssMb.toFixed(1)} MB RSS`);
+    }
   } catch (e) {
     res.errors.push((e as Error).message);
     log(`footprint: ${(e as Error).message}`);
   } finally {
     fleet?.removeAll();
-    if (child) {
-      child.kill('SIGINT');
-      const t = setTimeout(() => child!.kill('SIGKILL'), 5000);
-      await exited(child);
-      clearTimeout(t);
-      sensors.delete(child);
-    }
-    if (cg) removeCgroup(cg.dir);
-    rmSync(state, { recursive: true, force: true });
-    states.delete(state);
+    for (const w of watched) await unwatch(w);
   }
   res.wallS = (Date.now() - t0) / 1000;
   return res;
@@ -345,7 +380,7 @@ export async function runFootprint(o: {
   idleSeconds: number;
   pairs: number;
   before?: string;
-  /** Real runc containers to start under one more sensor, in steps (empty: none). */
+  /** Real runc containers to start, in steps, under one more sensor of each tree, side by side (empty: none). */
   containers: number[];
   settleSeconds: number;
   log: (m: string) => void;
@@ -388,7 +423,11 @@ export async function runFootprint(o: {
       }
     }
   }
-  if (o.containers.length) res.load = await loaded(o.containers, o.seconds, o.settleSeconds, o.log);
+  if (o.containers.length) {
+    const trees: [tree: 'this' | 'before', dir: string][] = [['this', CODE]];
+    if (before) trees.push(['before', before]);
+    res.load = await loaded(trees, o.containers, o.seconds, o.settleSeconds, o.log);
+  }
   res.wallS = (Date.now() - t0) / 1000;
   return res;
 }

@@ -204,7 +204,7 @@ export function perfFigures(r: BenchReport): Figure[] {
 /** The loaded sensor's figures: its RSS, and its charge, at each count of real containers. */
 function loadFigures(r: BenchReport): Figure[] {
   const out: Figure[] = [];
-  for (const x of r.footprint?.load?.reads ?? [])
+  for (const x of r.footprint?.load?.reads.filter((y) => y.tree === 'this') ?? [])
     out.push(
       {
         id: `footprint.loaded.${x.containers}`,
@@ -304,26 +304,28 @@ export function renderFootprint(r: BenchReport, L: string[]): void {
   renderLoad(f, L);
 }
 
-/** The sensor with real containers running: one row a step, and one after they all left. */
+/** The sensors with real containers running: one row a sensor and step, and one a sensor after they all left. */
 function renderLoad(f: FootprintResult, L: string[]): void {
   const d = f.load;
   if (!d) return;
+  const before = f.beforeCommit ? `\`${f.beforeCommit.slice(0, 10)}\`` : f.beforeDir;
+  const both = d.reads.some((x) => x.tree === 'before');
   L.push('## The sensor with real containers', '');
   L.push(
-    `Command: \`${d.command}\`. One more sensor of this code, in a memory cgroup of its own as above, ${f.seconds} s after its start; then real runc containers started one after another until ${d.counts.map(f0).join(', then ')} ran. Each step was read once the sensor had written a containerStarted line for every container running and ${d.settleSeconds} s more had passed (its upkeep sweeps every 5 s); then every container was deleted (\`runc delete --force\`), and the sensor read again once it had reported every exit and ${d.settleSeconds} s more had passed. The containers' own memory is charged to their cgroups, not the sensor's. Parts as above.`,
+    `Command: \`${d.command}\`. ${both ? `Two more sensors, this code's and the tree before's (${before}), side by side` : 'One more sensor of this code'}, each in a memory cgroup of its own as above, ${f.seconds} s after ${both ? 'their' : 'its'} start; then real runc containers started one after another until ${d.counts.map(f0).join(', then ')} ran. Each step was read once ${both ? 'every sensor' : 'the sensor'} had written a containerStarted line for every container running and ${d.settleSeconds} s more had passed (the upkeep sweeps every 5 s); then every container was deleted (\`runc delete --force\`), and each sensor was read again once it had reported every exit and ${d.settleSeconds} s more had passed. The containers' own memory is charged to their cgroups, not a sensor's. Parts as above.`,
     '',
   );
   L.push(
-    `| Containers | reported | runc start, s | RSS MB | ${FOOTPRINT_PARTS.join(' | ')} | charged MB (anonymous / file / kernel) |`,
-    `|---|---|---|---|${FOOTPRINT_PARTS.map(() => '---|').join('')}---|`,
+    `| Tree | containers | reported | runc start, s | RSS MB | ${FOOTPRINT_PARTS.join(' | ')} | charged MB (anonymous / file / kernel) |`,
+    `|---|---|---|---|---|${FOOTPRINT_PARTS.map(() => '---|').join('')}---|`,
   );
   const charge = (m: LoadedRead['memcg']) => (m ? `${f2(m.chargedMb)} (${f2(m.anonMb)} / ${f2(m.fileMb)} / ${f2(m.kernelMb)})` : '—');
   const row = (label: string, x: LoadedRead, reported: string) =>
     L.push(
-      `| ${label} | ${reported} | ${x.startS ? f2(x.startS) : '—'} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${charge(x.memcg)} |`,
+      `| ${x.tree === 'this' ? 'this code' : `before (${before})`} | ${label} | ${reported} | ${x.startS ? f2(x.startS) : '—'} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${charge(x.memcg)} |`,
     );
   for (const x of d.reads) row(f0(x.containers), x, `${f0(x.reported)} started`);
-  if (d.after) row('0, after they left', d.after, `${f0(d.after.reported)} exited`);
+  for (const x of d.after) row('0, after they left', x, `${f0(x.reported)} exited`);
   if (d.errors.length) L.push('', `Errors: ${d.errors.join('; ')}`);
   L.push('', `Part took ${f0(d.wallS)} s.`, '');
 }
@@ -389,16 +391,18 @@ export function writePlots(r: BenchReport, dir: string, rel: string): string[] {
   }
   const load = r.footprint?.load;
   if (load?.reads.length) {
-    const pts = (g: (x: LoadedRead) => number | undefined) =>
-      load.reads.filter((x) => g(x) !== undefined).map((x) => ({ x: x.containers, y: g(x)! }));
+    const pts = (tree: LoadedRead['tree'], g: (x: LoadedRead) => number | undefined) =>
+      load.reads.filter((x) => x.tree === tree && g(x) !== undefined).map((x) => ({ x: x.containers, y: g(x)! }));
+    const series = (tree: LoadedRead['tree'], suffix: string) => [
+      { label: `RSS${suffix}`, points: pts(tree, (x) => x.rssMb) },
+      { label: `memory cgroup charge${suffix}`, points: pts(tree, (x) => x.memcg?.chargedMb) },
+      { label: `anonymous RSS${suffix}`, points: pts(tree, (x) => x.parts.anonymous) },
+    ];
+    const before = load.reads.some((x) => x.tree === 'before') ? series('before', ', tree before') : [];
     put(
       'rss-real-containers.svg',
       lineSvg(
-        [
-          { label: 'RSS', points: pts((x) => x.rssMb) },
-          { label: 'memory cgroup charge', points: pts((x) => x.memcg?.chargedMb) },
-          { label: 'anonymous RSS', points: pts((x) => x.parts.anonymous) },
-        ],
+        [...series('this', ''), ...before].filter((x) => x.points.length),
         '`ctrwatch run` memory against real runc containers running',
         'containers',
         'MB',
