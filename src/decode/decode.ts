@@ -106,15 +106,21 @@ function views(buf: Buffer): Views {
   };
 }
 
-/** Bytes [start, end) as a string: short ASCII decoded in JavaScript, anything else as UTF-8. */
+/** V8 keeps a string built by `+=` flat below this length; from it, each `+=` adds a node. */
+const FLAT_CONCAT_MAX = 12;
+
+/**
+ * Bytes [start, end) as a string: very short ASCII built in JavaScript, longer ASCII as latin1
+ * (one char a byte, the same text), anything else as UTF-8. Built char by char, a 13 to 64 byte
+ * run was a chain of one 32-byte node a char until something flattened it, and what is only
+ * stored never is: a node tracking 1,500 real containers held 5 MB of chained cgroup paths.
+ */
 function str(buf: Buffer, start: number, end: number): string {
   if (end - start > 64) return buf.toString('utf8', start, end);
+  for (let i = start; i < end; i++) if (buf[i] >= 0x80) return buf.toString('utf8', start, end);
+  if (end - start > FLAT_CONCAT_MAX) return buf.toString('latin1', start, end);
   let s = '';
-  for (let i = start; i < end; i++) {
-    const c = buf[i];
-    if (c >= 0x80) return buf.toString('utf8', start, end);
-    s += String.fromCharCode(c);
-  }
+  for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
   return s;
 }
 
@@ -180,7 +186,9 @@ function cached<T extends string | readonly string[]>(buf: Buffer, start: number
     return old!.value as T;
   }
   const value = make();
-  remember(h, { src: buf.toString('latin1', start, end), value });
+  // ASCII text decodes to its own bytes' latin1: one string then serves as both.
+  const src = buf.toString('latin1', start, end);
+  remember(h, { src: src === value ? value : src, value });
   return value;
 }
 

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { decodeBatch } from '../../src/decode/decode';
 import { cw_exec, EXEC_ARGS_MAX, EXEC_FILENAME_MAX, RecordType } from '../../src/decode/layout';
@@ -120,6 +122,28 @@ describe('decodeBatch', () => {
     const { records, errors } = decodeBatch(Buffer.concat([ex, exitRecord()]));
     expect(records.map((r) => r.kind)).toEqual(['exit']);
     expect(errors[0].reason).toMatch(/args_len 5000/);
+  });
+
+  it('holds the text it decodes flat: a held 45-byte path costs its bytes, not a 32-byte node a char', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const N = 3000;
+    const path = (i: number) => `/kubepods/burstable/pod-${String(i).padStart(8, '0')}/ctr-abcdef`;
+    const held: string[] = [];
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let k = 0; k < N; k += 250) {
+      const batch = Buffer.concat(Array.from({ length: 250 }, (_, j) => cgroupRecord(RecordType.CGROUP_MKDIR, path(k + j), BigInt(k + j))));
+      // Only held, never compared or hashed here: either would flatten a chain and hide it.
+      for (const r of decodeBatch(batch).records) held.push((r as CgroupRecord).path);
+    }
+    gc();
+    const perPath = (process.memoryUsage().heapUsed - before) / N;
+    // Flat: the string (about 64 bytes) and the decoder's cache entry; built char by char it was
+    // a chain of 33 nodes (over 1 KB) until something flattened it.
+    expect(perPath).toBeLessThan(500);
+    expect(held.length).toBe(N);
+    expect(held[N - 1]).toBe(path(N - 1));
   });
 
   it('never throws on garbage', () => {
