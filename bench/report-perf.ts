@@ -394,16 +394,17 @@ export function writePlots(r: BenchReport, dir: string, rel: string): string[] {
     const pts = (tree: LoadedRead['tree'], g: (x: LoadedRead) => number | undefined) =>
       load.reads.filter((x) => x.tree === tree && g(x) !== undefined).map((x) => ({ x: x.containers, y: g(x)! }));
     const series = (tree: LoadedRead['tree'], suffix: string) => [
+      // Short labels: the legend's column is 190 px wide.
       { label: `RSS${suffix}`, points: pts(tree, (x) => x.rssMb) },
-      { label: `memory cgroup charge${suffix}`, points: pts(tree, (x) => x.memcg?.chargedMb) },
-      { label: `anonymous RSS${suffix}`, points: pts(tree, (x) => x.parts.anonymous) },
+      { label: `cgroup charge${suffix}`, points: pts(tree, (x) => x.memcg?.chargedMb) },
+      { label: `anonymous${suffix}`, points: pts(tree, (x) => x.parts.anonymous) },
     ];
-    const before = load.reads.some((x) => x.tree === 'before') ? series('before', ', tree before') : [];
+    const before = load.reads.some((x) => x.tree === 'before') ? series('before', ', before') : [];
     put(
       'rss-real-containers.svg',
       lineSvg(
         [...series('this', ''), ...before].filter((x) => x.points.length),
-        '`ctrwatch run` memory against real runc containers running',
+        '`ctrwatch run` memory against real runc containers running (RSS, cgroup charge, anonymous RSS)',
         'containers',
         'MB',
         { y: MEMORY_TARGET_MB, label: `${MEMORY_TARGET_MB} MB goal (at 10,000)` },
