@@ -207,41 +207,16 @@ function memoryOf(pid: number, cg: MemCg | undefined): Pick<FootprintRun, 'rssMb
 }
 
 async function once(tree: string, which: 'this' | 'before', pair: number, seconds: number, idleSeconds: number): Promise<FootprintRun> {
-  const state = mkdtempSync(join(tmpdir(), 'cwbench-footprint-'));
-  states.add(state);
-  let child: ChildProcess | undefined;
-  let cg: MemCg | undefined;
+  const w = watch(which, tree, false);
   try {
-    cg = makeMemCg();
-    if (cg) cgroups.add(cg.dir);
-    const cmd = [process.execPath, join(tree, 'bin', 'ctrwatch'), 'run', '--state-dir', state];
-    // The shell joins the cgroup, then becomes the sensor: everything it allocates is charged there.
-    // A refused join leaves it where it is (checked before the charge is read).
-    const argv = cg ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs"; exec "$@"', cg.dir, ...cmd] : cmd;
-    child = track(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true }));
-    sensors.add(child);
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
     await sleep(seconds * 1000);
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`${which}: ctrwatch run ended (${child.exitCode ?? child.signalCode}) before it was measured: ${err.trim()}`);
     // Read before the smaps: a sensor measured while still loading its programs would look small.
-    const attached = attachedCount(child.pid!);
-    if (!attached) throw new Error(`${which}: ctrwatch run had no BPF program attached after ${seconds} s: ${err.trim()}`);
-    const mem = memoryOf(child.pid!, cg);
-    const idle = idleSeconds > 0 ? await idleCost(child.pid!, idleSeconds) : undefined;
+    const attached = running(w, seconds);
+    const mem = memoryOf(w.child.pid!, w.cg);
+    const idle = idleSeconds > 0 ? await idleCost(w.child.pid!, idleSeconds) : undefined;
     return { tree: which, pair, ...mem, attached, idle };
   } finally {
-    if (child) {
-      child.kill('SIGINT');
-      const t = setTimeout(() => child!.kill('SIGKILL'), 5000);
-      await exited(child);
-      clearTimeout(t);
-      sensors.delete(child);
-    }
-    if (cg) removeCgroup(cg.dir);
-    rmSync(state, { recursive: true, force: true });
-    states.delete(state);
+    await unwatch(w);
   }
 }
 
@@ -265,17 +240,21 @@ interface Watched {
   err: string;
 }
 
-function watch(tree: 'this' | 'before', dir: string): Watched {
+/** Starts `ctrwatch run` of the tree at `dir`; its stdout counted when `count`, else sent to /dev/null. */
+function watch(tree: 'this' | 'before', dir: string, count: boolean): Watched {
   const state = mkdtempSync(join(tmpdir(), 'cwbench-footprint-'));
   states.add(state);
   const cg = makeMemCg();
   if (cg) cgroups.add(cg.dir);
   const cmd = [process.execPath, join(dir, 'bin', 'ctrwatch'), 'run', '--state-dir', state];
+  // The shell joins the cgroup, then becomes the sensor: everything it allocates is charged there.
+  // A refused join leaves it where it is (checked before the charge is read).
   const argv = cg ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs"; exec "$@"', cg.dir, ...cmd] : cmd;
-  const child = track(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
+  const child = track(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', count ? 'pipe' : 'ignore', 'pipe'], detached: true }));
   sensors.add(child);
   const w: Watched = { tree, child, cg, state, started: 0, ended: 0, err: '' };
   child.stderr!.on('data', (b: Buffer) => (w.err = (w.err + b.toString()).slice(-2000)));
+  if (!count) return w;
   let carry = '';
   child.stdout!.on('data', (b: Buffer) => {
     const lines = (carry + b.toString('latin1')).split('\n');
@@ -286,6 +265,16 @@ function watch(tree: 'this' | 'before', dir: string): Watched {
     }
   });
   return w;
+}
+
+/** Its BPF links, once it has had `seconds` to start; throws when it ended or attached nothing. */
+function running(w: Watched, seconds: number): number {
+  const c = w.child;
+  if (c.exitCode !== null || c.signalCode !== null)
+    throw new Error(`${w.tree}: ctrwatch run ended (${c.exitCode ?? c.signalCode}) before it was measured: ${w.err.trim()}`);
+  const attached = attachedCount(c.pid!);
+  if (!attached) throw new Error(`${w.tree}: ctrwatch run had no BPF program attached after ${seconds} s: ${w.err.trim()}`);
+  return attached;
 }
 
 async function unwatch(w: Watched): Promise<void> {
@@ -329,13 +318,9 @@ async function loaded(
   const failed = (what: string) =>
     watched.map((w) => `${w.tree}: ${what === 'start' ? w.started : w.ended} (${w.err.trim().slice(-300)})`).join('; ');
   try {
-    for (const [tree, dir] of trees) watched.push(watch(tree, dir));
+    for (const [tree, dir] of trees) watched.push(watch(tree, dir, true));
     await sleep(seconds * 1000);
-    for (const w of watched) {
-      if (w.child.exitCode !== null || w.child.signalCode !== null)
-        throw new Error(`loaded: ${w.tree}: ctrwatch run ended before the containers started: ${w.err.trim()}`);
-      if (!attachedCount(w.child.pid!)) throw new Error(`loaded: ${w.tree}: no BPF program attached after ${seconds} s: ${w.err.trim()}`);
-    }
+    for (const w of watched) running(w, seconds);
     fleet = new RuncFleet();
     for (const n of counts) {
       const t = Date.now();

@@ -262,6 +262,9 @@ export function renderShip(r: BenchReport, L: string[]): void {
   L.push('', `Part took ${f0(s.wallS)} s.`, '');
 }
 
+/** A memory cgroup's charge as the footprint tables show it: all of it (anonymous / file / kernel). */
+const charge = (m: FootprintRun['memcg']) => (m ? `${f2(m.chargedMb)} (${f2(m.anonMb)} / ${f2(m.fileMb)} / ${f2(m.kernelMb)})` : '—');
+
 export function renderFootprint(r: BenchReport, L: string[]): void {
   const f = r.footprint;
   if (!f) return;
@@ -286,7 +289,6 @@ export function renderFootprint(r: BenchReport, L: string[]): void {
     `| Tree | pair | RSS MB | ${FOOTPRINT_PARTS.join(' | ')} | charged MB (anonymous / file / kernel) | BPF links | idle CPU ms/s | wake-ups/s |`,
     `|---|---|---|${FOOTPRINT_PARTS.map(() => '---|').join('')}---|---|---|---|`,
   );
-  const charge = (m: FootprintRun['memcg']) => (m ? `${f2(m.chargedMb)} (${f2(m.anonMb)} / ${f2(m.fileMb)} / ${f2(m.kernelMb)})` : '—');
   for (const x of f.runs)
     L.push(
       `| ${x.tree === 'this' ? 'this code' : `before (${before})`} | ${x.pair} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${charge(x.memcg)} | ${x.attached} | ${x.idle ? f2(x.idle.cpuMsPerS) : '—'} | ${x.idle ? f2(x.idle.wakeupsPerS) : '—'} |`,
@@ -319,7 +321,6 @@ function renderLoad(f: FootprintResult, L: string[]): void {
     `| Tree | containers | reported | runc start, s | RSS MB | ${FOOTPRINT_PARTS.join(' | ')} | charged MB (anonymous / file / kernel) |`,
     `|---|---|---|---|---|${FOOTPRINT_PARTS.map(() => '---|').join('')}---|`,
   );
-  const charge = (m: LoadedRead['memcg']) => (m ? `${f2(m.chargedMb)} (${f2(m.anonMb)} / ${f2(m.fileMb)} / ${f2(m.kernelMb)})` : '—');
   const row = (label: string, x: LoadedRead, reported: string) =>
     L.push(
       `| ${x.tree === 'this' ? 'this code' : `before (${before})`} | ${label} | ${reported} | ${x.startS ? f2(x.startS) : '—'} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${charge(x.memcg)} |`,

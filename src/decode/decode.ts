@@ -113,7 +113,7 @@ const FLAT_CONCAT_MAX = 12;
  * Bytes [start, end) as a string: very short ASCII built in JavaScript, longer ASCII as latin1
  * (one char a byte, the same text), anything else as UTF-8. Built char by char, a 13 to 64 byte
  * run was a chain of one 32-byte node a char until something flattened it, and what is only
- * stored never is: a node tracking 1,500 real containers held 5 MB of chained cgroup paths.
+ * stored never is (the cgroup paths in the cache below, with real containers, most of all).
  */
 function str(buf: Buffer, start: number, end: number): string {
   if (end - start > 64) return buf.toString('utf8', start, end);
