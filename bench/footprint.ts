@@ -58,6 +58,8 @@ export interface IdleCost {
 /** A sensor with real containers running: read once every container of a step was reported, and again after they all left. */
 export interface LoadedRead {
   tree: 'this' | 'before';
+  /** Options this sensor of this code ran with besides the state dir (BENCH_FOOTPRINT_OPTIONS); none for the default sensor. */
+  options?: string;
   containers: number;
   /** The sensor's containerStarted lines (containerExited lines, for the read after they left) when it was read. */
   reported: number;
@@ -232,6 +234,7 @@ async function until(ok: () => boolean, ms: number): Promise<boolean> {
 /** A sensor of the loaded reads: its own cgroup and state dir, its stdout's lifecycle lines counted. */
 interface Watched {
   tree: 'this' | 'before';
+  options?: string;
   child: ChildProcess;
   cg?: MemCg;
   state: string;
@@ -240,19 +243,29 @@ interface Watched {
   err: string;
 }
 
-/** Starts `ctrwatch run` of the tree at `dir`; its stdout counted when `count`, else sent to /dev/null. */
-function watch(tree: 'this' | 'before', dir: string, count: boolean): Watched {
+/**
+ * Starts `ctrwatch run` of the tree at `dir`, with `options` (words separated by spaces) after its
+ * state dir; its stdout counted when `count`, else sent to /dev/null.
+ */
+function watch(tree: 'this' | 'before', dir: string, count: boolean, options?: string): Watched {
   const state = mkdtempSync(join(tmpdir(), 'cwbench-footprint-'));
   states.add(state);
   const cg = makeMemCg();
   if (cg) cgroups.add(cg.dir);
-  const cmd = [process.execPath, join(dir, 'bin', 'ctrwatch'), 'run', '--state-dir', state];
+  const cmd = [
+    process.execPath,
+    join(dir, 'bin', 'ctrwatch'),
+    'run',
+    '--state-dir',
+    state,
+    ...(options?.split(/\s+/).filter(Boolean) ?? []),
+  ];
   // The shell joins the cgroup, then becomes the sensor: everything it allocates is charged there.
   // A refused join leaves it where it is (checked before the charge is read).
   const argv = cg ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs"; exec "$@"', cg.dir, ...cmd] : cmd;
   const child = track(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', count ? 'pipe' : 'ignore', 'pipe'], detached: true }));
   sensors.add(child);
-  const w: Watched = { tree, child, cg, state, started: 0, ended: 0, err: '' };
+  const w: Watched = { tree, options, child, cg, state, started: 0, ended: 0, err: '' };
   child.stderr!.on('data', (b: Buffer) => (w.err = (w.err + b.toString()).slice(-2000)));
   if (!count) return w;
   let carry = '';
@@ -267,13 +280,17 @@ function watch(tree: 'this' | 'before', dir: string, count: boolean): Watched {
   return w;
 }
 
+/** The sensor as the log and errors name it: its tree, and its options when it has some. */
+const named = (w: Pick<Watched, 'tree' | 'options'>): string => (w.options ? `${w.tree} ${w.options}` : w.tree);
+
 /** Its BPF links, once it has had `seconds` to start; throws when it ended or attached nothing. */
 function running(w: Watched, seconds: number): number {
   const c = w.child;
+  const who = named(w);
   if (c.exitCode !== null || c.signalCode !== null)
-    throw new Error(`${w.tree}: ctrwatch run ended (${c.exitCode ?? c.signalCode}) before it was measured: ${w.err.trim()}`);
+    throw new Error(`${who}: ctrwatch run ended (${c.exitCode ?? c.signalCode}) before it was measured: ${w.err.trim()}`);
   const attached = attachedCount(c.pid!);
-  if (!attached) throw new Error(`${w.tree}: ctrwatch run had no BPF program attached after ${seconds} s: ${w.err.trim()}`);
+  if (!attached) throw new Error(`${who}: ctrwatch run had no BPF program attached after ${seconds} s: ${w.err.trim()}`);
   return attached;
 }
 
@@ -296,7 +313,7 @@ async function unwatch(w: Watched): Promise<void> {
  * start at the same moments, on the same loaded machine.
  */
 async function loaded(
-  trees: [tree: 'this' | 'before', dir: string][],
+  trees: [tree: 'this' | 'before', dir: string, options?: string][],
   counts: number[],
   seconds: number,
   settleSeconds: number,
@@ -313,12 +330,13 @@ async function loaded(
     wallS: 0,
   };
   const watched: Watched[] = [];
+  const as = (w: Watched): Pick<LoadedRead, 'tree' | 'options'> => (w.options ? { tree: w.tree, options: w.options } : { tree: w.tree });
   let fleet: RuncFleet | undefined;
   const reported = (n: number, of: (w: Watched) => number) => until(() => watched.every((w) => of(w) >= n), 120_000);
   const failed = (what: string) =>
-    watched.map((w) => `${w.tree}: ${what === 'start' ? w.started : w.ended} (${w.err.trim().slice(-300)})`).join('; ');
+    watched.map((w) => `${named(w)}: ${what === 'start' ? w.started : w.ended} (${w.err.trim().slice(-300)})`).join('; ');
   try {
-    for (const [tree, dir] of trees) watched.push(watch(tree, dir, true));
+    for (const [tree, dir, options] of trees) watched.push(watch(tree, dir, true, options));
     await sleep(seconds * 1000);
     for (const w of watched) running(w, seconds);
     fleet = new RuncFleet();
@@ -330,10 +348,10 @@ async function loaded(
         throw new Error(`loaded: not every start of ${n} reported after 120 s: ${failed('start')}`);
       await sleep(settleSeconds * 1000);
       for (const w of watched) {
-        const r: LoadedRead = { tree: w.tree, containers: n, reported: w.started, startS, ...memoryOf(w.child.pid!, w.cg) };
+        const r: LoadedRead = { ...as(w), containers: n, reported: w.started, startS, ...memoryOf(w.child.pid!, w.cg) };
         res.reads.push(r);
         log(
-          `footprint: ${w.tree}, ${n} runc containers: ${r.rssMb.toFixed(1)} MB RSS, charged ${r.memcg ? `${r.memcg.chargedMb.toFixed(1)} MB` : 'not read'}`,
+          `footprint: ${named(w)}, ${n} runc containers: ${r.rssMb.toFixed(1)} MB RSS, charged ${r.memcg ? `${r.memcg.chargedMb.toFixed(1)} MB` : 'not read'}`,
         );
       }
     }
@@ -343,9 +361,9 @@ async function loaded(
       throw new Error(`loaded: not every exit of ${total} reported after 120 s: ${failed('exit')}`);
     await sleep(settleSeconds * 1000);
     for (const w of watched) {
-      const r: LoadedRead = { tree: w.tree, containers: 0, reported: w.ended, startS: 0, ...memoryOf(w.child.pid!, w.cg) };
+      const r: LoadedRead = { ...as(w), containers: 0, reported: w.ended, startS: 0, ...memoryOf(w.child.pid!, w.cg) };
       res.after.push(r);
-      log(`footprint: ${w.tree}, after the ${total} containers left: ${r.rssMb.toFixed(1)} MB RSS`);
+      log(`footprint: ${named(w)}, after the ${total} containers left: ${r.rssMb.toFixed(1)} MB RSS`);
     }
   } catch (e) {
     res.errors.push((e as Error).message);
@@ -367,6 +385,8 @@ export async function runFootprint(o: {
   before?: string;
   /** Real runc containers to start, in steps, under one more sensor of each tree, side by side (empty: none). */
   containers: number[];
+  /** Sets of options: under those containers, one more sensor of this code with each, beside the rest. */
+  options: string[];
   settleSeconds: number;
   log: (m: string) => void;
 }): Promise<FootprintResult> {
@@ -409,8 +429,9 @@ export async function runFootprint(o: {
     }
   }
   if (o.containers.length) {
-    const trees: [tree: 'this' | 'before', dir: string][] = [['this', CODE]];
+    const trees: [tree: 'this' | 'before', dir: string, options?: string][] = [['this', CODE]];
     if (before) trees.push(['before', before]);
+    for (const opts of o.options) trees.push(['this', CODE, opts]);
     res.load = await loaded(trees, o.containers, o.seconds, o.settleSeconds, o.log);
   }
   res.wallS = (Date.now() - t0) / 1000;

@@ -204,7 +204,7 @@ export function perfFigures(r: BenchReport): Figure[] {
 /** The loaded sensor's figures: its RSS, and its charge, at each count of real containers. */
 function loadFigures(r: BenchReport): Figure[] {
   const out: Figure[] = [];
-  for (const x of r.footprint?.load?.reads.filter((y) => y.tree === 'this') ?? [])
+  for (const x of r.footprint?.load?.reads.filter((y) => y.tree === 'this' && !y.options) ?? [])
     out.push(
       {
         id: `footprint.loaded.${x.containers}`,
@@ -312,9 +312,15 @@ function renderLoad(f: FootprintResult, L: string[]): void {
   if (!d) return;
   const before = f.beforeCommit ? `\`${f.beforeCommit.slice(0, 10)}\`` : f.beforeDir;
   const both = d.reads.some((x) => x.tree === 'before');
+  const sets = [...new Set(d.reads.flatMap((x) => (x.options ? [x.options] : [])))];
+  const more = [
+    both ? `the tree before's (${before})` : '',
+    ...sets.map((o, i) => `this code's with \`${o}\` (${String.fromCharCode(65 + i)})`),
+  ].filter(Boolean);
+  const many = more.length > 0;
   L.push('## The sensor with real containers', '');
   L.push(
-    `Command: \`${d.command}\`. ${both ? `Two more sensors, this code's and the tree before's (${before}), side by side` : 'One more sensor of this code'}, each in a memory cgroup of its own as above, ${f.seconds} s after ${both ? 'their' : 'its'} start; then real runc containers started one after another until ${d.counts.map(f0).join(', then ')} ran. Each step was read once ${both ? 'every sensor' : 'the sensor'} had written a containerStarted line for every container running and ${d.settleSeconds} s more had passed (the upkeep sweeps every 5 s); then every container was deleted (\`runc delete --force\`), and each sensor was read again once it had reported every exit and ${d.settleSeconds} s more had passed. The containers' own memory is charged to their cgroups, not a sensor's. Parts as above.`,
+    `Command: \`${d.command}\`. ${many ? `${more.length + 1} more sensors, this code's and ${more.join(' and ')}, side by side` : 'One more sensor of this code'}, each in a memory cgroup of its own as above, ${f.seconds} s after ${many ? 'their' : 'its'} start; then real runc containers started one after another until ${d.counts.map(f0).join(', then ')} ran. Each step was read once ${many ? 'every sensor' : 'the sensor'} had written a containerStarted line for every container running and ${d.settleSeconds} s more had passed (the upkeep sweeps every 5 s); then every container was deleted (\`runc delete --force\`), and each sensor was read again once it had reported every exit and ${d.settleSeconds} s more had passed. The containers' own memory is charged to their cgroups, not a sensor's. Parts as above.`,
     '',
   );
   L.push(
@@ -323,7 +329,7 @@ function renderLoad(f: FootprintResult, L: string[]): void {
   );
   const row = (label: string, x: LoadedRead, reported: string) =>
     L.push(
-      `| ${x.tree === 'this' ? 'this code' : `before (${before})`} | ${label} | ${reported} | ${x.startS ? f2(x.startS) : '—'} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${charge(x.memcg)} |`,
+      `| ${x.tree === 'this' ? `this code${x.options ? `, ${String.fromCharCode(65 + sets.indexOf(x.options))}: \`${x.options}\`` : ''}` : `before (${before})`} | ${label} | ${reported} | ${x.startS ? f2(x.startS) : '—'} | ${f2(x.rssMb)} | ${FOOTPRINT_PARTS.map((p) => f2(x.parts[p])).join(' | ')} | ${charge(x.memcg)} |`,
     );
   for (const x of d.reads) row(f0(x.containers), x, `${f0(x.reported)} started`);
   for (const x of d.after) row('0, after they left', x, `${f0(x.reported)} exited`);
@@ -392,25 +398,28 @@ export function writePlots(r: BenchReport, dir: string, rel: string): string[] {
   }
   const load = r.footprint?.load;
   if (load?.reads.length) {
-    const pts = (tree: LoadedRead['tree'], g: (x: LoadedRead) => number | undefined) =>
-      load.reads.filter((x) => x.tree === tree && g(x) !== undefined).map((x) => ({ x: x.containers, y: g(x)! }));
-    const series = (tree: LoadedRead['tree'], suffix: string) => [
+    const pts = (tree: LoadedRead['tree'], opts: string | undefined, g: (x: LoadedRead) => number | undefined) =>
+      load.reads.filter((x) => x.tree === tree && x.options === opts && g(x) !== undefined).map((x) => ({ x: x.containers, y: g(x)! }));
+    const series = (tree: LoadedRead['tree'], suffix: string, opts?: string) => [
       // Short labels: the legend's column is 190 px wide.
-      { label: `RSS${suffix}`, points: pts(tree, (x) => x.rssMb) },
-      { label: `cgroup charge${suffix}`, points: pts(tree, (x) => x.memcg?.chargedMb) },
-      { label: `anonymous${suffix}`, points: pts(tree, (x) => x.parts.anonymous) },
+      { label: `RSS${suffix}`, points: pts(tree, opts, (x) => x.rssMb) },
+      { label: `cgroup charge${suffix}`, points: pts(tree, opts, (x) => x.memcg?.chargedMb) },
+      { label: `anonymous${suffix}`, points: pts(tree, opts, (x) => x.parts.anonymous) },
     ];
     const before = load.reads.some((x) => x.tree === 'before') ? series('before', ', before') : [];
+    // Options sets lettered in the legend (A, B…), spelled out in the report's table.
+    const sets = [...new Set(load.reads.flatMap((x) => (x.options ? [x.options] : [])))];
+    const withOpts = sets.flatMap((o, i) => series('this', `, ${String.fromCharCode(65 + i)}`, o));
     put(
       'rss-real-containers.svg',
       lineSvg(
-        [...series('this', ''), ...before].filter((x) => x.points.length),
+        [...series('this', ''), ...before, ...withOpts].filter((x) => x.points.length),
         '`ctrwatch run` memory against real runc containers running (RSS, cgroup charge, anonymous RSS)',
         'containers',
         'MB',
         { y: MEMORY_TARGET_MB, label: `${MEMORY_TARGET_MB} MB goal (at 10,000)` },
       ),
-      "the sensor's RSS and charge against real containers",
+      `the sensor's RSS and charge against real containers${sets.map((o, i) => `; ${String.fromCharCode(65 + i)}: \`${o}\``).join('')}`,
     );
   }
   if (r.ship?.outputs.length) {

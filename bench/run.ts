@@ -42,6 +42,7 @@
  *   BENCH_FOOTPRINT_BEFORE, BENCH_FOOTPRINT_PAIRS [3]  a built tree of an earlier commit: footprint before/after pairs
  *   BENCH_FOOTPRINT_IDLE_SECONDS [10; quick 3]  after the memory read, the window of each idle sensor's CPU and wake-ups
  *   BENCH_FOOTPRINT_CONTAINERS [250,1000,2500; quick none]  real runc containers started in steps under one more sensor, its memory read at each ('0': none)
+ *   BENCH_FOOTPRINT_OPTIONS [none]  sets of ctrwatch run options, ';' between sets: one more sensor of this code with each, under the same containers
  *   BENCH_FOOTPRINT_SETTLE_SECONDS [10; quick 3]  from a step's last reported start to its read
  *   BENCH_IMAGES_BEFORE               a built tree of an earlier commit: its image store measured beside this one's
  *   BENCH_IMAGES_REPS [5; quick 2]    repetitions per store size (1,000, 5,000 and 10,000 images held), 50 new images each
@@ -121,13 +122,29 @@ function containerSteps(quick: boolean): number[] {
   return steps;
 }
 
-/** The footprint part's options: BENCH_FOOTPRINT_SECONDS, _IDLE_SECONDS, _BEFORE, _PAIRS, _CONTAINERS, _SETTLE_SECONDS. */
+/** BENCH_FOOTPRINT_OPTIONS: sets of `ctrwatch run` options separated by ';', each set's words by spaces; empty: none. */
+function sensorOptionSets(): string[] {
+  const v = process.env.BENCH_FOOTPRINT_OPTIONS ?? '';
+  const sets = v
+    .split(';')
+    .map((x) => x.trim().replace(/\s+/g, ' '))
+    .filter(Boolean);
+  const bad = sets.find((x) => !x.startsWith('-') || /--state-dir\b/.test(x));
+  if (bad !== undefined)
+    throw new RangeError(
+      `BENCH_FOOTPRINT_OPTIONS: each set must be options of ctrwatch run (starting with -, not --state-dir), got '${bad}'`,
+    );
+  return sets;
+}
+
+/** The footprint part's options: BENCH_FOOTPRINT_SECONDS, _IDLE_SECONDS, _BEFORE, _PAIRS, _CONTAINERS, _OPTIONS, _SETTLE_SECONDS. */
 const footprintOptions = (quick: boolean) => ({
   seconds: envNum('BENCH_FOOTPRINT_SECONDS', quick ? 5 : 20),
   idleSeconds: envNum('BENCH_FOOTPRINT_IDLE_SECONDS', quick ? 3 : 10),
   before: process.env.BENCH_FOOTPRINT_BEFORE,
   pairs: Math.round(envNum('BENCH_FOOTPRINT_PAIRS', 3)),
   containers: containerSteps(quick),
+  options: sensorOptionSets(),
   settleSeconds: envNum('BENCH_FOOTPRINT_SETTLE_SECONDS', quick ? 3 : 10),
 });
 
